@@ -1,0 +1,564 @@
+//! The call actor: one task per call, owning its dialog handle, RTP socket,
+//! media session, flow and event stamper.
+//!
+//! Concurrency model (as in mini-redis' `Handler`): nothing here is shared
+//! with other calls except the read-only [`CallContext`]. The actor reacts
+//! to four sources — SIP events routed to it by Call-ID, RTP datagrams on
+//! its own socket, the shared 20 ms [`MediaClock`], and the flow's timer —
+//! and turns them into flow inputs, media commands and call events.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hotline_media::{
+    CallRecorder, MediaConfig, MediaEvent, MediaSession, PortLease, PromptCache, RtpPortPool,
+};
+use hotline_sip::{CallKey, Direction, EndReason, IncomingCall, SipEvent, SipHandle, Transport};
+use serde_json::json;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::clock::MediaClock;
+use crate::event::{CallEventStamper, EndedBy, EventSink};
+use crate::flow::{CallFlow, FlowAction, FlowInput};
+
+/// Makes a fresh flow for each new call.
+pub type FlowFactory = Arc<dyn Fn(&IncomingCall) -> Box<dyn CallFlow> + Send + Sync>;
+
+/// Per-call knobs from the configuration.
+#[derive(Clone, Debug)]
+pub struct CallSettings {
+    /// Hang up when no RTP arrives for this long.
+    pub rtp_timeout: Duration,
+    /// Ring this long (180) before answering; 0 answers at once.
+    pub answer_delay: Duration,
+    /// Address put in our SDP; `None` picks the interface that routes to the caller.
+    pub media_ip: Option<IpAddr>,
+}
+
+/// What every call shares, read-only.
+pub struct CallContext {
+    pub sip: SipHandle,
+    pub prompts: Arc<PromptCache>,
+    pub ports: Arc<RtpPortPool>,
+    pub events: EventSink,
+    pub recordings_dir: PathBuf,
+    pub clock: MediaClock,
+    pub settings: CallSettings,
+    pub flows: FlowFactory,
+    /// Flips to true when the gateway must end every call now.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Runs one call to its end. Spawned by the router for each new INVITE.
+pub async fn run_call(ctx: Arc<CallContext>, incoming: IncomingCall, rx: mpsc::Receiver<SipEvent>) {
+    let span = tracing::info_span!("call", call_id = %incoming.call);
+    CallActor::new(ctx, incoming, rx).run().instrument(span).await
+}
+
+/// How a call is ending, before it is recorded.
+struct Ending {
+    by: EndedBy,
+    cause: String,
+}
+
+struct CallActor {
+    ctx: Arc<CallContext>,
+    key: CallKey,
+    incoming: IncomingCall,
+    rx: mpsc::Receiver<SipEvent>,
+    log: CallEventStamper,
+    flow: Box<dyn CallFlow>,
+    flow_timer: Option<Instant>,
+    playing: Vec<String>,
+    barge_in: bool,
+    started: bool,
+}
+
+impl CallActor {
+    fn new(ctx: Arc<CallContext>, incoming: IncomingCall, rx: mpsc::Receiver<SipEvent>) -> Self {
+        let log = CallEventStamper::new(
+            Uuid::new_v4(),
+            incoming.call.0.to_string(),
+            ctx.events.clone(),
+        );
+        let flow = (ctx.flows)(&incoming);
+        Self {
+            key: incoming.call.clone(),
+            ctx,
+            incoming,
+            rx,
+            log,
+            flow,
+            flow_timer: None,
+            playing: Vec::new(),
+            barge_in: false,
+            started: false,
+        }
+    }
+
+    async fn run(mut self) {
+        let transport = match self.incoming.peer.transport {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        };
+        self.log
+            .emit(
+                "call_started",
+                None,
+                json!({
+                    "caller": self.incoming.caller.user,
+                    "caller_name": self.incoming.caller.display_name,
+                    "callee": self.incoming.callee,
+                    "transport": transport,
+                    "source": self.incoming.peer.addr.to_string(),
+                }),
+            )
+            .await;
+        tracing::info!(caller = %self.incoming.caller.user, callee = %self.incoming.callee, "incoming call");
+
+        let (ending, media) = match self.answer_and_talk().await {
+            Ok((ending, media)) => (ending, Some(media)),
+            Err(ending) => (ending, None),
+        };
+        self.log
+            .emit(
+                "hangup",
+                None,
+                json!({ "ended_by": ending.by.as_str(), "cause": ending.cause }),
+            )
+            .await;
+        if let Some(media) = media {
+            self.close_recording(media).await;
+        }
+        self.log.emit("call_ended", None, json!({})).await;
+        tracing::info!(ended_by = ending.by.as_str(), cause = %ending.cause, "call ended");
+    }
+
+    /// Rings, answers and runs the call. `Err` is a call that ended before answer.
+    async fn answer_and_talk(&mut self) -> Result<(Ending, MediaSession), Ending> {
+        let (socket, lease) = match self.bind_rtp().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "no RTP port for the call");
+                self.ctx.sip.reject(self.key.clone(), 503).await;
+                self.wait_ended().await;
+                return Err(Ending {
+                    by: EndedBy::Gateway,
+                    cause: "no_rtp_port".into(),
+                });
+            }
+        };
+
+        if !self.ctx.settings.answer_delay.is_zero() {
+            self.ctx.sip.ring(self.key.clone()).await;
+            let until = tokio::time::sleep(self.ctx.settings.answer_delay);
+            tokio::pin!(until);
+            loop {
+                tokio::select! {
+                    _ = &mut until => break,
+                    ev = self.rx.recv() => match ev {
+                        Some(SipEvent::Ended { reason, .. }) => return Err(ending_from(reason)),
+                        Some(_) => {}
+                        None => return Err(Ending { by: EndedBy::Gateway, cause: "sip_gone".into() }),
+                    }
+                }
+            }
+        }
+
+        let local = match socket.local_addr() {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(error = %e, "RTP socket has no address");
+                self.ctx.sip.reject(self.key.clone(), 500).await;
+                self.wait_ended().await;
+                return Err(Ending {
+                    by: EndedBy::Gateway,
+                    cause: "rtp_socket".into(),
+                });
+            }
+        };
+        self.ctx.sip.answer(self.key.clone(), local).await;
+        self.log.emit("answered", None, json!({ "rtp": local.to_string() })).await;
+
+        let offer = &self.incoming.offer;
+        let mut media = MediaSession::new(
+            MediaConfig {
+                codec: match offer.codec {
+                    hotline_sip::Codec::Pcmu => hotline_media::Codec::Pcmu,
+                    hotline_sip::Codec::Pcma => hotline_media::Codec::Pcma,
+                },
+                payload_type: offer.payload_type,
+                dtmf_payload_type: offer.dtmf_payload_type,
+                remote: offer.rtp_addr,
+                inactivity_timeout: self.ctx.settings.rtp_timeout,
+            },
+            Instant::now(),
+        );
+        apply_direction(&mut media, offer.direction);
+        let rec_path = self.ctx.recordings_dir.join(format!("{}.wav", self.log.call_id));
+        match CallRecorder::create(&rec_path) {
+            Ok(rec) => media.set_recorder(rec),
+            Err(e) => tracing::error!(error = %e, path = %rec_path.display(), "cannot record call"),
+        }
+
+        let ending = self.talk(&socket, &mut media).await;
+        drop(socket);
+        drop(lease);
+        Ok((ending, media))
+    }
+
+    async fn close_recording(&mut self, media: MediaSession) {
+        match media.finish() {
+            Some(Ok(info)) => {
+                self.log
+                    .emit(
+                        "recording",
+                        None,
+                        json!({
+                            "path": info.path.display().to_string(),
+                            "duration_ms": info.duration_ms,
+                            "channels": info.channels,
+                            "sample_rate": info.sample_rate,
+                            "bytes": info.bytes,
+                        }),
+                    )
+                    .await
+            }
+            Some(Err(e)) => tracing::error!(error = %e, "recording failed"),
+            None => {}
+        }
+    }
+
+    /// The answered call: media, flow and dialog until one side ends it.
+    async fn talk(&mut self, socket: &UdpSocket, media: &mut MediaSession) -> Ending {
+        let mut clock = self.ctx.clock.clone();
+        let mut last_frame = clock.now_index();
+        let mut shutdown = self.ctx.shutdown.clone();
+        let mut buf = vec![0u8; 2048];
+        let mut out = Vec::with_capacity(256);
+        loop {
+            let timer = self.flow_timer;
+            let sleep = async move {
+                match timer {
+                    Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let outcome: Option<Ending> = tokio::select! {
+                ev = self.rx.recv() => match ev {
+                    Some(ev) => self.on_sip(ev, media).await,
+                    None => Some(Ending { by: EndedBy::Gateway, cause: "sip_gone".into() }),
+                },
+                r = socket.recv_from(&mut buf) => match r {
+                    Ok((n, from)) => {
+                        let mut end = None;
+                        for ev in media.on_rtp(Instant::now(), from, &buf[..n]) {
+                            end = self.on_media(ev, media).await;
+                            if end.is_some() {
+                                break;
+                            }
+                        }
+                        end
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "RTP receive error");
+                        None
+                    }
+                },
+                frame = clock.next() => match frame {
+                    Some(frame) => self.on_frames(frame, &mut last_frame, socket, media, &mut out).await,
+                    None => Some(Ending { by: EndedBy::Gateway, cause: "clock_stopped".into() }),
+                },
+                _ = sleep => {
+                    self.flow_timer = None;
+                    self.step_flow(FlowInput::TimerFired, media).await
+                }
+                _ = shutdown.changed() => {
+                    if *shutdown.borrow() {
+                        self.ctx.sip.hangup(self.key.clone()).await;
+                        Some(Ending { by: EndedBy::Gateway, cause: "shutdown".into() })
+                    } else {
+                        None
+                    }
+                }
+            };
+            if let Some(ending) = outcome {
+                return ending;
+            }
+        }
+    }
+
+    async fn on_frames(
+        &mut self,
+        frame: u64,
+        last: &mut u64,
+        socket: &UdpSocket,
+        media: &mut MediaSession,
+        out: &mut Vec<u8>,
+    ) -> Option<Ending> {
+        // Catch up on frames a late wake-up missed, but never more than a second's worth.
+        let due = frame.saturating_sub(*last).min(50);
+        *last = frame;
+        for _ in 0..due {
+            out.clear();
+            let tick = media.on_tick(Instant::now(), out);
+            if let Some(to) = tick.send_to {
+                if let Err(e) = socket.try_send_to(out, to) {
+                    tracing::debug!(error = %e, "RTP send failed");
+                }
+            }
+            for ev in tick.events {
+                if let Some(ending) = self.on_media(ev, media).await {
+                    return Some(ending);
+                }
+            }
+        }
+        None
+    }
+
+    async fn on_sip(&mut self, ev: SipEvent, media: &mut MediaSession) -> Option<Ending> {
+        match ev {
+            SipEvent::Confirmed { .. } => {
+                if !self.started {
+                    self.started = true;
+                    return self.step_flow(FlowInput::Started, media).await;
+                }
+                None
+            }
+            SipEvent::Digit { digit, duration_ms, .. } => {
+                self.on_digit(digit, duration_ms, "info", media).await
+            }
+            SipEvent::MediaChanged { media: remote, .. } => {
+                media.set_remote(remote.rtp_addr);
+                apply_direction(media, remote.direction);
+                self.log
+                    .emit(
+                        "media_changed",
+                        None,
+                        json!({ "direction": direction_name(remote.direction), "rtp": remote.rtp_addr.to_string() }),
+                    )
+                    .await;
+                None
+            }
+            SipEvent::Ended { reason, .. } => Some(ending_from(reason)),
+            SipEvent::Incoming(_) => None,
+        }
+    }
+
+    async fn on_media(&mut self, ev: MediaEvent, media: &mut MediaSession) -> Option<Ending> {
+        match ev {
+            MediaEvent::Digit(d) => self.on_digit(d.digit, Some(d.duration_ms), "rfc4733", media).await,
+            MediaEvent::PromptFinished { interrupted } => {
+                self.prompt_finished(interrupted, media).await
+            }
+            MediaEvent::InactivityTimeout => {
+                tracing::warn!("no RTP from the caller; hanging up");
+                self.ctx.sip.hangup(self.key.clone()).await;
+                Some(Ending {
+                    by: EndedBy::Timeout,
+                    cause: "rtp_timeout".into(),
+                })
+            }
+        }
+    }
+
+    async fn on_digit(
+        &mut self,
+        digit: char,
+        duration_ms: Option<u32>,
+        transport: &'static str,
+        media: &mut MediaSession,
+    ) -> Option<Ending> {
+        // Barge-in: the media session stops a prompt on an RTP digit itself
+        // (and reports it first); a digit from SIP INFO has to stop it here.
+        if self.barge_in && media.is_playing() {
+            media.stop_playback();
+            if let Some(end) = self.prompt_finished(true, media).await {
+                return Some(end);
+            }
+        }
+        self.log
+            .emit(
+                "digit",
+                None,
+                json!({ "digit": digit.to_string(), "transport": transport, "duration_ms": duration_ms }),
+            )
+            .await;
+        self.step_flow(FlowInput::Digit(digit), media).await
+    }
+
+    async fn prompt_finished(&mut self, interrupted: bool, media: &mut MediaSession) -> Option<Ending> {
+        if self.playing.is_empty() {
+            return None;
+        }
+        let prompts = std::mem::take(&mut self.playing);
+        self.log
+            .emit(
+                "prompt_finished",
+                None,
+                json!({ "prompt": prompts.last(), "prompts": prompts, "interrupted": interrupted }),
+            )
+            .await;
+        self.step_flow(FlowInput::PromptFinished { interrupted }, media).await
+    }
+
+    /// Feeds the flow and carries out what it asks, until it asks nothing more.
+    async fn step_flow(&mut self, input: FlowInput, media: &mut MediaSession) -> Option<Ending> {
+        let mut pending = vec![input];
+        while let Some(input) = pending.pop() {
+            for action in self.flow.handle(Instant::now(), input) {
+                match action {
+                    FlowAction::Play { prompts, barge_in } => {
+                        if let Some(next) = self.play(prompts, barge_in, media).await {
+                            pending.push(next);
+                        }
+                    }
+                    FlowAction::StartTimer(at) => self.flow_timer = Some(at),
+                    FlowAction::CancelTimer => self.flow_timer = None,
+                    FlowAction::Record { kind, node, data } => {
+                        self.log.emit(kind, node.as_deref(), data).await
+                    }
+                    FlowAction::Hangup => {
+                        media.stop_playback();
+                        self.ctx.sip.hangup(self.key.clone()).await;
+                        return Some(Ending {
+                            by: EndedBy::Gateway,
+                            cause: "flow_ended".into(),
+                        });
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Starts prompts. Returns an input for the flow when nothing could be played.
+    async fn play(&mut self, names: Vec<String>, barge_in: bool, media: &mut MediaSession) -> Option<FlowInput> {
+        let mut prompts = Vec::with_capacity(names.len());
+        let mut played = Vec::with_capacity(names.len());
+        for name in names {
+            match self.ctx.prompts.get(&name) {
+                Ok(p) => {
+                    self.log.emit("prompt_started", None, json!({ "prompt": name })).await;
+                    prompts.push(p);
+                    played.push(name);
+                }
+                Err(e) => {
+                    tracing::error!(prompt = %name, error = %e, "prompt unavailable; skipped");
+                    self.log
+                        .emit("prompt_missing", None, json!({ "prompt": name, "error": e.to_string() }))
+                        .await;
+                }
+            }
+        }
+        if prompts.is_empty() {
+            return Some(FlowInput::PromptFinished { interrupted: false });
+        }
+        self.playing = played;
+        self.barge_in = barge_in;
+        media.play(prompts, barge_in);
+        None
+    }
+
+    /// Binds an RTP socket on a port from the pool.
+    async fn bind_rtp(&self) -> std::io::Result<(UdpSocket, PortLease)> {
+        let ip = self
+            .ctx
+            .settings
+            .media_ip
+            .unwrap_or_else(|| route_ip(self.incoming.peer.addr));
+        let mut last_err = None;
+        for _ in 0..8 {
+            let Some(lease) = self.ctx.ports.lease() else {
+                break;
+            };
+            match StdUdpSocket::bind(SocketAddr::new(ip, lease.port())) {
+                Ok(s) => {
+                    s.set_nonblocking(true)?;
+                    return Ok((UdpSocket::from_std(s)?, lease));
+                }
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| std::io::Error::other("RTP port range exhausted")))
+    }
+
+    /// Waits for the dialog to be gone after a rejection (bounded).
+    async fn wait_ended(&mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(40), async {
+            while let Some(ev) = self.rx.recv().await {
+                if matches!(ev, SipEvent::Ended { .. }) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+fn ending_from(reason: EndReason) -> Ending {
+    match reason {
+        EndReason::RemoteBye => Ending {
+            by: EndedBy::Caller,
+            cause: "BYE".into(),
+        },
+        EndReason::Cancelled => Ending {
+            by: EndedBy::Caller,
+            cause: "CANCEL".into(),
+        },
+        EndReason::AckTimeout => Ending {
+            by: EndedBy::Timeout,
+            cause: "ack_timeout".into(),
+        },
+        EndReason::LocalBye => Ending {
+            by: EndedBy::Gateway,
+            cause: "BYE".into(),
+        },
+        EndReason::Rejected { code } => Ending {
+            by: EndedBy::Gateway,
+            cause: code.to_string(),
+        },
+    }
+}
+
+fn apply_direction(media: &mut MediaSession, offered: Direction) {
+    // The offer's direction is the remote party's view: sendonly means they
+    // send and we only receive (hold), so we stop sending.
+    let (send, recv) = match offered {
+        Direction::SendRecv => (true, true),
+        Direction::SendOnly => (false, true),
+        Direction::RecvOnly => (true, false),
+        Direction::Inactive => (false, false),
+    };
+    media.set_direction(send, recv);
+}
+
+fn direction_name(d: Direction) -> &'static str {
+    match d {
+        Direction::SendRecv => "sendrecv",
+        Direction::SendOnly => "sendonly",
+        Direction::RecvOnly => "recvonly",
+        Direction::Inactive => "inactive",
+    }
+}
+
+/// The local address the OS would use to reach `peer` (no packet is sent).
+fn route_ip(peer: SocketAddr) -> IpAddr {
+    let any: SocketAddr = if peer.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    StdUdpSocket::bind(any)
+        .and_then(|s| {
+            s.connect(peer)?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}

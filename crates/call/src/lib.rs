@@ -1,0 +1,28 @@
+//! The call layer of the Hotline gateway: one actor per call.
+//!
+//! For: turning an incoming SIP call into an answered, paced, recorded
+//! conversation driven by an IVR flow, and emitting the call's events.
+//! Not for: parsing SIP (see `hotline-sip`), coding audio (see
+//! `hotline-media`) or storing records (the events go to an [`EventSink`]).
+//!
+//! ```no_run
+//! # async fn demo(ctx: std::sync::Arc<hotline_call::CallContext>,
+//! #               events: tokio::sync::mpsc::Receiver<hotline_sip::SipEvent>) {
+//! let router = hotline_call::CallRouter::new(ctx);
+//! let active = router.active();
+//! tokio::spawn(router.run(events));
+//! println!("{} calls", active.get());
+//! # }
+//! ```
+
+mod actor;
+mod clock;
+mod event;
+mod flow;
+mod router;
+
+pub use actor::{CallContext, CallSettings, FlowFactory, run_call};
+pub use clock::{FRAME, MediaClock};
+pub use event::{CallEvent, CallEventStamper, EndedBy, EventLog, EventSink};
+pub use flow::{BuiltinFlow, CallFlow, FlowAction, FlowInput};
+pub use router::{ActiveCalls, CallRouter};

@@ -1,0 +1,108 @@
+//! Routes SIP events to call actors by Call-ID and spawns an actor per new call.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use hotline_sip::{CallKey, SipEvent};
+use tokio::sync::mpsc;
+
+use crate::actor::{CallContext, run_call};
+
+/// Events queued for one call before its actor falls behind (digits, re-INVITEs, BYE).
+const PER_CALL_QUEUE: usize = 32;
+
+/// Counts live call actors; read by the health endpoint and the drain.
+#[derive(Clone, Default)]
+pub struct ActiveCalls(Arc<AtomicUsize>);
+
+impl ActiveCalls {
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Decrements the live-call count when an actor ends, however it ends.
+struct ActiveGuard(ActiveCalls);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Spawns and feeds call actors.
+pub struct CallRouter {
+    ctx: Arc<CallContext>,
+    active: ActiveCalls,
+}
+
+impl CallRouter {
+    pub fn new(ctx: Arc<CallContext>) -> Self {
+        Self {
+            ctx,
+            active: ActiveCalls::default(),
+        }
+    }
+
+    pub fn active(&self) -> ActiveCalls {
+        self.active.clone()
+    }
+
+    /// Runs until the SIP event stream ends.
+    pub async fn run(self, mut events: mpsc::Receiver<SipEvent>) {
+        let mut calls: HashMap<CallKey, mpsc::Sender<SipEvent>> = HashMap::new();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<CallKey>();
+        loop {
+            tokio::select! {
+                ev = events.recv() => {
+                    let Some(ev) = ev else { break };
+                    self.dispatch(ev, &mut calls, &done_tx).await;
+                }
+                Some(key) = done_rx.recv() => {
+                    calls.remove(&key);
+                }
+            }
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        ev: SipEvent,
+        calls: &mut HashMap<CallKey, mpsc::Sender<SipEvent>>,
+        done_tx: &mpsc::UnboundedSender<CallKey>,
+    ) {
+        let key = match &ev {
+            SipEvent::Incoming(inc) => {
+                let (tx, rx) = mpsc::channel(PER_CALL_QUEUE);
+                calls.insert(inc.call.clone(), tx);
+                self.active.0.fetch_add(1, Ordering::AcqRel);
+                let guard = ActiveGuard(self.active.clone());
+                let ctx = self.ctx.clone();
+                let done = done_tx.clone();
+                let SipEvent::Incoming(inc) = ev else { return };
+                tokio::spawn(async move {
+                    let _guard = guard;
+                    let key = inc.call.clone();
+                    run_call(ctx, inc, rx).await;
+                    let _ = done.send(key);
+                });
+                return;
+            }
+            SipEvent::Confirmed { call }
+            | SipEvent::Digit { call, .. }
+            | SipEvent::MediaChanged { call, .. }
+            | SipEvent::Ended { call, .. } => call.clone(),
+        };
+        if let Some(tx) = calls.get(&key) {
+            // A closed channel means the actor already finished; nothing to do.
+            // A full one must not stall every other call: hand the wait to a task.
+            if let Err(mpsc::error::TrySendError::Full(ev)) = tx.try_send(ev) {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(ev).await;
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Gateway configuration: defaults < `hotline.toml` < `HOTLINE_*` env < flags.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde::Deserialize;
+
+/// `hotline serve` flags. Each has a `HOTLINE_*` env override and a config key
+/// of the same name with `_` for `-` in `hotline.toml`.
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// TOML config file (keys as the flags, e.g. sip_listen = "0.0.0.0:5060").
+    #[arg(long, env = "HOTLINE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// SIP address, UDP and TCP [default: 0.0.0.0:5060].
+    #[arg(long, env = "HOTLINE_SIP_LISTEN", value_name = "ADDR")]
+    pub sip_listen: Option<SocketAddr>,
+    /// HTTP address for health, admin and agents [default: 127.0.0.1:8080].
+    #[arg(long, env = "HOTLINE_HTTP_LISTEN", value_name = "ADDR")]
+    pub http_listen: Option<SocketAddr>,
+    /// RTP port range, even ports used for RTP [default: 20000-29999].
+    #[arg(long, env = "HOTLINE_RTP_PORTS", value_name = "LOW-HIGH")]
+    pub rtp_ports: Option<String>,
+    /// Recordings, event spool and the embedded database live here [default: ./data].
+    #[arg(long, env = "HOTLINE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Prompt WAV files, by language (en/…, zh/…) [default: ./sounds].
+    #[arg(long, env = "HOTLINE_SOUNDS_DIR", value_name = "DIR")]
+    pub sounds_dir: Option<PathBuf>,
+    /// IVR flow YAML files [default: ./ivr-flows].
+    #[arg(long, env = "HOTLINE_FLOWS_DIR", value_name = "DIR")]
+    pub flows_dir: Option<PathBuf>,
+    /// PostgreSQL URL; without one the gateway runs its own under the data dir.
+    #[arg(long, env = "DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// IP address to advertise in SDP [default: the interface that routes to the caller].
+    #[arg(long, env = "HOTLINE_MEDIA_IP", value_name = "IP")]
+    pub media_ip: Option<IpAddr>,
+    /// Hang up after this many seconds without RTP from the caller [default: 30].
+    #[arg(long, env = "HOTLINE_RTP_TIMEOUT_SECS", value_name = "SECS")]
+    pub rtp_timeout_secs: Option<u64>,
+    /// Ring (180) this long before answering [default: 0].
+    #[arg(long, env = "HOTLINE_ANSWER_DELAY_MS", value_name = "MS")]
+    pub answer_delay_ms: Option<u64>,
+    /// On SIGTERM, let calls finish for up to this long [default: 60].
+    #[arg(long, env = "HOTLINE_DRAIN_TIMEOUT_SECS", value_name = "SECS")]
+    pub drain_timeout_secs: Option<u64>,
+    /// Seconds the built-in flow waits for a digit [default: 5].
+    #[arg(long, env = "HOTLINE_DIGIT_TIMEOUT_SECS", value_name = "SECS")]
+    pub digit_timeout_secs: Option<u64>,
+}
+
+/// The same keys as [`ServeArgs`], read from `hotline.toml`.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    sip_listen: Option<SocketAddr>,
+    http_listen: Option<SocketAddr>,
+    rtp_ports: Option<String>,
+    data_dir: Option<PathBuf>,
+    sounds_dir: Option<PathBuf>,
+    flows_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    media_ip: Option<IpAddr>,
+    rtp_timeout_secs: Option<u64>,
+    answer_delay_ms: Option<u64>,
+    drain_timeout_secs: Option<u64>,
+    digit_timeout_secs: Option<u64>,
+}
+
+/// The resolved configuration of `hotline serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub sip_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub rtp_ports: (u16, u16),
+    pub data_dir: PathBuf,
+    pub sounds_dir: PathBuf,
+    pub flows_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub media_ip: Option<IpAddr>,
+    pub rtp_timeout: Duration,
+    pub answer_delay: Duration,
+    pub drain_timeout: Duration,
+    pub digit_timeout: Duration,
+}
+
+impl Config {
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let rtp = args
+            .rtp_ports
+            .or(file.rtp_ports)
+            .unwrap_or_else(|| "20000-29999".into());
+        Ok(Self {
+            sip_listen: args
+                .sip_listen
+                .or(file.sip_listen)
+                .unwrap_or_else(|| "0.0.0.0:5060".parse().expect("literal address")),
+            http_listen: args
+                .http_listen
+                .or(file.http_listen)
+                .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("literal address")),
+            rtp_ports: parse_port_range(&rtp)?,
+            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| "data".into()),
+            sounds_dir: args
+                .sounds_dir
+                .or(file.sounds_dir)
+                .unwrap_or_else(|| "sounds".into()),
+            flows_dir: args
+                .flows_dir
+                .or(file.flows_dir)
+                .unwrap_or_else(|| "ivr-flows".into()),
+            database_url: args.database_url.or(file.database_url),
+            media_ip: args.media_ip.or(file.media_ip),
+            rtp_timeout: Duration::from_secs(
+                args.rtp_timeout_secs.or(file.rtp_timeout_secs).unwrap_or(30),
+            ),
+            answer_delay: Duration::from_millis(
+                args.answer_delay_ms.or(file.answer_delay_ms).unwrap_or(0),
+            ),
+            drain_timeout: Duration::from_secs(
+                args.drain_timeout_secs.or(file.drain_timeout_secs).unwrap_or(60),
+            ),
+            digit_timeout: Duration::from_secs(
+                args.digit_timeout_secs.or(file.digit_timeout_secs).unwrap_or(5),
+            ),
+        })
+    }
+}
+
+fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+/// Parses `LOW-HIGH` into an inclusive range of at least one RTP/RTCP pair.
+pub fn parse_port_range(s: &str) -> anyhow::Result<(u16, u16)> {
+    let (lo, hi) = s
+        .split_once('-')
+        .with_context(|| format!("RTP port range {s:?} is not LOW-HIGH"))?;
+    let lo: u16 = lo.trim().parse().with_context(|| format!("bad low port in {s:?}"))?;
+    let hi: u16 = hi.trim().parse().with_context(|| format!("bad high port in {s:?}"))?;
+    if lo < 1024 || hi <= lo {
+        bail!("RTP port range {s:?} must be LOW-HIGH with 1024 <= LOW < HIGH");
+    }
+    Ok((lo, hi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_range_parses_and_refuses_nonsense() {
+        assert_eq!(parse_port_range("20000-20100").unwrap(), (20000, 20100));
+        assert!(parse_port_range("20100-20000").is_err());
+        assert!(parse_port_range("abc").is_err());
+        assert!(parse_port_range("80-90").is_err());
+    }
+
+    #[test]
+    fn flags_beat_file_which_beats_defaults() {
+        let dir = std::env::temp_dir().join(format!("hotline-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hotline.toml");
+        std::fs::write(&file, "sip_listen = \"127.0.0.1:5070\"\nrtp_ports = \"30000-30100\"\n")
+            .unwrap();
+        let cfg = Config::resolve(ServeArgs {
+            config: Some(file.clone()),
+            rtp_ports: Some("31000-31010".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(cfg.sip_listen, "127.0.0.1:5070".parse().unwrap());
+        assert_eq!(cfg.rtp_ports, (31000, 31010));
+        assert_eq!(cfg.http_listen, "127.0.0.1:8080".parse().unwrap());
+        std::fs::write(&file, "sip_listn = \"x\"\n").unwrap();
+        let err = Config::resolve(ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("sip_listn"), "{err:#}");
+    }
+}

@@ -1,0 +1,126 @@
+//! `hotline serve`: start every part, run until SIGTERM, drain, stop.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hotline_call::{
+    BuiltinFlow, CallContext, CallFlow, CallRouter, CallSettings, EventLog, EventSink, MediaClock,
+};
+use hotline_media::{PromptCache, RtpPortPool};
+use hotline_sip::{SipConfig, SipServer};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::Config;
+use crate::http;
+
+pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let recordings = cfg.data_dir.join("recordings");
+    std::fs::create_dir_all(&recordings)
+        .with_context(|| format!("cannot create {}", recordings.display()))?;
+    if cfg.database_url.is_some() {
+        tracing::info!("DATABASE_URL is set; call records are written to the event log until the store lands");
+    }
+
+    let prompts = Arc::new(PromptCache::new(cfg.sounds_dir.clone()));
+    match prompts.preload_dir() {
+        Ok(n) => tracing::info!(count = n, dir = %cfg.sounds_dir.display(), "prompts loaded"),
+        Err(e) => tracing::warn!(error = %e, dir = %cfg.sounds_dir.display(), "prompts not preloaded"),
+    }
+    let ports = Arc::new(
+        RtpPortPool::new(cfg.rtp_ports.0, cfg.rtp_ports.1)
+            .map_err(|e| anyhow::anyhow!("RTP port range: {e}"))?,
+    );
+
+    let (sip, sip_events) = SipServer::bind(SipConfig {
+        listen: cfg.sip_listen,
+        ..SipConfig::default()
+    })
+    .await
+    .with_context(|| format!("cannot listen for SIP on {}", cfg.sip_listen))?;
+
+    let (event_tx, event_rx) = mpsc::channel(4096);
+    let event_log = tokio::spawn(EventLog::new(&cfg.data_dir.join("call-events.jsonl")).run(event_rx));
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let digit_timeout = cfg.digit_timeout;
+    let ctx = Arc::new(CallContext {
+        sip: sip.clone(),
+        prompts,
+        ports,
+        events: EventSink::new(event_tx),
+        recordings_dir: recordings,
+        clock: MediaClock::start(),
+        settings: CallSettings {
+            rtp_timeout: cfg.rtp_timeout,
+            answer_delay: cfg.answer_delay,
+            media_ip: cfg.media_ip,
+        },
+        flows: Arc::new(move |_| Box::new(BuiltinFlow::new("en", digit_timeout)) as Box<dyn CallFlow>),
+        shutdown: shutdown_rx,
+    });
+    let router = CallRouter::new(ctx.clone());
+    let active = router.active();
+    drop(ctx);
+    let router_task = tokio::spawn(router.run(sip_events));
+
+    let (draining_tx, draining_rx) = watch::channel(false);
+    let listener = http::bind(cfg.http_listen)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", cfg.http_listen))?;
+    let app = http::router(http::AppState {
+        active: active.clone(),
+        draining: draining_rx,
+    });
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "HTTP listener failed");
+        }
+    });
+    tracing::info!(
+        sip = %sip.local_addr(),
+        http = %cfg.http_listen,
+        flows = %cfg.flows_dir.display(),
+        "hotline is taking calls (built-in flow)"
+    );
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+
+    // Drain: refuse new calls (503), let the ones in progress finish.
+    tracing::info!(active = active.get(), timeout = ?cfg.drain_timeout, "draining");
+    let _ = draining_tx.send(true);
+    sip.set_draining(true).await;
+    if !wait_idle(&active, cfg.drain_timeout).await {
+        tracing::warn!(active = active.get(), "drain timeout; hanging up the remaining calls");
+        let _ = shutdown_tx.send(true);
+        wait_idle(&active, Duration::from_secs(5)).await;
+    }
+    // Give the last BYEs a moment to be answered before the socket goes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sip.shutdown().await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), router_task).await;
+    match tokio::time::timeout(Duration::from_secs(5), event_log).await {
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "event log failed"),
+        Err(_) => tracing::warn!("event log did not finish in time"),
+        _ => {}
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_idle(active: &hotline_call::ActiveCalls, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while active.get() > 0 {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    true
+}

@@ -1,0 +1,96 @@
+//! Events the endpoint hands to the application (the call actor).
+
+use std::fmt;
+
+use crate::CallKey;
+use crate::sdp::RemoteMedia;
+use crate::transport::Peer;
+
+/// Something the application must know about a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SipEvent {
+    /// A new INVITE with an acceptable SDP offer; 100 Trying is already sent.
+    Incoming(IncomingCall),
+    /// The ACK for our 2xx arrived: the dialog is confirmed.
+    Confirmed {
+        /// The call.
+        call: CallKey,
+    },
+    /// A DTMF digit signalled by SIP INFO (application/dtmf-relay or application/dtmf).
+    Digit {
+        /// The call.
+        call: CallKey,
+        /// One of `0-9 * # A-D`.
+        digit: char,
+        /// The `Duration=` value when the sender gave one.
+        duration_ms: Option<u32>,
+    },
+    /// A re-INVITE or UPDATE changed the remote media; the endpoint has already answered it.
+    MediaChanged {
+        /// The call.
+        call: CallKey,
+        /// The remote media as now offered.
+        media: RemoteMedia,
+    },
+    /// The call is gone. Emitted exactly once per [`SipEvent::Incoming`].
+    Ended {
+        /// The call.
+        call: CallKey,
+        /// Why it ended.
+        reason: EndReason,
+    },
+}
+
+/// An incoming call waiting for `ring`/`answer`/`reject`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncomingCall {
+    /// The call's Call-ID.
+    pub call: CallKey,
+    /// Who is calling (P-Asserted-Identity if present, else From).
+    pub caller: Party,
+    /// The dialled number: user part of the Request-URI (or To), or the tel: number.
+    pub callee: String,
+    /// The caller's SDP offer, already negotiated to one codec we support.
+    pub offer: RemoteMedia,
+    /// Where the INVITE came from; responses and our BYE go back there.
+    pub peer: Peer,
+}
+
+/// A party of a call as named in SIP headers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Party {
+    /// User part of the URI (or the tel: number); may be empty.
+    pub user: String,
+    /// The display name, if any (non-UTF-8 bytes are replaced by U+FFFD).
+    pub display_name: Option<String>,
+}
+
+/// Why a call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EndReason {
+    /// The remote party sent BYE.
+    RemoteBye,
+    /// The remote party sent CANCEL before we answered.
+    Cancelled,
+    /// Our 2xx was never acknowledged (RFC 3261 Timer H); we sent BYE.
+    AckTimeout,
+    /// Our BYE was answered or timed out (Timer F).
+    LocalBye,
+    /// We sent a final non-2xx response (after `reject` or `hangup` before answer).
+    Rejected {
+        /// The status code we sent.
+        code: u16,
+    },
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EndReason::RemoteBye => f.write_str("remote BYE"),
+            EndReason::Cancelled => f.write_str("cancelled"),
+            EndReason::AckTimeout => f.write_str("ACK timeout"),
+            EndReason::LocalBye => f.write_str("local BYE"),
+            EndReason::Rejected { code } => write!(f, "rejected with {code}"),
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! SIP for the Hotline IVR gateway: a user agent *server* that accepts calls.
+//!
+//! What it is for: receiving INVITEs over UDP and TCP, negotiating one G.711
+//! audio stream (plus RFC 4733 telephone-event), reporting calls, DTMF sent
+//! by SIP INFO, hold/unhold and hang-ups to the application, and carrying
+//! out the application's ring/answer/reject/hangup commands with RFC 3261
+//! transaction and dialog rules (retransmissions, CANCEL, ACK, BYE).
+//!
+//! What it is not for: placing outgoing calls, registration, authentication,
+//! TLS, proxying or DNS (RFC 3263) routing. Responses and our BYE always go
+//! back over the flow the INVITE came in on (symmetric response routing,
+//! RFC 3581; flow reuse for NAT). An INVITE without SDP (delayed offer) is
+//! answered 488.
+//!
+//! The core, [`Endpoint`], is sans-IO: it takes bytes and the current time
+//! and hands back [`Transmit`]s, [`SipEvent`]s and its next deadline.
+//! [`SipServer`] is a thin tokio shell around it.
+//!
+//! ```
+//! use std::time::Instant;
+//! use hotline_sip::{Endpoint, EndpointConfig, Peer, SipEvent};
+//!
+//! let mut ep = Endpoint::new(EndpointConfig::new("192.0.2.10:5060".parse().unwrap()));
+//! let sdp = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+//!            m=audio 4000 RTP/AVP 0\r\n";
+//! let invite = format!(
+//!     "INVITE sip:100@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKx\r\n\
+//!      From: <sip:alice@192.0.2.1>;tag=a\r\nTo: <sip:100@192.0.2.10>\r\nCall-ID: c1\r\n\
+//!      CSeq: 1 INVITE\r\nContact: <sip:alice@192.0.2.1>\r\nContent-Type: application/sdp\r\n\
+//!      Content-Length: {}\r\n\r\n{sdp}",
+//!     sdp.len()
+//! );
+//! let now = Instant::now();
+//! ep.handle_input(now, Peer::udp("192.0.2.1:5060".parse().unwrap()), invite.as_bytes());
+//! let trying = ep.poll_transmit().unwrap();
+//! assert!(trying.data.starts_with(b"SIP/2.0 100 Trying"));
+//! let Some(SipEvent::Incoming(call)) = ep.poll_event() else { panic!() };
+//! assert_eq!(call.callee, "100");
+//! ep.answer(now, &call.call, "192.0.2.10:30000".parse().unwrap()).unwrap();
+//! assert!(ep.poll_transmit().unwrap().data.starts_with(b"SIP/2.0 200 OK"));
+//! ```
+
+mod endpoint;
+mod error;
+mod event;
+mod framing;
+mod message;
+mod sdp;
+mod shell;
+mod transport;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use endpoint::{Endpoint, EndpointConfig, Transmit};
+pub use error::SipError;
+pub use event::{EndReason, IncomingCall, Party, SipEvent};
+pub use sdp::{Codec, Direction, RemoteMedia, SdpError, negotiate};
+pub use shell::{SipConfig, SipHandle, SipServer};
+pub use transport::{FramingError, Peer, TcpFramer, Transport};
+
+/// Identifies a call: its SIP Call-ID.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallKey(pub Arc<str>);
+
+impl From<&str> for CallKey {
+    fn from(s: &str) -> Self {
+        CallKey(Arc::from(s))
+    }
+}
+
+impl fmt::Display for CallKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}

@@ -1,0 +1,667 @@
+//! The façade over the grammar parser: turns framed bytes into our own
+//! request/response views and serializes what we send. Nothing outside this
+//! module knows which SIP grammar crate is used.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+use rsipstack::sip::typed;
+use rsipstack::sip::{Header, SipMessage};
+
+use crate::framing::{self, ContentLength, split_list};
+use crate::transport::{Peer, Transport};
+
+/// Methods we know by name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Method {
+    Invite,
+    Ack,
+    Bye,
+    Cancel,
+    Options,
+    Info,
+    Update,
+    Register,
+    Subscribe,
+    Notify,
+    Message,
+    Publish,
+    Refer,
+    Prack,
+    Unknown(String),
+}
+
+impl Method {
+    fn from_token(t: &str) -> Method {
+        // RFC 3261 §7.1: method names are case-sensitive.
+        match t {
+            "INVITE" => Method::Invite,
+            "ACK" => Method::Ack,
+            "BYE" => Method::Bye,
+            "CANCEL" => Method::Cancel,
+            "OPTIONS" => Method::Options,
+            "INFO" => Method::Info,
+            "UPDATE" => Method::Update,
+            "REGISTER" => Method::Register,
+            "SUBSCRIBE" => Method::Subscribe,
+            "NOTIFY" => Method::Notify,
+            "MESSAGE" => Method::Message,
+            "PUBLISH" => Method::Publish,
+            "REFER" => Method::Refer,
+            "PRACK" => Method::Prack,
+            other => Method::Unknown(other.to_string()),
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            Method::Invite => "INVITE",
+            Method::Ack => "ACK",
+            Method::Bye => "BYE",
+            Method::Cancel => "CANCEL",
+            Method::Options => "OPTIONS",
+            Method::Info => "INFO",
+            Method::Update => "UPDATE",
+            Method::Register => "REGISTER",
+            Method::Subscribe => "SUBSCRIBE",
+            Method::Notify => "NOTIFY",
+            Method::Message => "MESSAGE",
+            Method::Publish => "PUBLISH",
+            Method::Refer => "REFER",
+            Method::Prack => "PRACK",
+            Method::Unknown(s) => s,
+        }
+    }
+
+    /// Methods defined by RFCs that we deliberately do not serve (405, not 501).
+    fn is_known_unsupported(&self) -> bool {
+        matches!(
+            self,
+            Method::Register
+                | Method::Subscribe
+                | Method::Notify
+                | Method::Message
+                | Method::Publish
+                | Method::Refer
+                | Method::Prack
+        )
+    }
+}
+
+/// The methods we serve, for Allow headers.
+pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE";
+/// The bodies we understand, for Accept headers.
+pub(crate) const ACCEPT: &str = "application/sdp, application/dtmf-relay, application/dtmf";
+
+/// A name-addr header (From, To, P-Asserted-Identity) reduced to what we use.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct NameAddr {
+    pub display: Option<String>,
+    pub user: String,
+    pub tag: Option<String>,
+}
+
+/// The headers a response must echo (RFC 3261 §8.2.6.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ReplyHeaders {
+    pub vias: Vec<String>,
+    pub from: String,
+    pub to: String,
+    pub to_has_tag: bool,
+    pub call_id: String,
+    pub cseq: String,
+}
+
+/// A request that passed our validation.
+#[derive(Clone, Debug)]
+pub(crate) struct Request {
+    pub method: Method,
+    /// The Request-URI's user part or tel: number.
+    pub uri_user: String,
+    pub branch: String,
+    pub from: NameAddr,
+    pub to: NameAddr,
+    pub call_id: String,
+    pub cseq: u32,
+    /// Remote target: the URI in Contact.
+    pub contact: Option<String>,
+    /// Record-Route entries in received order.
+    pub record_route: Vec<String>,
+    pub max_forwards: Option<u32>,
+    pub content_type: Option<String>,
+    pub pai: Option<NameAddr>,
+    pub body: Vec<u8>,
+    pub reply: ReplyHeaders,
+}
+
+/// A response, reduced to what client transaction matching needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Response {
+    pub code: u16,
+    pub call_id: String,
+    pub branch: String,
+    pub cseq_method: String,
+}
+
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    Request(Box<Request>),
+    Response(Response),
+}
+
+/// Why a message was not accepted, and what to do about it.
+#[derive(Debug)]
+pub(crate) enum Rejection {
+    /// Answer statelessly with this status.
+    Reply {
+        code: u16,
+        reason: String,
+        reply: Box<ReplyHeaders>,
+        extra: Vec<(&'static str, String)>,
+    },
+    /// Not answerable (no Via, an ACK, a response): drop with one warning.
+    Drop(String),
+}
+
+/// Parses one datagram or framed stream message.
+pub(crate) fn parse(data: &[u8], transport: Transport) -> Result<Inbound, Rejection> {
+    let Some(end) = framing::header_end(data) else {
+        let head = framing::normalize_head(data);
+        return Err(reject(&head, 400, "Truncated message"));
+    };
+    let head = framing::normalize_head(data.get(..end.head_len).unwrap_or_default());
+    let start = head.split("\r\n").next().unwrap_or_default();
+    if start.starts_with("SIP/") {
+        return parse_response(start, &head);
+    }
+
+    let parts: Vec<&str> = start.split_whitespace().collect();
+    let [method_tok, uri, version] = parts.as_slice() else {
+        return Err(reject(&head, 400, "Malformed Request-Line"));
+    };
+    if !method_tok.bytes().all(is_token_byte) {
+        return Err(reject(&head, 400, "Malformed method"));
+    }
+    if *version != "SIP/2.0" {
+        return Err(reject(&head, 505, "Version Not Supported"));
+    }
+    let method = Method::from_token(method_tok);
+
+    // RFC 3261 §18.3: we check Content-Length ourselves.
+    let available = data.get(end.body_start..).unwrap_or_default();
+    let body: &[u8] = match framing::content_length(data.get(..end.head_len).unwrap_or_default())
+    {
+        ContentLength::Invalid => return Err(reject(&head, 400, "Bad Content-Length")),
+        ContentLength::Value(n) => match available.get(..n) {
+            Some(b) => b,
+            None => return Err(reject(&head, 400, "Body shorter than Content-Length")),
+        },
+        // RFC 3261 §18.3: on UDP a missing Content-Length means "to the end of the datagram".
+        ContentLength::Absent if transport == Transport::Udp => available,
+        ContentLength::Absent => &[],
+    };
+
+    let scraped = framing::scrape(&head);
+    let reply = scraped_reply(&scraped).map_err(|why| Rejection::Drop(why.to_string()))?;
+    let fail = |code: u16, reason: &str| -> Rejection {
+        if method == Method::Ack {
+            // RFC 3261 §17: an ACK is never answered.
+            Rejection::Drop(format!("bad ACK: {reason}"))
+        } else {
+            Rejection::Reply {
+                code,
+                reason: reason.to_string(),
+                reply: Box::new(reply.clone()),
+                extra: Vec::new(),
+            }
+        }
+    };
+    for (name, what) in [
+        ("from", "Missing From header"),
+        ("to", "Missing To header"),
+        ("call-id", "Missing Call-ID header"),
+        ("cseq", "Missing CSeq header"),
+    ] {
+        if !scraped.iter().any(|(n, v)| n == name && !v.is_empty()) {
+            return Err(fail(400, what));
+        }
+    }
+    let cseq_raw = reply.cseq.clone();
+    let mut cseq_parts = cseq_raw.split_whitespace();
+    let (Some(seq), Some(cseq_method), None) =
+        (cseq_parts.next(), cseq_parts.next(), cseq_parts.next())
+    else {
+        return Err(fail(400, "Bad CSeq"));
+    };
+    let Ok(cseq) = seq.parse::<u32>() else {
+        return Err(fail(400, "Bad CSeq number"));
+    };
+    if cseq_method != method.as_str() {
+        return Err(fail(400, "CSeq method does not match Request-Line"));
+    }
+    if let Method::Unknown(_) = method {
+        return Err(fail(501, "Not Implemented"));
+    }
+    if method.is_known_unsupported() {
+        let mut r = fail(405, "Method Not Allowed");
+        if let Rejection::Reply { extra, .. } = &mut r {
+            extra.push(("Allow", ALLOW.to_string()));
+        }
+        return Err(r);
+    }
+
+    // The grammar parser sees repaired UTF-8 and no body; we keep our body.
+    let mut wire = head.clone().into_bytes();
+    wire.extend_from_slice(b"\r\n\r\n");
+    let msg = match rsipstack::sip::parser::parse_message(&wire) {
+        Ok(SipMessage::Request(r)) => r,
+        Ok(SipMessage::Response(_)) => return Err(fail(400, "Malformed request")),
+        Err(e) => return Err(fail(400, &format!("Malformed request: {}", short(&e.to_string())))),
+    };
+
+    let mut vias = Vec::new();
+    let mut from = None;
+    let mut to = None;
+    let mut call_id = None;
+    let mut contact = None;
+    let mut record_route = Vec::new();
+    let mut max_forwards = None;
+    let mut content_type = None;
+    let mut pai = None;
+    for h in msg.headers.iter() {
+        match h {
+            Header::Via(v) => vias.extend(split_list(v.value())),
+            Header::From(v) if from.is_none() => from = Some(v.value().to_string()),
+            Header::To(v) if to.is_none() => to = Some(v.value().to_string()),
+            Header::CallId(v) if call_id.is_none() => call_id = Some(v.value().trim().to_string()),
+            Header::Contact(v) if contact.is_none() => {
+                contact = split_list(v.value()).first().map(|c| addr_spec(c))
+            }
+            Header::RecordRoute(v) => record_route.extend(split_list(v.value())),
+            Header::MaxForwards(v) if max_forwards.is_none() => {
+                let Ok(n) = v.value().trim().parse::<u32>() else {
+                    return Err(fail(400, "Bad Max-Forwards"));
+                };
+                max_forwards = Some(n);
+            }
+            Header::ContentType(v) if content_type.is_none() => {
+                content_type = Some(v.value().trim().to_ascii_lowercase())
+            }
+            Header::PAssertedIdentity(v) if pai.is_none() => {
+                pai = split_list(v.value())
+                    .first()
+                    .and_then(|p| name_addr(p).ok())
+            }
+            _ => {}
+        }
+    }
+    let Some(top_via) = vias.first() else {
+        return Err(Rejection::Drop("no Via".into()));
+    };
+    let Ok(via) = typed::Via::parse(top_via) else {
+        return Err(fail(400, "Bad Via header"));
+    };
+    let (Some(from_raw), Some(to_raw), Some(call_id)) = (from, to, call_id) else {
+        return Err(fail(400, "Missing mandatory header"));
+    };
+    if call_id.is_empty() {
+        return Err(fail(400, "Empty Call-ID"));
+    }
+    let Ok(from) = name_addr(&from_raw) else {
+        return Err(fail(400, "Bad From header"));
+    };
+    let Ok(to) = name_addr(&to_raw) else {
+        return Err(fail(400, "Bad To header"));
+    };
+    let branch = match via.branch() {
+        Some(b) if !b.value().is_empty() => b.value().to_string(),
+        // RFC 3261 §17.2.3: pre-3261 peers have no usable branch; synthesize a
+        // stable key so their retransmissions still match.
+        _ => format!(
+            "rfc2543;{};{};{}",
+            call_id,
+            cseq,
+            from.tag.as_deref().unwrap_or("")
+        ),
+    };
+    let reply = ReplyHeaders {
+        vias: vias.clone(),
+        from: from_raw,
+        to_has_tag: to.tag.is_some(),
+        to: to_raw,
+        call_id: call_id.clone(),
+        cseq: cseq_raw,
+    };
+    Ok(Inbound::Request(Box::new(Request {
+        method,
+        uri_user: uri_user(uri),
+        branch,
+        from,
+        to,
+        call_id,
+        cseq,
+        contact,
+        record_route,
+        max_forwards,
+        content_type,
+        pai,
+        body: body.to_vec(),
+        reply,
+    })))
+}
+
+fn parse_response(start: &str, head: &str) -> Result<Inbound, Rejection> {
+    let mut parts = start.split_whitespace();
+    let code = parts
+        .nth(1)
+        .and_then(|c| c.parse::<u16>().ok())
+        .filter(|c| (100..700).contains(c))
+        .ok_or_else(|| Rejection::Drop("bad Status-Line".into()))?;
+    let scraped = framing::scrape(head);
+    let get = |name: &str| {
+        scraped
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let call_id = get("call-id").ok_or_else(|| Rejection::Drop("response without Call-ID".into()))?;
+    let via = get("via")
+        .and_then(|v| split_list(v).into_iter().next())
+        .ok_or_else(|| Rejection::Drop("response without Via".into()))?;
+    let branch = typed::Via::parse(&via)
+        .ok()
+        .and_then(|v| v.branch().map(|b| b.value().to_string()))
+        .ok_or_else(|| Rejection::Drop("response without branch".into()))?;
+    let cseq_method = get("cseq")
+        .and_then(|c| c.split_whitespace().nth(1))
+        .ok_or_else(|| Rejection::Drop("response without CSeq".into()))?;
+    Ok(Inbound::Response(Response {
+        code,
+        call_id: call_id.trim().to_string(),
+        branch,
+        cseq_method: cseq_method.to_string(),
+    }))
+}
+
+/// Builds a rejection from scraped headers, or a drop when no Via exists to route it.
+fn reject(head: &str, code: u16, reason: &str) -> Rejection {
+    let is_ack = head.starts_with("ACK ");
+    let is_response = head.starts_with("SIP/");
+    match scraped_reply(&framing::scrape(head)) {
+        Ok(reply) if !is_ack && !is_response => Rejection::Reply {
+            code,
+            reason: reason.to_string(),
+            reply: Box::new(reply),
+            extra: Vec::new(),
+        },
+        Ok(_) => Rejection::Drop(format!("{reason} (not answerable)")),
+        Err(why) => Rejection::Drop(format!("{reason}; {why}")),
+    }
+}
+
+fn scraped_reply(scraped: &[(String, String)]) -> Result<ReplyHeaders, &'static str> {
+    let all = |name: &str| -> Vec<String> {
+        scraped
+            .iter()
+            .filter(|(n, _)| n == name)
+            .flat_map(|(_, v)| split_list(v))
+            .collect()
+    };
+    let first = |name: &str| -> String {
+        scraped
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let vias = all("via");
+    if vias.is_empty() {
+        return Err("no Via to route a response");
+    }
+    let to = first("to");
+    Ok(ReplyHeaders {
+        vias,
+        from: first("from"),
+        to_has_tag: name_addr(&to).map(|t| t.tag.is_some()).unwrap_or(true),
+        to,
+        call_id: first("call-id"),
+        cseq: first("cseq"),
+    })
+}
+
+fn is_token_byte(b: u8) -> bool {
+    // RFC 3261 §25.1 token characters.
+    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+}
+
+fn short(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control())
+        .take(80)
+        .collect()
+}
+
+/// Parses From/To/P-Asserted-Identity with the grammar crate.
+fn name_addr(raw: &str) -> Result<NameAddr, ()> {
+    let parsed = typed::From::parse(raw).map_err(|_| ())?;
+    let display = parsed
+        .display_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_string);
+    Ok(NameAddr {
+        display,
+        user: uri_user(&parsed.uri.to_string()),
+        tag: parsed.tag().map(|t| t.value().to_string()),
+    })
+}
+
+/// The URI inside a name-addr (`"x" <uri>;p` → `uri`) or the bare addr-spec.
+fn addr_spec(v: &str) -> String {
+    let v = v.trim();
+    if let Some(start) = v.find('<') {
+        let rest = v.get(start + 1..).unwrap_or_default();
+        return rest.split('>').next().unwrap_or_default().trim().to_string();
+    }
+    v.split(';').next().unwrap_or_default().trim().to_string()
+}
+
+/// User part of a SIP URI, or the number of a tel: URI.
+pub(crate) fn uri_user(uri: &str) -> String {
+    let uri = addr_spec(uri);
+    let (scheme, rest) = uri.split_once(':').unwrap_or(("", &uri));
+    if scheme.eq_ignore_ascii_case("tel") {
+        return rest.split(';').next().unwrap_or_default().to_string();
+    }
+    match rest.rsplit_once('@') {
+        Some((user, _)) => user
+            .split([':', ';'])
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        None => String::new(),
+    }
+}
+
+/// The top Via for a response: RFC 3261 §18.2.1 `received` when the source
+/// address differs from sent-by; RFC 3581 §4 `rport` filled in (and then
+/// `received` always added).
+fn response_via(raw: &str, source: SocketAddr) -> String {
+    let sent_by_ip = typed::Via::parse(raw)
+        .ok()
+        .and_then(|v| match &v.sent_by().host {
+            rsipstack::sip::Host::IpAddr(ip) => Some(*ip),
+            rsipstack::sip::Host::Domain(d) => d.0.parse::<IpAddr>().ok(),
+        });
+    let mut need_received = sent_by_ip != Some(source.ip());
+    let mut parts = raw.split(';');
+    let mut out = parts.next().unwrap_or_default().trim_end().to_string();
+    for p in parts {
+        let p = p.trim();
+        let name = p.split('=').next().unwrap_or_default().trim();
+        if name.eq_ignore_ascii_case("received") {
+            continue;
+        }
+        if name.eq_ignore_ascii_case("rport") && !p.contains('=') {
+            let _ = write!(out, ";rport={}", source.port());
+            need_received = true;
+            continue;
+        }
+        out.push(';');
+        out.push_str(p);
+    }
+    if need_received {
+        let _ = write!(out, ";received={}", source.ip());
+    }
+    out
+}
+
+/// Standard reason phrases for the codes we send.
+pub(crate) fn reason_phrase(code: u16) -> &'static str {
+    match code {
+        100 => "Trying",
+        180 => "Ringing",
+        183 => "Session Progress",
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        415 => "Unsupported Media Type",
+        480 => "Temporarily Unavailable",
+        481 => "Call/Transaction Does Not Exist",
+        482 => "Loop Detected",
+        483 => "Too Many Hops",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        491 => "Request Pending",
+        500 => "Server Internal Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        505 => "Version Not Supported",
+        600 => "Busy Everywhere",
+        603 => "Decline",
+        _ => match code / 100 {
+            1 => "Progress",
+            2 => "OK",
+            3 => "Redirect",
+            4 => "Client Error",
+            5 => "Server Error",
+            _ => "Global Failure",
+        },
+    }
+}
+
+/// What goes into one response besides the echoed headers.
+pub(crate) struct ResponseSpec<'a> {
+    pub code: u16,
+    pub reason: &'a str,
+    /// Our To tag, added when the request's To has none.
+    pub to_tag: Option<&'a str>,
+    pub record_route: &'a [String],
+    pub extra: &'a [(&'a str, String)],
+    pub body: Option<(&'a str, &'a [u8])>,
+    pub server: &'a str,
+}
+
+/// Serializes a response (RFC 3261 §8.2.6.2). Responses go to the packet's
+/// source address (symmetric response routing, RFC 3581), so Via only
+/// documents what we saw.
+pub(crate) fn build_response(reply: &ReplyHeaders, peer: &Peer, spec: &ResponseSpec<'_>) -> Vec<u8> {
+    let mut s = String::with_capacity(512);
+    let reason: String = spec.reason.chars().filter(|c| !c.is_control()).collect();
+    let _ = write!(s, "SIP/2.0 {} {}\r\n", spec.code, reason);
+    for (i, via) in reply.vias.iter().enumerate() {
+        if i == 0 {
+            let _ = write!(s, "Via: {}\r\n", response_via(via, peer.addr));
+        } else {
+            let _ = write!(s, "Via: {via}\r\n");
+        }
+    }
+    for rr in spec.record_route {
+        let _ = write!(s, "Record-Route: {rr}\r\n");
+    }
+    let _ = write!(s, "From: {}\r\n", reply.from);
+    match spec.to_tag {
+        Some(tag) if !reply.to_has_tag => {
+            let _ = write!(s, "To: {};tag={tag}\r\n", reply.to);
+        }
+        _ => {
+            let _ = write!(s, "To: {}\r\n", reply.to);
+        }
+    }
+    let _ = write!(s, "Call-ID: {}\r\n", reply.call_id);
+    let _ = write!(s, "CSeq: {}\r\n", reply.cseq);
+    for (name, value) in spec.extra {
+        let _ = write!(s, "{name}: {value}\r\n");
+    }
+    let _ = write!(s, "Server: {}\r\n", spec.server);
+    finish(s, spec.body)
+}
+
+/// Serializes a request we originate.
+pub(crate) fn build_request(
+    method: &str,
+    uri: &str,
+    headers: &[(&str, String)],
+    body: Option<(&str, &[u8])>,
+) -> Vec<u8> {
+    let mut s = String::with_capacity(512);
+    let _ = write!(s, "{method} {uri} SIP/2.0\r\n");
+    for (name, value) in headers {
+        let _ = write!(s, "{name}: {value}\r\n");
+    }
+    finish(s, body)
+}
+
+fn finish(mut s: String, body: Option<(&str, &[u8])>) -> Vec<u8> {
+    match body {
+        Some((ctype, b)) => {
+            let _ = write!(
+                s,
+                "Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n",
+                b.len()
+            );
+            let mut out = s.into_bytes();
+            out.extend_from_slice(b);
+            out
+        }
+        None => {
+            s.push_str("Content-Length: 0\r\n\r\n");
+            s.into_bytes()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_users() {
+        assert_eq!(uri_user("sip:alice@example.com"), "alice");
+        assert_eq!(uri_user("<sip:bob:pw@h;transport=tcp>"), "bob");
+        assert_eq!(uri_user("tel:+15551234567;phone-context=x"), "+15551234567");
+        assert_eq!(uri_user("sip:example.com"), "");
+    }
+
+    #[test]
+    fn via_received_and_rport() {
+        let src: SocketAddr = "192.0.2.9:6000".parse().unwrap();
+        assert_eq!(
+            response_via("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport", src),
+            "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport=6000;received=192.0.2.9"
+        );
+        assert_eq!(
+            response_via("SIP/2.0/UDP 192.0.2.9:6000;branch=z9hG4bK1", src),
+            "SIP/2.0/UDP 192.0.2.9:6000;branch=z9hG4bK1"
+        );
+        let v6: SocketAddr = "[2001:db8::1]:5060".parse().unwrap();
+        assert_eq!(
+            response_via("SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK1", v6),
+            "SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK1"
+        );
+    }
+}

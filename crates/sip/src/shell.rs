@@ -1,0 +1,336 @@
+//! The thin tokio shell: owns the UDP socket and TCP listener, runs the
+//! sans-IO [`Endpoint`] in one task and turns its deadlines into sleeps.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::endpoint::{Endpoint, EndpointConfig};
+use crate::error::SipError;
+use crate::event::SipEvent;
+use crate::transport::{Peer, TcpFramer, Transport};
+use crate::CallKey;
+
+/// Settings of the shell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SipConfig {
+    /// UDP and TCP listen address (same port for both).
+    pub listen: SocketAddr,
+    /// Server / User-Agent header value.
+    pub user_agent: String,
+    /// RFC 3261 T1.
+    pub t1: Duration,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            user_agent: "Hotline/0.1".to_string(),
+            t1: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Capacity of the event channel handed to the application.
+const EVENT_CAPACITY: usize = 1024;
+/// Largest UDP datagram we accept.
+const MAX_DATAGRAM: usize = 65_535;
+
+#[derive(Debug)]
+enum Command {
+    Ring(CallKey),
+    Answer(CallKey, SocketAddr),
+    Reject(CallKey, u16),
+    Hangup(CallKey),
+    Draining(bool),
+    Shutdown,
+}
+
+#[derive(Debug)]
+enum TcpEvent {
+    Opened {
+        conn: u64,
+        writer: mpsc::Sender<Vec<u8>>,
+    },
+    Message {
+        peer: Peer,
+        data: Vec<u8>,
+    },
+    Closed {
+        conn: u64,
+    },
+}
+
+/// Starts the SIP server.
+#[derive(Debug)]
+pub struct SipServer;
+
+impl SipServer {
+    /// Binds UDP and TCP on `cfg.listen` and spawns the endpoint task.
+    /// Events arrive on the returned receiver; commands go through the handle.
+    pub async fn bind(
+        cfg: SipConfig,
+    ) -> Result<(SipHandle, mpsc::Receiver<SipEvent>), SipError> {
+        let (udp, tcp) = bind_pair(cfg.listen).await?;
+        let local = udp.local_addr()?;
+        let contact_addr = if local.ip().is_unspecified() {
+            SocketAddr::new(guess_local_ip(local.ip()), local.port())
+        } else {
+            local
+        };
+        let ep = Endpoint::new(EndpointConfig {
+            contact_addr,
+            user_agent: cfg.user_agent,
+            t1: cfg.t1,
+            ..EndpointConfig::default()
+        });
+        let (cmd_tx, cmd_rx) = mpsc::channel(256);
+        let (ev_tx, ev_rx) = mpsc::channel(EVENT_CAPACITY);
+        let (tcp_tx, tcp_rx) = mpsc::channel(1024);
+        let accept = tokio::spawn(accept_loop(tcp, tcp_tx));
+        tokio::spawn(async move {
+            run(ep, udp, tcp_rx, cmd_rx, ev_tx).await;
+            accept.abort();
+        });
+        info!(%local, %contact_addr, "SIP listening on UDP and TCP");
+        Ok((SipHandle { local, cmd: cmd_tx }, ev_rx))
+    }
+}
+
+/// Binds UDP first, then TCP on the same port; with port 0 retries if the
+/// kernel's UDP choice is taken on TCP.
+async fn bind_pair(listen: SocketAddr) -> Result<(UdpSocket, TcpListener), SipError> {
+    let mut last = None;
+    for _ in 0..8 {
+        let udp = UdpSocket::bind(listen).await?;
+        let local = udp.local_addr()?;
+        match TcpListener::bind(local).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if listen.port() == 0 => last = Some(e),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| std::io::Error::other("cannot bind TCP"))
+        .into())
+}
+
+/// The address to advertise when bound to a wildcard: the one the kernel
+/// would use for an outside route (no packet is sent), else loopback.
+fn guess_local_ip(wildcard: IpAddr) -> IpAddr {
+    let probe = || -> std::io::Result<IpAddr> {
+        let (bind, target): (SocketAddr, SocketAddr) = if wildcard.is_ipv4() {
+            (([0, 0, 0, 0], 0).into(), ([192, 0, 2, 1], 9).into())
+        } else {
+            (
+                "[::]:0".parse().map_err(std::io::Error::other)?,
+                "[2001:db8::1]:9".parse().map_err(std::io::Error::other)?,
+            )
+        };
+        let s = std::net::UdpSocket::bind(bind)?;
+        s.connect(target)?;
+        Ok(s.local_addr()?.ip())
+    };
+    probe()
+        .ok()
+        .filter(|ip| !ip.is_unspecified())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+/// Sends commands to the endpoint task. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct SipHandle {
+    local: SocketAddr,
+    cmd: mpsc::Sender<Command>,
+}
+
+impl SipHandle {
+    /// The bound address (port 0 resolved).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    async fn command(&self, c: Command) {
+        if self.cmd.send(c).await.is_err() {
+            debug!("SIP endpoint task has stopped; command dropped");
+        }
+    }
+
+    /// Sends 180 Ringing.
+    pub async fn ring(&self, call: CallKey) {
+        self.command(Command::Ring(call)).await;
+    }
+
+    /// Answers with 200 OK; RTP is received at `local_rtp`.
+    pub async fn answer(&self, call: CallKey, local_rtp: SocketAddr) {
+        self.command(Command::Answer(call, local_rtp)).await;
+    }
+
+    /// Rejects an unanswered call with `code`.
+    pub async fn reject(&self, call: CallKey, code: u16) {
+        self.command(Command::Reject(call, code)).await;
+    }
+
+    /// Ends the call (BYE, or 480 before answer).
+    pub async fn hangup(&self, call: CallKey) {
+        self.command(Command::Hangup(call)).await;
+    }
+
+    /// While on, new INVITEs get 503.
+    pub async fn set_draining(&self, on: bool) {
+        self.command(Command::Draining(on)).await;
+    }
+
+    /// Stops the endpoint task and closes the sockets.
+    pub async fn shutdown(&self) {
+        self.command(Command::Shutdown).await;
+    }
+}
+
+async fn run(
+    mut ep: Endpoint,
+    udp: UdpSocket,
+    mut tcp_rx: mpsc::Receiver<TcpEvent>,
+    mut cmd_rx: mpsc::Receiver<Command>,
+    events: mpsc::Sender<SipEvent>,
+) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut conns: HashMap<u64, mpsc::Sender<Vec<u8>>> = HashMap::new();
+    loop {
+        let deadline = ep.poll_timeout();
+        let sleep_to = tokio::time::Instant::from_std(
+            deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
+        );
+        tokio::select! {
+            r = udp.recv_from(&mut buf) => match r {
+                Ok((n, from)) => {
+                    let data = buf.get(..n).unwrap_or_default();
+                    ep.handle_input(Instant::now(), Peer::udp(from), data);
+                }
+                // E.g. ICMP port unreachable reported on the next recv on some systems.
+                Err(e) => warn!(error = %e, "UDP receive failed"),
+            },
+            Some(ev) = tcp_rx.recv() => match ev {
+                TcpEvent::Opened { conn, writer } => { conns.insert(conn, writer); }
+                TcpEvent::Message { peer, data } => ep.handle_input(Instant::now(), peer, &data),
+                TcpEvent::Closed { conn } => { conns.remove(&conn); }
+            },
+            cmd = cmd_rx.recv() => {
+                let Some(cmd) = cmd else { break };
+                let now = Instant::now();
+                let r = match cmd {
+                    Command::Ring(c) => ep.ring(now, &c),
+                    Command::Answer(c, rtp) => ep.answer(now, &c, rtp),
+                    Command::Reject(c, code) => ep.reject(now, &c, code),
+                    Command::Hangup(c) => ep.hangup(now, &c),
+                    Command::Draining(on) => { ep.set_draining(on); Ok(()) }
+                    Command::Shutdown => break,
+                };
+                if let Err(e) = r {
+                    warn!(error = %e, "SIP command refused");
+                }
+            },
+            _ = tokio::time::sleep_until(sleep_to), if deadline.is_some() => {
+                ep.handle_timeout(Instant::now());
+            }
+        }
+        while let Some(t) = ep.poll_transmit() {
+            match t.peer.transport {
+                Transport::Udp => {
+                    if let Err(e) = udp.send_to(&t.data, t.peer.addr).await {
+                        warn!(peer = %t.peer, error = %e, "UDP send failed");
+                    }
+                }
+                // We never open TCP connections: replies and BYEs reuse the
+                // caller's connection, and are dropped if it is gone.
+                Transport::Tcp => match conns.get(&t.peer.conn) {
+                    Some(w) => {
+                        if w.try_send(t.data).is_err() {
+                            warn!(peer = %t.peer, "TCP connection backed up or closed; message dropped");
+                        }
+                    }
+                    None => warn!(peer = %t.peer, "TCP connection gone; message dropped"),
+                },
+            }
+        }
+        while let Some(ev) = ep.poll_event() {
+            if events.send(ev).await.is_err() {
+                debug!("event receiver dropped");
+            }
+        }
+    }
+    info!("SIP endpoint task stopped");
+}
+
+async fn accept_loop(listener: TcpListener, tx: mpsc::Sender<TcpEvent>) {
+    let mut next_conn = 1u64;
+    loop {
+        match listener.accept().await {
+            Ok((stream, addr)) => {
+                let conn = next_conn;
+                next_conn += 1;
+                let _ = stream.set_nodelay(true);
+                let (rd, wr) = stream.into_split();
+                let (wtx, wrx) = mpsc::channel(256);
+                // Registered before the reader starts, so the endpoint knows
+                // the connection before its first message.
+                if tx.send(TcpEvent::Opened { conn, writer: wtx }).await.is_err() {
+                    return;
+                }
+                tokio::spawn(write_loop(wr, wrx));
+                tokio::spawn(read_loop(rd, Peer::tcp(addr, conn), tx.clone()));
+            }
+            Err(e) => {
+                // E.g. out of file descriptors: back off instead of spinning.
+                warn!(error = %e, "TCP accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn read_loop(mut rd: OwnedReadHalf, peer: Peer, tx: mpsc::Sender<TcpEvent>) {
+    let mut framer = TcpFramer::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    'conn: loop {
+        let n = match rd.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => {
+                debug!(%peer, error = %e, "TCP read failed");
+                break;
+            }
+        };
+        framer.push(buf.get(..n).unwrap_or_default());
+        loop {
+            match framer.pop() {
+                Ok(Some(data)) => {
+                    if tx.send(TcpEvent::Message { peer, data }).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    warn!(%peer, error = %e, "closing TCP connection");
+                    break 'conn;
+                }
+            }
+        }
+    }
+    let _ = tx.send(TcpEvent::Closed { conn: peer.conn }).await;
+}
+
+async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>) {
+    while let Some(data) = rx.recv().await {
+        if wr.write_all(&data).await.is_err() {
+            break;
+        }
+    }
+}

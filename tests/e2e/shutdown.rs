@@ -1,0 +1,99 @@
+//! SIGTERM: stop taking calls (503), let calls in progress finish, exit 0.
+
+use hotline_e2e::events::{assert_in_order, find};
+use hotline_e2e::rawsip::RawUac;
+use hotline_e2e::rtp::{self, CallerAudio};
+use hotline_e2e::{Gateway, Sipp, unique_token};
+use std::time::Duration;
+
+#[test]
+fn idle_gateway_exits_zero_on_sigterm() {
+    let mut gw = Gateway::start("sigterm-idle");
+    gw.sigterm();
+    let status = gw
+        .wait_exit(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("idle gateway still running 10 s after SIGTERM"));
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        gw.log_tail()
+    );
+}
+
+#[test]
+fn sigterm_drains_calls_in_progress() {
+    let mut gw = Gateway::start("sigterm-drain");
+    let pcap = gw.dir().join("tone.pcap");
+    rtp::write_caller_pcap(
+        &pcap,
+        &[CallerAudio::Tone {
+            hz: 440.0,
+            ms: 6000,
+        }],
+    );
+    // Caller hangs up 5 s after answering (before the flow's own timeout hang-up).
+    let sipp = Sipp::new("uac_caller_bye.xml", &gw)
+        .var("PCAP", pcap.to_str().unwrap())
+        .var("PAUSE_MS", "5000")
+        .spawn();
+    let call_id = sipp.call_id().to_string();
+    gw.wait_event(&call_id, "answered", Duration::from_secs(10));
+
+    gw.sigterm();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        gw.is_alive(),
+        "gateway exited at once despite a call in progress"
+    );
+
+    // A new call is refused with 503 while draining.
+    let mut uac = RawUac::new(gw.sip_addr());
+    let cid = unique_token("during-drain");
+    let branch = format!("z9hG4bK{}", unique_token("inv"));
+    uac.send(uac.invite(&cid, &branch, "drain1").as_bytes());
+    let resp = uac.recv_final(&cid, "INVITE", Duration::from_secs(5));
+    let status = resp.as_ref().and_then(|m| m.status());
+    if let Some(r) = &resp {
+        if status.is_some_and(|s| s >= 300) {
+            // ACK the non-2xx final response (same branch, To with the gateway's tag).
+            let to = r.header("to").unwrap_or("");
+            let port = uac.local_port();
+            let ack = format!(
+                "ACK sip:ivr@{gw} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch={branch};rport\r\n\
+                 Max-Forwards: 70\r\nFrom: \"e2e\" <sip:caller@127.0.0.1:{port}>;tag=drain1\r\nTo: {to}\r\n\
+                 Call-ID: {cid}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+                gw = gw.sip_addr()
+            );
+            uac.send(ack.as_bytes());
+        }
+    }
+    assert_eq!(status, Some(503), "INVITE during drain: {resp:?}");
+
+    // The call in progress completes normally.
+    let run = sipp.wait();
+    run.assert_success();
+    let evs = gw.wait_call_ended(&call_id, Duration::from_secs(10));
+    assert_in_order(
+        &evs,
+        &[
+            ("answered", &[]),
+            ("hangup", &[("ended_by", "caller"), ("cause", "BYE")]),
+            ("call_ended", &[]),
+        ],
+    );
+    find(&evs, "recording");
+    assert!(
+        gw.events_for(&cid).is_empty(),
+        "the refused INVITE was logged as a call: {:?}",
+        gw.events_for(&cid)
+    );
+
+    let exit = gw
+        .wait_exit(Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("gateway still running 15 s after its last call ended"));
+    assert!(
+        exit.success(),
+        "exit status {exit}; log:\n{}",
+        gw.log_tail()
+    );
+}

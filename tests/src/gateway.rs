@@ -1,0 +1,288 @@
+//! Start/stop the real `hotline` binary.
+
+use crate::events::{Event, read_events};
+use crate::{TempDir, file_tail, poll_until, ports, send_signal, workspace_root};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Path of the `hotline` binary: `$HOTLINE_BIN`, else `<target>/debug/hotline` derived
+/// from this test executable (`<target>/debug/deps/<test>-<hash>`).
+pub fn hotline_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("HOTLINE_BIN") {
+        let p = PathBuf::from(p);
+        assert!(p.is_file(), "HOTLINE_BIN={} does not exist", p.display());
+        return p;
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| {
+            if deps.ends_with("deps") {
+                deps.parent()
+            } else {
+                Some(deps)
+            }
+        })
+        .expect("test executable has a parent dir");
+    let bin = profile_dir.join("hotline");
+    assert!(
+        bin.is_file(),
+        "gateway binary not found at {}: build it with `cargo build -p hotline` \
+         (same CARGO_TARGET_DIR and profile as the tests), or set HOTLINE_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// A running gateway with its own ports and data dir. Killed on drop.
+pub struct Gateway {
+    child: Option<Child>,
+    exit: Option<ExitStatus>,
+    pub label: String,
+    pub sip_port: u16,
+    pub http_port: u16,
+    pub rtp_ports: (u16, u16),
+    dir: TempDir,
+}
+
+impl Gateway {
+    /// Start with the default arguments; `label` names the temp dir (use the test name).
+    pub fn start(label: &str) -> Gateway {
+        Self::start_with(label, &[])
+    }
+
+    /// Start with extra CLI arguments appended after the standard ones.
+    pub fn start_with(label: &str, extra_args: &[&str]) -> Gateway {
+        let bin = hotline_bin();
+        let dir = TempDir::new(label);
+        let data_dir = dir.path().join("data");
+        std::fs::create_dir_all(&data_dir).expect("create data dir");
+        let sip_port = ports::free_port();
+        let http_port = ports::free_port();
+        let rtp_ports = ports::rtp_range();
+        let log_path = dir.path().join("gateway.log");
+        let log = std::fs::File::create(&log_path).expect("create gateway log");
+        let root = workspace_root();
+        let mut cmd = Command::new(&bin);
+        cmd.arg("serve")
+            .arg("--sip-listen")
+            .arg(format!("127.0.0.1:{sip_port}"))
+            .arg("--http-listen")
+            .arg(format!("127.0.0.1:{http_port}"))
+            .arg("--rtp-ports")
+            .arg(format!("{}-{}", rtp_ports.0, rtp_ports.1))
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--sounds-dir")
+            .arg(root.join("sounds"))
+            .arg("--flows-dir")
+            .arg(root.join("ivr-flows"))
+            .args(extra_args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log fd"))
+            .stderr(log);
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "debug");
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+        let mut gw = Gateway {
+            child: Some(child),
+            exit: None,
+            label: label.to_string(),
+            sip_port,
+            http_port,
+            rtp_ports,
+            dir,
+        };
+        gw.wait_healthy(Duration::from_secs(10));
+        gw
+    }
+
+    fn wait_healthy(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut last;
+        loop {
+            if let Some(status) = self.try_wait() {
+                panic!(
+                    "gateway exited during startup with {status}; log:\n{}",
+                    self.log_tail()
+                );
+            }
+            match self.http_get("/healthz") {
+                Ok((200, _)) => return,
+                Ok((code, body)) => last = format!("HTTP {code}: {body}"),
+                Err(e) => last = e,
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "gateway not healthy after {timeout:?} (last: {last}); log:\n{}",
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Plain HTTP/1.0-style GET on the HTTP listener: (status, body).
+    pub fn http_get(&self, path: &str) -> Result<(u16, String), String> {
+        let addr: SocketAddr = ([127, 0, 0, 1], self.http_port).into();
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+            .map_err(|e| format!("connect {addr}: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok();
+        s.set_write_timeout(Some(Duration::from_secs(2))).ok();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            self.http_port
+        )
+        .map_err(|e| format!("write: {e}"))?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).map_err(|e| format!("read: {e}"))?;
+        let text = String::from_utf8_lossy(&buf);
+        let code = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| format!("bad HTTP response: {text:?}"))?;
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|x| x.1)
+            .unwrap_or("")
+            .to_string();
+        Ok((code, body))
+    }
+
+    pub fn sip_addr(&self) -> SocketAddr {
+        ([127, 0, 0, 1], self.sip_port).into()
+    }
+
+    /// The test's scratch dir (gateway log, SIPp files, pcaps); `data/` is the gateway's.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("gateway.log")
+    }
+
+    pub fn log_tail(&self) -> String {
+        file_tail(&self.log_path(), 8000)
+    }
+
+    pub fn events_path(&self) -> PathBuf {
+        self.data_dir().join("call-events.jsonl")
+    }
+
+    pub fn all_events(&self) -> Vec<Event> {
+        read_events(&self.events_path()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Events whose `sip_call_id` is `sip_call_id`, in file order.
+    pub fn events_for(&self, sip_call_id: &str) -> Vec<Event> {
+        self.all_events()
+            .into_iter()
+            .filter(|e| e.sip_call_id() == sip_call_id)
+            .collect()
+    }
+
+    /// Wait until the call has an event of `kind`; panics with the events so far.
+    pub fn wait_event(&self, sip_call_id: &str, kind: &str, timeout: Duration) -> Event {
+        poll_until(timeout, || {
+            self.events_for(sip_call_id).into_iter().find(|e| e.kind() == kind)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no `{kind}` event for Call-ID {sip_call_id} within {timeout:?}; events:\n{}\n--- gateway log tail ---\n{}",
+                self.format_events(sip_call_id),
+                self.log_tail()
+            )
+        })
+    }
+
+    /// Wait for `call_ended` and return all the call's events.
+    pub fn wait_call_ended(&self, sip_call_id: &str, timeout: Duration) -> Vec<Event> {
+        self.wait_event(sip_call_id, "call_ended", timeout);
+        self.events_for(sip_call_id)
+    }
+
+    pub fn format_events(&self, sip_call_id: &str) -> String {
+        let evs = self.events_for(sip_call_id);
+        if evs.is_empty() {
+            let all = self.all_events();
+            return format!(
+                "  (none for this Call-ID; {} event(s) in the log in total; sip_call_ids: {:?})",
+                all.len(),
+                all.iter()
+                    .map(|e| e.sip_call_id().to_string())
+                    .collect::<std::collections::BTreeSet<_>>()
+            );
+        }
+        evs.iter().map(|e| format!("  {e}\n")).collect()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// `Some(status)` once the process has exited.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        if self.exit.is_none() {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(st)) = child.try_wait() {
+                    self.exit = Some(st);
+                }
+            }
+        }
+        self.exit
+    }
+
+    pub fn is_alive(&mut self) -> bool {
+        self.try_wait().is_none()
+    }
+
+    pub fn sigterm(&self) {
+        if let Some(pid) = self.pid() {
+            send_signal(pid, "TERM");
+        }
+    }
+
+    /// Wait for the process to exit; `None` on timeout.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        poll_until(timeout, || self.try_wait())
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if self.is_alive() {
+            self.sigterm();
+            if self.wait_exit(Duration::from_secs(3)).is_none() {
+                if let Some(child) = self.child.as_mut() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+            }
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "[e2e] gateway `{}` (sip {}, http {}, rtp {}-{}) dir {}\n--- gateway log tail ---\n{}",
+                self.label,
+                self.sip_port,
+                self.http_port,
+                self.rtp_ports.0,
+                self.rtp_ports.1,
+                self.dir.path().display(),
+                self.log_tail()
+            );
+        }
+    }
+}
