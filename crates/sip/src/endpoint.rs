@@ -174,6 +174,9 @@ struct NonInviteTx {
 
 type NonInviteKey = (String, String);
 
+/// Why an initial INVITE is refused at receipt: status, reason phrase, extra headers.
+type Refusal = (u16, String, Vec<(&'static str, String)>);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum TimerTarget {
     Call(CallKey),
@@ -248,7 +251,10 @@ impl Endpoint {
 
     /// Feeds one complete datagram or framed TCP message.
     pub fn handle_input(&mut self, now: Instant, peer: Peer, data: &[u8]) {
-        if data.iter().all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t')) {
+        if data
+            .iter()
+            .all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
+        {
             // RFC 5626 §4.4.1 keep-alive or empty datagram.
             return;
         }
@@ -569,8 +575,7 @@ impl Endpoint {
         call.invite.last_response = Some(data.clone());
         call.invite.acked = false;
         call.invite.interval = self.cfg.t1;
-        call.invite.retransmit_at =
-            (!call.peer.transport.is_reliable()).then(|| now + self.cfg.t1);
+        call.invite.retransmit_at = (!call.peer.transport.is_reliable()).then(|| now + self.cfg.t1);
         call.invite.ack_deadline = Some(now + self.cfg.t1 * 64);
         self.send(call.peer, data);
         info!(code, reason, "final response sent");
@@ -722,9 +727,12 @@ impl Endpoint {
 
         let span = info_span!("call", call_id = %key);
         let _enter = span.enter();
-        let verdict: Result<RemoteMedia, (u16, String, Vec<(&str, String)>)> = if self.draining
-        {
-            Err((503, "Service Unavailable".into(), vec![("Retry-After", "30".into())]))
+        let verdict: Result<RemoteMedia, Refusal> = if self.draining {
+            Err((
+                503,
+                "Service Unavailable".into(),
+                vec![("Retry-After", "30".into())],
+            ))
         } else if req.max_forwards == Some(0) {
             Err((483, "Too Many Hops".into(), vec![]))
         } else if req.contact.is_none() {
@@ -744,7 +752,9 @@ impl Endpoint {
             ))
         } else {
             sdp::negotiate(&req.body).map_err(|e| match e {
-                SdpError::Malformed(why) => (400, format!("Bad Request (malformed SDP: {why})"), vec![]),
+                SdpError::Malformed(why) => {
+                    (400, format!("Bad Request (malformed SDP: {why})"), vec![])
+                }
                 SdpError::NoAudio | SdpError::NoCommonCodec => {
                     (488, format!("Not Acceptable Here ({e})"), vec![])
                 }
@@ -1211,4 +1221,3 @@ fn dtmf_char(s: &str) -> Option<char> {
     }
     matches!(c, '0'..='9' | '*' | '#' | 'A'..='D').then_some(c)
 }
-

@@ -170,15 +170,24 @@ mod tests {
             content_length(b"A\r\ncontent-LENGTH :  3"),
             ContentLength::Value(3)
         );
-        assert_eq!(content_length(b"A\r\nContent-Length: x"), ContentLength::Invalid);
-        assert_eq!(content_length(b"A\r\nContent-Length:"), ContentLength::Invalid);
+        assert_eq!(
+            content_length(b"A\r\nContent-Length: x"),
+            ContentLength::Invalid
+        );
+        assert_eq!(
+            content_length(b"A\r\nContent-Length:"),
+            ContentLength::Invalid
+        );
         assert_eq!(content_length(b"A\r\nX: 1"), ContentLength::Absent);
     }
 
     #[test]
     fn scrape_unfolds_and_expands() {
         let h = scrape("INVITE x SIP/2.0\r\nv: SIP/2.0/UDP a\r\n ;branch=z9hG4bK1\r\ni: c\r\n");
-        assert_eq!(h[0], ("via".into(), "SIP/2.0/UDP a ;branch=z9hG4bK1".into()));
+        assert_eq!(
+            h[0],
+            ("via".into(), "SIP/2.0/UDP a ;branch=z9hG4bK1".into())
+        );
         assert_eq!(h[1], ("call-id".into(), "c".into()));
     }
 

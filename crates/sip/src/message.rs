@@ -189,8 +189,7 @@ pub(crate) fn parse(data: &[u8], transport: Transport) -> Result<Inbound, Reject
 
     // RFC 3261 §18.3: we check Content-Length ourselves.
     let available = data.get(end.body_start..).unwrap_or_default();
-    let body: &[u8] = match framing::content_length(data.get(..end.head_len).unwrap_or_default())
-    {
+    let body: &[u8] = match framing::content_length(data.get(..end.head_len).unwrap_or_default()) {
         ContentLength::Invalid => return Err(reject(&head, 400, "Bad Content-Length")),
         ContentLength::Value(n) => match available.get(..n) {
             Some(b) => b,
@@ -256,7 +255,12 @@ pub(crate) fn parse(data: &[u8], transport: Transport) -> Result<Inbound, Reject
     let msg = match rsipstack::sip::parser::parse_message(&wire) {
         Ok(SipMessage::Request(r)) => r,
         Ok(SipMessage::Response(_)) => return Err(fail(400, "Malformed request")),
-        Err(e) => return Err(fail(400, &format!("Malformed request: {}", short(&e.to_string())))),
+        Err(e) => {
+            return Err(fail(
+                400,
+                &format!("Malformed request: {}", short(&e.to_string())),
+            ));
+        }
     };
 
     let mut vias = Vec::new();
@@ -364,7 +368,8 @@ fn parse_response(start: &str, head: &str) -> Result<Inbound, Rejection> {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     };
-    let call_id = get("call-id").ok_or_else(|| Rejection::Drop("response without Call-ID".into()))?;
+    let call_id =
+        get("call-id").ok_or_else(|| Rejection::Drop("response without Call-ID".into()))?;
     let via = get("via")
         .and_then(|v| split_list(v).into_iter().next())
         .ok_or_else(|| Rejection::Drop("response without Via".into()))?;
@@ -435,10 +440,7 @@ fn is_token_byte(b: u8) -> bool {
 }
 
 fn short(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_control())
-        .take(80)
-        .collect()
+    s.chars().filter(|c| !c.is_control()).take(80).collect()
 }
 
 /// Parses From/To/P-Asserted-Identity with the grammar crate.
@@ -462,7 +464,12 @@ fn addr_spec(v: &str) -> String {
     let v = v.trim();
     if let Some(start) = v.find('<') {
         let rest = v.get(start + 1..).unwrap_or_default();
-        return rest.split('>').next().unwrap_or_default().trim().to_string();
+        return rest
+            .split('>')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
     }
     v.split(';').next().unwrap_or_default().trim().to_string()
 }
@@ -569,7 +576,11 @@ pub(crate) struct ResponseSpec<'a> {
 /// Serializes a response (RFC 3261 §8.2.6.2). Responses go to the packet's
 /// source address (symmetric response routing, RFC 3581), so Via only
 /// documents what we saw.
-pub(crate) fn build_response(reply: &ReplyHeaders, peer: &Peer, spec: &ResponseSpec<'_>) -> Vec<u8> {
+pub(crate) fn build_response(
+    reply: &ReplyHeaders,
+    peer: &Peer,
+    spec: &ResponseSpec<'_>,
+) -> Vec<u8> {
     let mut s = String::with_capacity(512);
     let reason: String = spec.reason.chars().filter(|c| !c.is_control()).collect();
     let _ = write!(s, "SIP/2.0 {} {}\r\n", spec.code, reason);

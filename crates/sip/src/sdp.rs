@@ -140,8 +140,7 @@ pub fn negotiate(body: &[u8]) -> Result<RemoteMedia, SdpError> {
                 in_media = true;
                 in_first_audio = false;
                 let mut f = value.split_whitespace();
-                let (Some(media), Some(port), Some(_proto)) = (f.next(), f.next(), f.next())
-                else {
+                let (Some(media), Some(port), Some(_proto)) = (f.next(), f.next(), f.next()) else {
                     return Err(SdpError::Malformed("bad m= line"));
                 };
                 // "port/count" (RFC 4566 §5.14) is allowed; we use the first port.
@@ -301,7 +300,10 @@ pub(crate) fn build(local: &LocalSession, media: &RemoteMedia, direction: Direct
     }
     let _ = write!(s, "\r\na=rtpmap:{pt} {}/8000\r\n", media.codec.name());
     if let Some(d) = media.dtmf_payload_type {
-        let _ = write!(s, "a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} 0-16\r\n");
+        let _ = write!(
+            s,
+            "a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} 0-16\r\n"
+        );
     }
     let _ = write!(s, "a=ptime:20\r\na={}\r\n", direction.attribute());
     s
@@ -332,7 +334,10 @@ mod tests {
         assert_eq!(m.rtp_addr, "2.2.2.2:5".parse().unwrap());
         assert_eq!(m.direction, Direction::Inactive);
         let o = "v=0\nc=IN IP4 0.0.0.0\nm=audio 5 RTP/AVP 0\n";
-        assert_eq!(negotiate(o.as_bytes()).unwrap().direction, Direction::SendOnly);
+        assert_eq!(
+            negotiate(o.as_bytes()).unwrap().direction,
+            Direction::SendOnly
+        );
     }
 
     #[test]
@@ -345,8 +350,14 @@ mod tests {
         assert_eq!(negotiate(video.as_bytes()), Err(SdpError::NoAudio));
         assert!(matches!(negotiate(b"garbage"), Err(SdpError::Malformed(_))));
         let no_c = "v=0\nm=audio 5 RTP/AVP 0\n";
-        assert!(matches!(negotiate(no_c.as_bytes()), Err(SdpError::Malformed(_))));
-        assert!(matches!(negotiate(&[0xff, 0xfe]), Err(SdpError::Malformed(_))));
+        assert!(matches!(
+            negotiate(no_c.as_bytes()),
+            Err(SdpError::Malformed(_))
+        ));
+        assert!(matches!(
+            negotiate(&[0xff, 0xfe]),
+            Err(SdpError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -11,11 +11,11 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use crate::CallKey;
 use crate::endpoint::{Endpoint, EndpointConfig};
 use crate::error::SipError;
 use crate::event::SipEvent;
 use crate::transport::{Peer, TcpFramer, Transport};
-use crate::CallKey;
 
 /// Settings of the shell.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,9 +75,7 @@ pub struct SipServer;
 impl SipServer {
     /// Binds UDP and TCP on `cfg.listen` and spawns the endpoint task.
     /// Events arrive on the returned receiver; commands go through the handle.
-    pub async fn bind(
-        cfg: SipConfig,
-    ) -> Result<(SipHandle, mpsc::Receiver<SipEvent>), SipError> {
+    pub async fn bind(cfg: SipConfig) -> Result<(SipHandle, mpsc::Receiver<SipEvent>), SipError> {
         let (udp, tcp) = bind_pair(cfg.listen).await?;
         let local = udp.local_addr()?;
         let contact_addr = if local.ip().is_unspecified() {
@@ -281,7 +279,11 @@ async fn accept_loop(listener: TcpListener, tx: mpsc::Sender<TcpEvent>) {
                 let (wtx, wrx) = mpsc::channel(256);
                 // Registered before the reader starts, so the endpoint knows
                 // the connection before its first message.
-                if tx.send(TcpEvent::Opened { conn, writer: wtx }).await.is_err() {
+                if tx
+                    .send(TcpEvent::Opened { conn, writer: wtx })
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 tokio::spawn(write_loop(wr, wrx));

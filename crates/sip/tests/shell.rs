@@ -1,0 +1,96 @@
+//! The tokio shell over real loopback sockets.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hotline_sip::{SipConfig, SipEvent, SipServer, TcpFramer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn invite(transport: &str, from: SocketAddr, call_id: &str) -> String {
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+               m=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+    format!(
+        "INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/{transport} {from};branch=z9hG4bK{call_id};rport\r\n\
+         From: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: {call_id}\r\n\
+         CSeq: 1 INVITE\r\nContact: <sip:alice@{from}>\r\nMax-Forwards: 70\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+}
+
+fn config() -> SipConfig {
+    SipConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..SipConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn udp_invite_answer() {
+    let (handle, mut events) = SipServer::bind(config()).await.unwrap();
+    let server = handle.local_addr();
+    assert_ne!(server.port(), 0);
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = sock.local_addr().unwrap();
+    sock.send_to(invite("UDP", me, "udp-1").as_bytes(), server)
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 65_535];
+    let (n, _) = timeout(WAIT, sock.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(buf[..n].starts_with(b"SIP/2.0 100 Trying"));
+    let Some(SipEvent::Incoming(inc)) = timeout(WAIT, events.recv()).await.unwrap() else {
+        panic!("expected Incoming")
+    };
+    assert_eq!(inc.callee, "100");
+    handle
+        .answer(inc.call.clone(), "127.0.0.1:30000".parse().unwrap())
+        .await;
+    let (n, _) = timeout(WAIT, sock.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let ok = String::from_utf8_lossy(&buf[..n]);
+    assert!(ok.starts_with("SIP/2.0 200 OK"), "{ok}");
+    assert!(ok.contains("m=audio 30000 RTP/AVP 0 101"));
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn tcp_invite_answer() {
+    let (handle, mut events) = SipServer::bind(config()).await.unwrap();
+    let mut stream = TcpStream::connect(handle.local_addr()).await.unwrap();
+    let me = stream.local_addr().unwrap();
+    stream
+        .write_all(invite("TCP", me, "tcp-1").as_bytes())
+        .await
+        .unwrap();
+    let mut framer = TcpFramer::new();
+    let mut buf = vec![0u8; 4096];
+    let mut next = async || loop {
+        if let Some(m) = framer.pop().unwrap() {
+            return String::from_utf8(m).unwrap();
+        }
+        let n = timeout(WAIT, stream.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "connection closed");
+        framer.push(&buf[..n]);
+    };
+    assert!(next().await.starts_with("SIP/2.0 100 Trying"));
+    let Some(SipEvent::Incoming(inc)) = timeout(WAIT, events.recv()).await.unwrap() else {
+        panic!("expected Incoming")
+    };
+    assert_eq!(inc.peer.transport, hotline_sip::Transport::Tcp);
+    handle
+        .answer(inc.call.clone(), "127.0.0.1:30002".parse().unwrap())
+        .await;
+    let ok = next().await;
+    assert!(ok.starts_with("SIP/2.0 200 OK"), "{ok}");
+    assert!(ok.contains(";transport=tcp>"));
+    handle.shutdown().await;
+}
