@@ -39,7 +39,18 @@ impl Capture {
         );
         let mut child = Command::new("tcpdump")
             .args([
-                "-i", "lo", "-n", "-U", "-s", "0", "-B", "4096", "-Z", "root", "-w",
+                "-i",
+                "lo",
+                "-n",
+                "-U",
+                "--immediate-mode",
+                "-s",
+                "0",
+                "-B",
+                "4096",
+                "-Z",
+                "root",
+                "-w",
             ])
             .arg(path)
             .arg(&filter)

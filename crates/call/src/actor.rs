@@ -57,7 +57,10 @@ pub struct CallContext {
 /// Runs one call to its end. Spawned by the router for each new INVITE.
 pub async fn run_call(ctx: Arc<CallContext>, incoming: IncomingCall, rx: mpsc::Receiver<SipEvent>) {
     let span = tracing::info_span!("call", call_id = %incoming.call);
-    CallActor::new(ctx, incoming, rx).run().instrument(span).await
+    CallActor::new(ctx, incoming, rx)
+        .run()
+        .instrument(span)
+        .await
 }
 
 /// How a call is ending, before it is recorded.
@@ -146,7 +149,7 @@ impl CallActor {
             Err(e) => {
                 tracing::error!(error = %e, "no RTP port for the call");
                 self.ctx.sip.reject(self.key.clone(), 503).await;
-                self.wait_ended().await;
+                let _ = self.wait_ended().await;
                 return Err(Ending {
                     by: EndedBy::Gateway,
                     cause: "no_rtp_port".into(),
@@ -175,15 +178,27 @@ impl CallActor {
             Err(e) => {
                 tracing::error!(error = %e, "RTP socket has no address");
                 self.ctx.sip.reject(self.key.clone(), 500).await;
-                self.wait_ended().await;
+                let _ = self.wait_ended().await;
                 return Err(Ending {
                     by: EndedBy::Gateway,
                     cause: "rtp_socket".into(),
                 });
             }
         };
-        self.ctx.sip.answer(self.key.clone(), local).await;
-        self.log.emit("answered", None, json!({ "rtp": local.to_string() })).await;
+        if let Err(e) = self.ctx.sip.answer(self.key.clone(), local).await {
+            // Typically a CANCEL that overtook the answer: the dialog says how it ended.
+            tracing::info!(error = %e, "call could not be answered");
+            return Err(match self.wait_ended().await {
+                Some(reason) => ending_from(reason),
+                None => Ending {
+                    by: EndedBy::Gateway,
+                    cause: "answer_failed".into(),
+                },
+            });
+        }
+        self.log
+            .emit("answered", None, json!({ "rtp": local.to_string() }))
+            .await;
 
         let offer = &self.incoming.offer;
         let mut media = MediaSession::new(
@@ -199,8 +214,13 @@ impl CallActor {
             },
             Instant::now(),
         );
-        apply_direction(&mut media, offer.direction);
-        let rec_path = self.ctx.recordings_dir.join(format!("{}.wav", self.log.call_id));
+        // Until the ACK confirms the call, neither play nor time out on RTP:
+        // a caller that never ACKs is ended by timer H, not by silence.
+        media.set_direction(false, false);
+        let rec_path = self
+            .ctx
+            .recordings_dir
+            .join(format!("{}.wav", self.log.call_id));
         match CallRecorder::create(&rec_path) {
             Ok(rec) => media.set_recorder(rec),
             Err(e) => tracing::error!(error = %e, path = %rec_path.display(), "cannot record call"),
@@ -326,13 +346,14 @@ impl CallActor {
             SipEvent::Confirmed { .. } => {
                 if !self.started {
                     self.started = true;
+                    apply_direction(media, self.incoming.offer.direction);
                     return self.step_flow(FlowInput::Started, media).await;
                 }
                 None
             }
-            SipEvent::Digit { digit, duration_ms, .. } => {
-                self.on_digit(digit, duration_ms, "info", media).await
-            }
+            SipEvent::Digit {
+                digit, duration_ms, ..
+            } => self.on_digit(digit, duration_ms, "info", media).await,
             SipEvent::MediaChanged { media: remote, .. } => {
                 media.set_remote(remote.rtp_addr);
                 apply_direction(media, remote.direction);
@@ -352,7 +373,9 @@ impl CallActor {
 
     async fn on_media(&mut self, ev: MediaEvent, media: &mut MediaSession) -> Option<Ending> {
         match ev {
-            MediaEvent::Digit(d) => self.on_digit(d.digit, Some(d.duration_ms), "rfc4733", media).await,
+            // The duration is only known when the event ends; the digit is
+            // reported on its first packet, so none is recorded.
+            MediaEvent::Digit(d) => self.on_digit(d.digit, None, "rfc4733", media).await,
             MediaEvent::PromptFinished { interrupted } => {
                 self.prompt_finished(interrupted, media).await
             }
@@ -392,7 +415,11 @@ impl CallActor {
         self.step_flow(FlowInput::Digit(digit), media).await
     }
 
-    async fn prompt_finished(&mut self, interrupted: bool, media: &mut MediaSession) -> Option<Ending> {
+    async fn prompt_finished(
+        &mut self,
+        interrupted: bool,
+        media: &mut MediaSession,
+    ) -> Option<Ending> {
         if self.playing.is_empty() {
             return None;
         }
@@ -404,7 +431,8 @@ impl CallActor {
                 json!({ "prompt": prompts.last(), "prompts": prompts, "interrupted": interrupted }),
             )
             .await;
-        self.step_flow(FlowInput::PromptFinished { interrupted }, media).await
+        self.step_flow(FlowInput::PromptFinished { interrupted }, media)
+            .await
     }
 
     /// Feeds the flow and carries out what it asks, until it asks nothing more.
@@ -438,20 +466,31 @@ impl CallActor {
     }
 
     /// Starts prompts. Returns an input for the flow when nothing could be played.
-    async fn play(&mut self, names: Vec<String>, barge_in: bool, media: &mut MediaSession) -> Option<FlowInput> {
+    async fn play(
+        &mut self,
+        names: Vec<String>,
+        barge_in: bool,
+        media: &mut MediaSession,
+    ) -> Option<FlowInput> {
         let mut prompts = Vec::with_capacity(names.len());
         let mut played = Vec::with_capacity(names.len());
         for name in names {
             match self.ctx.prompts.get(&name) {
                 Ok(p) => {
-                    self.log.emit("prompt_started", None, json!({ "prompt": name })).await;
+                    self.log
+                        .emit("prompt_started", None, json!({ "prompt": name }))
+                        .await;
                     prompts.push(p);
                     played.push(name);
                 }
                 Err(e) => {
                     tracing::error!(prompt = %name, error = %e, "prompt unavailable; skipped");
                     self.log
-                        .emit("prompt_missing", None, json!({ "prompt": name, "error": e.to_string() }))
+                        .emit(
+                            "prompt_missing",
+                            None,
+                            json!({ "prompt": name, "error": e.to_string() }),
+                        )
                         .await;
                 }
             }
@@ -488,16 +527,19 @@ impl CallActor {
         Err(last_err.unwrap_or_else(|| std::io::Error::other("RTP port range exhausted")))
     }
 
-    /// Waits for the dialog to be gone after a rejection (bounded).
-    async fn wait_ended(&mut self) {
-        let _ = tokio::time::timeout(Duration::from_secs(40), async {
+    /// Waits (bounded) for the dialog to be gone and says why it went.
+    async fn wait_ended(&mut self) -> Option<EndReason> {
+        tokio::time::timeout(Duration::from_secs(40), async {
             while let Some(ev) = self.rx.recv().await {
-                if matches!(ev, SipEvent::Ended { .. }) {
-                    break;
+                if let SipEvent::Ended { reason, .. } = ev {
+                    return Some(reason);
                 }
             }
+            None
         })
-        .await;
+        .await
+        .ok()
+        .flatten()
     }
 }
 

@@ -24,7 +24,8 @@ impl MediaClock {
         let epoch = Instant::now();
         let (tx, rx) = watch::channel(0u64);
         tokio::spawn(async move {
-            let mut interval = tokio::time::interval_at(tokio::time::Instant::from_std(epoch), FRAME);
+            let mut interval =
+                tokio::time::interval_at(tokio::time::Instant::from_std(epoch), FRAME);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 interval.tick().await;

@@ -14,7 +14,9 @@ pub enum FlowInput {
     Started,
     Digit(char),
     /// The last `Play` finished (or a digit interrupted it).
-    PromptFinished { interrupted: bool },
+    PromptFinished {
+        interrupted: bool,
+    },
     /// The deadline from the last `StartTimer` passed.
     TimerFired,
 }
@@ -181,7 +183,13 @@ mod tests {
         );
         let a = f.handle(t1 + Duration::from_secs(5), FlowInput::TimerFired);
         assert_eq!(plays(&a), ["en/goodbye"]);
-        assert!(matches!(a[0], FlowAction::Record { kind: "timeout", .. }));
+        assert!(matches!(
+            a[0],
+            FlowAction::Record {
+                kind: "timeout",
+                ..
+            }
+        ));
         assert_eq!(
             f.handle(t1, FlowInput::PromptFinished { interrupted: false }),
             [FlowAction::Hangup]

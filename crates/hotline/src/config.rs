@@ -108,7 +108,10 @@ impl Config {
                 .or(file.http_listen)
                 .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("literal address")),
             rtp_ports: parse_port_range(&rtp)?,
-            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| "data".into()),
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| "data".into()),
             sounds_dir: args
                 .sounds_dir
                 .or(file.sounds_dir)
@@ -120,16 +123,22 @@ impl Config {
             database_url: args.database_url.or(file.database_url),
             media_ip: args.media_ip.or(file.media_ip),
             rtp_timeout: Duration::from_secs(
-                args.rtp_timeout_secs.or(file.rtp_timeout_secs).unwrap_or(30),
+                args.rtp_timeout_secs
+                    .or(file.rtp_timeout_secs)
+                    .unwrap_or(30),
             ),
             answer_delay: Duration::from_millis(
                 args.answer_delay_ms.or(file.answer_delay_ms).unwrap_or(0),
             ),
             drain_timeout: Duration::from_secs(
-                args.drain_timeout_secs.or(file.drain_timeout_secs).unwrap_or(60),
+                args.drain_timeout_secs
+                    .or(file.drain_timeout_secs)
+                    .unwrap_or(60),
             ),
             digit_timeout: Duration::from_secs(
-                args.digit_timeout_secs.or(file.digit_timeout_secs).unwrap_or(5),
+                args.digit_timeout_secs
+                    .or(file.digit_timeout_secs)
+                    .unwrap_or(5),
             ),
         })
     }
@@ -146,8 +155,14 @@ pub fn parse_port_range(s: &str) -> anyhow::Result<(u16, u16)> {
     let (lo, hi) = s
         .split_once('-')
         .with_context(|| format!("RTP port range {s:?} is not LOW-HIGH"))?;
-    let lo: u16 = lo.trim().parse().with_context(|| format!("bad low port in {s:?}"))?;
-    let hi: u16 = hi.trim().parse().with_context(|| format!("bad high port in {s:?}"))?;
+    let lo: u16 = lo
+        .trim()
+        .parse()
+        .with_context(|| format!("bad low port in {s:?}"))?;
+    let hi: u16 = hi
+        .trim()
+        .parse()
+        .with_context(|| format!("bad high port in {s:?}"))?;
     if lo < 1024 || hi <= lo {
         bail!("RTP port range {s:?} must be LOW-HIGH with 1024 <= LOW < HIGH");
     }
@@ -171,8 +186,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("hotline-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("hotline.toml");
-        std::fs::write(&file, "sip_listen = \"127.0.0.1:5070\"\nrtp_ports = \"30000-30100\"\n")
-            .unwrap();
+        std::fs::write(
+            &file,
+            "sip_listen = \"127.0.0.1:5070\"\nrtp_ports = \"30000-30100\"\n",
+        )
+        .unwrap();
         let cfg = Config::resolve(ServeArgs {
             config: Some(file.clone()),
             rtp_ports: Some("31000-31010".into()),

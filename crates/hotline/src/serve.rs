@@ -20,13 +20,17 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&recordings)
         .with_context(|| format!("cannot create {}", recordings.display()))?;
     if cfg.database_url.is_some() {
-        tracing::info!("DATABASE_URL is set; call records are written to the event log until the store lands");
+        tracing::info!(
+            "DATABASE_URL is set; call records are written to the event log until the store lands"
+        );
     }
 
     let prompts = Arc::new(PromptCache::new(cfg.sounds_dir.clone()));
     match prompts.preload_dir() {
         Ok(n) => tracing::info!(count = n, dir = %cfg.sounds_dir.display(), "prompts loaded"),
-        Err(e) => tracing::warn!(error = %e, dir = %cfg.sounds_dir.display(), "prompts not preloaded"),
+        Err(e) => {
+            tracing::warn!(error = %e, dir = %cfg.sounds_dir.display(), "prompts not preloaded")
+        }
     }
     let ports = Arc::new(
         RtpPortPool::new(cfg.rtp_ports.0, cfg.rtp_ports.1)
@@ -41,7 +45,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     .with_context(|| format!("cannot listen for SIP on {}", cfg.sip_listen))?;
 
     let (event_tx, event_rx) = mpsc::channel(4096);
-    let event_log = tokio::spawn(EventLog::new(&cfg.data_dir.join("call-events.jsonl")).run(event_rx));
+    let event_log =
+        tokio::spawn(EventLog::new(&cfg.data_dir.join("call-events.jsonl")).run(event_rx));
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let digit_timeout = cfg.digit_timeout;
@@ -57,7 +62,9 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             answer_delay: cfg.answer_delay,
             media_ip: cfg.media_ip,
         },
-        flows: Arc::new(move |_| Box::new(BuiltinFlow::new("en", digit_timeout)) as Box<dyn CallFlow>),
+        flows: Arc::new(move |_| {
+            Box::new(BuiltinFlow::new("en", digit_timeout)) as Box<dyn CallFlow>
+        }),
         shutdown: shutdown_rx,
     });
     let router = CallRouter::new(ctx.clone());
@@ -97,7 +104,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let _ = draining_tx.send(true);
     sip.set_draining(true).await;
     if !wait_idle(&active, cfg.drain_timeout).await {
-        tracing::warn!(active = active.get(), "drain timeout; hanging up the remaining calls");
+        tracing::warn!(
+            active = active.get(),
+            "drain timeout; hanging up the remaining calls"
+        );
         let _ = shutdown_tx.send(true);
         wait_idle(&active, Duration::from_secs(5)).await;
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::CallKey;
@@ -46,7 +46,7 @@ const MAX_DATAGRAM: usize = 65_535;
 #[derive(Debug)]
 enum Command {
     Ring(CallKey),
-    Answer(CallKey, SocketAddr),
+    Answer(CallKey, SocketAddr, oneshot::Sender<Result<(), SipError>>),
     Reject(CallKey, u16),
     Hangup(CallKey),
     Draining(bool),
@@ -166,9 +166,12 @@ impl SipHandle {
         self.command(Command::Ring(call)).await;
     }
 
-    /// Answers with 200 OK; RTP is received at `local_rtp`.
-    pub async fn answer(&self, call: CallKey, local_rtp: SocketAddr) {
-        self.command(Command::Answer(call, local_rtp)).await;
+    /// Answers with 200 OK; RTP is received at `local_rtp`. Fails when the
+    /// call can no longer be answered (e.g. a CANCEL won the race).
+    pub async fn answer(&self, call: CallKey, local_rtp: SocketAddr) -> Result<(), SipError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Answer(call, local_rtp, tx)).await;
+        rx.await.map_err(|_| SipError::Closed)?
     }
 
     /// Rejects an unanswered call with `code`.
@@ -225,7 +228,11 @@ async fn run(
                 let now = Instant::now();
                 let r = match cmd {
                     Command::Ring(c) => ep.ring(now, &c),
-                    Command::Answer(c, rtp) => ep.answer(now, &c, rtp),
+                    Command::Answer(c, rtp, reply) => {
+                        let r = ep.answer(now, &c, rtp);
+                        let _ = reply.send(r);
+                        Ok(())
+                    }
                     Command::Reject(c, code) => ep.reject(now, &c, code),
                     Command::Hangup(c) => ep.hangup(now, &c),
                     Command::Draining(on) => { ep.set_draining(on); Ok(()) }

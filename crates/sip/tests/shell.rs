@@ -51,7 +51,8 @@ async fn udp_invite_answer() {
     assert_eq!(inc.callee, "100");
     handle
         .answer(inc.call.clone(), "127.0.0.1:30000".parse().unwrap())
-        .await;
+        .await
+        .expect("a fresh call can be answered");
     let (n, _) = timeout(WAIT, sock.recv_from(&mut buf))
         .await
         .unwrap()
@@ -88,7 +89,8 @@ async fn tcp_invite_answer() {
     assert_eq!(inc.peer.transport, hotline_sip::Transport::Tcp);
     handle
         .answer(inc.call.clone(), "127.0.0.1:30002".parse().unwrap())
-        .await;
+        .await
+        .expect("a fresh call can be answered");
     let ok = next().await;
     assert!(ok.starts_with("SIP/2.0 200 OK"), "{ok}");
     assert!(ok.contains(";transport=tcp>"));
