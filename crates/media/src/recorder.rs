@@ -57,6 +57,8 @@ pub struct RecordingInfo {
 pub struct CallRecorder {
     writer: hound::WavWriter<BufWriter<File>>,
     path: PathBuf,
+    /// 2 for a call (caller | sent), 1 for a voicemail (caller only).
+    channels: u16,
     frames: u64,
     since_flush: u64,
 }
@@ -71,8 +73,18 @@ impl std::fmt::Debug for CallRecorder {
 }
 
 impl CallRecorder {
-    /// Creates (or truncates) `path`, creating missing parent directories.
+    /// Creates (or truncates) `path`, creating missing parent directories:
+    /// a stereo call recording, caller left, what the gateway sends right.
     pub fn create(path: &Path) -> Result<Self, RecordError> {
+        Self::create_with_channels(path, RECORDING_CHANNELS)
+    }
+
+    /// A mono recording of the caller only (a voicemail message).
+    pub fn create_mono(path: &Path) -> Result<Self, RecordError> {
+        Self::create_with_channels(path, 1)
+    }
+
+    fn create_with_channels(path: &Path, channels: u16) -> Result<Self, RecordError> {
         let create_err = |source| RecordError::Create {
             path: path.to_path_buf(),
             source,
@@ -82,7 +94,7 @@ impl CallRecorder {
         }
         let file = File::create(path).map_err(create_err)?;
         let spec = hound::WavSpec {
-            channels: RECORDING_CHANNELS,
+            channels,
             sample_rate: CLOCK_RATE,
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
@@ -95,6 +107,7 @@ impl CallRecorder {
         Ok(Self {
             writer,
             path: path.to_path_buf(),
+            channels,
             frames: 0,
             since_flush: 0,
         })
@@ -135,11 +148,16 @@ impl CallRecorder {
             let len = (n - start).min(CHUNK);
             // hound's 16-bit sample writer fills a reused internal buffer and
             // hands it to the BufWriter in one piece: no allocation per frame.
-            let mut w = self.writer.get_i16_writer((len * 2) as u32);
+            let stereo = self.channels == 2;
+            let mut w = self
+                .writer
+                .get_i16_writer((len * usize::from(self.channels)) as u32);
             for i in start..start + len {
                 // Reads past the end of a side are silence (padding).
                 w.write_sample(left.get(i).copied().unwrap_or(0));
-                w.write_sample(right.get(i).copied().unwrap_or(0));
+                if stereo {
+                    w.write_sample(right.get(i).copied().unwrap_or(0));
+                }
             }
             w.flush().map_err(|source| RecordError::Write {
                 path: self.path.clone(),
@@ -171,6 +189,7 @@ impl CallRecorder {
             writer,
             path,
             frames,
+            channels,
             ..
         } = self;
         writer.finalize().map_err(|source| RecordError::Write {
@@ -179,7 +198,7 @@ impl CallRecorder {
         })?;
         let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         Ok(RecordingInfo {
-            channels: RECORDING_CHANNELS,
+            channels,
             sample_rate: CLOCK_RATE,
             frames,
             duration_ms: frames * 1000 / u64::from(CLOCK_RATE),
@@ -192,6 +211,25 @@ impl CallRecorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mono_voicemail_holds_only_the_caller() {
+        let path = temp_path("mono");
+        let mut rec = CallRecorder::create_mono(&path).unwrap();
+        let caller = [1000i16; FRAME_SAMPLES];
+        let sent = [-7i16; FRAME_SAMPLES];
+        for _ in 0..50 {
+            rec.write_frame(&caller, &sent).unwrap();
+        }
+        let info = rec.finish().unwrap();
+        assert_eq!((info.channels, info.duration_ms), (1, 1000));
+        let mut r = hound::WavReader::open(&path).unwrap();
+        assert_eq!(r.spec().channels, 1);
+        let samples: Vec<i16> = r.samples::<i16>().map(|s| s.unwrap()).collect();
+        assert_eq!(samples.len(), 8000);
+        assert!(samples.iter().all(|&s| s == 1000));
+        let _ = std::fs::remove_file(&path);
+    }
 
     fn temp_path(tag: &str) -> PathBuf {
         std::env::temp_dir()

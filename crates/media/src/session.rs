@@ -249,6 +249,8 @@ pub struct MediaSession {
     caller: SampleFifo,
     recorder: Option<CallRecorder>,
     record_error: Option<RecordError>,
+    /// A caller-only capture beside the call recording (voicemail).
+    capture: Option<CallRecorder>,
 
     last_rx: Instant,
     timeout_reported: bool,
@@ -281,6 +283,7 @@ impl MediaSession {
             caller: SampleFifo::new(CALLER_FIFO_SAMPLES),
             recorder: None,
             record_error: None,
+            capture: None,
             last_rx: now,
             timeout_reported: false,
             stats: MediaStats::default(),
@@ -318,6 +321,29 @@ impl MediaSession {
 
     pub fn is_recording(&self) -> bool {
         self.recorder.is_some()
+    }
+
+    /// Starts capturing the caller alone into `rec` (a voicemail), beside
+    /// the call recording. A capture already running is finished first.
+    pub fn start_capture(
+        &mut self,
+        rec: CallRecorder,
+    ) -> Option<Result<RecordingInfo, RecordError>> {
+        let previous = self.stop_capture();
+        if self.recorder.is_none() {
+            self.caller.clear();
+        }
+        self.capture = Some(rec);
+        previous
+    }
+
+    /// Stops the caller-only capture and closes its file.
+    pub fn stop_capture(&mut self) -> Option<Result<RecordingInfo, RecordError>> {
+        self.capture.take().map(CallRecorder::finish)
+    }
+
+    pub fn is_capturing(&self) -> bool {
+        self.capture.is_some()
     }
 
     /// Plays `prompts` back to back, replacing whatever was playing. With
@@ -461,8 +487,8 @@ impl MediaSession {
     }
 
     fn on_audio(&mut self, pkt: &RtpPacket<'_>) {
-        if self.recorder.is_none() {
-            // Caller audio is only used for the recording; skip decoding.
+        if self.recorder.is_none() && self.capture.is_none() {
+            // Caller audio is only used for recordings; skip decoding.
             return;
         }
         if let Some((ssrc, last)) = self.last_audio {
@@ -520,13 +546,21 @@ impl MediaSession {
         // nothing or a DTMF event is sent.
         self.rtp.advance(FRAME_SAMPLES as u32);
 
-        if let Some(rec) = self.recorder.as_mut() {
+        if self.recorder.is_some() || self.capture.is_some() {
             let mut caller = [0i16; FRAME_SAMPLES];
             self.caller.pop_into(&mut caller);
-            if let Err(e) = rec.write_frame(&caller, &frame) {
-                tracing::warn!(error = %e, "recording failed; call continues without it");
-                self.recorder = None;
-                self.record_error = Some(e);
+            if let Some(rec) = self.recorder.as_mut() {
+                if let Err(e) = rec.write_frame(&caller, &frame) {
+                    tracing::warn!(error = %e, "recording failed; call continues without it");
+                    self.recorder = None;
+                    self.record_error = Some(e);
+                }
+            }
+            if let Some(cap) = self.capture.as_mut() {
+                if let Err(e) = cap.write_frame(&caller, &frame) {
+                    tracing::warn!(error = %e, "caller capture failed");
+                    self.capture = None;
+                }
             }
         }
 
@@ -573,8 +607,12 @@ impl MediaSession {
         }
     }
 
-    /// Ends the session, closing the recording if there is one.
+    /// Ends the session, closing the recording if there is one (and a
+    /// caller capture nobody stopped, which keeps what it has).
     pub fn finish(mut self) -> Option<Result<RecordingInfo, RecordError>> {
+        if let Some(Err(e)) = self.stop_capture() {
+            tracing::warn!(error = %e, "caller capture failed to close");
+        }
         self.finish_recording()
     }
 }
@@ -595,6 +633,34 @@ mod tests {
     fn session(now: Instant) -> MediaSession {
         let cfg = MediaConfig::new(Codec::Pcmu, addr(SDP_REMOTE));
         MediaSession::with_rtp_sender(cfg, now, RtpSender::with_state(0xABCD, 65530, 1000))
+    }
+
+    #[test]
+    fn capture_takes_caller_audio_only_while_running() {
+        let t0 = Instant::now();
+        let mut m = session(t0);
+        let path = std::env::temp_dir().join(format!("hotline-capture-{}.wav", std::process::id()));
+        m.start_capture(CallRecorder::create_mono(&path).unwrap());
+        let mut out = Vec::new();
+        let from = addr(SDP_REMOTE);
+        for i in 0..25u16 {
+            let mut pkt = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+            pkt[2..4].copy_from_slice(&i.to_be_bytes());
+            pkt[4..8].copy_from_slice(&(u32::from(i) * 160).to_be_bytes());
+            pkt.extend(std::iter::repeat_n(ulaw_encode(8000), FRAME_SAMPLES));
+            m.on_rtp(t0, from, &pkt);
+            m.on_tick(t0, &mut out);
+        }
+        let info = m.stop_capture().unwrap().unwrap();
+        assert_eq!((info.channels, info.duration_ms), (1, 500));
+        let loud = hound::WavReader::open(&path)
+            .unwrap()
+            .samples::<i16>()
+            .filter(|s| s.as_ref().is_ok_and(|v| v.abs() > 4000))
+            .count();
+        assert!(loud > 3000, "caller audio missing from the capture: {loud}");
+        assert!(!m.is_capturing());
+        let _ = std::fs::remove_file(&path);
     }
 
     fn tone(len: usize) -> Arc<Prompt> {
