@@ -49,7 +49,8 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Start with the default arguments; `label` names the temp dir (use the test name).
+    /// Start with the default arguments (the built-in flow); `label` names the
+    /// temp dir (use the test name).
     pub fn start(label: &str) -> Gateway {
         Self::start_with(label, &[])
     }
@@ -79,13 +80,20 @@ impl Gateway {
             .arg("--sounds-dir")
             .arg(root.join("sounds"))
             .arg("--flows-dir")
-            .arg(root.join("ivr-flows"))
-            .args(extra_args)
+            .arg(root.join("ivr-flows"));
+        // The call-core tests exercise the built-in flow; IVR tests name theirs.
+        if !extra_args.contains(&"--entry-flow") {
+            cmd.arg("--entry-flow").arg("builtin");
+        }
+        cmd.args(extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log fd"))
             .stderr(log);
-        if std::env::var_os("RUST_LOG").is_none() {
-            cmd.env("RUST_LOG", "debug");
+        if std::env::var_os("HOTLINE_LOG").is_none() {
+            cmd.env(
+                "HOTLINE_LOG",
+                "info,hotline_sip=debug,rsipstack=warn,sqlx=warn",
+            );
         }
         let child = cmd
             .spawn()
@@ -261,6 +269,23 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// The embedded PostgreSQL (`<data>/pg`) outlives a killed gateway: stop
+    /// it (SIGQUIT, immediate) so no test leaves a server running.
+    pub fn stop_embedded_db(&self) {
+        let pid_file = self.data_dir().join("pg").join("postmaster.pid");
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.lines().next()?.trim().parse::<u32>().ok())
+        {
+            send_signal(pid, "QUIT");
+            poll_until(Duration::from_secs(5), || {
+                (!pid_file.exists()).then_some(())
+            });
+        }
+    }
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
         if self.is_alive() {
@@ -272,6 +297,7 @@ impl Drop for Gateway {
                 }
             }
         }
+        self.stop_embedded_db();
         if std::thread::panicking() {
             eprintln!(
                 "[e2e] gateway `{}` (sip {}, http {}, rtp {}-{}) dir {}\n--- gateway log tail ---\n{}",

@@ -1,22 +1,27 @@
 //! The call actor: one task per call, owning its dialog handle, RTP socket,
-//! media session, flow and event stamper.
+//! media session, IVR interpreter and event stamper.
 //!
 //! Concurrency model (as in mini-redis' `Handler`): nothing here is shared
 //! with other calls except the read-only [`CallContext`]. The actor reacts
-//! to four sources — SIP events routed to it by Call-ID, RTP datagrams on
-//! its own socket, the shared 20 ms [`MediaClock`], and the flow's timer —
-//! and turns them into flow inputs, media commands and call events.
+//! to five sources — SIP events routed to it by Call-ID, RTP datagrams on
+//! its own socket, the shared 20 ms [`MediaClock`], lookup answers, and its
+//! one timer — and turns them into interpreter events, media commands and
+//! call events. How the interpreter's actions are carried out lives in
+//! `actor/ivr.rs`.
+
+mod ivr;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hotline_ivr::{CallVars, Interpreter};
 use hotline_media::{
     CallRecorder, MediaConfig, MediaEvent, MediaSession, PortLease, PromptCache, RtpPortPool,
 };
 use hotline_sip::{CallKey, Direction, EndReason, IncomingCall, SipEvent, SipHandle, Transport};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
@@ -24,10 +29,8 @@ use uuid::Uuid;
 
 use crate::clock::MediaClock;
 use crate::event::{CallEventStamper, EndedBy, EventSink};
-use crate::flow::{CallFlow, FlowAction, FlowInput};
-
-/// Makes a fresh flow for each new call.
-pub type FlowFactory = Arc<dyn Fn(&IncomingCall) -> Box<dyn CallFlow> + Send + Sync>;
+use crate::flow::{FlowFactory, LookupProvider};
+use ivr::{FlowState, Stage};
 
 /// Per-call knobs from the configuration.
 #[derive(Clone, Debug)]
@@ -38,6 +41,9 @@ pub struct CallSettings {
     pub answer_delay: Duration,
     /// Address put in our SDP; `None` picks the interface that routes to the caller.
     pub media_ip: Option<IpAddr>,
+    /// Until agents answer queues: how long a queued caller waits before
+    /// being told no one is free.
+    pub queue_max_wait: Duration,
 }
 
 /// What every call shares, read-only.
@@ -47,9 +53,11 @@ pub struct CallContext {
     pub ports: Arc<RtpPortPool>,
     pub events: EventSink,
     pub recordings_dir: PathBuf,
+    pub voicemail_dir: PathBuf,
     pub clock: MediaClock,
     pub settings: CallSettings,
     pub flows: FlowFactory,
+    pub lookups: Arc<dyn LookupProvider>,
     /// Flips to true when the gateway must end every call now.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -69,16 +77,28 @@ struct Ending {
     cause: String,
 }
 
+impl Ending {
+    fn new(by: EndedBy, cause: &str) -> Self {
+        Self {
+            by,
+            cause: cause.to_owned(),
+        }
+    }
+}
+
+/// A lookup's answer, delivered back to the actor by the task that ran it.
+type LookupAnswer = (u64, Result<Map<String, Value>, String>);
+
 struct CallActor {
     ctx: Arc<CallContext>,
     key: CallKey,
     incoming: IncomingCall,
     rx: mpsc::Receiver<SipEvent>,
     log: CallEventStamper,
-    flow: Box<dyn CallFlow>,
-    flow_timer: Option<Instant>,
-    playing: Vec<String>,
-    barge_in: bool,
+    interp: Interpreter,
+    flow: FlowState,
+    lookup_tx: mpsc::Sender<LookupAnswer>,
+    lookup_rx: mpsc::Receiver<LookupAnswer>,
     started: bool,
 }
 
@@ -90,16 +110,26 @@ impl CallActor {
             ctx.events.clone(),
         );
         let flow = (ctx.flows)(&incoming);
+        let interp = Interpreter::new(
+            flow,
+            CallVars {
+                caller: incoming.caller.user.clone(),
+                callee: incoming.callee.clone(),
+                language: None,
+                extra: Vec::new(),
+            },
+        );
+        let (lookup_tx, lookup_rx) = mpsc::channel(4);
         Self {
             key: incoming.call.clone(),
             ctx,
             incoming,
             rx,
             log,
-            flow,
-            flow_timer: None,
-            playing: Vec::new(),
-            barge_in: false,
+            interp,
+            flow: FlowState::default(),
+            lookup_tx,
+            lookup_rx,
             started: false,
         }
     }
@@ -119,6 +149,7 @@ impl CallActor {
                     "callee": self.incoming.callee,
                     "transport": transport,
                     "source": self.incoming.peer.addr.to_string(),
+                    "node": gateway_node(),
                 }),
             )
             .await;
@@ -150,10 +181,7 @@ impl CallActor {
                 tracing::error!(error = %e, "no RTP port for the call");
                 self.ctx.sip.reject(self.key.clone(), 503).await;
                 let _ = self.wait_ended().await;
-                return Err(Ending {
-                    by: EndedBy::Gateway,
-                    cause: "no_rtp_port".into(),
-                });
+                return Err(Ending::new(EndedBy::Gateway, "no_rtp_port"));
             }
         };
 
@@ -167,7 +195,7 @@ impl CallActor {
                     ev = self.rx.recv() => match ev {
                         Some(SipEvent::Ended { reason, .. }) => return Err(ending_from(reason)),
                         Some(_) => {}
-                        None => return Err(Ending { by: EndedBy::Gateway, cause: "sip_gone".into() }),
+                        None => return Err(Ending::new(EndedBy::Gateway, "sip_gone")),
                     }
                 }
             }
@@ -179,10 +207,7 @@ impl CallActor {
                 tracing::error!(error = %e, "RTP socket has no address");
                 self.ctx.sip.reject(self.key.clone(), 500).await;
                 let _ = self.wait_ended().await;
-                return Err(Ending {
-                    by: EndedBy::Gateway,
-                    cause: "rtp_socket".into(),
-                });
+                return Err(Ending::new(EndedBy::Gateway, "rtp_socket"));
             }
         };
         if let Err(e) = self.ctx.sip.answer(self.key.clone(), local).await {
@@ -190,10 +215,7 @@ impl CallActor {
             tracing::info!(error = %e, "call could not be answered");
             return Err(match self.wait_ended().await {
                 Some(reason) => ending_from(reason),
-                None => Ending {
-                    by: EndedBy::Gateway,
-                    cause: "answer_failed".into(),
-                },
+                None => Ending::new(EndedBy::Gateway, "answer_failed"),
             });
         }
         self.log
@@ -261,8 +283,8 @@ impl CallActor {
         let mut shutdown = self.ctx.shutdown.clone();
         let mut buf = vec![0u8; 2048];
         let mut out = Vec::with_capacity(256);
-        loop {
-            let timer = self.flow_timer;
+        let ending = loop {
+            let timer = self.next_deadline();
             let sleep = async move {
                 match timer {
                     Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
@@ -272,7 +294,7 @@ impl CallActor {
             let outcome: Option<Ending> = tokio::select! {
                 ev = self.rx.recv() => match ev {
                     Some(ev) => self.on_sip(ev, media).await,
-                    None => Some(Ending { by: EndedBy::Gateway, cause: "sip_gone".into() }),
+                    None => Some(Ending::new(EndedBy::Gateway, "sip_gone")),
                 },
                 r = socket.recv_from(&mut buf) => match r {
                     Ok((n, from)) => {
@@ -292,25 +314,30 @@ impl CallActor {
                 },
                 frame = clock.next() => match frame {
                     Some(frame) => self.on_frames(frame, &mut last_frame, socket, media, &mut out).await,
-                    None => Some(Ending { by: EndedBy::Gateway, cause: "clock_stopped".into() }),
+                    None => Some(Ending::new(EndedBy::Gateway, "clock_stopped")),
                 },
-                _ = sleep => {
-                    self.flow_timer = None;
-                    self.step_flow(FlowInput::TimerFired, media).await
+                Some((id, result)) = self.lookup_rx.recv() => {
+                    self.on_lookup(id, result, media).await
                 }
+                _ = sleep => self.on_timer(media).await,
                 _ = shutdown.changed() => {
                     if *shutdown.borrow() {
                         self.ctx.sip.hangup(self.key.clone()).await;
-                        Some(Ending { by: EndedBy::Gateway, cause: "shutdown".into() })
+                        Some(Ending::new(EndedBy::Gateway, "shutdown"))
                     } else {
                         None
                     }
                 }
             };
             if let Some(ending) = outcome {
-                return ending;
+                break ending;
             }
+        };
+        if self.flow.stage != Stage::Done {
+            // The flow did not end the call itself: let it record how it ended.
+            self.end_flow(media).await;
         }
+        ending
     }
 
     async fn on_frames(
@@ -347,7 +374,7 @@ impl CallActor {
                 if !self.started {
                     self.started = true;
                     apply_direction(media, self.incoming.offer.direction);
-                    return self.step_flow(FlowInput::Started, media).await;
+                    return self.flow_started(media).await;
                 }
                 None
             }
@@ -366,6 +393,9 @@ impl CallActor {
                     .await;
                 None
             }
+            SipEvent::TransferAccepted { .. } => self.on_transfer(None, media).await,
+            SipEvent::TransferProgress { code, .. } => self.on_transfer(Some(code), media).await,
+            SipEvent::TransferFailed { code, .. } => self.on_transfer_failed(code, media).await,
             SipEvent::Ended { reason, .. } => Some(ending_from(reason)),
             SipEvent::Incoming(_) => None,
         }
@@ -382,126 +412,9 @@ impl CallActor {
             MediaEvent::InactivityTimeout => {
                 tracing::warn!("no RTP from the caller; hanging up");
                 self.ctx.sip.hangup(self.key.clone()).await;
-                Some(Ending {
-                    by: EndedBy::Timeout,
-                    cause: "rtp_timeout".into(),
-                })
+                Some(Ending::new(EndedBy::Timeout, "rtp_timeout"))
             }
         }
-    }
-
-    async fn on_digit(
-        &mut self,
-        digit: char,
-        duration_ms: Option<u32>,
-        transport: &'static str,
-        media: &mut MediaSession,
-    ) -> Option<Ending> {
-        // Barge-in: the media session stops a prompt on an RTP digit itself
-        // (and reports it first); a digit from SIP INFO has to stop it here.
-        if self.barge_in && media.is_playing() {
-            media.stop_playback();
-            if let Some(end) = self.prompt_finished(true, media).await {
-                return Some(end);
-            }
-        }
-        self.log
-            .emit(
-                "digit",
-                None,
-                json!({ "digit": digit.to_string(), "transport": transport, "duration_ms": duration_ms }),
-            )
-            .await;
-        self.step_flow(FlowInput::Digit(digit), media).await
-    }
-
-    async fn prompt_finished(
-        &mut self,
-        interrupted: bool,
-        media: &mut MediaSession,
-    ) -> Option<Ending> {
-        if self.playing.is_empty() {
-            return None;
-        }
-        let prompts = std::mem::take(&mut self.playing);
-        self.log
-            .emit(
-                "prompt_finished",
-                None,
-                json!({ "prompt": prompts.last(), "prompts": prompts, "interrupted": interrupted }),
-            )
-            .await;
-        self.step_flow(FlowInput::PromptFinished { interrupted }, media)
-            .await
-    }
-
-    /// Feeds the flow and carries out what it asks, until it asks nothing more.
-    async fn step_flow(&mut self, input: FlowInput, media: &mut MediaSession) -> Option<Ending> {
-        let mut pending = vec![input];
-        while let Some(input) = pending.pop() {
-            for action in self.flow.handle(Instant::now(), input) {
-                match action {
-                    FlowAction::Play { prompts, barge_in } => {
-                        if let Some(next) = self.play(prompts, barge_in, media).await {
-                            pending.push(next);
-                        }
-                    }
-                    FlowAction::StartTimer(at) => self.flow_timer = Some(at),
-                    FlowAction::CancelTimer => self.flow_timer = None,
-                    FlowAction::Record { kind, node, data } => {
-                        self.log.emit(kind, node.as_deref(), data).await
-                    }
-                    FlowAction::Hangup => {
-                        media.stop_playback();
-                        self.ctx.sip.hangup(self.key.clone()).await;
-                        return Some(Ending {
-                            by: EndedBy::Gateway,
-                            cause: "flow_ended".into(),
-                        });
-                    }
-                }
-            }
-        }
-        None
-    }
-
-    /// Starts prompts. Returns an input for the flow when nothing could be played.
-    async fn play(
-        &mut self,
-        names: Vec<String>,
-        barge_in: bool,
-        media: &mut MediaSession,
-    ) -> Option<FlowInput> {
-        let mut prompts = Vec::with_capacity(names.len());
-        let mut played = Vec::with_capacity(names.len());
-        for name in names {
-            match self.ctx.prompts.get(&name) {
-                Ok(p) => {
-                    self.log
-                        .emit("prompt_started", None, json!({ "prompt": name }))
-                        .await;
-                    prompts.push(p);
-                    played.push(name);
-                }
-                Err(e) => {
-                    tracing::error!(prompt = %name, error = %e, "prompt unavailable; skipped");
-                    self.log
-                        .emit(
-                            "prompt_missing",
-                            None,
-                            json!({ "prompt": name, "error": e.to_string() }),
-                        )
-                        .await;
-                }
-            }
-        }
-        if prompts.is_empty() {
-            return Some(FlowInput::PromptFinished { interrupted: false });
-        }
-        self.playing = played;
-        self.barge_in = barge_in;
-        media.play(prompts, barge_in);
-        None
     }
 
     /// Binds an RTP socket on a port from the pool.
@@ -545,26 +458,11 @@ impl CallActor {
 
 fn ending_from(reason: EndReason) -> Ending {
     match reason {
-        EndReason::RemoteBye => Ending {
-            by: EndedBy::Caller,
-            cause: "BYE".into(),
-        },
-        EndReason::Cancelled => Ending {
-            by: EndedBy::Caller,
-            cause: "CANCEL".into(),
-        },
-        EndReason::AckTimeout => Ending {
-            by: EndedBy::Timeout,
-            cause: "ack_timeout".into(),
-        },
-        EndReason::LocalBye => Ending {
-            by: EndedBy::Gateway,
-            cause: "BYE".into(),
-        },
-        EndReason::Rejected { code } => Ending {
-            by: EndedBy::Gateway,
-            cause: code.to_string(),
-        },
+        EndReason::RemoteBye => Ending::new(EndedBy::Caller, "BYE"),
+        EndReason::Cancelled => Ending::new(EndedBy::Caller, "CANCEL"),
+        EndReason::AckTimeout => Ending::new(EndedBy::Timeout, "ack_timeout"),
+        EndReason::LocalBye => Ending::new(EndedBy::Gateway, "BYE"),
+        EndReason::Rejected { code } => Ending::new(EndedBy::Gateway, &code.to_string()),
     }
 }
 
@@ -603,4 +501,11 @@ fn route_ip(peer: SocketAddr) -> IpAddr {
         })
         .map(|a| a.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+/// This gateway's name in call records (which box handled the call).
+fn gateway_node() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "hotline".into())
 }

@@ -1,209 +1,102 @@
-//! What the call actor asks of an IVR flow: inputs in, actions out, time passed in.
-//!
-//! The actor knows nothing of menus; it feeds a [`CallFlow`] what happened and
-//! carries out what it asks. [`BuiltinFlow`] is the minimal flow the gateway
-//! answers with until a YAML flow is configured: welcome, one digit, confirm,
-//! hang up.
+//! Which IVR flow a call runs, what the flow's lookups are answered with,
+//! and the built-in flow used when none is configured.
 
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Something that happened on the call that the flow may care about.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FlowInput {
-    /// The call is answered and media flows.
-    Started,
-    Digit(char),
-    /// The last `Play` finished (or a digit interrupted it).
-    PromptFinished {
-        interrupted: bool,
-    },
-    /// The deadline from the last `StartTimer` passed.
-    TimerFired,
+use hotline_ivr::{Flow, FlowErrors, LoadOptions, LookupSource};
+use hotline_sip::IncomingCall;
+use serde_json::{Map, Value};
+
+/// Picks the flow (version) a new call runs; the call keeps it to its end.
+pub type FlowFactory = Arc<dyn Fn(&IncomingCall) -> Arc<Flow> + Send + Sync>;
+
+/// A boxed future, for the object-safe [`LookupProvider`].
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Answers a flow's lookups (subscriber by caller id, order by number,
+/// webhook). Errors are short texts recorded with the call.
+pub trait LookupProvider: Send + Sync {
+    /// `timeout` is the flow's; the caller also stops waiting after it.
+    fn lookup(
+        &self,
+        source: LookupSource,
+        params: Map<String, Value>,
+        timeout: Duration,
+    ) -> BoxFuture<Result<Map<String, Value>, String>>;
 }
 
-/// What the flow wants done.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FlowAction {
-    /// Play prompts back to back (names relative to the sounds dir, e.g. `en/welcome`).
-    Play {
-        prompts: Vec<String>,
-        barge_in: bool,
-    },
-    /// Wake the flow with `TimerFired` at this instant (replaces any earlier timer).
-    StartTimer(Instant),
-    CancelTimer,
-    /// A step worth recording (node entered, timeout, invalid input…).
-    Record {
-        kind: &'static str,
-        node: Option<String>,
-        data: serde_json::Value,
-    },
-    Hangup,
-}
+/// A provider that answers every lookup with an error: for a gateway with
+/// no database and no webhooks (flows then take their failure branch).
+pub struct NoLookups;
 
-/// An IVR flow driven by the call actor. Pure: no IO, time passed in.
-pub trait CallFlow: Send + Sync {
-    fn handle(&mut self, now: Instant, input: FlowInput) -> Vec<FlowAction>;
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Step {
-    Idle,
-    Welcome,
-    Waiting,
-    Confirming,
-    Goodbye,
-    Done,
-}
-
-/// Answer, play a welcome, collect one digit, play it back, hang up.
-pub struct BuiltinFlow {
-    step: Step,
-    language: String,
-    digit_timeout: Duration,
-    digit: Option<char>,
-}
-
-impl BuiltinFlow {
-    pub fn new(language: &str, digit_timeout: Duration) -> Self {
-        Self {
-            step: Step::Idle,
-            language: language.to_owned(),
-            digit_timeout,
-            digit: None,
-        }
-    }
-
-    fn prompt(&self, name: &str) -> String {
-        format!("{}/{}", self.language, name)
-    }
-
-    fn digit_prompt(&self, d: char) -> String {
-        let name = match d {
-            '*' => "star".to_owned(),
-            '#' => "pound".to_owned(),
-            d => d.to_string(),
-        };
-        self.prompt(&format!("digits/{name}"))
-    }
-
-    fn confirm(&mut self, d: char) -> Vec<FlowAction> {
-        self.digit = Some(d);
-        self.step = Step::Confirming;
-        let mut prompts = vec![self.prompt("you-pressed")];
-        if d.is_ascii_digit() || d == '*' || d == '#' {
-            prompts.push(self.digit_prompt(d));
-        }
-        vec![
-            FlowAction::CancelTimer,
-            FlowAction::Play {
-                prompts,
-                barge_in: false,
-            },
-        ]
+impl LookupProvider for NoLookups {
+    fn lookup(
+        &self,
+        source: LookupSource,
+        _: Map<String, Value>,
+        _: Duration,
+    ) -> BoxFuture<Result<Map<String, Value>, String>> {
+        let name = source.name();
+        Box::pin(async move { Err(format!("{name}: no lookup service configured")) })
     }
 }
 
-impl CallFlow for BuiltinFlow {
-    fn handle(&mut self, now: Instant, input: FlowInput) -> Vec<FlowAction> {
-        match (self.step, input) {
-            (Step::Idle, FlowInput::Started) => {
-                self.step = Step::Welcome;
-                vec![FlowAction::Play {
-                    prompts: vec![self.prompt("welcome")],
-                    barge_in: true,
-                }]
-            }
-            (Step::Welcome | Step::Waiting, FlowInput::Digit(d)) => self.confirm(d),
-            (Step::Welcome, FlowInput::PromptFinished { .. }) => {
-                self.step = Step::Waiting;
-                vec![FlowAction::StartTimer(now + self.digit_timeout)]
-            }
-            (Step::Waiting, FlowInput::TimerFired) => {
-                self.step = Step::Goodbye;
-                vec![
-                    FlowAction::Record {
-                        kind: "timeout",
-                        node: None,
-                        data: serde_json::json!({ "after_ms": self.digit_timeout.as_millis() as u64 }),
-                    },
-                    FlowAction::Play {
-                        prompts: vec![self.prompt("goodbye")],
-                        barge_in: false,
-                    },
-                ]
-            }
-            (Step::Confirming | Step::Goodbye, FlowInput::PromptFinished { .. }) => {
-                self.step = Step::Done;
-                vec![FlowAction::Hangup]
-            }
-            _ => Vec::new(),
-        }
-    }
+const BUILTIN: &str = include_str!("builtin.yaml");
+
+/// The built-in flow: welcome, one key (waiting `digit_timeout` for it),
+/// "you pressed N", hang up. Checked like any other flow.
+pub fn builtin_flow(digit_timeout: Duration) -> Result<Flow, FlowErrors> {
+    let ms = digit_timeout.as_millis().max(1);
+    let text = BUILTIN.replace("{DIGIT_TIMEOUT}", &format!("{ms}ms"));
+    hotline_ivr::load_str(Path::new("<builtin>"), &text, &LoadOptions::default())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hotline_ivr::{Action, CallVars, Event, Interpreter};
+    use std::time::Instant;
 
-    fn plays(actions: &[FlowAction]) -> Vec<String> {
+    fn plays(actions: &[Action]) -> Vec<String> {
         actions
             .iter()
             .filter_map(|a| match a {
-                FlowAction::Play { prompts, .. } => Some(prompts.join("+")),
+                Action::Play { prompts, .. } => Some(prompts.join("+")),
                 _ => None,
             })
             .collect()
     }
 
     #[test]
-    fn digit_during_welcome_is_confirmed_then_hangs_up() {
+    fn builtin_flow_loads_and_says_the_key_back() {
+        let flow = Arc::new(builtin_flow(Duration::from_secs(5)).expect("builtin flow is valid"));
+        let mut it = Interpreter::new(flow, CallVars::default());
         let t0 = Instant::now();
-        let mut f = BuiltinFlow::new("en", Duration::from_secs(5));
-        assert_eq!(plays(&f.handle(t0, FlowInput::Started)), ["en/welcome"]);
-        let a = f.handle(t0, FlowInput::Digit('7'));
-        assert_eq!(plays(&a), ["en/you-pressed+en/digits/7"]);
-        // the interrupted welcome reports too late to matter
-        assert!(f.handle(t0, FlowInput::Digit('8')).is_empty());
-        assert_eq!(
-            f.handle(t0, FlowInput::PromptFinished { interrupted: false }),
-            [FlowAction::Hangup]
-        );
+        let wall = chrono::Utc::now();
+        assert_eq!(plays(&it.handle(t0, wall, Event::Started)), ["en/welcome"]);
+        let a = it.handle(t0, wall, Event::Digit('7'));
+        assert_eq!(plays(&a), ["en/you-pressed+en/digits/7"], "{a:?}");
+        let a = it.handle(t0, wall, Event::PromptFinished { interrupted: false });
+        assert!(a.contains(&Action::Hangup), "{a:?}");
     }
 
     #[test]
-    fn no_digit_times_out_to_goodbye() {
+    fn builtin_flow_says_goodbye_after_the_digit_timeout() {
+        let flow = Arc::new(builtin_flow(Duration::from_secs(2)).unwrap());
+        let mut it = Interpreter::new(flow, CallVars::default());
         let t0 = Instant::now();
-        let mut f = BuiltinFlow::new("en", Duration::from_secs(5));
-        f.handle(t0, FlowInput::Started);
-        let t1 = t0 + Duration::from_secs(4);
-        assert_eq!(
-            f.handle(t1, FlowInput::PromptFinished { interrupted: false }),
-            [FlowAction::StartTimer(t1 + Duration::from_secs(5))]
-        );
-        let a = f.handle(t1 + Duration::from_secs(5), FlowInput::TimerFired);
-        assert_eq!(plays(&a), ["en/goodbye"]);
-        assert!(matches!(
-            a[0],
-            FlowAction::Record {
-                kind: "timeout",
-                ..
-            }
-        ));
-        assert_eq!(
-            f.handle(t1, FlowInput::PromptFinished { interrupted: false }),
-            [FlowAction::Hangup]
-        );
-    }
-
-    #[test]
-    fn star_and_pound_have_prompts() {
-        let t0 = Instant::now();
-        let mut f = BuiltinFlow::new("zh", Duration::from_secs(5));
-        f.handle(t0, FlowInput::Started);
-        assert_eq!(
-            plays(&f.handle(t0, FlowInput::Digit('#'))),
-            ["zh/you-pressed+zh/digits/pound"]
-        );
+        let wall = chrono::Utc::now();
+        it.handle(t0, wall, Event::Started);
+        it.handle(t0, wall, Event::PromptFinished { interrupted: false });
+        let at = it.next_timeout().expect("waits for a key");
+        assert_eq!(at.duration_since(t0), Duration::from_secs(2));
+        let a = it.handle(at, wall, Event::TimerFired);
+        assert_eq!(plays(&a), ["en/goodbye"], "{a:?}");
+        let a = it.handle(at, wall, Event::PromptFinished { interrupted: false });
+        assert!(a.contains(&Action::Hangup), "{a:?}");
     }
 }

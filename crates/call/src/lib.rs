@@ -1,7 +1,8 @@
 //! The call layer of the Hotline gateway: one actor per call.
 //!
 //! For: turning an incoming SIP call into an answered, paced, recorded
-//! conversation driven by an IVR flow, and emitting the call's events.
+//! conversation driven by an IVR flow (`hotline-ivr`'s interpreter), and
+//! emitting the call's events.
 //! Not for: parsing SIP (see `hotline-sip`), coding audio (see
 //! `hotline-media`) or storing records (the events go to an [`EventSink`]).
 //!
@@ -21,8 +22,8 @@ mod event;
 mod flow;
 mod router;
 
-pub use actor::{CallContext, CallSettings, FlowFactory, run_call};
+pub use actor::{CallContext, CallSettings, run_call};
 pub use clock::{FRAME, MediaClock};
 pub use event::{CallEvent, CallEventStamper, EndedBy, EventLog, EventSink};
-pub use flow::{BuiltinFlow, CallFlow, FlowAction, FlowInput};
+pub use flow::{BoxFuture, FlowFactory, LookupProvider, NoLookups, builtin_flow};
 pub use router::{ActiveCalls, CallRouter};

@@ -89,10 +89,7 @@ impl CallRouter {
                 });
                 return;
             }
-            SipEvent::Confirmed { call }
-            | SipEvent::Digit { call, .. }
-            | SipEvent::MediaChanged { call, .. }
-            | SipEvent::Ended { call, .. } => call.clone(),
+            other => other.call().clone(),
         };
         if let Some(tx) = calls.get(&key) {
             // A closed channel means the actor already finished; nothing to do.

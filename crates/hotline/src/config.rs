@@ -51,6 +51,14 @@ pub struct ServeArgs {
     /// Seconds the built-in flow waits for a digit [default: 5].
     #[arg(long, env = "HOTLINE_DIGIT_TIMEOUT_SECS", value_name = "SECS")]
     pub digit_timeout_secs: Option<u64>,
+    /// The flow every call starts in (by its `flow:` name); `builtin` is the
+    /// gateway's own minimal flow, also used when the entry flow is missing [default: main].
+    #[arg(long, env = "HOTLINE_ENTRY_FLOW", value_name = "NAME")]
+    pub entry_flow: Option<String>,
+    /// Until agents answer queues: seconds a queued caller hears hold music
+    /// before being told no one is free [default: 120].
+    #[arg(long, env = "HOTLINE_QUEUE_MAX_WAIT_SECS", value_name = "SECS")]
+    pub queue_max_wait_secs: Option<u64>,
 }
 
 /// The same keys as [`ServeArgs`], read from `hotline.toml`.
@@ -69,6 +77,8 @@ struct FileConfig {
     answer_delay_ms: Option<u64>,
     drain_timeout_secs: Option<u64>,
     digit_timeout_secs: Option<u64>,
+    entry_flow: Option<String>,
+    queue_max_wait_secs: Option<u64>,
 }
 
 /// The resolved configuration of `hotline serve`.
@@ -86,6 +96,8 @@ pub struct Config {
     pub answer_delay: Duration,
     pub drain_timeout: Duration,
     pub digit_timeout: Duration,
+    pub entry_flow: String,
+    pub queue_max_wait: Duration,
 }
 
 impl Config {
@@ -139,6 +151,15 @@ impl Config {
                 args.digit_timeout_secs
                     .or(file.digit_timeout_secs)
                     .unwrap_or(5),
+            ),
+            entry_flow: args
+                .entry_flow
+                .or(file.entry_flow)
+                .unwrap_or_else(|| "main".into()),
+            queue_max_wait: Duration::from_secs(
+                args.queue_max_wait_secs
+                    .or(file.queue_max_wait_secs)
+                    .unwrap_or(120),
             ),
         })
     }

@@ -1,7 +1,10 @@
 //! `hotline`: the gateway binary. Wires the crates together; holds no protocol logic.
 
 mod config;
+mod flows_cmd;
 mod http;
+mod ivr;
+mod records;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -18,6 +21,12 @@ struct Cli {
 enum Command {
     /// Run the gateway: SIP (UDP and TCP), RTP media, the HTTP listener.
     Serve(config::ServeArgs),
+    /// Check, simulate or graph IVR flows (YAML) without a call.
+    Flows(flows_cmd::FlowsArgs),
+    /// Apply the database migrations (DATABASE_URL, or the embedded cluster under --data-dir).
+    Migrate(config::ServeArgs),
+    /// Insert demo customers, subscriptions and orders (idempotent).
+    SeedDemo(config::ServeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -25,11 +34,24 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HOTLINE_LOG")
-                .unwrap_or_else(|_| "info,rsipstack=warn".into()),
+                .unwrap_or_else(|_| "info,rsipstack=warn,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Flows(args) => flows_cmd::run(args),
+        Command::Migrate(args) => {
+            let cfg = config::Config::resolve(args)?;
+            tokio::runtime::Runtime::new()?
+                .block_on(records::migrate(cfg.database_url.as_deref(), &cfg.data_dir))
+        }
+        Command::SeedDemo(args) => {
+            let cfg = config::Config::resolve(args)?;
+            tokio::runtime::Runtime::new()?.block_on(records::seed_demo(
+                cfg.database_url.as_deref(),
+                &cfg.data_dir,
+            ))
+        }
         Command::Serve(args) => {
             let cfg = config::Config::resolve(args)?;
             tokio::runtime::Builder::new_multi_thread()

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hotline_call::{
-    BuiltinFlow, CallContext, CallFlow, CallRouter, CallSettings, EventLog, EventSink, MediaClock,
+    CallContext, CallRouter, CallSettings, EventLog, EventSink, MediaClock, builtin_flow,
 };
 use hotline_media::{PromptCache, RtpPortPool};
 use hotline_sip::{SipConfig, SipServer};
@@ -14,16 +14,18 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
 use crate::http;
+use crate::ivr::{GatewayLookups, LiveFlows};
+use crate::records::Records;
 
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let recordings = cfg.data_dir.join("recordings");
-    std::fs::create_dir_all(&recordings)
-        .with_context(|| format!("cannot create {}", recordings.display()))?;
-    if cfg.database_url.is_some() {
-        tracing::info!(
-            "DATABASE_URL is set; call records are written to the event log until the store lands"
-        );
+    let voicemail = cfg.data_dir.join("voicemail");
+    for dir in [&recordings, &voicemail] {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
+    // Before taking calls: the database (embedded unless DATABASE_URL), the
+    // migrations, the writer (which replays a crash's spool first).
+    let mut records = Records::start(cfg.database_url.as_deref(), &cfg.data_dir).await?;
 
     let prompts = Arc::new(PromptCache::new(cfg.sounds_dir.clone()));
     match prompts.preload_dir() {
@@ -32,6 +34,15 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             tracing::warn!(error = %e, dir = %cfg.sounds_dir.display(), "prompts not preloaded")
         }
     }
+    let builtin = builtin_flow(cfg.digit_timeout)
+        .map_err(|e| anyhow::anyhow!("the built-in flow is invalid: {e}"))?;
+    let flows = LiveFlows::open(
+        cfg.flows_dir.clone(),
+        cfg.sounds_dir.clone(),
+        cfg.entry_flow.clone(),
+        builtin,
+    );
+    tokio::spawn(flows.clone().watch());
     let ports = Arc::new(
         RtpPortPool::new(cfg.rtp_ports.0, cfg.rtp_ports.1)
             .map_err(|e| anyhow::anyhow!("RTP port range: {e}"))?,
@@ -45,25 +56,28 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     .with_context(|| format!("cannot listen for SIP on {}", cfg.sip_listen))?;
 
     let (event_tx, event_rx) = mpsc::channel(4096);
+    let event_rx = records.tee(event_rx);
     let event_log =
         tokio::spawn(EventLog::new(&cfg.data_dir.join("call-events.jsonl")).run(event_rx));
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let digit_timeout = cfg.digit_timeout;
     let ctx = Arc::new(CallContext {
         sip: sip.clone(),
         prompts,
         ports,
         events: EventSink::new(event_tx),
         recordings_dir: recordings,
+        voicemail_dir: voicemail,
         clock: MediaClock::start(),
         settings: CallSettings {
             rtp_timeout: cfg.rtp_timeout,
             answer_delay: cfg.answer_delay,
             media_ip: cfg.media_ip,
+            queue_max_wait: cfg.queue_max_wait,
         },
-        flows: Arc::new(move |_| {
-            Box::new(BuiltinFlow::new("en", digit_timeout)) as Box<dyn CallFlow>
+        flows: flows.factory(),
+        lookups: Arc::new(GatewayLookups {
+            store: records.store(),
         }),
         shutdown: shutdown_rx,
     });
@@ -89,7 +103,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         sip = %sip.local_addr(),
         http = %cfg.http_listen,
         flows = %cfg.flows_dir.display(),
-        "hotline is taking calls (built-in flow)"
+        "hotline is taking calls"
     );
 
     let mut term = signal(SignalKind::terminate())?;
@@ -120,6 +134,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         Err(_) => tracing::warn!("event log did not finish in time"),
         _ => {}
     }
+    records.finish().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The sans-IO SIP user agent server (RFC 3261): INVITE/non-INVITE server
-//! transactions, dialogs and our BYE client transaction, driven by input
-//! bytes and a caller-supplied clock.
+//! transactions, dialogs and the client transactions of our in-dialog
+//! requests (BYE, REFER), driven by input bytes and a caller-supplied clock.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -14,7 +14,7 @@ use crate::error::SipError;
 use crate::event::{EndReason, IncomingCall, Party, SipEvent};
 use crate::message::{
     self, ACCEPT, ALLOW, Inbound, Method, ReplyHeaders, Request, Response, ResponseSpec,
-    build_request, build_response, reason_phrase,
+    build_request, build_response, reason_phrase, sipfrag_status,
 };
 use crate::sdp::{self, Direction, LocalSession, RemoteMedia, SdpError};
 use crate::transport::{Peer, Transport};
@@ -98,9 +98,12 @@ struct InviteTx {
     ack_deadline: Option<Instant>,
 }
 
-/// Our BYE client transaction (RFC 3261 §17.1.2).
+/// A client non-INVITE transaction for a request we send in the dialog
+/// (BYE, REFER; RFC 3261 §17.1.2). Responses are matched by branch and CSeq
+/// method (§17.1.3).
 #[derive(Debug)]
-struct ByeTx {
+struct ClientTx {
+    method: Method,
     branch: String,
     data: Vec<u8>,
     /// Timer E (UDP only).
@@ -135,7 +138,12 @@ struct Call {
     invite: InviteTx,
     remote_media: Option<RemoteMedia>,
     local: Option<LocalSession>,
-    bye: Option<ByeTx>,
+    /// Our in-dialog requests awaiting a final response: at most one BYE and
+    /// one REFER.
+    client: Vec<ClientTx>,
+    /// We sent a REFER in this dialog, so NOTIFYs of its implicit
+    /// subscription are reported (RFC 3515 §2.4.4).
+    referred: bool,
     /// hangup() came while the 2xx was unacknowledged (RFC 3261 §15: no BYE before ACK).
     bye_after_ack: bool,
     reap_at: Option<Instant>,
@@ -145,14 +153,17 @@ struct Call {
 
 impl Call {
     fn next_deadline(&self) -> Option<Instant> {
+        let client = self
+            .client
+            .iter()
+            .flat_map(|t| [t.retransmit_at, Some(t.deadline)]);
         [
             self.invite.retransmit_at,
             self.invite.ack_deadline,
-            self.bye.as_ref().and_then(|b| b.retransmit_at),
-            self.bye.as_ref().map(|b| b.deadline),
             self.reap_at,
         ]
         .into_iter()
+        .chain(client)
         .flatten()
         .min()
     }
@@ -433,6 +444,43 @@ impl Endpoint {
         })
     }
 
+    /// Blind transfer (RFC 3515): sends an in-dialog REFER asking the remote
+    /// party to call `target` (a `sip:`, `sips:` or `tel:` URI, sent as
+    /// `Refer-To: <target>`). Only in a confirmed dialog without another
+    /// REFER in flight ([`SipError::InvalidState`] otherwise; a malformed
+    /// target is [`SipError::InvalidTarget`]).
+    ///
+    /// The outcome arrives as [`SipEvent::TransferAccepted`] or
+    /// [`SipEvent::TransferFailed`] (its final response, 408 on Timer F), plus
+    /// one [`SipEvent::TransferProgress`] per NOTIFY. The call stays up: hang
+    /// up when the transfer has succeeded far enough for the application.
+    pub fn refer(&mut self, now: Instant, call: &CallKey, target: &str) -> Result<(), SipError> {
+        let target = target.trim();
+        if !is_transfer_target(target) {
+            return Err(SipError::InvalidTarget(target.to_string()));
+        }
+        self.with_call(call, |ep, c| {
+            if c.phase != Phase::Confirmed || c.client.iter().any(|t| t.method == Method::Refer) {
+                return Err(SipError::InvalidState {
+                    call: c.key.clone(),
+                    action: "refer",
+                });
+            }
+            let extra = vec![
+                ("Contact", ep.contact(c.peer.transport)),
+                ("Refer-To", format!("<{target}>")),
+                (
+                    "Referred-By",
+                    format!("<sip:hotline@{}>", ep.cfg.contact_addr),
+                ),
+            ];
+            ep.send_in_dialog(now, c, Method::Refer, extra);
+            c.referred = true;
+            info!(%target, "REFER sent");
+            Ok(())
+        })
+    }
+
     /// While draining, new INVITEs get 503 Service Unavailable.
     pub fn set_draining(&mut self, draining: bool) {
         self.draining = draining;
@@ -487,6 +535,9 @@ impl Endpoint {
     }
 
     fn end(&mut self, now: Instant, call: &mut Call, reason: EndReason) {
+        // The dialog is gone: a REFER still in flight is abandoned (no
+        // transfer event follows `Ended`); only our BYE runs to completion.
+        call.client.retain(|t| t.method == Method::Bye);
         if !call.ended {
             call.ended = true;
             if call.announced {
@@ -581,8 +632,23 @@ impl Endpoint {
         info!(code, reason, "final response sent");
     }
 
-    /// BYE as a client non-INVITE transaction (RFC 3261 §15.1.1, §17.1.2).
+    /// BYE as a client non-INVITE transaction (RFC 3261 §15.1.1).
     fn send_bye(&mut self, now: Instant, call: &mut Call) {
+        self.send_in_dialog(now, call, Method::Bye, Vec::new());
+        call.phase = Phase::Ending;
+        info!("BYE sent");
+    }
+
+    /// Sends a request within the dialog (RFC 3261 §12.2.1.1) as a client
+    /// non-INVITE transaction (§17.1.2): Timer E retransmits on UDP, Timer F
+    /// gives up. `extra` headers go after the dialog headers.
+    fn send_in_dialog(
+        &mut self,
+        now: Instant,
+        call: &mut Call,
+        method: Method,
+        extra: Vec<(&str, String)>,
+    ) {
         call.local_cseq += 1;
         let branch = format!("z9hG4bK{}", random_token(16));
         let mut headers: Vec<(&str, String)> = vec![(
@@ -600,19 +666,20 @@ impl Endpoint {
         headers.push(("From", format!("{};tag={}", call.their_to, call.local_tag)));
         headers.push(("To", call.their_from.clone()));
         headers.push(("Call-ID", call.key.0.to_string()));
-        headers.push(("CSeq", format!("{} BYE", call.local_cseq)));
+        headers.push(("CSeq", format!("{} {}", call.local_cseq, method.as_str())));
+        headers.extend(extra);
         headers.push(("User-Agent", self.cfg.user_agent.clone()));
-        let data = build_request("BYE", &call.remote_target, &headers, None);
-        call.bye = Some(ByeTx {
+        let data = build_request(method.as_str(), &call.remote_target, &headers, None);
+        call.client.retain(|t| t.method != method);
+        call.client.push(ClientTx {
+            method,
             branch,
             data: data.clone(),
             retransmit_at: (!call.peer.transport.is_reliable()).then(|| now + self.cfg.t1),
             interval: self.cfg.t1,
             deadline: now + self.cfg.t1 * 64,
         });
-        call.phase = Phase::Ending;
         self.send(call.peer, data);
-        info!("BYE sent");
     }
 
     /// Answers a non-INVITE request and remembers the answer for retransmissions.
@@ -681,7 +748,9 @@ impl Endpoint {
             Method::Invite => self.on_reinvite(now, peer, req),
             Method::Ack => self.on_ack(now, req),
             Method::Cancel => self.on_cancel(now, peer, req),
-            Method::Bye | Method::Info | Method::Update => self.on_in_dialog(now, peer, req),
+            Method::Bye | Method::Info | Method::Update | Method::Notify => {
+                self.on_in_dialog(now, peer, req)
+            }
             Method::Options => {
                 let extra = [
                     ("Allow", ALLOW.to_string()),
@@ -791,7 +860,8 @@ impl Endpoint {
             },
             remote_media: None,
             local: None,
-            bye: None,
+            client: Vec::new(),
+            referred: false,
             bye_after_ack: false,
             reap_at: None,
             scheduled: None,
@@ -1006,7 +1076,7 @@ impl Endpoint {
         });
     }
 
-    /// BYE, INFO and UPDATE: requests that need a dialog.
+    /// BYE, INFO, UPDATE and NOTIFY: requests that need a dialog.
     fn on_in_dialog(&mut self, now: Instant, peer: Peer, req: Request) {
         let key = CallKey::from(req.call_id.as_str());
         let matched = self.calls.get(&key).is_some_and(|c| c.matches_dialog(&req));
@@ -1026,6 +1096,7 @@ impl Endpoint {
             match req.method {
                 Method::Bye => ep.on_bye(now, peer, c, &req),
                 Method::Info => ep.on_info(now, peer, c, &req),
+                Method::Notify => ep.on_notify(now, peer, c, &req),
                 _ => ep.on_update(now, peer, c, &req),
             }
             Ok(())
@@ -1057,6 +1128,36 @@ impl Endpoint {
                 });
             }
             _ => debug!(content_type = ?req.content_type, "INFO without a usable digit"),
+        }
+    }
+
+    /// NOTIFY in the dialog is always answered 200. With `Event: refer` and a
+    /// `message/sipfrag` body, after our REFER, it reports the transfer's
+    /// progress (RFC 3515 §2.4.4).
+    fn on_notify(&mut self, now: Instant, peer: Peer, c: &mut Call, req: &Request) {
+        self.reply_non_invite(now, peer, req, 200, None, &[], None);
+        let is_refer = req.event.as_deref() == Some("refer");
+        let is_sipfrag = req
+            .content_type
+            .as_deref()
+            .is_some_and(|ct| ct.starts_with("message/sipfrag"));
+        let code = (is_refer && is_sipfrag)
+            .then(|| sipfrag_status(&req.body))
+            .flatten();
+        match code {
+            Some(code) if c.referred && c.announced && !c.ended => {
+                info!(code, "transfer progress (NOTIFY)");
+                self.events.push_back(SipEvent::TransferProgress {
+                    call: c.key.clone(),
+                    code,
+                });
+            }
+            _ => debug!(
+                event = ?req.event,
+                content_type = ?req.content_type,
+                referred = c.referred,
+                "NOTIFY without transfer progress to report"
+            ),
         }
     }
 
@@ -1101,28 +1202,68 @@ impl Endpoint {
 
     fn on_response(&mut self, now: Instant, resp: Response) {
         let key = CallKey::from(resp.call_id.as_str());
-        let matched = resp.cseq_method == "BYE"
-            && self
-                .calls
-                .get(&key)
-                .and_then(|c| c.bye.as_ref())
-                .is_some_and(|b| b.branch == resp.branch);
+        // RFC 3261 §17.1.3: branch and CSeq method identify the client transaction.
+        let matched = self.calls.get(&key).is_some_and(|c| {
+            c.client
+                .iter()
+                .any(|t| t.branch == resp.branch && t.method.as_str() == resp.cseq_method)
+        });
         if !matched {
             debug!(code = resp.code, call_id = %resp.call_id, "unexpected response dropped");
             return;
         }
         let _ = self.with_call(&key, |ep, c| {
-            if resp.code >= 200 {
-                info!(code = resp.code, "BYE answered");
-                c.bye = None;
-                c.phase = Phase::Terminated;
-                ep.end(now, c, EndReason::LocalBye);
-            } else if let Some(b) = c.bye.as_mut() {
-                // RFC 3261 §17.1.2.2: in Proceeding, retransmit every T2.
-                b.interval = ep.cfg.t2;
+            let Some(i) = c
+                .client
+                .iter()
+                .position(|t| t.branch == resp.branch && t.method.as_str() == resp.cseq_method)
+            else {
+                return Ok(());
+            };
+            if resp.code < 200 {
+                if let Some(t) = c.client.get_mut(i) {
+                    // RFC 3261 §17.1.2.2: in Proceeding, retransmit every T2.
+                    t.interval = ep.cfg.t2;
+                }
+                return Ok(());
             }
+            let tx = c.client.remove(i);
+            ep.client_completed(now, c, tx.method, resp.code);
             Ok(())
         });
+    }
+
+    /// A client transaction got its final response (`code`), or timed out (408).
+    fn client_completed(&mut self, now: Instant, c: &mut Call, method: Method, code: u16) {
+        match method {
+            Method::Bye => {
+                if code == 408 {
+                    warn!("BYE not answered (Timer F)");
+                } else {
+                    info!(code, "BYE answered");
+                }
+                c.phase = Phase::Terminated;
+                self.end(now, c, EndReason::LocalBye);
+            }
+            Method::Refer if c.ended => debug!(code, "REFER outcome after the call ended"),
+            Method::Refer if (200..300).contains(&code) => {
+                info!(code, "REFER accepted");
+                self.events.push_back(SipEvent::TransferAccepted {
+                    call: c.key.clone(),
+                });
+            }
+            Method::Refer => {
+                warn!(code, "REFER failed");
+                self.events.push_back(SipEvent::TransferFailed {
+                    call: c.key.clone(),
+                    code,
+                });
+            }
+            other => debug!(
+                method = other.as_str(),
+                code, "client transaction completed"
+            ),
+        }
     }
 
     /// Runs the call's due timers; returns true when the call is to be reaped.
@@ -1157,23 +1298,45 @@ impl Endpoint {
                 debug!("no ACK for non-2xx final response (Timer H)");
             }
         }
-        if let Some(b) = c.bye.as_mut()
-            && let Some(at) = b.retransmit_at
-            && at <= now
-        {
-            let data = b.data.clone();
-            b.interval = (b.interval * 2).min(t2);
-            b.retransmit_at = Some(next(at, b.interval));
-            self.send(c.peer, data);
+        for t in &mut c.client {
+            if let Some(at) = t.retransmit_at
+                && at <= now
+                && t.deadline > now
+            {
+                // Timer E (RFC 3261 §17.1.2.2).
+                t.interval = (t.interval * 2).min(t2);
+                t.retransmit_at = Some(next(at, t.interval));
+                self.send(c.peer, t.data.clone());
+            }
         }
-        if c.bye.as_ref().is_some_and(|b| b.deadline <= now) {
-            warn!("BYE not answered (Timer F)");
-            c.bye = None;
-            c.phase = Phase::Terminated;
-            self.end(now, c, EndReason::LocalBye);
+        if c.client.iter().any(|t| t.deadline <= now) {
+            // Timer F. A REFER's failure is reported before a BYE's `Ended`.
+            let (mut expired, live): (Vec<_>, Vec<_>) = std::mem::take(&mut c.client)
+                .into_iter()
+                .partition(|t| t.deadline <= now);
+            c.client = live;
+            expired.sort_by_key(|t| t.method == Method::Bye);
+            for tx in expired {
+                self.client_completed(now, c, tx.method, 408);
+            }
         }
         c.reap_at.is_some_and(|r| r <= now)
     }
+}
+
+/// A Refer-To URI we are willing to put between angle brackets: `sip:`,
+/// `sips:` or `tel:`, no whitespace, controls, `<`, `>` or `"`.
+fn is_transfer_target(target: &str) -> bool {
+    let Some((scheme, rest)) = target.split_once(':') else {
+        return false;
+    };
+    ["sip", "sips", "tel"]
+        .iter()
+        .any(|s| scheme.eq_ignore_ascii_case(s))
+        && !rest.is_empty()
+        && !target
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'))
 }
 
 /// A digit from an INFO body: application/dtmf-relay (`Signal=5` /

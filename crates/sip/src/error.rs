@@ -22,6 +22,10 @@ pub enum SipError {
     /// `reject` needs a final non-2xx status code (300..=699).
     #[error("{0} is not a final non-2xx status code")]
     InvalidStatus(u16),
+    /// `refer` needs a `sip:`, `sips:` or `tel:` URI without spaces, control
+    /// characters or angle brackets.
+    #[error("{0:?} is not a usable transfer target URI")]
+    InvalidTarget(String),
     /// Socket setup or I/O failed in the shell.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),

@@ -32,13 +32,57 @@ pub enum SipEvent {
         /// The remote media as now offered.
         media: RemoteMedia,
     },
+    /// Our REFER ([`Endpoint::refer`](crate::Endpoint::refer)) got a 2xx
+    /// (normally 202 Accepted): the remote party will try the transfer target.
+    /// The call is still up; the application decides when to hang up.
+    TransferAccepted {
+        /// The call.
+        call: CallKey,
+    },
+    /// A NOTIFY (`Event: refer`, RFC 3515 §2.4.4) reported how the remote
+    /// party's call to the transfer target is going: the status code of its
+    /// `message/sipfrag` body (100, 180, 200, 486, ...). One event per NOTIFY;
+    /// a code >= 200 is the final outcome. May arrive before
+    /// [`SipEvent::TransferAccepted`] (the NOTIFY can overtake the 202).
+    TransferProgress {
+        /// The call.
+        call: CallKey,
+        /// The status code in the sipfrag's Status-Line.
+        code: u16,
+    },
+    /// Our REFER was refused (its final non-2xx status) or never answered
+    /// (408, RFC 3261 Timer F). The call is still up.
+    TransferFailed {
+        /// The call.
+        call: CallKey,
+        /// The final status code, or 408 on timeout.
+        code: u16,
+    },
     /// The call is gone. Emitted exactly once per [`SipEvent::Incoming`].
+    /// No event of the call follows it (a REFER still in flight is abandoned
+    /// without a transfer event).
     Ended {
         /// The call.
         call: CallKey,
         /// Why it ended.
         reason: EndReason,
     },
+}
+
+impl SipEvent {
+    /// The call the event is about.
+    pub fn call(&self) -> &CallKey {
+        match self {
+            SipEvent::Incoming(inc) => &inc.call,
+            SipEvent::Confirmed { call }
+            | SipEvent::Digit { call, .. }
+            | SipEvent::MediaChanged { call, .. }
+            | SipEvent::TransferAccepted { call }
+            | SipEvent::TransferProgress { call, .. }
+            | SipEvent::TransferFailed { call, .. }
+            | SipEvent::Ended { call, .. } => call,
+        }
+    }
 }
 
 /// An incoming call waiting for `ring`/`answer`/`reject`.

@@ -119,6 +119,10 @@ pub(crate) fn canonical_name(name: &str) -> String {
         "k" => "supported",
         "s" => "subject",
         "e" => "content-encoding",
+        // RFC 6665 / RFC 3515 compact forms.
+        "o" => "event",
+        "r" => "refer-to",
+        "b" => "referred-by",
         _ => return lower,
     };
     long.to_string()

@@ -3,12 +3,22 @@
 //! What it is for: receiving INVITEs over UDP and TCP, negotiating one G.711
 //! audio stream (plus RFC 4733 telephone-event), reporting calls, DTMF sent
 //! by SIP INFO, hold/unhold and hang-ups to the application, and carrying
-//! out the application's ring/answer/reject/hangup commands with RFC 3261
+//! out the application's ring/answer/reject/hangup/refer commands with RFC 3261
 //! transaction and dialog rules (retransmissions, CANCEL, ACK, BYE).
 //!
+//! Blind transfer (RFC 3515): [`Endpoint::refer`] sends an in-dialog REFER
+//! (`Refer-To: <target>`) as a client transaction (at most one in flight per
+//! call) and reports [`SipEvent::TransferAccepted`] on its 2xx,
+//! [`SipEvent::TransferFailed`] on a final non-2xx or timeout (408), and one
+//! [`SipEvent::TransferProgress`] per NOTIFY of the implicit `refer`
+//! subscription (the status code of its `message/sipfrag` body). NOTIFY in a
+//! dialog is answered 200; the call stays up until the application hangs up.
+//! RFC 4488 (`Refer-Sub: false`), incoming REFER and attended transfer
+//! (`Replaces`) are not supported.
+//!
 //! What it is not for: placing outgoing calls, registration, authentication,
-//! TLS, proxying or DNS (RFC 3263) routing. Responses and our BYE always go
-//! back over the flow the INVITE came in on (symmetric response routing,
+//! TLS, proxying or DNS (RFC 3263) routing. Responses and our in-dialog
+//! requests (BYE, REFER) always go back over the flow the INVITE came in on (symmetric response routing,
 //! RFC 3581; flow reuse for NAT). An INVITE without SDP (delayed offer) is
 //! answered 488.
 //!

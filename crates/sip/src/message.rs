@@ -79,7 +79,6 @@ impl Method {
             self,
             Method::Register
                 | Method::Subscribe
-                | Method::Notify
                 | Method::Message
                 | Method::Publish
                 | Method::Refer
@@ -88,10 +87,13 @@ impl Method {
     }
 }
 
-/// The methods we serve, for Allow headers.
-pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE";
+/// The methods we serve, for Allow headers. NOTIFY is served in a dialog only
+/// (the implicit subscription of a REFER we sent, RFC 3515); we send REFER
+/// but do not accept one, so it is not listed.
+pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY";
 /// The bodies we understand, for Accept headers.
-pub(crate) const ACCEPT: &str = "application/sdp, application/dtmf-relay, application/dtmf";
+pub(crate) const ACCEPT: &str =
+    "application/sdp, application/dtmf-relay, application/dtmf, message/sipfrag";
 
 /// A name-addr header (From, To, P-Asserted-Identity) reduced to what we use.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -130,6 +132,8 @@ pub(crate) struct Request {
     pub max_forwards: Option<u32>,
     pub content_type: Option<String>,
     pub pai: Option<NameAddr>,
+    /// The Event header's package name, lower-cased, without parameters (RFC 6665).
+    pub event: Option<String>,
     pub body: Vec<u8>,
     pub reply: ReplyHeaders,
 }
@@ -328,6 +332,13 @@ pub(crate) fn parse(data: &[u8], transport: Transport) -> Result<Inbound, Reject
             from.tag.as_deref().unwrap_or("")
         ),
     };
+    let event = scraped.iter().find(|(n, _)| n == "event").map(|(_, v)| {
+        v.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    });
     let reply = ReplyHeaders {
         vias: vias.clone(),
         from: from_raw,
@@ -349,6 +360,7 @@ pub(crate) fn parse(data: &[u8], transport: Transport) -> Result<Inbound, Reject
         max_forwards,
         content_type,
         pai,
+        event,
         body: body.to_vec(),
         reply,
     })))
@@ -524,6 +536,24 @@ fn response_via(raw: &str, source: SocketAddr) -> String {
     out
 }
 
+/// The status code of a `message/sipfrag` body (RFC 3420) whose first line
+/// is a Status-Line, as in a REFER's NOTIFY (RFC 3515 §2.4.5):
+/// `SIP/2.0 180 Ringing` → 180.
+pub(crate) fn sipfrag_status(body: &[u8]) -> Option<u16> {
+    let text = String::from_utf8_lossy(body);
+    let line = text.trim_start().lines().next()?;
+    let mut parts = line.split_whitespace();
+    let version = parts.next()?;
+    if !version.eq_ignore_ascii_case("SIP/2.0") {
+        return None;
+    }
+    let code = parts.next()?;
+    if code.len() != 3 {
+        return None;
+    }
+    code.parse::<u16>().ok().filter(|c| (100..700).contains(c))
+}
+
 /// Standard reason phrases for the codes we send.
 pub(crate) fn reason_phrase(code: u16) -> &'static str {
     match code {
@@ -656,6 +686,21 @@ mod tests {
         assert_eq!(uri_user("<sip:bob:pw@h;transport=tcp>"), "bob");
         assert_eq!(uri_user("tel:+15551234567;phone-context=x"), "+15551234567");
         assert_eq!(uri_user("sip:example.com"), "");
+    }
+
+    #[test]
+    fn sipfrag_status_lines() {
+        assert_eq!(sipfrag_status(b"SIP/2.0 200 OK\r\n"), Some(200));
+        assert_eq!(sipfrag_status(b"SIP/2.0 180 Ringing"), Some(180));
+        assert_eq!(
+            sipfrag_status(b"SIP/2.0 486 Busy Here\r\nContent-Length: 0\r\n"),
+            Some(486)
+        );
+        assert_eq!(sipfrag_status(b"\r\nSIP/2.0 603 Decline\r\n"), Some(603));
+        assert_eq!(sipfrag_status(b"INVITE sip:x@y SIP/2.0\r\n"), None);
+        assert_eq!(sipfrag_status(b"SIP/2.0 2000 OK"), None);
+        assert_eq!(sipfrag_status(b"SIP/2.0 099 Low"), None);
+        assert_eq!(sipfrag_status(b""), None);
     }
 
     #[test]

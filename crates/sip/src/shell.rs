@@ -49,6 +49,7 @@ enum Command {
     Answer(CallKey, SocketAddr, oneshot::Sender<Result<(), SipError>>),
     Reject(CallKey, u16),
     Hangup(CallKey),
+    Refer(CallKey, String, oneshot::Sender<Result<(), SipError>>),
     Draining(bool),
     Shutdown,
 }
@@ -184,6 +185,16 @@ impl SipHandle {
         self.command(Command::Hangup(call)).await;
     }
 
+    /// Blind transfer: sends REFER with `Refer-To: <target>` (see
+    /// [`Endpoint::refer`]). Fails when the call is not confirmed, already has
+    /// a REFER in flight, or `target` is not a usable URI. The outcome arrives
+    /// as `TransferAccepted`/`TransferFailed`/`TransferProgress` events.
+    pub async fn refer(&self, call: CallKey, target: String) -> Result<(), SipError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Refer(call, target, tx)).await;
+        rx.await.map_err(|_| SipError::Closed)?
+    }
+
     /// While on, new INVITEs get 503.
     pub async fn set_draining(&self, on: bool) {
         self.command(Command::Draining(on)).await;
@@ -235,6 +246,10 @@ async fn run(
                     }
                     Command::Reject(c, code) => ep.reject(now, &c, code),
                     Command::Hangup(c) => ep.hangup(now, &c),
+                    Command::Refer(c, target, reply) => {
+                        let _ = reply.send(ep.refer(now, &c, &target));
+                        Ok(())
+                    }
                     Command::Draining(on) => { ep.set_draining(on); Ok(()) }
                     Command::Shutdown => break,
                 };

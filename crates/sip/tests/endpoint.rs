@@ -645,11 +645,11 @@ fn options_register_and_unknown_methods() {
     assert_eq!(status(&out[0]), "SIP/2.0 200 OK");
     assert_eq!(
         header(&out[0], "Allow"),
-        "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+        "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY"
     );
     assert_eq!(
         header(&out[0], "Accept"),
-        "application/sdp, application/dtmf-relay, application/dtmf"
+        "application/sdp, application/dtmf-relay, application/dtmf, message/sipfrag"
     );
     assert!(header(&out[0], "To").contains(";tag="));
     let out = h.input(&req("REGISTER"));
@@ -913,4 +913,500 @@ fn cancel_after_answer_only_gets_200() {
     assert!(out[0].starts_with("SIP/2.0 200 OK"));
     assert!(h.events().is_empty());
     assert_eq!(h.ep.active_calls(), 1);
+}
+
+// ----- blind transfer (REFER, RFC 3515) -----
+
+const REFER_TARGET: &str = "sip:billing@10.0.0.5";
+
+fn branch_of(msg: &str) -> String {
+    header(msg, "Via")
+        .split("branch=")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// The remote party's response to a request we sent (`CSeq` overridable).
+fn response_to(req: &str, code: u16, reason: &str, cseq: Option<&str>) -> String {
+    format!(
+        "SIP/2.0 {code} {reason}\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {}\r\n\
+         Content-Length: 0\r\n\r\n",
+        header(req, "Via"),
+        header(req, "From"),
+        header(req, "To"),
+        header(req, "Call-ID"),
+        cseq.unwrap_or_else(|| header(req, "CSeq")),
+    )
+}
+
+fn notify(call_id: &str, tag: &str, cseq: u32, branch: &str, event: &str, frag: &str) -> String {
+    in_dialog(
+        "NOTIFY",
+        call_id,
+        tag,
+        cseq,
+        branch,
+        &format!(
+            "{event}\r\nSubscription-State: active;expires=60\r\nContent-Type: message/sipfrag;version=2.0\r\n"
+        ),
+        frag,
+    )
+}
+
+impl H {
+    fn refer(&mut self, key: &CallKey) -> String {
+        self.ep.refer(self.now, key, REFER_TARGET).unwrap();
+        let out = self.out();
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(status(&out[0]), "REFER sip:alice@203.0.113.5:5070 SIP/2.0");
+        out.into_iter().next().unwrap()
+    }
+}
+
+#[test]
+fn refer_is_a_proper_in_dialog_request() {
+    let mut h = H::new();
+    let (key, tag) = h.confirmed("r1");
+    // The caller's own CSeq numbering (INFO 2) does not touch ours.
+    let info = in_dialog(
+        "INFO",
+        "r1",
+        &tag,
+        2,
+        "z9hG4bKri",
+        "Content-Type: application/dtmf\r\n",
+        "1",
+    );
+    assert!(h.input(&info)[0].starts_with("SIP/2.0 200 OK"));
+    h.events();
+    let refer = h.refer(&key);
+    let routes: Vec<&str> = refer
+        .split("\r\n")
+        .filter_map(|l| l.strip_prefix("Route: "))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            "<sip:p1.example.com;lr>",
+            "<sip:p2.example.com;lr>",
+            "<sip:p3.example.com;lr>"
+        ]
+    );
+    assert_eq!(
+        header(&refer, "From"),
+        format!("<sip:5551000@192.0.2.10>;tag={tag}")
+    );
+    assert_eq!(
+        header(&refer, "To"),
+        "\"Alice\" <sip:alice@example.com>;tag=alicetag"
+    );
+    assert_eq!(header(&refer, "Call-ID"), "r1");
+    assert_eq!(header(&refer, "CSeq"), "1 REFER");
+    assert_eq!(header(&refer, "Max-Forwards"), "70");
+    assert_eq!(header(&refer, "Contact"), "<sip:hotline@192.0.2.10:5060>");
+    assert_eq!(header(&refer, "Refer-To"), "<sip:billing@10.0.0.5>");
+    assert_eq!(
+        header(&refer, "Referred-By"),
+        "<sip:hotline@192.0.2.10:5060>"
+    );
+    assert_eq!(header(&refer, "Content-Length"), "0");
+    assert!(
+        header(&refer, "Via").starts_with("SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK"),
+        "{refer}"
+    );
+    assert!(refer.ends_with("\r\n\r\n"));
+    assert!(h.events().is_empty());
+
+    // A 100 first (no event), then 202 → TransferAccepted.
+    assert!(
+        h.input(&response_to(&refer, 100, "Trying", None))
+            .is_empty()
+    );
+    assert!(h.events().is_empty());
+    assert!(
+        h.input(&response_to(&refer, 202, "Accepted", None))
+            .is_empty()
+    );
+    assert_eq!(
+        h.events(),
+        vec![SipEvent::TransferAccepted { call: key.clone() }]
+    );
+    // A retransmitted 202 is absorbed; the REFER is no longer retransmitted.
+    assert!(
+        h.input(&response_to(&refer, 202, "Accepted", None))
+            .is_empty()
+    );
+    assert!(h.events().is_empty());
+    assert!(h.advance_to(Duration::from_secs(10)).is_empty());
+
+    // Hang up afterwards: BYE continues our CSeq numbering.
+    h.ep.hangup(h.now, &key).unwrap();
+    let out = h.out();
+    assert_eq!(out.len(), 1);
+    assert_eq!(status(&out[0]), "BYE sip:alice@203.0.113.5:5070 SIP/2.0");
+    assert_eq!(header(&out[0], "CSeq"), "2 BYE");
+    assert_ne!(branch_of(&out[0]), branch_of(&refer));
+    assert!(h.input(&response_to(&out[0], 200, "OK", None)).is_empty());
+    assert_eq!(
+        h.events(),
+        vec![SipEvent::Ended {
+            call: key,
+            reason: EndReason::LocalBye
+        }]
+    );
+}
+
+#[test]
+fn refer_declined_then_retried() {
+    let mut h = H::new();
+    let (key, _) = h.confirmed("r2");
+    let refer = h.refer(&key);
+    assert!(
+        h.input(&response_to(&refer, 603, "Decline", None))
+            .is_empty()
+    );
+    assert_eq!(
+        h.events(),
+        vec![SipEvent::TransferFailed {
+            call: key.clone(),
+            code: 603
+        }]
+    );
+    assert!(h.advance_to(Duration::from_secs(40)).is_empty());
+    // The call is still up: a new REFER may follow, with the next CSeq.
+    let again = h.refer(&key);
+    assert_eq!(header(&again, "CSeq"), "2 REFER");
+    assert!(
+        h.input(&response_to(&again, 202, "Accepted", None))
+            .is_empty()
+    );
+    assert_eq!(h.events(), vec![SipEvent::TransferAccepted { call: key }]);
+}
+
+#[test]
+fn unanswered_refer_retransmits_then_fails_with_408() {
+    let mut h = H::new();
+    let (key, _) = h.confirmed("r3");
+    let refer = h.refer(&key);
+    let sent = h.advance_to(T1 * 64 - Duration::from_millis(1));
+    assert!(sent.iter().all(|(_, m)| *m == refer), "{sent:?}");
+    let at: Vec<u64> = sent.iter().map(|(t, _)| t.as_millis() as u64).collect();
+    // Timer E: T1, doubling, capped at T2 = 4 s.
+    assert_eq!(
+        at,
+        [
+            500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500
+        ]
+    );
+    assert!(h.events().is_empty());
+    assert!(h.advance_to(T1 * 64).is_empty());
+    assert_eq!(
+        h.events(),
+        vec![SipEvent::TransferFailed {
+            call: key.clone(),
+            code: 408
+        }]
+    );
+    assert!(h.advance_to(Duration::from_secs(120)).is_empty());
+    // Still a call: hangup sends BYE.
+    h.ep.hangup(h.now, &key).unwrap();
+    let out = h.out();
+    assert_eq!(header(&out[0], "CSeq"), "2 BYE");
+}
+
+#[test]
+fn notify_reports_transfer_progress() {
+    let mut h = H::new();
+    let (key, tag) = h.confirmed("r4");
+    // NOTIFY in the dialog before any REFER: 200, nothing to report.
+    let early = notify(
+        "r4",
+        &tag,
+        2,
+        "z9hG4bKn0",
+        "Event: refer",
+        "SIP/2.0 100 Trying\r\n",
+    );
+    let out = h.input(&early);
+    assert_eq!(status(&out[0]), "SIP/2.0 200 OK");
+    assert!(h.events().is_empty());
+
+    let refer = h.refer(&key);
+    // The NOTIFY may overtake the 202.
+    let n1 = notify(
+        "r4",
+        &tag,
+        3,
+        "z9hG4bKn1",
+        "Event: refer",
+        "SIP/2.0 180 Ringing\r\n",
+    );
+    let out = h.input(&n1);
+    assert_eq!(out.len(), 1);
+    assert_eq!(status(&out[0]), "SIP/2.0 200 OK");
+    assert_eq!(
+        header(&out[0], "To"),
+        format!("<sip:5551000@192.0.2.10>;tag={tag}")
+    );
+    assert_eq!(header(&out[0], "CSeq"), "3 NOTIFY");
+    assert!(
+        h.input(&response_to(&refer, 202, "Accepted", None))
+            .is_empty()
+    );
+    // A retransmitted NOTIFY gets the same 200 and no second event.
+    assert_eq!(h.input(&n1), out);
+    // Compact Event header with an id parameter; final sipfrag.
+    let n2 = in_dialog(
+        "NOTIFY",
+        "r4",
+        &tag,
+        4,
+        "z9hG4bKn2",
+        "o: refer;id=1\r\nSubscription-State: terminated;reason=noresource\r\n\
+         c: message/sipfrag\r\n",
+        "SIP/2.0 200 OK\r\n",
+    );
+    assert_eq!(status(&h.input(&n2)[0]), "SIP/2.0 200 OK");
+    // Other event packages or bodies: 200, no event.
+    let other = notify(
+        "r4",
+        &tag,
+        5,
+        "z9hG4bKn3",
+        "Event: dialog",
+        "SIP/2.0 486 Busy Here\r\n",
+    );
+    assert_eq!(status(&h.input(&other)[0]), "SIP/2.0 200 OK");
+    let garbage = notify("r4", &tag, 6, "z9hG4bKn4", "Event: refer", "hello");
+    assert_eq!(status(&h.input(&garbage)[0]), "SIP/2.0 200 OK");
+    assert_eq!(
+        h.events(),
+        vec![
+            SipEvent::TransferProgress {
+                call: key.clone(),
+                code: 180
+            },
+            SipEvent::TransferAccepted { call: key.clone() },
+            SipEvent::TransferProgress {
+                call: key.clone(),
+                code: 200
+            },
+        ]
+    );
+    // A stale CSeq is still refused (RFC 3261 §12.2.2).
+    let stale = notify(
+        "r4",
+        &tag,
+        4,
+        "z9hG4bKn5",
+        "Event: refer",
+        "SIP/2.0 200 OK\r\n",
+    );
+    assert!(h.input(&stale)[0].starts_with("SIP/2.0 500 "));
+    // Out of dialog: 481. Wrong tag: 481.
+    let stray = notify(
+        "nope",
+        &tag,
+        9,
+        "z9hG4bKn6",
+        "Event: refer",
+        "SIP/2.0 200 OK\r\n",
+    );
+    assert!(h.input(&stray)[0].starts_with("SIP/2.0 481 "));
+    let wrong = notify(
+        "r4",
+        "bogus",
+        9,
+        "z9hG4bKn7",
+        "Event: refer",
+        "SIP/2.0 200 OK\r\n",
+    );
+    assert!(h.input(&wrong)[0].starts_with("SIP/2.0 481 "));
+    assert!(h.events().is_empty());
+}
+
+#[test]
+fn refer_only_in_a_confirmed_dialog() {
+    let mut h = H::new();
+    let early = h.incoming("r5a");
+    let refused = |r: Result<(), SipError>| {
+        matches!(
+            r,
+            Err(SipError::InvalidState {
+                action: "refer",
+                ..
+            })
+        )
+    };
+    assert!(refused(h.ep.refer(h.now, &early, REFER_TARGET)));
+    let (answered, tag) = h.answered("r5b");
+    assert!(refused(h.ep.refer(h.now, &answered, REFER_TARGET)));
+    assert!(h.out().is_empty());
+    h.input(&ack("r5b", &tag, 1));
+    h.events();
+    // Bad targets.
+    for bad in [
+        "",
+        "billing",
+        "http://x",
+        "sip:",
+        "sip:a b@c",
+        "sip:a>\r\nX: y",
+        "<sip:a@b>",
+    ] {
+        assert!(
+            matches!(
+                h.ep.refer(h.now, &answered, bad),
+                Err(SipError::InvalidTarget(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(
+        h.ep.refer(h.now, &CallKey::from("none"), REFER_TARGET),
+        Err(SipError::UnknownCall(_))
+    ));
+    assert!(h.out().is_empty());
+    // One REFER in flight at a time.
+    h.ep.refer(h.now, &answered, "tel:+8613800000000").unwrap();
+    let out = h.out();
+    assert_eq!(header(&out[0], "Refer-To"), "<tel:+8613800000000>");
+    assert!(refused(h.ep.refer(h.now, &answered, REFER_TARGET)));
+    // After hangup: no REFER.
+    h.ep.hangup(h.now, &answered).unwrap();
+    assert!(h.out()[0].starts_with("BYE "));
+    assert!(refused(h.ep.refer(h.now, &answered, REFER_TARGET)));
+    assert!(h.out().is_empty());
+}
+
+#[test]
+fn responses_are_matched_by_branch_and_method() {
+    let mut h = H::new();
+    let (key, _) = h.confirmed("r6");
+    let refer = h.refer(&key);
+    // Hang up while the REFER is in flight.
+    h.ep.hangup(h.now, &key).unwrap();
+    let bye = h.out().remove(0);
+    assert_eq!(header(&bye, "CSeq"), "2 BYE");
+    // Both are retransmitted (Timer E).
+    let sent = h.advance_to(T1);
+    assert_eq!(sent.len(), 2);
+    // The REFER's branch with a BYE CSeq, and the BYE's branch with a REFER CSeq: no match.
+    assert!(
+        h.input(&response_to(&refer, 200, "OK", Some("1 BYE")))
+            .is_empty()
+    );
+    assert!(
+        h.input(&response_to(&bye, 202, "Accepted", Some("2 REFER")))
+            .is_empty()
+    );
+    assert!(h.events().is_empty());
+    // The REFER's 202 and the BYE's 200, each to its own transaction.
+    assert!(
+        h.input(&response_to(&refer, 202, "Accepted", None))
+            .is_empty()
+    );
+    assert_eq!(
+        h.events(),
+        vec![SipEvent::TransferAccepted { call: key.clone() }]
+    );
+    assert!(h.input(&response_to(&bye, 200, "OK", None)).is_empty());
+    assert_eq!(
+        h.events(),
+        vec![SipEvent::Ended {
+            call: key,
+            reason: EndReason::LocalBye
+        }]
+    );
+    assert!(h.advance_to(Duration::from_secs(60)).is_empty());
+}
+
+#[test]
+fn bye_answered_first_abandons_the_refer() {
+    let mut h = H::new();
+    let (key, _) = h.confirmed("r7");
+    let refer = h.refer(&key);
+    h.ep.hangup(h.now, &key).unwrap();
+    let bye = h.out().remove(0);
+    assert!(h.input(&response_to(&bye, 200, "OK", None)).is_empty());
+    assert_eq!(
+        h.events(),
+        vec![SipEvent::Ended {
+            call: key,
+            reason: EndReason::LocalBye
+        }]
+    );
+    // No more REFER retransmissions, and no transfer event after Ended.
+    assert!(h.advance_to(Duration::from_secs(60)).is_empty());
+    assert!(
+        h.input(&response_to(&refer, 202, "Accepted", None))
+            .is_empty()
+    );
+    assert!(h.events().is_empty());
+}
+
+#[test]
+fn remote_bye_during_refer_ends_without_transfer_event() {
+    let mut h = H::new();
+    let (key, tag) = h.confirmed("r8");
+    h.refer(&key);
+    let bye = in_dialog("BYE", "r8", &tag, 2, "z9hG4bKrb", "", "");
+    assert!(h.input(&bye)[0].starts_with("SIP/2.0 200 OK"));
+    assert_eq!(
+        h.events(),
+        vec![SipEvent::Ended {
+            call: key,
+            reason: EndReason::RemoteBye
+        }]
+    );
+    assert!(h.advance_to(Duration::from_secs(60)).is_empty());
+    assert!(h.events().is_empty());
+}
+
+#[test]
+fn incoming_refer_is_not_allowed() {
+    let mut h = H::new();
+    let (_, tag) = h.confirmed("r9");
+    let refer = in_dialog(
+        "REFER",
+        "r9",
+        &tag,
+        2,
+        "z9hG4bKin",
+        "Refer-To: <sip:x@y>\r\n",
+        "",
+    );
+    let out = h.input(&refer);
+    assert_eq!(status(&out[0]), "SIP/2.0 405 Method Not Allowed");
+    let allow = header(&out[0], "Allow");
+    assert!(
+        allow.contains("NOTIFY") && !allow.contains("REFER"),
+        "{allow}"
+    );
+}
+
+#[test]
+fn refer_over_tcp_is_not_retransmitted_but_times_out() {
+    let mut h = H::new();
+    h.peer = Peer::tcp("198.51.100.7:40001".parse().unwrap(), 7);
+    let (key, _) = h.confirmed("r10");
+    h.ep.refer(h.now, &key, REFER_TARGET).unwrap();
+    let out = h.out();
+    assert!(header(&out[0], "Via").starts_with("SIP/2.0/TCP "));
+    assert_eq!(
+        header(&out[0], "Contact"),
+        "<sip:hotline@192.0.2.10:5060;transport=tcp>"
+    );
+    assert!(h.advance_to(T1 * 64).is_empty());
+    assert_eq!(
+        h.events(),
+        vec![SipEvent::TransferFailed {
+            call: key,
+            code: 408
+        }]
+    );
 }

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hotline_sip::{SipConfig, SipEvent, SipServer, TcpFramer};
+use hotline_sip::{EndReason, SipConfig, SipEvent, SipServer, TcpFramer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
@@ -94,5 +94,110 @@ async fn tcp_invite_answer() {
     let ok = next().await;
     assert!(ok.starts_with("SIP/2.0 200 OK"), "{ok}");
     assert!(ok.contains(";transport=tcp>"));
+    handle.shutdown().await;
+}
+
+/// Blind transfer against SIPp as the caller (`tests/sipp/uac_refer.xml`):
+/// INVITE → answer → REFER → 202 + NOTIFY(sipfrag 200) → hangup → BYE/200.
+/// Skipped when `sipp` is not installed.
+#[tokio::test]
+async fn refer_with_sipp() {
+    let sipp = ["/usr/bin/sipp", "/usr/local/bin/sipp"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(sipp) = sipp else {
+        eprintln!("sipp not installed; skipping refer_with_sipp");
+        return;
+    };
+    let (handle, mut events) = SipServer::bind(config()).await.unwrap();
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp/uac_refer.xml");
+    // SIPp's defaults (5060, media 6000) may be taken by a running gateway.
+    let free_port = || {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap().port().to_string()
+    };
+    let dir = std::env::temp_dir().join(format!("hotline-sip-refer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = tokio::process::Command::new(sipp)
+        .current_dir(&dir)
+        .arg(handle.local_addr().to_string())
+        .arg("-sf")
+        .arg(scenario)
+        .args([
+            "-m",
+            "1",
+            "-l",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-s",
+            "100",
+            "-t",
+            "u1",
+        ])
+        .args(["-p", &free_port(), "-mp", &free_port()])
+        .args(["-timeout", "20s", "-timeout_error", "-nostdin"])
+        .args(["-trace_msg", "-message_file"])
+        .arg(dir.join("msg.log"))
+        .args(["-trace_err", "-error_file"])
+        .arg(dir.join("errors.log"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn sipp");
+
+    let mut next = async || {
+        timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("SIP event in time")
+            .expect("event channel open")
+    };
+    let SipEvent::Incoming(inc) = next().await else {
+        panic!("expected Incoming")
+    };
+    let call = inc.call.clone();
+    handle
+        .answer(call.clone(), "127.0.0.1:30004".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(next().await, SipEvent::Confirmed { call: call.clone() });
+    handle
+        .refer(call.clone(), "sip:billing@10.0.0.5".to_string())
+        .await
+        .expect("REFER in a confirmed dialog");
+    // SIPp sends 202 then NOTIFY; the order of the two events is not part of the API.
+    let mut got = vec![next().await, next().await];
+    got.sort_by_key(|e| matches!(e, SipEvent::TransferProgress { .. }));
+    assert_eq!(
+        got,
+        vec![
+            SipEvent::TransferAccepted { call: call.clone() },
+            SipEvent::TransferProgress {
+                call: call.clone(),
+                code: 200
+            },
+        ]
+    );
+    handle.hangup(call.clone()).await;
+    assert_eq!(
+        next().await,
+        SipEvent::Ended {
+            call,
+            reason: EndReason::LocalBye
+        }
+    );
+    let status = timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("sipp exits")
+        .unwrap();
+    let errors = std::fs::read_to_string(dir.join("errors.log")).unwrap_or_default();
+    assert!(
+        status.success(),
+        "sipp failed: {status}\n{errors}\n(messages in {})",
+        dir.display()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     handle.shutdown().await;
 }

@@ -1,0 +1,221 @@
+//! Call records: the database (a `DATABASE_URL` or the embedded cluster under
+//! `<data-dir>/pg`), migrations, and the writer fed from the call events.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hotline_call::CallEvent;
+use hotline_store::{EmbeddedOptions, EmbeddedPostgres, Store, Writer, WriterConfig, WriterStats};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// The embedded cluster's database.
+const EMBEDDED_DB: &str = "hotline";
+
+/// The database in use, and the embedded cluster if we run one.
+pub struct Database {
+    pub store: Store,
+    embedded: Option<EmbeddedGuard>,
+}
+
+/// Stops the embedded cluster when dropped. `hotline serve` owns the cluster
+/// even when it found it running (a crashed predecessor left it); `migrate`
+/// and `seed-demo` leave a cluster they found running to its gateway.
+struct EmbeddedGuard(EmbeddedPostgres, bool);
+
+impl Drop for EmbeddedGuard {
+    fn drop(&mut self) {
+        if self.0.reused && !self.1 {
+            return;
+        }
+        match self.0.stop() {
+            Ok(()) => tracing::info!("embedded PostgreSQL stopped"),
+            Err(e) => tracing::error!(error = %e, "cannot stop the embedded PostgreSQL"),
+        }
+    }
+}
+
+impl Database {
+    /// Opens the database: `url` if given, else the embedded cluster under
+    /// `<data_dir>/pg` (initialised on first run). With `strict`, an external
+    /// server that does not answer is an error; otherwise the writer spools
+    /// until it does. `serving`: we are the gateway (own the embedded cluster).
+    pub async fn open(
+        url: Option<&str>,
+        data_dir: &Path,
+        strict: bool,
+        serving: bool,
+    ) -> anyhow::Result<Self> {
+        match url {
+            Some(url) => {
+                let options = Store::options_from_url(url).context("invalid DATABASE_URL")?;
+                let store = Store::connect_lazy(options, Duration::from_secs(2));
+                match tokio::time::timeout(Duration::from_secs(10), store.migrate()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) if strict => return Err(e).context("cannot migrate the database"),
+                    Err(_) if strict => {
+                        anyhow::bail!("the database at DATABASE_URL did not answer in 10 s")
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "database not ready; call records go to the spool until it is")
+                    }
+                    Err(_) => tracing::warn!(
+                        "database did not answer in 10 s; call records go to the spool until it does"
+                    ),
+                }
+                Ok(Self {
+                    store,
+                    embedded: None,
+                })
+            }
+            None => {
+                let dir = data_dir.join("pg");
+                let pg = tokio::task::spawn_blocking(move || {
+                    EmbeddedPostgres::start(&dir, EmbeddedOptions::default())
+                })
+                .await?
+                .context("cannot run the embedded PostgreSQL (or set DATABASE_URL)")?;
+                let guard = EmbeddedGuard(pg, serving);
+                guard
+                    .0
+                    .ensure_database(EMBEDDED_DB)
+                    .await
+                    .context("cannot create the embedded database")?;
+                let store = Store::connect_lazy(
+                    guard.0.connect_options(EMBEDDED_DB),
+                    Duration::from_secs(2),
+                );
+                store
+                    .migrate()
+                    .await
+                    .context("cannot migrate the embedded database")?;
+                tracing::info!(url = %guard.0.url(EMBEDDED_DB), "embedded PostgreSQL ready");
+                Ok(Self {
+                    store,
+                    embedded: Some(guard),
+                })
+            }
+        }
+    }
+
+    /// Closes the pool and stops the embedded cluster (if ours).
+    pub async fn close(mut self) {
+        self.store.close().await;
+        if let Some(guard) = self.embedded.take() {
+            let _ = tokio::task::spawn_blocking(move || drop(guard)).await;
+        }
+    }
+}
+
+/// The running writer.
+pub struct Records {
+    db: Database,
+    writer: JoinHandle<Arc<WriterStats>>,
+    tx: Option<mpsc::Sender<CallEvent>>,
+}
+
+impl Records {
+    /// The database, for the flows' lookups.
+    pub fn store(&self) -> Store {
+        self.db.store.clone()
+    }
+
+    /// Opens the database and starts the writer (which first replays a spool
+    /// left by a crash and closes the calls it interrupted).
+    pub async fn start(url: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
+        let db = Database::open(url, data_dir, false, true).await?;
+        let node = node_name();
+        let writer = Writer::new(
+            db.store.clone(),
+            &data_dir.join("spool"),
+            WriterConfig::new(&node),
+        )
+        .context("cannot open the spool")?;
+        let (tx, rx) = mpsc::channel(4096);
+        let writer = tokio::spawn(writer.run(rx));
+        tracing::info!(node = %node, "call-record writer started");
+        Ok(Self {
+            db,
+            writer,
+            tx: Some(tx),
+        })
+    }
+
+    /// Tees call events: every event goes to the writer and to the returned
+    /// receiver (the JSON-lines log). Both are bounded; a slow consumer slows
+    /// the calls' event emission rather than dropping events.
+    pub fn tee(&mut self, mut rx: mpsc::Receiver<CallEvent>) -> mpsc::Receiver<CallEvent> {
+        let to_writer = self.tx.take().expect("tee is called once");
+        let (to_log, log_rx) = mpsc::channel(4096);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(256);
+            while rx.recv_many(&mut batch, 256).await > 0 {
+                for ev in batch.drain(..) {
+                    let _ = to_log.send(ev.clone()).await;
+                    if to_writer.send(ev).await.is_err() {
+                        tracing::error!("call-record writer is gone; event not recorded");
+                    }
+                }
+            }
+        });
+        log_rx
+    }
+
+    /// Waits for the writer to finish (after every event sender is gone),
+    /// then stops the database.
+    pub async fn finish(mut self) {
+        drop(self.tx.take());
+        match tokio::time::timeout(Duration::from_secs(15), &mut self.writer).await {
+            Ok(Ok(stats)) => {
+                use std::sync::atomic::Ordering::Relaxed;
+                tracing::info!(
+                    written = stats.written.load(Relaxed),
+                    spooled = stats.spooled.load(Relaxed),
+                    replayed = stats.replayed.load(Relaxed),
+                    interrupted = stats.interrupted.load(Relaxed),
+                    "call-record writer finished"
+                );
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "call-record writer failed"),
+            Err(_) => tracing::warn!(
+                "call-record writer did not finish in time; the spool keeps the rest"
+            ),
+        }
+        self.db.close().await;
+    }
+}
+
+/// This gateway's name in the records: `HOTLINE_NODE`, else the host name.
+pub fn node_name() -> String {
+    std::env::var("HOTLINE_NODE")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "hotline".into())
+}
+
+/// `hotline migrate`.
+pub async fn migrate(url: Option<&str>, data_dir: &Path) -> anyhow::Result<()> {
+    let db = Database::open(url, data_dir, true, false).await?;
+    let applied = hotline_store::MIGRATOR.iter().count();
+    db.close().await;
+    println!("migrations up to date ({applied} known)");
+    Ok(())
+}
+
+/// `hotline seed-demo`.
+pub async fn seed_demo(url: Option<&str>, data_dir: &Path) -> anyhow::Result<()> {
+    let db = Database::open(url, data_dir, true, false).await?;
+    let res = db.store.seed_demo().await;
+    db.close().await;
+    let n = res.context("cannot insert the demo data")?;
+    println!(
+        "demo data: {} customers, {} subscriptions, {} orders inserted (existing rows kept)",
+        n.customers, n.subscriptions, n.orders
+    );
+    Ok(())
+}

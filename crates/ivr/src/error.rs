@@ -1,0 +1,47 @@
+//! Flow errors as `file:line:column: message`, the form editors and CI understand.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::yaml::Pos;
+
+/// One problem in a flow file.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct FlowError {
+    pub file: PathBuf,
+    /// `None` when the problem is the file as a whole (unreadable).
+    pub pos: Option<Pos>,
+    pub message: String,
+}
+
+impl fmt::Display for FlowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.pos {
+            Some(p) => write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                p.line,
+                p.col,
+                self.message
+            ),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// Every problem found in one or more flow files, in file and line order.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct FlowErrors(pub Vec<FlowError>);
+
+impl fmt::Display for FlowErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}

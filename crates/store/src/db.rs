@@ -1,0 +1,357 @@
+//! The database side: migrations, the idempotent batch write, recovery, demo data.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use uuid::Uuid;
+
+use crate::StoreError;
+use crate::record::{CallRecord, EventRow, RecordingRow, StoredEvent, derive_call, recording_of};
+
+/// The schema migrations in `migrations/`, embedded at compile time.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
+
+/// A handle on the call-record database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: PgPool,
+}
+
+/// What [`Store::seed_demo`] inserted (rows that already existed are not counted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SeedCounts {
+    pub customers: u64,
+    pub subscriptions: u64,
+    pub orders: u64,
+}
+
+impl Store {
+    /// A pool that connects on first use, so the writer can start (and spool)
+    /// while the server is still down. Each connection attempt gives up after
+    /// `acquire_timeout`.
+    pub fn connect_lazy(options: PgConnectOptions, acquire_timeout: Duration) -> Self {
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .min_connections(0)
+            .acquire_timeout(acquire_timeout)
+            .test_before_acquire(true)
+            .connect_lazy_with(options);
+        Self { pool }
+    }
+
+    /// Connects now (fails if the server is not there).
+    pub async fn connect(options: PgConnectOptions) -> Result<Self, StoreError> {
+        let store = Self::connect_lazy(options, Duration::from_secs(5));
+        store.pool.acquire().await?;
+        Ok(store)
+    }
+
+    /// Parses a `postgres://` URL.
+    pub fn options_from_url(url: &str) -> Result<PgConnectOptions, StoreError> {
+        Ok(url.parse::<PgConnectOptions>()?)
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies the pending migrations (idempotent; serialised by sqlx's lock).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Writes a batch of events in one transaction, idempotently: events
+    /// already stored are skipped (unique `(call_id, seq)`), and the `calls`
+    /// row of every call in the batch is re-derived from all its stored events.
+    pub async fn write(&self, batch: &[StoredEvent]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut calls: BTreeMap<Uuid, &str> = BTreeMap::new();
+        for ev in batch {
+            calls.entry(ev.call_id).or_insert(&ev.sip_call_id);
+        }
+        let ids: Vec<Uuid> = calls.keys().copied().collect();
+        let sip_ids: Vec<String> = calls.values().map(|s| s.to_string()).collect();
+
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO calls (id, sip_call_id) SELECT * FROM UNNEST($1::uuid[], $2::text[]) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&ids)
+        .bind(&sip_ids)
+        .execute(&mut *tx)
+        .await?;
+
+        let mut call_id = Vec::with_capacity(batch.len());
+        let mut seq = Vec::with_capacity(batch.len());
+        let mut at = Vec::with_capacity(batch.len());
+        let mut kind = Vec::with_capacity(batch.len());
+        let mut node = Vec::with_capacity(batch.len());
+        let mut data = Vec::with_capacity(batch.len());
+        for ev in batch {
+            call_id.push(ev.call_id);
+            seq.push(ev.seq as i32);
+            at.push(ev.at);
+            kind.push(ev.kind.as_str());
+            node.push(ev.node.as_deref());
+            data.push(&ev.data);
+        }
+        sqlx::query(
+            "INSERT INTO call_events (call_id, seq, at, kind, node, data) \
+             SELECT * FROM UNNEST($1::uuid[], $2::int4[], $3::timestamptz[], $4::text[], $5::text[], $6::jsonb[]) \
+             ON CONFLICT (call_id, seq) DO NOTHING",
+        )
+        .bind(&call_id)
+        .bind(&seq)
+        .bind(&at)
+        .bind(&kind)
+        .bind(&node)
+        .bind(&data)
+        .execute(&mut *tx)
+        .await?;
+
+        let rows: Vec<(Uuid, EventRow)> = sqlx::query_as::<_, EventWithCall>(
+            "SELECT call_id, seq, at, kind, node, data FROM call_events \
+             WHERE call_id = ANY($1) ORDER BY call_id, seq",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| {
+            (
+                r.call_id,
+                EventRow {
+                    seq: r.seq,
+                    at: r.at,
+                    kind: r.kind,
+                    node: r.node,
+                    data: r.data,
+                },
+            )
+        })
+        .collect();
+        let mut by_call: BTreeMap<Uuid, Vec<EventRow>> = BTreeMap::new();
+        for (id, row) in rows {
+            by_call.entry(id).or_default().push(row);
+        }
+
+        let mut recordings = Vec::new();
+        let mut records = Vec::with_capacity(by_call.len());
+        for (id, events) in &by_call {
+            recordings.extend(events.iter().filter_map(|e| recording_of(*id, e)));
+            records.push(derive_call(*id, calls[id], events));
+        }
+        insert_recordings(&mut tx, &recordings).await?;
+        update_calls(&mut tx, &records).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Closes the calls of `node` that started before `before` and never
+    /// completed (the process handling them died): appends `hangup`
+    /// (ended_by `gateway`, cause `interrupted`, at the call's last event) and
+    /// `call_ended` with the next sequence numbers. Returns the calls closed.
+    pub async fn close_interrupted(
+        &self,
+        node: &str,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let open: Vec<OpenCall> = sqlx::query_as(
+            "SELECT c.id, c.sip_call_id, c.ended_at, \
+                        coalesce(max(e.seq), -1), max(e.at) \
+                 FROM calls c LEFT JOIN call_events e ON e.call_id = c.id \
+                 WHERE NOT c.complete AND c.node = $1 AND c.started_at < $2 \
+                 GROUP BY c.id ORDER BY c.started_at",
+        )
+        .bind(node)
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        let now = Utc::now();
+        let mut batch = Vec::new();
+        for (id, sip_call_id, ended_at, last_seq, last_at) in &open {
+            let at = last_at.unwrap_or(now);
+            let mut seq = (last_seq + 1) as u32;
+            let mut push = |kind: &str, data| {
+                batch.push(StoredEvent {
+                    call_id: *id,
+                    sip_call_id: sip_call_id.clone(),
+                    seq,
+                    at,
+                    kind: kind.into(),
+                    node: None,
+                    data,
+                });
+                seq += 1;
+            };
+            if ended_at.is_none() {
+                push(
+                    "hangup",
+                    json!({ "ended_by": "gateway", "cause": "interrupted", "recovered_at": now }),
+                );
+            }
+            push("call_ended", json!({}));
+        }
+        self.write(&batch).await?;
+        Ok(open.into_iter().map(|o| o.0).collect())
+    }
+
+    /// The `calls` row of one call.
+    pub async fn call(&self, id: Uuid) -> Result<Option<CallRecord>, StoreError> {
+        Ok(sqlx::query_as::<_, CallRecord>(
+            "SELECT id, sip_call_id, node, caller, caller_name, callee, transport, source, \
+                    started_at, answered_at, ended_at, ended_by, hangup_cause, flow, flow_version, \
+                    language, issue_type, outcome, queue, queued_at, agent_id, agent_answered_at, \
+                    talk_seconds, recording_id, events, last_seq, complete \
+             FROM calls WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The events of one call, in order.
+    pub async fn events(&self, call_id: Uuid) -> Result<Vec<EventRow>, StoreError> {
+        Ok(sqlx::query_as::<_, EventRow>(
+            "SELECT seq, at, kind, node, data FROM call_events WHERE call_id = $1 ORDER BY seq",
+        )
+        .bind(call_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The recordings of one call.
+    pub async fn recordings(&self, call_id: Uuid) -> Result<Vec<RecordingRow>, StoreError> {
+        Ok(sqlx::query_as::<_, RecordingRow>(
+            "SELECT id, call_id, path, channels, sample_rate, duration_ms, bytes, sha256 \
+             FROM recordings WHERE call_id = $1 ORDER BY id",
+        )
+        .bind(call_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Inserts the demo customers, subscriptions and orders (fixed ids, so
+    /// running it again inserts nothing).
+    pub async fn seed_demo(&self) -> Result<SeedCounts, StoreError> {
+        crate::seed::seed_demo(&self.pool).await
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// id, sip_call_id, ended_at, last seq (-1: none), last event time.
+type OpenCall = (
+    Uuid,
+    String,
+    Option<DateTime<Utc>>,
+    i32,
+    Option<DateTime<Utc>>,
+);
+
+#[derive(sqlx::FromRow)]
+struct EventWithCall {
+    call_id: Uuid,
+    seq: i32,
+    at: DateTime<Utc>,
+    kind: String,
+    node: Option<String>,
+    data: serde_json::Value,
+}
+
+async fn insert_recordings(
+    tx: &mut sqlx::PgConnection,
+    recs: &[RecordingRow],
+) -> Result<(), StoreError> {
+    if recs.is_empty() {
+        return Ok(());
+    }
+    let col = |f: fn(&RecordingRow) -> i64| recs.iter().map(f).collect::<Vec<i64>>();
+    sqlx::query(
+        "INSERT INTO recordings (id, call_id, path, channels, sample_rate, duration_ms, bytes, sha256) \
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::text[]) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(recs.iter().map(|r| r.id).collect::<Vec<_>>())
+    .bind(recs.iter().map(|r| r.call_id).collect::<Vec<_>>())
+    .bind(recs.iter().map(|r| r.path.as_str()).collect::<Vec<_>>())
+    .bind(col(|r| r.channels as i64))
+    .bind(col(|r| r.sample_rate as i64))
+    .bind(col(|r| r.duration_ms))
+    .bind(col(|r| r.bytes))
+    .bind(recs.iter().map(|r| r.sha256.as_deref()).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn update_calls(tx: &mut sqlx::PgConnection, recs: &[CallRecord]) -> Result<(), StoreError> {
+    if recs.is_empty() {
+        return Ok(());
+    }
+    type S = Option<String>;
+    type T = Option<DateTime<Utc>>;
+    let s = |f: fn(&CallRecord) -> &S| recs.iter().map(|r| f(r).as_deref()).collect::<Vec<_>>();
+    let t = |f: fn(&CallRecord) -> T| recs.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(
+        "UPDATE calls c SET node = u.node, caller = u.caller, caller_name = u.caller_name, \
+            callee = u.callee, transport = u.transport, source = u.source, \
+            started_at = u.started_at, answered_at = u.answered_at, ended_at = u.ended_at, \
+            ended_by = u.ended_by, hangup_cause = u.hangup_cause, flow = u.flow, \
+            flow_version = u.flow_version, language = u.language, issue_type = u.issue_type, \
+            outcome = u.outcome, queue = u.queue, queued_at = u.queued_at, agent_id = u.agent_id, \
+            agent_answered_at = u.agent_answered_at, talk_seconds = u.talk_seconds, \
+            recording_id = u.recording_id, events = u.events, last_seq = u.last_seq, \
+            complete = u.complete \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                     $7::text[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], \
+                     $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], \
+                     $17::text[], $18::text[], $19::timestamptz[], $20::text[], $21::timestamptz[], \
+                     $22::float8[], $23::uuid[], $24::int4[], $25::int4[], $26::bool[]) \
+           AS u(id, node, caller, caller_name, callee, transport, source, started_at, answered_at, \
+                ended_at, ended_by, hangup_cause, flow, flow_version, language, issue_type, \
+                outcome, queue, queued_at, agent_id, agent_answered_at, talk_seconds, \
+                recording_id, events, last_seq, complete) \
+         WHERE c.id = u.id",
+    )
+    .bind(recs.iter().map(|r| r.id).collect::<Vec<_>>())
+    .bind(s(|r| &r.node))
+    .bind(s(|r| &r.caller))
+    .bind(s(|r| &r.caller_name))
+    .bind(s(|r| &r.callee))
+    .bind(s(|r| &r.transport))
+    .bind(s(|r| &r.source))
+    .bind(t(|r| r.started_at))
+    .bind(t(|r| r.answered_at))
+    .bind(t(|r| r.ended_at))
+    .bind(s(|r| &r.ended_by))
+    .bind(s(|r| &r.hangup_cause))
+    .bind(s(|r| &r.flow))
+    .bind(s(|r| &r.flow_version))
+    .bind(s(|r| &r.language))
+    .bind(s(|r| &r.issue_type))
+    .bind(s(|r| &r.outcome))
+    .bind(s(|r| &r.queue))
+    .bind(t(|r| r.queued_at))
+    .bind(s(|r| &r.agent_id))
+    .bind(t(|r| r.agent_answered_at))
+    .bind(recs.iter().map(|r| r.talk_seconds).collect::<Vec<_>>())
+    .bind(recs.iter().map(|r| r.recording_id).collect::<Vec<_>>())
+    .bind(recs.iter().map(|r| r.events).collect::<Vec<_>>())
+    .bind(recs.iter().map(|r| r.last_seq).collect::<Vec<_>>())
+    .bind(recs.iter().map(|r| r.complete).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,46 @@
+use std::path::PathBuf;
+
+/// Everything the store can fail at.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found: install PostgreSQL \
+         (Debian/Ubuntu: `apt-get install postgresql`), put its bin directory on PATH or make \
+         `pg_config --bindir` find it, or set DATABASE_URL to use an existing server"
+    )]
+    PostgresNotFound,
+    #[error(
+        "running as root and there is no `postgres` system user to run the embedded PostgreSQL as \
+         (PostgreSQL refuses root): install the postgresql package (it creates the user), run \
+         hotline as an unprivileged user, or set DATABASE_URL"
+    )]
+    NoUnprivilegedUser,
+    #[error("{command} failed ({status}): {output}")]
+    Command {
+        command: String,
+        status: String,
+        output: String,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        StoreError::Io {
+            what,
+            path: path.into(),
+            source,
+        }
+    }
+}

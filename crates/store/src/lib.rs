@@ -1,0 +1,34 @@
+//! Call records in PostgreSQL: the schema (`migrations/`), the embedded
+//! default cluster, the call-record writer and its spool.
+//!
+//! For: turning the `CallEvent`s of `hotline-call` into exactly one `calls`
+//! row per call, its ordered `call_events` and its `recordings`, without
+//! losing any when the database is away. Not for: producing events (see
+//! `hotline-call`) or reading reports (later: the admin API).
+//!
+//! ```no_run
+//! # async fn demo(rx: tokio::sync::mpsc::Receiver<hotline_call::CallEvent>) -> Result<(), hotline_store::StoreError> {
+//! use hotline_store::{Store, Writer, WriterConfig};
+//! let store = Store::connect(Store::options_from_url("postgres://localhost/hotline")?).await?;
+//! store.migrate().await?;
+//! let writer = Writer::new(store, "data/spool".as_ref(), WriterConfig::new("gw1"))?;
+//! tokio::spawn(writer.run(rx));
+//! # Ok(()) }
+//! ```
+
+mod db;
+pub mod embedded;
+mod error;
+mod lookup;
+pub mod record;
+mod seed;
+pub mod spool;
+pub mod testing;
+mod writer;
+
+pub use db::{MIGRATOR, SeedCounts, Store};
+pub use embedded::{EmbeddedOptions, EmbeddedPostgres, PgBinaries, create_database};
+pub use error::StoreError;
+pub use record::{CallRecord, EventRow, RecordingRow, StoredEvent, derive_call};
+pub use sqlx::postgres::PgConnectOptions;
+pub use writer::{Writer, WriterConfig, WriterStats, prepare, sha256_file};

@@ -1,0 +1,366 @@
+//! The call-record writer: batches events from a bounded channel into
+//! PostgreSQL, falls back to the spool when the database is unreachable or
+//! slow, replays the spool in order when it is back, and at start-up replays
+//! a spool left by a crash and closes the calls the crash interrupted.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use hotline_call::CallEvent;
+use serde_json::Value;
+use sha2::Digest;
+use tokio::sync::mpsc;
+
+use crate::record::StoredEvent;
+use crate::spool::{Segment, Spool};
+use crate::{Store, StoreError};
+
+/// How the writer behaves.
+#[derive(Clone, Debug)]
+pub struct WriterConfig {
+    /// This gateway's name: stamped on `call_started` (as `data.node`) and the
+    /// scope of crash recovery (only this node's open calls are closed).
+    pub node: String,
+    /// Most events in one database transaction.
+    pub batch_max: usize,
+    /// A batch not committed within this goes to the spool.
+    pub batch_timeout: Duration,
+    /// How often to retry the database while the spool is non-empty.
+    pub retry_every: Duration,
+    /// At the end (channel closed), how long to keep trying to drain the spool.
+    pub final_drain: Duration,
+    /// Calls that started before this and never completed are closed as
+    /// interrupted at recovery (default: when the writer was made).
+    pub started_at: DateTime<Utc>,
+}
+
+impl WriterConfig {
+    pub fn new(node: impl Into<String>) -> Self {
+        Self {
+            node: node.into(),
+            batch_max: 500,
+            batch_timeout: Duration::from_secs(2),
+            retry_every: Duration::from_secs(1),
+            final_drain: Duration::from_secs(5),
+            started_at: Utc::now(),
+        }
+    }
+}
+
+/// Counters, readable while the writer runs.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Events committed straight from the channel.
+    pub written: AtomicU64,
+    /// Events that went to the spool.
+    pub spooled: AtomicU64,
+    /// Events committed from the spool.
+    pub replayed: AtomicU64,
+    /// Calls closed as interrupted at recovery.
+    pub interrupted: AtomicU64,
+    /// Spool segments waiting.
+    pub spool_segments: AtomicU64,
+}
+
+/// The writer. Feed it with [`run`](Self::run), or drive it by hand
+/// ([`submit`](Self::submit), [`drain`](Self::drain), [`recover`](Self::recover)).
+pub struct Writer {
+    store: Store,
+    spool: Option<Spool>,
+    cfg: WriterConfig,
+    recovered: bool,
+    recovery_warned: bool,
+    /// The segment being replayed and how many of its events are committed.
+    replaying: Option<(Segment, usize)>,
+    stats: Arc<WriterStats>,
+}
+
+impl Writer {
+    /// Opens the spool under `spool_dir` (a crash may have left segments in it).
+    pub fn new(store: Store, spool_dir: &Path, cfg: WriterConfig) -> Result<Self, StoreError> {
+        let spool = Spool::open(spool_dir)?;
+        let stats = Arc::new(WriterStats::default());
+        stats
+            .spool_segments
+            .store(spool.segments() as u64, Ordering::Relaxed);
+        if !spool.is_empty() {
+            tracing::warn!(segments = spool.segments(), dir = %spool_dir.display(), "spool left from an earlier run; it will be replayed");
+        }
+        Ok(Self {
+            store,
+            spool: Some(spool),
+            cfg,
+            recovered: false,
+            recovery_warned: false,
+            replaying: None,
+            stats,
+        })
+    }
+
+    pub fn stats(&self) -> Arc<WriterStats> {
+        self.stats.clone()
+    }
+
+    pub fn spool_is_empty(&self) -> bool {
+        self.replaying.is_none() && self.spool.as_ref().is_none_or(Spool::is_empty)
+    }
+
+    /// Whether start-up recovery (spool replay, closing interrupted calls) is done.
+    pub fn recovered(&self) -> bool {
+        self.recovered
+    }
+
+    /// Consumes events until every sender is gone, then tries (for
+    /// `final_drain`) to empty the spool. Never drops an event it received:
+    /// what is not in the database is in the spool.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<CallEvent>) -> Arc<WriterStats> {
+        let mut tick = tokio::time::interval(self.cfg.retry_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut buf = Vec::with_capacity(self.cfg.batch_max);
+        loop {
+            let pending = !self.recovered || !self.spool_is_empty();
+            tokio::select! {
+                n = rx.recv_many(&mut buf, self.cfg.batch_max) => {
+                    if n == 0 {
+                        break;
+                    }
+                    let batch = prepare(buf.drain(..), &self.cfg.node).await;
+                    self.submit(batch).await;
+                }
+                _ = tick.tick(), if pending => {
+                    self.step(Duration::from_millis(500)).await;
+                }
+            }
+        }
+        let deadline = Instant::now() + self.cfg.final_drain;
+        while (!self.recovered || !self.spool_is_empty()) && Instant::now() < deadline {
+            self.step(deadline - Instant::now()).await;
+            if !self.recovered || !self.spool_is_empty() {
+                tokio::time::sleep(self.cfg.retry_every.min(Duration::from_millis(200))).await;
+            }
+        }
+        if !self.spool_is_empty() {
+            tracing::warn!(dir = %self.spool_dir().display(), "stopping with events in the spool; they are replayed at the next start");
+        }
+        self.stats
+    }
+
+    fn spool_dir(&self) -> PathBuf {
+        self.spool
+            .as_ref()
+            .map(|s| s.dir().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// Recovery first, then the spool, bounded by `budget`.
+    async fn step(&mut self, budget: Duration) {
+        if self.recovered {
+            let _ = self.drain(budget).await;
+        } else if let Err(e) = self.recover().await {
+            if !self.recovery_warned {
+                tracing::warn!(error = %e, "start-up recovery postponed until the database answers");
+                self.recovery_warned = true;
+            }
+        }
+    }
+
+    /// Writes a batch to the database, or to the spool when the spool is not
+    /// empty (order) or the database fails or is slower than `batch_timeout`.
+    pub async fn submit(&mut self, batch: Vec<StoredEvent>) {
+        if batch.is_empty() {
+            return;
+        }
+        let n = batch.len() as u64;
+        if self.spool_is_empty() {
+            match self.write(&batch).await {
+                Ok(()) => {
+                    self.stats.written.fetch_add(n, Ordering::Relaxed);
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, events = n, "database write failed; spooling"),
+            }
+        }
+        match self.with_spool(move |s| s.append(&batch)).await {
+            Ok(()) => {
+                self.stats.spooled.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, events = n, "cannot spool events: records lost")
+            }
+        }
+    }
+
+    async fn write(&self, batch: &[StoredEvent]) -> Result<(), StoreError> {
+        match tokio::time::timeout(self.cfg.batch_timeout, self.store.write(batch)).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Timeout(self.cfg.batch_timeout)),
+        }
+    }
+
+    /// Replays the spool, oldest segment first, for up to `budget`. Returns
+    /// true when the spool is empty.
+    pub async fn drain(&mut self, budget: Duration) -> Result<bool, StoreError> {
+        let deadline = Instant::now() + budget;
+        loop {
+            if self.replaying.is_none() {
+                match self.with_spool(|s| s.oldest()).await? {
+                    None => return Ok(true),
+                    Some(seg) => {
+                        if seg.skipped > 0 {
+                            tracing::warn!(
+                                segment = seg.id,
+                                lines = seg.skipped,
+                                "torn spool lines skipped"
+                            );
+                        }
+                        self.replaying = Some((seg, 0));
+                    }
+                }
+            }
+            let (seg, done) = self.replaying.as_ref().expect("set above");
+            let end = (*done + self.cfg.batch_max).min(seg.events.len());
+            if *done < end {
+                let chunk = &seg.events[*done..end];
+                if let Err(e) = self.write(chunk).await {
+                    tracing::debug!(error = %e, "spool replay: database not back yet");
+                    return Err(e);
+                }
+                self.stats
+                    .replayed
+                    .fetch_add((end - *done) as u64, Ordering::Relaxed);
+            }
+            let (seg, done) = self.replaying.as_mut().expect("set above");
+            *done = end;
+            if *done == seg.events.len() {
+                let id = seg.id;
+                self.replaying = None;
+                self.with_spool(move |s| s.remove(id)).await?;
+                tracing::info!(segment = id, "spool segment replayed");
+            }
+            if Instant::now() >= deadline {
+                return Ok(self.spool_is_empty());
+            }
+        }
+    }
+
+    /// Start-up recovery: migrate, replay the whole spool, then close this
+    /// node's calls that started before the writer and never completed.
+    pub async fn recover(&mut self) -> Result<(), StoreError> {
+        self.store.migrate().await?;
+        while !self.drain(Duration::from_secs(5)).await? {}
+        let closed = self
+            .store
+            .close_interrupted(&self.cfg.node, self.cfg.started_at)
+            .await?;
+        if !closed.is_empty() {
+            tracing::warn!(
+                calls = closed.len(),
+                "closed calls interrupted by an earlier crash"
+            );
+        }
+        self.stats
+            .interrupted
+            .fetch_add(closed.len() as u64, Ordering::Relaxed);
+        self.recovered = true;
+        if self.recovery_warned {
+            tracing::info!("database back; start-up recovery done");
+        }
+        Ok(())
+    }
+
+    /// Runs blocking spool I/O off the async threads.
+    async fn with_spool<R: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Spool) -> R + Send + 'static,
+    ) -> R {
+        let mut spool = self.spool.take().expect("spool is always put back");
+        let (spool, r) = tokio::task::spawn_blocking(move || {
+            let r = f(&mut spool);
+            (spool, r)
+        })
+        .await
+        .expect("spool task does not panic");
+        self.stats
+            .spool_segments
+            .store(spool.segments() as u64, Ordering::Relaxed);
+        self.spool = Some(spool);
+        r
+    }
+}
+
+/// Turns channel events into stored ones: `at` to microseconds, the gateway
+/// node on `call_started`, the sha256 on `recording` (read from the file),
+/// NULs out of strings (jsonb refuses them).
+pub async fn prepare(events: impl Iterator<Item = CallEvent>, node: &str) -> Vec<StoredEvent> {
+    let mut batch: Vec<StoredEvent> = events.map(StoredEvent::from).collect();
+    let mut hash_jobs = Vec::new();
+    for (i, ev) in batch.iter_mut().enumerate() {
+        strip_nul(&mut ev.data);
+        if let Some(n) = ev.node.as_mut() {
+            n.retain(|c| c != '\0');
+        }
+        match (ev.kind.as_str(), ev.data.as_object_mut()) {
+            ("call_started", Some(d)) if !d.contains_key("node") => {
+                d.insert("node".into(), Value::String(node.to_owned()));
+            }
+            ("recording", Some(d)) if !d.contains_key("sha256") => {
+                if let Some(path) = d.get("path").and_then(Value::as_str) {
+                    hash_jobs.push((i, PathBuf::from(path)));
+                }
+            }
+            _ => {}
+        }
+    }
+    if !hash_jobs.is_empty() {
+        let hashes = tokio::task::spawn_blocking(move || {
+            hash_jobs
+                .into_iter()
+                .map(|(i, p)| (i, sha256_file(&p).ok()))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for (i, h) in hashes {
+            if let (Some(h), Some(d)) = (h, batch[i].data.as_object_mut()) {
+                d.insert("sha256".into(), Value::String(h));
+            }
+        }
+    }
+    batch
+}
+
+/// The lowercase hex sha256 of a file.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn strip_nul(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains('\0') => s.retain(|c| c != '\0'),
+        Value::Array(a) => a.iter_mut().for_each(strip_nul),
+        Value::Object(o) => {
+            let bad: Vec<String> = o.keys().filter(|k| k.contains('\0')).cloned().collect();
+            for k in bad {
+                if let Some(val) = o.remove(&k) {
+                    o.insert(k.replace('\0', ""), val);
+                }
+            }
+            o.values_mut().for_each(strip_nul);
+        }
+        _ => {}
+    }
+}

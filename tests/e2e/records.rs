@@ -1,0 +1,342 @@
+//! Issue 4 end to end: call records in the gateway's embedded PostgreSQL
+//! (`<data-dir>/pg`), read back with `psql` over its unix socket.
+
+use hotline_e2e::events::{count, find};
+use hotline_e2e::gateway::hotline_bin;
+use hotline_e2e::rtp;
+use hotline_e2e::{Gateway, Sipp, Transport, poll_until, ports, send_signal, wav};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Rows of a query on the gateway's embedded database (tab-separated fields).
+fn psql(data_dir: &Path, sql: &str) -> Vec<Vec<String>> {
+    let out = Command::new("psql")
+        .arg(format!(
+            "host={} user=hotline dbname=hotline",
+            data_dir.join("pg").display()
+        ))
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-F",
+            "\t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql (postgresql-client) is installed");
+    assert!(
+        out.status.success(),
+        "psql failed: {}\n{sql}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect()
+}
+
+fn one(data_dir: &Path, sql: &str) -> String {
+    let rows = psql(data_dir, sql);
+    assert_eq!(rows.len(), 1, "{sql}: {rows:?}");
+    rows[0][0].clone()
+}
+
+#[test]
+fn a_menu_call_has_one_complete_record() {
+    let gw = Gateway::start("records_menu");
+    let pcap = gw.dir().join("tone_5_tone.pcap");
+    rtp::write_caller_pcap(&pcap, &rtp::tone_digit_tone('5'));
+    let run = Sipp::new("uac_digit_gateway_bye.xml", &gw)
+        .transport(Transport::Udp)
+        .var("PCAP", pcap.to_str().unwrap())
+        .run();
+    run.assert_success();
+    let log = gw.wait_call_ended(&run.call_id, Duration::from_secs(15));
+    let data = gw.data_dir();
+    let sip = run.call_id.replace('\'', "''");
+    let row = poll_until(Duration::from_secs(10), || {
+        psql(
+            &data,
+            &format!(
+                "SELECT id, started_at <= answered_at AND answered_at <= ended_at, ended_by, outcome, \
+                        coalesce(issue_type, ''), events, complete, hangup_cause, \
+                        extract(epoch FROM ended_at - answered_at) * 1000, recording_id \
+                 FROM calls WHERE sip_call_id = '{sip}' AND complete"
+            ),
+        )
+        .pop()
+    })
+    .unwrap_or_else(|| panic!("no complete calls row; log:\n{}", gw.log_tail()));
+    assert_eq!(
+        one(
+            &data,
+            &format!("SELECT count(*) FROM calls WHERE sip_call_id = '{sip}'")
+        ),
+        "1"
+    );
+    assert_eq!(
+        row[1], "t",
+        "started_at <= answered_at <= ended_at: {row:?}"
+    );
+    assert_eq!(row[2], "gateway");
+    assert_eq!(row[3], "self_served");
+    assert_eq!(
+        row[5],
+        log.len().to_string(),
+        "every event of the log is in call_events"
+    );
+    assert_eq!(row[6], "t");
+    assert_eq!(row[7], find(&log, "hangup").data_str("cause"));
+    let id = &row[0];
+    // The ordered path, `at` non-decreasing, every digit.
+    let evs = psql(
+        &data,
+        &format!(
+            "SELECT seq, kind, at, coalesce(data->>'digit', '') FROM call_events WHERE call_id = '{id}' ORDER BY seq"
+        ),
+    );
+    let seqs: Vec<String> = evs.iter().map(|e| e[0].clone()).collect();
+    assert_eq!(
+        seqs,
+        (0..log.len()).map(|i| i.to_string()).collect::<Vec<_>>()
+    );
+    let kinds: Vec<&str> = evs.iter().map(|e| e[1].as_str()).collect();
+    let log_kinds: Vec<&str> = log.iter().map(|e| e.kind()).collect();
+    assert_eq!(kinds, log_kinds);
+    assert_eq!(
+        one(
+            &data,
+            &format!(
+                "SELECT bool_and(at >= prev) FROM (SELECT at, lag(at, 1, at) OVER (ORDER BY seq) AS prev FROM call_events WHERE call_id = '{id}') t"
+            )
+        ),
+        "t"
+    );
+    let digits: Vec<&str> = evs
+        .iter()
+        .filter(|e| e[1] == "digit")
+        .map(|e| e[3].as_str())
+        .collect();
+    assert_eq!(digits, ["5"]);
+    assert_eq!(count(&log, "digit"), 1);
+    // The recording row points at the WAV, as long as answered -> ended.
+    let rec = psql(
+        &data,
+        &format!(
+            "SELECT path, duration_ms, channels, sample_rate, sha256 FROM recordings WHERE call_id = '{id}' AND id = '{}'",
+            row[9]
+        ),
+    );
+    assert_eq!(rec.len(), 1, "{rec:?}");
+    let path = PathBuf::from(&rec[0][0]);
+    let stats = wav::analyze(&path).unwrap_or_else(|e| panic!("{e}"));
+    let talk_ms: f64 = row[8].parse().unwrap();
+    assert!(
+        (stats.duration_ms - talk_ms).abs() <= 100.0,
+        "WAV {} ms vs answered->ended {talk_ms} ms",
+        stats.duration_ms
+    );
+    assert_eq!((rec[0][2].as_str(), rec[0][3].as_str()), ("2", "8000"));
+    assert_eq!(rec[0][4].len(), 64, "sha256 recorded");
+}
+
+/// `hotline serve` on a given data dir, outside the harness (to restart on
+/// the same data dir after a SIGKILL).
+fn spawn_gateway(data_dir: &Path, log: &Path) -> (Child, u16, u16) {
+    let (sip, http) = (ports::free_port(), ports::free_port());
+    let rtp = ports::rtp_range();
+    let root = hotline_e2e::workspace_root();
+    let log = std::fs::File::create(log).unwrap();
+    let child = Command::new(hotline_bin())
+        .arg("serve")
+        .args(["--sip-listen", &format!("127.0.0.1:{sip}")])
+        .args(["--http-listen", &format!("127.0.0.1:{http}")])
+        .args(["--rtp-ports", &format!("{}-{}", rtp.0, rtp.1)])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--sounds-dir")
+        .arg(root.join("sounds"))
+        .args(["--drain-timeout-secs", "2"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let ok = poll_until(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", http)).ok()
+    });
+    assert!(ok.is_some(), "gateway did not come up");
+    (child, sip, http)
+}
+
+#[test]
+fn a_crash_leaves_no_open_call() {
+    let dir = hotline_e2e::TempDir::new("records_crash");
+    let data = dir.path().join("data");
+    let (mut gw, sip, _) = spawn_gateway(&data, &dir.path().join("gw1.log"));
+    // Two calls that stay up for 20 s.
+    let mut sipp = Command::new("sipp")
+        .args([
+            "-sn", "uac", "-m", "2", "-r", "2", "-d", "20000", "-timeout", "40", "-nostdin",
+        ])
+        .arg(format!("127.0.0.1:{sip}"))
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let answered = poll_until(Duration::from_secs(10), || {
+        (one(
+            &data,
+            "SELECT count(*) FROM calls WHERE answered_at IS NOT NULL",
+        ) == "2")
+            .then_some(())
+    });
+    assert!(answered.is_some(), "two answered calls recorded");
+    send_signal(gw.id(), "KILL");
+    let _ = gw.wait();
+    assert_eq!(
+        one(&data, "SELECT count(*) FROM calls WHERE NOT complete"),
+        "2"
+    );
+
+    let (mut gw, _, _) = spawn_gateway(&data, &dir.path().join("gw2.log"));
+    let closed = poll_until(Duration::from_secs(10), || {
+        let rows = psql(
+            &data,
+            "SELECT ended_by, hangup_cause, complete FROM calls ORDER BY started_at",
+        );
+        (rows.len() == 2 && rows.iter().all(|r| r[2] == "t")).then_some(rows)
+    })
+    .expect("the interrupted calls are closed after restart");
+    for r in &closed {
+        assert_eq!((r[0].as_str(), r[1].as_str()), ("gateway", "interrupted"));
+    }
+    let spool = data.join("spool");
+    let left = std::fs::read_dir(&spool).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "spool drained");
+    let _ = sipp.kill();
+    let _ = sipp.wait();
+    send_signal(gw.id(), "TERM");
+    let status = gw.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        !data.join("pg/postmaster.pid").exists(),
+        "embedded PostgreSQL stopped"
+    );
+}
+
+#[test]
+fn a_database_outage_during_sixty_calls_loses_nothing() {
+    let gw = Gateway::start("records_outage");
+    let data = gw.data_dir();
+    let pg = data.join("pg");
+    let mut sipp = Command::new("sipp")
+        .args([
+            "-sn", "uac", "-m", "60", "-r", "10", "-d", "500", "-timeout", "60", "-nostdin",
+        ])
+        .arg(gw.sip_addr().to_string())
+        .current_dir(gw.dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // Stop PostgreSQL (fast shutdown) under the running gateway...
+    let pid: u32 = std::fs::read_to_string(pg.join("postmaster.pid"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    send_signal(pid, "INT");
+    poll_until(Duration::from_secs(10), || {
+        (!pg.join("postmaster.pid").exists()).then_some(())
+    })
+    .expect("PostgreSQL stopped");
+    std::thread::sleep(Duration::from_millis(2000));
+    // ... and start it again, as the gateway would.
+    let st = Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .arg(Path::new(&one_line("pg_config", "--bindir")).join("pg_ctl"))
+        .arg("start")
+        .arg("-D")
+        .arg(&pg)
+        .args(["-w", "-s", "-l"])
+        .arg(pg.join("postgres.log"))
+        .arg("-o")
+        .arg(format!(
+            "-c listen_addresses='' -c unix_socket_directories='{}'",
+            pg.display()
+        ))
+        .current_dir(&pg)
+        .status()
+        .unwrap();
+    assert!(st.success(), "pg_ctl start");
+    let sipp_ok = sipp.wait().unwrap();
+    assert!(sipp_ok.success(), "all 60 SIPp calls completed: {sipp_ok}");
+
+    // Every call in the JSON log has exactly one complete row with all its events.
+    let ended = poll_until(Duration::from_secs(20), || {
+        let log = gw.all_events();
+        (count(&log, "call_ended") == 60).then_some(log)
+    })
+    .expect("60 calls ended in the event log");
+    let done = poll_until(Duration::from_secs(30), || {
+        (one(&data, "SELECT count(*) FROM calls WHERE complete") == "60").then_some(())
+    });
+    assert!(
+        done.is_some(),
+        "60 complete calls rows; log:\n{}",
+        gw.log_tail()
+    );
+    let mut per_call = std::collections::BTreeMap::<String, usize>::new();
+    for e in &ended {
+        *per_call.entry(e.call_id().to_owned()).or_default() += 1;
+    }
+    let rows = psql(
+        &data,
+        "SELECT c.id, c.events, (SELECT count(*) FROM call_events e WHERE e.call_id = c.id), c.last_seq FROM calls c",
+    );
+    assert_eq!(rows.len(), 60, "one row per call");
+    for r in &rows {
+        let want = per_call[&r[0]];
+        assert_eq!(
+            (
+                r[1].parse::<usize>().unwrap(),
+                r[2].parse::<usize>().unwrap(),
+                r[3].parse::<usize>().unwrap() + 1
+            ),
+            (want, want, want),
+            "call {}",
+            r[0]
+        );
+    }
+    assert_eq!(
+        one(&data, "SELECT count(*) FROM call_events"),
+        ended.len().to_string(),
+        "none missing, none doubled"
+    );
+    let spooled = std::fs::read_to_string(gw.log_path())
+        .unwrap()
+        .contains("spooling");
+    eprintln!("outage: events spooled during the outage: {spooled}");
+    assert!(spooled, "the outage was noticed (events went to the spool)");
+    assert_eq!(
+        std::fs::read_dir(data.join("spool")).unwrap().count(),
+        0,
+        "spool drained"
+    );
+}
+
+fn one_line(cmd: &str, arg: &str) -> String {
+    let out = Command::new(cmd).arg(arg).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
