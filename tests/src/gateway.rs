@@ -107,7 +107,8 @@ impl Gateway {
             rtp_ports,
             dir,
         };
-        gw.wait_healthy(Duration::from_secs(10));
+        // Generous: a first start runs initdb, and CI has two busy cores.
+        gw.wait_healthy(Duration::from_secs(45));
         gw
     }
 

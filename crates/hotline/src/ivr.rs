@@ -37,6 +37,7 @@ impl LiveFlows {
             builtin: Arc::new(builtin),
         });
         match live.current() {
+            _ if live.entry == "builtin" => tracing::info!("calls get the built-in flow"),
             f if Arc::ptr_eq(&f, &live.builtin) => tracing::warn!(
                 entry = %live.entry,
                 dir = %dir.display(),

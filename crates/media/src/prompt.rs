@@ -223,6 +223,17 @@ fn load_wav(path: &Path) -> Result<Vec<i16>, PromptError> {
             reason: "zero channels or zero sample rate",
         });
     }
+    if spec.sample_format == hound::SampleFormat::Int
+        && spec.bits_per_sample == 16
+        && channels == 1
+        && spec.sample_rate == CLOCK_RATE
+    {
+        // Already what we play (sounds/generate writes this): no conversion.
+        return reader
+            .samples::<i16>()
+            .collect::<Result<_, _>>()
+            .map_err(wav_err);
+    }
     let interleaved: Vec<f32> = match spec.sample_format {
         hound::SampleFormat::Float => reader
             .samples::<f32>()
