@@ -78,9 +78,11 @@ impl Gateway {
             .arg("--data-dir")
             .arg(&data_dir)
             .arg("--sounds-dir")
-            .arg(root.join("sounds"))
-            .arg("--flows-dir")
-            .arg(root.join("ivr-flows"));
+            .arg(root.join("sounds"));
+        // The repo's flows, unless the test brings its own (clap refuses a flag twice).
+        if !extra_args.contains(&"--flows-dir") {
+            cmd.arg("--flows-dir").arg(root.join("ivr-flows"));
+        }
         // The call-core tests exercise the built-in flow; IVR tests name theirs.
         if !extra_args.contains(&"--entry-flow") {
             cmd.arg("--entry-flow").arg("builtin");
@@ -311,5 +313,41 @@ impl Drop for Gateway {
                 self.log_tail()
             );
         }
+    }
+}
+
+impl Gateway {
+    /// `hotline seed-demo` against this gateway's data dir while it runs (the
+    /// seeder adopts the gateway's embedded PostgreSQL through its unix socket
+    /// and leaves it running): demo customers (caller `sipp` is "Demo
+    /// Caller"), subscriptions and orders (`A-10001` paid, …). Idempotent.
+    pub fn seed_demo(&self) {
+        let mut child = Command::new(hotline_bin())
+            .arg("seed-demo")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .env_remove("DATABASE_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn hotline seed-demo: {e}"));
+        let status = poll_until(Duration::from_secs(30), || child.try_wait().ok().flatten());
+        let Some(status) = status else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("hotline seed-demo did not finish in 30 s");
+        };
+        let mut out = String::new();
+        if let Some(mut s) = child.stdout.take() {
+            let _ = s.read_to_string(&mut out);
+        }
+        if let Some(mut s) = child.stderr.take() {
+            let _ = s.read_to_string(&mut out);
+        }
+        assert!(
+            status.success(),
+            "hotline seed-demo failed ({status}):\n{out}"
+        );
     }
 }

@@ -9,6 +9,7 @@
 //! call events. How the interpreter's actions are carried out lives in
 //! `actor/ivr.rs`.
 
+mod agent;
 mod ivr;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
@@ -28,8 +29,10 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::clock::MediaClock;
+use crate::desk::DeskHandle;
 use crate::event::{CallEventStamper, EndedBy, EventSink};
 use crate::flow::{FlowFactory, LookupProvider};
+use agent::AgentSide;
 use ivr::{FlowState, Stage};
 
 /// Per-call knobs from the configuration.
@@ -58,6 +61,9 @@ pub struct CallContext {
     pub settings: CallSettings,
     pub flows: FlowFactory,
     pub lookups: Arc<dyn LookupProvider>,
+    /// Agents answer queued calls here; `None` holds queued callers with
+    /// music until `queue_max_wait` (no agents configured).
+    pub desk: Option<DeskHandle>,
     /// Flips to true when the gateway must end every call now.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -99,6 +105,7 @@ struct CallActor {
     flow: FlowState,
     lookup_tx: mpsc::Sender<LookupAnswer>,
     lookup_rx: mpsc::Receiver<LookupAnswer>,
+    agent: AgentSide,
     started: bool,
 }
 
@@ -130,6 +137,7 @@ impl CallActor {
             flow: FlowState::default(),
             lookup_tx,
             lookup_rx,
+            agent: AgentSide::default(),
             started: false,
         }
     }
@@ -169,6 +177,7 @@ impl CallActor {
         if let Some(media) = media {
             self.close_recording(media).await;
         }
+        self.after_agent().await;
         self.log.emit("call_ended", None, json!({})).await;
         tracing::info!(ended_by = ending.by.as_str(), cause = %ending.cause, "call ended");
     }
@@ -298,6 +307,7 @@ impl CallActor {
                 },
                 r = socket.recv_from(&mut buf) => match r {
                     Ok((n, from)) => {
+                        self.forward_to_agent(&buf[..n]);
                         let mut end = None;
                         for ev in media.on_rtp(Instant::now(), from, &buf[..n]) {
                             end = self.on_media(ev, media).await;
@@ -319,6 +329,20 @@ impl CallActor {
                 Some((id, result)) = self.lookup_rx.recv() => {
                     self.on_lookup(id, result, media).await
                 }
+                notice = agent::recv(&mut self.agent.notices) => match notice {
+                    Some(n) => self.on_desk(n, media).await,
+                    None => {
+                        self.agent.notices = None;
+                        None
+                    }
+                },
+                from = agent::recv_bridge(&mut self.agent.bridge) => match from {
+                    agent::FromAgent::Frame(frame) => {
+                        self.on_agent_audio(frame, media);
+                        None
+                    }
+                    agent::FromAgent::Event(ev) => self.on_leg_event(ev, media).await,
+                },
                 _ = sleep => self.on_timer(media).await,
                 _ = shutdown.changed() => {
                     if *shutdown.borrow() {
@@ -337,6 +361,7 @@ impl CallActor {
             // The flow did not end the call itself: let it record how it ended.
             self.end_flow(media).await;
         }
+        self.leave_desk(media).await;
         ending
     }
 

@@ -18,12 +18,14 @@
 
 mod actor;
 mod clock;
+mod desk;
 mod event;
 mod flow;
 mod router;
 
 pub use actor::{CallContext, CallSettings, run_call};
 pub use clock::{FRAME, MediaClock};
+pub use desk::{AgentDesk, AgentSocketEvent, DeskHandle, DeskInput, DeskNotice, QueuedCall};
 pub use event::{CallEvent, CallEventStamper, EndedBy, EventLog, EventSink};
 pub use flow::{BoxFuture, FlowFactory, LookupProvider, NoLookups, builtin_flow};
 pub use router::{ActiveCalls, CallRouter};

@@ -59,6 +59,18 @@ pub struct ServeArgs {
     /// before being told no one is free [default: 120].
     #[arg(long, env = "HOTLINE_QUEUE_MAX_WAIT_SECS", value_name = "SECS")]
     pub queue_max_wait_secs: Option<u64>,
+    /// Bearer token for the admin API (`/api/…`); without one it answers 503.
+    #[arg(
+        long,
+        env = "HOTLINE_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+    /// UDP address of the agents' WebRTC media (one port for every agent)
+    /// [default: the HTTP listener's IP, any free port].
+    #[arg(long, env = "HOTLINE_AGENT_MEDIA_LISTEN", value_name = "ADDR")]
+    pub agent_media_listen: Option<SocketAddr>,
 }
 
 /// The same keys as [`ServeArgs`], read from `hotline.toml`.
@@ -79,6 +91,8 @@ struct FileConfig {
     digit_timeout_secs: Option<u64>,
     entry_flow: Option<String>,
     queue_max_wait_secs: Option<u64>,
+    admin_token: Option<String>,
+    agent_media_listen: Option<SocketAddr>,
 }
 
 /// The resolved configuration of `hotline serve`.
@@ -98,6 +112,9 @@ pub struct Config {
     pub digit_timeout: Duration,
     pub entry_flow: String,
     pub queue_max_wait: Duration,
+    /// The admin API's bearer token; `None`: the admin API is disabled.
+    pub admin_token: Option<String>,
+    pub agent_media_listen: SocketAddr,
 }
 
 impl Config {
@@ -110,15 +127,16 @@ impl Config {
             .rtp_ports
             .or(file.rtp_ports)
             .unwrap_or_else(|| "20000-29999".into());
+        let http_listen = args
+            .http_listen
+            .or(file.http_listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("literal address"));
         Ok(Self {
             sip_listen: args
                 .sip_listen
                 .or(file.sip_listen)
                 .unwrap_or_else(|| "0.0.0.0:5060".parse().expect("literal address")),
-            http_listen: args
-                .http_listen
-                .or(file.http_listen)
-                .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("literal address")),
+            http_listen,
             rtp_ports: parse_port_range(&rtp)?,
             data_dir: args
                 .data_dir
@@ -161,6 +179,14 @@ impl Config {
                     .or(file.queue_max_wait_secs)
                     .unwrap_or(120),
             ),
+            agent_media_listen: args
+                .agent_media_listen
+                .or(file.agent_media_listen)
+                .unwrap_or_else(|| SocketAddr::new(http_listen.ip(), 0)),
+            admin_token: match args.admin_token.or(file.admin_token) {
+                Some(t) if t.trim().is_empty() => bail!("--admin-token must not be empty"),
+                t => t,
+            },
         })
     }
 }
@@ -228,5 +254,27 @@ mod tests {
         })
         .unwrap_err();
         assert!(format!("{err:#}").contains("sip_listn"), "{err:#}");
+    }
+
+    #[test]
+    fn admin_token_from_the_file_and_never_empty() {
+        let dir = std::env::temp_dir().join(format!("hotline-cfg-admin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hotline.toml");
+        std::fs::write(&file, "admin_token = \"from-file\"\n").unwrap();
+        let args = |token: Option<&str>| ServeArgs {
+            config: Some(file.clone()),
+            admin_token: token.map(Into::into),
+            ..Default::default()
+        };
+        let cfg = Config::resolve(args(None)).unwrap();
+        assert_eq!(cfg.admin_token.as_deref(), Some("from-file"));
+        let cfg = Config::resolve(args(Some("flag"))).unwrap();
+        assert_eq!(cfg.admin_token.as_deref(), Some("flag"));
+        assert!(Config::resolve(args(Some(" "))).is_err());
+        assert_eq!(
+            Config::resolve(ServeArgs::default()).unwrap().admin_token,
+            None
+        );
     }
 }

@@ -1,6 +1,12 @@
 //! `hotline`: the gateway binary. Wires the crates together; holds no protocol logic.
 
+// Mounted into http::router by serve.rs (admin::routes, agent_auth::agent_auth_routes).
+mod admin;
+mod agent_auth;
+mod agent_ws;
+mod agents_cmd;
 mod config;
+mod desk;
 mod flows_cmd;
 mod http;
 mod ivr;
@@ -27,6 +33,8 @@ enum Command {
     Migrate(config::ServeArgs),
     /// Insert demo customers, subscriptions and orders (idempotent).
     SeedDemo(config::ServeArgs),
+    /// Add or list agents (same database as `migrate`).
+    Agents(agents_cmd::AgentsArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Flows(args) => flows_cmd::run(args),
+        Command::Agents(args) => agents_cmd::run(args),
         Command::Migrate(args) => {
             let cfg = config::Config::resolve(args)?;
             tokio::runtime::Runtime::new()?

@@ -5,10 +5,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hotline_call::{
-    CallContext, CallRouter, CallSettings, EventLog, EventSink, MediaClock, builtin_flow,
+    AgentDesk, CallContext, CallRouter, CallSettings, EventLog, EventSink, MediaClock, builtin_flow,
 };
 use hotline_media::{PromptCache, RtpPortPool};
 use hotline_sip::{SipConfig, SipServer};
+use hotline_webphone::{AgentMediaHub, HubConfig};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
@@ -60,6 +61,46 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let event_log =
         tokio::spawn(EventLog::new(&cfg.data_dir.join("call-events.jsonl")).run(event_rx));
 
+    // Agents: one UDP port for every agent's WebRTC leg, and the desk that
+    // routes queued calls to them (queues and agents from the database).
+    let advertise = match (cfg.media_ip, cfg.agent_media_listen.ip().is_unspecified()) {
+        (Some(ip), _) => Some(ip),
+        (None, true) => {
+            tracing::warn!(
+                "agent media listens on all interfaces; advertising 127.0.0.1 (set --media-ip)"
+            );
+            Some(std::net::Ipv4Addr::LOCALHOST.into())
+        }
+        (None, false) => None,
+    };
+    let hub = AgentMediaHub::bind_with(
+        cfg.agent_media_listen,
+        HubConfig {
+            advertise,
+            ..HubConfig::default()
+        },
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "cannot listen for agent media on {}",
+            cfg.agent_media_listen
+        )
+    })?;
+    let (queues, agents) = match crate::desk::load(&records.store()).await {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::warn!(error = %e, "queues and agents not loaded; queued calls hold until max wait");
+            (Vec::new(), Vec::new())
+        }
+    };
+    tracing::info!(
+        queues = queues.len(),
+        agents = agents.len(),
+        "agent desk ready"
+    );
+    let desk = AgentDesk::start(queues, agents, hub);
+
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let ctx = Arc::new(CallContext {
         sip: sip.clone(),
@@ -79,6 +120,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         lookups: Arc::new(GatewayLookups {
             store: records.store(),
         }),
+        desk: Some(desk.clone()),
         shutdown: shutdown_rx,
     });
     let router = CallRouter::new(ctx.clone());
@@ -90,10 +132,27 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let listener = http::bind(cfg.http_listen)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", cfg.http_listen))?;
+    let admin = crate::admin::AdminState::new(records.store(), cfg.admin_token.as_deref())
+        .with_live_states(crate::desk::live_states(records.store(), &desk));
+    crate::desk::follow_admin_changes(records.store(), desk.clone(), admin.changes());
+    let auth_store = records.store();
+    let authenticate: crate::agent_ws::Authenticate = Arc::new(move |headers| {
+        let store = auth_store.clone();
+        Box::pin(async move { crate::agent_auth::agent_from_cookie(&store, &headers).await })
+    });
     let app = http::router(http::AppState {
         active: active.clone(),
         draining: draining_rx,
-    });
+    })
+    .merge(crate::admin::routes(admin))
+    .merge(crate::agent_auth::agent_auth_routes(
+        crate::agent_auth::AgentAuthState::new(records.store()),
+    ))
+    .merge(hotline_webphone::http::asset_routes())
+    .merge(crate::agent_ws::routes(crate::agent_ws::AgentWs {
+        authenticate,
+        desk: desk.clone(),
+    }));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "HTTP listener failed");

@@ -21,6 +21,8 @@ use crate::rtp::{RtpPacket, RtpSender};
 /// Caller audio kept for the recorder: 200 ms absorbs arrival jitter
 /// between packets and ticks without adding much memory per call.
 const CALLER_FIFO_SAMPLES: usize = 1600;
+/// The other leg's audio waiting to be sent: 200 ms at most.
+const BRIDGE_FIFO_SAMPLES: usize = 1600;
 /// Packets in a row, with one SSRC, needed from a new source address before
 /// we move the stream there (symmetric RTP, RFC 4961): one stray or spoofed
 /// packet must not hijack the call's audio.
@@ -251,6 +253,9 @@ pub struct MediaSession {
     record_error: Option<RecordError>,
     /// A caller-only capture beside the call recording (voicemail).
     capture: Option<CallRecorder>,
+    /// Audio from the other leg of a bridge (an agent), sent to the caller
+    /// when no prompt plays. `None` when not bridged.
+    bridge: Option<SampleFifo>,
 
     last_rx: Instant,
     timeout_reported: bool,
@@ -284,6 +289,7 @@ impl MediaSession {
             recorder: None,
             record_error: None,
             capture: None,
+            bridge: None,
             last_rx: now,
             timeout_reported: false,
             stats: MediaStats::default(),
@@ -344,6 +350,33 @@ impl MediaSession {
 
     pub fn is_capturing(&self) -> bool {
         self.capture.is_some()
+    }
+
+    /// Bridges another leg (an agent) to the caller: audio pushed with
+    /// [`MediaSession::push_bridge_audio`] is sent whenever no prompt plays,
+    /// and lands on the recording's right channel.
+    pub fn start_bridge(&mut self) {
+        if self.bridge.is_none() {
+            self.bridge = Some(SampleFifo::new(BRIDGE_FIFO_SAMPLES));
+        }
+    }
+
+    pub fn stop_bridge(&mut self) {
+        self.bridge = None;
+    }
+
+    pub fn is_bridged(&self) -> bool {
+        self.bridge.is_some()
+    }
+
+    /// Queues the other leg's audio (8 kHz linear) for the caller. Beyond
+    /// the FIFO's 200 ms the oldest samples go: latency must not grow.
+    pub fn push_bridge_audio(&mut self, pcm: &[i16]) {
+        if let Some(fifo) = self.bridge.as_mut() {
+            for &s in pcm {
+                fifo.push(s);
+            }
+        }
     }
 
     /// Plays `prompts` back to back, replacing whatever was playing. With
@@ -529,7 +562,13 @@ impl MediaSession {
                     .write_with_timestamp(pt, marker, self.dtmf_ts, &block, out);
                 self.marker_next = true;
             } else {
+                let prompting = self.playing;
                 self.fill_playback(&mut frame, &mut events);
+                if !prompting {
+                    if let Some(fifo) = self.bridge.as_mut() {
+                        fifo.pop_into(&mut frame);
+                    }
+                }
                 // Always send, silence included: keeps NAT bindings open and
                 // gives the caller continuous audio.
                 let ts = self.rtp.timestamp();
@@ -633,6 +672,39 @@ mod tests {
     fn session(now: Instant) -> MediaSession {
         let cfg = MediaConfig::new(Codec::Pcmu, addr(SDP_REMOTE));
         MediaSession::with_rtp_sender(cfg, now, RtpSender::with_state(0xABCD, 65530, 1000))
+    }
+
+    #[test]
+    fn bridged_audio_reaches_the_caller_when_no_prompt_plays() {
+        let t0 = Instant::now();
+        let mut m = session(t0);
+        let mut out = Vec::new();
+        m.push_bridge_audio(&[9000; FRAME_SAMPLES]); // not bridged: ignored
+        m.on_tick(t0, &mut out);
+        assert!(
+            out[crate::rtp::RTP_HEADER_LEN..]
+                .iter()
+                .all(|&b| b == ulaw_encode(0))
+        );
+        m.start_bridge();
+        m.push_bridge_audio(&[9000; FRAME_SAMPLES]);
+        m.on_tick(t0, &mut out);
+        assert!(
+            out[crate::rtp::RTP_HEADER_LEN..]
+                .iter()
+                .all(|&b| b == ulaw_encode(9000))
+        );
+        // A prompt (e.g. "please hold") takes precedence over the bridge.
+        m.push_bridge_audio(&[9000; FRAME_SAMPLES]);
+        m.play(vec![tone(FRAME_SAMPLES)], false);
+        m.on_tick(t0, &mut out);
+        assert!(
+            out[crate::rtp::RTP_HEADER_LEN..]
+                .iter()
+                .any(|&b| b != ulaw_encode(9000))
+        );
+        m.stop_bridge();
+        assert!(!m.is_bridged());
     }
 
     #[test]

@@ -210,7 +210,8 @@ impl Store {
             "SELECT id, sip_call_id, node, caller, caller_name, callee, transport, source, \
                     started_at, answered_at, ended_at, ended_by, hangup_cause, flow, flow_version, \
                     language, issue_type, outcome, queue, queued_at, agent_id, agent_answered_at, \
-                    talk_seconds, recording_id, events, last_seq, complete \
+                    talk_seconds, wrap_up_seconds, disposition, notes, recording_id, events, \
+                    last_seq, complete \
              FROM calls WHERE id = $1",
         )
         .bind(id)
@@ -313,16 +314,18 @@ async fn update_calls(tx: &mut sqlx::PgConnection, recs: &[CallRecord]) -> Resul
             outcome = u.outcome, queue = u.queue, queued_at = u.queued_at, agent_id = u.agent_id, \
             agent_answered_at = u.agent_answered_at, talk_seconds = u.talk_seconds, \
             recording_id = u.recording_id, events = u.events, last_seq = u.last_seq, \
-            complete = u.complete \
+            complete = u.complete, wrap_up_seconds = u.wrap_up_seconds, \
+            disposition = u.disposition, notes = u.notes \
          FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
                      $7::text[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], \
                      $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], \
                      $17::text[], $18::text[], $19::timestamptz[], $20::text[], $21::timestamptz[], \
-                     $22::float8[], $23::uuid[], $24::int4[], $25::int4[], $26::bool[]) \
+                     $22::float8[], $23::uuid[], $24::int4[], $25::int4[], $26::bool[], \
+                     $27::float8[], $28::text[], $29::text[]) \
            AS u(id, node, caller, caller_name, callee, transport, source, started_at, answered_at, \
                 ended_at, ended_by, hangup_cause, flow, flow_version, language, issue_type, \
                 outcome, queue, queued_at, agent_id, agent_answered_at, talk_seconds, \
-                recording_id, events, last_seq, complete) \
+                recording_id, events, last_seq, complete, wrap_up_seconds, disposition, notes) \
          WHERE c.id = u.id",
     )
     .bind(recs.iter().map(|r| r.id).collect::<Vec<_>>())
@@ -351,6 +354,9 @@ async fn update_calls(tx: &mut sqlx::PgConnection, recs: &[CallRecord]) -> Resul
     .bind(recs.iter().map(|r| r.events).collect::<Vec<_>>())
     .bind(recs.iter().map(|r| r.last_seq).collect::<Vec<_>>())
     .bind(recs.iter().map(|r| r.complete).collect::<Vec<_>>())
+    .bind(recs.iter().map(|r| r.wrap_up_seconds).collect::<Vec<_>>())
+    .bind(s(|r| &r.disposition))
+    .bind(s(|r| &r.notes))
     .execute(&mut *tx)
     .await?;
     Ok(())

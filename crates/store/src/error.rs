@@ -33,6 +33,19 @@ pub enum StoreError {
         status: String,
         output: String,
     },
+    /// Input the store refuses (bad id, unknown agent in a queue, …); the
+    /// message is meant for the user.
+    #[error("{0}")]
+    Invalid(String),
+    /// The agent, queue, … does not exist.
+    #[error("{what} {id:?} not found")]
+    NotFound { what: &'static str, id: String },
+    /// It exists already.
+    #[error("{what} {id:?} already exists")]
+    Conflict { what: &'static str, id: String },
+    /// Password hashing failed (never a wrong password: that is `Ok(None)`).
+    #[error("password hashing: {0}")]
+    Hash(String),
 }
 
 impl StoreError {

@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod agents;
 mod db;
 pub mod embedded;
 mod error;
@@ -26,6 +27,9 @@ pub mod spool;
 pub mod testing;
 mod writer;
 
+pub use agents::{
+    Agent, AgentLost, AgentUpdate, NewAgent, NewQueue, Overflow, Queue, QueueStrategy, QueueUpdate,
+};
 pub use db::{MIGRATOR, SeedCounts, Store};
 pub use embedded::{EmbeddedOptions, EmbeddedPostgres, PgBinaries, create_database};
 pub use error::StoreError;

@@ -87,6 +87,10 @@ pub struct CallRecord {
     pub agent_id: Option<String>,
     pub agent_answered_at: Option<DateTime<Utc>>,
     pub talk_seconds: Option<f64>,
+    /// From the `wrap_up` event: the agent's after-call work.
+    pub wrap_up_seconds: Option<f64>,
+    pub disposition: Option<String>,
+    pub notes: Option<String>,
     pub recording_id: Option<Uuid>,
     pub events: i32,
     pub last_seq: Option<i32>,
@@ -208,6 +212,11 @@ pub fn derive_call(id: Uuid, sip_call_id: &str, events: &[EventRow]) -> CallReco
                 r.agent_answered_at = Some(ev.at);
                 r.outcome = Some("answered".into());
                 queued_unanswered = false;
+            }
+            "wrap_up" => {
+                r.disposition = text(d, "disposition");
+                r.notes = text(d, "notes").filter(|n| !n.is_empty());
+                r.wrap_up_seconds = d.get("seconds").and_then(Value::as_f64);
             }
             "transfer" => r.outcome = Some("transferred".into()),
             "outcome" => {
@@ -374,6 +383,32 @@ mod tests {
         assert_eq!(r.outcome.as_deref(), Some("abandoned"));
         assert_eq!(r.queue.as_deref(), Some("billing"));
         assert!(r.queued_at.is_some());
+    }
+
+    #[test]
+    fn wrap_up_sets_disposition_notes_and_seconds() {
+        let id = Uuid::new_v4();
+        let mut evs = menu_call();
+        evs.insert(
+            8,
+            ev(
+                9,
+                2115,
+                "wrap_up",
+                json!({"disposition": "refund", "notes": "sent the form", "seconds": 12.5}),
+            ),
+        );
+        evs[9].seq = 10;
+        let r = derive_call(id, "x", &evs);
+        assert_eq!(r.disposition.as_deref(), Some("refund"));
+        assert_eq!(r.notes.as_deref(), Some("sent the form"));
+        assert_eq!(r.wrap_up_seconds, Some(12.5));
+        assert!(r.complete);
+        let r = derive_call(id, "x", &menu_call());
+        assert_eq!(
+            (r.disposition, r.notes, r.wrap_up_seconds),
+            (None, None, None)
+        );
     }
 
     #[test]

@@ -51,8 +51,6 @@ struct QueueWait {
     queue: String,
     since: Instant,
     deadline: Instant,
-    /// Max wait passed: the goodbye is playing.
-    closing: bool,
 }
 
 /// The actor's flow-side state.
@@ -69,6 +67,10 @@ pub(super) struct FlowState {
     fired: Option<Instant>,
     /// A REFER in flight: where to, and when to stop waiting for its outcome.
     transfer: Option<(String, Instant)>,
+    /// A goodbye is playing; when it ends the call is hung up with this cause.
+    closing: Option<String>,
+    /// The flow's nodes in the order the call entered them (shown to agents).
+    path: Vec<String>,
 }
 
 /// How long a REFER's outcome (its NOTIFYs) is awaited before the gateway
@@ -86,12 +88,7 @@ impl CallActor {
             Voicemail::Recording { deadline, .. } => Some(*deadline),
             _ => None,
         };
-        let queue = self
-            .flow
-            .queue
-            .as_ref()
-            .filter(|q| !q.closing)
-            .map(|q| q.deadline);
+        let queue = self.flow.queue.as_ref().map(|q| q.deadline);
         let transfer = self.flow.transfer.as_ref().map(|t| t.1);
         [interp, vm, queue, transfer].into_iter().flatten().min()
     }
@@ -111,20 +108,16 @@ impl CallActor {
         {
             return self.finish_voicemail(media).await;
         }
-        if let Some(q) = self
-            .flow
-            .queue
-            .as_mut()
-            .filter(|q| !q.closing && q.deadline <= now)
-        {
-            q.closing = true;
+        if let Some(q) = self.flow.queue.take_if(|q| q.deadline <= now) {
             let data = json!({ "queue": q.queue, "waited_ms": now.duration_since(q.since).as_millis() as u64 });
             self.log.emit("queue_timeout", None, data).await;
             let bye = self.localized("no-agents");
-            if !self.play(vec![bye], false, media).await {
-                return Some(self.hang_up(media, "queue_timeout").await);
+            self.stop_prompts(media);
+            if self.play(vec![bye], false, media).await {
+                self.set_closing("queue_timeout");
+                return None;
             }
-            return None;
+            return Some(self.hang_up(media, "queue_timeout").await);
         }
         match self.interp.next_timeout() {
             Some(t) if t <= now && Some(t) != self.flow.fired => {
@@ -183,18 +176,18 @@ impl CallActor {
                 json!({ "prompt": prompts.last(), "prompts": prompts, "interrupted": interrupted }),
             )
             .await;
+        if let Some(cause) = self.flow.closing.take() {
+            return Some(self.hang_up(media, &cause).await);
+        }
         if let Voicemail::Beeping { max_secs } = self.flow.voicemail {
             return self.start_capture(max_secs, media).await;
         }
         if self.flow.stage == Stage::Queued {
-            return match &self.flow.queue {
-                Some(q) if q.closing => Some(self.hang_up(media, "queue_timeout").await),
-                _ => {
-                    let music = self.localized("hold-music");
-                    self.play(vec![music], false, media).await;
-                    None
-                }
-            };
+            if self.flow.queue.is_some() || self.waiting_for_agent() {
+                let music = self.localized("hold-music");
+                self.play(vec![music], false, media).await;
+            }
+            return None;
         }
         self.step(Event::PromptFinished { interrupted }, media)
             .await
@@ -236,9 +229,11 @@ impl CallActor {
                         timeout,
                     } => self.spawn_lookup(id, source, params, timeout),
                     Action::Enqueue {
-                        queue, priority, ..
+                        queue,
+                        priority,
+                        data,
                     } => {
-                        self.enqueue(queue, priority, media).await;
+                        self.enqueue(queue, priority, data, media).await;
                     }
                     Action::Transfer { target, method } => {
                         return self.transfer(target, method, media).await;
@@ -265,6 +260,11 @@ impl CallActor {
                             .await;
                     }
                     Action::Record { kind, node, data } => {
+                        if kind == "node_entered"
+                            && let Some(n) = &node
+                        {
+                            self.flow.path.push(n.clone());
+                        }
                         self.log.emit(kind, node.as_deref(), data).await;
                     }
                     Action::Hangup => {
@@ -336,21 +336,77 @@ impl CallActor {
         });
     }
 
-    /// The stand-in queue: hold music until an agent would answer or the
-    /// maximum wait passes. Agents and routing replace this.
-    async fn enqueue(&mut self, queue: String, priority: i64, media: &mut MediaSession) {
-        let now = Instant::now();
-        tracing::info!(%queue, priority, "queued (no agents yet: holding until max wait)");
+    /// Hands the call to the agent desk's queue; without a desk (or when
+    /// it does not know the queue) holds with music until the max wait.
+    async fn enqueue(
+        &mut self,
+        queue: String,
+        priority: i64,
+        data: Map<String, Value>,
+        media: &mut MediaSession,
+    ) {
         self.flow.stage = Stage::Queued;
-        self.flow.queue = Some(QueueWait {
-            queue,
-            since: now,
-            deadline: now + self.ctx.settings.queue_max_wait,
-            closing: false,
-        });
+        if self.enqueue_to_desk(&queue, priority, data).await {
+            tracing::info!(%queue, priority, "queued for an agent");
+        } else {
+            tracing::info!(%queue, priority, "queued with no agent desk: holding until max wait");
+            self.hold_without_agents(&queue);
+        }
         if !media.is_playing() {
             let music = self.localized("hold-music");
             self.play(vec![music], false, media).await;
+        }
+    }
+
+    /// Holds the queued caller for `queue_max_wait` (no agent will come).
+    pub(super) fn hold_without_agents(&mut self, queue: &str) {
+        let now = Instant::now();
+        self.flow.queue = Some(QueueWait {
+            queue: queue.to_owned(),
+            since: now,
+            deadline: now + self.ctx.settings.queue_max_wait,
+        });
+    }
+
+    /// The nodes the call went through, for the agent's screen.
+    pub(super) fn flow_path(&self) -> &[String] {
+        &self.flow.path
+    }
+
+    /// Stops whatever prompt plays, reporting nothing for it.
+    pub(super) fn stop_prompts(&mut self, media: &mut MediaSession) {
+        media.stop_playback();
+        self.flow.playing.clear();
+    }
+
+    pub(super) async fn play_prompts(
+        &mut self,
+        prompts: Vec<String>,
+        barge_in: bool,
+        media: &mut MediaSession,
+    ) -> bool {
+        self.stop_prompts(media);
+        self.play(prompts, barge_in, media).await
+    }
+
+    /// Hangs up with `cause` when the prompts now playing end.
+    pub(super) fn set_closing(&mut self, cause: &str) {
+        self.flow.closing = Some(cause.to_owned());
+    }
+
+    pub(super) async fn hang_up_now(&mut self, media: &mut MediaSession, cause: &str) -> Ending {
+        self.hang_up(media, cause).await
+    }
+
+    /// The queue overflowed to voicemail: beep, record, thank, hang up.
+    pub(super) async fn overflow_voicemail(&mut self, media: &mut MediaSession) -> Option<Ending> {
+        self.flow.stage = Stage::Done;
+        let beep = self.localized("beep");
+        if self.play(vec![beep], false, media).await {
+            self.flow.voicemail = Voicemail::Beeping { max_secs: 120 };
+            None
+        } else {
+            self.start_capture(120, media).await
         }
     }
 
@@ -481,6 +537,18 @@ impl CallActor {
     /// Closes the voicemail and tells the flow. Returns how the call ends, if it does.
     async fn finish_voicemail(&mut self, media: &mut MediaSession) -> Option<Ending> {
         let event = self.close_voicemail(media).await?;
+        if self.flow.stage != Stage::Running {
+            // A queue's overflow, not the flow's own voicemail node.
+            self.log
+                .emit("outcome", None, json!({ "outcome": "voicemail" }))
+                .await;
+            let thanks = self.localized("thank-you");
+            if self.play(vec![thanks], false, media).await {
+                self.set_closing("voicemail");
+                return None;
+            }
+            return Some(self.hang_up(media, "voicemail").await);
+        }
         Box::pin(self.step(event, media)).await
     }
 

@@ -1,0 +1,680 @@
+//! The agent desk: the shell around the ACD (`hotline-routing`), the agents'
+//! softphone sockets and the agent media hub (`hotline-webphone`).
+//!
+//! One task owns the [`Acd`]; call actors and agent sockets talk to it over
+//! one channel, so every routing decision is taken in one place, in order —
+//! which is what makes "two agents answer one call" impossible rather than
+//! unlikely. The desk relays: ACD actions become messages to the agents'
+//! pages and notices to the call actors; the actors own the audio bridge.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hotline_routing::{
+    Acd, AcdAction, AgentConfig, AgentId, AgentState, AgentView, CallId, Overflow, QueueConfig,
+    QueueName,
+};
+use hotline_webphone::protocol::{AgentState as PageState, ClientMsg, ServerMsg};
+use hotline_webphone::{AgentLeg, AgentMediaHub};
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+
+/// What an agent's softphone socket reports (see `/agent/ws`).
+#[derive(Debug)]
+pub enum AgentSocketEvent {
+    /// A socket opened; the desk speaks to the page through `tx`.
+    Connected {
+        agent: String,
+        conn: u64,
+        tx: mpsc::Sender<ServerMsg>,
+    },
+    Message {
+        agent: String,
+        conn: u64,
+        msg: ClientMsg,
+    },
+    Disconnected {
+        agent: String,
+        conn: u64,
+    },
+}
+
+/// A call the flow hands to a queue.
+pub struct QueuedCall {
+    pub call: String,
+    pub queue: String,
+    pub priority: i64,
+    pub issue_type: Option<String>,
+    /// Shown to the agent: the caller's number, the IVR path, what the
+    /// lookups found and the flow's enqueue data.
+    pub caller: String,
+    pub path: Vec<String>,
+    pub data: Value,
+    pub notices: mpsc::Sender<DeskNotice>,
+}
+
+/// What the desk tells a call actor.
+pub enum DeskNotice {
+    /// No queue of that name: the actor falls back to holding.
+    UnknownQueue,
+    Position {
+        position: usize,
+        estimated_wait: Duration,
+    },
+    Offered {
+        agent: String,
+    },
+    OfferEnded {
+        agent: String,
+        outcome: &'static str,
+    },
+    /// The agent accepted; their audio leg follows.
+    Accepted {
+        agent: String,
+    },
+    Leg {
+        agent: String,
+        leg: AgentLeg,
+    },
+    AgentHungUp {
+        agent: String,
+    },
+    /// The agent's page went away mid-call: back in the queue, or released.
+    AgentLost {
+        agent: String,
+        requeued: bool,
+    },
+    Overflow {
+        target: Overflow,
+    },
+    Hold {
+        on: bool,
+    },
+    Mute {
+        on: bool,
+    },
+    Dtmf {
+        digit: char,
+    },
+    /// The agent left wrap-up for this call (submitted, or the timer ran out).
+    WrapUpDone {
+        agent: String,
+        disposition: Option<String>,
+        notes: String,
+        seconds: u64,
+    },
+}
+
+/// Everything that reaches the desk.
+pub enum DeskInput {
+    Enqueue(QueuedCall),
+    /// The call is over (caller or gateway hung up).
+    CallEnded {
+        call: String,
+    },
+    /// The agent's audio leg is up.
+    LegConnected {
+        call: String,
+        agent: String,
+    },
+    Agent(AgentSocketEvent),
+    /// Queue and agent configuration (at start and after admin changes).
+    Configure {
+        queues: Vec<QueueConfig>,
+        agents: Vec<AgentConfig>,
+    },
+}
+
+/// Cloned into call actors, the agent socket route and the admin API.
+#[derive(Clone)]
+pub struct DeskHandle {
+    tx: mpsc::Sender<DeskInput>,
+    states: watch::Receiver<Vec<AgentView>>,
+    hub: AgentMediaHub,
+}
+
+impl DeskHandle {
+    pub async fn send(&self, input: DeskInput) {
+        if self.tx.send(input).await.is_err() {
+            tracing::error!("agent desk is gone");
+        }
+    }
+
+    /// Live agent states, for the admin API.
+    pub fn states(&self) -> Vec<AgentView> {
+        self.states.borrow().clone()
+    }
+
+    /// Wakes on every agent state change.
+    pub fn watch_states(&self) -> watch::Receiver<Vec<AgentView>> {
+        self.states.clone()
+    }
+
+    pub fn hub(&self) -> &AgentMediaHub {
+        &self.hub
+    }
+}
+
+struct DeskCall {
+    queued: QueuedCall,
+    agent: Option<AgentId>,
+    /// When the live offer (ring) ends, for the page's countdown.
+    offer_expires: Option<Instant>,
+}
+
+/// An agent's wrap-up: the call, since when, and (disposition, notes) once submitted.
+type WrapUp = (CallId, Instant, Option<(String, String)>);
+
+struct Socket {
+    conn: u64,
+    tx: mpsc::Sender<ServerMsg>,
+}
+
+/// The desk task's state.
+pub struct AgentDesk {
+    acd: Acd,
+    hub: AgentMediaHub,
+    sockets: HashMap<AgentId, Socket>,
+    calls: HashMap<CallId, DeskCall>,
+    /// Agents in wrap-up: for which call, since when, what they submitted.
+    wrapping: HashMap<AgentId, WrapUp>,
+    states: watch::Sender<Vec<AgentView>>,
+    /// Instant ↔ wall clock, for the page's Unix-millisecond times.
+    epoch: (Instant, SystemTime),
+}
+
+impl AgentDesk {
+    /// Starts the desk on the current runtime.
+    pub fn start(
+        queues: Vec<QueueConfig>,
+        agents: Vec<AgentConfig>,
+        hub: AgentMediaHub,
+    ) -> DeskHandle {
+        let (tx, rx) = mpsc::channel(1024);
+        let (states, states_rx) = watch::channel(Vec::new());
+        let desk = AgentDesk {
+            acd: Acd::new(queues, agents),
+            hub: hub.clone(),
+            sockets: HashMap::new(),
+            calls: HashMap::new(),
+            wrapping: HashMap::new(),
+            states,
+            epoch: (Instant::now(), SystemTime::now()),
+        };
+        tokio::spawn(desk.run(rx));
+        DeskHandle {
+            tx,
+            states: states_rx,
+            hub,
+        }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<DeskInput>) {
+        self.publish_states();
+        loop {
+            let deadline = self.acd.poll_timeout();
+            let sleep = async move {
+                match deadline {
+                    Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                input = rx.recv() => match input {
+                    Some(input) => self.on_input(input).await,
+                    None => break,
+                },
+                _ = sleep => self.acd.handle_timeout(Instant::now()),
+            }
+            self.drain_actions().await;
+        }
+    }
+
+    async fn on_input(&mut self, input: DeskInput) {
+        let now = Instant::now();
+        match input {
+            DeskInput::Enqueue(q) => {
+                let call = CallId::new(q.call.clone());
+                let queue = QueueName::new(q.queue.clone());
+                let r =
+                    self.acd
+                        .enqueue(call.clone(), &queue, q.priority, q.issue_type.clone(), now);
+                match r {
+                    Ok(()) => {
+                        self.calls.insert(
+                            call,
+                            DeskCall {
+                                queued: q,
+                                agent: None,
+                                offer_expires: None,
+                            },
+                        );
+                    }
+                    Err(e) => {
+                        tracing::warn!(call = %q.call, queue = %q.queue, error = %e, "cannot queue the call");
+                        let _ = q.notices.send(DeskNotice::UnknownQueue).await;
+                    }
+                }
+            }
+            DeskInput::CallEnded { call } => {
+                let call = CallId::new(call);
+                if let Some(agent) = self.calls.get(&call).and_then(|c| c.agent.clone()) {
+                    self.to_agent(
+                        &agent,
+                        ServerMsg::Ended {
+                            call: call.as_str().to_owned(),
+                            by: "caller".into(),
+                        },
+                    )
+                    .await;
+                }
+                self.acd.call_ended(&call, now);
+                // Kept while its agent wraps up, so the wrap-up reaches the record.
+                if !self.wrapping.values().any(|(c, ..)| *c == call)
+                    && self.calls.get(&call).is_some_and(|c| c.agent.is_none())
+                {
+                    self.calls.remove(&call);
+                }
+            }
+            DeskInput::LegConnected { call, agent } => {
+                self.to_agent(&AgentId::new(agent), ServerMsg::Connected { call })
+                    .await;
+            }
+            DeskInput::Agent(ev) => self.on_agent(ev, now).await,
+            DeskInput::Configure { queues, agents } => {
+                for a in agents {
+                    self.acd.upsert_agent(a, now);
+                }
+                for q in queues {
+                    self.acd.upsert_queue(q, now);
+                }
+            }
+        }
+    }
+
+    async fn on_agent(&mut self, ev: AgentSocketEvent, now: Instant) {
+        match ev {
+            AgentSocketEvent::Connected { agent, conn, tx } => {
+                let id = AgentId::new(agent.clone());
+                if self.acd.agent(&id).is_none() {
+                    self.acd
+                        .upsert_agent(AgentConfig::new(id.clone(), agent.clone()), now);
+                }
+                self.sockets.insert(id.clone(), Socket { conn, tx });
+                if let Some(view) = self.acd.agent(&id)
+                    && view.state == AgentState::Offline
+                {
+                    let _ = self.acd.agent_login(&id, now);
+                }
+            }
+            AgentSocketEvent::Disconnected { agent, conn } => {
+                let id = AgentId::new(agent);
+                if self.sockets.get(&id).is_some_and(|s| s.conn == conn) {
+                    self.sockets.remove(&id);
+                    self.acd.agent_disconnected(&id, now);
+                }
+            }
+            AgentSocketEvent::Message { agent, conn, msg } => {
+                let id = AgentId::new(agent);
+                if self.sockets.get(&id).is_none_or(|s| s.conn != conn) {
+                    return; // a stale socket of a reconnected page
+                }
+                if let Err(message) = self.on_message(&id, msg, now).await {
+                    self.to_agent(&id, ServerMsg::Error { message }).await;
+                }
+            }
+        }
+    }
+
+    async fn on_message(
+        &mut self,
+        agent: &AgentId,
+        msg: ClientMsg,
+        now: Instant,
+    ) -> Result<(), String> {
+        let current = self.acd.agent(agent).map(|v| v.state);
+        match msg {
+            ClientMsg::Hello {} => {
+                if let Some(state) = current {
+                    self.send_state(agent, &state, now).await;
+                    if let AgentState::Ringing { call } = &state
+                        && let Some(offer) = self.offer_message(call, now)
+                    {
+                        self.to_agent(agent, offer).await;
+                    }
+                }
+                Ok(())
+            }
+            ClientMsg::Available { on: true, .. } => self
+                .acd
+                .set_available(agent, now)
+                .map_err(|e| e.to_string()),
+            ClientMsg::Available { on: false, reason } => self
+                .acd
+                .set_away(agent, reason.unwrap_or_else(|| "away".into()), now)
+                .map_err(|e| e.to_string()),
+            ClientMsg::Answer { call } => self
+                .acd
+                .accept(agent, &CallId::new(call), now)
+                .map_err(|e| e.to_string()),
+            ClientMsg::Decline { call } => self
+                .acd
+                .decline(agent, &CallId::new(call), now)
+                .map_err(|e| e.to_string()),
+            ClientMsg::SdpOffer { call, sdp } => {
+                let call_id = CallId::new(call.clone());
+                if current
+                    != Some(AgentState::OnCall {
+                        call: call_id.clone(),
+                    })
+                {
+                    return Err(format!("not on call {call}"));
+                }
+                let Some(notices) = self.calls.get(&call_id).map(|c| c.queued.notices.clone())
+                else {
+                    return Err(format!("call {call} is gone"));
+                };
+                let hub = self.hub.clone();
+                let page = self.sockets.get(agent).map(|s| s.tx.clone());
+                let agent = agent.as_str().to_owned();
+                // The hub answers after a round trip to its task: do not hold the desk.
+                tokio::spawn(async move {
+                    match hub.accept_offer(&format!("{agent}/{call}"), &sdp).await {
+                        Ok(leg) => {
+                            if let Some(page) = &page {
+                                let _ = page
+                                    .send(ServerMsg::SdpAnswer {
+                                        call: call.clone(),
+                                        sdp: leg.answer_sdp.clone(),
+                                    })
+                                    .await;
+                            }
+                            let _ = notices.send(DeskNotice::Leg { agent, leg }).await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(%agent, %call, error = %e, "agent SDP refused");
+                            if let Some(page) = &page {
+                                let _ = page
+                                    .send(ServerMsg::Error {
+                                        message: format!("audio could not be set up: {e}"),
+                                    })
+                                    .await;
+                            }
+                        }
+                    }
+                });
+                Ok(())
+            }
+            ClientMsg::Hangup { call } => {
+                let call_id = CallId::new(call);
+                self.acd
+                    .agent_hung_up(agent, &call_id, now)
+                    .map_err(|e| e.to_string())?;
+                self.notify(
+                    &call_id,
+                    DeskNotice::AgentHungUp {
+                        agent: agent.as_str().to_owned(),
+                    },
+                )
+                .await;
+                Ok(())
+            }
+            ClientMsg::Hold { on } => self.notify_current(current, DeskNotice::Hold { on }).await,
+            ClientMsg::Mute { on } => self.notify_current(current, DeskNotice::Mute { on }).await,
+            ClientMsg::Dtmf { digit } => {
+                let Some(d) = digit.chars().next().filter(|_| digit.chars().count() == 1) else {
+                    return Err(format!("not one key: {digit:?}"));
+                };
+                self.notify_current(current, DeskNotice::Dtmf { digit: d })
+                    .await
+            }
+            ClientMsg::WrapUp {
+                call,
+                disposition,
+                notes,
+            } => {
+                let call_id = CallId::new(call);
+                match self.wrapping.get_mut(agent) {
+                    Some((c, _, submitted)) if *c == call_id => {
+                        *submitted = Some((disposition, notes));
+                    }
+                    _ => return Err("not in wrap-up for that call".into()),
+                }
+                self.acd.wrap_up_done(agent, now).map_err(|e| e.to_string())
+            }
+            // Answered by the socket itself.
+            ClientMsg::Ping {} => Ok(()),
+        }
+    }
+
+    async fn notify_current(
+        &mut self,
+        state: Option<AgentState>,
+        notice: DeskNotice,
+    ) -> Result<(), String> {
+        match state {
+            Some(AgentState::OnCall { call }) => {
+                self.notify(&call, notice).await;
+                Ok(())
+            }
+            _ => Err("no call in progress".into()),
+        }
+    }
+
+    async fn drain_actions(&mut self) {
+        let mut changed = false;
+        while let Some(action) = self.acd.poll_action() {
+            let now = Instant::now();
+            match action {
+                AcdAction::Offer {
+                    call,
+                    agent,
+                    expires,
+                    ..
+                } => {
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.offer_expires = Some(expires);
+                    }
+                    if let Some(msg) = self.offer_message(&call, now) {
+                        self.to_agent(&agent, msg).await;
+                    }
+                    self.notify(
+                        &call,
+                        DeskNotice::Offered {
+                            agent: agent.as_str().to_owned(),
+                        },
+                    )
+                    .await;
+                }
+                AcdAction::Withdraw { call, agent } => {
+                    self.to_agent(
+                        &agent,
+                        ServerMsg::OfferWithdrawn {
+                            call: call.as_str().to_owned(),
+                        },
+                    )
+                    .await;
+                }
+                AcdAction::Connect { call, agent } => {
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.agent = Some(agent.clone());
+                    }
+                    self.notify(
+                        &call,
+                        DeskNotice::Accepted {
+                            agent: agent.as_str().to_owned(),
+                        },
+                    )
+                    .await;
+                }
+                AcdAction::OfferTimedOut { .. } => {}
+                AcdAction::Position {
+                    call,
+                    position,
+                    estimated_wait,
+                } => {
+                    self.notify(
+                        &call,
+                        DeskNotice::Position {
+                            position,
+                            estimated_wait,
+                        },
+                    )
+                    .await;
+                }
+                AcdAction::Overflow { call, target } => {
+                    let requeued = matches!(target, Overflow::Queue(_));
+                    self.notify(&call, DeskNotice::Overflow { target }).await;
+                    if !requeued {
+                        self.calls.remove(&call);
+                    }
+                }
+                AcdAction::AgentState { agent, state, .. } => {
+                    changed = true;
+                    self.on_agent_state(&agent, &state, now).await;
+                }
+                AcdAction::AgentLost {
+                    call,
+                    agent,
+                    requeued,
+                } => {
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.agent = None;
+                    }
+                    self.notify(
+                        &call,
+                        DeskNotice::AgentLost {
+                            agent: agent.as_str().to_owned(),
+                            requeued,
+                        },
+                    )
+                    .await;
+                    if !requeued {
+                        self.calls.remove(&call);
+                    }
+                }
+                AcdAction::OfferOutcome {
+                    call,
+                    agent,
+                    outcome,
+                    ..
+                } => {
+                    self.notify(
+                        &call,
+                        DeskNotice::OfferEnded {
+                            agent: agent.as_str().to_owned(),
+                            outcome: outcome.name(),
+                        },
+                    )
+                    .await;
+                }
+            }
+        }
+        if changed {
+            self.publish_states();
+        }
+    }
+
+    async fn on_agent_state(&mut self, agent: &AgentId, state: &AgentState, now: Instant) {
+        // Leaving wrap-up closes the call's record on the actor's side.
+        if !matches!(state, AgentState::WrapUp { .. })
+            && let Some((call, since, submitted)) = self.wrapping.remove(agent)
+        {
+            let (disposition, notes) = match submitted {
+                Some((d, n)) => (Some(d), n),
+                None => (None, String::new()),
+            };
+            self.notify(
+                &call,
+                DeskNotice::WrapUpDone {
+                    agent: agent.as_str().to_owned(),
+                    disposition,
+                    notes,
+                    seconds: now.saturating_duration_since(since).as_secs(),
+                },
+            )
+            .await;
+            self.calls.remove(&call);
+        }
+        if let AgentState::WrapUp { call, until } = state {
+            self.wrapping
+                .insert(agent.clone(), (call.clone(), now, None));
+            self.to_agent(
+                agent,
+                ServerMsg::WrapUp {
+                    call: call.as_str().to_owned(),
+                    until: self.unix_ms(*until),
+                },
+            )
+            .await;
+        }
+        self.send_state(agent, state, now).await;
+    }
+
+    async fn send_state(&mut self, agent: &AgentId, state: &AgentState, now: Instant) {
+        let (page, reason) = match state {
+            AgentState::Offline => (PageState::Offline, None),
+            AgentState::Available => (PageState::Available, None),
+            AgentState::Ringing { .. } => (PageState::Ringing, None),
+            AgentState::OnCall { .. } => (PageState::OnCall, None),
+            AgentState::WrapUp { .. } => (PageState::WrapUp, None),
+            AgentState::Away { reason } => (PageState::Away, Some(reason.clone())),
+        };
+        let since = self.acd.agent(agent).and_then(|v| v.since).unwrap_or(now);
+        let msg = ServerMsg::State {
+            state: page,
+            since: self.unix_ms(since),
+            reason,
+        };
+        self.to_agent(agent, msg).await;
+    }
+
+    fn offer_message(&self, call: &CallId, now: Instant) -> Option<ServerMsg> {
+        let c = self.calls.get(call)?;
+        let expires = c
+            .offer_expires
+            .map(|t| t.saturating_duration_since(now).as_millis() as u64)
+            .unwrap_or(0);
+        Some(ServerMsg::Offer {
+            call: call.as_str().to_owned(),
+            caller: c.queued.caller.clone(),
+            issue_type: c.queued.issue_type.clone(),
+            path: c.queued.path.clone(),
+            data: c.queued.data.clone(),
+            expires_in_ms: expires,
+        })
+    }
+
+    async fn to_agent(&self, agent: &AgentId, msg: ServerMsg) {
+        if let Some(s) = self.sockets.get(agent) {
+            // A page that cannot keep up loses messages, not the desk's time;
+            // it catches up with `hello` after reconnecting.
+            if s.tx.try_send(msg).is_err() {
+                tracing::warn!(agent = %agent.as_str(), "agent page is not reading; message dropped");
+            }
+        }
+    }
+
+    async fn notify(&self, call: &CallId, notice: DeskNotice) {
+        if let Some(c) = self.calls.get(call) {
+            if c.queued.notices.try_send(notice).is_err() {
+                tracing::warn!(call = %call.as_str(), "call actor is not reading desk notices");
+            }
+        }
+    }
+
+    fn publish_states(&self) {
+        let views: Vec<AgentView> = self.acd.agents().collect();
+        self.states.send_replace(views);
+    }
+
+    fn unix_ms(&self, at: Instant) -> u64 {
+        let wall = match at.checked_duration_since(self.epoch.0) {
+            Some(d) => self.epoch.1 + d,
+            None => self.epoch.1 - self.epoch.0.duration_since(at),
+        };
+        wall.duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+}

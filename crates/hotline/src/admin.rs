@@ -1,0 +1,659 @@
+//! The admin API: agents, queues, queue membership and live agent states, as
+//! JSON over HTTP behind `Authorization: Bearer <--admin-token>`.
+//!
+//! | request | body | answer |
+//! |---|---|---|
+//! | `GET /api/agents` | — | `[Agent]` |
+//! | `POST /api/agents` | `{id, name, password, skills?, active?}` | 201 `Agent` |
+//! | `GET /api/agents/{id}` | — | `Agent` |
+//! | `PUT /api/agents/{id}` | `{name?, skills?, active?, password?}` | `Agent` |
+//! | `DELETE /api/agents/{id}` | — | 204 |
+//! | `GET /api/agents/states` | — | `{source: "live"/"database", agents: [AgentStateView]}` |
+//! | `GET /api/queues` | — | `[Queue]` |
+//! | `POST /api/queues` | `{name, strategy?, max_wait_secs?, overflow?, offer_timeout_secs?, wrap_up_secs?, on_agent_lost?, issue_skills?, members?}` | 201 `Queue` |
+//! | `GET /api/queues/{name}` | — | `Queue` |
+//! | `PUT /api/queues/{name}` | any of the `POST` fields but `name` | `Queue` |
+//! | `DELETE /api/queues/{name}` | — | 204 |
+//! | `PUT /api/queues/{name}/members` | `["a1", "a2"]` (round-robin order) | `Queue` |
+//!
+//! Errors are `{"error": "…"}`: 400 bad input, 401 no or wrong token, 404,
+//! 409 duplicate, 503 when no token is configured. Password hashes never
+//! leave the store. Every change bumps [`AdminState::changes`], so the
+//! routing engine can reload agents and queues.
+//!
+//! Mount: `.merge(admin::routes(AdminState::new(store, cfg.admin_token.as_deref())))`.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use hotline_store::{
+    Agent, AgentUpdate, NewAgent, NewQueue, Queue, QueueUpdate, Store, StoreError,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use sha2::Digest;
+use subtle::ConstantTimeEq;
+use tokio::sync::watch;
+
+/// One agent's state as `GET /api/agents/states` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AgentStateView {
+    pub agent: String,
+    pub name: String,
+    /// `offline`, `available`, `ringing`, `on_call`, `wrap_up` or `away`.
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When the agent entered `state` (`null`: not known).
+    pub since: Option<DateTime<Utc>>,
+    /// The call they ring for, talk on or wrap up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
+}
+
+/// What the admin handlers need. Cheap to clone.
+#[derive(Clone)]
+pub struct AdminState {
+    store: Store,
+    /// SHA-256 of the bearer token; `None`: the API is disabled (503).
+    token: Option<[u8; 32]>,
+    live: Option<watch::Receiver<Vec<AgentStateView>>>,
+    changes: Arc<watch::Sender<u64>>,
+}
+
+impl AdminState {
+    /// `token`: `--admin-token` (`None` disables the API).
+    pub fn new(store: Store, token: Option<&str>) -> Self {
+        Self {
+            store,
+            token: token.map(digest),
+            live: None,
+            changes: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    /// Live agent states for `GET /api/agents/states`, kept current by the
+    /// routing engine. Without it the endpoint answers with the last state
+    /// each agent has in the database.
+    pub fn with_live_states(mut self, live: watch::Receiver<Vec<AgentStateView>>) -> Self {
+        self.live = Some(live);
+        self
+    }
+
+    /// Bumped after every change to agents, queues or membership: reload
+    /// them from the store when it changes.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n += 1);
+    }
+}
+
+fn digest(s: &str) -> [u8; 32] {
+    sha2::Sha256::digest(s.as_bytes()).into()
+}
+
+/// The admin routes, mergeable into a router of any state.
+pub fn routes<S: Clone + Send + Sync + 'static>(state: AdminState) -> Router<S> {
+    Router::new()
+        .route("/api/agents", get(list_agents).post(create_agent))
+        .route("/api/agents/states", get(agent_states))
+        .route(
+            "/api/agents/{id}",
+            get(get_agent).put(update_agent).delete(delete_agent),
+        )
+        .route("/api/queues", get(list_queues).post(create_queue))
+        .route(
+            "/api/queues/{name}",
+            get(get_queue).put(update_queue).delete(delete_queue),
+        )
+        .route("/api/queues/{name}/members", put(set_members))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin))
+        .with_state(state)
+}
+
+/// 503 without a configured token, 401 without the right one.
+async fn require_admin(State(st): State<AdminState>, req: Request, next: Next) -> Response {
+    let Some(expected) = st.token else {
+        return ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "admin API disabled: set --admin-token".into(),
+        )
+        .into_response();
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| digest(token.trim()));
+    // Digests of equal length, compared without an early exit: neither the
+    // token's length nor its prefix leaks through timing.
+    if given.is_some_and(|g| bool::from(g.ct_eq(&expected))) {
+        return next.run(req).await;
+    }
+    let mut res = ApiError(
+        StatusCode::UNAUTHORIZED,
+        "missing or wrong bearer token".into(),
+    )
+    .into_response();
+    res.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    res
+}
+
+/// An error answer: `{"error": message}` with its status.
+#[derive(Debug)]
+pub struct ApiError(pub StatusCode, pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let status = match &e {
+            StoreError::Invalid(_) => StatusCode::BAD_REQUEST,
+            StoreError::NotFound { .. } => StatusCode::NOT_FOUND,
+            StoreError::Conflict { .. } => StatusCode::CONFLICT,
+            _ => {
+                tracing::error!(error = %e, "admin API: store failed");
+                return ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into());
+            }
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(e: JsonRejection) -> Self {
+        ApiError(StatusCode::BAD_REQUEST, e.body_text())
+    }
+}
+
+/// `Json` whose rejections are 400 `{"error": …}` like every other error.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let Json(v) = Json::<T>::from_request(req, state).await?;
+        Ok(Body(v))
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn not_found(what: &'static str, id: String) -> ApiError {
+    StoreError::NotFound { what, id }.into()
+}
+
+async fn list_agents(State(st): State<AdminState>) -> ApiResult<Json<Vec<Agent>>> {
+    Ok(Json(st.store.list_agents().await?))
+}
+
+async fn create_agent(
+    State(st): State<AdminState>,
+    Body(new): Body<NewAgent>,
+) -> ApiResult<(StatusCode, Json<Agent>)> {
+    if new.id == "states" {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "agent id \"states\" is reserved".into(),
+        ));
+    }
+    let agent = st.store.create_agent(new).await?;
+    st.changed();
+    Ok((StatusCode::CREATED, Json(agent)))
+}
+
+async fn get_agent(State(st): State<AdminState>, Path(id): Path<String>) -> ApiResult<Json<Agent>> {
+    match st.store.agent(&id).await? {
+        Some(agent) => Ok(Json(agent)),
+        None => Err(not_found("agent", id)),
+    }
+}
+
+async fn update_agent(
+    State(st): State<AdminState>,
+    Path(id): Path<String>,
+    Body(up): Body<AgentUpdate>,
+) -> ApiResult<Json<Agent>> {
+    let agent = st.store.update_agent(&id, up).await?;
+    st.changed();
+    Ok(Json(agent))
+}
+
+async fn delete_agent(
+    State(st): State<AdminState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    st.store.delete_agent(&id).await?;
+    st.changed();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn agent_states(State(st): State<AdminState>) -> ApiResult<Json<serde_json::Value>> {
+    if let Some(live) = &st.live {
+        let agents = live.borrow().clone();
+        return Ok(Json(json!({ "source": "live", "agents": agents })));
+    }
+    let agents: Vec<AgentStateView> = st
+        .store
+        .agent_last_states()
+        .await?
+        .into_iter()
+        .map(|s| AgentStateView {
+            agent: s.agent,
+            name: s.name,
+            state: s.state.unwrap_or_else(|| "offline".into()),
+            reason: s.reason,
+            since: s.at,
+            call: None,
+        })
+        .collect();
+    Ok(Json(json!({ "source": "database", "agents": agents })))
+}
+
+async fn list_queues(State(st): State<AdminState>) -> ApiResult<Json<Vec<Queue>>> {
+    Ok(Json(st.store.list_queues().await?))
+}
+
+async fn create_queue(
+    State(st): State<AdminState>,
+    Body(new): Body<NewQueue>,
+) -> ApiResult<(StatusCode, Json<Queue>)> {
+    let queue = st.store.create_queue(new).await?;
+    st.changed();
+    Ok((StatusCode::CREATED, Json(queue)))
+}
+
+async fn get_queue(
+    State(st): State<AdminState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Queue>> {
+    match st.store.queue(&name).await? {
+        Some(queue) => Ok(Json(queue)),
+        None => Err(not_found("queue", name)),
+    }
+}
+
+async fn update_queue(
+    State(st): State<AdminState>,
+    Path(name): Path<String>,
+    Body(up): Body<QueueUpdate>,
+) -> ApiResult<Json<Queue>> {
+    let queue = st.store.update_queue(&name, up).await?;
+    st.changed();
+    Ok(Json(queue))
+}
+
+async fn delete_queue(
+    State(st): State<AdminState>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    st.store.delete_queue(&name).await?;
+    st.changed();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_members(
+    State(st): State<AdminState>,
+    Path(name): Path<String>,
+    Body(members): Body<Vec<String>>,
+) -> ApiResult<Json<Queue>> {
+    let queue = st.store.set_queue_members(&name, &members).await?;
+    st.changed();
+    Ok(Json(queue))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body as HttpBody;
+    use axum::http::Method;
+    use hotline_store::testing::{TestDb, fresh_db};
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    const TOKEN: &str = "s3cret-admin-token-for-tests";
+
+    async fn app(token: Option<&str>) -> (Router, TestDb, AdminState) {
+        let db = fresh_db().await;
+        db.store.migrate().await.unwrap();
+        let st = AdminState::new(db.store.clone(), token);
+        (routes(st.clone()), db, st)
+    }
+
+    async fn call(
+        app: &Router,
+        method: Method,
+        uri: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(a) = auth {
+            req = req.header(header::AUTHORIZATION, a);
+        }
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(HttpBody::from(b.to_string())),
+            None => req.body(HttpBody::empty()),
+        }
+        .unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let v = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
+        };
+        (status, v)
+    }
+
+    fn bearer() -> Option<&'static str> {
+        Some("Bearer s3cret-admin-token-for-tests")
+    }
+
+    #[tokio::test]
+    async fn disabled_without_a_token() {
+        let (app, _db, _) = app(None).await;
+        let (s, v) = call(&app, Method::GET, "/api/agents", bearer(), None).await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(v["error"], "admin API disabled: set --admin-token");
+    }
+
+    #[tokio::test]
+    async fn the_bearer_token_is_required() {
+        let (app, _db, _) = app(Some(TOKEN)).await;
+        for auth in [
+            None,
+            Some("Bearer wrong"),
+            Some("Bearer s3cret-admin-token-for-test"),
+            Some("Basic s3cret-admin-token-for-tests"),
+            Some(TOKEN),
+        ] {
+            let (s, v) = call(&app, Method::GET, "/api/queues", auth, None).await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "{auth:?}");
+            assert!(v["error"].is_string());
+        }
+        let (s, _) = call(
+            &app,
+            Method::GET,
+            "/api/queues",
+            Some("bearer s3cret-admin-token-for-tests"),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn agents_round_trip_without_hashes() {
+        let (app, db, st) = app(Some(TOKEN)).await;
+        let changes = st.changes();
+        let (s, v) = call(
+            &app,
+            Method::POST,
+            "/api/agents",
+            bearer(),
+            Some(json!({"id": "a1", "name": "Ada Agent", "password": "correct horse", "skills": ["billing", "refunds"]})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert_eq!(v["id"], "a1");
+        assert_eq!(v["skills"], json!(["billing", "refunds"]));
+        assert_eq!(v["active"], true);
+        assert!(*changes.borrow() >= 1);
+
+        let dup = json!({"id": "a1", "name": "Again", "password": "correct horse"});
+        let (s, _) = call(&app, Method::POST, "/api/agents", bearer(), Some(dup)).await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        for bad in [
+            json!({"id": "a b", "name": "X", "password": "correct horse"}),
+            json!({"id": "a2", "name": "X", "password": "short"}),
+            json!({"id": "a2", "name": "", "password": "correct horse"}),
+            json!({"id": "a2", "name": "X", "password": "correct horse", "pasword": 1}),
+            json!({"id": "states", "name": "X", "password": "correct horse"}),
+            json!({"name": "X"}),
+        ] {
+            let (s, v) = call(
+                &app,
+                Method::POST,
+                "/api/agents",
+                bearer(),
+                Some(bad.clone()),
+            )
+            .await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{bad} → {v}");
+            assert!(v["error"].is_string());
+        }
+
+        let (s, v) = call(
+            &app,
+            Method::PUT,
+            "/api/agents/a1",
+            bearer(),
+            Some(
+                json!({"name": "Ada Lovelace", "skills": ["billing"], "password": "new password!"}),
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["name"], "Ada Lovelace");
+        assert!(
+            db.store
+                .verify_agent_password("a1", "new password!")
+                .await
+                .unwrap()
+                .is_some()
+        );
+
+        let (s, v) = call(&app, Method::GET, "/api/agents/a1", bearer(), None).await;
+        assert_eq!(
+            (s, v["skills"].clone()),
+            (StatusCode::OK, json!(["billing"]))
+        );
+        let (s, list) = call(&app, Method::GET, "/api/agents", bearer(), None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        for body in [&v, &list] {
+            let text = body.to_string();
+            assert!(
+                !text.contains("argon2") && !text.contains("password"),
+                "{text}"
+            );
+        }
+
+        let (s, _) = call(
+            &app,
+            Method::PUT,
+            "/api/agents/nobody",
+            bearer(),
+            Some(json!({"active": false})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = call(&app, Method::DELETE, "/api/agents/a1", bearer(), None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (s, _) = call(&app, Method::GET, "/api/agents/a1", bearer(), None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = call(&app, Method::DELETE, "/api/agents/a1", bearer(), None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn queues_and_members_round_trip() {
+        let (app, _db, _) = app(Some(TOKEN)).await;
+        for id in ["a1", "a2"] {
+            let body = json!({"id": id, "name": id, "password": "correct horse"});
+            let (s, _) = call(&app, Method::POST, "/api/agents", bearer(), Some(body)).await;
+            assert_eq!(s, StatusCode::CREATED);
+        }
+        let (s, v) = call(
+            &app,
+            Method::POST,
+            "/api/queues",
+            bearer(),
+            Some(json!({"name": "billing", "strategy": "skills_priority", "overflow": "queue:general",
+                        "issue_skills": {"subscription.refund": "refunds"}, "members": ["a2"]})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert_eq!(v["strategy"], "skills_priority");
+        assert_eq!(v["overflow"], "queue:general");
+        assert_eq!(v["max_wait_secs"], 120);
+        assert_eq!(v["members"], json!(["a2"]));
+        let (s, _) = call(
+            &app,
+            Method::POST,
+            "/api/queues",
+            bearer(),
+            Some(json!({"name": "billing"})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        for bad in [
+            json!({"name": "x", "strategy": "random"}),
+            json!({"name": "x", "overflow": "bounce"}),
+            json!({"name": "x", "max_wait_secs": 0}),
+            json!({"name": "x", "members": ["ghost"]}),
+        ] {
+            let (s, v) = call(
+                &app,
+                Method::POST,
+                "/api/queues",
+                bearer(),
+                Some(bad.clone()),
+            )
+            .await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{bad} → {v}");
+        }
+
+        let (s, v) = call(
+            &app,
+            Method::PUT,
+            "/api/queues/billing/members",
+            bearer(),
+            Some(json!(["a2", "a1"])),
+        )
+        .await;
+        assert_eq!(
+            (s, v["members"].clone()),
+            (StatusCode::OK, json!(["a2", "a1"]))
+        );
+        let (s, _) = call(
+            &app,
+            Method::PUT,
+            "/api/queues/billing/members",
+            bearer(),
+            Some(json!(["a1", "a1"])),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let (s, _) = call(
+            &app,
+            Method::PUT,
+            "/api/queues/nope/members",
+            bearer(),
+            Some(json!(["a1"])),
+        )
+        .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+
+        let (s, v) = call(
+            &app,
+            Method::PUT,
+            "/api/queues/billing",
+            bearer(),
+            Some(json!({"strategy": "round_robin", "wrap_up_secs": 0})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(
+            (v["strategy"].clone(), v["wrap_up_secs"].clone()),
+            (json!("round_robin"), json!(0))
+        );
+        assert_eq!(v["members"], json!(["a2", "a1"]), "kept");
+
+        let (s, _) = call(&app, Method::DELETE, "/api/agents/a2", bearer(), None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (s, v) = call(&app, Method::GET, "/api/queues/billing", bearer(), None).await;
+        assert_eq!((s, v["members"].clone()), (StatusCode::OK, json!(["a1"])));
+        let (s, v) = call(&app, Method::GET, "/api/queues", bearer(), None).await;
+        assert_eq!((s, v.as_array().map(Vec::len)), (StatusCode::OK, Some(1)));
+        let (s, _) = call(&app, Method::DELETE, "/api/queues/billing", bearer(), None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (s, _) = call(&app, Method::GET, "/api/queues/billing", bearer(), None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn states_come_from_the_database_until_live_ones_are_wired() {
+        let (app, db, st) = app(Some(TOKEN)).await;
+        db.store
+            .create_agent(NewAgent::new("a1", "Ada", "correct horse"))
+            .await
+            .unwrap();
+        db.store
+            .create_agent(NewAgent::new("a2", "Bob", "correct horse"))
+            .await
+            .unwrap();
+        let t0 = Utc::now() - chrono::TimeDelta::seconds(60);
+        db.store
+            .record_agent_state("a1", "available", None, t0)
+            .await
+            .unwrap();
+        db.store
+            .record_agent_state(
+                "a1",
+                "away",
+                Some("lunch"),
+                t0 + chrono::TimeDelta::seconds(30),
+            )
+            .await
+            .unwrap();
+        let (s, v) = call(&app, Method::GET, "/api/agents/states", bearer(), None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["source"], "database");
+        assert_eq!(v["agents"][0]["agent"], "a1");
+        assert_eq!(v["agents"][0]["state"], "away");
+        assert_eq!(v["agents"][0]["reason"], "lunch");
+        assert_eq!(v["agents"][1]["state"], "offline");
+        assert_eq!(v["agents"][1]["since"], Value::Null);
+
+        let (_tx, rx) = watch::channel(vec![AgentStateView {
+            agent: "a2".into(),
+            name: "Bob".into(),
+            state: "on_call".into(),
+            reason: None,
+            since: Some(Utc::now()),
+            call: Some("c1".into()),
+        }]);
+        let live = routes(st.with_live_states(rx));
+        let (s, v) = call(&live, Method::GET, "/api/agents/states", bearer(), None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v["source"], "live");
+        assert_eq!(v["agents"][0]["call"], "c1");
+    }
+}

@@ -1,0 +1,130 @@
+//! The agent desk's configuration from the database: queues and agents as
+//! the admin API keeps them, turned into the ACD's terms.
+
+use std::time::Duration;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use hotline_call::{DeskHandle, DeskInput};
+use hotline_routing::{
+    AgentConfig, AgentLostPolicy, AgentState, AgentView, Overflow, QueueConfig, QueueName, Strategy,
+};
+use hotline_store::{Agent, Queue, QueueStrategy, Store};
+use tokio::sync::watch;
+
+use crate::admin::AgentStateView;
+
+/// Every queue and active agent, for `DeskInput::Configure`.
+pub async fn load(
+    store: &Store,
+) -> Result<(Vec<QueueConfig>, Vec<AgentConfig>), hotline_store::StoreError> {
+    let queues = store
+        .list_queues()
+        .await?
+        .into_iter()
+        .map(queue_config)
+        .collect();
+    let agents = store
+        .list_agents()
+        .await?
+        .into_iter()
+        .filter(|a| a.active)
+        .map(agent_config)
+        .collect();
+    Ok((queues, agents))
+}
+
+pub fn agent_config(a: Agent) -> AgentConfig {
+    AgentConfig::new(a.id, a.name).with_skills(a.skills)
+}
+
+pub fn queue_config(q: Queue) -> QueueConfig {
+    let mut c = QueueConfig::new(q.name);
+    c.strategy = match q.strategy {
+        QueueStrategy::LongestIdle => Strategy::LongestIdle,
+        QueueStrategy::RoundRobin => Strategy::RoundRobin,
+        QueueStrategy::RingAll => Strategy::RingAll,
+        QueueStrategy::SkillsPriority => Strategy::SkillsPriority,
+    };
+    c.members = q.members.into_iter().map(Into::into).collect();
+    c.max_wait = Duration::from_secs(q.max_wait_secs.into());
+    c.overflow = match q.overflow {
+        hotline_store::Overflow::Voicemail => Overflow::Voicemail,
+        hotline_store::Overflow::Callback => Overflow::Callback,
+        hotline_store::Overflow::Hangup => Overflow::Hangup,
+        hotline_store::Overflow::Queue(name) => Overflow::Queue(QueueName::new(name)),
+    };
+    c.offer_timeout = Duration::from_secs(q.offer_timeout_secs.into());
+    c.wrap_up = Duration::from_secs(q.wrap_up_secs.into());
+    c.skills = q.issue_skills;
+    c.on_agent_lost = match q.on_agent_lost {
+        hotline_store::AgentLost::Requeue => AgentLostPolicy::Requeue,
+        hotline_store::AgentLost::Release => AgentLostPolicy::Release,
+    };
+    c
+}
+
+/// Reloads the desk's queues and agents whenever the admin API changes them.
+pub fn follow_admin_changes(store: Store, desk: DeskHandle, mut changes: watch::Receiver<u64>) {
+    tokio::spawn(async move {
+        while changes.changed().await.is_ok() {
+            match load(&store).await {
+                Ok((queues, agents)) => desk.send(DeskInput::Configure { queues, agents }).await,
+                Err(e) => tracing::warn!(error = %e, "queues and agents not reloaded"),
+            }
+        }
+    });
+}
+
+/// Publishes live agent states for the admin API and keeps their history
+/// in the database.
+pub fn live_states(store: Store, desk: &DeskHandle) -> watch::Receiver<Vec<AgentStateView>> {
+    let mut rx = desk.watch_states();
+    let (tx, out) = watch::channel(Vec::new());
+    let epoch = (Instant::now(), Utc::now());
+    let wall = move |at: Instant| -> DateTime<Utc> {
+        match at.checked_duration_since(epoch.0) {
+            Some(d) => epoch.1 + chrono::Duration::from_std(d).unwrap_or_default(),
+            None => epoch.1 - chrono::Duration::from_std(epoch.0 - at).unwrap_or_default(),
+        }
+    };
+    tokio::spawn(async move {
+        let mut last: HashMap<String, &'static str> = HashMap::new();
+        loop {
+            let views: Vec<AgentView> = rx.borrow_and_update().clone();
+            let mut out_views = Vec::with_capacity(views.len());
+            for v in views {
+                let reason = match &v.state {
+                    AgentState::Away { reason } => Some(reason.clone()),
+                    _ => None,
+                };
+                let name = v.state.name();
+                let since = v.since.map(wall);
+                if last.insert(v.id.as_str().to_owned(), name) != Some(name) {
+                    let at = since.unwrap_or_else(Utc::now);
+                    if let Err(e) = store
+                        .record_agent_state(v.id.as_str(), name, reason.as_deref(), at)
+                        .await
+                    {
+                        tracing::debug!(error = %e, "agent state not recorded");
+                    }
+                }
+                out_views.push(AgentStateView {
+                    agent: v.id.as_str().to_owned(),
+                    name: v.name.clone(),
+                    state: name.to_owned(),
+                    reason,
+                    since,
+                    call: v.call.as_ref().map(|c| c.as_str().to_owned()),
+                });
+            }
+            tx.send_replace(out_views);
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+    out
+}

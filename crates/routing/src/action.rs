@@ -1,0 +1,144 @@
+//! What the ACD tells its shell: agent states, offers and their outcomes,
+//! positions, overflows. Drained with [`crate::Acd::poll_action`].
+
+use std::time::{Duration, Instant};
+
+use crate::config::Overflow;
+use crate::ids::{AgentId, CallId, QueueName};
+
+/// Reason given when an agent logs in: nobody is offered calls before they
+/// say they are ready.
+pub const REASON_NOT_READY: &str = "not ready";
+/// Reason given when an offer timed out: an agent who does not answer is not
+/// left "reserved" (FreeSWITCH #2540) but set away until they come back.
+pub const REASON_NO_ANSWER: &str = "no answer";
+
+/// Where an agent is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AgentState {
+    Offline,
+    /// Ready for the next offer.
+    Available,
+    /// Reserved: offered `call`, ringing in the browser.
+    Ringing {
+        call: CallId,
+    },
+    OnCall {
+        call: CallId,
+    },
+    /// After-call work for `call`, until `until` or an early
+    /// [`crate::Acd::wrap_up_done`].
+    WrapUp {
+        call: CallId,
+        until: Instant,
+    },
+    /// Logged in, not taking calls.
+    Away {
+        reason: String,
+    },
+}
+
+impl AgentState {
+    /// A stable lower-case name for APIs and records.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AgentState::Offline => "offline",
+            AgentState::Available => "available",
+            AgentState::Ringing { .. } => "ringing",
+            AgentState::OnCall { .. } => "on_call",
+            AgentState::WrapUp { .. } => "wrap_up",
+            AgentState::Away { .. } => "away",
+        }
+    }
+
+    /// The call the agent is ringing for, talking on or wrapping up.
+    pub fn call(&self) -> Option<&CallId> {
+        match self {
+            AgentState::Ringing { call }
+            | AgentState::OnCall { call }
+            | AgentState::WrapUp { call, .. } => Some(call),
+            _ => None,
+        }
+    }
+
+    /// Logged in and not away: counts as staffing a queue.
+    pub fn is_staffed(&self) -> bool {
+        !matches!(self, AgentState::Offline | AgentState::Away { .. })
+    }
+}
+
+/// How an offer ended, for the call record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OfferOutcome {
+    Accepted,
+    Declined,
+    /// Not answered within the queue's offer timeout.
+    Timeout,
+    /// Taken back: the caller hung up, another agent won a ring-all, the
+    /// call overflowed, the agent disconnected or was removed.
+    Withdrawn,
+}
+
+impl OfferOutcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            OfferOutcome::Accepted => "accepted",
+            OfferOutcome::Declined => "declined",
+            OfferOutcome::Timeout => "timeout",
+            OfferOutcome::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+/// One output of the ACD, in the order things happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AcdAction {
+    /// Ring `agent` for `call` (from `queue`) until `expires`.
+    Offer {
+        call: CallId,
+        agent: AgentId,
+        queue: QueueName,
+        expires: Instant,
+    },
+    /// Stop ringing `agent` for `call`; the offer is gone. Followed by
+    /// [`AcdAction::OfferOutcome`] with [`OfferOutcome::Withdrawn`].
+    Withdraw { call: CallId, agent: AgentId },
+    /// `agent` accepted `call`: bridge them.
+    Connect { call: CallId, agent: AgentId },
+    /// `agent` did not answer `call` in time; they are now away and the call
+    /// moves on. Followed by [`OfferOutcome::Timeout`].
+    OfferTimedOut { call: CallId, agent: AgentId },
+    /// `call` is now `position` in its queue (1 = next); announce it if the
+    /// flow wants. Emitted on entry and whenever the position changes.
+    Position {
+        call: CallId,
+        position: usize,
+        estimated_wait: Duration,
+    },
+    /// `call` waited its queue's max wait. Unless `target` is
+    /// [`Overflow::Queue`] (the ACD moved it there), the call has left the
+    /// ACD and the shell carries out `target`.
+    Overflow { call: CallId, target: Overflow },
+    /// Every agent state change, for the live states API and the records.
+    AgentState {
+        agent: AgentId,
+        state: AgentState,
+        at: Instant,
+    },
+    /// `agent` disconnected while talking on `call`. If `requeued`, the call
+    /// waits again (hold music); otherwise it has left the ACD and the shell
+    /// tells the caller and hangs up.
+    AgentLost {
+        call: CallId,
+        agent: AgentId,
+        requeued: bool,
+    },
+    /// How an offer ended, for the call record.
+    OfferOutcome {
+        call: CallId,
+        agent: AgentId,
+        outcome: OfferOutcome,
+        offered_at: Instant,
+        at: Instant,
+    },
+}

@@ -1,0 +1,62 @@
+//! Hotline routing: queues, agents and the automatic call distributor (ACD)
+//! that offers queued callers to agents, as a pure sans-IO state machine.
+//!
+//! What it is for: deciding which agent is offered which call and when —
+//! strategies (longest idle, round robin, ring all, skills + priority),
+//! agent states (offline, available, ringing, on call, wrap-up, away),
+//! offer timeouts, max wait and overflow, positions and estimated waits,
+//! and the record of every offer and its outcome.
+//!
+//! What it is not for: it reads no clock, opens no socket, spawns no task and
+//! knows nothing of SIP, media, WebSockets or SQL. The shell (the gateway)
+//! feeds it inputs with the current [`std::time::Instant`], carries out the
+//! [`AcdAction`]s it drains with [`Acd::poll_action`] (ring the agent's page,
+//! bridge the call, play the position, write the record), and calls
+//! [`Acd::handle_timeout`] at [`Acd::poll_timeout`].
+//!
+//! Guarantees: a call is offered to one agent at a time (ring-all queues
+//! excepted, where the first accept wins and the rest are withdrawn); an agent
+//! holds at most one offer or call; an accept of an offer that is no longer
+//! live is refused ([`AcdError::NoLiveOffer`]) and changes nothing, which is
+//! what makes two agents answering one call impossible; an unanswered offer
+//! times out and the agent is set away rather than left reserved.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use hotline_routing::{Acd, AcdAction, AgentConfig, QueueConfig, Strategy};
+//!
+//! let sales = QueueConfig {
+//!     strategy: Strategy::LongestIdle,
+//!     members: vec!["ana".into()],
+//!     ..QueueConfig::new("sales")
+//! };
+//! let mut acd = Acd::new([sales], [AgentConfig::new("ana", "Ana")]);
+//! let t0 = Instant::now(); // the shell's clock; tests use any fixed instant
+//! acd.agent_login(&"ana".into(), t0).unwrap();
+//! acd.set_available(&"ana".into(), t0).unwrap();
+//! acd.enqueue("call-1".into(), &"sales".into(), 0, None, t0).unwrap();
+//!
+//! let offers: Vec<_> = std::iter::from_fn(|| acd.poll_action())
+//!     .filter(|a| matches!(a, AcdAction::Offer { .. }))
+//!     .collect();
+//! assert_eq!(offers.len(), 1);
+//!
+//! let t1 = t0 + Duration::from_secs(3);
+//! acd.accept(&"ana".into(), &"call-1".into(), t1).unwrap();
+//! assert!(std::iter::from_fn(|| acd.poll_action())
+//!     .any(|a| matches!(a, AcdAction::Connect { .. })));
+//! ```
+
+mod acd;
+mod action;
+mod config;
+mod error;
+mod ids;
+mod view;
+
+pub use acd::{Acd, DEFAULT_HANDLE_TIME};
+pub use action::{AcdAction, AgentState, OfferOutcome, REASON_NO_ANSWER, REASON_NOT_READY};
+pub use config::{AgentConfig, AgentLostPolicy, Overflow, QueueConfig, Strategy};
+pub use error::AcdError;
+pub use ids::{AgentId, CallId, QueueName};
+pub use view::{AgentView, CallView, QueueView};

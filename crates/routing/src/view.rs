@@ -1,0 +1,60 @@
+//! Read-only snapshots for the admin API and the agents' page.
+
+use std::time::{Duration, Instant};
+
+use crate::action::AgentState;
+use crate::config::Strategy;
+use crate::ids::{AgentId, CallId, QueueName};
+
+/// One agent as the live states API shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentView {
+    pub id: AgentId,
+    pub name: String,
+    pub skills: Vec<String>,
+    pub state: AgentState,
+    /// When the agent entered `state`; `None` if never seen since start.
+    pub since: Option<Instant>,
+    /// The call they ring for, talk on or wrap up.
+    pub call: Option<CallId>,
+    /// Removed by an admin while on a call: gone once the call ends.
+    pub removed: bool,
+}
+
+/// One call the ACD holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallView {
+    pub call: CallId,
+    pub queue: QueueName,
+    pub priority: i64,
+    pub issue_type: Option<String>,
+    /// When it entered the ACD (kept across requeue and queue overflow).
+    pub queued_at: Instant,
+    /// When it overflows unless served.
+    pub deadline: Instant,
+    /// Agents ringing for it now (several only in a ring-all queue).
+    pub offered_to: Vec<AgentId>,
+    /// The agent talking to the caller.
+    pub agent: Option<AgentId>,
+    /// Place in its queue (1 = next); `None` once connected.
+    pub position: Option<usize>,
+}
+
+impl CallView {
+    /// How long the caller has waited by `now`.
+    pub fn waited(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.queued_at)
+    }
+}
+
+/// One queue as the admin API shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueView {
+    pub name: QueueName,
+    pub strategy: Strategy,
+    pub members: Vec<AgentId>,
+    /// Calls not yet connected, in position order.
+    pub waiting: Vec<CallView>,
+    /// What estimated waits are based on.
+    pub average_handle_time: Duration,
+}

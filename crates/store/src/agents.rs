@@ -1,0 +1,1010 @@
+//! Agents, queues and their members; agents' login sessions and state history
+//! (`migrations/0003_agents.sql`).
+//!
+//! For: the admin API, `hotline agents`, agent login, and loading the ACD's
+//! configuration. Not for: live agent states (the routing engine owns them;
+//! [`Store::record_agent_state`] only keeps their history).
+//!
+//! Passwords are stored as argon2id PHC strings; session tokens are 32 random
+//! bytes (hex) of which only the SHA-256 is stored.
+//!
+//! ```no_run
+//! # async fn demo(store: hotline_store::Store) -> Result<(), hotline_store::StoreError> {
+//! use hotline_store::agents::NewAgent;
+//! store.create_agent(NewAgent::new("a1", "Ada Agent", "correct horse")).await?;
+//! if let Some(agent) = store.verify_agent_password("a1", "correct horse").await? {
+//!     let token = store.create_session(&agent.id, std::time::Duration::from_secs(3600)).await?;
+//!     assert_eq!(store.session_agent(&token).await?.as_deref(), Some("a1"));
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+
+use crate::{Store, StoreError};
+
+/// An agent as everyone but the login check sees it: never the password hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Agent {
+    /// The login name.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    pub skills: Vec<String>,
+    /// Inactive agents cannot log in and are never offered calls.
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new agent (`POST /api/agents`, `hotline agents add`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAgent {
+    pub id: String,
+    pub name: String,
+    pub password: String,
+    #[serde(default)]
+    pub skills: Vec<String>,
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+impl NewAgent {
+    /// An active agent without skills.
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            password: password.into(),
+            skills: Vec::new(),
+            active: true,
+        }
+    }
+}
+
+impl fmt::Debug for NewAgent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewAgent")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("password", &"<redacted>")
+            .field("skills", &self.skills)
+            .field("active", &self.active)
+            .finish()
+    }
+}
+
+/// A change to an agent: the fields given are set, the others kept. A new
+/// password or deactivation ends the agent's sessions.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentUpdate {
+    pub name: Option<String>,
+    pub skills: Option<Vec<String>>,
+    pub active: Option<bool>,
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for AgentUpdate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentUpdate")
+            .field("name", &self.name)
+            .field("skills", &self.skills)
+            .field("active", &self.active)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// How a queue picks among its free members (`hotline_routing::Strategy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueStrategy {
+    #[default]
+    LongestIdle,
+    RoundRobin,
+    RingAll,
+    SkillsPriority,
+}
+
+impl QueueStrategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LongestIdle => "longest_idle",
+            Self::RoundRobin => "round_robin",
+            Self::RingAll => "ring_all",
+            Self::SkillsPriority => "skills_priority",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "longest_idle" => Self::LongestIdle,
+            "round_robin" => Self::RoundRobin,
+            "ring_all" => Self::RingAll,
+            "skills_priority" => Self::SkillsPriority,
+            _ => return None,
+        })
+    }
+}
+
+/// Where a call goes after the queue's max wait; as text `voicemail`,
+/// `callback`, `hangup` or `queue:<name>`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Overflow {
+    #[default]
+    Voicemail,
+    Callback,
+    Hangup,
+    Queue(String),
+}
+
+impl fmt::Display for Overflow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Voicemail => f.write_str("voicemail"),
+            Self::Callback => f.write_str("callback"),
+            Self::Hangup => f.write_str("hangup"),
+            Self::Queue(q) => write!(f, "queue:{q}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Overflow {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "voicemail" => Self::Voicemail,
+            "callback" => Self::Callback,
+            "hangup" => Self::Hangup,
+            _ => match s.strip_prefix("queue:") {
+                Some(q) if valid_id(q) => Self::Queue(q.to_owned()),
+                _ => {
+                    return Err(StoreError::Invalid(format!(
+                        "overflow {s:?} is not voicemail, callback, hangup or queue:<name>"
+                    )));
+                }
+            },
+        })
+    }
+}
+
+impl Serialize for Overflow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Overflow {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What happens to the caller when their agent's browser goes away mid-call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentLost {
+    /// Back into the queue, keeping their place.
+    #[default]
+    Requeue,
+    /// Told and hung up.
+    Release,
+}
+
+impl AgentLost {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requeue => "requeue",
+            Self::Release => "release",
+        }
+    }
+}
+
+/// A queue with its members in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Queue {
+    pub name: String,
+    pub strategy: QueueStrategy,
+    pub max_wait_secs: u32,
+    pub overflow: Overflow,
+    pub offer_timeout_secs: u32,
+    pub wrap_up_secs: u32,
+    pub on_agent_lost: AgentLost,
+    /// Issue type → required skill (for `skills_priority`).
+    pub issue_skills: BTreeMap<String, String>,
+    /// Agent ids in round-robin order.
+    pub members: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new queue (`POST /api/queues`); everything but the name has a default.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewQueue {
+    pub name: String,
+    #[serde(default)]
+    pub strategy: QueueStrategy,
+    #[serde(default = "default_max_wait")]
+    pub max_wait_secs: u32,
+    #[serde(default)]
+    pub overflow: Overflow,
+    #[serde(default = "default_offer_timeout")]
+    pub offer_timeout_secs: u32,
+    #[serde(default = "default_wrap_up")]
+    pub wrap_up_secs: u32,
+    #[serde(default)]
+    pub on_agent_lost: AgentLost,
+    #[serde(default)]
+    pub issue_skills: BTreeMap<String, String>,
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+impl NewQueue {
+    /// Longest idle, 120 s max wait then voicemail, 20 s offers, 30 s wrap-up.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            strategy: QueueStrategy::default(),
+            max_wait_secs: default_max_wait(),
+            overflow: Overflow::default(),
+            offer_timeout_secs: default_offer_timeout(),
+            wrap_up_secs: default_wrap_up(),
+            on_agent_lost: AgentLost::default(),
+            issue_skills: BTreeMap::new(),
+            members: Vec::new(),
+        }
+    }
+}
+
+/// A change to a queue: the fields given are set, the others kept
+/// (`members`, when given, replaces the membership).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueUpdate {
+    pub strategy: Option<QueueStrategy>,
+    pub max_wait_secs: Option<u32>,
+    pub overflow: Option<Overflow>,
+    pub offer_timeout_secs: Option<u32>,
+    pub wrap_up_secs: Option<u32>,
+    pub on_agent_lost: Option<AgentLost>,
+    pub issue_skills: Option<BTreeMap<String, String>>,
+    pub members: Option<Vec<String>>,
+}
+
+/// An agent's last recorded state (`None`: never recorded).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct AgentLastState {
+    pub agent: String,
+    pub name: String,
+    pub active: bool,
+    pub state: Option<String>,
+    pub reason: Option<String>,
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// The states `agent_state_changes` accepts (as the softphone protocol names them).
+pub const AGENT_STATES: &[&str] = &[
+    "offline",
+    "available",
+    "ringing",
+    "on_call",
+    "wrap_up",
+    "away",
+];
+
+/// Shortest password accepted.
+pub const MIN_PASSWORD_LEN: usize = 8;
+const MAX_PASSWORD_LEN: usize = 1024;
+const MAX_SECS: u32 = 86_400;
+
+fn yes() -> bool {
+    true
+}
+fn default_max_wait() -> u32 {
+    120
+}
+fn default_offer_timeout() -> u32 {
+    20
+}
+fn default_wrap_up() -> u32 {
+    30
+}
+
+/// Agent ids, queue names, skills: 1–64 of `A-Z a-z 0-9 . _ @ -`.
+pub fn valid_id(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'))
+}
+
+fn check_id(what: &str, s: &str) -> Result<(), StoreError> {
+    if valid_id(s) {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "{what} {s:?} must be 1-64 characters of A-Z a-z 0-9 . _ @ -"
+        )))
+    }
+}
+
+fn check_name(name: &str) -> Result<String, StoreError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(
+            "name must be 1-200 printable characters".into(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn check_password(pw: &str) -> Result<(), StoreError> {
+    let n = pw.chars().count();
+    if n < MIN_PASSWORD_LEN || pw.len() > MAX_PASSWORD_LEN {
+        return Err(StoreError::Invalid(format!(
+            "password must be at least {MIN_PASSWORD_LEN} characters (and at most {MAX_PASSWORD_LEN} bytes)"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks and deduplicates skills, keeping their order.
+fn check_skills(skills: &[String]) -> Result<Vec<String>, StoreError> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::with_capacity(skills.len());
+    for s in skills {
+        let s = s.trim();
+        check_id("skill", s)?;
+        if seen.insert(s.to_owned()) {
+            out.push(s.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+fn check_secs(what: &str, v: u32, min: u32) -> Result<i32, StoreError> {
+    if v < min || v > MAX_SECS {
+        return Err(StoreError::Invalid(format!(
+            "{what} must be between {min} and {MAX_SECS}"
+        )));
+    }
+    Ok(v as i32)
+}
+
+fn check_issue_skills(m: &BTreeMap<String, String>) -> Result<serde_json::Value, StoreError> {
+    for (issue, skill) in m {
+        if issue.is_empty() || issue.len() > 200 || issue.chars().any(char::is_whitespace) {
+            return Err(StoreError::Invalid(format!(
+                "issue type {issue:?} must be 1-200 characters without spaces"
+            )));
+        }
+        check_id("skill", skill)?;
+    }
+    Ok(serde_json::to_value(m).expect("a map of strings serializes"))
+}
+
+fn check_members(members: &[String]) -> Result<(), StoreError> {
+    let mut seen = BTreeSet::new();
+    for m in members {
+        check_id("agent id", m)?;
+        if !seen.insert(m.as_str()) {
+            return Err(StoreError::Invalid(format!("agent {m:?} is listed twice")));
+        }
+    }
+    Ok(())
+}
+
+/// Maps constraint violations to typed errors.
+fn db_err(e: sqlx::Error, what: &'static str, id: &str) -> StoreError {
+    if let sqlx::Error::Database(d) = &e {
+        match d.code().as_deref() {
+            Some("23505") => {
+                return StoreError::Conflict {
+                    what,
+                    id: id.to_owned(),
+                };
+            }
+            Some("23503") => return StoreError::Invalid(format!("{what} {id:?}: unknown agent")),
+            Some("23514") => {
+                return StoreError::Invalid(format!(
+                    "{what} {id:?}: refused by {}",
+                    d.constraint().unwrap_or("a check")
+                ));
+            }
+            _ => {}
+        }
+    }
+    StoreError::Db(e)
+}
+
+fn not_found(what: &'static str, id: &str) -> StoreError {
+    StoreError::NotFound {
+        what,
+        id: id.to_owned(),
+    }
+}
+
+/// An argon2id PHC string of `password` with a fresh random salt. Slow on
+/// purpose (tens of ms): runs on the blocking pool.
+pub async fn hash_password(password: &str) -> Result<String, StoreError> {
+    let pw = password.to_owned();
+    tokio::task::spawn_blocking(move || hash_blocking(&pw))
+        .await
+        .map_err(|e| StoreError::Hash(e.to_string()))?
+}
+
+fn hash_blocking(pw: &str) -> Result<String, StoreError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(pw.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| StoreError::Hash(e.to_string()))
+}
+
+/// Whether `pw` matches the PHC string `hash` (constant-time compare inside).
+fn verify_blocking(hash: &str, pw: &str) -> bool {
+    match PasswordHash::new(hash) {
+        Ok(h) => Argon2::default().verify_password(pw.as_bytes(), &h).is_ok(),
+        Err(e) => {
+            tracing::error!(error = %e, "stored password hash is not a PHC string");
+            false
+        }
+    }
+}
+
+/// A hash that no password matches, checked against when the agent is
+/// unknown so that costs the same time as a wrong password.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let mut pw = [0u8; 32];
+        OsRng.fill_bytes(&mut pw);
+        hash_blocking(&hex(&pw)).expect("hashing a random password")
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// What `agent_sessions.token_hash` holds for a token.
+pub fn session_token_hash(token: &str) -> String {
+    hex(&sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// Session tokens are 32 random bytes as 64 lower-case hex digits.
+fn plausible_token(token: &str) -> bool {
+    token.len() == 64
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+#[derive(sqlx::FromRow)]
+struct QueueRow {
+    name: String,
+    strategy: String,
+    max_wait_secs: i32,
+    overflow: String,
+    offer_timeout_secs: i32,
+    wrap_up_secs: i32,
+    on_agent_lost: String,
+    issue_skills: serde_json::Value,
+    members: Vec<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<QueueRow> for Queue {
+    type Error = StoreError;
+
+    fn try_from(r: QueueRow) -> Result<Self, StoreError> {
+        let bad = |what: &str, v: &str| StoreError::Invalid(format!("stored {what} {v:?}"));
+        Ok(Queue {
+            strategy: QueueStrategy::parse(&r.strategy)
+                .ok_or_else(|| bad("strategy", &r.strategy))?,
+            overflow: r.overflow.parse()?,
+            on_agent_lost: match r.on_agent_lost.as_str() {
+                "requeue" => AgentLost::Requeue,
+                "release" => AgentLost::Release,
+                v => return Err(bad("on_agent_lost", v)),
+            },
+            issue_skills: serde_json::from_value(r.issue_skills)
+                .map_err(|e| StoreError::Invalid(format!("stored issue_skills: {e}")))?,
+            max_wait_secs: r.max_wait_secs.max(0) as u32,
+            offer_timeout_secs: r.offer_timeout_secs.max(0) as u32,
+            wrap_up_secs: r.wrap_up_secs.max(0) as u32,
+            name: r.name,
+            members: r.members,
+            created_at: r.created_at,
+        })
+    }
+}
+
+const AGENT_COLS: &str = "id, name, skills, active, created_at";
+const QUEUE_SELECT: &str = "SELECT q.name, q.strategy, q.max_wait_secs, q.overflow, \
+        q.offer_timeout_secs, q.wrap_up_secs, q.on_agent_lost, q.issue_skills, q.created_at, \
+        coalesce((SELECT array_agg(m.agent ORDER BY m.position, m.agent) \
+                    FROM queue_members m WHERE m.queue = q.name), '{}') AS members \
+     FROM queues q";
+
+impl Store {
+    // ---- agents -------------------------------------------------------------
+
+    /// Creates an agent (the password is hashed here). `Conflict` if the id is taken.
+    pub async fn create_agent(&self, new: NewAgent) -> Result<Agent, StoreError> {
+        check_id("agent id", &new.id)?;
+        let name = check_name(&new.name)?;
+        let skills = check_skills(&new.skills)?;
+        check_password(&new.password)?;
+        let hash = hash_password(&new.password).await?;
+        sqlx::query_as::<_, Agent>(&format!(
+            "INSERT INTO agents (id, name, password_hash, skills, active) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING {AGENT_COLS}"
+        ))
+        .bind(&new.id)
+        .bind(&name)
+        .bind(&hash)
+        .bind(&skills)
+        .bind(new.active)
+        .fetch_one(self.pool())
+        .await
+        .map_err(|e| db_err(e, "agent", &new.id))
+    }
+
+    /// All agents, by id.
+    pub async fn list_agents(&self) -> Result<Vec<Agent>, StoreError> {
+        Ok(
+            sqlx::query_as::<_, Agent>(&format!("SELECT {AGENT_COLS} FROM agents ORDER BY id"))
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
+    /// One agent, or `None`.
+    pub async fn agent(&self, id: &str) -> Result<Option<Agent>, StoreError> {
+        Ok(
+            sqlx::query_as::<_, Agent>(&format!("SELECT {AGENT_COLS} FROM agents WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    /// Changes the fields given. A new password or `active: false` also
+    /// ends the agent's sessions. `NotFound` if there is no such agent.
+    pub async fn update_agent(&self, id: &str, up: AgentUpdate) -> Result<Agent, StoreError> {
+        let name = up.name.as_deref().map(check_name).transpose()?;
+        let skills = up.skills.as_deref().map(check_skills).transpose()?;
+        let hash = match &up.password {
+            Some(pw) => {
+                check_password(pw)?;
+                Some(hash_password(pw).await?)
+            }
+            None => None,
+        };
+        let mut tx = self.pool().begin().await?;
+        let agent = sqlx::query_as::<_, Agent>(&format!(
+            "UPDATE agents SET name = coalesce($2, name), skills = coalesce($3, skills), \
+                    active = coalesce($4, active), password_hash = coalesce($5, password_hash) \
+              WHERE id = $1 RETURNING {AGENT_COLS}"
+        ))
+        .bind(id)
+        .bind(name)
+        .bind(skills)
+        .bind(up.active)
+        .bind(hash.as_deref())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| db_err(e, "agent", id))?
+        .ok_or_else(|| not_found("agent", id))?;
+        if hash.is_some() || up.active == Some(false) {
+            sqlx::query("DELETE FROM agent_sessions WHERE agent = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(agent)
+    }
+
+    /// Deletes an agent with its sessions and queue memberships (its state
+    /// history and call records stay). `NotFound` if there is no such agent.
+    pub async fn delete_agent(&self, id: &str) -> Result<(), StoreError> {
+        let n = sqlx::query("DELETE FROM agents WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(not_found("agent", id));
+        }
+        Ok(())
+    }
+
+    /// The agent if `password` is theirs and they are active, else `None`.
+    /// An unknown or inactive agent costs the same argon2 verification as a
+    /// wrong password, so timing does not tell which agents exist.
+    pub async fn verify_agent_password(
+        &self,
+        id: &str,
+        password: &str,
+    ) -> Result<Option<Agent>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            agent: Agent,
+            password_hash: String,
+        }
+        let row = if valid_id(id) {
+            sqlx::query_as::<_, Row>(&format!(
+                "SELECT {AGENT_COLS}, password_hash FROM agents WHERE id = $1"
+            ))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+        } else {
+            None
+        };
+        let hash = row
+            .as_ref()
+            .map(|r| r.password_hash.clone())
+            .unwrap_or_default();
+        let pw = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || {
+            let known = !hash.is_empty();
+            let ok = verify_blocking(if known { &hash } else { dummy_hash() }, &pw);
+            known && ok
+        })
+        .await
+        .map_err(|e| StoreError::Hash(e.to_string()))?;
+        Ok(row.map(|r| r.agent).filter(|a| ok && a.active))
+    }
+
+    // ---- sessions -----------------------------------------------------------
+
+    /// Starts a session for `agent`, valid for `ttl`; returns the token for
+    /// the cookie (64 hex digits). Only its SHA-256 is stored. Expired
+    /// sessions are swept on the way.
+    pub async fn create_session(&self, agent: &str, ttl: Duration) -> Result<String, StoreError> {
+        let mut raw = [0u8; 32];
+        OsRng.fill_bytes(&mut raw);
+        let token = hex(&raw);
+        sqlx::query("DELETE FROM agent_sessions WHERE expires_at < now()")
+            .execute(self.pool())
+            .await?;
+        sqlx::query(
+            "INSERT INTO agent_sessions (token_hash, agent, expires_at) \
+             VALUES ($1, $2, now() + $3 * interval '1 second')",
+        )
+        .bind(session_token_hash(&token))
+        .bind(agent)
+        .bind(ttl.as_secs_f64())
+        .execute(self.pool())
+        .await
+        .map_err(|e| match db_err(e, "session", agent) {
+            StoreError::Invalid(_) => not_found("agent", agent),
+            e => e,
+        })?;
+        Ok(token)
+    }
+
+    /// The agent whose live session `token` is (unexpired, agent active),
+    /// marking the session seen now; `None` otherwise.
+    pub async fn session_agent(&self, token: &str) -> Result<Option<String>, StoreError> {
+        if !plausible_token(token) {
+            return Ok(None);
+        }
+        Ok(sqlx::query_scalar::<_, String>(
+            "UPDATE agent_sessions s SET last_seen_at = now() FROM agents a \
+              WHERE s.token_hash = $1 AND s.expires_at > now() AND a.id = s.agent AND a.active \
+             RETURNING s.agent",
+        )
+        .bind(session_token_hash(token))
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// Ends a session; whether there was one.
+    pub async fn delete_session(&self, token: &str) -> Result<bool, StoreError> {
+        if !plausible_token(token) {
+            return Ok(false);
+        }
+        let n = sqlx::query("DELETE FROM agent_sessions WHERE token_hash = $1")
+            .bind(session_token_hash(token))
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Ends every session of `agent`; how many there were.
+    pub async fn delete_agent_sessions(&self, agent: &str) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM agent_sessions WHERE agent = $1")
+            .bind(agent)
+            .execute(self.pool())
+            .await?
+            .rows_affected())
+    }
+
+    // ---- state history ------------------------------------------------------
+
+    /// Appends to an agent's state history. `state` is one of [`AGENT_STATES`].
+    pub async fn record_agent_state(
+        &self,
+        agent: &str,
+        state: &str,
+        reason: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if !AGENT_STATES.contains(&state) {
+            return Err(StoreError::Invalid(format!(
+                "agent state {state:?} is not one of {}",
+                AGENT_STATES.join(", ")
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO agent_state_changes (agent, state, reason, at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(agent)
+        .bind(state)
+        .bind(reason)
+        .bind(at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Every agent with their last recorded state, by id.
+    pub async fn agent_last_states(&self) -> Result<Vec<AgentLastState>, StoreError> {
+        Ok(sqlx::query_as::<_, AgentLastState>(
+            "SELECT a.id AS agent, a.name, a.active, s.state, s.reason, s.at \
+               FROM agents a \
+               LEFT JOIN LATERAL (SELECT state, reason, at FROM agent_state_changes \
+                                   WHERE agent = a.id ORDER BY at DESC, id DESC LIMIT 1) s ON true \
+              ORDER BY a.id",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    // ---- queues -------------------------------------------------------------
+
+    /// Creates a queue (with its members, if given). `Conflict` if the name
+    /// is taken, `Invalid` for unknown member agents.
+    pub async fn create_queue(&self, new: NewQueue) -> Result<Queue, StoreError> {
+        check_id("queue name", &new.name)?;
+        check_members(&new.members)?;
+        let skills = check_issue_skills(&new.issue_skills)?;
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO queues (name, strategy, max_wait_secs, overflow, offer_timeout_secs, \
+                                 wrap_up_secs, on_agent_lost, issue_skills) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&new.name)
+        .bind(new.strategy.as_str())
+        .bind(check_secs("max_wait_secs", new.max_wait_secs, 1)?)
+        .bind(new.overflow.to_string())
+        .bind(check_secs("offer_timeout_secs", new.offer_timeout_secs, 1)?)
+        .bind(check_secs("wrap_up_secs", new.wrap_up_secs, 0)?)
+        .bind(new.on_agent_lost.as_str())
+        .bind(&skills)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_err(e, "queue", &new.name))?;
+        replace_members(&mut tx, &new.name, &new.members).await?;
+        let q = fetch_queue(&mut tx, &new.name).await?;
+        tx.commit().await?;
+        q.ok_or_else(|| not_found("queue", &new.name))
+    }
+
+    /// All queues with their members, by name.
+    pub async fn list_queues(&self) -> Result<Vec<Queue>, StoreError> {
+        sqlx::query_as::<_, QueueRow>(&format!("{QUEUE_SELECT} ORDER BY q.name"))
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .map(Queue::try_from)
+            .collect()
+    }
+
+    /// One queue, or `None`.
+    pub async fn queue(&self, name: &str) -> Result<Option<Queue>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        fetch_queue(&mut conn, name).await
+    }
+
+    /// Changes the fields given. `NotFound` if there is no such queue.
+    pub async fn update_queue(&self, name: &str, up: QueueUpdate) -> Result<Queue, StoreError> {
+        let secs = |what, v: Option<u32>, min| v.map(|v| check_secs(what, v, min)).transpose();
+        let max_wait = secs("max_wait_secs", up.max_wait_secs, 1)?;
+        let offer_timeout = secs("offer_timeout_secs", up.offer_timeout_secs, 1)?;
+        let wrap_up = secs("wrap_up_secs", up.wrap_up_secs, 0)?;
+        let skills = up
+            .issue_skills
+            .as_ref()
+            .map(check_issue_skills)
+            .transpose()?;
+        if let Some(m) = &up.members {
+            check_members(m)?;
+        }
+        let mut tx = self.pool().begin().await?;
+        let n = sqlx::query(
+            "UPDATE queues SET strategy = coalesce($2, strategy), \
+                    max_wait_secs = coalesce($3, max_wait_secs), overflow = coalesce($4, overflow), \
+                    offer_timeout_secs = coalesce($5, offer_timeout_secs), \
+                    wrap_up_secs = coalesce($6, wrap_up_secs), \
+                    on_agent_lost = coalesce($7, on_agent_lost), \
+                    issue_skills = coalesce($8, issue_skills) \
+              WHERE name = $1",
+        )
+        .bind(name)
+        .bind(up.strategy.map(QueueStrategy::as_str))
+        .bind(max_wait)
+        .bind(up.overflow.as_ref().map(Overflow::to_string))
+        .bind(offer_timeout)
+        .bind(wrap_up)
+        .bind(up.on_agent_lost.map(AgentLost::as_str))
+        .bind(skills)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_err(e, "queue", name))?
+        .rows_affected();
+        if n == 0 {
+            return Err(not_found("queue", name));
+        }
+        if let Some(members) = &up.members {
+            replace_members(&mut tx, name, members).await?;
+        }
+        let q = fetch_queue(&mut tx, name).await?;
+        tx.commit().await?;
+        q.ok_or_else(|| not_found("queue", name))
+    }
+
+    /// Deletes a queue and its membership. `NotFound` if there is no such queue.
+    pub async fn delete_queue(&self, name: &str) -> Result<(), StoreError> {
+        let n = sqlx::query("DELETE FROM queues WHERE name = $1")
+            .bind(name)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(not_found("queue", name));
+        }
+        Ok(())
+    }
+
+    /// Sets who answers a queue, in this (round-robin) order. `NotFound` for
+    /// the queue, `Invalid` for unknown or repeated agents.
+    pub async fn set_queue_members(
+        &self,
+        queue: &str,
+        agents: &[String],
+    ) -> Result<Queue, StoreError> {
+        check_members(agents)?;
+        let mut tx = self.pool().begin().await?;
+        let exists =
+            sqlx::query_scalar::<_, String>("SELECT name FROM queues WHERE name = $1 FOR UPDATE")
+                .bind(queue)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_none() {
+            return Err(not_found("queue", queue));
+        }
+        replace_members(&mut tx, queue, agents).await?;
+        let q = fetch_queue(&mut tx, queue).await?;
+        tx.commit().await?;
+        q.ok_or_else(|| not_found("queue", queue))
+    }
+}
+
+async fn fetch_queue(
+    conn: &mut sqlx::PgConnection,
+    name: &str,
+) -> Result<Option<Queue>, StoreError> {
+    sqlx::query_as::<_, QueueRow>(&format!("{QUEUE_SELECT} WHERE q.name = $1"))
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(Queue::try_from)
+        .transpose()
+}
+
+/// Replaces a queue's members (checked: valid, distinct) inside `tx`.
+async fn replace_members(
+    tx: &mut sqlx::PgConnection,
+    queue: &str,
+    agents: &[String],
+) -> Result<(), StoreError> {
+    let known: Vec<String> = sqlx::query_scalar("SELECT id FROM agents WHERE id = ANY($1)")
+        .bind(agents)
+        .fetch_all(&mut *tx)
+        .await?;
+    let unknown: Vec<&str> = agents
+        .iter()
+        .filter(|a| !known.contains(a))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(StoreError::Invalid(format!(
+            "unknown agent(s) for queue {queue:?}: {}",
+            unknown.join(", ")
+        )));
+    }
+    sqlx::query("DELETE FROM queue_members WHERE queue = $1")
+        .bind(queue)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO queue_members (queue, agent, position) \
+         SELECT $1, agent, (pos - 1)::int4 FROM UNNEST($2::text[]) WITH ORDINALITY AS m(agent, pos)",
+    )
+    .bind(queue)
+    .bind(agents)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| db_err(e, "queue", queue))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_overflow_parse() {
+        assert!(valid_id("a1") && valid_id("ada.agent@x") && !valid_id("") && !valid_id("a b"));
+        assert!(!valid_id(&"x".repeat(65)));
+        assert_eq!(
+            "queue:sales".parse::<Overflow>().unwrap(),
+            Overflow::Queue("sales".into())
+        );
+        assert_eq!(Overflow::Queue("sales".into()).to_string(), "queue:sales");
+        assert!("queue:".parse::<Overflow>().is_err());
+        assert!("bounce".parse::<Overflow>().is_err());
+        let o: Overflow = serde_json::from_str("\"callback\"").unwrap();
+        assert_eq!(o, Overflow::Callback);
+    }
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let h = hash_blocking("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"), "{h}");
+        assert!(verify_blocking(&h, "correct horse"));
+        assert!(!verify_blocking(&h, "wrong horse"));
+        assert!(!verify_blocking(dummy_hash(), ""));
+        assert_ne!(h, hash_blocking("correct horse").unwrap(), "salted");
+    }
+
+    #[test]
+    fn tokens_hash_to_hex_sha256() {
+        let t = "ab".repeat(32);
+        assert!(plausible_token(&t));
+        assert!(!plausible_token("AB"));
+        assert_eq!(session_token_hash(&t).len(), 64);
+        assert_ne!(session_token_hash(&t), t);
+    }
+}

@@ -1,0 +1,25 @@
+//! The agent leg of Hotline: WebRTC audio to agents' browsers and the
+//! `/agent` softphone page.
+//!
+//! - [`AgentMediaHub`]: one UDP socket for every agent's peer; a `str0m`
+//!   `Rtc` per session (ICE-lite, one host candidate, PCMU only, DTLS 1.2
+//!   or 1.3 as the browser offers). [`AgentMediaHub::accept_offer`] turns
+//!   the browser's SDP offer into an answer plus an [`AgentLeg`]: a sender
+//!   of 20 ms PCMU frames to the agent, a receiver of the agent's PCMU
+//!   frames, and the session's [`AgentEvent`]s. No transcoding, no
+//!   buffering: what the caller sends goes to the agent as it is.
+//! - [`protocol`]: the JSON messages of `/agent/ws` (docs/agent-protocol.md).
+//! - [`ws::pump`]: the WebSocket transport for those messages.
+//! - [`http`]: the embedded page and its route builder.
+//!
+//! See docs/decisions/0002-webrtc-str0m.md for why str0m.
+
+pub mod http;
+mod hub;
+pub mod protocol;
+pub mod ws;
+
+pub use hub::{
+    AgentEvent, AgentLeg, AgentMediaHub, AgentSender, DisconnectReason, FRAME_BYTES, HubConfig,
+    SessionStats, WebphoneError,
+};
