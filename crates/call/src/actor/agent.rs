@@ -159,11 +159,11 @@ impl CallActor {
                     .emit("agent_answered", None, json!({ "agent_id": agent }))
                     .await;
                 self.agent.answered_by = Some(agent);
-                self.stop_prompts(media);
+                self.stop_prompts(media).await;
                 None
             }
             DeskNotice::Leg { agent, leg } => {
-                self.start_bridge(agent, leg, media);
+                self.start_bridge(agent, leg, media).await;
                 None
             }
             DeskNotice::AgentHungUp { agent } => {
@@ -216,7 +216,7 @@ impl CallActor {
                     Overflow::Queue(_) => None,
                     Overflow::Voicemail => {
                         self.agent.queued = false;
-                        self.stop_prompts(media);
+                        self.stop_prompts(media).await;
                         self.overflow_voicemail(media).await
                     }
                     Overflow::Callback => {
@@ -255,7 +255,7 @@ impl CallActor {
                     let music = format!("{}/hold-music", self.interp.language());
                     self.play_queue_prompts(vec![music], media).await;
                 } else {
-                    self.stop_prompts(media);
+                    self.stop_prompts(media).await;
                 }
                 None
             }
@@ -276,9 +276,9 @@ impl CallActor {
         }
     }
 
-    fn start_bridge(&mut self, agent: String, leg: AgentLeg, media: &mut MediaSession) {
+    async fn start_bridge(&mut self, agent: String, leg: AgentLeg, media: &mut MediaSession) {
         tracing::info!(%agent, "bridging the caller to the agent");
-        self.stop_prompts(media);
+        self.stop_prompts(media).await;
         media.start_bridge();
         self.agent.bridge = Some(Bridge {
             agent,

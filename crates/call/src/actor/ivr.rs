@@ -112,7 +112,7 @@ impl CallActor {
             let data = json!({ "queue": q.queue, "waited_ms": now.duration_since(q.since).as_millis() as u64 });
             self.log.emit("queue_timeout", None, data).await;
             let bye = self.localized("no-agents");
-            self.stop_prompts(media);
+            self.stop_prompts(media).await;
             if self.play(vec![bye], false, media).await {
                 self.set_closing("queue_timeout");
                 return None;
@@ -218,10 +218,7 @@ impl CallActor {
                             pending.push_back(Event::PromptFinished { interrupted: false });
                         }
                     }
-                    Action::StopPlayback => {
-                        media.stop_playback();
-                        self.flow.playing.clear();
-                    }
+                    Action::StopPlayback => self.stop_prompts(media).await,
                     Action::Lookup {
                         id,
                         source,
@@ -373,10 +370,22 @@ impl CallActor {
         &self.flow.path
     }
 
-    /// Stops whatever prompt plays, reporting nothing for it.
-    pub(super) fn stop_prompts(&mut self, media: &mut MediaSession) {
+    /// Stops whatever prompt plays; the log says it was cut short, however
+    /// the interruption came about (a key by RTP or INFO, a queue event).
+    pub(super) async fn stop_prompts(&mut self, media: &mut MediaSession) {
         media.stop_playback();
-        self.flow.playing.clear();
+        if self.flow.playing.is_empty() {
+            return;
+        }
+        let prompts = std::mem::take(&mut self.flow.playing);
+        let node = self.interp.current_node().map(str::to_owned);
+        self.log
+            .emit(
+                "prompt_finished",
+                node.as_deref(),
+                json!({ "prompt": prompts.last(), "prompts": prompts, "interrupted": true }),
+            )
+            .await;
     }
 
     pub(super) async fn play_prompts(
@@ -385,7 +394,7 @@ impl CallActor {
         barge_in: bool,
         media: &mut MediaSession,
     ) -> bool {
-        self.stop_prompts(media);
+        self.stop_prompts(media).await;
         self.play(prompts, barge_in, media).await
     }
 
