@@ -141,17 +141,41 @@ impl Gateway {
 
     /// Plain HTTP/1.0-style GET on the HTTP listener: (status, body).
     pub fn http_get(&self, path: &str) -> Result<(u16, String), String> {
+        self.http_request("GET", path, &[], None)
+    }
+
+    /// One HTTP request on the HTTP listener (`Connection: close`, the body
+    /// sent as JSON when given): (status, body). Bodies must not be chunked.
+    pub fn http_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        json_body: Option<&str>,
+    ) -> Result<(u16, String), String> {
         let addr: SocketAddr = ([127, 0, 0, 1], self.http_port).into();
         let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500))
             .map_err(|e| format!("connect {addr}: {e}"))?;
-        s.set_read_timeout(Some(Duration::from_secs(2))).ok();
+        // Generous: an admin write hashes a password with argon2 (debug build).
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
         s.set_write_timeout(Some(Duration::from_secs(2))).ok();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n",
             self.http_port
-        )
-        .map_err(|e| format!("write: {e}"))?;
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if let Some(body) = json_body {
+            req.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ));
+        } else {
+            req.push_str("\r\n");
+        }
+        s.write_all(req.as_bytes())
+            .map_err(|e| format!("write: {e}"))?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).map_err(|e| format!("read: {e}"))?;
         let text = String::from_utf8_lossy(&buf);

@@ -7,8 +7,14 @@
 //!   build caller audio and to check what the gateway sent and recorded.
 //! * [`rawsip`] is a tiny UDP SIP client for cases SIPp is awkward at (malformed input,
 //!   retransmissions, 503 during drain).
+//! * [`browser`] runs headless Chromium and the node driver of agent pages;
+//!   [`flows`] makes flows dirs with fixed office hours; [`db`] reads the
+//!   embedded database with `psql`.
 
+pub mod browser;
+pub mod db;
 pub mod events;
+pub mod flows;
 pub mod gateway;
 pub mod pcap;
 pub mod ports;

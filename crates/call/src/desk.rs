@@ -282,12 +282,36 @@ impl AgentDesk {
             }
             DeskInput::Agent(ev) => self.on_agent(ev, now).await,
             DeskInput::Configure { queues, agents } => {
+                // What the admin removed (or deactivated) leaves the ACD too;
+                // an agent on a call finishes it first (the ACD sees to that).
+                let keep_agents: Vec<AgentId> = agents.iter().map(|a| a.id.clone()).collect();
+                let gone_agents: Vec<AgentId> = self
+                    .acd
+                    .agents()
+                    .filter(|v| !v.removed && !keep_agents.contains(&v.id))
+                    .map(|v| v.id)
+                    .collect();
+                let keep_queues: Vec<QueueName> = queues.iter().map(|q| q.name.clone()).collect();
+                let gone_queues: Vec<QueueName> = self
+                    .acd
+                    .queues()
+                    .filter(|q| !keep_queues.contains(&q.name))
+                    .map(|q| q.name)
+                    .collect();
                 for a in agents {
                     self.acd.upsert_agent(a, now);
                 }
                 for q in queues {
                     self.acd.upsert_queue(q, now);
                 }
+                for q in gone_queues {
+                    let _ = self.acd.remove_queue(&q, now);
+                }
+                for a in gone_agents {
+                    let _ = self.acd.remove_agent(&a, now);
+                    // A removed agent's open page is told it is offline.
+                }
+                self.publish_states();
             }
         }
     }

@@ -120,6 +120,7 @@ function endCall(text) {
   clearInterval(callTimer);
   ui.peer?.close();
   ui.peer = null;
+  ui.call = null;
   show('call', false);
   if (text) notice(text);
 }
@@ -146,6 +147,10 @@ function onMessage(msg) {
     }
     case 'offer_withdrawn':
       if (ui.offer?.call === msg.call) clearOffer();
+      // Lost a ring-all race (or the caller left) between Answer and audio.
+      if (ui.call?.id === msg.call && $('call-status').dataset.status !== 'connected') {
+        endCall('The call was taken by another agent or ended.');
+      }
       break;
     case 'sdp_answer':
       if (ui.peer && ui.call?.id === msg.call) {
@@ -222,11 +227,18 @@ async function answer() {
   $('call-timer').textContent = '0:00';
   for (const b of ['mute', 'hold']) $(b).setAttribute('aria-pressed', 'false');
   show('call', true);
+  ui.peer?.close();
   ui.peer = new AgentPeer(mic, $('remote-audio'));
+  const peer = ui.peer;
   ui.peer.addEventListener('state', (e) => {
     if (e.detail === 'failed') notice('Call audio failed: check your network.');
   });
-  const sdp = await ui.peer.offer();
+  const sdp = await peer.offer();
+  // Withdrawn while the offer was being made: do not ask for audio.
+  if (ui.peer !== peer || ui.call?.id !== offer.call) {
+    peer.close();
+    return;
+  }
   sig.send({ type: 'sdp_offer', call: offer.call, sdp });
 }
 

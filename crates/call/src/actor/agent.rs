@@ -32,6 +32,8 @@ pub(super) struct AgentSide {
     answered_by: Option<String>,
     /// The queue the call waits in (empty until enqueued).
     queue: String,
+    /// Agents ringing for this call right now (offers without an outcome).
+    ringing: Vec<String>,
     queued: bool,
 }
 
@@ -142,9 +144,11 @@ impl CallActor {
                 self.log
                     .emit("agent_offered", None, json!({ "agent_id": agent }))
                     .await;
+                self.agent.ringing.push(agent);
                 None
             }
             DeskNotice::OfferEnded { agent, outcome } => {
+                self.agent.ringing.retain(|a| *a != agent);
                 self.log
                     .emit(
                         "offer_outcome",
@@ -395,6 +399,17 @@ impl CallActor {
     /// The call is over: the desk lets go of it (the agent goes to wrap-up).
     pub(super) async fn leave_desk(&mut self, media: &mut MediaSession) {
         self.stop_bridge(media).await;
+        // The caller left while agents rang: those offers end here, in the
+        // call's own record (the desk's word on it comes too late).
+        for agent in std::mem::take(&mut self.agent.ringing) {
+            self.log
+                .emit(
+                    "offer_outcome",
+                    None,
+                    json!({ "agent_id": agent, "outcome": "withdrawn" }),
+                )
+                .await;
+        }
         if self.agent.notices.is_some()
             && let Some(desk) = &self.ctx.desk
         {

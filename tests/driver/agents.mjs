@@ -1,0 +1,177 @@
+// Drives agent pages (/agent) in an already running headless Chromium over
+// CDP for tests/e2e/agents.rs (see tests/src/browser.rs). Each agent gets
+// its own browser context (its own session cookie).
+//
+// Usage: node agents.mjs <base-url> <cdp-ws-url>
+// Reads one JSON command a line on stdin ({id, op, page, ...}) and answers
+// each with one `REPLY {id, ok, ...}` line; other lines are diagnostics.
+// Commands run one after the other; stdin's end closes the connection.
+import { chromium } from 'playwright-core';
+import readline from 'node:readline';
+
+const [base, cdp] = process.argv.slice(2);
+const log = (s) => console.log(`${Date.now()} ${s}`);
+const browser = await chromium.connectOverCDP(cdp, { timeout: 15000 });
+const pages = new Map(); // name -> { ctx, page }
+
+function pageOf(name) {
+  const p = pages.get(name);
+  if (!p) throw new Error(`no page ${name}`);
+  return p.page;
+}
+
+async function diag(page) {
+  return page.evaluate(() => ({
+    link: document.getElementById('link')?.dataset.up,
+    state: document.getElementById('state')?.dataset.state,
+    notice: document.getElementById('notice')?.textContent,
+    incoming: !document.getElementById('incoming')?.hidden,
+    call: !document.getElementById('call')?.hidden,
+    callStatus: document.getElementById('call-status')?.dataset.status,
+    wrapup: !document.getElementById('wrapup')?.hidden,
+  })).catch((e) => ({ error: String(e) }));
+}
+
+const ops = {
+  // A new context and page, logged in as `agent`.
+  async open({ page: name, agent, password }) {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(15000);
+    const tag = (s) => log(`[${name}] ${s}`);
+    page.on('console', (m) => tag(`CONSOLE ${m.type()} ${m.text()}`));
+    page.on('pageerror', (e) => tag(`PAGEERROR ${e.message}`));
+    page.on('requestfailed', (r) => tag(`REQFAILED ${r.url()}`));
+    page.on('response', (r) => { if (r.status() >= 400) tag(`HTTP ${r.status()} ${r.url()}`); });
+    page.on('websocket', (ws) => {
+      tag(`WS open ${ws.url()}`);
+      ws.on('framereceived', (f) => tag(`WS <- ${f.payload}`));
+      ws.on('framesent', (f) => { if (!String(f.payload).includes('"ping"')) tag(`WS -> ${f.payload}`); });
+      ws.on('close', () => tag('WS closed'));
+    });
+    pages.set(name, { ctx, page });
+    // ?raw-audio: no echo cancellation, noise suppression or gain control
+    // on the microphone (the test tone must arrive as it is).
+    await page.goto(`${base}/agent?raw-audio`, { timeout: 15000 });
+    await page.fill('#login-agent', agent);
+    await page.fill('#login-password', password);
+    await page.click('#login-submit'); // also the first click: unlocks audio
+    await page.waitForSelector('#agent-view:not([hidden])');
+    await page.waitForSelector('#link[data-up="true"]');
+    return {};
+  },
+  // Click "Go available" (unless it already is) and wait for the state.
+  async available({ page: name }) {
+    const page = pageOf(name);
+    if ((await page.getAttribute('#available', 'aria-pressed')) !== 'true') {
+      await page.click('#available');
+    }
+    // Staffed: available, or already ringing when a call was waiting.
+    await page.waitForFunction(() => !['offline', 'away'].includes(document.getElementById('state').dataset.state));
+    return { state: await page.getAttribute('#state', 'data-state') };
+  },
+  async waitOffer({ page: name }) {
+    const page = pageOf(name);
+    await page.waitForSelector('#incoming:not([hidden])');
+    return {
+      at: Date.now(),
+      caller: await page.textContent('#offer-caller'),
+      issue: await page.textContent('#offer-issue'),
+      path: await page.$$eval('#offer-path li', (l) => l.map((x) => x.textContent)),
+      dataSections: await page.$$eval('#offer-data h3', (l) => l.map((x) => x.textContent)),
+      state: await page.getAttribute('#state', 'data-state'),
+    };
+  },
+  // Click Answer; wait until the page says the audio is connected.
+  async answer({ page: name }) {
+    const page = pageOf(name);
+    const t0 = Date.now();
+    await page.click('#answer');
+    await page.waitForSelector('#call-status[data-status="connected"]');
+    return { clickedAt: t0, connectedAt: Date.now(), answerToConnectedMs: Date.now() - t0 };
+  },
+  // Every page in `pages` clicks Answer at the same moment (both ringing).
+  async answerTogether({ pages: names }) {
+    const ps = names.map(pageOf);
+    await Promise.all(ps.map((p) => p.waitForSelector('#incoming:not([hidden])')));
+    const at = Date.now();
+    await Promise.all(ps.map((p) => p.click('#answer')));
+    return { clickedAt: at };
+  },
+  async stats({ page: name }) {
+    const page = pageOf(name);
+    const stats = await page.evaluate(() => window.hotline.stats());
+    const playing = await page.$eval('#remote-audio', (a) => !a.paused && !!a.srcObject);
+    return { stats, remoteAudioPlaying: playing };
+  },
+  async hangup({ page: name }) {
+    await pageOf(name).click('#hangup');
+    return {};
+  },
+  // Wait for the wrap-up form, fill it in, save it.
+  async wrapUp({ page: name, disposition, notes }) {
+    const page = pageOf(name);
+    await page.waitForSelector('#wrapup:not([hidden])');
+    await page.selectOption('#wrapup-disposition', disposition);
+    await page.fill('#wrapup-notes', notes ?? '');
+    await page.click('#wrapup-submit');
+    return {};
+  },
+  // The offer card went away (withdrawn, timed out, taken).
+  async waitNoOffer({ page: name }) {
+    await pageOf(name).waitForSelector('#incoming', { state: 'hidden' });
+    return {};
+  },
+  async waitText({ page: name, selector, text }) {
+    await pageOf(name).waitForFunction(
+      ([sel, t]) => (document.querySelector(sel)?.textContent ?? '').includes(t),
+      [selector, text],
+    );
+    return {};
+  },
+  async waitState({ page: name, state }) {
+    await pageOf(name).waitForSelector(`#state[data-state="${state}"]`);
+    return {};
+  },
+  async diag({ page: name }) {
+    return { diag: await diag(pageOf(name)) };
+  },
+  async close({ page: name }) {
+    const p = pages.get(name);
+    pages.delete(name);
+    await p?.ctx.close();
+    return {};
+  },
+  async sleep({ ms }) {
+    await new Promise((r) => setTimeout(r, ms));
+    return {};
+  },
+};
+
+const rl = readline.createInterface({ input: process.stdin });
+for await (const line of rl) {
+  if (!line.trim()) continue;
+  let cmd;
+  try {
+    cmd = JSON.parse(line);
+  } catch (e) {
+    console.log(`REPLY ${JSON.stringify({ ok: false, error: `bad command: ${e}` })}`);
+    continue;
+  }
+  log(`CMD ${line}`);
+  const page = pages.get(cmd.page)?.page;
+  page?.setDefaultTimeout(cmd.timeout ?? 15000);
+  let reply;
+  try {
+    const f = ops[cmd.op];
+    if (!f) throw new Error(`unknown op ${cmd.op}`);
+    reply = { id: cmd.id, ok: true, ...(await f(cmd)) };
+  } catch (e) {
+    reply = { id: cmd.id, ok: false, error: String(e?.message ?? e) };
+    const p = pages.get(cmd.page)?.page;
+    if (p) reply.diag = await diag(p);
+  }
+  console.log(`REPLY ${JSON.stringify(reply)}`);
+}
+await browser.close().catch(() => {});
+process.exit(0);
