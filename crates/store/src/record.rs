@@ -250,7 +250,9 @@ pub fn derive_call(id: Uuid, sip_call_id: &str, events: &[EventRow]) -> CallReco
             _ => {}
         }
     }
-    if let (Some(a), Some(e)) = (r.answered_at, r.ended_at) {
+    // Talk time as contact centres count it: with the agent when one
+    // answered, else with the IVR from the gateway's answer.
+    if let (Some(a), Some(e)) = (r.agent_answered_at.or(r.answered_at), r.ended_at) {
         r.talk_seconds = Some(((e - a).num_microseconds().unwrap_or(0).max(0)) as f64 / 1e6);
     } else if r.complete {
         r.talk_seconds = Some(0.0);
@@ -333,6 +335,40 @@ mod tests {
         assert_eq!(r.talk_seconds, Some(2.0));
         assert_eq!(r.recording_id, Some(recording_id(id, 7)));
         assert_eq!((r.events, r.last_seq, r.complete), (9, Some(8), true));
+    }
+
+    #[test]
+    fn talk_time_runs_from_the_agents_answer_when_an_agent_answered() {
+        let id = Uuid::new_v4();
+        let evs = vec![
+            ev(0, 0, "call_started", json!({"caller": "1001"})),
+            ev(1, 100, "answered", json!({})),
+            ev(
+                2,
+                2_000,
+                "enqueued",
+                json!({"queue": "support", "priority": 0}),
+            ),
+            ev(3, 2_100, "agent_offered", json!({"agent_id": "a1"})),
+            ev(4, 4_100, "agent_answered", json!({"agent_id": "a1"})),
+            ev(
+                5,
+                64_100,
+                "hangup",
+                json!({"ended_by": "agent", "cause": "agent_hangup"}),
+            ),
+            ev(
+                6,
+                70_000,
+                "wrap_up",
+                json!({"disposition": "resolved", "notes": "", "seconds": 5}),
+            ),
+            ev(7, 70_001, "call_ended", json!({})),
+        ];
+        let r = derive_call(id, "x", &evs);
+        assert_eq!(r.agent_id.as_deref(), Some("a1"));
+        assert_eq!(r.outcome.as_deref(), Some("answered"));
+        assert_eq!(r.talk_seconds, Some(60.0));
     }
 
     #[test]
