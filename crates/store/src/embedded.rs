@@ -110,6 +110,32 @@ impl RunAs {
             .ok_or(StoreError::NoUnprivilegedUser)
     }
 
+    /// The server user must be able to walk down to its cluster: a data dir
+    /// under a root-only directory (e.g. /root or a `mktemp -d`) fails later
+    /// with a bare "permission denied" otherwise.
+    fn check_reachable(&self, dir: &Path) -> Result<(), StoreError> {
+        if !self.switch {
+            return Ok(());
+        }
+        for ancestor in dir.ancestors().skip(1) {
+            let Ok(meta) = std::fs::metadata(ancestor) else {
+                continue;
+            };
+            let mode = meta.mode();
+            let can_enter = if meta.uid() == self.uid {
+                mode & 0o100 != 0
+            } else if meta.gid() == self.gid {
+                mode & 0o010 != 0
+            } else {
+                mode & 0o001 != 0
+            };
+            if !can_enter {
+                return Err(StoreError::DataDirUnreachable(ancestor.to_owned(), mode & 0o7777));
+            }
+        }
+        Ok(())
+    }
+
     fn chown(&self, path: &Path) -> Result<(), StoreError> {
         if self.switch {
             std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid))
@@ -151,6 +177,7 @@ impl EmbeddedPostgres {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
             .map_err(|e| StoreError::io("cannot chmod", &dir, e))?;
         run_as.chown(&dir)?;
+        run_as.check_reachable(&dir)?;
         let socket_dir = socket_dir_for(&dir, run_as)?;
         let mut pg = Self {
             dir,

@@ -22,6 +22,12 @@ pub enum StoreError {
     )]
     PostgresNotFound,
     #[error(
+        "the embedded PostgreSQL runs as the `postgres` user, which cannot enter {0} (mode {1:o}): \
+         choose a --data-dir it can reach (e.g. under /var/lib or /srv), make that directory \
+         traversable (chmod o+x), or set DATABASE_URL"
+    )]
+    DataDirUnreachable(std::path::PathBuf, u32),
+    #[error(
         "running as root and there is no `postgres` system user to run the embedded PostgreSQL as \
          (PostgreSQL refuses root): install the postgresql package (it creates the user), run \
          hotline as an unprivileged user, or set DATABASE_URL"
