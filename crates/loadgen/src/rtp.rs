@@ -386,7 +386,12 @@ pub fn run(rx: mpsc::Receiver<Cmd>) {
                     Ok(_) => c.report.sent += 1,
                     Err(_) => c.report.send_errors += 1,
                 }
-                if c.digit_frame == Some(c.n) {
+                // Any packet of the event counts: a late wake-up may have
+                // skipped its first one, and the receiver reports the digit
+                // on whichever packet of the event arrives first.
+                if c.digit_frame
+                    .is_some_and(|d| (d..d + DIGIT_UPDATES + DIGIT_ENDS).contains(&c.n))
+                {
                     c.report.digit_sent = true;
                 }
                 c.n += 1;
