@@ -30,12 +30,11 @@
 //! Skips, saying so, when `/usr/bin/chromium` or `node` is missing.
 
 use hotline_e2e::browser::{self, AgentDriver, Chromium};
-use hotline_e2e::events::{Event, assert_in_order, count, find};
+use hotline_e2e::events::{Event, assert_in_order, assert_well_formed, count, dump, find};
 use hotline_e2e::rtp::{self, CallerAudio};
+use hotline_e2e::script::{Step, scripted_caller};
 use hotline_e2e::sipp::SippProcess;
-use hotline_e2e::{
-    Gateway, Sipp, TempDir, assert_call_log_well_formed, db, flows, poll_until, wav,
-};
+use hotline_e2e::{Gateway, TempDir, db, flows, poll_until, wav};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -50,109 +49,7 @@ const SIPP_LIMIT: Duration = Duration::from_secs(80);
 /// A driver command that waits on the page (an offer, a state).
 const PAGE_WAIT: Duration = Duration::from_secs(40);
 
-// ---------------------------------------------------------------- SIPp script
-
-/// One step of the caller in `uac_ivr_script.xml`, after the ACK.
-enum Step {
-    Pause(u32),
-    /// A key as SIP INFO (application/dtmf-relay), answered 200.
-    Info(char),
-    /// Start playing caller audio (a pcap) in the background.
-    Audio(String),
-    /// Wait (up to this many ms) for the gateway's BYE and answer it.
-    AwaitBye(u32),
-    /// Hang up: BYE, answered 200.
-    Bye,
-}
-
-/// The scenario body for `{{SCRIPT}}` (CSeq numbers continue from the INVITE's 1).
-fn script(caller: &str, steps: &[Step]) -> String {
-    let from = format!(
-        "From: \"e2e caller\" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]"
-    );
-    let contact = format!("Contact: <sip:{caller}@[local_ip]:[local_port];transport=[transport]>");
-    let mut cseq = 1;
-    let mut out = String::new();
-    for step in steps {
-        match step {
-            Step::Pause(ms) => out.push_str(&format!("  <pause milliseconds=\"{ms}\"/>\n\n")),
-            Step::Info(key) => {
-                cseq += 1;
-                out.push_str(&format!(
-                    r#"  <send retrans="500">
-    <![CDATA[
-      INFO sip:hotline@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      {from}
-      To: <sip:hotline@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: {cseq} INFO
-      {contact}
-      Max-Forwards: 70
-      Content-Type: application/dtmf-relay
-      Content-Length: [len]
-
-      Signal={key}
-      Duration=160
-    ]]>
-  </send>
-
-  <recv response="200"/>
-
-"#
-                ));
-            }
-            Step::Audio(pcap) => out.push_str(&format!(
-                "  <nop>\n    <action>\n      <exec play_pcap_audio=\"{pcap}\"/>\n    </action>\n  </nop>\n\n"
-            )),
-            Step::Bye => {
-                cseq += 1;
-                out.push_str(&format!(
-                    r#"  <send retrans="500">
-    <![CDATA[
-      BYE sip:hotline@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      {from}
-      To: <sip:hotline@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: {cseq} BYE
-      {contact}
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-
-  <recv response="200" crlf="true"/>
-
-"#
-                ));
-            }
-            Step::AwaitBye(ms) => out.push_str(&format!(
-                r#"  <recv request="BYE" timeout="{ms}"/>
-
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      {contact}
-      Content-Length: 0
-
-    ]]>
-  </send>
-
-  <pause milliseconds="500"/>
-
-"#
-            )),
-        }
-    }
-    out
-}
+// ---------------------------------------------------------------- SIPp callers
 
 /// A caller (`sipp` is the seeded "Demo Caller") playing `CALLER_HZ` from
 /// the start, pressing 1 (English, over the hello) then 0 (an agent, in the
@@ -182,9 +79,7 @@ fn caller_then(gw: &Gateway, name: &str, tone_ms: u32, then: Vec<Step>) -> SippP
         Step::Info('0'),
     ];
     steps.extend(then);
-    Sipp::new("uac_ivr_script.xml", gw)
-        .var("CALLER", "sipp")
-        .var("SCRIPT", script("sipp", &steps))
+    scripted_caller(gw, "sipp", &steps)
         .timeout(SIPP_LIMIT)
         .spawn()
 }
@@ -310,16 +205,24 @@ fn agent_online(gw: &Gateway, drv: &mut AgentDriver, agent: &str) {
     wait_agent_state(gw, agent, "available", Duration::from_secs(5));
 }
 
+/// [`agent_gateway`] with `agents` in `queue` ([`agents_and_queue`]), the
+/// browser and every agent online. `None` (the test skips) without chromium
+/// or node.
+fn staffed(
+    label: &str,
+    agents: &[(&str, &str)],
+    queue: Value,
+) -> Option<(Gateway, TempDir, Chromium, AgentDriver)> {
+    let (gw, flows) = agent_gateway(label);
+    agents_and_queue(&gw, agents, queue);
+    let (chromium, mut drv) = browser_for(&gw)?;
+    for (agent, _) in agents {
+        agent_online(&gw, &mut drv, agent);
+    }
+    Some((gw, flows, chromium, drv))
+}
+
 // ---------------------------------------------------------------- checks
-
-fn dump(events: &[Event]) -> String {
-    events.iter().map(|e| format!("  {e}\n")).collect()
-}
-
-fn assert_well_formed(events: &[Event]) {
-    let problems = assert_call_log_well_formed(events);
-    assert!(problems.is_empty(), "event log problems:\n{problems:#?}");
-}
 
 /// The call's `calls` row once complete: queued_at < agent_answered_at,
 /// agent_id, disposition, notes, outcome, queue (NULLs as "").
@@ -393,17 +296,14 @@ fn recorded_between(
 /// recording's right channel), the agent hangs up and fills in the wrap-up.
 #[test]
 fn agent_answers_a_queued_caller_and_audio_flows_both_ways() {
-    let (gw, _flows) = agent_gateway("agents_answer");
-    agents_and_queue(
-        &gw,
+    let Some((gw, _flows, _chromium, mut drv)) = staffed(
+        "agents_answer",
         &[("a1", "Ada Agent")],
         json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 20,
                "wrap_up_secs": 30, "max_wait_secs": 90, "members": ["a1"]}),
-    );
-    let Some((_chromium, mut drv)) = browser_for(&gw) else {
+    ) else {
         return;
     };
-    agent_online(&gw, &mut drv, "a1");
 
     let sipp = queued_caller(&gw, "caller", 40_000, 50_000);
     let call_id = sipp.call_id().to_owned();
@@ -610,18 +510,14 @@ fn offers_of(evs: &[Event]) -> Vec<(String, i64, i64, String)> {
 /// rings for two calls at once.
 #[test]
 fn two_agents_three_callers_one_offer_at_a_time() {
-    let (gw, _flows) = agent_gateway("agents_three_callers");
-    agents_and_queue(
-        &gw,
+    let Some((gw, _flows, _chromium, mut drv)) = staffed(
+        "agents_three_callers",
         &[("a1", "Ada Agent"), ("a2", "Bob Agent")],
         json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 3,
                "wrap_up_secs": 30, "max_wait_secs": 90, "members": ["a1", "a2"]}),
-    );
-    let Some((_chromium, mut drv)) = browser_for(&gw) else {
+    ) else {
         return;
     };
-    agent_online(&gw, &mut drv, "a1");
-    agent_online(&gw, &mut drv, "a2");
 
     // Caller 1: rings P, times out, moves on to Q.
     let c1 = queued_caller(&gw, "caller1", 60_000, 60_000);
@@ -860,16 +756,13 @@ fn longest_silence_ms(blocks: &[(f64, f64)]) -> u64 {
 /// offline, the caller hears a prompt at once and never a second of silence
 /// until the gateway hangs up.
 fn browser_dies_mid_call(label: &str, on_agent_lost: &str) -> Option<Vec<Event>> {
-    let (gw, _flows) = agent_gateway(label);
-    agents_and_queue(
-        &gw,
+    let (gw, _flows, mut chromium, mut drv) = staffed(
+        label,
         &[("a1", "Ada Agent")],
         json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 20,
                "wrap_up_secs": 30, "max_wait_secs": 14, "overflow": "hangup",
                "on_agent_lost": on_agent_lost, "members": ["a1"]}),
-    );
-    let (mut chromium, mut drv) = browser_for(&gw)?;
-    agent_online(&gw, &mut drv, "a1");
+    )?;
     let sipp = queued_caller(&gw, "caller", 60_000, 60_000);
     let call_id = sipp.call_id().to_owned();
     drv.cmd(
@@ -993,17 +886,14 @@ fn agent_closes_the_browser_mid_call_and_the_caller_is_released() {
 /// agent's wrap-up still lands on the record).
 #[test]
 fn caller_hangs_up_while_ringing_and_while_bridged() {
-    let (gw, _flows) = agent_gateway("agents_caller_hangs_up");
-    agents_and_queue(
-        &gw,
+    let Some((gw, _flows, _chromium, mut drv)) = staffed(
+        "agents_caller_hangs_up",
         &[("a1", "Ada Agent")],
         json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 20,
                "wrap_up_secs": 30, "max_wait_secs": 90, "members": ["a1"]}),
-    );
-    let Some((_chromium, mut drv)) = browser_for(&gw) else {
+    ) else {
         return;
     };
-    agent_online(&gw, &mut drv, "a1");
 
     // 1: queued about 5.5 s in; hangs up 2.5 s later, while a1 rings.
     let c1 = caller_then(&gw, "ringing", 20_000, vec![Step::Pause(5500), Step::Bye]);
@@ -1098,18 +988,14 @@ fn caller_hangs_up_while_ringing_and_while_bridged() {
 /// with working audio; no call is answered twice.
 #[test]
 fn ring_all_two_agents_answer_at_once_one_wins() {
-    let (gw, _flows) = agent_gateway("agents_ring_all_race");
-    agents_and_queue(
-        &gw,
+    let Some((gw, _flows, _chromium, mut drv)) = staffed(
+        "agents_ring_all_race",
         &[("a1", "Ada Agent"), ("a2", "Bob Agent")],
         json!({"name": "support", "strategy": "ring_all", "offer_timeout_secs": 15,
                "wrap_up_secs": 30, "max_wait_secs": 90, "members": ["a1", "a2"]}),
-    );
-    let Some((_chromium, mut drv)) = browser_for(&gw) else {
+    ) else {
         return;
     };
-    agent_online(&gw, &mut drv, "a1");
-    agent_online(&gw, &mut drv, "a2");
     let c1 = queued_caller(&gw, "caller1", 40_000, 50_000);
     std::thread::sleep(Duration::from_millis(300));
     let c2 = queued_caller(&gw, "caller2", 40_000, 50_000);

@@ -1,6 +1,7 @@
 //! Issue 4 end to end: call records in the gateway's embedded PostgreSQL
 //! (`<data-dir>/pg`), read back with `psql` over its unix socket.
 
+use hotline_e2e::db::psql;
 use hotline_e2e::events::{count, find};
 use hotline_e2e::gateway::hotline_bin;
 use hotline_e2e::rtp;
@@ -8,38 +9,6 @@ use hotline_e2e::{Gateway, Sipp, Transport, poll_until, ports, send_signal, wav}
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-/// Rows of a query on the gateway's embedded database (tab-separated fields).
-fn psql(data_dir: &Path, sql: &str) -> Vec<Vec<String>> {
-    let out = Command::new("psql")
-        .arg(format!(
-            "host={} user=hotline dbname=hotline",
-            data_dir.join("pg").display()
-        ))
-        .args([
-            "-X",
-            "-A",
-            "-t",
-            "-F",
-            "\t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            sql,
-        ])
-        .output()
-        .expect("psql (postgresql-client) is installed");
-    assert!(
-        out.status.success(),
-        "psql failed: {}\n{sql}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split('\t').map(str::to_owned).collect())
-        .collect()
-}
 
 fn one(data_dir: &Path, sql: &str) -> String {
     let rows = psql(data_dir, sql);

@@ -1,18 +1,13 @@
 //! Call flows driven by SIPp against the real gateway: digits (RFC 4733 and INFO),
 //! caller hang-up, CANCEL, hold/resume, over UDP and TCP; plus audio and recording.
 
-use hotline_e2e::events::{self, Event, assert_in_order, count, find};
+use hotline_e2e::events::{self, Event, assert_in_order, assert_well_formed, count, find};
 use hotline_e2e::rtp::{self, CallerAudio, stream_stats};
-use hotline_e2e::{Gateway, Sipp, SippRun, Transport, assert_call_log_well_formed, wav};
+use hotline_e2e::{Gateway, Sipp, SippRun, Transport, wav};
 use std::path::PathBuf;
 use std::time::Duration;
 
 const CALL_END_WAIT: Duration = Duration::from_secs(15);
-
-fn assert_well_formed(events: &[Event]) {
-    let problems = assert_call_log_well_formed(events);
-    assert!(problems.is_empty(), "event log problems:\n{problems:#?}");
-}
 
 fn write_pcap(gw: &Gateway, name: &str, parts: &[CallerAudio]) -> String {
     let path: PathBuf = gw.dir().join(name);
@@ -359,7 +354,7 @@ fn cancel_racing_the_answer_is_consistent() {
                     answered,
                     0,
                     "INVITE got 487 but the event log says the call was answered:\n{}",
-                    evs.iter().map(|e| format!("  {e}\n")).collect::<String>()
+                    events::dump(&evs)
                 );
                 assert_eq!(hangup.data_str("cause"), "CANCEL", "{hangup}");
             }

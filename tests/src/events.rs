@@ -168,6 +168,17 @@ pub fn assert_call_log_well_formed(events: &[Event]) -> Vec<String> {
     problems
 }
 
+/// Panics listing the problems [`assert_call_log_well_formed`] finds, if any.
+pub fn assert_well_formed(events: &[Event]) {
+    let problems = assert_call_log_well_formed(events);
+    assert!(problems.is_empty(), "event log problems:\n{problems:#?}");
+}
+
+/// The events one per line, indented, for failure messages.
+pub fn dump(events: &[Event]) -> String {
+    events.iter().map(|e| format!("  {e}\n")).collect()
+}
+
 /// One expected step of a call: a kind, plus `data` string fields that must match.
 pub type Step<'a> = (&'a str, &'a [(&'a str, &'a str)]);
 
@@ -189,10 +200,7 @@ pub fn assert_in_order(events: &[Event], steps: &[Step<'_>]) {
                 step.0,
                 step.1,
                 steps.iter().map(|s| s.0).collect::<Vec<_>>(),
-                events
-                    .iter()
-                    .map(|e| format!("  {e}\n"))
-                    .collect::<String>()
+                dump(events)
             );
         }
     }
@@ -200,15 +208,10 @@ pub fn assert_in_order(events: &[Event], steps: &[Step<'_>]) {
 
 /// The first event of `kind`, or a panic listing the call's events.
 pub fn find<'e>(events: &'e [Event], kind: &str) -> &'e Event {
-    events.iter().find(|e| e.kind() == kind).unwrap_or_else(|| {
-        panic!(
-            "no `{kind}` event; events:\n{}",
-            events
-                .iter()
-                .map(|e| format!("  {e}\n"))
-                .collect::<String>()
-        )
-    })
+    events
+        .iter()
+        .find(|e| e.kind() == kind)
+        .unwrap_or_else(|| panic!("no `{kind}` event; events:\n{}", dump(events)))
 }
 
 pub fn count(events: &[Event], kind: &str) -> usize {

@@ -1,6 +1,5 @@
 //! IVR flows for the end-to-end tests: `ivr-flows/main.yaml` with office
 //! hours that do not depend on the wall clock, in a temp flows dir.
-//! (The same transformation as `tests/e2e/ivr.rs`, shared for other suites.)
 
 use crate::gateway::hotline_bin;
 use crate::{TempDir, workspace_root};

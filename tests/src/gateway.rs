@@ -261,7 +261,7 @@ impl Gateway {
                     .collect::<std::collections::BTreeSet<_>>()
             );
         }
-        evs.iter().map(|e| format!("  {e}\n")).collect()
+        crate::events::dump(&evs)
     }
 
     pub fn pid(&self) -> Option<u32> {

@@ -10,6 +10,8 @@
 //! * [`browser`] runs headless Chromium and the node driver of agent pages;
 //!   [`flows`] makes flows dirs with fixed office hours; [`db`] reads the
 //!   embedded database with `psql`.
+//! * [`script`] builds SIPp callers that follow a script of steps (keys as
+//!   SIP INFO, caller audio, pauses, hang-up).
 
 pub mod browser;
 pub mod db;
@@ -20,10 +22,14 @@ pub mod pcap;
 pub mod ports;
 pub mod rawsip;
 pub mod rtp;
+pub mod script;
 pub mod sipp;
 pub mod wav;
 
-pub use events::{Event, assert_call_log_well_formed, assert_in_order, parse_rfc3339_micros};
+pub use events::{
+    Event, assert_call_log_well_formed, assert_in_order, assert_well_formed, dump,
+    parse_rfc3339_micros,
+};
 pub use gateway::Gateway;
 pub use sipp::{Capture, Sipp, SippRun, Transport};
 

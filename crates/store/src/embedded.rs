@@ -130,7 +130,10 @@ impl RunAs {
                 mode & 0o001 != 0
             };
             if !can_enter {
-                return Err(StoreError::DataDirUnreachable(ancestor.to_owned(), mode & 0o7777));
+                return Err(StoreError::DataDirUnreachable(
+                    ancestor.to_owned(),
+                    mode & 0o7777,
+                ));
             }
         }
         Ok(())

@@ -77,6 +77,10 @@ pub struct Writer {
     /// The segment being replayed and how many of its events are committed.
     replaying: Option<(Segment, usize)>,
     stats: Arc<WriterStats>,
+    /// Events committed by this writer, and the count at which the tables
+    /// are next analysed (see [`Writer::write`]).
+    committed: AtomicU64,
+    analyze_at: AtomicU64,
 }
 
 impl Writer {
@@ -98,6 +102,8 @@ impl Writer {
             recovery_warned: false,
             replaying: None,
             stats,
+            committed: AtomicU64::new(0),
+            analyze_at: AtomicU64::new(1_000),
         })
     }
 
@@ -196,9 +202,26 @@ impl Writer {
 
     async fn write(&self, batch: &[StoredEvent]) -> Result<(), StoreError> {
         match tokio::time::timeout(self.cfg.batch_timeout, self.store.write(batch)).await {
-            Ok(r) => r,
-            Err(_) => Err(StoreError::Timeout(self.cfg.batch_timeout)),
+            Ok(r) => r?,
+            Err(_) => return Err(StoreError::Timeout(self.cfg.batch_timeout)),
         }
+        // A new database has no planner statistics until autovacuum's next
+        // round, and meanwhile every batch's lookups of a call's events get
+        // slower as the tables grow (measured: 2.8 ms → 13 ms a batch over
+        // 12k calls). Analyse at 1k, 10k, 100k… committed events.
+        let done = self
+            .committed
+            .fetch_add(batch.len() as u64, Ordering::Relaxed)
+            + batch.len() as u64;
+        let at = self.analyze_at.load(Ordering::Relaxed);
+        if done >= at {
+            self.analyze_at
+                .store(at.saturating_mul(10), Ordering::Relaxed);
+            if let Err(e) = self.store.analyze().await {
+                tracing::debug!(error = %e, "ANALYZE failed");
+            }
+        }
+        Ok(())
     }
 
     /// Replays the spool, oldest segment first, for up to `budget`. Returns

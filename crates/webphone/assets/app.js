@@ -16,6 +16,7 @@ const ui = {
   peer: null,       // AgentPeer of the current call
   unlocked: false,
   dispositions: DEFAULT_DISPOSITIONS,
+  withdrawn: new Set(), // calls whose offer was withdrawn (lost races, callers gone)
 };
 const ringer = new Ringer();
 let sig = null;
@@ -146,6 +147,7 @@ function onMessage(msg) {
       break;
     }
     case 'offer_withdrawn':
+      ui.withdrawn.add(msg.call);
       if (ui.offer?.call === msg.call) clearOffer();
       // Lost a ring-all race (or the caller left) between Answer and audio.
       if (ui.call?.id === msg.call && $('call-status').dataset.status !== 'connected') {
@@ -216,6 +218,9 @@ async function answer() {
     sig.send({ type: 'decline', call: offer.call });
     return;
   }
+  // Withdrawn (another agent won, the caller left) while the microphone
+  // was being opened: nothing to answer any more.
+  if (ui.withdrawn.has(offer.call)) return;
   sig.send({ type: 'answer', call: offer.call });
   ui.call = { id: offer.call, ...offer };
   $('call-caller').textContent = offer.caller || 'unknown';

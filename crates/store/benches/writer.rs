@@ -1,0 +1,156 @@
+//! Hot path of the call records: one batch write, `Store::write`, of the
+//! events of whole calls (10 events each, as the writer batches them after
+//! `prepare`) into a real PostgreSQL — the throwaway cluster of
+//! `hotline_store::testing` (unix socket, fsync off), so the numbers are the
+//! gateway's and the database's CPU, not the disk's.
+//! Every iteration writes calls never seen before, so every insert is real.
+//! Run: `cargo bench -p hotline-store` (needs the PostgreSQL binaries the
+//! tests use).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use hotline_call::CallEvent;
+use hotline_store::{StoredEvent, prepare, testing::fresh_db};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// One IVR call as the gateway records it: answered, a menu prompt, a key,
+/// the outcome, the hangup and the caller's recording (10 events).
+fn call_events(call_id: Uuid, t0: DateTime<Utc>) -> Vec<CallEvent> {
+    let rec = format!("/var/lib/hotline/recordings/{call_id}.wav");
+    let evs: [(&'static str, Option<&str>, Value); 10] = [
+        (
+            "call_started",
+            None,
+            json!({"caller": "+8613800000000", "caller_name": "Ann", "callee": "800", "transport": "udp", "source": "192.0.2.1:5060"}),
+        ),
+        ("answered", None, json!({"rtp": "192.0.2.1:40000"})),
+        (
+            "flow_started",
+            Some("main-menu"),
+            json!({"flow": "main", "version": 3, "language": "en"}),
+        ),
+        ("node_entered", Some("main-menu"), json!({"kind": "menu"})),
+        (
+            "prompt_started",
+            Some("main-menu"),
+            json!({"prompt": "en/main-menu"}),
+        ),
+        (
+            "digit",
+            Some("main-menu"),
+            json!({"digit": "1", "transport": "rfc4733", "duration_ms": 160}),
+        ),
+        (
+            "outcome",
+            Some("main-menu"),
+            json!({"outcome": "self_served"}),
+        ),
+        (
+            "hangup",
+            None,
+            json!({"ended_by": "caller", "cause": "BYE"}),
+        ),
+        (
+            "recording",
+            None,
+            json!({"path": rec, "duration_ms": 15000, "channels": 2, "sample_rate": 8000, "bytes": 480044,
+                   "sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}),
+        ),
+        ("call_ended", None, json!({})),
+    ];
+    evs.into_iter()
+        .enumerate()
+        .map(|(i, (kind, node, data))| CallEvent {
+            call_id,
+            sip_call_id: format!("{call_id}@192.0.2.1"),
+            seq: i as u32,
+            at: t0 + TimeDelta::milliseconds(1500 * i as i64),
+            kind,
+            node: node.map(str::to_owned),
+            data,
+        })
+        .collect()
+}
+
+/// Calls written before measuring.
+const PREFILL_CALLS: usize = 2000;
+
+/// `calls` calls never written before, prepared as the writer prepares them.
+async fn batch(calls: usize) -> Vec<StoredEvent> {
+    let t0 = Utc::now();
+    let events = (0..calls).flat_map(|_| call_events(Uuid::new_v4(), t0));
+    prepare(events, "gw1").await
+}
+
+fn bench_write(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let db = rt.block_on(async {
+        let db = fresh_db().await;
+        db.store.migrate().await.expect("migrate");
+        // A database that has seen calls, with planner statistics: on a
+        // fresh, never-analysed database every write gets slower as the
+        // tables grow (≈ +1 ms per 1000 calls here) until the tables are
+        // analysed (by autovacuum's next round, up to a minute later); that
+        // is the empty-database start, not the steady state measured here.
+        // HOTLINE_BENCH_COLD=1 measures the never-analysed start instead.
+        if std::env::var_os("HOTLINE_BENCH_COLD").is_none() {
+            for _ in 0..PREFILL_CALLS / 50 {
+                db.store.write(&batch(50).await).await.expect("prefill");
+            }
+            sqlx::query("ANALYZE")
+                .execute(db.store.pool())
+                .await
+                .expect("ANALYZE");
+        }
+        db
+    });
+    let store = &db.store;
+
+    let mut g = c.benchmark_group("store: one batch write");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(8));
+    for calls in [10usize, 50] {
+        let events = calls * 10;
+        g.throughput(Throughput::Elements(events as u64));
+        g.bench_function(
+            BenchmarkId::new("new calls", format!("{calls} calls, {events} events")),
+            |b| {
+                b.iter_batched(
+                    || rt.block_on(batch(calls)),
+                    |evs| {
+                        rt.block_on(store.write(black_box(&evs)))
+                            .expect("Store::write");
+                        evs
+                    },
+                    BatchSize::PerIteration,
+                )
+            },
+        );
+    }
+    g.finish();
+
+    // Every call written is one complete row.
+    let (calls, incomplete): (i64, i64) = rt.block_on(async {
+        sqlx::query_as("SELECT count(*), count(*) FILTER (WHERE ended_at IS NULL) FROM calls")
+            .fetch_one(store.pool())
+            .await
+            .expect("count calls")
+    });
+    assert_eq!(
+        incomplete, 0,
+        "{incomplete} of {calls} calls without an end"
+    );
+    eprintln!("store bench: {calls} calls written");
+    rt.block_on(store.close());
+}
+
+criterion_group!(benches, bench_write);
+criterion_main!(benches);
