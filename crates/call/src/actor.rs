@@ -542,8 +542,11 @@ fn route_ip(peer: SocketAddr) -> IpAddr {
 }
 
 /// This gateway's name in call records (which box handled the call).
-fn gateway_node() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "hotline".into())
+fn gateway_node() -> &'static str {
+    static NODE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NODE.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|_| "hotline".into())
+    })
 }
