@@ -164,18 +164,9 @@ impl CallActor {
         interrupted: bool,
         media: &mut MediaSession,
     ) -> Option<Ending> {
-        if self.flow.playing.is_empty() {
+        if !self.log_prompts_finished(interrupted).await {
             return None;
         }
-        let prompts = std::mem::take(&mut self.flow.playing);
-        let node = self.interp.current_node().map(str::to_owned);
-        self.log
-            .emit(
-                "prompt_finished",
-                node.as_deref(),
-                json!({ "prompt": prompts.last(), "prompts": prompts, "interrupted": interrupted }),
-            )
-            .await;
         if let Some(cause) = self.flow.closing.take() {
             return Some(self.hang_up(media, &cause).await);
         }
@@ -374,8 +365,13 @@ impl CallActor {
     /// the interruption came about (a key by RTP or INFO, a queue event).
     pub(super) async fn stop_prompts(&mut self, media: &mut MediaSession) {
         media.stop_playback();
+        self.log_prompts_finished(true).await;
+    }
+
+    /// Logs the end of the current playback; false when nothing was playing.
+    async fn log_prompts_finished(&mut self, interrupted: bool) -> bool {
         if self.flow.playing.is_empty() {
-            return;
+            return false;
         }
         let prompts = std::mem::take(&mut self.flow.playing);
         let node = self.interp.current_node().map(str::to_owned);
@@ -383,9 +379,10 @@ impl CallActor {
             .emit(
                 "prompt_finished",
                 node.as_deref(),
-                json!({ "prompt": prompts.last(), "prompts": prompts, "interrupted": true }),
+                json!({ "prompt": prompts.last(), "prompts": prompts, "interrupted": interrupted }),
             )
             .await;
+        true
     }
 
     pub(super) async fn play_prompts(
