@@ -16,28 +16,14 @@ pub struct WavStats {
 }
 
 pub fn analyze(path: &Path) -> Result<WavStats, String> {
-    let mut r =
-        hound::WavReader::open(path).map_err(|e| format!("open {}: {e}", path.display()))?;
-    let spec = r.spec();
-    if spec.sample_format != hound::SampleFormat::Int || spec.bits_per_sample != 16 {
-        return Err(format!(
-            "{}: expected 16-bit PCM, got {spec:?}",
-            path.display()
-        ));
-    }
-    let ch = usize::from(spec.channels.max(1));
-    let mut per: Vec<Vec<i16>> = vec![Vec::new(); ch];
-    for (i, s) in r.samples::<i16>().enumerate() {
-        let s = s.map_err(|e| format!("{}: sample {i}: {e}", path.display()))?;
-        per[i % ch].push(s);
-    }
-    let frames = per[0].len();
+    let (per, sample_rate) = read_channels(path)?;
+    let frames = per.first().map_or(0, Vec::len);
     Ok(WavStats {
-        channels: spec.channels,
-        sample_rate: spec.sample_rate,
-        bits_per_sample: spec.bits_per_sample,
+        channels: per.len() as u16,
+        sample_rate,
+        bits_per_sample: 16,
         frames,
-        duration_ms: frames as f64 * 1000.0 / f64::from(spec.sample_rate.max(1)),
+        duration_ms: frames as f64 * 1000.0 / f64::from(sample_rate.max(1)),
         rms: per.iter().map(|c| rms(c)).collect(),
         peak: per
             .iter()

@@ -140,12 +140,7 @@ impl DeskHandle {
         }
     }
 
-    /// Live agent states, for the admin API.
-    pub fn states(&self) -> Vec<AgentView> {
-        self.states.borrow().clone()
-    }
-
-    /// Wakes on every agent state change.
+    /// Live agent states (for the admin API); wakes on every change.
     pub fn watch_states(&self) -> watch::Receiver<Vec<AgentView>> {
         self.states.clone()
     }

@@ -29,22 +29,6 @@ pub trait LookupProvider: Send + Sync {
     ) -> BoxFuture<Result<Map<String, Value>, String>>;
 }
 
-/// A provider that answers every lookup with an error: for a gateway with
-/// no database and no webhooks (flows then take their failure branch).
-pub struct NoLookups;
-
-impl LookupProvider for NoLookups {
-    fn lookup(
-        &self,
-        source: LookupSource,
-        _: Map<String, Value>,
-        _: Duration,
-    ) -> BoxFuture<Result<Map<String, Value>, String>> {
-        let name = source.name();
-        Box::pin(async move { Err(format!("{name}: no lookup service configured")) })
-    }
-}
-
 const BUILTIN: &str = include_str!("builtin.yaml");
 
 /// The built-in flow: welcome, one key (waiting `digit_timeout` for it),

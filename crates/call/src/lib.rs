@@ -27,5 +27,5 @@ pub use actor::{CallContext, CallSettings, run_call};
 pub use clock::{FRAME, MediaClock};
 pub use desk::{AgentDesk, AgentSocketEvent, DeskHandle, DeskInput, DeskNotice, QueuedCall};
 pub use event::{CallEvent, CallEventStamper, EndedBy, EventLog, EventSink};
-pub use flow::{BoxFuture, FlowFactory, LookupProvider, NoLookups, builtin_flow};
+pub use flow::{BoxFuture, FlowFactory, LookupProvider, builtin_flow};
 pub use router::{ActiveCalls, CallRouter};

@@ -483,7 +483,7 @@ impl CallActor {
             self.set_closing(cause);
             None
         } else {
-            Some(self.hang_up_now(media, cause).await)
+            Some(self.hang_up(media, cause).await)
         }
     }
 }

@@ -400,10 +400,6 @@ impl CallActor {
         self.flow.closing = Some(cause.to_owned());
     }
 
-    pub(super) async fn hang_up_now(&mut self, media: &mut MediaSession, cause: &str) -> Ending {
-        self.hang_up(media, cause).await
-    }
-
     /// The queue overflowed to voicemail: beep, record, thank, hang up.
     pub(super) async fn overflow_voicemail(&mut self, media: &mut MediaSession) -> Option<Ending> {
         self.flow.stage = Stage::Done;
@@ -607,7 +603,7 @@ impl CallActor {
     }
 
     /// Hangs up from our side.
-    async fn hang_up(&mut self, media: &mut MediaSession, cause: &str) -> Ending {
+    pub(super) async fn hang_up(&mut self, media: &mut MediaSession, cause: &str) -> Ending {
         self.flow.stage = Stage::Done;
         media.stop_playback();
         self.ctx.sip.hangup(self.key.clone()).await;
