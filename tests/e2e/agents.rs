@@ -551,9 +551,13 @@ fn two_agents_three_callers_one_offer_at_a_time() {
     drv.cmd(json!({"op": "answer", "page": q}), PAGE_WAIT);
 
     // Callers 2 and 3 together: nobody is free.
+    // Caller 3 dials once caller 2 is queued, so the queue order is known
+    // (two SIPp callers started together race through the IVR).
     let c2 = queued_caller(&gw, "caller2", 60_000, 60_000);
+    let c2_id = c2.call_id().to_owned();
+    wait_events(&gw, &c2_id, "enqueued", 1);
     let c3 = queued_caller(&gw, "caller3", 60_000, 60_000);
-    let (c2_id, c3_id) = (c2.call_id().to_owned(), c3.call_id().to_owned());
+    let c3_id = c3.call_id().to_owned();
     wait_events(&gw, &c2_id, "queue_position", 1);
     wait_events(&gw, &c3_id, "queue_position", 1);
     assert_eq!(
@@ -567,14 +571,22 @@ fn two_agents_three_callers_one_offer_at_a_time() {
     let offer2 = drv.cmd(json!({"op": "waitOffer", "page": p}), PAGE_WAIT);
     eprintln!("{p} is back and rings: {offer2}");
     drv.cmd(json!({"op": "answer", "page": p}), PAGE_WAIT);
-    let (first, waiting) = {
-        let answered2 = gw.events_for(&c2_id);
-        if count(&answered2, "agent_answered") == 1 {
-            (c2_id.clone(), c3_id.clone())
+    let (first, waiting) = poll_until(Duration::from_secs(10), || {
+        if count(&gw.events_for(&c2_id), "agent_answered") == 1 {
+            Some((c2_id.clone(), c3_id.clone()))
+        } else if count(&gw.events_for(&c3_id), "agent_answered") == 1 {
+            Some((c3_id.clone(), c2_id.clone()))
         } else {
-            (c3_id.clone(), c2_id.clone())
+            None
         }
-    };
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "{p} answered but no call records agent_answered;\ncaller 2:\n{}caller 3:\n{}",
+            gw.format_events(&c2_id),
+            gw.format_events(&c3_id)
+        )
+    });
     assert_eq!(
         first,
         c2_id,
