@@ -3,10 +3,11 @@
 //!
 //! Concurrency model (as in mini-redis' `Handler`): nothing here is shared
 //! with other calls except the read-only [`CallContext`]. The actor reacts
-//! to five sources — SIP events routed to it by Call-ID, RTP datagrams on
-//! its own socket, the shared 20 ms [`MediaClock`], lookup answers, and its
-//! one timer — and turns them into interpreter events, media commands and
-//! call events. How the interpreter's actions are carried out lives in
+//! to SIP events routed to it by Call-ID, the shared [`MediaClock`]'s
+//! tick (every 40 ms: it then drains the datagrams its own RTP socket
+//! received and queues its next frames with the pacer), lookup answers,
+//! desk notices, the agent bridge and its one timer — and turns them into
+//! interpreter events, media commands and call events. How the interpreter's actions are carried out lives in
 //! `actor/ivr.rs`.
 
 mod agent;
@@ -23,16 +24,18 @@ use hotline_media::{
 };
 use hotline_sip::{CallKey, Direction, EndReason, IncomingCall, SipEvent, SipHandle, Transport};
 use serde_json::{Map, Value, json};
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::clock::MediaClock;
+use crate::clock::{BATCH, MediaClock, PacedStream};
 use crate::desk::DeskHandle;
 use crate::event::{CallEventStamper, EndedBy, EventSink};
 use crate::flow::{FlowFactory, LookupProvider};
 use agent::AgentSide;
+
+/// Datagrams read per media tick at most (a call sends 2 per 40 ms).
+const MAX_RECV_PER_TICK: usize = 64;
 use ivr::{FlowState, Stage};
 
 /// Per-call knobs from the configuration.
@@ -257,7 +260,16 @@ impl CallActor {
             Err(e) => tracing::error!(error = %e, path = %rec_path.display(), "cannot record call"),
         }
 
-        let ending = self.talk(&socket, &mut media).await;
+        let paced = match socket.try_clone() {
+            Ok(tx) => self.ctx.clock.pace(tx),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot share the RTP socket with the pacer");
+                self.ctx.sip.hangup(self.key.clone()).await;
+                return Err(Ending::new(EndedBy::Gateway, "rtp_socket"));
+            }
+        };
+        let ending = self.talk(&socket, &paced, &mut media).await;
+        drop(paced);
         drop(socket);
         drop(lease);
         Ok((ending, media))
@@ -286,7 +298,12 @@ impl CallActor {
     }
 
     /// The answered call: media, flow and dialog until one side ends it.
-    async fn talk(&mut self, socket: &UdpSocket, media: &mut MediaSession) -> Ending {
+    async fn talk(
+        &mut self,
+        socket: &StdUdpSocket,
+        paced: &PacedStream,
+        media: &mut MediaSession,
+    ) -> Ending {
         let mut clock = self.ctx.clock.clone();
         let mut last_frame = clock.now_index();
         let mut shutdown = self.ctx.shutdown.clone();
@@ -313,25 +330,11 @@ impl CallActor {
                     Some(ev) => self.on_sip(ev, media).await,
                     None => Some(Ending::new(EndedBy::Gateway, "sip_gone")),
                 },
-                r = socket.recv_from(&mut buf) => match r {
-                    Ok((n, from)) => {
-                        self.forward_to_agent(&buf[..n]);
-                        let mut end = None;
-                        for ev in media.on_rtp(Instant::now(), from, &buf[..n]) {
-                            end = self.on_media(ev, media).await;
-                            if end.is_some() {
-                                break;
-                            }
-                        }
-                        end
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "RTP receive error");
-                        None
-                    }
-                },
                 frame = clock.next() => match frame {
-                    Some(frame) => self.on_frames(frame, &mut last_frame, socket, media, &mut out).await,
+                    Some(frame) => match self.on_received(socket, media, &mut buf).await {
+                        Some(ending) => Some(ending),
+                        None => self.on_frames(frame, &mut last_frame, paced, media, &mut out).await,
+                    },
                     None => Some(Ending::new(EndedBy::Gateway, "clock_stopped")),
                 },
                 Some((id, result)) = self.lookup_rx.recv() => {
@@ -378,24 +381,52 @@ impl CallActor {
         ending
     }
 
+    /// Reads what the caller sent since the last media tick (bounded, so a
+    /// flood cannot starve the call's other work).
+    async fn on_received(
+        &mut self,
+        socket: &StdUdpSocket,
+        media: &mut MediaSession,
+        buf: &mut [u8],
+    ) -> Option<Ending> {
+        for _ in 0..MAX_RECV_PER_TICK {
+            let (n, from) = match socket.recv_from(buf) {
+                Ok(r) => r,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return None,
+                Err(e) => {
+                    tracing::debug!(error = %e, "RTP receive error");
+                    return None;
+                }
+            };
+            self.forward_to_agent(&buf[..n]);
+            for ev in media.on_rtp(Instant::now(), from, &buf[..n]) {
+                if let Some(ending) = self.on_media(ev, media).await {
+                    return Some(ending);
+                }
+            }
+        }
+        None
+    }
+
+    /// Produces the frames up to [`BATCH`] ticks ahead of `frame` and hands
+    /// them to the pacer, each for the tick it is due on.
     async fn on_frames(
         &mut self,
         frame: u64,
         last: &mut u64,
-        socket: &UdpSocket,
+        paced: &PacedStream,
         media: &mut MediaSession,
         out: &mut Vec<u8>,
     ) -> Option<Ending> {
+        let target = frame + BATCH;
         // Catch up on frames a late wake-up missed, but never more than a second's worth.
-        let due = frame.saturating_sub(*last).min(50);
-        *last = frame;
-        for _ in 0..due {
+        let first = (*last + 1).max(target.saturating_sub(50));
+        *last = target.max(*last);
+        for due in first..=target {
             out.clear();
             let tick = media.on_tick(Instant::now(), out);
             if let Some(to) = tick.send_to {
-                if let Err(e) = socket.try_send_to(out, to) {
-                    tracing::debug!(error = %e, "RTP send failed");
-                }
+                paced.push(due, to, out);
             }
             for ev in tick.events {
                 if let Some(ending) = self.on_media(ev, media).await {
@@ -456,7 +487,7 @@ impl CallActor {
     }
 
     /// Binds an RTP socket on a port from the pool.
-    async fn bind_rtp(&self) -> std::io::Result<(UdpSocket, PortLease)> {
+    async fn bind_rtp(&self) -> std::io::Result<(StdUdpSocket, PortLease)> {
         let ip = self
             .ctx
             .settings
@@ -469,8 +500,10 @@ impl CallActor {
             };
             match StdUdpSocket::bind(SocketAddr::new(ip, lease.port())) {
                 Ok(s) => {
+                    // Non-blocking and outside the reactor: the actor drains
+                    // it on its media tick, never woken per packet.
                     s.set_nonblocking(true)?;
-                    return Ok((UdpSocket::from_std(s)?, lease));
+                    return Ok((s, lease));
                 }
                 Err(e) => last_err = Some(e),
             }
