@@ -91,12 +91,28 @@ struct Call {
     last_position: Option<usize>,
     /// Overflows into other queues so far; bounds overflow cycles.
     hops: usize,
+    /// Some once the call is a callback entry: the caller hung up and is to
+    /// be called back in this place. Never goes back to `None`.
+    callback: Option<Callback>,
+}
+
+#[derive(Debug, Clone)]
+struct Callback {
+    /// Failed outbound attempts so far.
+    attempts: u32,
+    /// Not offered before this (after a failed attempt or a lost agent);
+    /// cleared by its timer.
+    retry_after: Option<Instant>,
+    /// The queue it became a callback in: it never moves (never overflows).
+    queue: QueueName,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
-    // Declared in the order same-instant timers fire: finishing wrap-up frees
-    // an agent before an offer times out or a call overflows.
+    // Declared in the order same-instant timers fire: a callback due for a
+    // retry is back in line before wrap-up frees an agent, and finishing
+    // wrap-up frees an agent before an offer times out or a call overflows.
+    Retry(CallId),
     WrapUp(AgentId),
     Offer(AgentId),
     MaxWait(CallId),
@@ -180,6 +196,7 @@ impl Acd {
                 tried: BTreeSet::new(),
                 last_position: None,
                 hops: 0,
+                callback: None,
             },
         );
         self.end(now);
@@ -189,9 +206,113 @@ impl Acd {
     /// The caller hung up (or the call ended otherwise): offers are
     /// withdrawn, the call leaves its queue, its agent goes to wrap-up.
     /// Unknown calls are ignored: the ACD may have let go of it already.
+    ///
+    /// **Callback entries are not ended by this**, connected or not: once a
+    /// call is a callback entry its caller's original leg no longer matters,
+    /// and the shell reports that leg's hang-up here after the conversion
+    /// (possibly after an agent has already accepted the callback). A
+    /// callback entry leaves only by [`Acd::callback_done`],
+    /// [`Acd::callback_failed`] (out of attempts), [`Acd::cancel_callback`],
+    /// [`Acd::agent_hung_up`] or the removal of its queue.
     pub fn call_ended(&mut self, call: &CallId, now: Instant) {
         let now = self.begin(now);
-        if let Some(c) = self.calls.get(call) {
+        if let Some(c) = self.calls.get(call).filter(|c| c.callback.is_none()) {
+            let agent = c.agent.clone();
+            self.withdraw_all(call, now);
+            self.calls.remove(call);
+            if let Some(agent) = agent {
+                self.after_call(&agent, now);
+            }
+        }
+        self.end(now);
+    }
+
+    // ----- callbacks -----------------------------------------------------
+
+    /// The caller asked to be called back while waiting, keeping their
+    /// place: the call becomes a callback entry in place (same queue,
+    /// priority and arrival order), its offers are withdrawn, and it is
+    /// offered to agents like a call. No action announces it (the shell
+    /// asked); the shell then hangs up the caller's leg, and the
+    /// [`Acd::call_ended`] for that leg leaves the entry alone.
+    pub fn request_callback(&mut self, call: &CallId, now: Instant) -> Result<(), AcdError> {
+        let now = self.begin(now);
+        let c = self
+            .calls
+            .get(call)
+            .ok_or_else(|| AcdError::UnknownCall(call.clone()))?;
+        if c.callback.is_some() {
+            return Err(AcdError::AlreadyCallback(call.clone()));
+        }
+        if c.agent.is_some() {
+            return Err(AcdError::AlreadyConnected(call.clone()));
+        }
+        self.make_callback(call, now);
+        self.end(now);
+        Ok(())
+    }
+
+    /// The outbound leg of callback entry `call` ended after the customer
+    /// was connected to the agent: the entry leaves the ACD and the agent
+    /// goes to wrap-up, as [`Acd::call_ended`] for a connected call. Ignored
+    /// unless `call` is a callback entry connected to an agent (for
+    /// instance after [`AcdAction::AgentLost`] put it back in its place).
+    pub fn callback_done(&mut self, call: &CallId, now: Instant) {
+        let now = self.begin(now);
+        if let Some(agent) = self.connected_callback(call) {
+            self.calls.remove(call);
+            self.after_call(&agent, now);
+        }
+        self.end(now);
+    }
+
+    /// The outbound leg of callback entry `call` failed (busy, no answer)
+    /// after an agent accepted it: the agent goes to wrap-up as after a
+    /// call, and the entry goes back to its place with one more failed
+    /// attempt, not offered again before the queue's
+    /// [`QueueConfig::callback_retry`]. After
+    /// [`QueueConfig::callback_attempts`] failed attempts (or if its queue
+    /// was removed meanwhile) it leaves the ACD instead, with
+    /// [`AcdAction::CallbackAbandoned`]. Ignored unless `call` is a callback
+    /// entry connected to an agent.
+    pub fn callback_failed(&mut self, call: &CallId, now: Instant) {
+        let now = self.begin(now);
+        if let Some(agent) = self.connected_callback(call) {
+            let queues = &self.queues;
+            let keep = self.calls.get_mut(call).is_some_and(|c| {
+                let policy = queues
+                    .get(&c.queue)
+                    .map(|q| (q.config.callback_attempts.max(1), q.config.callback_retry));
+                c.agent = None;
+                c.tried.clear();
+                c.last_position = None;
+                let Some(cb) = c.callback.as_mut() else {
+                    return false;
+                };
+                cb.attempts = cb.attempts.saturating_add(1);
+                match policy {
+                    Some((limit, retry)) if cb.attempts < limit => {
+                        cb.retry_after = retry_at(now, retry);
+                        true
+                    }
+                    _ => false,
+                }
+            });
+            self.after_call(&agent, now);
+            if !keep {
+                self.abandon_callback(call);
+            }
+        }
+        self.end(now);
+    }
+
+    /// The callback request is cancelled (by an admin or the customer):
+    /// offers are withdrawn and the entry leaves the ACD; an agent already
+    /// on it goes to wrap-up (the shell ends the outbound leg). Ignored
+    /// unless `call` is a callback entry.
+    pub fn cancel_callback(&mut self, call: &CallId, now: Instant) {
+        let now = self.begin(now);
+        if let Some(c) = self.calls.get(call).filter(|c| c.callback.is_some()) {
             let agent = c.agent.clone();
             self.withdraw_all(call, now);
             self.calls.remove(call);
@@ -346,7 +467,9 @@ impl Acd {
     }
 
     /// The agent hung up `call`: the call leaves the ACD (the shell ends the
-    /// caller's side) and the agent goes to wrap-up.
+    /// caller's side) and the agent goes to wrap-up. For a callback entry
+    /// this is the same as [`Acd::callback_done`]; a shell whose agent gives
+    /// up before the customer answers reports [`Acd::callback_failed`].
     pub fn agent_hung_up(
         &mut self,
         agent: &AgentId,
@@ -416,7 +539,10 @@ impl Acd {
     }
 
     /// Removes a queue. Its waiting calls overflow at once to its overflow
-    /// target; connected calls carry on.
+    /// target, except that [`Overflow::Callback`] becomes
+    /// [`Overflow::Voicemail`] (there is no place left to keep); its waiting
+    /// callback entries are given up ([`AcdAction::CallbackAbandoned`]);
+    /// connected calls carry on.
     pub fn remove_queue(&mut self, name: &QueueName, now: Instant) -> Result<(), AcdError> {
         let now = self.begin(now);
         let q = self
@@ -429,7 +555,18 @@ impl Acd {
             .filter(|id| self.calls[id].queue == *name)
             .collect();
         for call in waiting {
-            self.overflow(&call, q.config.overflow.clone(), now);
+            if self.calls.get(&call).is_some_and(|c| c.callback.is_some()) {
+                // Its place is gone with the queue.
+                self.withdraw_all(&call, now);
+                self.abandon_callback(&call);
+                continue;
+            }
+            let target = match &q.config.overflow {
+                // No place left to keep.
+                Overflow::Callback => Overflow::Voicemail,
+                other => other.clone(),
+            };
+            self.overflow(&call, target, now);
         }
         self.end(now);
         Ok(())
@@ -470,7 +607,8 @@ impl Acd {
     // ----- queries -------------------------------------------------------
 
     /// Place of a waiting call in its queue (1 = next); `None` if unknown or
-    /// connected. Calls ringing an agent count: they are still waiting.
+    /// connected. Calls ringing an agent count: they are still waiting, and
+    /// so do callback entries: they hold their place.
     pub fn position(&self, call: &CallId) -> Option<usize> {
         // Kept current by every input (see `refresh_positions`), so a
         // snapshot of many calls costs no re-ranking.
@@ -531,11 +669,20 @@ impl Acd {
     }
 
     /// Checks the ACD's internal invariants: offers and calls agree both
-    /// ways, one live offer per call outside ring-all, no call connected to
-    /// two agents, no call left waiting while an agent could take it. For
-    /// tests and debug assertions in the shell.
+    /// ways, one live offer per call outside ring-all, no call (callback
+    /// entries included) connected to two agents, no call left waiting while
+    /// an agent could take it; a callback entry stays in the queue it became
+    /// one in (it never overflows) and is neither offered nor connected
+    /// while its retry delay runs, which is always in the future. For tests
+    /// and debug assertions in the shell.
     pub fn check_invariants(&self) -> Result<(), String> {
+        let mut on_call: BTreeMap<&CallId, &AgentId> = BTreeMap::new();
         for (id, a) in &self.agents {
+            if let AgentState::OnCall { call } = &a.state
+                && let Some(other) = on_call.insert(call, id)
+            {
+                return Err(format!("{call} connected to both {other} and {id}"));
+            }
             match &a.state {
                 AgentState::Ringing { call } => {
                     let c = self
@@ -579,6 +726,22 @@ impl Acd {
             ranks.insert(id, *r);
         }
         for (id, c) in &self.calls {
+            if let Some(cb) = &c.callback {
+                if cb.queue != c.queue {
+                    return Err(format!(
+                        "callback {id} moved from {} to {}",
+                        cb.queue, c.queue
+                    ));
+                }
+                if let Some(at) = cb.retry_after {
+                    if !c.offers.is_empty() || c.agent.is_some() {
+                        return Err(format!("callback {id} served before its retry at {at:?}"));
+                    }
+                    if self.clock.is_none_or(|now| at <= now) {
+                        return Err(format!("callback {id} retry overdue"));
+                    }
+                }
+            }
             for agent in &c.offers {
                 let a = self.agents.get(agent);
                 if a.map(|a| &a.state) != Some(&AgentState::Ringing { call: id.clone() }) {
@@ -608,6 +771,9 @@ impl Acd {
             let ring_all = q.config.strategy == Strategy::RingAll;
             if !ring_all && c.offers.len() > 1 {
                 return Err(format!("{id} offered to {:?} outside ring-all", c.offers));
+            }
+            if c.retry_pending() {
+                continue;
             }
             if (ring_all || c.offers.is_empty()) && !self.candidates(c).0.is_empty() {
                 return Err(format!(
@@ -665,12 +831,20 @@ impl Acd {
             .calls
             .iter()
             .filter(|(_, c)| c.agent.is_none())
-            .map(|(id, c)| (c.deadline, Timer::MaxWait(id.clone())));
+            .filter_map(|(id, c)| match &c.callback {
+                None => Some((c.deadline, Timer::MaxWait(id.clone()))),
+                Some(cb) => cb.retry_after.map(|at| (at, Timer::Retry(id.clone()))),
+            });
         agents.chain(calls).min()
     }
 
     fn fire(&mut self, timer: Timer, at: Instant) {
         match timer {
+            Timer::Retry(call) => {
+                if let Some(cb) = self.calls.get_mut(&call).and_then(|c| c.callback.as_mut()) {
+                    cb.retry_after = None;
+                }
+            }
             Timer::WrapUp(agent) => self.finish_wrap_up(&agent, at),
             Timer::Offer(agent) => {
                 if let AgentState::Ringing { call } = self.agents[&agent].state.clone() {
@@ -712,6 +886,9 @@ impl Acd {
     fn dispatch(&mut self, at: Instant) {
         for call in self.ordered_calls() {
             let c = &self.calls[&call];
+            if c.retry_pending() {
+                continue;
+            }
             let strategy = self.queues[&c.queue].config.strategy;
             if strategy != Strategy::RingAll && !c.offers.is_empty() {
                 continue;
@@ -885,6 +1062,17 @@ impl Acd {
     }
 
     fn overflow(&mut self, call: &CallId, target: Overflow, at: Instant) {
+        if self.calls.get(call).is_none_or(|c| c.callback.is_some()) {
+            return; // a callback entry never overflows
+        }
+        if target == Overflow::Callback {
+            self.make_callback(call, at);
+            self.actions.push_back(AcdAction::Overflow {
+                call: call.clone(),
+                target,
+            });
+            return;
+        }
         self.withdraw_all(call, at);
         let c = self.calls.get_mut(call).expect("overflowing call exists");
         let target = match target {
@@ -910,6 +1098,39 @@ impl Acd {
             call: call.clone(),
             target,
         });
+    }
+
+    /// Makes waiting `call` a callback entry in place: same queue, priority,
+    /// arrival time and order, so its position does not change.
+    fn make_callback(&mut self, call: &CallId, at: Instant) {
+        self.withdraw_all(call, at);
+        if let Some(c) = self.calls.get_mut(call) {
+            c.tried.clear();
+            c.callback = Some(Callback {
+                attempts: 0,
+                retry_after: None,
+                queue: c.queue.clone(),
+            });
+        }
+    }
+
+    /// The agent talking on callback entry `call`, if it is one and connected.
+    fn connected_callback(&self, call: &CallId) -> Option<AgentId> {
+        self.calls
+            .get(call)
+            .filter(|c| c.callback.is_some())
+            .and_then(|c| c.agent.clone())
+    }
+
+    /// Lets go of callback entry `call`, which has no offer and no agent.
+    fn abandon_callback(&mut self, call: &CallId) {
+        if let Some(c) = self.calls.remove(call) {
+            let attempts = c.callback.map_or(0, |cb| cb.attempts);
+            self.actions.push_back(AcdAction::CallbackAbandoned {
+                call: call.clone(),
+                attempts,
+            });
+        }
     }
 
     /// The agent's call is over (either side hung up).
@@ -975,9 +1196,31 @@ impl Acd {
     }
 
     /// The agent talking on `call` vanished: the caller must not be left in
-    /// silence, so the call is requeued or released by its queue's policy.
+    /// silence, so the call is requeued or released by its queue's policy. A
+    /// callback entry goes back to its place whatever the policy (given up
+    /// only if its queue is gone).
     fn lose_call(&mut self, call: &CallId, agent: &AgentId, at: Instant) {
         let c = self.calls.get_mut(call).expect("connected call exists");
+        if let Some(cb) = c.callback.as_mut() {
+            // Nobody is on hold: back in its place whatever the policy, as
+            // after a failed attempt but without counting one.
+            let retry = self.queues.get(&c.queue).map(|q| q.config.callback_retry);
+            if let Some(retry) = retry {
+                cb.retry_after = retry_at(at, retry);
+                c.agent = None;
+                c.tried.clear();
+                c.last_position = None;
+            }
+            self.actions.push_back(AcdAction::AgentLost {
+                call: call.clone(),
+                agent: agent.clone(),
+                requeued: retry.is_some(),
+            });
+            if retry.is_none() {
+                self.abandon_callback(call);
+            }
+            return;
+        }
         let requeue = self
             .queues
             .get(&c.queue)
@@ -1026,14 +1269,20 @@ impl Acd {
                 *r += 1;
                 *r
             };
-            if self.calls[&call].last_position != Some(position) {
-                let estimated_wait = self.estimate(&queue, position);
-                self.calls.get_mut(&call).expect("listed").last_position = Some(position);
-                self.actions.push_back(AcdAction::Position {
-                    call,
-                    position,
-                    estimated_wait,
-                });
+            let Some(c) = self.calls.get_mut(&call) else {
+                continue;
+            };
+            if c.last_position != Some(position) {
+                c.last_position = Some(position);
+                // A callback entry holds its place silently: nobody listens.
+                if c.callback.is_none() {
+                    let estimated_wait = self.estimate(&queue, position);
+                    self.actions.push_back(AcdAction::Position {
+                        call,
+                        position,
+                        estimated_wait,
+                    });
+                }
             }
         }
     }
@@ -1094,6 +1343,9 @@ impl Acd {
             offered_to: c.offers.iter().cloned().collect(),
             agent: c.agent.clone(),
             position: self.position(id),
+            callback: c.callback.is_some(),
+            attempts: c.callback.as_ref().map_or(0, |cb| cb.attempts),
+            retry_after: c.callback.as_ref().and_then(|cb| cb.retry_after),
         }
     }
 }
@@ -1144,8 +1396,27 @@ impl Agent {
 
 impl Call {
     /// Service order: higher priority, then earlier arrival, then arrival order.
+    /// Callback entries keep theirs, so they keep their place.
     fn order_key(&self) -> (Reverse<i64>, Instant, u64) {
         (Reverse(self.priority), self.queued_at, self.seq)
+    }
+
+    /// A callback entry waiting out its retry delay: holds its place but is
+    /// not offered.
+    fn retry_pending(&self) -> bool {
+        self.callback
+            .as_ref()
+            .is_some_and(|cb| cb.retry_after.is_some())
+    }
+}
+
+/// When a callback entry that failed (or lost its agent) at `at` may be
+/// offered again; `None` (at once) for no delay.
+fn retry_at(at: Instant, retry: Duration) -> Option<Instant> {
+    if retry.is_zero() {
+        None
+    } else {
+        at.checked_add(retry)
     }
 }
 

@@ -75,7 +75,8 @@ pub enum OfferOutcome {
     /// Not answered within the queue's offer timeout.
     Timeout,
     /// Taken back: the caller hung up, another agent won a ring-all, the
-    /// call overflowed, the agent disconnected or was removed.
+    /// call overflowed or became a callback entry, the agent disconnected or
+    /// was removed.
     Withdrawn,
 }
 
@@ -103,21 +104,29 @@ pub enum AcdAction {
     /// Stop ringing `agent` for `call`; the offer is gone. Followed by
     /// [`AcdAction::OfferOutcome`] with [`OfferOutcome::Withdrawn`].
     Withdraw { call: CallId, agent: AgentId },
-    /// `agent` accepted `call`: bridge them.
+    /// `agent` accepted `call`: bridge them. For a callback entry
+    /// ([`crate::CallView::callback`]) the shell now dials the customer and
+    /// reports the outcome with [`crate::Acd::callback_done`] or
+    /// [`crate::Acd::callback_failed`].
     Connect { call: CallId, agent: AgentId },
     /// `agent` did not answer `call` in time; they are now away and the call
     /// moves on. Followed by [`OfferOutcome::Timeout`].
     OfferTimedOut { call: CallId, agent: AgentId },
     /// `call` is now `position` in its queue (1 = next); announce it if the
-    /// flow wants. Emitted on entry and whenever the position changes.
+    /// flow wants. Emitted on entry and whenever the position changes, for
+    /// live callers only: callback entries hold a place (and count in other
+    /// callers' positions) but nobody is on the line to hear it.
     Position {
         call: CallId,
         position: usize,
         estimated_wait: Duration,
     },
-    /// `call` waited its queue's max wait. Unless `target` is
-    /// [`Overflow::Queue`] (the ACD moved it there), the call has left the
-    /// ACD and the shell carries out `target`.
+    /// `call` waited its queue's max wait. With [`Overflow::Queue`] the ACD
+    /// moved it there; with [`Overflow::Callback`] it stays in the ACD as a
+    /// callback entry in its place (the shell tells the caller they will be
+    /// called back and hangs up their leg; the later `call_ended` for that
+    /// leg leaves the entry alone). Otherwise the call has left the ACD and
+    /// the shell carries out `target`. A callback entry never overflows.
     Overflow { call: CallId, target: Overflow },
     /// Every agent state change, for the live states API and the records.
     AgentState {
@@ -127,12 +136,21 @@ pub enum AcdAction {
     },
     /// `agent` disconnected while talking on `call`. If `requeued`, the call
     /// waits again (hold music); otherwise it has left the ACD and the shell
-    /// tells the caller and hangs up.
+    /// tells the caller and hangs up. For a callback entry `requeued` means
+    /// it is back in its place (no attempt counted, offered again after the
+    /// queue's callback retry delay): the shell ends the outbound leg and
+    /// does not report it with `callback_failed` or `callback_done`.
     AgentLost {
         call: CallId,
         agent: AgentId,
         requeued: bool,
     },
+    /// The ACD gave up callback entry `call` and let it go: `attempts`
+    /// outbound attempts failed (the queue's
+    /// [`crate::QueueConfig::callback_attempts`]), or its queue was removed
+    /// (`attempts` is then the number that failed so far). The shell records
+    /// the callback as not done.
+    CallbackAbandoned { call: CallId, attempts: u32 },
     /// How an offer ended, for the call record.
     OfferOutcome {
         call: CallId,

@@ -26,7 +26,13 @@ pub enum Strategy {
 pub enum Overflow {
     /// Leaves the ACD; the shell records a voicemail.
     Voicemail,
-    /// Leaves the ACD; the shell takes a callback request.
+    /// The call stays in the ACD as a *callback entry* that keeps the
+    /// caller's place (same queue, priority and arrival order); the shell
+    /// tells the caller they will be called back and hangs up their leg. The
+    /// entry is offered to agents like a call; when one accepts, the shell
+    /// dials the customer. See the crate documentation, "Callback entries".
+    /// A queue that is removed cannot keep a place: its waiting calls then
+    /// overflow to [`Overflow::Voicemail`] instead.
     Callback,
     /// Leaves the ACD; the shell apologises and hangs up.
     Hangup,
@@ -70,12 +76,22 @@ pub struct QueueConfig {
     /// prefix wins (`subscription.refund`, then `subscription`). A call with
     /// no issue type, or one no entry covers, may go to any member.
     pub skills: BTreeMap<String, String>,
+    /// What happens to a call whose agent disconnects mid-call. Callback
+    /// entries are always requeued (no caller is left on hold).
     pub on_agent_lost: AgentLostPolicy,
+    /// Failed outbound attempts ([`crate::Acd::callback_failed`]) after which
+    /// a callback entry is given up ([`crate::AcdAction::CallbackAbandoned`]).
+    /// At least one attempt is always made (0 counts as 1).
+    pub callback_attempts: u32,
+    /// After a failed attempt, a callback entry keeps its place but is not
+    /// offered again before this long has passed.
+    pub callback_retry: Duration,
 }
 
 impl QueueConfig {
     /// A queue with the defaults: longest idle, no members, 2 min max wait
-    /// then voicemail, 20 s offers, 30 s wrap-up, requeue on a lost agent.
+    /// then voicemail, 20 s offers, 30 s wrap-up, requeue on a lost agent,
+    /// callbacks tried 3 times 2 min apart.
     /// Use struct update syntax to change any of them.
     pub fn new(name: impl Into<QueueName>) -> Self {
         Self {
@@ -88,6 +104,8 @@ impl QueueConfig {
             wrap_up: Duration::from_secs(30),
             skills: BTreeMap::new(),
             on_agent_lost: AgentLostPolicy::Requeue,
+            callback_attempts: 3,
+            callback_retry: Duration::from_secs(120),
         }
     }
 

@@ -20,4 +20,11 @@ pub enum AcdError {
     NotOnCall { agent: AgentId, call: CallId },
     #[error("agent {0} is not in wrap-up")]
     NotInWrapUp(AgentId),
+    #[error("unknown call {0}")]
+    UnknownCall(CallId),
+    /// A callback was requested for a call an agent is already talking to.
+    #[error("call {0} is already connected to an agent")]
+    AlreadyConnected(CallId),
+    #[error("call {0} is already a callback entry")]
+    AlreadyCallback(CallId),
 }

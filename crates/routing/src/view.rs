@@ -30,14 +30,24 @@ pub struct CallView {
     pub issue_type: Option<String>,
     /// When it entered the ACD (kept across requeue and queue overflow).
     pub queued_at: Instant,
-    /// When it overflows unless served.
+    /// When it overflows unless served. Meaningless for callback entries,
+    /// which never overflow.
     pub deadline: Instant,
     /// Agents ringing for it now (several only in a ring-all queue).
     pub offered_to: Vec<AgentId>,
     /// The agent talking to the caller.
     pub agent: Option<AgentId>,
-    /// Place in its queue (1 = next); `None` once connected.
+    /// Place in its queue (1 = next); `None` once connected. Callback
+    /// entries hold a place too.
     pub position: Option<usize>,
+    /// A callback entry: the caller hung up and is to be called back, in
+    /// this place ([`Overflow::Callback`](crate::Overflow::Callback) or
+    /// [`crate::Acd::request_callback`]).
+    pub callback: bool,
+    /// Failed outbound attempts so far (callback entries; 0 otherwise).
+    pub attempts: u32,
+    /// A callback entry after a failed attempt is not offered before this.
+    pub retry_after: Option<Instant>,
 }
 
 impl CallView {
@@ -53,7 +63,8 @@ pub struct QueueView {
     pub name: QueueName,
     pub strategy: Strategy,
     pub members: Vec<AgentId>,
-    /// Calls not yet connected, in position order.
+    /// Calls not yet connected, in position order, callback entries
+    /// included (they hold a place).
     pub waiting: Vec<CallView>,
     /// What estimated waits are based on.
     pub average_handle_time: Duration,

@@ -293,7 +293,7 @@ fn a_call_waiting_past_max_wait_overflows_and_leaves() {
 fn overflow_while_ringing_withdraws_the_offer() {
     let mut qc = support(&["x"]);
     qc.max_wait = secs(10);
-    qc.overflow = Overflow::Callback;
+    qc.overflow = Overflow::Hangup;
     let mut b = Bench::new(vec![qc], &["x"]);
     b.ready(&["x"]);
     b.enqueue("c1", "support", 0, None);
@@ -303,7 +303,7 @@ fn overflow_while_ringing_withdraws_the_offer() {
     assert_eq!(withdrawals(&acts), [("c1".into(), "x".into())]);
     assert!(acts.contains(&AcdAction::Overflow {
         call: c("c1"),
-        target: Overflow::Callback
+        target: Overflow::Hangup
     }));
     assert_eq!(b.state("x"), AgentState::Available);
 }

@@ -1,19 +1,24 @@
 //! Randomized race test: many arrivals, accepts (stale ones too), declines,
-//! hang-ups, disconnects, timeouts and admin edits over 5 agents and 3
-//! queues, on a fake clock. After every step the ACD's own invariants and an
-//! independent model rebuilt from its actions must agree: no call with two
-//! live offers outside ring-all, no agent with two offers or calls, no call
-//! connected twice, and every call accounted for.
+//! hang-ups, disconnects, timeouts, admin edits and callback entries (by
+//! overflow and by request; done, failed, cancelled, their original leg's
+//! late hang-up) over 5 agents and 3 queues, on a fake clock. After every
+//! step the ACD's own invariants and an independent model rebuilt from its
+//! actions must agree: no call with two live offers outside ring-all, no
+//! agent with two offers or calls, no call connected twice, every call
+//! accounted for, and callback entries keep their queue, never overflow, are
+//! never announced a position and are not offered before their retry time.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use hotline_routing::{
-    Acd, AcdAction, AgentConfig, AgentId, AgentLostPolicy, AgentState, CallId, OfferOutcome,
-    Overflow, QueueConfig, QueueName, Strategy,
+    Acd, AcdAction, AcdError, AgentConfig, AgentId, AgentLostPolicy, AgentState, CallId,
+    OfferOutcome, Overflow, QueueConfig, QueueName, Strategy,
 };
 
 const STEPS: usize = 10_000;
+/// Waiting callback entries beyond which cancellations get frequent.
+const CALLBACK_BACKLOG: usize = 12;
 const AGENTS: usize = 5;
 const STRATEGIES: [Strategy; 4] = [
     Strategy::LongestIdle,
@@ -38,6 +43,22 @@ struct Model {
     ring_all: BTreeSet<QueueName>,
     accepted: BTreeSet<CallId>,
     connects: usize,
+    /// The time of the input being applied (agents are only lost by inputs).
+    now: Option<Instant>,
+    /// Present call → its queue, as the actions say.
+    queue_of: BTreeMap<CallId, QueueName>,
+    /// Per queue: offer timeout, callback attempts, callback retry.
+    policy: BTreeMap<QueueName, (Duration, u32, Duration)>,
+    /// Callback entry → failed attempts.
+    callbacks: BTreeMap<CallId, u32>,
+    /// Callback entry → not to be offered before.
+    retry: BTreeMap<CallId, Instant>,
+    conversions: usize,
+    callback_connects: usize,
+    callbacks_done: usize,
+    callbacks_failed: usize,
+    callbacks_lost: usize,
+    abandoned: usize,
 }
 
 impl Model {
@@ -47,6 +68,9 @@ impl Model {
 
     fn leave(&mut self, call: &CallId) {
         assert!(self.present.remove(call), "{call} left twice");
+        self.queue_of.remove(call);
+        self.callbacks.remove(call);
+        self.retry.remove(call);
         self.gone.insert(call.clone());
         self.recently_gone.push(call.clone());
     }
@@ -78,6 +102,18 @@ impl Model {
                     "{call} offered to {agent} while ringing {offers:?} outside ring-all"
                 );
                 offers.insert(agent.clone(), *expires);
+                assert_eq!(
+                    self.queue_of.get(call),
+                    Some(queue),
+                    "{call} offered from {queue}"
+                );
+                if let Some(retry) = self.retry.remove(call) {
+                    let offered_at = *expires - self.policy[queue].0;
+                    assert!(
+                        offered_at >= retry,
+                        "callback {call} offered at {offered_at:?} before its retry at {retry:?}"
+                    );
+                }
                 self.agent_offer.insert(agent.clone(), call.clone());
                 self.history.push((agent.clone(), call.clone()));
             }
@@ -115,6 +151,9 @@ impl Model {
                     "{agent} on two calls"
                 );
                 self.connects += 1;
+                if self.callbacks.contains_key(call) {
+                    self.callback_connects += 1;
+                }
             }
             AcdAction::AgentState { agent, state, .. } => {
                 if !matches!(state, AgentState::OnCall { .. })
@@ -125,6 +164,10 @@ impl Model {
             }
             AcdAction::Position { call, position, .. } => {
                 assert!(*position >= 1);
+                assert!(
+                    !self.callbacks.contains_key(call),
+                    "position announced for callback {call}"
+                );
                 assert!(self.present.contains(call), "position of absent {call}");
                 assert!(
                     !self.connected.contains_key(call),
@@ -134,8 +177,20 @@ impl Model {
             AcdAction::Overflow { call, target } => {
                 assert!(self.live.get(call).is_none_or(|m| m.is_empty()));
                 assert!(!self.connected.contains_key(call));
-                if !matches!(target, Overflow::Queue(_)) {
-                    self.leave(call);
+                assert!(
+                    !self.callbacks.contains_key(call),
+                    "callback {call} overflowed"
+                );
+                match target {
+                    Overflow::Queue(q) => {
+                        self.queue_of.insert(call.clone(), q.clone());
+                    }
+                    Overflow::Callback => {
+                        // Stays, in its place.
+                        self.callbacks.insert(call.clone(), 0);
+                        self.conversions += 1;
+                    }
+                    _ => self.leave(call),
                 }
             }
             AcdAction::AgentLost {
@@ -145,9 +200,29 @@ impl Model {
             } => {
                 assert_eq!(self.connected.remove(call).as_ref(), Some(agent));
                 assert_eq!(self.agent_call.remove(agent).as_ref(), Some(call));
-                if !requeued {
+                if self.callbacks.contains_key(call) {
+                    // Queues are never removed here: always back in place,
+                    // whatever the policy, after the retry delay.
+                    assert!(requeued, "callback {call} released");
+                    self.callbacks_lost += 1;
+                    let retry = self.policy[&self.queue_of[call]].2;
+                    if !retry.is_zero() {
+                        let now = self.now.expect("input time");
+                        self.retry.insert(call.clone(), now + retry);
+                    }
+                } else if !requeued {
                     self.leave(call);
                 }
+            }
+            AcdAction::CallbackAbandoned { call, attempts } => {
+                assert!(!self.connected.contains_key(call));
+                assert!(self.live.get(call).is_none_or(|m| m.is_empty()));
+                let made = self.callbacks.get(call).copied();
+                assert_eq!(made, Some(*attempts), "{call} abandoned");
+                let limit = self.policy[&self.queue_of[call]].1.max(1);
+                assert!(*attempts >= limit, "{call} abandoned after {attempts}");
+                self.abandoned += 1;
+                self.leave(call);
             }
         }
     }
@@ -184,9 +259,12 @@ impl Race {
                     wrap_up: Duration::from_secs(rng.u64(0..5)),
                     overflow: match i {
                         0 => Overflow::Queue(QueueName::new("q1")),
-                        1 => Overflow::Voicemail,
-                        _ => Overflow::Queue(QueueName::new("q0")),
+                        1 => Overflow::Callback,
+                        _ if rng.bool() => Overflow::Queue(QueueName::new("q0")),
+                        _ => Overflow::Voicemail,
                     },
+                    callback_attempts: rng.u32(0..4),
+                    callback_retry: Duration::from_secs(rng.u64(0..20)),
                     on_agent_lost: if rng.bool() {
                         AgentLostPolicy::Requeue
                     } else {
@@ -208,6 +286,10 @@ impl Race {
             if qc.strategy == Strategy::RingAll {
                 model.ring_all.insert(qc.name.clone());
             }
+            model.policy.insert(
+                qc.name.clone(),
+                (qc.offer_timeout, qc.callback_attempts, qc.callback_retry),
+            );
         }
         Race {
             acd: Acd::new(queues.clone(), configs),
@@ -247,10 +329,27 @@ impl Race {
         (n > 0).then(|| CallId::new(format!("c{}", self.rng.usize(..n))))
     }
 
+    /// Mostly one of `pool`, else any call ever made (most long gone).
+    fn pick_call<'a>(&mut self, pool: impl Iterator<Item = &'a CallId>) -> Option<CallId> {
+        let pool: Vec<CallId> = pool.cloned().collect();
+        if !pool.is_empty() && self.rng.u8(0..4) > 0 {
+            return Some(pool[self.rng.usize(..pool.len())].clone());
+        }
+        self.any_call()
+    }
+
     /// Runs one random input; checks refused inputs emit nothing.
     fn step(&mut self) {
         let now = self.now;
-        let refused = match self.rng.u8(0..100) {
+        // Callback entries leave only when served or cancelled: past a
+        // backlog, customers cancel more often, so the ACD stays small (and
+        // the test fast) as when calls left by overflow.
+        let roll = if self.model.callbacks.len() > CALLBACK_BACKLOG && self.rng.u8(0..3) == 0 {
+            105
+        } else {
+            self.rng.u8(0..110)
+        };
+        let refused = match roll {
             0..=14 => {
                 let call = CallId::new(format!("c{}", self.next_call));
                 self.next_call += 1;
@@ -262,6 +361,7 @@ impl Race {
                 self.acd
                     .enqueue(call.clone(), &queue, priority, issue, now)
                     .unwrap();
+                self.model.queue_of.insert(call.clone(), queue);
                 self.model.present.insert(call);
                 false
             }
@@ -300,10 +400,19 @@ impl Race {
                 got.is_err()
             }
             43..=52 => {
-                // The caller hangs up (possibly a call long gone: a no-op).
-                if let Some(call) = self.any_call() {
+                // The caller hangs up (possibly a call long gone: a no-op),
+                // or a callback entry's original leg does, late: it stays.
+                let call = if self.rng.u8(0..3) == 0 {
+                    let callbacks: Vec<CallId> = self.model.callbacks.keys().cloned().collect();
+                    self.pick_call(callbacks.iter())
+                } else {
+                    self.any_call()
+                };
+                if let Some(call) = call {
                     self.acd.call_ended(&call, now);
-                    if self.model.present.contains(&call) {
+                    if self.model.present.contains(&call)
+                        && !self.model.callbacks.contains_key(&call)
+                    {
                         self.model.leave(&call);
                     }
                 }
@@ -366,7 +475,76 @@ impl Race {
                 self.acd.handle_timeout(self.now);
                 false
             }
-            96..=97 => {
+            96..=98 => {
+                // The caller asks to be called back, keeping their place.
+                let present: Vec<CallId> = self.model.present.iter().cloned().collect();
+                let Some(call) = self.pick_call(present.iter()) else {
+                    return;
+                };
+                let expected = if !self.model.present.contains(&call) {
+                    Err(AcdError::UnknownCall(call.clone()))
+                } else if self.model.callbacks.contains_key(&call) {
+                    Err(AcdError::AlreadyCallback(call.clone()))
+                } else if self.model.connected.contains_key(&call) {
+                    Err(AcdError::AlreadyConnected(call.clone()))
+                } else {
+                    Ok(())
+                };
+                let got = self.acd.request_callback(&call, now);
+                assert_eq!(got, expected, "request callback {call}");
+                if got.is_ok() {
+                    self.model.callbacks.insert(call, 0);
+                    self.model.conversions += 1;
+                }
+                got.is_err()
+            }
+            99..=104 => {
+                // The outbound leg of a callback ends: reached or failed.
+                let serving: Vec<CallId> = self
+                    .model
+                    .connected
+                    .keys()
+                    .filter(|c| self.model.callbacks.contains_key(*c))
+                    .cloned()
+                    .collect();
+                let Some(call) = self.pick_call(serving.iter()) else {
+                    return;
+                };
+                let serving = serving.contains(&call);
+                if self.rng.bool() {
+                    self.acd.callback_done(&call, now);
+                    if serving {
+                        self.model.callbacks_done += 1;
+                        self.model.leave(&call);
+                    }
+                } else {
+                    self.acd.callback_failed(&call, now);
+                    if serving {
+                        self.model.callbacks_failed += 1;
+                        let (_, limit, retry) = self.model.policy[&self.model.queue_of[&call]];
+                        let attempts = self.model.callbacks.get_mut(&call).unwrap();
+                        *attempts += 1;
+                        if *attempts < limit.max(1) && !retry.is_zero() {
+                            self.model.retry.insert(call.clone(), now + retry);
+                        }
+                    }
+                }
+                !serving
+            }
+            105..=106 => {
+                // A callback request is cancelled (or an unknown one: no-op).
+                let callbacks: Vec<CallId> = self.model.callbacks.keys().cloned().collect();
+                let Some(call) = self.pick_call(callbacks.iter()) else {
+                    return;
+                };
+                self.acd.cancel_callback(&call, now);
+                let is_callback = self.model.callbacks.contains_key(&call);
+                if is_callback {
+                    self.model.leave(&call);
+                }
+                !is_callback
+            }
+            107..=108 => {
                 // Admin: remove an agent, or (re)add one.
                 let agent = self.agent();
                 if self.acd.agent(&agent).is_some() && self.rng.bool() {
@@ -399,6 +577,7 @@ impl Race {
                 false
             }
         };
+        self.model.now = Some(self.now);
         let emitted = self.drain();
         if refused {
             assert_eq!(emitted, 0, "a refused input changed something");
@@ -446,6 +625,12 @@ impl Race {
                 assert!(m.ring_all.contains(&view.queue), "{call} double-offered");
             }
             assert_eq!(view.position.is_some(), view.agent.is_none());
+            // Callback entries: never moved, attempts and retry as modelled.
+            assert_eq!(Some(&view.queue), m.queue_of.get(call), "{call} queue");
+            assert_eq!(view.callback, m.callbacks.contains_key(call), "{call}");
+            assert_eq!(view.attempts, m.callbacks.get(call).copied().unwrap_or(0));
+            let retry = m.retry.get(call).copied().filter(|t| *t > self.now);
+            assert_eq!(view.retry_after, retry, "{call} retry");
         }
         let gone: Box<dyn Iterator<Item = &CallId>> = if all {
             Box::new(m.gone.iter())
@@ -491,8 +676,10 @@ impl Race {
         self.acd.check_invariants().unwrap();
     }
 
-    /// Everyone logs out and time runs on: every call must leave.
+    /// Everyone logs out and time runs on: every call must leave or become
+    /// a callback entry, and those leave when cancelled.
     fn wind_down(&mut self) {
+        self.model.now = Some(self.now);
         for agent in self.agents.clone() {
             self.acd.agent_disconnected(&agent, self.now);
             self.drain();
@@ -502,6 +689,18 @@ impl Race {
             self.acd.handle_timeout(t);
             self.drain();
             self.check(false);
+        }
+        assert!(
+            self.model
+                .present
+                .iter()
+                .all(|c| self.model.callbacks.contains_key(c)),
+            "only callback entries outlive their max wait"
+        );
+        for call in self.model.present.clone() {
+            self.acd.cancel_callback(&call, self.now);
+            self.model.leave(&call);
+            self.drain();
         }
         self.check(true);
         assert!(self.model.present.is_empty(), "{:?}", self.model.present);
@@ -527,5 +726,28 @@ fn random_races_never_double_assign_or_lose_a_call() {
             race.model.connects
         );
         assert!(race.stale_accepts_refused > 100, "seed {seed}");
+        let m = &race.model;
+        eprintln!(
+            "seed {seed}: {} connects, {} callbacks ({} connected, {} done, {} failed, \
+             {} agents lost, {} abandoned)",
+            m.connects,
+            m.conversions,
+            m.callback_connects,
+            m.callbacks_done,
+            m.callbacks_failed,
+            m.callbacks_lost,
+            m.abandoned
+        );
+        assert!(
+            m.conversions > 50,
+            "seed {seed}: {} callbacks",
+            m.conversions
+        );
+        assert!(m.callback_connects > 20, "seed {seed}");
+        assert!(
+            m.callbacks_done > 5 && m.callbacks_failed > 5,
+            "seed {seed}"
+        );
+        assert!(m.abandoned > 0 && m.callbacks_lost > 0, "seed {seed}");
     }
 }
