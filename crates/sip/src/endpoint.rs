@@ -1,6 +1,7 @@
-//! The sans-IO SIP user agent server (RFC 3261): INVITE/non-INVITE server
-//! transactions, dialogs and the client transactions of our in-dialog
-//! requests (BYE, REFER), driven by input bytes and a caller-supplied clock.
+//! The sans-IO SIP user agent (RFC 3261): INVITE/non-INVITE server
+//! transactions, dialogs, the INVITE client transaction of our outbound
+//! calls and the client transactions of our other requests (BYE, REFER,
+//! CANCEL), driven by input bytes and a caller-supplied clock.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -14,7 +15,7 @@ use crate::error::SipError;
 use crate::event::{EndReason, IncomingCall, Party, SipEvent};
 use crate::message::{
     self, ACCEPT, ALLOW, Inbound, Method, ReplyHeaders, Request, Response, ResponseSpec,
-    build_request, build_response, reason_phrase, sipfrag_status,
+    build_request, build_response, reason_phrase, sipfrag_status, uri_destination,
 };
 use crate::sdp::{self, Direction, LocalSession, RemoteMedia, SdpError};
 use crate::transport::{Peer, Transport};
@@ -56,6 +57,32 @@ impl Default for EndpointConfig {
     }
 }
 
+/// An outbound call to place with [`Endpoint::originate`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Originate {
+    /// The Call-ID (and so the [`CallKey`]) to use, e.g. so that the
+    /// application can route the call's events before `originate` returns;
+    /// `None` generates a random one. Must be unique among the endpoint's
+    /// calls and made of visible ASCII characters (at most 128).
+    pub call_id: Option<String>,
+    /// Request-URI and To, e.g. `sip:+15551234567@127.0.0.1:5090`: a `sip:`
+    /// URI whose host is an IP address (the trunk or proxy; no DNS), port
+    /// 5060 by default. UDP only (`;transport=tcp` is refused).
+    pub target: String,
+    /// The user part of our From URI (`sip:<from_user>@<contact address>`),
+    /// e.g. `hotline` or the caller ID number.
+    pub from_user: String,
+    /// The From display name, e.g. `Hotline`.
+    pub from_display: Option<String>,
+    /// Our RTP address for the SDP offer (PCMU 0, PCMA 8, telephone-event
+    /// 101, sendrecv, ptime 20). An unspecified IP is replaced by the
+    /// contact address's.
+    pub local_rtp: SocketAddr,
+    /// No-answer timeout: when no final response has arrived this long after
+    /// `originate`, the INVITE is cancelled and the call fails with 480.
+    pub ring_timeout: Duration,
+}
+
 /// Bytes to send to a peer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transmit {
@@ -67,7 +94,7 @@ pub struct Transmit {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
-    /// INVITE received, no final response yet.
+    /// INVITE received (or, outbound, sent), no final response yet.
     Early,
     /// 2xx sent, waiting for ACK.
     Answered,
@@ -83,6 +110,8 @@ enum Phase {
 #[derive(Debug)]
 struct InviteTx {
     branch: String,
+    /// Where the INVITE came from; its responses go there (RFC 3261 §18.2.2).
+    peer: Peer,
     cseq: u32,
     reply: ReplyHeaders,
     /// RFC 3261 §12.1.1: copied into dialog-creating responses (initial INVITE only).
@@ -99,12 +128,14 @@ struct InviteTx {
 }
 
 /// A client non-INVITE transaction for a request we send in the dialog
-/// (BYE, REFER; RFC 3261 §17.1.2). Responses are matched by branch and CSeq
-/// method (§17.1.3).
+/// (BYE, REFER), or for the CANCEL of our outbound INVITE (RFC 3261
+/// §17.1.2). Responses are matched by branch and CSeq method (§17.1.3).
 #[derive(Debug)]
 struct ClientTx {
     method: Method,
     branch: String,
+    /// Where it was sent (and Timer E resends it).
+    peer: Peer,
     data: Vec<u8>,
     /// Timer E (UDP only).
     retransmit_at: Option<Instant>,
@@ -113,24 +144,122 @@ struct ClientTx {
     deadline: Instant,
 }
 
+/// State of our INVITE client transaction (RFC 3261 §17.1.1.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum UacState {
+    /// INVITE sent, nothing back yet (Timers A and B run).
+    Calling,
+    /// A provisional response arrived.
+    Proceeding,
+    /// A final non-2xx arrived and was ACKed; retransmissions get the ACK again.
+    Completed,
+    /// A 2xx arrived: the dialog exists; 2xx retransmissions get the dialog's ACK.
+    Accepted,
+    /// Given up (Timer B, no answer to our CANCEL, transport error).
+    Terminated,
+}
+
+/// Why we cancel an outbound INVITE: what `OutboundFailed` will say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct CancelCause {
+    code: u16,
+    reason: &'static str,
+}
+
+/// The ring timeout passed without a final response.
+const NO_ANSWER: CancelCause = CancelCause {
+    code: 480,
+    reason: "no answer",
+};
+/// The application hung up before the call was answered.
+const HUNG_UP: CancelCause = CancelCause {
+    code: 487,
+    reason: "cancelled",
+};
+
+/// The INVITE client transaction of an outbound call (RFC 3261 §17.1.1),
+/// kept for the call's life so that 2xx retransmissions still get an ACK.
+#[derive(Debug)]
+struct Uac {
+    state: UacState,
+    branch: String,
+    cseq: u32,
+    request_uri: String,
+    /// The INVITE's Via value (CANCEL and the non-2xx ACK repeat it, §9.1, §17.1.1.3).
+    via: String,
+    /// The INVITE's To value (no tag).
+    to: String,
+    /// The INVITE, resent by Timer A.
+    invite: Vec<u8>,
+    /// The INVITE's destination (CANCEL and the non-2xx ACK go there too).
+    peer: Peer,
+    /// Timer A (UDP only).
+    retransmit_at: Option<Instant>,
+    interval: Duration,
+    /// Timer B (Calling only).
+    timer_b: Option<Instant>,
+    /// The no-answer timeout.
+    ring_deadline: Option<Instant>,
+    /// Set once we have decided to cancel.
+    cancel: Option<CancelCause>,
+    /// The CANCEL waits for a provisional response (RFC 3261 §9.1).
+    cancel_pending: bool,
+    /// After our CANCEL: when to stop waiting for the INVITE's final response (§9.1).
+    cancel_deadline: Option<Instant>,
+    /// Provisional codes already reported as `Ringing`.
+    reported: Vec<u16>,
+    /// SDP of the last provisional response, used when the 2xx carries none.
+    early_sdp: Option<Vec<u8>>,
+    /// Our offer's session (the call's `local` once answered).
+    local: LocalSession,
+    /// The ACK to repeat for retransmitted final responses, and where to.
+    ack: Option<(Peer, Vec<u8>)>,
+    /// Until when a 2xx retransmission gets the ACK again (64*T1, §13.2.2.4).
+    ack_until: Option<Instant>,
+}
+
+impl Uac {
+    fn next_deadline(&self) -> Option<Instant> {
+        let calling = self.state == UacState::Calling;
+        let pending = matches!(self.state, UacState::Calling | UacState::Proceeding);
+        [
+            self.retransmit_at.filter(|_| calling),
+            self.timer_b.filter(|_| calling),
+            self.ring_deadline.filter(|_| pending),
+            self.cancel_deadline.filter(|_| pending),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
+
 #[derive(Debug)]
 struct Call {
     key: CallKey,
     span: Span,
-    /// The flow the INVITE came on; everything for this call goes back there
-    /// (flow reuse, so NATed callers get our BYE too).
+    /// Inbound: the flow the INVITE came on; everything for this call goes
+    /// back there (flow reuse, so NATed callers get our BYE too). Outbound:
+    /// the INVITE's destination, the fallback next hop (see `next_hop`).
     peer: Peer,
+    /// We placed this call ([`Endpoint::originate`]).
+    outbound: bool,
+    /// Outbound calls: our INVITE client transaction.
+    uac: Option<Box<Uac>>,
     phase: Phase,
-    /// `Incoming` was emitted, so exactly one `Ended` is owed.
+    /// `Incoming` was emitted (or the call was originated), so exactly one
+    /// `Ended` (or, outbound before answer, `OutboundFailed`) is owed.
     announced: bool,
     /// `Ended` was emitted (or is not owed).
     ended: bool,
     local_tag: String,
     remote_tag: Option<String>,
-    /// The INVITE's From value (their tag included): our To in requests.
-    their_from: String,
-    /// The INVITE's To value: our From in requests, plus our tag.
-    their_to: String,
+    /// The remote party's name-addr, their tag included: our To in requests
+    /// (inbound: the INVITE's From; outbound: the 2xx's To).
+    remote_party: String,
+    /// Our name-addr without our tag: our From in requests (inbound: the
+    /// INVITE's To; outbound: the From we sent).
+    local_party: String,
     remote_target: String,
     route_set: Vec<String>,
     remote_cseq: u32,
@@ -157,10 +286,12 @@ impl Call {
             .client
             .iter()
             .flat_map(|t| [t.retransmit_at, Some(t.deadline)]);
+        let uac = self.uac.as_ref().and_then(|u| u.next_deadline());
         [
             self.invite.retransmit_at,
             self.invite.ack_deadline,
             self.reap_at,
+            uac,
         ]
         .into_iter()
         .chain(client)
@@ -171,6 +302,8 @@ impl Call {
     /// RFC 3261 §12.2.2: an in-dialog request must carry both tags of this dialog.
     fn matches_dialog(&self, req: &Request) -> bool {
         self.phase != Phase::Terminated
+            // We track no early dialogs of our own INVITEs.
+            && !(self.outbound && self.phase == Phase::Early)
             && req.to.tag.as_deref() == Some(self.local_tag.as_str())
             && req.from.tag == self.remote_tag
     }
@@ -239,6 +372,53 @@ fn random_token(n: usize) -> String {
         .collect()
 }
 
+/// A fresh RFC 3261 branch (magic cookie + random).
+fn new_branch() -> String {
+    format!("z9hG4bK{}", random_token(16))
+}
+
+/// What identifies a dialog in our requests (RFC 3261 §12.2.1.1).
+struct DialogIds<'a> {
+    call_id: &'a str,
+    local_party: &'a str,
+    local_tag: &'a str,
+    remote_party: &'a str,
+    remote_target: &'a str,
+    route_set: &'a [String],
+}
+
+impl<'a> DialogIds<'a> {
+    fn of(call: &'a Call) -> Self {
+        DialogIds {
+            call_id: &call.key.0,
+            local_party: &call.local_party,
+            local_tag: &call.local_tag,
+            remote_party: &call.remote_party,
+            remote_target: &call.remote_target,
+            route_set: &call.route_set,
+        }
+    }
+}
+
+/// Where requests in the dialog go (RFC 3261 §12.2.1.1, §8.1.2). Inbound:
+/// back over the INVITE's flow (flow reuse). Outbound: the first Route, else
+/// the remote target, when it names an IP address over UDP; else the
+/// INVITE's destination.
+fn next_hop(call: &Call) -> Peer {
+    if !call.outbound {
+        return call.peer;
+    }
+    next_hop_of(&call.route_set, &call.remote_target, call.peer)
+}
+
+fn next_hop_of(route_set: &[String], remote_target: &str, fallback: Peer) -> Peer {
+    let uri = route_set.first().map_or(remote_target, String::as_str);
+    match uri_destination(uri) {
+        Ok((addr, Transport::Udp)) if fallback.transport == Transport::Udp => Peer::udp(addr),
+        _ => fallback,
+    }
+}
+
 impl Endpoint {
     /// A new endpoint with no calls.
     pub fn new(cfg: EndpointConfig) -> Self {
@@ -271,7 +451,7 @@ impl Endpoint {
         }
         match message::parse(data, peer.transport) {
             Ok(Inbound::Request(req)) => self.on_request(now, peer, *req),
-            Ok(Inbound::Response(resp)) => self.on_response(now, resp),
+            Ok(Inbound::Response(resp)) => self.on_response(now, *resp),
             Err(message::Rejection::Reply {
                 code,
                 reason,
@@ -364,7 +544,7 @@ impl Endpoint {
             }
             let data = ep.invite_response(c, 180, None, &[], None);
             c.invite.last_response = Some(data.clone());
-            ep.send(c.peer, data);
+            ep.send(c.invite.peer, data);
             info!("180 Ringing sent");
             Ok(())
         })
@@ -427,9 +607,20 @@ impl Endpoint {
 
     /// Ends the call: BYE once confirmed, 480 if not answered yet. Calling it
     /// again on a call already ending is a no-op.
+    ///
+    /// An outbound call not answered yet is cancelled (CANCEL, RFC 3261 §9.1;
+    /// sent once a provisional response has arrived) and then fails with
+    /// [`SipEvent::OutboundFailed`] (487) when the INVITE's final response
+    /// arrives; should a 2xx win the race, it is ACKed and BYE sent at once.
     pub fn hangup(&mut self, now: Instant, call: &CallKey) -> Result<(), SipError> {
         self.with_call(call, |ep, c| {
             match c.phase {
+                Phase::Early if c.outbound => {
+                    if let Some(mut uac) = c.uac.take() {
+                        ep.start_cancel(now, c, &mut uac, HUNG_UP);
+                        c.uac = Some(uac);
+                    }
+                }
                 Phase::Early if c.invite.final_code.is_none() => {
                     ep.send_invite_failure(now, c, 480, reason_phrase(480), &[]);
                     c.phase = Phase::Terminated;
@@ -481,12 +672,240 @@ impl Endpoint {
         })
     }
 
+    /// Places an outbound call: sends an INVITE with our SDP offer to
+    /// `req.target` and returns its Call-ID. The outcome arrives as events:
+    /// [`SipEvent::Ringing`] for provisional responses, then either
+    /// [`SipEvent::OutboundAnswered`] (the 2xx is ACKed; the call then behaves
+    /// like an answered inbound one and ends with one [`SipEvent::Ended`]) or
+    /// [`SipEvent::OutboundFailed`] (its last event).
+    ///
+    /// The INVITE client transaction follows RFC 3261 §17.1.1: Timer A
+    /// retransmits over UDP until a response, Timer B (64*T1) gives up with
+    /// 408; a final non-2xx is ACKed in the transaction; a 2xx gets an ACK of
+    /// its own (again for each retransmission within 64*T1). When
+    /// `req.ring_timeout` passes without a final response the INVITE is
+    /// cancelled and the call fails with 480 ("no answer").
+    ///
+    /// Fails with [`SipError::InvalidOriginate`] when the target is not a
+    /// `sip:` URI with an IP address host over UDP, or the From parts cannot
+    /// go into a header.
+    pub fn originate(&mut self, now: Instant, req: Originate) -> Result<CallKey, SipError> {
+        let target = req.target.trim();
+        let bad = |why: &str| SipError::InvalidOriginate(format!("{target:?}: {why}"));
+        if target.is_empty()
+            || target
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'))
+        {
+            return Err(bad("not a usable URI"));
+        }
+        let (addr, transport) = uri_destination(target).map_err(bad)?;
+        if transport != Transport::Udp {
+            return Err(bad("only UDP targets are supported"));
+        }
+        if req.from_user.is_empty()
+            || !req
+                .from_user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.!~*'()&=+$,%".contains(c))
+        {
+            return Err(SipError::InvalidOriginate(format!(
+                "{:?} is not a usable From user",
+                req.from_user
+            )));
+        }
+        let display = match req.from_display.as_deref().map(str::trim) {
+            Some(d) if d.chars().any(char::is_control) => {
+                return Err(SipError::InvalidOriginate(format!(
+                    "{d:?} is not a usable display name"
+                )));
+            }
+            Some(d) if !d.is_empty() => {
+                let quoted = d.replace('\\', "\\\\").replace('"', "\\\"");
+                format!("\"{quoted}\" ")
+            }
+            _ => String::new(),
+        };
+
+        let key = match req.call_id.as_deref() {
+            Some(id) => {
+                if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(SipError::InvalidOriginate(format!(
+                        "{id:?} is not a usable Call-ID"
+                    )));
+                }
+                let key = CallKey::from(id);
+                if self.calls.contains_key(&key) {
+                    return Err(SipError::InvalidOriginate(format!(
+                        "Call-ID {id:?} is already in use"
+                    )));
+                }
+                key
+            }
+            None => loop {
+                let key = CallKey::from(random_token(24).as_str());
+                if !self.calls.contains_key(&key) {
+                    break key;
+                }
+            },
+        };
+        let span = info_span!("call", call_id = %key);
+        let _enter = span.enter();
+        let peer = Peer::udp(addr);
+        let rtp = if req.local_rtp.ip().is_unspecified() {
+            SocketAddr::new(self.cfg.contact_addr.ip(), req.local_rtp.port())
+        } else {
+            req.local_rtp
+        };
+        let local = LocalSession {
+            sess_id: fastrand::u64(1..1 << 40),
+            version: 1,
+            rtp,
+        };
+        let local_tag = random_token(10);
+        let local_party = format!("{display}<sip:{}@{}>", req.from_user, self.cfg.contact_addr);
+        let to = format!("<{target}>");
+        let branch = new_branch();
+        let via = format!(
+            "SIP/2.0/{} {};branch={branch};rport",
+            peer.transport, self.cfg.contact_addr
+        );
+        let cseq = 1;
+        let body = sdp::build_offer(&local);
+        let headers: Vec<(&str, String)> = vec![
+            ("Via", via.clone()),
+            ("Max-Forwards", "70".to_string()),
+            ("From", format!("{local_party};tag={local_tag}")),
+            ("To", to.clone()),
+            ("Call-ID", key.0.to_string()),
+            ("CSeq", format!("{cseq} INVITE")),
+            ("Contact", self.contact(peer.transport)),
+            ("Allow", ALLOW.to_string()),
+            ("User-Agent", self.cfg.user_agent.clone()),
+        ];
+        let invite = build_request(
+            "INVITE",
+            target,
+            &headers,
+            Some(("application/sdp", body.as_bytes())),
+        );
+        let t1 = self.cfg.t1;
+        let uac = Uac {
+            state: UacState::Calling,
+            branch: branch.clone(),
+            cseq,
+            request_uri: target.to_string(),
+            via,
+            to: to.clone(),
+            invite: invite.clone(),
+            peer,
+            retransmit_at: (!peer.transport.is_reliable()).then(|| now + t1),
+            interval: t1,
+            timer_b: Some(now + t1 * 64),
+            // An absurdly long timeout means none (no overflow panic).
+            ring_deadline: now.checked_add(req.ring_timeout),
+            cancel: None,
+            cancel_pending: false,
+            cancel_deadline: None,
+            reported: Vec::new(),
+            early_sdp: None,
+            local,
+            ack: None,
+            ack_until: None,
+        };
+        let call = Call {
+            key: key.clone(),
+            span: span.clone(),
+            peer,
+            outbound: true,
+            uac: Some(Box::new(uac)),
+            phase: Phase::Early,
+            announced: true,
+            ended: false,
+            local_tag,
+            remote_tag: None,
+            remote_party: to,
+            local_party,
+            remote_target: target.to_string(),
+            route_set: Vec::new(),
+            remote_cseq: 0,
+            local_cseq: cseq,
+            // Stands in for the INVITE server transaction of re-INVITEs the
+            // remote party may send once the dialog exists.
+            invite: InviteTx {
+                branch: String::new(),
+                peer,
+                cseq: 0,
+                reply: ReplyHeaders {
+                    vias: Vec::new(),
+                    from: String::new(),
+                    to: String::new(),
+                    to_has_tag: true,
+                    call_id: key.0.to_string(),
+                    cseq: String::new(),
+                },
+                record_route: Vec::new(),
+                is_reinvite: true,
+                last_response: None,
+                final_code: Some(200),
+                acked: true,
+                retransmit_at: None,
+                interval: t1,
+                ack_deadline: None,
+            },
+            remote_media: None,
+            local: None,
+            client: Vec::new(),
+            referred: false,
+            bye_after_ack: false,
+            reap_at: None,
+            scheduled: None,
+        };
+        self.live += 1;
+        info!(%target, %peer, %rtp, "outbound INVITE sent");
+        self.send(peer, invite);
+        self.put_back(call);
+        Ok(key)
+    }
+
+    /// A message to `peer` could not be sent (the shell's send failed).
+    /// Outbound INVITEs to it still waiting for any response fail with 503
+    /// (RFC 3261 §8.1.3.1, §17.1.1.2); anything else is left to its timers.
+    pub fn handle_transport_error(&mut self, now: Instant, peer: Peer) {
+        let keys: Vec<CallKey> = self
+            .calls
+            .values()
+            .filter(|c| {
+                c.uac
+                    .as_ref()
+                    .is_some_and(|u| u.state == UacState::Calling && u.peer == peer)
+            })
+            .map(|c| c.key.clone())
+            .collect();
+        for key in keys {
+            let _ = self.with_call(&key, |ep, c| {
+                if let Some(uac) = c.uac.as_mut() {
+                    uac.state = UacState::Terminated;
+                }
+                warn!(%peer, "outbound INVITE could not be sent");
+                ep.fail_outbound(
+                    now,
+                    c,
+                    503,
+                    "Service Unavailable (transport error)".to_string(),
+                );
+                Ok(())
+            });
+        }
+    }
+
     /// While draining, new INVITEs get 503 Service Unavailable.
     pub fn set_draining(&mut self, draining: bool) {
         self.draining = draining;
     }
 
-    /// Calls announced by `Incoming` and not yet `Ended`.
+    /// Calls announced by `Incoming` or placed by `originate` and not yet
+    /// `Ended` (or `OutboundFailed`).
     pub fn active_calls(&self) -> usize {
         self.live
     }
@@ -549,7 +968,12 @@ impl Endpoint {
                 });
             }
         }
-        // Keep the state long enough to absorb retransmissions (Timers H/I/J/K).
+        self.linger(now, call);
+    }
+
+    /// Keeps a finished call's state long enough to absorb retransmissions
+    /// (Timers D/H/I/J/K).
+    fn linger(&self, now: Instant, call: &mut Call) {
         let linger = now + self.cfg.t1 * 64 + self.cfg.t4;
         call.reap_at = Some(call.reap_at.map_or(linger, |r| r.max(linger)));
     }
@@ -572,7 +996,7 @@ impl Endpoint {
     ) -> Vec<u8> {
         let mut headers: Vec<(&str, String)> = Vec::new();
         if (101..300).contains(&code) {
-            headers.push(("Contact", self.contact(call.peer.transport)));
+            headers.push(("Contact", self.contact(call.invite.peer.transport)));
         }
         if (200..300).contains(&code) {
             headers.push(("Allow", ALLOW.to_string()));
@@ -586,7 +1010,7 @@ impl Endpoint {
         };
         build_response(
             &call.invite.reply,
-            &call.peer,
+            &call.invite.peer,
             &ResponseSpec {
                 code,
                 reason: reason.unwrap_or(reason_phrase(code)),
@@ -609,7 +1033,7 @@ impl Endpoint {
         call.invite.interval = self.cfg.t1;
         call.invite.retransmit_at = Some(now + self.cfg.t1);
         call.invite.ack_deadline = Some(now + self.cfg.t1 * 64);
-        self.send(call.peer, data);
+        self.send(call.invite.peer, data);
     }
 
     /// Final non-2xx to the current INVITE: Timer G on UDP, Timer H always (§17.2.1).
@@ -626,9 +1050,10 @@ impl Endpoint {
         call.invite.last_response = Some(data.clone());
         call.invite.acked = false;
         call.invite.interval = self.cfg.t1;
-        call.invite.retransmit_at = (!call.peer.transport.is_reliable()).then(|| now + self.cfg.t1);
+        call.invite.retransmit_at =
+            (!call.invite.peer.transport.is_reliable()).then(|| now + self.cfg.t1);
         call.invite.ack_deadline = Some(now + self.cfg.t1 * 64);
-        self.send(call.peer, data);
+        self.send(call.invite.peer, data);
         info!(code, reason, "final response sent");
     }
 
@@ -650,36 +1075,59 @@ impl Endpoint {
         extra: Vec<(&str, String)>,
     ) {
         call.local_cseq += 1;
-        let branch = format!("z9hG4bK{}", random_token(16));
-        let mut headers: Vec<(&str, String)> = vec![(
-            "Via",
-            format!(
-                "SIP/2.0/{} {};branch={branch};rport",
-                call.peer.transport, self.cfg.contact_addr
-            ),
-        )];
-        headers.push(("Max-Forwards", "70".to_string()));
-        // RFC 3261 §12.1.1: the UAS route set is Record-Route in received order.
-        for r in &call.route_set {
-            headers.push(("Route", r.clone()));
-        }
-        headers.push(("From", format!("{};tag={}", call.their_to, call.local_tag)));
-        headers.push(("To", call.their_from.clone()));
-        headers.push(("Call-ID", call.key.0.to_string()));
-        headers.push(("CSeq", format!("{} {}", call.local_cseq, method.as_str())));
-        headers.extend(extra);
-        headers.push(("User-Agent", self.cfg.user_agent.clone()));
-        let data = build_request(method.as_str(), &call.remote_target, &headers, None);
+        let branch = new_branch();
+        let hop = next_hop(call);
+        let data = self.dialog_request(
+            &DialogIds::of(call),
+            hop,
+            &method,
+            call.local_cseq,
+            &branch,
+            extra,
+        );
         call.client.retain(|t| t.method != method);
         call.client.push(ClientTx {
             method,
             branch,
+            peer: hop,
             data: data.clone(),
-            retransmit_at: (!call.peer.transport.is_reliable()).then(|| now + self.cfg.t1),
+            retransmit_at: (!hop.transport.is_reliable()).then(|| now + self.cfg.t1),
             interval: self.cfg.t1,
             deadline: now + self.cfg.t1 * 64,
         });
-        self.send(call.peer, data);
+        self.send(hop, data);
+    }
+
+    /// A request within a dialog (RFC 3261 §12.2.1.1), also the ACK for a
+    /// 2xx (§13.2.2.4: the INVITE's CSeq number, a new branch).
+    fn dialog_request(
+        &self,
+        d: &DialogIds<'_>,
+        hop: Peer,
+        method: &Method,
+        cseq: u32,
+        branch: &str,
+        extra: Vec<(&str, String)>,
+    ) -> Vec<u8> {
+        let mut headers: Vec<(&str, String)> = vec![(
+            "Via",
+            format!(
+                "SIP/2.0/{} {};branch={branch};rport",
+                hop.transport, self.cfg.contact_addr
+            ),
+        )];
+        headers.push(("Max-Forwards", "70".to_string()));
+        // RFC 3261 §12.1.1/§12.1.2: the route set (loose routing assumed).
+        for r in d.route_set {
+            headers.push(("Route", r.clone()));
+        }
+        headers.push(("From", format!("{};tag={}", d.local_party, d.local_tag)));
+        headers.push(("To", d.remote_party.to_string()));
+        headers.push(("Call-ID", d.call_id.to_string()));
+        headers.push(("CSeq", format!("{cseq} {}", method.as_str())));
+        headers.extend(extra);
+        headers.push(("User-Agent", self.cfg.user_agent.clone()));
+        build_request(method.as_str(), d.remote_target, &headers, None)
     }
 
     /// Answers a non-INVITE request and remembers the answer for retransmissions.
@@ -774,13 +1222,18 @@ impl Endpoint {
     fn on_invite(&mut self, now: Instant, peer: Peer, req: Request) {
         let key = CallKey::from(req.call_id.as_str());
         if let Some(call) = self.calls.get(&key) {
+            if call.outbound {
+                // Our own outbound INVITE came back to us.
+                self.reply_stateless(peer, &req, 482);
+                return;
+            }
             if call.invite.branch == req.branch {
                 // RFC 3261 §17.2.1: a retransmitted INVITE gets the last response again.
                 let data = match &call.invite.last_response {
                     Some(d) => d.clone(),
                     None => self.invite_response(call, 100, None, &[], None),
                 };
-                let to = call.peer;
+                let to = call.invite.peer;
                 self.send(to, data);
                 return;
             }
@@ -834,19 +1287,22 @@ impl Endpoint {
             key: key.clone(),
             span: span.clone(),
             peer,
+            outbound: false,
+            uac: None,
             phase: Phase::Early,
             announced: false,
             ended: false,
             local_tag: random_token(10),
             remote_tag: req.from.tag.clone(),
-            their_from: req.reply.from.clone(),
-            their_to: req.reply.to.clone(),
+            remote_party: req.reply.from.clone(),
+            local_party: req.reply.to.clone(),
             remote_target: req.contact.clone().unwrap_or_default(),
             route_set: req.record_route.clone(),
             remote_cseq: req.cseq,
             local_cseq: 0,
             invite: InviteTx {
                 branch: req.branch.clone(),
+                peer,
                 cseq: req.cseq,
                 reply: req.reply.clone(),
                 record_route: req.record_route.clone(),
@@ -937,7 +1393,7 @@ impl Endpoint {
         };
         if call.invite.branch == req.branch {
             if let Some(data) = call.invite.last_response.clone() {
-                let to = call.peer;
+                let to = call.invite.peer;
                 self.send(to, data);
             }
             return;
@@ -968,6 +1424,7 @@ impl Endpoint {
             }
             c.invite = InviteTx {
                 branch: req.branch.clone(),
+                peer,
                 cseq: req.cseq,
                 reply: req.reply.clone(),
                 record_route: Vec::new(),
@@ -1208,6 +1665,23 @@ impl Endpoint {
                 .iter()
                 .any(|t| t.branch == resp.branch && t.method.as_str() == resp.cseq_method)
         });
+        let invite = !matched
+            && resp.cseq_method == Method::Invite.as_str()
+            && self.calls.get(&key).is_some_and(|c| {
+                c.uac
+                    .as_ref()
+                    .is_some_and(|u| u.branch == resp.branch && u.cseq == resp.cseq)
+            });
+        if invite {
+            let _ = self.with_call(&key, |ep, c| {
+                if let Some(mut uac) = c.uac.take() {
+                    ep.on_invite_response(now, c, &mut uac, resp);
+                    c.uac = Some(uac);
+                }
+                Ok(())
+            });
+            return;
+        }
         if !matched {
             debug!(code = resp.code, call_id = %resp.call_id, "unexpected response dropped");
             return;
@@ -1231,6 +1705,326 @@ impl Endpoint {
             ep.client_completed(now, c, tx.method, resp.code);
             Ok(())
         });
+    }
+
+    /// A response to our outbound INVITE (RFC 3261 §17.1.1.2, §13.2.2).
+    fn on_invite_response(&mut self, now: Instant, c: &mut Call, uac: &mut Uac, resp: Response) {
+        match resp.code {
+            100..=199 => self.on_provisional(now, c, uac, resp),
+            200..=299 => self.on_invite_2xx(now, c, uac, resp),
+            _ => self.on_invite_failure(now, c, uac, resp),
+        }
+    }
+
+    fn on_provisional(&mut self, now: Instant, c: &mut Call, uac: &mut Uac, resp: Response) {
+        if !matches!(uac.state, UacState::Calling | UacState::Proceeding) {
+            debug!(code = resp.code, "late provisional response ignored");
+            return;
+        }
+        if uac.state == UacState::Calling {
+            // A provisional response stops Timer A, and Timer B no longer applies.
+            uac.state = UacState::Proceeding;
+            uac.retransmit_at = None;
+            uac.timer_b = None;
+        }
+        if uac.cancel_pending {
+            self.send_cancel(now, c, uac);
+        }
+        if !resp.body.is_empty() && is_sdp(resp.content_type.as_deref()) {
+            uac.early_sdp = Some(resp.body);
+        }
+        if resp.code > 100 && uac.cancel.is_none() && !c.ended && !uac.reported.contains(&resp.code)
+        {
+            uac.reported.push(resp.code);
+            info!(code = resp.code, "outbound call ringing");
+            self.events.push_back(SipEvent::Ringing {
+                call: c.key.clone(),
+                code: resp.code,
+            });
+        }
+    }
+
+    fn on_invite_2xx(&mut self, now: Instant, c: &mut Call, uac: &mut Uac, resp: Response) {
+        match uac.state {
+            UacState::Calling | UacState::Proceeding => {}
+            UacState::Accepted if resp.to_tag == c.remote_tag => {
+                // RFC 3261 §13.2.2.4: every 2xx retransmission gets the ACK again.
+                match &uac.ack {
+                    Some((peer, ack)) if uac.ack_until.is_some_and(|u| now < u) => {
+                        debug!("2xx retransmission; ACK resent");
+                        self.send(*peer, ack.clone());
+                    }
+                    _ => debug!("late 2xx retransmission ignored"),
+                }
+                return;
+            }
+            UacState::Accepted => {
+                self.refuse_forked_2xx(uac, &c.key, &c.local_party, &c.local_tag, &resp);
+                return;
+            }
+            UacState::Completed | UacState::Terminated => {
+                debug!(
+                    code = resp.code,
+                    "2xx after the INVITE transaction ended; ignored"
+                );
+                return;
+            }
+        }
+        uac.state = UacState::Accepted;
+        uac.retransmit_at = None;
+        uac.timer_b = None;
+        uac.ring_deadline = None;
+        uac.cancel_deadline = None;
+        uac.cancel_pending = false;
+        // RFC 3261 §12.1.2: the dialog as the UAC sees it.
+        c.remote_tag = resp.to_tag.clone();
+        c.remote_party = resp.to.clone();
+        c.remote_target = resp
+            .contact
+            .clone()
+            .unwrap_or_else(|| uac.request_uri.clone());
+        c.route_set = resp.record_route.iter().rev().cloned().collect();
+        let hop = next_hop(c);
+        let ack = self.dialog_request(
+            &DialogIds::of(c),
+            hop,
+            &Method::Ack,
+            uac.cseq,
+            &new_branch(),
+            Vec::new(),
+        );
+        uac.ack = Some((hop, ack.clone()));
+        uac.ack_until = Some(now + self.cfg.t1 * 64);
+        self.send(hop, ack);
+        if let Some(cause) = uac.cancel {
+            // RFC 3261 §9.1: the 2xx won the race with our CANCEL.
+            info!(code = resp.code, "2xx after our CANCEL; ACK and BYE");
+            self.send_bye(now, c);
+            self.fail_outbound(now, c, cause.code, cause.reason.to_string());
+            return;
+        }
+        let answer = if !resp.body.is_empty() {
+            is_sdp(resp.content_type.as_deref()).then_some(resp.body)
+        } else {
+            uac.early_sdp.take()
+        };
+        let negotiated = match answer {
+            Some(body) => sdp::negotiate(&body).map_err(|e| e.to_string()),
+            None => Err("no SDP answer".to_string()),
+        };
+        match negotiated {
+            Ok(media) => {
+                c.local = Some(uac.local);
+                c.remote_media = Some(media);
+                c.phase = Phase::Confirmed;
+                info!(rtp = %media.rtp_addr, codec = ?media.codec, "outbound call answered");
+                self.events.push_back(SipEvent::OutboundAnswered {
+                    call: c.key.clone(),
+                    media,
+                });
+            }
+            Err(why) => {
+                warn!(%why, "unusable SDP answer; BYE");
+                self.send_bye(now, c);
+                self.fail_outbound(now, c, 488, format!("Not Acceptable Here ({why})"));
+            }
+        }
+    }
+
+    /// RFC 3261 §13.2.2.4: a 2xx from a second dialog (the INVITE forked)
+    /// is ACKed and that dialog ended with a BYE, sent once.
+    fn refuse_forked_2xx(
+        &mut self,
+        uac: &Uac,
+        key: &CallKey,
+        local_party: &str,
+        local_tag: &str,
+        resp: &Response,
+    ) {
+        warn!(to_tag = ?resp.to_tag, "2xx from a second dialog; ACK and BYE");
+        let route_set: Vec<String> = resp.record_route.iter().rev().cloned().collect();
+        let remote_target = resp.contact.as_deref().unwrap_or(&uac.request_uri);
+        let d = DialogIds {
+            call_id: &key.0,
+            local_party,
+            local_tag,
+            remote_party: &resp.to,
+            remote_target,
+            route_set: &route_set,
+        };
+        let hop = next_hop_of(&route_set, remote_target, uac.peer);
+        let ack = self.dialog_request(&d, hop, &Method::Ack, uac.cseq, &new_branch(), Vec::new());
+        let bye = self.dialog_request(
+            &d,
+            hop,
+            &Method::Bye,
+            uac.cseq + 1,
+            &new_branch(),
+            Vec::new(),
+        );
+        self.send(hop, ack);
+        self.send(hop, bye);
+    }
+
+    fn on_invite_failure(&mut self, now: Instant, c: &mut Call, uac: &mut Uac, resp: Response) {
+        match uac.state {
+            UacState::Calling | UacState::Proceeding => {}
+            UacState::Completed => {
+                // RFC 3261 §17.1.1.2: a retransmitted final response gets the ACK again.
+                if let Some((peer, ack)) = &uac.ack {
+                    debug!(
+                        code = resp.code,
+                        "final response retransmission; ACK resent"
+                    );
+                    self.send(*peer, ack.clone());
+                }
+                return;
+            }
+            UacState::Accepted | UacState::Terminated => {
+                debug!(
+                    code = resp.code,
+                    "final response after the transaction ended; ignored"
+                );
+                return;
+            }
+        }
+        // RFC 3261 §17.1.1.3: the ACK for a non-2xx is part of the INVITE transaction.
+        let headers: Vec<(&str, String)> = vec![
+            ("Via", uac.via.clone()),
+            ("Max-Forwards", "70".to_string()),
+            ("From", format!("{};tag={}", c.local_party, c.local_tag)),
+            ("To", resp.to.clone()),
+            ("Call-ID", c.key.0.to_string()),
+            ("CSeq", format!("{} ACK", uac.cseq)),
+            ("User-Agent", self.cfg.user_agent.clone()),
+        ];
+        let ack = build_request("ACK", &uac.request_uri, &headers, None);
+        uac.state = UacState::Completed;
+        uac.retransmit_at = None;
+        uac.timer_b = None;
+        uac.ring_deadline = None;
+        uac.cancel_deadline = None;
+        uac.cancel_pending = false;
+        uac.ack = Some((uac.peer, ack.clone()));
+        self.send(uac.peer, ack);
+        let (code, reason) = match uac.cancel {
+            Some(cause) if resp.code == 487 => (cause.code, cause.reason.to_string()),
+            _ => (resp.code, resp.reason.clone()),
+        };
+        self.fail_outbound(now, c, code, reason);
+    }
+
+    /// Gives up on an unanswered outbound INVITE: CANCEL now if a provisional
+    /// response has arrived, else once one does (RFC 3261 §9.1).
+    fn start_cancel(&mut self, now: Instant, c: &mut Call, uac: &mut Uac, cause: CancelCause) {
+        if uac.cancel.is_some() || !matches!(uac.state, UacState::Calling | UacState::Proceeding) {
+            return;
+        }
+        uac.cancel = Some(cause);
+        uac.ring_deadline = None;
+        if uac.state == UacState::Proceeding {
+            self.send_cancel(now, c, uac);
+        } else {
+            info!(
+                reason = cause.reason,
+                "CANCEL deferred until a provisional response"
+            );
+            uac.cancel_pending = true;
+        }
+    }
+
+    /// CANCEL (RFC 3261 §9.1): the INVITE's Request-URI, Via (same branch),
+    /// From, To and CSeq number, as a client non-INVITE transaction.
+    fn send_cancel(&mut self, now: Instant, c: &mut Call, uac: &mut Uac) {
+        uac.cancel_pending = false;
+        let headers: Vec<(&str, String)> = vec![
+            ("Via", uac.via.clone()),
+            ("Max-Forwards", "70".to_string()),
+            ("From", format!("{};tag={}", c.local_party, c.local_tag)),
+            ("To", uac.to.clone()),
+            ("Call-ID", c.key.0.to_string()),
+            ("CSeq", format!("{} CANCEL", uac.cseq)),
+            ("User-Agent", self.cfg.user_agent.clone()),
+        ];
+        let data = build_request("CANCEL", &uac.request_uri, &headers, None);
+        let t1 = self.cfg.t1;
+        c.client.retain(|t| t.method != Method::Cancel);
+        c.client.push(ClientTx {
+            method: Method::Cancel,
+            branch: uac.branch.clone(),
+            peer: uac.peer,
+            data: data.clone(),
+            retransmit_at: (!uac.peer.transport.is_reliable()).then(|| now + t1),
+            interval: t1,
+            deadline: now + t1 * 64,
+        });
+        // RFC 3261 §9.1: without a final response 64*T1 after the CANCEL, give up.
+        uac.cancel_deadline = Some(now + t1 * 64);
+        info!("CANCEL sent");
+        self.send(uac.peer, data);
+    }
+
+    /// The outbound call was not established: reports `OutboundFailed`
+    /// (once; nothing else of the call follows) and lets the state linger.
+    fn fail_outbound(&mut self, now: Instant, c: &mut Call, code: u16, reason: String) {
+        if c.phase != Phase::Ending {
+            c.phase = Phase::Terminated;
+        }
+        c.client
+            .retain(|t| matches!(t.method, Method::Bye | Method::Cancel));
+        if !c.ended {
+            c.ended = true;
+            if c.announced {
+                self.live = self.live.saturating_sub(1);
+                info!(code, %reason, "outbound call failed");
+                self.events.push_back(SipEvent::OutboundFailed {
+                    call: c.key.clone(),
+                    code,
+                    reason,
+                });
+            }
+        }
+        self.linger(now, c);
+    }
+
+    /// Runs the due timers of an outbound INVITE (RFC 3261 §17.1.1.2, §9.1).
+    fn on_uac_timeout(&mut self, now: Instant, c: &mut Call, uac: &mut Uac) {
+        let due = |t: Option<Instant>| t.is_some_and(|at| at <= now);
+        let cause_or = |uac: &Uac, code: u16, reason: &str| match uac.cancel {
+            Some(cause) => (cause.code, cause.reason.to_string()),
+            None => (code, reason.to_string()),
+        };
+        if uac.state == UacState::Calling && due(uac.timer_b) {
+            warn!("no response to INVITE within 64*T1 (Timer B)");
+            uac.state = UacState::Terminated;
+            uac.retransmit_at = None;
+            uac.timer_b = None;
+            let (code, reason) = cause_or(uac, 408, "Request Timeout (no response)");
+            self.fail_outbound(now, c, code, reason);
+            return;
+        }
+        if uac.state == UacState::Calling
+            && let Some(at) = uac.retransmit_at.filter(|at| *at <= now)
+        {
+            // Timer A: doubles without the T2 cap.
+            uac.interval *= 2;
+            let n = at + uac.interval;
+            uac.retransmit_at = Some(if n <= now { now + uac.interval } else { n });
+            self.send(uac.peer, uac.invite.clone());
+        }
+        let pending = matches!(uac.state, UacState::Calling | UacState::Proceeding);
+        if pending && due(uac.ring_deadline) {
+            info!("ring timeout; cancelling");
+            uac.ring_deadline = None;
+            self.start_cancel(now, c, uac, NO_ANSWER);
+        }
+        if uac.state == UacState::Proceeding && due(uac.cancel_deadline) {
+            warn!("no final response 64*T1 after our CANCEL");
+            uac.state = UacState::Terminated;
+            uac.cancel_deadline = None;
+            let (code, reason) = cause_or(uac, 408, "Request Timeout");
+            self.fail_outbound(now, c, code, reason);
+        }
     }
 
     /// A client transaction got its final response (`code`), or timed out (408).
@@ -1268,6 +2062,10 @@ impl Endpoint {
 
     /// Runs the call's due timers; returns true when the call is to be reaped.
     fn on_call_timeout(&mut self, now: Instant, c: &mut Call) -> bool {
+        if let Some(mut uac) = c.uac.take() {
+            self.on_uac_timeout(now, c, &mut uac);
+            c.uac = Some(uac);
+        }
         let t2 = self.cfg.t2;
         let next = |at: Instant, interval: Duration| {
             let n = at + interval;
@@ -1277,7 +2075,7 @@ impl Endpoint {
             && at <= now
         {
             if let Some(data) = c.invite.last_response.clone() {
-                self.send(c.peer, data);
+                self.send(c.invite.peer, data);
             }
             c.invite.interval = (c.invite.interval * 2).min(t2);
             c.invite.retransmit_at = Some(next(at, c.invite.interval));
@@ -1306,7 +2104,7 @@ impl Endpoint {
                 // Timer E (RFC 3261 §17.1.2.2).
                 t.interval = (t.interval * 2).min(t2);
                 t.retransmit_at = Some(next(at, t.interval));
-                self.send(c.peer, t.data.clone());
+                self.send(t.peer, t.data.clone());
             }
         }
         if c.client.iter().any(|t| t.deadline <= now) {
@@ -1322,6 +2120,11 @@ impl Endpoint {
         }
         c.reap_at.is_some_and(|r| r <= now)
     }
+}
+
+/// A body we read as SDP: `application/sdp`, or no Content-Type at all.
+fn is_sdp(content_type: Option<&str>) -> bool {
+    content_type.is_none_or(|ct| ct.starts_with("application/sdp"))
 }
 
 /// A Refer-To URI we are willing to put between angle brackets: `sip:`,

@@ -26,6 +26,11 @@ pub enum SipError {
     /// characters or angle brackets.
     #[error("{0:?} is not a usable transfer target URI")]
     InvalidTarget(String),
+    /// `originate` needs a `sip:` target whose host is an IP address (UDP;
+    /// no DNS, no TCP/TLS yet) and a From user/display name that fit in a
+    /// header. The string says what is wrong.
+    #[error("cannot originate: {0}")]
+    InvalidOriginate(String),
     /// Socket setup or I/O failed in the shell.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),

@@ -58,7 +58,42 @@ pub enum SipEvent {
         /// The final status code, or 408 on timeout.
         code: u16,
     },
-    /// The call is gone. Emitted exactly once per [`SipEvent::Incoming`].
+    /// Our outbound INVITE ([`Endpoint::originate`](crate::Endpoint::originate))
+    /// got a provisional response other than 100 (180 Ringing, 183 Session
+    /// Progress, ...). Once per distinct code; none after the call is being
+    /// cancelled.
+    Ringing {
+        /// The call.
+        call: CallKey,
+        /// The provisional status code.
+        code: u16,
+    },
+    /// Our outbound INVITE got a 2xx with a usable SDP answer, and we sent
+    /// the ACK: the dialog is confirmed (the outbound counterpart of
+    /// [`SipEvent::Confirmed`]). From here on the call behaves like an
+    /// answered inbound one and ends with exactly one [`SipEvent::Ended`].
+    OutboundAnswered {
+        /// The call.
+        call: CallKey,
+        /// The remote media from the answer (send RTP to `rtp_addr`).
+        media: RemoteMedia,
+    },
+    /// Our outbound call was not established: a final non-2xx response
+    /// (486, 603, ...; 487 after [`Endpoint::hangup`](crate::Endpoint::hangup)
+    /// cancelled it), 408 when nothing answered the INVITE (Timer B), 480
+    /// when the ring timeout passed (we cancelled), 488 when the 2xx had no
+    /// usable SDP answer (we ACKed it and sent BYE), 503 on a transport
+    /// error. The call's last event: no `Ended` follows.
+    OutboundFailed {
+        /// The call.
+        call: CallKey,
+        /// The final status code (see above).
+        code: u16,
+        /// The remote reason phrase, or what happened.
+        reason: String,
+    },
+    /// The call is gone. Emitted exactly once per [`SipEvent::Incoming`] and
+    /// per [`SipEvent::OutboundAnswered`].
     /// No event of the call follows it (a REFER still in flight is abandoned
     /// without a transfer event).
     Ended {
@@ -80,6 +115,9 @@ impl SipEvent {
             | SipEvent::TransferAccepted { call }
             | SipEvent::TransferProgress { call, .. }
             | SipEvent::TransferFailed { call, .. }
+            | SipEvent::Ringing { call, .. }
+            | SipEvent::OutboundAnswered { call, .. }
+            | SipEvent::OutboundFailed { call, .. }
             | SipEvent::Ended { call, .. } => call,
         }
     }

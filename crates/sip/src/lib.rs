@@ -1,4 +1,5 @@
-//! SIP for the Hotline IVR gateway: a user agent *server* that accepts calls.
+//! SIP for the Hotline IVR gateway: a user agent that accepts calls and
+//! places outbound ones (queued callbacks).
 //!
 //! What it is for: receiving INVITEs over UDP and TCP, negotiating one G.711
 //! audio stream (plus RFC 4733 telephone-event), reporting calls, DTMF sent
@@ -16,11 +17,34 @@
 //! RFC 4488 (`Refer-Sub: false`), incoming REFER and attended transfer
 //! (`Replaces`) are not supported.
 //!
-//! What it is not for: placing outgoing calls, registration, authentication,
-//! TLS, proxying or DNS (RFC 3263) routing. Responses and our in-dialog
-//! requests (BYE, REFER) always go back over the flow the INVITE came in on (symmetric response routing,
-//! RFC 3581; flow reuse for NAT). An INVITE without SDP (delayed offer) is
-//! answered 488.
+//! Outbound calls: [`Endpoint::originate`] (or [`SipHandle::originate`])
+//! sends an INVITE with our SDP offer (PCMU, PCMA, telephone-event 101) to a
+//! `sip:` target whose host is an IP address — the trunk or proxy — over UDP,
+//! and returns the new call's Call-ID as its [`CallKey`]. The INVITE client
+//! transaction follows RFC 3261 §17.1.1 (Timer A retransmissions, Timer B
+//! gives up with 408; a non-2xx is ACKed in the transaction; each 2xx,
+//! retransmissions included, gets the dialog's ACK with a new branch).
+//! Provisional responses are reported as [`SipEvent::Ringing`]. A 2xx with a
+//! usable SDP answer gives [`SipEvent::OutboundAnswered`]: from then on the
+//! call is a dialog like an answered inbound one (BYE either way, re-INVITE
+//! and UPDATE from the remote answered, INFO DTMF, REFER, `hangup`) and ends
+//! with one [`SipEvent::Ended`]. Otherwise the call ends with one
+//! [`SipEvent::OutboundFailed`] and nothing else: the final status (486, 603,
+//! ...), 408 when nothing answered, 480 when the ring timeout passed (we sent
+//! CANCEL), 487 after `hangup` cancelled it, 488 for an answer without a
+//! usable codec (ACKed, then BYE), 503 on a send error. A 2xx that races our
+//! CANCEL is ACKed and BYEd at once. The dialog's requests (ACK, BYE, ...)
+//! go to the first Record-Route entry, else the remote target (Contact), when
+//! it is an IP address, else to the original target. Not supported for
+//! outbound calls: TCP/TLS targets, DNS, authentication (401/407 end the
+//! call), 100rel/PRACK, early media and early dialogs (a 2xx from a second
+//! fork is ACKed and BYEd once).
+//!
+//! What it is not for: registration, authentication, TLS, proxying or DNS
+//! (RFC 3263) routing. Responses and our in-dialog requests of inbound calls
+//! (BYE, REFER) always go back over the flow the INVITE came in on (symmetric
+//! response routing, RFC 3581; flow reuse for NAT). An INVITE without SDP
+//! (delayed offer) is answered 488.
 //!
 //! The core, [`Endpoint`], is sans-IO: it takes bytes and the current time
 //! and hands back [`Transmit`]s, [`SipEvent`]s and its next deadline.
@@ -62,7 +86,7 @@ mod transport;
 use std::fmt;
 use std::sync::Arc;
 
-pub use endpoint::{Endpoint, EndpointConfig, Transmit};
+pub use endpoint::{Endpoint, EndpointConfig, Originate, Transmit};
 pub use error::SipError;
 pub use event::{EndReason, IncomingCall, Party, SipEvent};
 pub use sdp::{Codec, Direction, RemoteMedia, SdpError, negotiate};

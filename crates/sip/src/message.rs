@@ -138,19 +138,32 @@ pub(crate) struct Request {
     pub reply: ReplyHeaders,
 }
 
-/// A response, reduced to what client transaction matching needs.
+/// A response, reduced to what client transactions and dialog creation need.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Response {
     pub code: u16,
+    /// The reason phrase (control characters removed).
+    pub reason: String,
     pub call_id: String,
+    /// The top Via's branch.
     pub branch: String,
+    pub cseq: u32,
     pub cseq_method: String,
+    /// The To header value as received (the remote tag included).
+    pub to: String,
+    pub to_tag: Option<String>,
+    /// Remote target: the URI in the first Contact.
+    pub contact: Option<String>,
+    /// Record-Route entries in received order.
+    pub record_route: Vec<String>,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
 }
 
 #[derive(Debug)]
 pub(crate) enum Inbound {
     Request(Box<Request>),
-    Response(Response),
+    Response(Box<Response>),
 }
 
 /// Why a message was not accepted, and what to do about it.
@@ -176,7 +189,8 @@ pub(crate) fn parse(data: &[u8], transport: Transport) -> Result<Inbound, Reject
     let head = framing::normalize_head(data.get(..end.head_len).unwrap_or_default());
     let start = head.split("\r\n").next().unwrap_or_default();
     if start.starts_with("SIP/") {
-        return parse_response(start, &head);
+        let body = data.get(end.body_start..).unwrap_or_default();
+        return parse_response(start, &head, body, transport);
     }
 
     let parts: Vec<&str> = start.split_whitespace().collect();
@@ -366,13 +380,26 @@ pub(crate) fn parse(data: &[u8], transport: Transport) -> Result<Inbound, Reject
     })))
 }
 
-fn parse_response(start: &str, head: &str) -> Result<Inbound, Rejection> {
-    let mut parts = start.split_whitespace();
+fn parse_response(
+    start: &str,
+    head: &str,
+    available: &[u8],
+    transport: Transport,
+) -> Result<Inbound, Rejection> {
+    let mut parts = start.splitn(3, ' ');
     let code = parts
         .nth(1)
-        .and_then(|c| c.parse::<u16>().ok())
+        .and_then(|c| c.trim().parse::<u16>().ok())
         .filter(|c| (100..700).contains(c))
         .ok_or_else(|| Rejection::Drop("bad Status-Line".into()))?;
+    let reason: String = parts
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(128)
+        .collect();
     let scraped = framing::scrape(head);
     let get = |name: &str| {
         scraped
@@ -389,15 +416,48 @@ fn parse_response(start: &str, head: &str) -> Result<Inbound, Rejection> {
         .ok()
         .and_then(|v| v.branch().map(|b| b.value().to_string()))
         .ok_or_else(|| Rejection::Drop("response without branch".into()))?;
-    let cseq_method = get("cseq")
-        .and_then(|c| c.split_whitespace().nth(1))
-        .ok_or_else(|| Rejection::Drop("response without CSeq".into()))?;
-    Ok(Inbound::Response(Response {
+    let mut cseq_parts = get("cseq").unwrap_or_default().split_whitespace();
+    let (Some(cseq), Some(cseq_method)) = (
+        cseq_parts.next().and_then(|n| n.parse::<u32>().ok()),
+        cseq_parts.next(),
+    ) else {
+        return Err(Rejection::Drop("response without a usable CSeq".into()));
+    };
+    let to = get("to").unwrap_or_default().to_string();
+    let to_tag = name_addr(&to).ok().and_then(|t| t.tag);
+    let contact = get("contact")
+        .and_then(|c| split_list(c).into_iter().next())
+        .map(|c| addr_spec(&c))
+        .filter(|c| !c.is_empty());
+    let record_route = scraped
+        .iter()
+        .filter(|(n, _)| n == "record-route")
+        .flat_map(|(_, v)| split_list(v))
+        .collect();
+    let content_type = get("content-type").map(|v| v.trim().to_ascii_lowercase());
+    // RFC 3261 §18.3, as for requests; a response we cannot frame is dropped.
+    let body: &[u8] = match framing::content_length(head.as_bytes()) {
+        ContentLength::Invalid => return Err(Rejection::Drop("bad Content-Length".into())),
+        ContentLength::Value(n) => available
+            .get(..n)
+            .ok_or_else(|| Rejection::Drop("body shorter than Content-Length".into()))?,
+        ContentLength::Absent if transport == Transport::Udp => available,
+        ContentLength::Absent => &[],
+    };
+    Ok(Inbound::Response(Box::new(Response {
         code,
+        reason,
         call_id: call_id.trim().to_string(),
         branch,
+        cseq,
         cseq_method: cseq_method.to_string(),
-    }))
+        to,
+        to_tag,
+        contact,
+        record_route,
+        content_type,
+        body: body.to_vec(),
+    })))
 }
 
 /// Builds a rejection from scraped headers, or a drop when no Via exists to route it.
@@ -501,6 +561,61 @@ pub(crate) fn uri_user(uri: &str) -> String {
             .to_string(),
         None => String::new(),
     }
+}
+
+/// Where a `sip:` URI (a Request-URI, Contact or Route entry) points: its
+/// host, which must be an IP address (we do no DNS, RFC 3263), the port
+/// (5060 by default) and the `transport` parameter (UDP by default).
+pub(crate) fn uri_destination(uri: &str) -> Result<(SocketAddr, Transport), &'static str> {
+    // A bare URI keeps its parameters (`addr_spec` would treat them as header parameters).
+    let uri = if uri.contains('<') {
+        addr_spec(uri)
+    } else {
+        uri.trim().to_string()
+    };
+    let (scheme, rest) = uri.split_once(':').ok_or("not a URI")?;
+    if !scheme.eq_ignore_ascii_case("sip") {
+        return Err("only sip: URIs can be called (no sips:/TLS, no tel:)");
+    }
+    let rest = rest.split('?').next().unwrap_or_default();
+    let mut parts = rest.split(';');
+    let userhost = parts.next().unwrap_or_default();
+    let hostport = match userhost.rsplit_once('@') {
+        Some((_, h)) => h,
+        None => userhost,
+    };
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').ok_or("bad IPv6 reference")?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match hostport.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    let ip: IpAddr = host
+        .parse()
+        .map_err(|_| "the host must be an IP address (no DNS)")?;
+    let port = match port {
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or("bad port")?,
+        None => 5060,
+    };
+    let mut transport = Transport::Udp;
+    for p in parts {
+        let (name, value) = p.split_once('=').unwrap_or((p, ""));
+        if name.trim().eq_ignore_ascii_case("transport") {
+            transport = match value.trim().to_ascii_lowercase().as_str() {
+                "udp" => Transport::Udp,
+                "tcp" => Transport::Tcp,
+                _ => return Err("unsupported transport"),
+            };
+        }
+    }
+    Ok((SocketAddr::new(ip, port), transport))
 }
 
 /// The top Via for a response: RFC 3261 §18.2.1 `received` when the source
@@ -686,6 +801,77 @@ mod tests {
         assert_eq!(uri_user("<sip:bob:pw@h;transport=tcp>"), "bob");
         assert_eq!(uri_user("tel:+15551234567;phone-context=x"), "+15551234567");
         assert_eq!(uri_user("sip:example.com"), "");
+    }
+
+    #[test]
+    fn uri_destinations() {
+        let d = |u: &str| uri_destination(u);
+        assert_eq!(
+            d("sip:+15551234567@127.0.0.1:5090"),
+            Ok(("127.0.0.1:5090".parse().unwrap(), Transport::Udp))
+        );
+        assert_eq!(
+            d("<sip:bob@192.0.2.4;transport=TCP;lr>"),
+            Ok(("192.0.2.4:5060".parse().unwrap(), Transport::Tcp))
+        );
+        assert_eq!(
+            d("sip:[2001:db8::1]:5070;lr"),
+            Ok(("[2001:db8::1]:5070".parse().unwrap(), Transport::Udp))
+        );
+        assert_eq!(
+            d("sip:p1.example.com;lr"),
+            Err("the host must be an IP address (no DNS)")
+        );
+        assert!(d("tel:+15551234567").is_err());
+        assert!(d("sips:bob@192.0.2.4").is_err());
+        assert!(d("sip:bob@192.0.2.4:0").is_err());
+        assert!(d("sip:bob@192.0.2.4:99999").is_err());
+        assert!(d("sip:bob@192.0.2.4;transport=sctp").is_err());
+        assert!(d("sip:bob@[2001:db8::1").is_err());
+        assert!(d("garbage").is_err());
+        assert!(d("").is_err());
+    }
+
+    #[test]
+    fn responses_for_client_transactions() {
+        let msg = "SIP/2.0 200 OK fine\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKabc;rport=5060\r\n\
+            Record-Route: <sip:198.51.100.2;lr>, <sip:198.51.100.1;lr>\r\nRecord-Route: <sip:198.51.100.3;lr>\r\n\
+            From: <sip:hotline@192.0.2.10>;tag=ours\r\nt: <sip:bob@192.0.2.4>;tag=theirs\r\n\
+            Call-ID: c9\r\nCSeq: 7 INVITE\r\nm: \"Bob\" <sip:bob@192.0.2.4:5070>;expires=60\r\n\
+            c: Application/SDP\r\nl: 3\r\n\r\nv=0trailing";
+        let Ok(Inbound::Response(r)) = parse(msg.as_bytes(), Transport::Udp) else {
+            panic!("not a response")
+        };
+        assert_eq!((r.code, r.reason.as_str()), (200, "OK fine"));
+        assert_eq!((r.cseq, r.cseq_method.as_str()), (7, "INVITE"));
+        assert_eq!(r.branch, "z9hG4bKabc");
+        assert_eq!(r.to, "<sip:bob@192.0.2.4>;tag=theirs");
+        assert_eq!(r.to_tag.as_deref(), Some("theirs"));
+        assert_eq!(r.contact.as_deref(), Some("sip:bob@192.0.2.4:5070"));
+        assert_eq!(
+            r.record_route,
+            [
+                "<sip:198.51.100.2;lr>",
+                "<sip:198.51.100.1;lr>",
+                "<sip:198.51.100.3;lr>"
+            ]
+        );
+        assert_eq!(r.content_type.as_deref(), Some("application/sdp"));
+        assert_eq!(r.body, b"v=0");
+        for bad in [
+            "SIP/2.0 200 OK\r\n\r\n",
+            "SIP/2.0 2000 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n\r\n",
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: x\r\nCSeq: one INVITE\r\n\r\n",
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 9\r\n\r\nv=0",
+        ] {
+            assert!(
+                matches!(
+                    parse(bad.as_bytes(), Transport::Udp),
+                    Err(Rejection::Drop(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

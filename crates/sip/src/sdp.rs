@@ -276,8 +276,11 @@ pub(crate) struct LocalSession {
     pub rtp: SocketAddr,
 }
 
-/// Builds our answer (or, for a re-INVITE without SDP, our offer).
-pub(crate) fn build(local: &LocalSession, media: &RemoteMedia, direction: Direction) -> String {
+/// The telephone-event payload type we offer on outbound calls.
+pub(crate) const OFFER_DTMF_PT: u8 = 101;
+
+/// The session-level lines (v= o= s= c= t=) of our descriptions.
+fn session_head(local: &LocalSession) -> String {
     let (family, ip) = match local.rtp.ip() {
         IpAddr::V4(v4) => ("IP4", IpAddr::V4(v4)),
         IpAddr::V6(v6) => ("IP6", IpAddr::V6(v6)),
@@ -287,13 +290,33 @@ pub(crate) fn build(local: &LocalSession, media: &RemoteMedia, direction: Direct
     } else {
         ip
     };
-    let pt = media.payload_type;
-    let mut s = String::with_capacity(256);
+    let mut s = String::with_capacity(320);
     let _ = write!(
         s,
         "v=0\r\no=hotline {} {} IN {family} {ip}\r\ns=Hotline\r\nc=IN {family} {ip}\r\nt=0 0\r\n",
         local.sess_id, local.version
     );
+    s
+}
+
+/// Our initial offer for an outbound call (RFC 3264 §5): PCMU (0), PCMA (8)
+/// and telephone-event/8000 (101), sendrecv, 20 ms packets.
+pub(crate) fn build_offer(local: &LocalSession) -> String {
+    let mut s = session_head(local);
+    let d = OFFER_DTMF_PT;
+    let _ = write!(
+        s,
+        "m=audio {} RTP/AVP 0 8 {d}\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+         a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} 0-16\r\na=ptime:20\r\na=sendrecv\r\n",
+        local.rtp.port()
+    );
+    s
+}
+
+/// Builds our answer (or, for a re-INVITE without SDP, our offer).
+pub(crate) fn build(local: &LocalSession, media: &RemoteMedia, direction: Direction) -> String {
+    let pt = media.payload_type;
+    let mut s = session_head(local);
     let _ = write!(s, "m=audio {} RTP/AVP {pt}", local.rtp.port());
     if let Some(d) = media.dtmf_payload_type {
         let _ = write!(s, " {d}");
@@ -358,6 +381,24 @@ mod tests {
             negotiate(&[0xff, 0xfe]),
             Err(SdpError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn offer_shape_and_answers_to_it() {
+        let local = LocalSession {
+            sess_id: 9,
+            version: 1,
+            rtp: "192.0.2.1:30002".parse().unwrap(),
+        };
+        let s = build_offer(&local);
+        assert!(s.starts_with("v=0\r\no=hotline 9 1 IN IP4 192.0.2.1\r\n"));
+        assert!(s.contains("m=audio 30002 RTP/AVP 0 8 101\r\n"));
+        assert!(s.contains("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n"));
+        assert!(s.ends_with("a=ptime:20\r\na=sendrecv\r\n"));
+        // Our own offer read back as if it were the answer.
+        let m = negotiate(s.as_bytes()).unwrap();
+        assert_eq!((m.codec, m.dtmf_payload_type), (Codec::Pcmu, Some(101)));
+        assert_eq!(m.rtp_addr, local.rtp);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The thin tokio shell: owns the UDP socket and TCP listener, runs the
 //! sans-IO [`Endpoint`] in one task and turns its deadlines into sleeps.
+//! Outbound calls ([`SipHandle::originate`]) use the same UDP socket.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -12,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::CallKey;
-use crate::endpoint::{Endpoint, EndpointConfig};
+use crate::endpoint::{Endpoint, EndpointConfig, Originate};
 use crate::error::SipError;
 use crate::event::SipEvent;
 use crate::transport::{Peer, TcpFramer, Transport};
@@ -50,6 +51,7 @@ enum Command {
     Reject(CallKey, u16),
     Hangup(CallKey),
     Refer(CallKey, String, oneshot::Sender<Result<(), SipError>>),
+    Originate(Box<Originate>, oneshot::Sender<Result<CallKey, SipError>>),
     Draining(bool),
     Shutdown,
 }
@@ -195,6 +197,17 @@ impl SipHandle {
         rx.await.map_err(|_| SipError::Closed)?
     }
 
+    /// Places an outbound call (see [`Endpoint::originate`]) and returns its
+    /// key. Its events (`Ringing`, then `OutboundAnswered` … `Ended`, or
+    /// `OutboundFailed`) arrive on the event receiver of
+    /// [`SipServer::bind`], like those of inbound calls. Fails when the
+    /// request is unusable ([`SipError::InvalidOriginate`]).
+    pub async fn originate(&self, req: Originate) -> Result<CallKey, SipError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Originate(Box::new(req), tx)).await;
+        rx.await.map_err(|_| SipError::Closed)?
+    }
+
     /// While on, new INVITEs get 503.
     pub async fn set_draining(&self, on: bool) {
         self.command(Command::Draining(on)).await;
@@ -250,6 +263,10 @@ async fn run(
                         let _ = reply.send(ep.refer(now, &c, &target));
                         Ok(())
                     }
+                    Command::Originate(req, reply) => {
+                        let _ = reply.send(ep.originate(now, *req));
+                        Ok(())
+                    }
                     Command::Draining(on) => { ep.set_draining(on); Ok(()) }
                     Command::Shutdown => break,
                 };
@@ -266,6 +283,7 @@ async fn run(
                 Transport::Udp => {
                     if let Err(e) = udp.send_to(&t.data, t.peer.addr).await {
                         warn!(peer = %t.peer, error = %e, "UDP send failed");
+                        ep.handle_transport_error(Instant::now(), t.peer);
                     }
                 }
                 // We never open TCP connections: replies and BYEs reuse the

@@ -3,7 +3,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hotline_sip::{EndReason, SipConfig, SipEvent, SipServer, TcpFramer};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+
+use hotline_sip::{EndReason, Originate, SipConfig, SipEvent, SipServer, TcpFramer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
@@ -100,22 +103,31 @@ async fn tcp_invite_answer() {
 /// Blind transfer against SIPp as the caller (`tests/sipp/uac_refer.xml`):
 /// INVITE → answer → REFER → 202 + NOTIFY(sipfrag 200) → hangup → BYE/200.
 /// Skipped when `sipp` is not installed.
+/// `sipp` from PATH (or the usual install locations).
+fn find_sipp() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/bin".into(), "/usr/local/bin".into()])
+        .map(|d| d.join("sipp"))
+        .find(|p| p.is_file())
+}
+
+/// A UDP port free right now on loopback. SIPp's defaults (5060, media
+/// 6000) may be taken by a running gateway.
+fn free_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.local_addr().unwrap().port()
+}
+
 #[tokio::test]
 async fn refer_with_sipp() {
-    let sipp = ["/usr/bin/sipp", "/usr/local/bin/sipp"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists());
-    let Some(sipp) = sipp else {
+    let Some(sipp) = find_sipp() else {
         eprintln!("sipp not installed; skipping refer_with_sipp");
         return;
     };
     let (handle, mut events) = SipServer::bind(config()).await.unwrap();
     let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp/uac_refer.xml");
-    // SIPp's defaults (5060, media 6000) may be taken by a running gateway.
-    let free_port = || {
-        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.local_addr().unwrap().port().to_string()
-    };
+    let free_port = || free_port().to_string();
     let dir = std::env::temp_dir().join(format!("hotline-sip-refer-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut child = tokio::process::Command::new(sipp)
@@ -199,5 +211,182 @@ async fn refer_with_sipp() {
         dir.display()
     );
     let _ = std::fs::remove_dir_all(&dir);
+    handle.shutdown().await;
+}
+
+/// SIPp as the called party (UAS) on loopback UDP, for outbound calls.
+struct SippUas {
+    child: tokio::process::Child,
+    port: u16,
+    media_port: u16,
+    dir: PathBuf,
+}
+
+impl SippUas {
+    /// Starts `tests/sipp/<scenario>` for one call; `None` (after a skip
+    /// line) when `sipp` is not installed.
+    fn start(scenario: &str, test: &str) -> Option<SippUas> {
+        let Some(sipp) = find_sipp() else {
+            eprintln!("sipp not installed; skipping {test}");
+            return None;
+        };
+        let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/sipp")
+            .join(scenario);
+        let dir = std::env::temp_dir().join(format!("hotline-sip-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (port, media_port) = (free_port(), free_port());
+        let child = tokio::process::Command::new(sipp)
+            .current_dir(&dir)
+            .arg("-sf")
+            .arg(scenario)
+            .args(["-m", "1", "-i", "127.0.0.1", "-t", "u1"])
+            .args(["-p", &port.to_string(), "-mp", &media_port.to_string()])
+            .args(["-timeout", "20s", "-timeout_error", "-nostdin"])
+            .args(["-trace_msg", "-message_file"])
+            .arg(dir.join("msg.log"))
+            .args(["-trace_err", "-error_file"])
+            .arg(dir.join("errors.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn sipp");
+        Some(SippUas {
+            child,
+            port,
+            media_port,
+            dir,
+        })
+    }
+
+    /// Where to send the INVITE. Sent before SIPp has bound its port, it is
+    /// simply retransmitted (Timer A).
+    fn target(&self) -> String {
+        format!("sip:1000@127.0.0.1:{}", self.port)
+    }
+
+    /// Waits for SIPp to finish and asserts it succeeded.
+    async fn finish(mut self) {
+        let status: ExitStatus = timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .expect("sipp exits")
+            .unwrap();
+        let errors = std::fs::read_to_string(self.dir.join("errors.log")).unwrap_or_default();
+        assert!(
+            status.success(),
+            "sipp failed: {status}\n{errors}\n(messages in {})",
+            self.dir.display()
+        );
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn originate_to(target: String) -> Originate {
+    Originate {
+        call_id: None,
+        target,
+        from_user: "hotline".to_string(),
+        from_display: Some("Hotline".to_string()),
+        local_rtp: "127.0.0.1:30006".parse().unwrap(),
+        ring_timeout: Duration::from_secs(10),
+    }
+}
+
+/// Outbound call to SIPp as the callee (`tests/sipp/uas_answer_bye.xml`):
+/// INVITE → 180 → 200 → ACK, then SIPp hangs up (BYE → 200).
+#[tokio::test]
+async fn originate_answered_with_sipp() {
+    let Some(sipp) = SippUas::start("uas_answer_bye.xml", "originate_answered_with_sipp") else {
+        return;
+    };
+    let (handle, mut events) = SipServer::bind(config()).await.unwrap();
+    let mut next = async || {
+        timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("SIP event in time")
+            .expect("event channel open")
+    };
+    let call = handle
+        .originate(originate_to(sipp.target()))
+        .await
+        .expect("a usable outbound call");
+    assert_eq!(
+        next().await,
+        SipEvent::Ringing {
+            call: call.clone(),
+            code: 180
+        }
+    );
+    let SipEvent::OutboundAnswered {
+        call: answered,
+        media,
+    } = next().await
+    else {
+        panic!("expected OutboundAnswered")
+    };
+    assert_eq!(answered, call);
+    assert_eq!(
+        media.rtp_addr,
+        SocketAddr::from(([127, 0, 0, 1], sipp.media_port))
+    );
+    assert_eq!(media.codec, hotline_sip::Codec::Pcmu);
+    assert_eq!(media.dtmf_payload_type, Some(101));
+    assert_eq!(
+        next().await,
+        SipEvent::Ended {
+            call,
+            reason: EndReason::RemoteBye
+        }
+    );
+    sipp.finish().await;
+    handle.shutdown().await;
+}
+
+/// Outbound call refused by SIPp (`tests/sipp/uas_busy.xml`): 486 → ACK.
+#[tokio::test]
+async fn originate_busy_with_sipp() {
+    let Some(sipp) = SippUas::start("uas_busy.xml", "originate_busy_with_sipp") else {
+        return;
+    };
+    let (handle, mut events) = SipServer::bind(config()).await.unwrap();
+    let call = handle
+        .originate(originate_to(sipp.target()))
+        .await
+        .expect("a usable outbound call");
+    let ev = timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("SIP event in time")
+        .expect("event channel open");
+    assert_eq!(
+        ev,
+        SipEvent::OutboundFailed {
+            call,
+            code: 486,
+            reason: "Busy Here".to_string()
+        }
+    );
+    sipp.finish().await;
+    // Nothing else of the call follows.
+    assert!(
+        timeout(Duration::from_millis(300), events.recv())
+            .await
+            .is_err()
+    );
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn originate_refuses_unusable_targets() {
+    let (handle, _events) = SipServer::bind(config()).await.unwrap();
+    let err = handle
+        .originate(originate_to("sip:1000@example.com".to_string()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, hotline_sip::SipError::InvalidOriginate(_)),
+        "{err}"
+    );
     handle.shutdown().await;
 }
