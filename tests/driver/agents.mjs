@@ -75,6 +75,7 @@ const ops = {
     await page.waitForSelector('#incoming:not([hidden])');
     return {
       at: Date.now(),
+      kind: await page.textContent('#offer-kind'),
       caller: await page.textContent('#offer-caller'),
       issue: await page.textContent('#offer-issue'),
       path: await page.$$eval('#offer-path li', (l) => l.map((x) => x.textContent)),

@@ -23,6 +23,10 @@
 //! * `ring_all_two_agents_answer_at_once_one_wins`: both pages click Answer
 //!   together; one call, one agent.
 //! * `new_agents_are_listed_offline_in_the_live_states`: the admin API.
+//! * `callback_keeps_the_callers_place_and_the_agent_calls_back`: a
+//!   caller's max wait overflows to a callback; a later caller still hears
+//!   position 2; the agent is offered the callback first, answers, and the
+//!   gateway dials the customer (a SIPp UAS) and bridges them.
 //!
 //! Numbers worth reading are printed (`--nocapture`): offer → answer →
 //! connected times, the page's RTP stats, the recording's tones.
@@ -35,6 +39,7 @@ use hotline_e2e::rtp::{self, CallerAudio};
 use hotline_e2e::script::{Step, scripted_caller};
 use hotline_e2e::sipp::SippProcess;
 use hotline_e2e::{Gateway, TempDir, db, flows, poll_until, wav};
+use hotline_e2e::{Sipp, ports};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -89,21 +94,25 @@ fn caller_then(gw: &Gateway, name: &str, tone_ms: u32, then: Vec<Step>) -> SippP
 /// The gateway with the main flow (open all day), the admin API and the
 /// demo data (so the agent sees what the lookups found).
 fn agent_gateway(label: &str) -> (Gateway, TempDir) {
+    agent_gateway_with(label, &[])
+}
+
+/// [`agent_gateway`] with more command-line flags.
+fn agent_gateway_with(label: &str, extra: &[&str]) -> (Gateway, TempDir) {
     let flows = flows::flows_dir(
         &format!("{label}_flows"),
         &flows::main_flow_with_hours("00:00-24:00"),
     );
-    let gw = Gateway::start_with(
-        label,
-        &[
-            "--entry-flow",
-            "main",
-            "--flows-dir",
-            flows.path().to_str().expect("utf-8 temp path"),
-            "--admin-token",
-            ADMIN_TOKEN,
-        ],
-    );
+    let mut args = vec![
+        "--entry-flow",
+        "main",
+        "--flows-dir",
+        flows.path().to_str().expect("utf-8 temp path"),
+        "--admin-token",
+        ADMIN_TOKEN,
+    ];
+    args.extend_from_slice(extra);
+    let gw = Gateway::start_with(label, &args);
     gw.seed_demo();
     (gw, flows)
 }
@@ -1172,4 +1181,196 @@ fn new_agents_are_listed_offline_in_the_live_states() {
             "{listed:?}"
         );
     }
+}
+
+/// A queued callback keeps the caller's place. The only agent is away;
+/// caller 1 queues, then caller 2. Caller 1's max wait (10 s) overflows to
+/// a callback: they hear the confirmation and the gateway hangs up — but
+/// their entry stays first, so caller 2 is still told "number 2". When the
+/// agent comes back, the page offers the callback (not caller 2), the agent
+/// answers, and the gateway dials the customer through `--callback-via`
+/// (SIPp as the customer's phone: 180, 200, a 440 Hz voice). The customer's
+/// voice reaches the browser, the agent's reaches the customer's side of
+/// the recording, the agent hangs up (BYE to the customer) and wraps up;
+/// the callback leg has its own record pointing at the original call.
+#[test]
+fn callback_keeps_the_callers_place_and_the_agent_calls_back() {
+    let uas_port = ports::free_port();
+    let via = format!("127.0.0.1:{uas_port}");
+    let (gw, _flows) = agent_gateway_with("agents_callback", &["--callback-via", &via]);
+    agents_and_queue(
+        &gw,
+        &[("a1", "Ada Agent")],
+        json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 20,
+               "wrap_up_secs": 30, "max_wait_secs": 10, "overflow": "callback",
+               "members": ["a1"]}),
+    );
+    let Some((_chromium, mut drv)) = browser_for(&gw) else {
+        return;
+    };
+    // Logged in but not available: nobody takes calls yet.
+    drv.cmd(
+        json!({"op": "open", "page": "a1", "agent": "a1", "password": PASSWORD}),
+        PAGE_WAIT,
+    );
+
+    let c1 = queued_caller(&gw, "caller1", 30_000, 30_000);
+    let c1_id = c1.call_id().to_owned();
+    wait_events(&gw, &c1_id, "enqueued", 1);
+    let c2 = queued_caller(&gw, "caller2", 60_000, 60_000);
+    let c2_id = c2.call_id().to_owned();
+    wait_events(&gw, &c2_id, "queue_position", 1);
+
+    // Caller 1 overflows to a callback and is let go.
+    let evs1 = wait_events(&gw, &c1_id, "queue_overflow", 1);
+    assert_eq!(
+        find(&evs1, "queue_overflow").data_str("target"),
+        "callback",
+        "{}",
+        dump(&evs1)
+    );
+    let evs1 = gw.wait_call_ended(&c1_id, CALL_END_WAIT);
+    c1.wait().assert_success();
+    assert_in_order(
+        &evs1,
+        &[
+            ("enqueued", &[("queue", "support")]),
+            ("queue_overflow", &[("target", "callback")]),
+            ("callback_requested", &[("number", "sipp")]),
+            ("outcome", &[("outcome", "callback")]),
+            ("hangup", &[("ended_by", "gateway")]),
+            ("call_ended", &[]),
+        ],
+    );
+    let original = evs1[0].call_id().to_owned();
+
+    // Caller 2 was number 2 and still is: the callback kept its place.
+    let positions: Vec<u64> = gw
+        .events_for(&c2_id)
+        .iter()
+        .filter(|e| e.kind() == "queue_position")
+        .filter_map(|e| e.data()["position"].as_u64())
+        .collect();
+    assert!(
+        !positions.is_empty() && positions.iter().all(|&p| p == 2),
+        "caller 2's positions {positions:?}; events:\n{}",
+        gw.format_events(&c2_id)
+    );
+
+    // The customer's phone, then the agent comes back: the callback rings first.
+    let pcap = gw.dir().join("customer.pcap");
+    rtp::write_caller_pcap(
+        &pcap,
+        &[CallerAudio::Tone {
+            hz: CALLER_HZ,
+            ms: 20_000,
+        }],
+    );
+    let customer = Sipp::against("uas_callback.xml", gw.sip_port, gw.dir())
+        .local_port(uas_port)
+        .var("PCAP", pcap.to_str().expect("utf-8 temp path"))
+        .var("BYE_WAIT_MS", "40000")
+        .timeout(SIPP_LIMIT)
+        .spawn();
+    std::thread::sleep(Duration::from_millis(300)); // SIPp binds its port
+    drv.cmd(json!({"op": "available", "page": "a1"}), PAGE_WAIT);
+    let offer = drv.cmd(json!({"op": "waitOffer", "page": "a1"}), PAGE_WAIT);
+    eprintln!("offer: {offer}");
+    assert_eq!(offer["kind"], "Callback request", "{offer}");
+    assert_eq!(offer["caller"], "sipp", "{offer}");
+    assert_eq!(
+        count(&gw.events_for(&c2_id), "agent_offered"),
+        0,
+        "caller 2 must not ring the agent before the callback"
+    );
+    let answer = drv.cmd(json!({"op": "answer", "page": "a1"}), PAGE_WAIT);
+    eprintln!("answer: {answer}");
+
+    // The callback leg: its own record, pointing at caller 1's call.
+    let leg = poll_until(Duration::from_secs(10), || {
+        gw.all_events().into_iter().find(|e| {
+            e.kind() == "call_started" && e.data()["callback_of"].as_str() == Some(&original)
+        })
+    })
+    .unwrap_or_else(|| panic!("no callback leg for {original}:\n{}", gw.log_tail()));
+    let leg_id = leg.sip_call_id().to_owned();
+    std::thread::sleep(Duration::from_secs(3));
+    let stats = drv.cmd(json!({"op": "stats", "page": "a1"}), PAGE_WAIT);
+    eprintln!("page stats after 3 s: {stats}");
+    let st = &stats["stats"];
+    assert!(
+        st["packetsReceived"].as_u64().unwrap_or(0) > 50,
+        "the customer's audio reaches the agent: {st}"
+    );
+    assert!(st["totalAudioEnergy"].as_f64().unwrap_or(0.0) > 0.0, "{st}");
+    drv.cmd(json!({"op": "hangup", "page": "a1"}), PAGE_WAIT);
+    drv.cmd(
+        json!({"op": "wrapUp", "page": "a1", "disposition": "refund", "notes": "called back about the renewal"}),
+        PAGE_WAIT,
+    );
+    customer.wait().assert_success();
+
+    let evs = gw.wait_call_ended(&leg_id, CALL_END_WAIT);
+    assert_well_formed(&evs);
+    assert_in_order(
+        &evs,
+        &[
+            (
+                "call_started",
+                &[("direction", "outbound"), ("caller", "sipp")],
+            ),
+            ("ringing", &[]),
+            ("answered", &[]),
+            ("agent_answered", &[("agent_id", "a1")]),
+            ("agent_connected", &[("agent_id", "a1")]),
+            ("hangup", &[("ended_by", "agent")]),
+            ("recording", &[]),
+            (
+                "wrap_up",
+                &[
+                    ("disposition", "refund"),
+                    ("notes", "called back about the renewal"),
+                ],
+            ),
+            ("call_ended", &[]),
+        ],
+    );
+
+    // The recording: customer (left) 440 Hz, agent (right) 1 kHz.
+    let rec = find(&evs, "recording");
+    let path = PathBuf::from(rec.data_str("path"));
+    let (left, right, rate) = recorded_between(
+        &path,
+        find(&evs, "answered"),
+        find(&evs, "agent_connected"),
+        find(&evs, "hangup"),
+        300,
+    );
+    let (l_share, r_share) = (
+        share_of_tone(&blocks(&left, rate), CALLER_HZ),
+        share_of_tone(&blocks(&right, rate), AGENT_HZ),
+    );
+    eprintln!(
+        "callback recording: customer's tone in {:.0}%, agent's in {:.0}% of 200 ms blocks",
+        l_share * 100.0,
+        r_share * 100.0
+    );
+    assert!(l_share >= 0.8, "customer channel: {l_share}");
+    assert!(r_share >= 0.8, "agent channel: {r_share}");
+
+    // The records: the original call says callback, the leg was answered by a1.
+    let data = gw.data_dir();
+    let row = |sip: &str| {
+        let sql = format!(
+            "SELECT coalesce(outcome, ''), coalesce(agent_id, ''), caller, coalesce(disposition, '') \
+               FROM calls WHERE sip_call_id = '{sip}' AND complete"
+        );
+        poll_until(Duration::from_secs(10), || db::psql(&data, &sql).pop())
+            .unwrap_or_else(|| panic!("no complete calls row for {sip}"))
+    };
+    let (r1, rleg) = (row(&c1_id), row(&leg_id));
+    eprintln!("calls rows: original {r1:?}, callback leg {rleg:?}");
+    assert_eq!(r1[0], "callback", "{r1:?}");
+    assert_eq!(rleg[..], ["answered", "a1", "sipp", "refund"], "{rleg:?}");
+    drop(c2);
 }

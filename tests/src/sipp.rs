@@ -134,6 +134,7 @@ pub struct Sipp {
     extra: Vec<String>,
     capture: bool,
     timeout: Duration,
+    local_port: Option<u16>,
 }
 
 impl Sipp {
@@ -153,7 +154,15 @@ impl Sipp {
             extra: Vec::new(),
             capture: false,
             timeout: Duration::from_secs(90),
+            local_port: None,
         }
+    }
+
+    /// SIPp's own SIP port (a free one by default): for a UAS the gateway
+    /// must know before SIPp starts.
+    pub fn local_port(mut self, port: u16) -> Self {
+        self.local_port = Some(port);
+        self
     }
 
     pub fn transport(mut self, t: Transport) -> Self {
@@ -211,7 +220,7 @@ impl Sipp {
         let scenario_path = run_dir.join(format!("{stem}.xml"));
         std::fs::write(&scenario_path, xml).expect("write scenario");
 
-        let local_port = ports::free_port();
+        let local_port = self.local_port.unwrap_or_else(ports::free_port);
         let media_port = ports::free_media_port();
         let token = unique_token(&stem);
         let call_id = format!("{token}-1");

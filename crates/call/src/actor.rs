@@ -11,7 +11,11 @@
 //! `actor/ivr.rs`.
 
 mod agent;
+mod callback;
 mod ivr;
+
+pub use callback::CallbackJob;
+pub(crate) use callback::run_callback;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::path::PathBuf;
@@ -119,6 +123,15 @@ impl CallActor {
             incoming.call.0.to_string(),
             ctx.events.clone(),
         );
+        Self::with_log(ctx, incoming, rx, log)
+    }
+
+    fn with_log(
+        ctx: Arc<CallContext>,
+        incoming: IncomingCall,
+        rx: mpsc::Receiver<SipEvent>,
+        log: CallEventStamper,
+    ) -> Self {
         let flow = (ctx.flows)(&incoming);
         let interp = Interpreter::new(
             flow,
@@ -170,6 +183,12 @@ impl CallActor {
             Ok((ending, media)) => (ending, Some(media)),
             Err(ending) => (ending, None),
         };
+        self.finish(ending, media).await;
+    }
+
+    /// Records how the call ended, closes its recording and waits for the
+    /// agent's wrap-up.
+    async fn finish(&mut self, ending: Ending, media: Option<MediaSession>) {
         self.log
             .emit(
                 "hangup",
@@ -466,7 +485,12 @@ impl CallActor {
             SipEvent::TransferProgress { code, .. } => self.on_transfer(Some(code), media).await,
             SipEvent::TransferFailed { code, .. } => self.on_transfer_failed(code, media).await,
             SipEvent::Ended { reason, .. } => Some(ending_from(reason)),
-            SipEvent::Incoming(_) => None,
+            // Not for an answered call: the router spawns actors for new
+            // calls, and a callback leg handles its dialling itself.
+            SipEvent::Incoming(_)
+            | SipEvent::Ringing { .. }
+            | SipEvent::OutboundAnswered { .. }
+            | SipEvent::OutboundFailed { .. } => None,
         }
     }
 
@@ -488,27 +512,7 @@ impl CallActor {
 
     /// Binds an RTP socket on a port from the pool.
     async fn bind_rtp(&self) -> std::io::Result<(StdUdpSocket, PortLease)> {
-        let ip = self
-            .ctx
-            .settings
-            .media_ip
-            .unwrap_or_else(|| route_ip(self.incoming.peer.addr));
-        let mut last_err = None;
-        for _ in 0..8 {
-            let Some(lease) = self.ctx.ports.lease() else {
-                break;
-            };
-            match StdUdpSocket::bind(SocketAddr::new(ip, lease.port())) {
-                Ok(s) => {
-                    // Non-blocking and outside the reactor: the actor drains
-                    // it on its media tick, never woken per packet.
-                    s.set_nonblocking(true)?;
-                    return Ok((s, lease));
-                }
-                Err(e) => last_err = Some(e),
-            }
-        }
-        Err(last_err.unwrap_or_else(|| std::io::Error::other("RTP port range exhausted")))
+        bind_rtp(&self.ctx, self.incoming.peer.addr)
     }
 
     /// Waits (bounded) for the dialog to be gone and says why it went.
@@ -582,4 +586,26 @@ fn gateway_node() -> &'static str {
             .map(|s| s.trim().to_owned())
             .unwrap_or_else(|_| "hotline".into())
     })
+}
+
+/// Binds an RTP socket on a port from the pool, on the address that routes
+/// to `peer` (or the configured media address).
+fn bind_rtp(ctx: &CallContext, peer: SocketAddr) -> std::io::Result<(StdUdpSocket, PortLease)> {
+    let ip = ctx.settings.media_ip.unwrap_or_else(|| route_ip(peer));
+    let mut last_err = None;
+    for _ in 0..8 {
+        let Some(lease) = ctx.ports.lease() else {
+            break;
+        };
+        match StdUdpSocket::bind(SocketAddr::new(ip, lease.port())) {
+            Ok(s) => {
+                // Non-blocking and outside the reactor: the actor drains
+                // it on its media tick, never woken per packet.
+                s.set_nonblocking(true)?;
+                return Ok((s, lease));
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| std::io::Error::other("RTP port range exhausted")))
 }

@@ -8,6 +8,7 @@
 //! pages and notices to the call actors; the actors own the audio bridge.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hotline_routing::{
@@ -18,6 +19,9 @@ use hotline_webphone::protocol::{AgentState as PageState, ClientMsg, ServerMsg};
 use hotline_webphone::{AgentLeg, AgentMediaHub};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
+
+use crate::actor::CallbackJob;
+use crate::router::Dialer;
 
 /// What an agent's softphone socket reports (see `/agent/ws`).
 #[derive(Debug)]
@@ -48,6 +52,9 @@ pub struct QueuedCall {
     /// Shown to the agent: the caller's number, the IVR path, what the
     /// lookups found and the flow's enqueue data.
     pub caller: String,
+    /// Where the call came from (the trunk): a callback dials back through it
+    /// unless `--callback-via` says otherwise.
+    pub reply_via: SocketAddr,
     pub path: Vec<String>,
     pub data: Value,
     pub notices: mpsc::Sender<DeskNotice>,
@@ -118,6 +125,14 @@ pub enum DeskInput {
         agent: String,
     },
     Agent(AgentSocketEvent),
+    /// A callback leg ended: the customer talked to the agent (`answered`)
+    /// or did not answer.
+    CallbackEnded {
+        entry: String,
+        answered: bool,
+    },
+    /// How callbacks are dialled (sent once the router is up).
+    SetDialer(Dialer),
     /// Queue and agent configuration (at start and after admin changes).
     Configure {
         queues: Vec<QueueConfig>,
@@ -155,6 +170,8 @@ struct DeskCall {
     agent: Option<AgentId>,
     /// When the live offer (ring) ends, for the page's countdown.
     offer_expires: Option<Instant>,
+    /// Set once the call became a callback entry: attempts dialled so far.
+    callback: Option<u32>,
 }
 
 /// An agent's wrap-up: the call, since when, and (disposition, notes) once submitted.
@@ -176,6 +193,8 @@ pub struct AgentDesk {
     states: watch::Sender<Vec<AgentView>>,
     /// Instant ↔ wall clock, for the page's Unix-millisecond times.
     epoch: (Instant, SystemTime),
+    /// Places callback legs; `None` until the router is up.
+    dialer: Option<Dialer>,
 }
 
 impl AgentDesk {
@@ -195,6 +214,7 @@ impl AgentDesk {
             wrapping: HashMap::new(),
             states,
             epoch: (Instant::now(), SystemTime::now()),
+            dialer: None,
         };
         tokio::spawn(desk.run(rx));
         DeskHandle {
@@ -242,6 +262,7 @@ impl AgentDesk {
                                 queued: q,
                                 agent: None,
                                 offer_expires: None,
+                                callback: None,
                             },
                         );
                     }
@@ -263,14 +284,35 @@ impl AgentDesk {
                     )
                     .await;
                 }
+                // A callback entry outlives the call that asked for it.
                 self.acd.call_ended(&call, now);
-                // Kept while its agent wraps up, so the wrap-up reaches the record.
-                if !self.wrapping.values().any(|(c, ..)| *c == call)
-                    && self.calls.get(&call).is_some_and(|c| c.agent.is_none())
-                {
-                    self.calls.remove(&call);
+                if self.calls.get(&call).is_some_and(|c| c.agent.is_none()) {
+                    self.forget_if_done(&call);
                 }
             }
+            DeskInput::CallbackEnded { entry, answered } => {
+                let call = CallId::new(entry);
+                if answered {
+                    self.acd.callback_done(&call, now);
+                } else {
+                    if let Some(agent) = self.calls.get(&call).and_then(|c| c.agent.clone()) {
+                        self.to_agent(
+                            &agent,
+                            ServerMsg::Ended {
+                                call: call.as_str().to_owned(),
+                                by: "no_answer".into(),
+                            },
+                        )
+                        .await;
+                    }
+                    self.acd.callback_failed(&call, now);
+                }
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.agent = None;
+                }
+                self.forget_if_done(&call);
+            }
+            DeskInput::SetDialer(dialer) => self.dialer = Some(dialer),
             DeskInput::LegConnected { call, agent } => {
                 self.to_agent(&AgentId::new(agent), ServerMsg::Connected { call })
                     .await;
@@ -518,6 +560,10 @@ impl AgentDesk {
                     if let Some(c) = self.calls.get_mut(&call) {
                         c.agent = Some(agent.clone());
                     }
+                    if self.calls.get(&call).is_some_and(|c| c.callback.is_some()) {
+                        self.dial_callback(&call, &agent, now);
+                        continue;
+                    }
                     self.notify(
                         &call,
                         DeskNotice::Accepted {
@@ -542,11 +588,17 @@ impl AgentDesk {
                     .await;
                 }
                 AcdAction::Overflow { call, target } => {
-                    let requeued = matches!(target, Overflow::Queue(_));
+                    let callback = matches!(target, Overflow::Callback);
                     self.notify(&call, DeskNotice::Overflow { target }).await;
-                    if !requeued {
-                        self.calls.remove(&call);
+                    if callback && let Some(c) = self.calls.get_mut(&call) {
+                        // The entry keeps its place; the caller hangs up.
+                        c.callback = Some(0);
                     }
+                    self.forget_if_done(&call);
+                }
+                AcdAction::CallbackAbandoned { call, attempts } => {
+                    tracing::warn!(call = %call.as_str(), attempts, "callback abandoned: the customer never answered");
+                    self.forget_if_done(&call);
                 }
                 AcdAction::AgentState { agent, state, .. } => {
                     changed = true;
@@ -569,7 +621,7 @@ impl AgentDesk {
                     )
                     .await;
                     if !requeued {
-                        self.calls.remove(&call);
+                        self.forget_if_done(&call);
                     }
                 }
                 AcdAction::OfferOutcome {
@@ -613,7 +665,7 @@ impl AgentDesk {
                 },
             )
             .await;
-            self.calls.remove(&call);
+            self.forget_if_done(&call);
         }
         if let AgentState::WrapUp { call, until } = state {
             self.wrapping
@@ -648,6 +700,44 @@ impl AgentDesk {
         self.to_agent(agent, msg).await;
     }
 
+    /// Drops the desk's side of a call the ACD let go of, unless its agent
+    /// still wraps it up (so the wrap-up reaches the record).
+    fn forget_if_done(&mut self, call: &CallId) {
+        if self.acd.call(call).is_none() && !self.wrapping.values().any(|(c, ..)| c == call) {
+            self.calls.remove(call);
+        }
+    }
+
+    /// `agent` accepted a callback entry: the router dials the customer,
+    /// and the new leg hears the desk from now on.
+    fn dial_callback(&mut self, call: &CallId, agent: &AgentId, now: Instant) {
+        let Some(c) = self.calls.get_mut(call) else {
+            return;
+        };
+        let attempt = c.callback.unwrap_or(0) + 1;
+        c.callback = Some(attempt);
+        let (tx, rx) = mpsc::channel(64);
+        c.queued.notices = tx;
+        let dialled = match &self.dialer {
+            Some(dialer) => {
+                let job = CallbackJob {
+                    entry: call.as_str().to_owned(),
+                    number: c.queued.caller.clone(),
+                    via: dialer.via.unwrap_or(c.queued.reply_via),
+                    agent: agent.as_str().to_owned(),
+                    queue: c.queued.queue.clone(),
+                    attempt,
+                };
+                dialer.dial(job, rx)
+            }
+            None => false,
+        };
+        if !dialled {
+            tracing::error!(call = %call.as_str(), "cannot place the callback");
+            self.acd.callback_failed(call, now);
+        }
+    }
+
     fn offer_message(&self, call: &CallId, now: Instant) -> Option<ServerMsg> {
         let c = self.calls.get(call)?;
         let expires = c
@@ -661,6 +751,7 @@ impl AgentDesk {
             path: c.queued.path.clone(),
             data: c.queued.data.clone(),
             expires_in_ms: expires,
+            callback: c.callback.is_some(),
         })
     }
 
@@ -676,7 +767,8 @@ impl AgentDesk {
 
     async fn notify(&self, call: &CallId, notice: DeskNotice) {
         if let Some(c) = self.calls.get(call) {
-            if c.queued.notices.try_send(notice).is_err() {
+            // A closed channel: a callback entry whose caller has hung up.
+            if let Err(mpsc::error::TrySendError::Full(_)) = c.queued.notices.try_send(notice) {
                 tracing::warn!(call = %call.as_str(), "call actor is not reading desk notices");
             }
         }

@@ -23,9 +23,9 @@ mod event;
 mod flow;
 mod router;
 
-pub use actor::{CallContext, CallSettings, run_call};
+pub use actor::{CallContext, CallSettings, CallbackJob, run_call};
 pub use clock::{FRAME, MediaClock};
 pub use desk::{AgentDesk, AgentSocketEvent, DeskHandle, DeskInput, DeskNotice, QueuedCall};
 pub use event::{CallEvent, CallEventStamper, EndedBy, EventLog, EventSink};
 pub use flow::{BoxFuture, FlowFactory, LookupProvider, builtin_flow};
-pub use router::{ActiveCalls, CallRouter};
+pub use router::{ActiveCalls, CallRouter, Dialer};

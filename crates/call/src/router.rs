@@ -1,13 +1,16 @@
 //! Routes SIP events to call actors by Call-ID and spawns an actor per new call.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hotline_sip::{CallKey, SipEvent};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
-use crate::actor::{CallContext, run_call};
+use crate::actor::{CallContext, CallbackJob, run_call, run_callback};
+use crate::desk::DeskNotice;
 
 /// Events queued for one call before its actor falls behind (digits, re-INVITEs, BYE).
 const PER_CALL_QUEUE: usize = 32;
@@ -31,17 +34,49 @@ impl Drop for ActiveGuard {
     }
 }
 
+/// An outbound call for the router to place.
+struct Dial {
+    job: CallbackJob,
+    notices: mpsc::Receiver<DeskNotice>,
+}
+
+/// Places callback legs through the router (held by the agent desk).
+#[derive(Clone, Debug)]
+pub struct Dialer {
+    tx: mpsc::Sender<Dial>,
+    /// The trunk callbacks go through; `None`: back where the call came from.
+    pub via: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for Dial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dial").field("job", &self.job).finish()
+    }
+}
+
+impl Dialer {
+    /// Starts a callback leg; false when the router is gone or swamped.
+    pub fn dial(&self, job: CallbackJob, notices: mpsc::Receiver<DeskNotice>) -> bool {
+        self.tx.try_send(Dial { job, notices }).is_ok()
+    }
+}
+
 /// Spawns and feeds call actors.
 pub struct CallRouter {
     ctx: Arc<CallContext>,
     active: ActiveCalls,
+    dial_tx: mpsc::Sender<Dial>,
+    dial_rx: mpsc::Receiver<Dial>,
 }
 
 impl CallRouter {
     pub fn new(ctx: Arc<CallContext>) -> Self {
+        let (dial_tx, dial_rx) = mpsc::channel(64);
         Self {
             ctx,
             active: ActiveCalls::default(),
+            dial_tx,
+            dial_rx,
         }
     }
 
@@ -49,8 +84,17 @@ impl CallRouter {
         self.active.clone()
     }
 
+    /// The way to place callbacks, through `via` (else back to the trunk
+    /// each call came from).
+    pub fn dialer(&self, via: Option<SocketAddr>) -> Dialer {
+        Dialer {
+            tx: self.dial_tx.clone(),
+            via,
+        }
+    }
+
     /// Runs until the SIP event stream ends.
-    pub async fn run(self, mut events: mpsc::Receiver<SipEvent>) {
+    pub async fn run(mut self, mut events: mpsc::Receiver<SipEvent>) {
         let mut calls: HashMap<CallKey, mpsc::Sender<SipEvent>> = HashMap::new();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<CallKey>();
         loop {
@@ -62,8 +106,37 @@ impl CallRouter {
                 Some(key) = done_rx.recv() => {
                     calls.remove(&key);
                 }
+                Some(dial) = self.dial_rx.recv() => {
+                    self.spawn_callback(dial, &mut calls, &done_tx);
+                }
             }
         }
+    }
+
+    /// Registers the new leg's Call-ID before its INVITE exists, so no
+    /// response can arrive for a call the router does not know.
+    fn spawn_callback(
+        &self,
+        dial: Dial,
+        calls: &mut HashMap<CallKey, mpsc::Sender<SipEvent>>,
+        done_tx: &mpsc::UnboundedSender<CallKey>,
+    ) {
+        let key = CallKey(format!("cb-{}", uuid::Uuid::new_v4()).into());
+        let (tx, rx) = mpsc::channel(PER_CALL_QUEUE);
+        calls.insert(key.clone(), tx);
+        self.active.0.fetch_add(1, Ordering::AcqRel);
+        let guard = ActiveGuard(self.active.clone());
+        let ctx = self.ctx.clone();
+        let done = done_tx.clone();
+        let span = tracing::info_span!("call", call_id = %key.0);
+        tokio::spawn(
+            async move {
+                let _guard = guard;
+                run_callback(ctx, key.clone(), dial.job, rx, dial.notices).await;
+                let _ = done.send(key);
+            }
+            .instrument(span),
+        );
     }
 
     async fn dispatch(

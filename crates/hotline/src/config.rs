@@ -71,6 +71,10 @@ pub struct ServeArgs {
     /// [default: the HTTP listener's IP, any free port].
     #[arg(long, env = "HOTLINE_AGENT_MEDIA_LISTEN", value_name = "ADDR")]
     pub agent_media_listen: Option<SocketAddr>,
+    /// The SIP trunk (IP:port) that queued callbacks are dialled through
+    /// [default: the peer that sent the caller's original call].
+    #[arg(long, env = "HOTLINE_CALLBACK_VIA", value_name = "ADDR")]
+    pub callback_via: Option<SocketAddr>,
 }
 
 /// The same keys as [`ServeArgs`], read from `hotline.toml`.
@@ -93,6 +97,7 @@ struct FileConfig {
     queue_max_wait_secs: Option<u64>,
     admin_token: Option<String>,
     agent_media_listen: Option<SocketAddr>,
+    callback_via: Option<SocketAddr>,
 }
 
 /// The resolved configuration of `hotline serve`.
@@ -115,6 +120,8 @@ pub struct Config {
     /// The admin API's bearer token; `None`: the admin API is disabled.
     pub admin_token: Option<String>,
     pub agent_media_listen: SocketAddr,
+    /// Where callbacks are dialled; `None`: back through the original call's peer.
+    pub callback_via: Option<SocketAddr>,
 }
 
 impl Config {
@@ -183,6 +190,7 @@ impl Config {
                 .agent_media_listen
                 .or(file.agent_media_listen)
                 .unwrap_or_else(|| SocketAddr::new(http_listen.ip(), 0)),
+            callback_via: args.callback_via.or(file.callback_via),
             admin_token: match args.admin_token.or(file.admin_token) {
                 Some(t) if t.trim().is_empty() => bail!("--admin-token must not be empty"),
                 t => t,

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hotline_call::{
-    AgentDesk, CallContext, CallRouter, CallSettings, EventLog, EventSink, MediaClock, builtin_flow,
+    AgentDesk, CallContext, CallRouter, CallSettings, DeskInput, EventLog, EventSink, MediaClock,
+    builtin_flow,
 };
 use hotline_media::{PromptCache, RtpPortPool};
 use hotline_sip::{SipConfig, SipServer};
@@ -124,6 +125,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         shutdown: shutdown_rx,
     });
     let router = CallRouter::new(ctx.clone());
+    desk.send(DeskInput::SetDialer(router.dialer(cfg.callback_via)))
+        .await;
     let active = router.active();
     drop(ctx);
     let router_task = tokio::spawn(router.run(sip_events));

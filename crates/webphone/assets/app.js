@@ -135,6 +135,8 @@ function onMessage(msg) {
       break;
     case 'offer': {
       ui.offer = msg;
+      // A callback request: answering dials the customer back.
+      $('offer-kind').textContent = msg.callback ? 'Callback request' : 'Incoming call';
       $('offer-caller').textContent = msg.caller || 'unknown';
       $('offer-issue').textContent = msg.issue_type || '—';
       renderPath($('offer-path'), msg.path);
@@ -174,7 +176,10 @@ function onMessage(msg) {
     case 'ended':
       if (ui.offer?.call === msg.call) clearOffer();
       if (ui.call?.id === msg.call) {
-        endCall(msg.by === 'caller' ? 'The caller hung up.' : msg.by === 'agent' ? '' : 'The call ended.');
+        endCall(msg.by === 'caller' ? 'The caller hung up.'
+          : msg.by === 'agent' ? ''
+          : msg.by === 'no_answer' ? 'No answer: the callback keeps its place in the queue.'
+          : 'The call ended.');
       }
       break;
     case 'wrap_up':
@@ -228,7 +233,7 @@ async function answer() {
   renderPath($('call-path'), offer.path);
   renderData($('call-data'), offer.data);
   $('call-status').dataset.status = 'connecting';
-  $('call-status').textContent = 'connecting…';
+  $('call-status').textContent = offer.callback ? 'calling back…' : 'connecting…';
   $('call-timer').textContent = '0:00';
   for (const b of ['mute', 'hold']) $(b).setAttribute('aria-pressed', 'false');
   show('call', true);

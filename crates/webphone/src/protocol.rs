@@ -88,6 +88,10 @@ pub enum ServerMsg {
         #[serde(default)]
         data: serde_json::Value,
         expires_in_ms: u64,
+        /// A callback request: answering dials `caller` back (the caller
+        /// hung up and kept their place in the queue).
+        #[serde(default)]
+        callback: bool,
     },
     OfferWithdrawn {
         call: String,
@@ -186,6 +190,7 @@ mod tests {
             path: vec!["menu: 2".into()],
             data: serde_json::json!({"customer": {"name": "Ada"}}),
             expires_in_ms: 15000,
+            callback: false,
         };
         let back: ServerMsg = serde_json::from_str(&o.to_json()).unwrap();
         assert_eq!(back, o);

@@ -134,6 +134,7 @@ async fn script(hub: AgentMediaHub, mut conns: mpsc::Receiver<Conn>) -> Seen {
                         "orders": [{"id": "O-1001", "item": "Rust course", "total": "49.00"}]
                     }),
                     expires_in_ms: 20_000,
+                    callback: false,
                 })
                 .await;
                 send(state(AgentState::Ringing)).await;

@@ -35,6 +35,31 @@ pub(super) struct AgentSide {
     /// Agents ringing for this call right now (offers without an outcome).
     ringing: Vec<String>,
     queued: bool,
+    /// The desk's id of this call: the call id, or for a callback leg the
+    /// id of the call whose callback entry it serves.
+    desk_call: String,
+    /// A callback leg (see `callback.rs`): it ends with `CallbackEnded`.
+    callback: bool,
+}
+
+impl AgentSide {
+    /// A callback leg, already accepted by `agent`.
+    pub(super) fn for_callback(
+        &mut self,
+        entry: String,
+        agent: String,
+        notices: mpsc::Receiver<DeskNotice>,
+    ) {
+        self.desk_call = entry;
+        self.callback = true;
+        self.answered_by = Some(agent);
+        self.notices = Some(notices);
+    }
+
+    /// The agent who answered ("" when none).
+    pub(super) fn desk_agent(&self) -> &str {
+        self.answered_by.as_deref().unwrap_or("")
+    }
 }
 
 /// A live audio bridge to an agent.
@@ -86,16 +111,18 @@ impl CallActor {
             return false;
         };
         let (tx, rx) = mpsc::channel(64);
+        self.agent.desk_call = self.log.call_id.to_string();
         self.agent.notices = Some(rx);
         self.agent.queued = true;
         self.agent.queue = queue.to_owned();
         let shown = json!({ "flow": data, "vars": self.interp.vars() });
         desk.send(DeskInput::Enqueue(QueuedCall {
-            call: self.log.call_id.to_string(),
+            call: self.agent.desk_call.clone(),
             queue: queue.to_owned(),
             priority,
             issue_type: self.interp.issue_type().map(str::to_owned),
             caller: self.incoming.caller.user.clone(),
+            reply_via: self.incoming.peer.addr,
             path: self.flow_path().to_vec(),
             data: shown,
             notices: tx,
@@ -188,7 +215,9 @@ impl CallActor {
                 self.stop_bridge(media).await;
                 self.agent.answered_by = None;
                 let lang = self.interp.language().to_owned();
-                if requeued {
+                // A callback leg has no queue to wait in: its entry went
+                // back to the queue, the customer is told and let go.
+                if requeued && !self.agent.callback {
                     let prompts = vec![
                         format!("{lang}/agent-lost"),
                         format!("{lang}/connecting-agent"),
@@ -280,7 +309,12 @@ impl CallActor {
         }
     }
 
-    async fn start_bridge(&mut self, agent: String, leg: AgentLeg, media: &mut MediaSession) {
+    pub(super) async fn start_bridge(
+        &mut self,
+        agent: String,
+        leg: AgentLeg,
+        media: &mut MediaSession,
+    ) {
         tracing::info!(%agent, "bridging the caller to the agent");
         self.stop_prompts(media).await;
         media.start_bridge();
@@ -300,7 +334,7 @@ impl CallActor {
             media.stop_bridge();
             if let Some(desk) = &self.ctx.desk {
                 desk.hub()
-                    .close(&format!("{}/{}", b.agent, self.log.call_id))
+                    .close(&format!("{}/{}", b.agent, self.agent.desk_call))
                     .await;
             }
         }
@@ -366,7 +400,7 @@ impl CallActor {
                     .await;
                 if let Some(desk) = &self.ctx.desk {
                     desk.send(DeskInput::LegConnected {
-                        call: self.log.call_id.to_string(),
+                        call: self.agent.desk_call.clone(),
                         agent,
                     })
                     .await;
@@ -413,10 +447,17 @@ impl CallActor {
         if self.agent.notices.is_some()
             && let Some(desk) = &self.ctx.desk
         {
-            desk.send(DeskInput::CallEnded {
-                call: self.log.call_id.to_string(),
-            })
-            .await;
+            let input = if self.agent.callback {
+                DeskInput::CallbackEnded {
+                    entry: self.agent.desk_call.clone(),
+                    answered: true,
+                }
+            } else {
+                DeskInput::CallEnded {
+                    call: self.agent.desk_call.clone(),
+                }
+            };
+            desk.send(input).await;
         }
     }
 
