@@ -105,6 +105,14 @@ const ops = {
     const playing = await page.$eval('#remote-audio', (a) => !a.paused && !!a.srcObject);
     return { stats, remoteAudioPlaying: playing };
   },
+  // A network blip: the page's socket drops (close 4000) and reconnects.
+  async dropSignalling({ page: name }) {
+    const page = pageOf(name);
+    await page.evaluate(() => window.hotline.dropSignalling());
+    await page.waitForSelector('#link[data-up="false"]', { timeout: 5000 }).catch(() => {});
+    await page.waitForSelector('#link[data-up="true"]');
+    return { back: Date.now() };
+  },
   async hangup({ page: name }) {
     await pageOf(name).click('#hangup');
     return {};

@@ -40,8 +40,22 @@ pub enum AgentSocketEvent {
     Disconnected {
         agent: String,
         conn: u64,
+        /// Lost without a goodbye (a network blip, a half-open socket): the
+        /// agent's call is held for [`RECONNECT_GRACE`] in case the page
+        /// comes back. Otherwise (logout, tab closed) the agent is gone now.
+        dropped: bool,
     },
 }
+
+/// How long an agent whose page dropped off mid-call (or while ringing or
+/// wrapping up) keeps that call before the desk takes them for gone.
+pub const RECONNECT_GRACE: Duration = Duration::from_secs(10);
+
+/// After a dropped page, when to look at the agent's audio, and how long
+/// without a frame (a live page sends one every 20 ms) means the browser
+/// is gone.
+const MEDIA_CHECK_AFTER: Duration = Duration::from_millis(300);
+const MEDIA_SILENT: Duration = Duration::from_millis(250);
 
 /// A call the flow hands to a queue.
 pub struct QueuedCall {
@@ -133,6 +147,12 @@ pub enum DeskInput {
     },
     /// How callbacks are dialled (sent once the router is up).
     SetDialer(Dialer),
+    /// The media check after `agent`'s page dropped off: their browser
+    /// sent no audio lately (`silent`), so it is gone, not blipping.
+    MediaCheck {
+        agent: String,
+        silent: bool,
+    },
     /// Queue and agent configuration (at start and after admin changes).
     Configure {
         queues: Vec<QueueConfig>,
@@ -195,6 +215,11 @@ pub struct AgentDesk {
     epoch: (Instant, SystemTime),
     /// Places callback legs; `None` until the router is up.
     dialer: Option<Dialer>,
+    /// Agents whose page dropped off, until when they may come back.
+    grace: HashMap<AgentId, Instant>,
+    /// The desk's own input, for checks it starts (weak: the desk ends
+    /// when every handle is gone).
+    me: Option<mpsc::WeakSender<DeskInput>>,
 }
 
 impl AgentDesk {
@@ -215,6 +240,8 @@ impl AgentDesk {
             states,
             epoch: (Instant::now(), SystemTime::now()),
             dialer: None,
+            grace: HashMap::new(),
+            me: Some(tx.downgrade()),
         };
         tokio::spawn(desk.run(rx));
         DeskHandle {
@@ -227,7 +254,12 @@ impl AgentDesk {
     async fn run(mut self, mut rx: mpsc::Receiver<DeskInput>) {
         self.publish_states();
         loop {
-            let deadline = self.acd.poll_timeout();
+            let deadline = self
+                .acd
+                .poll_timeout()
+                .into_iter()
+                .chain(self.grace.values().copied())
+                .min();
             let sleep = async move {
                 match deadline {
                     Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
@@ -239,7 +271,11 @@ impl AgentDesk {
                     Some(input) => self.on_input(input).await,
                     None => break,
                 },
-                _ = sleep => self.acd.handle_timeout(Instant::now()),
+                _ = sleep => {
+                    let now = Instant::now();
+                    self.acd.handle_timeout(now);
+                    self.expire_grace(now);
+                }
             }
             self.drain_actions().await;
         }
@@ -313,6 +349,13 @@ impl AgentDesk {
                 self.forget_if_done(&call);
             }
             DeskInput::SetDialer(dialer) => self.dialer = Some(dialer),
+            DeskInput::MediaCheck { agent, silent } => {
+                let id = AgentId::new(agent);
+                if silent && self.grace.remove(&id).is_some() && !self.sockets.contains_key(&id) {
+                    tracing::info!(agent = %id.as_str(), "agent's browser is gone too (no audio from it)");
+                    self.acd.agent_disconnected(&id, now);
+                }
+            }
             DeskInput::LegConnected { call, agent } => {
                 self.to_agent(&AgentId::new(agent), ServerMsg::Connected { call })
                     .await;
@@ -361,6 +404,9 @@ impl AgentDesk {
                     self.acd
                         .upsert_agent(AgentConfig::new(id.clone(), agent.clone()), now);
                 }
+                if self.grace.remove(&id).is_some() {
+                    tracing::info!(agent = %id.as_str(), "agent page back within the grace period");
+                }
                 self.sockets.insert(id.clone(), Socket { conn, tx });
                 if let Some(view) = self.acd.agent(&id)
                     && view.state == AgentState::Offline
@@ -368,11 +414,33 @@ impl AgentDesk {
                     let _ = self.acd.agent_login(&id, now);
                 }
             }
-            AgentSocketEvent::Disconnected { agent, conn } => {
+            AgentSocketEvent::Disconnected {
+                agent,
+                conn,
+                dropped,
+            } => {
                 let id = AgentId::new(agent);
                 if self.sockets.get(&id).is_some_and(|s| s.conn == conn) {
                     self.sockets.remove(&id);
-                    self.acd.agent_disconnected(&id, now);
+                    let busy = self.acd.agent(&id).is_some_and(|v| {
+                        matches!(
+                            v.state,
+                            AgentState::Ringing { .. }
+                                | AgentState::OnCall { .. }
+                                | AgentState::WrapUp { .. }
+                        )
+                    });
+                    if dropped && busy {
+                        tracing::info!(agent = %id.as_str(), grace_s = RECONNECT_GRACE.as_secs(), "agent page dropped off; holding their call");
+                        if let Some(AgentState::OnCall { call }) =
+                            self.acd.agent(&id).map(|v| v.state)
+                        {
+                            self.check_media(&id, &call);
+                        }
+                        self.grace.insert(id, now + RECONNECT_GRACE);
+                    } else {
+                        self.acd.agent_disconnected(&id, now);
+                    }
                 }
             }
             AgentSocketEvent::Message { agent, conn, msg } => {
@@ -698,6 +766,43 @@ impl AgentDesk {
             reason,
         };
         self.to_agent(agent, msg).await;
+    }
+
+    /// Shortly after an on-call agent's page dropped off: if their browser
+    /// has stopped sending audio too, it is gone (closed, crashed), and
+    /// holding the call would only leave the caller in silence.
+    fn check_media(&self, agent: &AgentId, call: &CallId) {
+        let hub = self.hub.clone();
+        let session = format!("{}/{}", agent.as_str(), call.as_str());
+        let agent = agent.as_str().to_owned();
+        let Some(desk) = self.me.clone() else {
+            return;
+        };
+        tokio::spawn(async move {
+            tokio::time::sleep(MEDIA_CHECK_AFTER).await;
+            let since = hub.since_last_media(&session).await;
+            let silent = since.is_none_or(|d| d >= MEDIA_SILENT);
+            if let Some(desk) = desk.upgrade() {
+                let _ = desk.send(DeskInput::MediaCheck { agent, silent }).await;
+            }
+        });
+    }
+
+    /// Agents whose page did not come back in time are gone.
+    fn expire_grace(&mut self, now: Instant) {
+        let expired: Vec<AgentId> = self
+            .grace
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(a, _)| a.clone())
+            .collect();
+        for agent in expired {
+            self.grace.remove(&agent);
+            if !self.sockets.contains_key(&agent) {
+                tracing::info!(agent = %agent.as_str(), "agent page did not come back");
+                self.acd.agent_disconnected(&agent, now);
+            }
+        }
     }
 
     /// Drops the desk's side of a call the ACD let go of, unless its agent

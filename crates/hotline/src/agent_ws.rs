@@ -78,13 +78,14 @@ async fn upgrade(State(ws): State<AgentWs>, headers: HeaderMap, up: WebSocketUpg
                 desk.send(DeskInput::Agent(ev)).await;
             }
         });
-        hotline_webphone::ws::pump(socket, in_tx, out_rx).await;
+        let closed = hotline_webphone::ws::pump(socket, in_tx, out_rx).await;
         let _ = forward.await;
-        tracing::debug!(%agent, conn, "agent socket closed");
+        tracing::debug!(%agent, conn, ?closed, "agent socket closed");
         ws.desk
             .send(DeskInput::Agent(AgentSocketEvent::Disconnected {
                 agent,
                 conn,
+                dropped: closed == hotline_webphone::ws::Closed::Dropped,
             }))
             .await;
     })

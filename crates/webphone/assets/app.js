@@ -344,6 +344,7 @@ async function boot() {
 // For the tests and for debugging from the console.
 window.hotline = {
   stats: () => (ui.peer ? ui.peer.stats() : null),
+  dropSignalling: () => sig.drop(),
   get state() { return ui.state; },
 };
 

@@ -27,7 +27,9 @@ export class Signalling extends EventTarget {
       this.#lastPong = Date.now();
       this.send({ type: 'hello' });
       this.#ping = setInterval(() => {
-        if (Date.now() - this.#lastPong > 40000) { ws.close(); return; }
+        // Half-open: drop it and reconnect. 4000 tells the gateway the page
+        // is still here (it holds the agent's call for a grace period).
+        if (Date.now() - this.#lastPong > 40000) { ws.close(4000, 'no pong'); return; }
         this.send({ type: 'ping' });
       }, 15000);
       this.dispatchEvent(new CustomEvent('status', { detail: { up: true } }));
@@ -60,6 +62,12 @@ export class Signalling extends EventTarget {
   close() {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    this.#ws?.close();
+    this.#ws?.close(1000, 'logout');
+  }
+
+  // A network blip as the page would see it (tests and diagnostics): the
+  // socket drops without the page going away, and reconnects.
+  drop() {
+    this.#ws?.close(4000, 'dropped');
   }
 }

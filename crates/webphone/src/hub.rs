@@ -174,6 +174,10 @@ enum Cmd {
     Close {
         session: Arc<str>,
     },
+    LastMedia {
+        session: Arc<str>,
+        reply: oneshot::Sender<Option<Duration>>,
+    },
 }
 
 /// Handle to the hub task. Cheap to clone; the task stops when the last
@@ -249,6 +253,22 @@ impl AgentMediaHub {
         rx.await.map_err(|_| WebphoneError::HubGone)?
     }
 
+    /// How long ago the browser's last audio frame arrived on `session`;
+    /// `None` for an unknown session or one that never sent audio. A live
+    /// page sends a frame every 20 ms (silence included), so this tells a
+    /// browser that is gone from one whose signalling socket merely dropped.
+    pub async fn since_last_media(&self, session: &str) -> Option<Duration> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::LastMedia {
+                session: session.into(),
+                reply,
+            })
+            .await
+            .ok()?;
+        rx.await.ok().flatten()
+    }
+
     /// End a session: DTLS close_notify to the browser, then
     /// `Disconnected { reason: Closed }`. Unknown ids are ignored.
     pub async fn close(&self, session: &str) {
@@ -270,6 +290,8 @@ struct Session {
     /// When frames may flow (Connected and MediaAdded both seen).
     ready_at: Option<Instant>,
     last_rx: Instant,
+    /// When the browser's last audio frame arrived.
+    last_media: Option<Instant>,
     next_timeout: Instant,
     next_stats: Instant,
     /// RTP clock (8 kHz samples since ready) of the next frame to write.
@@ -341,6 +363,14 @@ impl HubTask {
                 s.write_frame(now, &payload);
                 self.drain(&session, now);
             }
+            Cmd::LastMedia { session, reply } => {
+                let since = self
+                    .sessions
+                    .get(&session)
+                    .and_then(|s| s.last_media)
+                    .map(|t| t.elapsed());
+                let _ = reply.send(since);
+            }
             Cmd::Close { session } => {
                 if let Some(s) = self.sessions.remove(&session) {
                     self.finish(s, DisconnectReason::Closed);
@@ -382,6 +412,7 @@ impl HubTask {
             ice_connected: false,
             ready_at: None,
             last_rx: now,
+            last_media: None,
             next_timeout: now,
             next_stats: now + self.cfg.stats_interval,
             next_ts: None,
@@ -551,6 +582,7 @@ impl Session {
                 if self.ready_at.is_some() && Some(d.mid) == self.mid && d.pt == PT_PCMU =>
             {
                 self.stats.frames_in += 1;
+                self.last_media = Some(now);
                 if self.from_agent.try_send(d.data.to_vec()).is_err() {
                     self.stats.frames_dropped_in += 1;
                 }

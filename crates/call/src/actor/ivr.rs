@@ -73,6 +73,32 @@ pub(super) struct FlowState {
     path: Vec<String>,
 }
 
+impl FlowState {
+    /// The path an agent reads: each node entered, with what happened
+    /// there (`main-menu: pressed 0`, `office-hours: open`,
+    /// `find-subscriber: found`).
+    fn note_path(&mut self, kind: &str, node: &str, data: &serde_json::Value) {
+        if kind == "node_entered" {
+            self.path.push(node.to_owned());
+            return;
+        }
+        let what = match kind {
+            "input" => data["input"].as_str().map(|d| format!("pressed {d}")),
+            "hours" => data["state"].as_str().map(str::to_owned),
+            "lookup" => data["found"]
+                .as_bool()
+                .map(|f| if f { "found" } else { "not found" }.to_owned()),
+            _ => None,
+        };
+        if let (Some(what), Some(last)) = (what, self.path.last_mut())
+            && last == node
+        {
+            last.push_str(": ");
+            last.push_str(&what);
+        }
+    }
+}
+
 /// How long a REFER's outcome (its NOTIFYs) is awaited before the gateway
 /// leaves the call to the transferee anyway.
 const TRANSFER_WAIT: Duration = Duration::from_secs(30);
@@ -248,10 +274,8 @@ impl CallActor {
                             .await;
                     }
                     Action::Record { kind, node, data } => {
-                        if kind == "node_entered"
-                            && let Some(n) = &node
-                        {
-                            self.flow.path.push(n.clone());
+                        if let Some(n) = &node {
+                            self.flow.note_path(kind, n, &data);
                         }
                         self.log.emit(kind, node.as_deref(), data).await;
                     }
@@ -608,5 +632,38 @@ impl CallActor {
         media.stop_playback();
         self.ctx.sip.hangup(self.key.clone()).await;
         Ending::new(EndedBy::Gateway, cause)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_path_says_what_happened_at_each_node() {
+        let mut f = FlowState::default();
+        f.note_path("node_entered", "choose-language", &json!({}));
+        f.note_path("input", "choose-language", &json!({"input": "1"}));
+        f.note_path("node_entered", "office-hours", &json!({}));
+        f.note_path("hours", "office-hours", &json!({"state": "open"}));
+        f.note_path("node_entered", "find-subscriber", &json!({}));
+        f.note_path("lookup", "find-subscriber", &json!({"found": false}));
+        f.note_path("node_entered", "main-menu", &json!({}));
+        f.note_path("prompt_started", "main-menu", &json!({"prompt": "x"}));
+        // A retry's second input does not pile onto the first.
+        f.note_path("input", "main-menu", &json!({"input": "0"}));
+        f.note_path("input", "main-menu", &json!({"input": "9"}));
+        f.note_path("node_entered", "agent", &json!({}));
+        assert_eq!(
+            f.path,
+            [
+                "choose-language: pressed 1",
+                "office-hours: open",
+                "find-subscriber: not found",
+                "main-menu: pressed 0",
+                "agent"
+            ]
+        );
     }
 }
