@@ -1207,7 +1207,7 @@ fn callback_keeps_the_callers_place_and_the_agent_calls_back() {
         &[("a1", "Ada Agent")],
         json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 20,
                "wrap_up_secs": 30, "max_wait_secs": 10, "overflow": "callback",
-               "members": ["a1"]}),
+               "callback_attempts": 2, "callback_retry_secs": 30, "members": ["a1"]}),
     );
     let Some((_chromium, mut drv)) = browser_for(&gw) else {
         return;

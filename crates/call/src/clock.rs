@@ -129,6 +129,13 @@ impl MediaClock {
         let spawned = std::thread::Builder::new()
             .name("media-clock".into())
             .spawn(move || {
+                if raise_priority() {
+                    tracing::info!("media clock thread runs at real-time priority (SCHED_FIFO)");
+                } else {
+                    tracing::info!(
+                        "media clock thread runs at normal priority (real-time needs CAP_SYS_NICE or an rtprio limit)"
+                    );
+                }
                 let mut n = 0u64;
                 loop {
                     n += 1;
@@ -175,6 +182,21 @@ impl MediaClock {
         }
         stream
     }
+}
+
+/// Best effort: the calling thread at real-time priority (SCHED_FIFO 10),
+/// as Asterisk (`-p`) and FreeSWITCH (`-rp`) do for their timing threads,
+/// so a tick's sends do not queue behind busy threads (the RTP pacing
+/// measured at 500 calls with SIPp on the same two cores). The thread
+/// sleeps between ticks and does bounded work in one, so it cannot starve
+/// the box. False without the privilege (root, CAP_SYS_NICE or an rtprio
+/// limit); the thread then keeps its normal priority.
+fn raise_priority() -> bool {
+    let param = libc::sched_param { sched_priority: 10 };
+    // SAFETY: `pthread_self()` names the calling, live thread and `param`
+    // outlives the call, which only reads it.
+    let rc = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+    rc == 0
 }
 
 fn frame_index(epoch: Instant, now: Instant) -> u64 {

@@ -58,6 +58,8 @@ pub fn queue_config(q: Queue) -> QueueConfig {
     };
     c.offer_timeout = Duration::from_secs(q.offer_timeout_secs.into());
     c.wrap_up = Duration::from_secs(q.wrap_up_secs.into());
+    c.callback_attempts = q.callback_attempts;
+    c.callback_retry = Duration::from_secs(q.callback_retry_secs.into());
     c.skills = q.issue_skills;
     c.on_agent_lost = match q.on_agent_lost {
         hotline_store::AgentLost::Requeue => AgentLostPolicy::Requeue,

@@ -229,6 +229,10 @@ pub struct Queue {
     pub on_agent_lost: AgentLost,
     /// Issue type → required skill (for `skills_priority`).
     pub issue_skills: BTreeMap<String, String>,
+    /// A callback the customer does not answer is dialled this many times in all.
+    pub callback_attempts: u32,
+    /// Seconds between callback attempts.
+    pub callback_retry_secs: u32,
     /// Agent ids in round-robin order.
     pub members: Vec<String>,
     pub created_at: DateTime<Utc>,
@@ -253,6 +257,10 @@ pub struct NewQueue {
     pub on_agent_lost: AgentLost,
     #[serde(default)]
     pub issue_skills: BTreeMap<String, String>,
+    #[serde(default = "default_callback_attempts")]
+    pub callback_attempts: u32,
+    #[serde(default = "default_callback_retry")]
+    pub callback_retry_secs: u32,
     #[serde(default)]
     pub members: Vec<String>,
 }
@@ -269,6 +277,8 @@ impl NewQueue {
             wrap_up_secs: default_wrap_up(),
             on_agent_lost: AgentLost::default(),
             issue_skills: BTreeMap::new(),
+            callback_attempts: default_callback_attempts(),
+            callback_retry_secs: default_callback_retry(),
             members: Vec::new(),
         }
     }
@@ -286,6 +296,8 @@ pub struct QueueUpdate {
     pub wrap_up_secs: Option<u32>,
     pub on_agent_lost: Option<AgentLost>,
     pub issue_skills: Option<BTreeMap<String, String>>,
+    pub callback_attempts: Option<u32>,
+    pub callback_retry_secs: Option<u32>,
     pub members: Option<Vec<String>>,
 }
 
@@ -326,6 +338,14 @@ fn default_offer_timeout() -> u32 {
 }
 fn default_wrap_up() -> u32 {
     30
+}
+
+fn default_callback_attempts() -> u32 {
+    3
+}
+
+fn default_callback_retry() -> u32 {
+    120
 }
 
 /// Agent ids, queue names, skills: 1–64 of `A-Z a-z 0-9 . _ @ -`.
@@ -384,6 +404,15 @@ fn check_secs(what: &str, v: u32, min: u32) -> Result<i32, StoreError> {
         return Err(StoreError::Invalid(format!(
             "{what} must be between {min} and {MAX_SECS}"
         )));
+    }
+    Ok(v as i32)
+}
+
+fn check_attempts(v: u32) -> Result<i32, StoreError> {
+    if !(1..=10).contains(&v) {
+        return Err(StoreError::Invalid(
+            "callback_attempts must be between 1 and 10".into(),
+        ));
     }
     Ok(v as i32)
 }
@@ -513,6 +542,8 @@ struct QueueRow {
     wrap_up_secs: i32,
     on_agent_lost: String,
     issue_skills: serde_json::Value,
+    callback_attempts: i32,
+    callback_retry_secs: i32,
     members: Vec<String>,
     created_at: DateTime<Utc>,
 }
@@ -536,6 +567,8 @@ impl TryFrom<QueueRow> for Queue {
             max_wait_secs: r.max_wait_secs.max(0) as u32,
             offer_timeout_secs: r.offer_timeout_secs.max(0) as u32,
             wrap_up_secs: r.wrap_up_secs.max(0) as u32,
+            callback_attempts: r.callback_attempts.max(1) as u32,
+            callback_retry_secs: r.callback_retry_secs.max(0) as u32,
             name: r.name,
             members: r.members,
             created_at: r.created_at,
@@ -546,6 +579,7 @@ impl TryFrom<QueueRow> for Queue {
 const AGENT_COLS: &str = "id, name, skills, active, created_at";
 const QUEUE_SELECT: &str = "SELECT q.name, q.strategy, q.max_wait_secs, q.overflow, \
         q.offer_timeout_secs, q.wrap_up_secs, q.on_agent_lost, q.issue_skills, q.created_at, \
+        q.callback_attempts, q.callback_retry_secs, \
         coalesce((SELECT array_agg(m.agent ORDER BY m.position, m.agent) \
                     FROM queue_members m WHERE m.queue = q.name), '{}') AS members \
      FROM queues q";
@@ -801,8 +835,9 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO queues (name, strategy, max_wait_secs, overflow, offer_timeout_secs, \
-                                 wrap_up_secs, on_agent_lost, issue_skills) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                                 wrap_up_secs, on_agent_lost, issue_skills, \
+                                 callback_attempts, callback_retry_secs) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&new.name)
         .bind(new.strategy.as_str())
@@ -812,6 +847,12 @@ impl Store {
         .bind(check_secs("wrap_up_secs", new.wrap_up_secs, 0)?)
         .bind(new.on_agent_lost.as_str())
         .bind(&skills)
+        .bind(check_attempts(new.callback_attempts)?)
+        .bind(check_secs(
+            "callback_retry_secs",
+            new.callback_retry_secs,
+            0,
+        )?)
         .execute(&mut *tx)
         .await
         .map_err(|e| db_err(e, "queue", &new.name))?;
@@ -843,6 +884,8 @@ impl Store {
         let max_wait = secs("max_wait_secs", up.max_wait_secs, 1)?;
         let offer_timeout = secs("offer_timeout_secs", up.offer_timeout_secs, 1)?;
         let wrap_up = secs("wrap_up_secs", up.wrap_up_secs, 0)?;
+        let attempts = up.callback_attempts.map(check_attempts).transpose()?;
+        let retry = secs("callback_retry_secs", up.callback_retry_secs, 0)?;
         let skills = up
             .issue_skills
             .as_ref()
@@ -858,7 +901,9 @@ impl Store {
                     offer_timeout_secs = coalesce($5, offer_timeout_secs), \
                     wrap_up_secs = coalesce($6, wrap_up_secs), \
                     on_agent_lost = coalesce($7, on_agent_lost), \
-                    issue_skills = coalesce($8, issue_skills) \
+                    issue_skills = coalesce($8, issue_skills), \
+                    callback_attempts = coalesce($9, callback_attempts), \
+                    callback_retry_secs = coalesce($10, callback_retry_secs) \
               WHERE name = $1",
         )
         .bind(name)
@@ -869,6 +914,8 @@ impl Store {
         .bind(wrap_up)
         .bind(up.on_agent_lost.map(AgentLost::as_str))
         .bind(skills)
+        .bind(attempts)
+        .bind(retry)
         .execute(&mut *tx)
         .await
         .map_err(|e| db_err(e, "queue", name))?

@@ -258,6 +258,11 @@ async fn queues_crud_and_ordered_members() {
         (q.max_wait_secs, q.offer_timeout_secs, q.wrap_up_secs),
         (120, 20, 30)
     );
+    assert_eq!(
+        (q.callback_attempts, q.callback_retry_secs),
+        (3, 120),
+        "callback defaults"
+    );
     assert!(matches!(
         store.create_queue(new).await,
         Err(StoreError::Conflict { .. })
@@ -293,6 +298,8 @@ async fn queues_crud_and_ordered_members() {
                 strategy: Some(QueueStrategy::RingAll),
                 max_wait_secs: Some(300),
                 overflow: Some(Overflow::Callback),
+                callback_attempts: Some(5),
+                callback_retry_secs: Some(30),
                 ..Default::default()
             },
         )
@@ -302,6 +309,21 @@ async fn queues_crud_and_ordered_members() {
         (q.strategy, q.max_wait_secs, q.overflow.clone()),
         (QueueStrategy::RingAll, 300, Overflow::Callback)
     );
+    assert_eq!((q.callback_attempts, q.callback_retry_secs), (5, 30));
+    for bad in [0, 11] {
+        assert!(matches!(
+            store
+                .update_queue(
+                    "billing",
+                    QueueUpdate {
+                        callback_attempts: Some(bad),
+                        ..Default::default()
+                    }
+                )
+                .await,
+            Err(StoreError::Invalid(m)) if m.contains("callback_attempts")
+        ));
+    }
     assert_eq!(q.members, ["a2", "a3", "a1"], "members kept");
     assert!(matches!(
         store
