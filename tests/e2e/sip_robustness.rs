@@ -284,3 +284,30 @@ fn missing_ack_times_out() {
         "gateway did not send BYE after the ACK timeout (RFC 3261 13.3.1.4)"
     );
 }
+
+/// The gateway's log on a full disk (stdout and stderr on `/dev/full`, every
+/// write fails with ENOSPC): calls are still answered, walked and recorded.
+/// Before the fix, tracing's fallback `eprintln!` panicked whichever task
+/// logged — the call actors and the record writer (found by a load run
+/// that filled /tmp).
+#[test]
+fn a_full_disk_under_the_log_costs_log_lines_not_calls() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let gw = Gateway::start_logging_to("log-on-full-disk", &[], Some(full));
+    for _ in 0..2 {
+        let pcap = gw.dir().join(format!("{}.pcap", unique_token("tone")));
+        rtp::write_caller_pcap(&pcap, &rtp::tone_digit_tone('5'));
+        let run = Sipp::new("uac_digit_gateway_bye.xml", &gw)
+            .var("PCAP", pcap.to_str().unwrap())
+            .run();
+        run.assert_success();
+        let evs = gw.wait_call_ended(&run.call_id, Duration::from_secs(15));
+        assert_eq!(count(&evs, "digit"), 1, "the digit reached the flow");
+        assert_eq!(find(&evs, "digit").data_str("digit"), "5");
+        assert_eq!(count(&evs, "recording"), 1);
+    }
+    assert!(gw.http_get("/healthz").is_ok_and(|(c, _)| c == 200));
+}

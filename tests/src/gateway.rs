@@ -57,6 +57,16 @@ impl Gateway {
 
     /// Start with extra CLI arguments appended after the standard ones.
     pub fn start_with(label: &str, extra_args: &[&str]) -> Gateway {
+        Self::start_logging_to(label, extra_args, None)
+    }
+
+    /// As [`Gateway::start_with`], with the gateway's stdout and stderr on
+    /// `log` (e.g. `/dev/full`) instead of `gateway.log`.
+    pub fn start_logging_to(
+        label: &str,
+        extra_args: &[&str],
+        log: Option<std::fs::File>,
+    ) -> Gateway {
         let bin = hotline_bin();
         let dir = TempDir::new(label);
         let data_dir = dir.path().join("data");
@@ -65,7 +75,10 @@ impl Gateway {
         let http_port = ports::free_port();
         let rtp_ports = ports::rtp_range();
         let log_path = dir.path().join("gateway.log");
-        let log = std::fs::File::create(&log_path).expect("create gateway log");
+        let log = match log {
+            Some(f) => f,
+            None => std::fs::File::create(&log_path).expect("create gateway log"),
+        };
         let root = workspace_root();
         let mut cmd = Command::new(&bin);
         cmd.arg("serve")

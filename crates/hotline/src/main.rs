@@ -45,6 +45,10 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,rsipstack=warn,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
+        // A log write that fails (stderr on a full disk) must cost the log
+        // line, not the task: tracing-subscriber's fallback report of the
+        // failure uses eprintln!, which panics when stderr fails.
+        .log_internal_errors(false)
         .init();
     match cli.command {
         Command::Flows(args) => flows_cmd::run(args),
