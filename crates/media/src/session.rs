@@ -180,32 +180,48 @@ impl SampleFifo {
         self.len = 0;
     }
 
-    fn push(&mut self, s: i16) {
+    /// Appends `samples`; when full, the oldest samples are overwritten.
+    /// Bulk copies: this runs for every packet of every call.
+    fn push_slice(&mut self, samples: &[i16]) {
         let cap = self.buf.len();
+        // Only the newest `cap` samples can survive.
+        let samples = samples
+            .get(samples.len().saturating_sub(cap)..)
+            .unwrap_or_default();
+        let n = samples.len();
+        let overflow = (self.len + n).saturating_sub(cap);
+        if overflow > 0 {
+            self.head = (self.head + overflow) % cap;
+            self.len -= overflow;
+        }
         let tail = (self.head + self.len) % cap;
-        if let Some(slot) = self.buf.get_mut(tail) {
-            *slot = s;
+        let first = n.min(cap - tail);
+        let (a, b) = samples.split_at(first);
+        if let Some(dst) = self.buf.get_mut(tail..tail + first) {
+            dst.copy_from_slice(a);
         }
-        if self.len == cap {
-            // Full: the write above replaced the oldest sample.
-            self.head = (self.head + 1) % cap;
-        } else {
-            self.len += 1;
+        if let Some(dst) = self.buf.get_mut(..b.len()) {
+            dst.copy_from_slice(b);
         }
+        self.len += n;
     }
 
     /// Fills `out` from the front; missing samples are silence.
     fn pop_into(&mut self, out: &mut [i16]) {
         let cap = self.buf.len();
-        for o in out.iter_mut() {
-            if self.len == 0 {
-                *o = 0;
-                continue;
-            }
-            *o = self.buf.get(self.head).copied().unwrap_or(0);
-            self.head = (self.head + 1) % cap;
-            self.len -= 1;
+        let n = out.len().min(self.len);
+        let first = n.min(cap - self.head);
+        let (out_a, rest) = out.split_at_mut(first);
+        let (out_b, silence) = rest.split_at_mut(n - first);
+        if let Some(src) = self.buf.get(self.head..self.head + first) {
+            out_a.copy_from_slice(src);
         }
+        if let Some(src) = self.buf.get(..out_b.len()) {
+            out_b.copy_from_slice(src);
+        }
+        silence.fill(0);
+        self.head = (self.head + n) % cap;
+        self.len -= n;
     }
 }
 
@@ -373,9 +389,7 @@ impl MediaSession {
     /// the FIFO's 200 ms the oldest samples go: latency must not grow.
     pub fn push_bridge_audio(&mut self, pcm: &[i16]) {
         if let Some(fifo) = self.bridge.as_mut() {
-            for &s in pcm {
-                fifo.push(s);
-            }
+            fifo.push_slice(pcm);
         }
     }
 
@@ -535,8 +549,13 @@ impl MediaSession {
         }
         self.last_audio = Some((pkt.ssrc, pkt.sequence));
         let codec = self.cfg.codec;
-        for &b in pkt.payload {
-            self.caller.push(codec.decode_sample(b));
+        let mut pcm = [0i16; FRAME_SAMPLES];
+        for chunk in pkt.payload.chunks(FRAME_SAMPLES) {
+            let pcm = &mut pcm[..chunk.len()];
+            for (o, &b) in pcm.iter_mut().zip(chunk) {
+                *o = codec.decode_sample(b);
+            }
+            self.caller.push_slice(pcm);
         }
     }
 
@@ -659,6 +678,46 @@ impl MediaSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn sample_fifo_matches_a_simple_queue() {
+        use std::collections::VecDeque;
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        for cap in [1usize, 7, 160, 1600] {
+            let mut fifo = SampleFifo::new(cap);
+            let mut model: VecDeque<i16> = VecDeque::new();
+            let mut v = 0i16;
+            for _ in 0..5_000 {
+                if next(2) == 0 {
+                    let n = next(cap as u64 * 2 + 2) as usize;
+                    let samples: Vec<i16> = (0..n)
+                        .map(|_| {
+                            v = v.wrapping_add(1);
+                            v
+                        })
+                        .collect();
+                    fifo.push_slice(&samples);
+                    model.extend(&samples);
+                    while model.len() > cap {
+                        model.pop_front();
+                    }
+                } else {
+                    let mut out = vec![7i16; next(cap as u64 + 3) as usize];
+                    fifo.pop_into(&mut out);
+                    let want: Vec<i16> = (0..out.len())
+                        .map(|_| model.pop_front().unwrap_or(0))
+                        .collect();
+                    assert_eq!(out, want, "cap {cap}");
+                }
+                assert_eq!(fifo.len, model.len());
+            }
+        }
+    }
     use crate::dtmf::TelephoneEvent;
     use crate::g711::ulaw_encode;
 
@@ -1122,7 +1181,7 @@ mod tests {
     fn caller_fifo_is_bounded() {
         let mut f = SampleFifo::new(4);
         for s in 1..=6 {
-            f.push(s);
+            f.push_slice(&[s]);
         }
         let mut out = [9i16; 6];
         f.pop_into(&mut out);
