@@ -438,8 +438,9 @@ impl CallActor {
         out: &mut Vec<u8>,
     ) -> Option<Ending> {
         let target = frame + BATCH;
-        // Catch up on frames a late wake-up missed, but never more than a second's worth.
-        let first = (*last + 1).max(target.saturating_sub(50));
+        // Catch up on frames a late wake-up missed, but never more than a
+        // second's worth (50 frames, `target` included).
+        let first = (*last + 1).max(target.saturating_sub(49));
         *last = target.max(*last);
         for due in first..=target {
             out.clear();

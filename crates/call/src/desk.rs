@@ -140,10 +140,16 @@ pub enum DeskInput {
     },
     Agent(AgentSocketEvent),
     /// A callback leg ended: the customer talked to the agent (`answered`)
-    /// or did not answer.
+    /// or did not answer. `attempt` as in its [`CallbackJob`].
     CallbackEnded {
         entry: String,
+        attempt: u32,
         answered: bool,
+    },
+    /// The customer picked up the callback leg of `attempt`.
+    CallbackAnswered {
+        entry: String,
+        attempt: u32,
     },
     /// How callbacks are dialled (sent once the router is up).
     SetDialer(Dialer),
@@ -192,6 +198,8 @@ struct DeskCall {
     offer_expires: Option<Instant>,
     /// Set once the call became a callback entry: attempts dialled so far.
     callback: Option<u32>,
+    /// The current callback attempt's customer picked up.
+    callback_answered: bool,
 }
 
 /// An agent's wrap-up: the call, since when, and (disposition, notes) once submitted.
@@ -217,6 +225,8 @@ pub struct AgentDesk {
     dialer: Option<Dialer>,
     /// Agents whose page dropped off, until when they may come back.
     grace: HashMap<AgentId, Instant>,
+    /// Calls to forget (if done) once the ACD's actions of this turn are out.
+    pending_forget: Vec<CallId>,
     /// The desk's own input, for checks it starts (weak: the desk ends
     /// when every handle is gone).
     me: Option<mpsc::WeakSender<DeskInput>>,
@@ -241,6 +251,7 @@ impl AgentDesk {
             epoch: (Instant::now(), SystemTime::now()),
             dialer: None,
             grace: HashMap::new(),
+            pending_forget: Vec::new(),
             me: Some(tx.downgrade()),
         };
         tokio::spawn(desk.run(rx));
@@ -278,6 +289,9 @@ impl AgentDesk {
                 }
             }
             self.drain_actions().await;
+            for call in std::mem::take(&mut self.pending_forget) {
+                self.forget_if_done(&call);
+            }
         }
     }
 
@@ -299,6 +313,7 @@ impl AgentDesk {
                                 agent: None,
                                 offer_expires: None,
                                 callback: None,
+                                callback_answered: false,
                             },
                         );
                     }
@@ -310,6 +325,11 @@ impl AgentDesk {
             }
             DeskInput::CallEnded { call } => {
                 let call = CallId::new(call);
+                // The caller who asked for a callback hung up: the entry
+                // (perhaps already with an agent dialling) lives on.
+                if self.calls.get(&call).is_some_and(|c| c.callback.is_some()) {
+                    return;
+                }
                 if let Some(agent) = self.calls.get(&call).and_then(|c| c.agent.clone()) {
                     self.to_agent(
                         &agent,
@@ -320,33 +340,53 @@ impl AgentDesk {
                     )
                     .await;
                 }
-                // A callback entry outlives the call that asked for it.
                 self.acd.call_ended(&call, now);
-                if self.calls.get(&call).is_some_and(|c| c.agent.is_none()) {
-                    self.forget_if_done(&call);
-                }
+                // Forgotten once the ACD's actions are out: a connected
+                // call stays while its agent wraps up.
+                self.pending_forget.push(call);
             }
-            DeskInput::CallbackEnded { entry, answered } => {
+            DeskInput::CallbackEnded {
+                entry,
+                attempt,
+                answered,
+            } => {
                 let call = CallId::new(entry);
+                // A leg of an earlier attempt (its agent was lost, the entry
+                // went back and another agent is dialling now) has no say.
+                let current = self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.callback == Some(attempt) && c.agent.is_some());
+                if !current {
+                    return;
+                }
+                if let Some(agent) = self.calls.get(&call).and_then(|c| c.agent.clone()) {
+                    let by = if answered { "caller" } else { "no_answer" };
+                    self.to_agent(
+                        &agent,
+                        ServerMsg::Ended {
+                            call: call.as_str().to_owned(),
+                            by: by.into(),
+                        },
+                    )
+                    .await;
+                }
                 if answered {
                     self.acd.callback_done(&call, now);
                 } else {
-                    if let Some(agent) = self.calls.get(&call).and_then(|c| c.agent.clone()) {
-                        self.to_agent(
-                            &agent,
-                            ServerMsg::Ended {
-                                call: call.as_str().to_owned(),
-                                by: "no_answer".into(),
-                            },
-                        )
-                        .await;
-                    }
                     self.acd.callback_failed(&call, now);
                 }
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.agent = None;
                 }
-                self.forget_if_done(&call);
+                self.pending_forget.push(call);
+            }
+            DeskInput::CallbackAnswered { entry, attempt } => {
+                if let Some(c) = self.calls.get_mut(&CallId::new(entry))
+                    && c.callback == Some(attempt)
+                {
+                    c.callback_answered = true;
+                }
             }
             DeskInput::SetDialer(dialer) => self.dialer = Some(dialer),
             DeskInput::MediaCheck { agent, silent } => {
@@ -536,9 +576,26 @@ impl AgentDesk {
             }
             ClientMsg::Hangup { call } => {
                 let call_id = CallId::new(call);
-                self.acd
-                    .agent_hung_up(agent, &call_id, now)
-                    .map_err(|e| e.to_string())?;
+                let ringing_callback = self
+                    .calls
+                    .get(&call_id)
+                    .is_some_and(|c| c.callback.is_some() && !c.callback_answered);
+                if ringing_callback {
+                    // The agent gave up while the customer's phone rang: an
+                    // attempt without an answer; the entry keeps its place.
+                    if current
+                        != Some(AgentState::OnCall {
+                            call: call_id.clone(),
+                        })
+                    {
+                        return Err(format!("not on call {}", call_id.as_str()));
+                    }
+                    self.acd.callback_failed(&call_id, now);
+                } else {
+                    self.acd
+                        .agent_hung_up(agent, &call_id, now)
+                        .map_err(|e| e.to_string())?;
+                }
                 self.notify(
                     &call_id,
                     DeskNotice::AgentHungUp {
@@ -659,8 +716,10 @@ impl AgentDesk {
                     let callback = matches!(target, Overflow::Callback);
                     self.notify(&call, DeskNotice::Overflow { target }).await;
                     if callback && let Some(c) = self.calls.get_mut(&call) {
-                        // The entry keeps its place; the caller hangs up.
+                        // The entry keeps its place; the caller hangs up and
+                        // hears nothing more of it (a closed channel).
                         c.callback = Some(0);
+                        c.queued.notices = mpsc::channel(1).0;
                     }
                     self.forget_if_done(&call);
                 }
@@ -781,7 +840,8 @@ impl AgentDesk {
         tokio::spawn(async move {
             tokio::time::sleep(MEDIA_CHECK_AFTER).await;
             let since = hub.since_last_media(&session).await;
-            let silent = since.is_none_or(|d| d >= MEDIA_SILENT);
+            // No session (the page never set up audio): unknown, keep the grace.
+            let silent = since.is_some_and(|d| d >= MEDIA_SILENT);
             if let Some(desk) = desk.upgrade() {
                 let _ = desk.send(DeskInput::MediaCheck { agent, silent }).await;
             }
@@ -821,6 +881,7 @@ impl AgentDesk {
         };
         let attempt = c.callback.unwrap_or(0) + 1;
         c.callback = Some(attempt);
+        c.callback_answered = false;
         let (tx, rx) = mpsc::channel(64);
         c.queued.notices = tx;
         let dialled = match &self.dialer {

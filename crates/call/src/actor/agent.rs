@@ -38,8 +38,9 @@ pub(super) struct AgentSide {
     /// The desk's id of this call: the call id, or for a callback leg the
     /// id of the call whose callback entry it serves.
     desk_call: String,
-    /// A callback leg (see `callback.rs`): it ends with `CallbackEnded`.
-    callback: bool,
+    /// A callback leg (see `callback.rs`): it ends with `CallbackEnded`
+    /// for this attempt.
+    callback: Option<u32>,
 }
 
 impl AgentSide {
@@ -47,11 +48,12 @@ impl AgentSide {
     pub(super) fn for_callback(
         &mut self,
         entry: String,
+        attempt: u32,
         agent: String,
         notices: mpsc::Receiver<DeskNotice>,
     ) {
         self.desk_call = entry;
-        self.callback = true;
+        self.callback = Some(attempt);
         self.answered_by = Some(agent);
         self.notices = Some(notices);
     }
@@ -217,7 +219,7 @@ impl CallActor {
                 let lang = self.interp.language().to_owned();
                 // A callback leg has no queue to wait in: its entry went
                 // back to the queue, the customer is told and let go.
-                if requeued && !self.agent.callback {
+                if requeued && self.agent.callback.is_none() {
                     let prompts = vec![
                         format!("{lang}/agent-lost"),
                         format!("{lang}/connecting-agent"),
@@ -447,9 +449,10 @@ impl CallActor {
         if self.agent.notices.is_some()
             && let Some(desk) = &self.ctx.desk
         {
-            let input = if self.agent.callback {
+            let input = if let Some(attempt) = self.agent.callback {
                 DeskInput::CallbackEnded {
                     entry: self.agent.desk_call.clone(),
+                    attempt,
                     answered: true,
                 }
             } else {

@@ -97,6 +97,7 @@ pub(crate) async fn run_callback(
             if let Some(desk) = &ctx.desk {
                 desk.send(DeskInput::CallbackEnded {
                     entry: job.entry.clone(),
+                    attempt: job.attempt,
                     answered: false,
                 })
                 .await;
@@ -123,9 +124,16 @@ pub(crate) async fn run_callback(
     let mut actor = CallActor::with_log(ctx, incoming, rx, log);
     actor.flow.stage = Stage::Done;
     actor.started = true;
+    if let Some(desk) = &actor.ctx.desk {
+        desk.send(DeskInput::CallbackAnswered {
+            entry: job.entry.clone(),
+            attempt: job.attempt,
+        })
+        .await;
+    }
     actor
         .agent
-        .for_callback(job.entry.clone(), job.agent.clone(), notices);
+        .for_callback(job.entry.clone(), job.attempt, job.agent.clone(), notices);
     let ending = actor.talk_callback(socket, lease, remote, leg).await;
     actor.finish(ending.0, ending.1).await;
 }
@@ -178,6 +186,7 @@ async fn dial(
         .map_err(|e| fail(503, &e.to_string(), EndedBy::Gateway))?;
 
     let mut leg: Option<(String, AgentLeg)> = None;
+    let mut desk_open = true;
     let mut shutdown = ctx.shutdown.clone();
     let started = Instant::now();
     loop {
@@ -199,10 +208,12 @@ async fn dial(
                 Some(_) => {}
                 None => return Err(fail(503, "SIP is gone", EndedBy::Gateway)),
             },
-            n = notices.recv() => match n {
+            n = notices.recv(), if desk_open => match n {
                 Some(DeskNotice::Leg { agent, leg: l }) => leg = Some((agent, l)),
                 Some(DeskNotice::AgentHungUp { .. }) | Some(DeskNotice::AgentLost { .. }) | None => {
-                    // The agent gave up (or went away) while it rang: cancel.
+                    // The agent gave up (or went away) while it rang: cancel,
+                    // then wait for the outcome (OutboundFailed 487).
+                    desk_open = false;
                     ctx.sip.hangup(key.clone()).await;
                 }
                 Some(_) => {}
