@@ -708,9 +708,11 @@ fn two_agents_three_callers_one_offer_at_a_time() {
             .map(|o| (o.1, o.2))
             .collect();
         spans.sort_unstable();
+        // Each call's actor stamps its own events: allow the few hundred
+        // microseconds between two actors hearing of one desk turn.
         for w in spans.windows(2) {
             assert!(
-                w[0].1 <= w[1].0,
+                w[0].1 <= w[1].0 + 20_000,
                 "{agent} rang for two calls at once: {spans:?}"
             );
         }
@@ -739,8 +741,12 @@ fn two_agents_three_callers_one_offer_at_a_time() {
     );
     let wrap1 = find(&evs1, "wrap_up");
     let offered3 = find(&evs3, "agent_offered");
+    // The desk sends "wrap-up done" (to caller 1's actor) and the offer (to
+    // caller 3's) in the same turn; each actor stamps its own event, so the
+    // two may come out a few hundred microseconds either way. An offer made
+    // during the wrap-up (which lasted over a second here) is far earlier.
     assert!(
-        offered3.at_us() >= wrap1.at_us(),
+        offered3.at_us() >= wrap1.at_us() - 20_000,
         "caller 3 offered ({offered3}) before Q finished caller 1's wrap-up ({wrap1})"
     );
     eprintln!(
