@@ -26,7 +26,9 @@ use hotline_ivr::{CallVars, Interpreter};
 use hotline_media::{
     CallRecorder, MediaConfig, MediaEvent, MediaSession, PortLease, PromptCache, RtpPortPool,
 };
-use hotline_sip::{CallKey, Direction, EndReason, IncomingCall, SipEvent, SipHandle, Transport};
+use hotline_sip::{
+    CallKey, Direction, EndReason, IncomingCall, RemoteMedia, SipEvent, SipHandle, Transport,
+};
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
@@ -253,23 +255,31 @@ impl CallActor {
             .emit("answered", None, json!({ "rtp": local.to_string() }))
             .await;
 
-        let offer = &self.incoming.offer;
+        let offer = self.incoming.offer;
+        let mut media = self.open_media(&offer);
+        // Until the ACK confirms the call, neither play nor time out on RTP:
+        // a caller that never ACKs is ended by timer H, not by silence.
+        media.set_direction(false, false);
+        let ending = self.talk_on(socket, lease, &mut media).await;
+        Ok((ending, media))
+    }
+
+    /// The call's media session towards `remote`, recorded to
+    /// `<recordings>/<call id>.wav`.
+    fn open_media(&self, remote: &RemoteMedia) -> MediaSession {
         let mut media = MediaSession::new(
             MediaConfig {
-                codec: match offer.codec {
+                codec: match remote.codec {
                     hotline_sip::Codec::Pcmu => hotline_media::Codec::Pcmu,
                     hotline_sip::Codec::Pcma => hotline_media::Codec::Pcma,
                 },
-                payload_type: offer.payload_type,
-                dtmf_payload_type: offer.dtmf_payload_type,
-                remote: offer.rtp_addr,
+                payload_type: remote.payload_type,
+                dtmf_payload_type: remote.dtmf_payload_type,
+                remote: remote.rtp_addr,
                 inactivity_timeout: self.ctx.settings.rtp_timeout,
             },
             Instant::now(),
         );
-        // Until the ACK confirms the call, neither play nor time out on RTP:
-        // a caller that never ACKs is ended by timer H, not by silence.
-        media.set_direction(false, false);
         let rec_path = self
             .ctx
             .recordings_dir
@@ -278,20 +288,30 @@ impl CallActor {
             Ok(rec) => media.set_recorder(rec),
             Err(e) => tracing::error!(error = %e, path = %rec_path.display(), "cannot record call"),
         }
+        media
+    }
 
+    /// Runs the answered call on `socket` (shared with the pacer) until one
+    /// side ends it; the port goes back to the pool afterwards.
+    async fn talk_on(
+        &mut self,
+        socket: StdUdpSocket,
+        lease: PortLease,
+        media: &mut MediaSession,
+    ) -> Ending {
         let paced = match socket.try_clone() {
             Ok(tx) => self.ctx.clock.pace(tx),
             Err(e) => {
                 tracing::error!(error = %e, "cannot share the RTP socket with the pacer");
                 self.ctx.sip.hangup(self.key.clone()).await;
-                return Err(Ending::new(EndedBy::Gateway, "rtp_socket"));
+                return Ending::new(EndedBy::Gateway, "rtp_socket");
             }
         };
-        let ending = self.talk(&socket, &paced, &mut media).await;
+        let ending = self.talk(&socket, &paced, media).await;
         drop(paced);
         drop(socket);
         drop(lease);
-        Ok((ending, media))
+        ending
     }
 
     async fn close_recording(&mut self, media: MediaSession) {

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hotline_media::{CallRecorder, MediaConfig, MediaSession};
+use hotline_media::MediaSession;
 use hotline_sip::{
     CallKey, IncomingCall, Originate, Party, Peer, RemoteMedia, SipEvent, Transport,
 };
@@ -255,43 +255,12 @@ impl CallActor {
         self.log
             .emit("agent_answered", None, json!({ "agent_id": agent }))
             .await;
-        let mut media = MediaSession::new(
-            MediaConfig {
-                codec: match remote.codec {
-                    hotline_sip::Codec::Pcmu => hotline_media::Codec::Pcmu,
-                    hotline_sip::Codec::Pcma => hotline_media::Codec::Pcma,
-                },
-                payload_type: remote.payload_type,
-                dtmf_payload_type: remote.dtmf_payload_type,
-                remote: remote.rtp_addr,
-                inactivity_timeout: self.ctx.settings.rtp_timeout,
-            },
-            Instant::now(),
-        );
+        let mut media = self.open_media(&remote);
         apply_direction(&mut media, remote.direction);
-        let rec_path = self
-            .ctx
-            .recordings_dir
-            .join(format!("{}.wav", self.log.call_id));
-        match CallRecorder::create(&rec_path) {
-            Ok(rec) => media.set_recorder(rec),
-            Err(e) => tracing::error!(error = %e, path = %rec_path.display(), "cannot record call"),
-        }
         if let Some((agent, leg)) = leg {
             self.start_bridge(agent, leg, &mut media).await;
         }
-        let paced = match socket.try_clone() {
-            Ok(tx) => self.ctx.clock.pace(tx),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot share the RTP socket with the pacer");
-                self.ctx.sip.hangup(self.key.clone()).await;
-                return (Ending::new(EndedBy::Gateway, "rtp_socket"), Some(media));
-            }
-        };
-        let ending = self.talk(&socket, &paced, &mut media).await;
-        drop(paced);
-        drop(socket);
-        drop(lease);
+        let ending = self.talk_on(socket, lease, &mut media).await;
         (ending, Some(media))
     }
 }
