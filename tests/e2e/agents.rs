@@ -1452,3 +1452,136 @@ fn agent_page_drops_off_mid_call_and_keeps_the_call() {
     );
     assert_eq!(count(&evs, "agent_answered"), 1, "{}", dump(&evs));
 }
+
+/// A callback attempt nobody picks up, then one the customer ends. The
+/// agent answers the callback request and hangs up while the customer's
+/// phone still rings (SIPp: 180, never 200): the gateway CANCELs, the leg
+/// records `callback_failed` 487, the agent wraps up, and the entry keeps
+/// its place — after the queue's retry interval (3 s) it is offered again
+/// as attempt 2. This time the customer answers and hangs up after 3 s:
+/// the agent's page says the caller hung up, and the wrap-up the agent then
+/// submits lands on the second leg's record.
+#[test]
+fn callback_unanswered_then_retried_and_ended_by_the_customer() {
+    let uas_port = ports::free_port();
+    let via = format!("127.0.0.1:{uas_port}");
+    let (gw, _flows) = agent_gateway_with("agents_callback_retry", &["--callback-via", &via]);
+    agents_and_queue(
+        &gw,
+        &[("a1", "Ada Agent")],
+        json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 20,
+               "wrap_up_secs": 30, "max_wait_secs": 8, "overflow": "callback",
+               "callback_attempts": 3, "callback_retry_secs": 3, "members": ["a1"]}),
+    );
+    let Some((_chromium, mut drv)) = browser_for(&gw) else {
+        return;
+    };
+    drv.cmd(
+        json!({"op": "open", "page": "a1", "agent": "a1", "password": PASSWORD}),
+        PAGE_WAIT,
+    );
+    let c1 = queued_caller(&gw, "caller1", 30_000, 30_000);
+    let c1_id = c1.call_id().to_owned();
+    let evs1 = gw.wait_call_ended(&c1_id, Duration::from_secs(40));
+    c1.wait().assert_success();
+    assert_eq!(count(&evs1, "callback_requested"), 1, "{}", dump(&evs1));
+    let original = evs1[0].call_id().to_owned();
+    let legs = || -> Vec<Event> {
+        gw.all_events()
+            .into_iter()
+            .filter(|e| {
+                e.kind() == "call_started"
+                    && e.data()["callback_of"].as_str() == Some(original.as_str())
+            })
+            .collect()
+    };
+
+    // Attempt 1: it rings; the agent gives up.
+    let ringing = Sipp::against("uas_ring_only.xml", gw.sip_port, gw.dir())
+        .local_port(uas_port)
+        .var("CANCEL_WAIT_MS", "30000")
+        .timeout(SIPP_LIMIT)
+        .spawn();
+    std::thread::sleep(Duration::from_millis(300));
+    drv.cmd(json!({"op": "available", "page": "a1"}), PAGE_WAIT);
+    let offer = drv.cmd(json!({"op": "waitOffer", "page": "a1"}), PAGE_WAIT);
+    assert_eq!(offer["kind"], "Callback request", "{offer}");
+    // Answer without waiting for audio: the customer never picks up.
+    drv.cmd(json!({"op": "answerTogether", "pages": ["a1"]}), PAGE_WAIT);
+    let leg1 = poll_until(Duration::from_secs(10), || {
+        legs()
+            .first()
+            .map(|e| e.sip_call_id().to_owned())
+            .filter(|id| count(&gw.events_for(id), "ringing") > 0)
+    })
+    .unwrap_or_else(|| panic!("the first attempt never rang:\n{}", gw.log_tail()));
+    drv.cmd(json!({"op": "hangup", "page": "a1"}), PAGE_WAIT);
+    ringing.wait().assert_success();
+    let evs_leg1 = gw.wait_call_ended(&leg1, CALL_END_WAIT);
+    assert_in_order(
+        &evs_leg1,
+        &[
+            ("call_started", &[("direction", "outbound")]),
+            ("ringing", &[]),
+            ("callback_failed", &[]),
+            ("outcome", &[("outcome", "failed")]),
+            ("call_ended", &[]),
+        ],
+    );
+    assert_eq!(
+        find(&evs_leg1, "callback_failed").data()["code"],
+        json!(487),
+        "{}",
+        dump(&evs_leg1)
+    );
+    drv.cmd(
+        json!({"op": "wrapUp", "page": "a1", "disposition": "no_action", "notes": "no answer"}),
+        PAGE_WAIT,
+    );
+
+    // Attempt 2, after the retry interval: answered, then ended by the customer.
+    let pcap = gw.dir().join("customer.pcap");
+    rtp::write_caller_pcap(
+        &pcap,
+        &[CallerAudio::Tone {
+            hz: CALLER_HZ,
+            ms: 10_000,
+        }],
+    );
+    let customer = Sipp::against("uas_callback_hangs_up.xml", gw.sip_port, gw.dir())
+        .local_port(uas_port)
+        .var("PCAP", pcap.to_str().expect("utf-8 temp path"))
+        .var("TALK_MS", "3000")
+        .timeout(SIPP_LIMIT)
+        .spawn();
+    let offer2 = drv.cmd(json!({"op": "waitOffer", "page": "a1"}), PAGE_WAIT);
+    assert_eq!(offer2["kind"], "Callback request", "{offer2}");
+    drv.cmd(json!({"op": "answer", "page": "a1"}), PAGE_WAIT);
+    drv.cmd(
+        json!({"op": "waitText", "page": "a1", "selector": "#notice", "text": "hung up"}),
+        PAGE_WAIT,
+    );
+    drv.cmd(
+        json!({"op": "wrapUp", "page": "a1", "disposition": "refund", "notes": "second try"}),
+        PAGE_WAIT,
+    );
+    customer.wait().assert_success();
+    let all = legs();
+    assert_eq!(all.len(), 2, "two attempts: {all:?}");
+    assert_eq!(all[1].data()["attempt"], json!(2), "{}", all[1]);
+    let leg2 = all[1].sip_call_id().to_owned();
+    let evs_leg2 = gw.wait_call_ended(&leg2, CALL_END_WAIT);
+    assert_in_order(
+        &evs_leg2,
+        &[
+            ("answered", &[]),
+            ("agent_answered", &[("agent_id", "a1")]),
+            ("hangup", &[("ended_by", "caller")]),
+            (
+                "wrap_up",
+                &[("disposition", "refund"), ("notes", "second try")],
+            ),
+            ("call_ended", &[]),
+        ],
+    );
+}
