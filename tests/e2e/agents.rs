@@ -1193,6 +1193,57 @@ fn new_agents_are_listed_offline_in_the_live_states() {
     }
 }
 
+// ---------------------------------------------------------------- callbacks
+
+/// A gateway that dials callbacks to a SIPp "customer" on the returned
+/// port, the `support` queue (agent a1) overflowing to a callback after
+/// `max_wait_secs`, and a1's page logged in but not available. `None`
+/// (the test skips) without chromium or node.
+fn callback_desk(
+    label: &str,
+    max_wait_secs: u32,
+    attempts: u32,
+    retry_secs: u32,
+) -> Option<(Gateway, TempDir, Chromium, AgentDriver, u16)> {
+    let uas_port = ports::free_port();
+    let via = format!("127.0.0.1:{uas_port}");
+    let (gw, flows) = agent_gateway_with(label, &["--callback-via", &via]);
+    agents_and_queue(
+        &gw,
+        &[("a1", "Ada Agent")],
+        json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 20,
+               "wrap_up_secs": 30, "max_wait_secs": max_wait_secs, "overflow": "callback",
+               "callback_attempts": attempts, "callback_retry_secs": retry_secs,
+               "members": ["a1"]}),
+    );
+    let (chromium, mut drv) = browser_for(&gw)?;
+    drv.cmd(
+        json!({"op": "open", "page": "a1", "agent": "a1", "password": PASSWORD}),
+        PAGE_WAIT,
+    );
+    Some((gw, flows, chromium, drv, uas_port))
+}
+
+/// The customer's voice for a callback SIPp: `CALLER_HZ` for `ms`.
+fn customer_pcap(gw: &Gateway, ms: u32) -> String {
+    let pcap = gw
+        .dir()
+        .join(hotline_e2e::unique_token("customer") + ".pcap");
+    rtp::write_caller_pcap(&pcap, &[CallerAudio::Tone { hz: CALLER_HZ, ms }]);
+    pcap.to_str().expect("utf-8 temp path").to_owned()
+}
+
+/// The `call_started` of every callback leg of the call `original` (its
+/// call id), in order.
+fn callback_legs(gw: &Gateway, original: &str) -> Vec<Event> {
+    gw.all_events()
+        .into_iter()
+        .filter(|e| {
+            e.kind() == "call_started" && e.data()["callback_of"].as_str() == Some(original)
+        })
+        .collect()
+}
+
 /// A queued callback keeps the caller's place. The only agent is away;
 /// caller 1 queues, then caller 2. Caller 1's max wait (10 s) overflows to
 /// a callback: they hear the confirmation and the gateway hangs up — but
@@ -1205,24 +1256,12 @@ fn new_agents_are_listed_offline_in_the_live_states() {
 /// the callback leg has its own record pointing at the original call.
 #[test]
 fn callback_keeps_the_callers_place_and_the_agent_calls_back() {
-    let uas_port = ports::free_port();
-    let via = format!("127.0.0.1:{uas_port}");
-    let (gw, _flows) = agent_gateway_with("agents_callback", &["--callback-via", &via]);
-    agents_and_queue(
-        &gw,
-        &[("a1", "Ada Agent")],
-        json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 20,
-               "wrap_up_secs": 30, "max_wait_secs": 10, "overflow": "callback",
-               "callback_attempts": 2, "callback_retry_secs": 30, "members": ["a1"]}),
-    );
-    let Some((_chromium, mut drv)) = browser_for(&gw) else {
+    // Logged in but not available: nobody takes calls yet.
+    let Some((gw, _flows, _chromium, mut drv, uas_port)) =
+        callback_desk("agents_callback", 10, 2, 30)
+    else {
         return;
     };
-    // Logged in but not available: nobody takes calls yet.
-    drv.cmd(
-        json!({"op": "open", "page": "a1", "agent": "a1", "password": PASSWORD}),
-        PAGE_WAIT,
-    );
 
     let c1 = queued_caller(&gw, "caller1", 30_000, 30_000);
     let c1_id = c1.call_id().to_owned();
@@ -1268,17 +1307,9 @@ fn callback_keeps_the_callers_place_and_the_agent_calls_back() {
     );
 
     // The customer's phone, then the agent comes back: the callback rings first.
-    let pcap = gw.dir().join("customer.pcap");
-    rtp::write_caller_pcap(
-        &pcap,
-        &[CallerAudio::Tone {
-            hz: CALLER_HZ,
-            ms: 20_000,
-        }],
-    );
     let customer = Sipp::against("uas_callback.xml", gw.sip_port, gw.dir())
         .local_port(uas_port)
-        .var("PCAP", pcap.to_str().expect("utf-8 temp path"))
+        .var("PCAP", customer_pcap(&gw, 20_000))
         .var("BYE_WAIT_MS", "40000")
         .timeout(SIPP_LIMIT)
         .spawn();
@@ -1298,9 +1329,7 @@ fn callback_keeps_the_callers_place_and_the_agent_calls_back() {
 
     // The callback leg: its own record, pointing at caller 1's call.
     let leg = poll_until(Duration::from_secs(10), || {
-        gw.all_events().into_iter().find(|e| {
-            e.kind() == "call_started" && e.data()["callback_of"].as_str() == Some(&original)
-        })
+        callback_legs(&gw, &original).into_iter().next()
     })
     .unwrap_or_else(|| panic!("no callback leg for {original}:\n{}", gw.log_tail()));
     let leg_id = leg.sip_call_id().to_owned();
@@ -1463,38 +1492,18 @@ fn agent_page_drops_off_mid_call_and_keeps_the_call() {
 /// submits lands on the second leg's record.
 #[test]
 fn callback_unanswered_then_retried_and_ended_by_the_customer() {
-    let uas_port = ports::free_port();
-    let via = format!("127.0.0.1:{uas_port}");
-    let (gw, _flows) = agent_gateway_with("agents_callback_retry", &["--callback-via", &via]);
-    agents_and_queue(
-        &gw,
-        &[("a1", "Ada Agent")],
-        json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 20,
-               "wrap_up_secs": 30, "max_wait_secs": 8, "overflow": "callback",
-               "callback_attempts": 3, "callback_retry_secs": 3, "members": ["a1"]}),
-    );
-    let Some((_chromium, mut drv)) = browser_for(&gw) else {
+    let Some((gw, _flows, _chromium, mut drv, uas_port)) =
+        callback_desk("agents_callback_retry", 8, 3, 3)
+    else {
         return;
     };
-    drv.cmd(
-        json!({"op": "open", "page": "a1", "agent": "a1", "password": PASSWORD}),
-        PAGE_WAIT,
-    );
     let c1 = queued_caller(&gw, "caller1", 30_000, 30_000);
     let c1_id = c1.call_id().to_owned();
     let evs1 = gw.wait_call_ended(&c1_id, Duration::from_secs(40));
     c1.wait().assert_success();
     assert_eq!(count(&evs1, "callback_requested"), 1, "{}", dump(&evs1));
     let original = evs1[0].call_id().to_owned();
-    let legs = || -> Vec<Event> {
-        gw.all_events()
-            .into_iter()
-            .filter(|e| {
-                e.kind() == "call_started"
-                    && e.data()["callback_of"].as_str() == Some(original.as_str())
-            })
-            .collect()
-    };
+    let legs = || callback_legs(&gw, &original);
 
     // Attempt 1: it rings; the agent gives up.
     let ringing = Sipp::against("uas_ring_only.xml", gw.sip_port, gw.dir())
@@ -1540,17 +1549,9 @@ fn callback_unanswered_then_retried_and_ended_by_the_customer() {
     );
 
     // Attempt 2, after the retry interval: answered, then ended by the customer.
-    let pcap = gw.dir().join("customer.pcap");
-    rtp::write_caller_pcap(
-        &pcap,
-        &[CallerAudio::Tone {
-            hz: CALLER_HZ,
-            ms: 10_000,
-        }],
-    );
     let customer = Sipp::against("uas_callback_hangs_up.xml", gw.sip_port, gw.dir())
         .local_port(uas_port)
-        .var("PCAP", pcap.to_str().expect("utf-8 temp path"))
+        .var("PCAP", customer_pcap(&gw, 10_000))
         .var("TALK_MS", "3000")
         .timeout(SIPP_LIMIT)
         .spawn();
