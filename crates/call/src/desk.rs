@@ -78,9 +78,11 @@ pub struct QueuedCall {
 pub enum DeskNotice {
     /// No queue of that name: the actor falls back to holding.
     UnknownQueue,
+    /// The caller's place (1 = next); `estimated_wait` only when the queue
+    /// has handle times to base it on.
     Position {
         position: usize,
-        estimated_wait: Duration,
+        estimated_wait: Option<Duration>,
     },
     Offered {
         agent: String,

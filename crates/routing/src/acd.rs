@@ -12,8 +12,6 @@ use crate::error::AcdError;
 use crate::ids::{AgentId, CallId, QueueName};
 use crate::view::{AgentView, CallView, QueueView};
 
-/// Handle time assumed for estimated waits before a queue has finished a call.
-pub const DEFAULT_HANDLE_TIME: Duration = Duration::from_secs(180);
 /// How many recent handle times the average is taken over: recent enough to
 /// follow a busy day, long enough not to jump with every call.
 const HANDLE_TIME_WINDOW: usize = 20;
@@ -618,9 +616,11 @@ impl Acd {
 
     /// Expected time until an agent picks up `call`: its position times the
     /// queue's average handle time, shared among the agents staffing it.
+    /// `None` while the queue has no handle time yet: a figure with nothing
+    /// behind it is a promise the caller will hold us to.
     pub fn estimated_wait(&self, call: &CallId) -> Option<Duration> {
         let position = self.position(call)?;
-        Some(self.estimate(&self.calls[call].queue, position))
+        self.estimate(&self.calls[call].queue, position)
     }
 
     pub fn agent(&self, agent: &AgentId) -> Option<AgentView> {
@@ -1275,7 +1275,9 @@ impl Acd {
             if c.last_position != Some(position) {
                 c.last_position = Some(position);
                 // A callback entry holds its place silently: nobody listens.
-                if c.callback.is_none() {
+                // A caller whose call rings an agent hears no position: the
+                // agent may pick up mid-sentence.
+                if c.callback.is_none() && c.offers.is_empty() {
                     let estimated_wait = self.estimate(&queue, position);
                     self.actions.push_back(AcdAction::Position {
                         call,
@@ -1287,10 +1289,9 @@ impl Acd {
         }
     }
 
-    fn estimate(&self, queue: &QueueName, position: usize) -> Duration {
-        let Some(q) = self.queues.get(queue) else {
-            return DEFAULT_HANDLE_TIME * position as u32;
-        };
+    fn estimate(&self, queue: &QueueName, position: usize) -> Option<Duration> {
+        let q = self.queues.get(queue)?;
+        let handle_time = q.average_handle_time()?;
         let staffed = q
             .config
             .members
@@ -1300,7 +1301,7 @@ impl Acd {
             .filter(|id| self.agents.get(*id).is_some_and(|a| a.state.is_staffed()))
             .count()
             .max(1);
-        q.average_handle_time() * position as u32 / staffed as u32
+        Some(handle_time * position as u32 / staffed as u32)
     }
 
     fn live_offer(&self, agent: &AgentId, call: &CallId) -> Result<(), AcdError> {
@@ -1359,11 +1360,12 @@ impl Queue {
         }
     }
 
-    fn average_handle_time(&self) -> Duration {
+    /// The mean of the recent handle times; `None` before the first.
+    fn average_handle_time(&self) -> Option<Duration> {
         if self.handle_times.is_empty() {
-            return DEFAULT_HANDLE_TIME;
+            return None;
         }
-        self.handle_times.iter().sum::<Duration>() / self.handle_times.len() as u32
+        Some(self.handle_times.iter().sum::<Duration>() / self.handle_times.len() as u32)
     }
 }
 

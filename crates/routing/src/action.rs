@@ -115,11 +115,14 @@ pub enum AcdAction {
     /// `call` is now `position` in its queue (1 = next); announce it if the
     /// flow wants. Emitted on entry and whenever the position changes, for
     /// live callers only: callback entries hold a place (and count in other
-    /// callers' positions) but nobody is on the line to hear it.
+    /// callers' positions) but nobody is on the line to hear it, and a call
+    /// ringing an agent is not told its place (the agent may pick up
+    /// mid-sentence). `estimated_wait` is `None` until the queue has handle
+    /// times to go on.
     Position {
         call: CallId,
         position: usize,
-        estimated_wait: Duration,
+        estimated_wait: Option<Duration>,
     },
     /// `call` waited its queue's max wait. With [`Overflow::Queue`] the ACD
     /// moved it there; with [`Overflow::Callback`] it stays in the ACD as a

@@ -88,7 +88,7 @@ mod error;
 mod ids;
 mod view;
 
-pub use acd::{Acd, DEFAULT_HANDLE_TIME};
+pub use acd::Acd;
 pub use action::{AcdAction, AgentState, OfferOutcome, REASON_NO_ANSWER, REASON_NOT_READY};
 pub use config::{AgentConfig, AgentLostPolicy, Overflow, QueueConfig, Strategy};
 pub use error::AcdError;

@@ -66,6 +66,6 @@ pub struct QueueView {
     /// Calls not yet connected, in position order, callback entries
     /// included (they hold a place).
     pub waiting: Vec<CallView>,
-    /// What estimated waits are based on.
-    pub average_handle_time: Duration,
+    /// What estimated waits are based on (`None`: no call finished yet).
+    pub average_handle_time: Option<Duration>,
 }

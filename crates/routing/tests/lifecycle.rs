@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use hotline_routing::{
-    AcdAction, AcdError, AgentConfig, AgentLostPolicy, AgentState, DEFAULT_HANDLE_TIME,
-    OfferOutcome, Overflow, QueueConfig, REASON_NO_ANSWER, REASON_NOT_READY, Strategy,
+    AcdAction, AcdError, AgentConfig, AgentLostPolicy, AgentState, OfferOutcome, Overflow,
+    QueueConfig, REASON_NO_ANSWER, REASON_NOT_READY, Strategy,
 };
 
 fn support(members: &[&str]) -> QueueConfig {
@@ -202,14 +202,12 @@ fn two_agents_three_callers_the_third_waits_then_gets_the_first_agent_out_of_wra
     b.accept("x", "c1");
     b.accept("y", "c2");
     let acts = b.drain();
-    // A call ringing an agent still counts as waiting ahead of c3.
-    assert_eq!(
-        positions(&acts),
-        [("c2".into(), 1), ("c3".into(), 2), ("c3".into(), 1)]
-    );
+    // A call ringing an agent still counts as waiting ahead of c3, but is
+    // not told its place while it rings (c2 rang y when x took c1).
+    assert_eq!(positions(&acts), [("c3".into(), 2), ("c3".into(), 1)]);
     assert_eq!(b.acd.position(&c("c3")), Some(1));
-    let est = b.acd.estimated_wait(&c("c3")).unwrap();
-    assert_eq!(est, DEFAULT_HANDLE_TIME / 2, "two agents share the queue");
+    // No call finished yet: no estimate (no made-up figure).
+    assert_eq!(b.acd.estimated_wait(&c("c3")), None);
 
     b.advance(secs(60));
     b.acd.call_ended(&c("c2"), b.now); // y's caller hangs up first
@@ -234,7 +232,7 @@ fn estimated_wait_follows_the_queues_handle_times() {
     b.acd.agent_hung_up(&a("x"), &c("c1"), b.now).unwrap();
     b.advance(secs(30)); // wrap-up: handle time 120 s
     let view = b.acd.queue(&q("support")).unwrap();
-    assert_eq!(view.average_handle_time, secs(120));
+    assert_eq!(view.average_handle_time, Some(secs(120)));
     b.acd.set_away(&a("x"), "break", b.now).unwrap();
     b.enqueue("c2", "support", 0, None);
     b.enqueue("c3", "support", 0, None);
@@ -244,7 +242,48 @@ fn estimated_wait_follows_the_queues_handle_times() {
     assert!(acts.contains(&AcdAction::Position {
         call: c("c3"),
         position: 2,
-        estimated_wait: secs(240)
+        estimated_wait: Some(secs(240))
+    }));
+    // Two agents staffed share the queue: half the wait.
+    let mut b = Bench::new(vec![support(&["x", "y"])], &["x", "y"]);
+    b.ready(&["x", "y"]);
+    b.enqueue("c1", "support", 0, None);
+    b.enqueue("c2", "support", 0, None);
+    b.accept("x", "c1");
+    b.accept("y", "c2");
+    b.advance(secs(100));
+    b.acd.agent_hung_up(&a("x"), &c("c1"), b.now).unwrap();
+    b.acd.agent_hung_up(&a("y"), &c("c2"), b.now).unwrap();
+    b.skip_to_next_timer(); // wrap-up ends: handle times known
+    b.enqueue("c3", "support", 0, None);
+    b.enqueue("c4", "support", 0, None);
+    b.enqueue("c5", "support", 0, None);
+    let aht = b
+        .acd
+        .queue(&q("support"))
+        .unwrap()
+        .average_handle_time
+        .unwrap();
+    assert_eq!(b.acd.estimated_wait(&c("c5")), Some(aht * 3 / 2));
+}
+
+/// Issue 9 #3: the caller whose call is being offered to an agent hears no
+/// position prompt, and no estimate is made up before the queue has one.
+#[test]
+fn no_position_while_an_offer_is_out_and_no_estimate_without_history() {
+    let mut b = Bench::new(vec![support(&["x"])], &["x"]);
+    b.ready(&["x"]);
+    b.enqueue("c1", "support", 0, None);
+    let acts = b.drain();
+    assert_eq!(offers(&acts), [("c1".into(), "x".into())]);
+    assert!(positions(&acts).is_empty(), "{acts:?}");
+    // The next caller waits behind it and is told so, without an estimate.
+    b.enqueue("c2", "support", 0, None);
+    let acts = b.drain();
+    assert!(acts.contains(&AcdAction::Position {
+        call: c("c2"),
+        position: 2,
+        estimated_wait: None
     }));
 }
 

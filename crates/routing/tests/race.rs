@@ -173,6 +173,10 @@ impl Model {
                     !self.connected.contains_key(call),
                     "position of connected {call}"
                 );
+                assert!(
+                    self.live.get(call).is_none_or(|m| m.is_empty()),
+                    "position announced to {call} while an offer is out"
+                );
             }
             AcdAction::Overflow { call, target } => {
                 assert!(self.live.get(call).is_none_or(|m| m.is_empty()));

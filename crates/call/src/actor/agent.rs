@@ -153,10 +153,17 @@ impl CallActor {
                     .emit(
                         "queue_position",
                         None,
-                        json!({ "position": position, "estimated_wait_ms": estimated_wait.as_millis() as u64 }),
+                        json!({
+                            "position": position,
+                            "estimated_wait_ms": estimated_wait.map(|w| w.as_millis() as u64),
+                        }),
                     )
                     .await;
-                if self.agent.bridge.is_none() && self.agent.answered_by.is_none() {
+                // Never while an agent rings: they may pick up mid-sentence.
+                if self.agent.bridge.is_none()
+                    && self.agent.answered_by.is_none()
+                    && self.agent.ringing.is_empty()
+                {
                     let lang = self.interp.language().to_owned();
                     let mut prompts = vec![format!("{lang}/queue-position-before")];
                     prompts.extend(
