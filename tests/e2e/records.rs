@@ -168,6 +168,16 @@ fn a_crash_leaves_no_open_call() {
             .then_some(())
     });
     assert!(answered.is_some(), "two answered calls recorded");
+    // Let both recordings hold over a second of audio (the recorder rewrites
+    // the WAV header once a second; the data runs ahead of it).
+    let wavs = poll_until(Duration::from_secs(10), || {
+        let sizes: Vec<u64> = std::fs::read_dir(data.join("recordings"))
+            .ok()?
+            .filter_map(|e| e.ok()?.metadata().ok().map(|m| m.len()))
+            .collect();
+        (sizes.len() == 2 && sizes.iter().all(|&b| b > 44 + 8000 * 4 * 3 / 2)).then_some(())
+    });
+    assert!(wavs.is_some(), "two recordings with 1.5 s of audio each");
     send_signal(gw.id(), "KILL");
     let _ = gw.wait();
     assert_eq!(
@@ -186,6 +196,29 @@ fn a_crash_leaves_no_open_call() {
     .expect("the interrupted calls are closed after restart");
     for r in &closed {
         assert_eq!((r[0].as_str(), r[1].as_str()), ("gateway", "interrupted"));
+    }
+    // Issue 9 #10: each interrupted call has its recordings row (the WAV the
+    // crash left plays), and its talk time is the length of that audio.
+    let recs = psql(
+        &data,
+        "SELECT r.path, r.duration_ms, r.channels, \
+                round(c.talk_seconds * 1000)::bigint, c.recording_id = r.id \
+           FROM calls c JOIN recordings r ON r.call_id = c.id ORDER BY c.started_at",
+    );
+    assert_eq!(recs.len(), 2, "a recordings row per interrupted call: {recs:?}");
+    for r in &recs {
+        let path = PathBuf::from(&r[0]);
+        assert!(path.is_absolute(), "stored path {path:?} is absolute");
+        let stats = wav::analyze(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let (dur, talk): (f64, f64) = (r[1].parse().unwrap(), r[3].parse().unwrap());
+        assert!(dur >= 1500.0, "recording of {dur} ms");
+        assert!(
+            (stats.duration_ms - dur).abs() <= 20.0,
+            "row says {dur} ms, the WAV holds {} ms",
+            stats.duration_ms
+        );
+        assert!((talk - dur).abs() <= 100.0, "talk {talk} ms vs audio {dur} ms");
+        assert_eq!((r[2].as_str(), r[4].as_str()), ("2", "t"), "{r:?}");
     }
     let spool = data.join("spool");
     let left = std::fs::read_dir(&spool).map(|d| d.count()).unwrap_or(0);

@@ -88,8 +88,11 @@ impl Gateway {
             .arg(format!("127.0.0.1:{http_port}"))
             .arg("--rtp-ports")
             .arg(format!("{}-{}", rtp_ports.0, rtp_ports.1))
+            // Relative, as an operator types it (`deploy/run` uses `data`):
+            // what the gateway stores must not depend on its working directory.
+            .current_dir(dir.path())
             .arg("--data-dir")
-            .arg(&data_dir)
+            .arg("data")
             .arg("--sounds-dir")
             .arg(root.join("sounds"));
         // The repo's flows, unless the test brings its own (clap refuses a flag twice).

@@ -130,7 +130,11 @@ impl Records {
         let writer = Writer::new(
             db.store.clone(),
             &data_dir.join("spool"),
-            WriterConfig::new(&node),
+            WriterConfig {
+                // Recovery links the WAV a crash left behind (issue 9 #10).
+                recordings_dir: Some(data_dir.join("recordings")),
+                ..WriterConfig::new(&node)
+            },
         )
         .context("cannot open the spool")?;
         let (tx, rx) = mpsc::channel(4096);

@@ -19,7 +19,11 @@ use crate::http;
 use crate::ivr::{GatewayLookups, LiveFlows};
 use crate::records::Records;
 
-pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
+    // Every path the gateway stores (recordings, voicemail) is absolute, so
+    // a record means the same file whatever directory a reader runs in.
+    cfg.data_dir = std::path::absolute(&cfg.data_dir)
+        .with_context(|| format!("data dir {}", cfg.data_dir.display()))?;
     let recordings = cfg.data_dir.join("recordings");
     let voicemail = cfg.data_dir.join("voicemail");
     for dir in [&recordings, &voicemail] {

@@ -1,6 +1,7 @@
 //! The database side: migrations, the idempotent batch write, recovery, demo data.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -171,16 +172,25 @@ impl Store {
 
     /// Closes the calls of `node` that started before `before` and never
     /// completed (the process handling them died): appends `hangup`
-    /// (ended_by `gateway`, cause `interrupted`, at the call's last event) and
-    /// `call_ended` with the next sequence numbers. Returns the calls closed.
+    /// (ended_by `gateway`, cause `interrupted`) and `call_ended` with the
+    /// next sequence numbers. Returns the calls closed.
+    ///
+    /// With `recordings_dir`, a call whose WAV (`<dir>/<call id>.wav`) the
+    /// crash left behind also gets its `recording` event (format and length
+    /// read from the file, path absolute), and the call is taken to have
+    /// lasted as long as its audio: it ends at `answered_at` + the WAV's
+    /// duration when that is later than its last event (a call that talked
+    /// for a minute after its last event ended a minute later).
     pub async fn close_interrupted(
         &self,
         node: &str,
         before: DateTime<Utc>,
+        recordings_dir: Option<&Path>,
     ) -> Result<Vec<Uuid>, StoreError> {
         let open: Vec<OpenCall> = sqlx::query_as(
             "SELECT c.id, c.sip_call_id, c.ended_at, \
-                        coalesce(max(e.seq), -1), max(e.at) \
+                        coalesce(max(e.seq), -1), max(e.at), c.answered_at, \
+                        coalesce(bool_or(e.kind = 'recording'), false) \
                  FROM calls c LEFT JOIN call_events e ON e.call_id = c.id \
                  WHERE NOT c.complete AND c.node = $1 AND c.started_at < $2 \
                  GROUP BY c.id ORDER BY c.started_at",
@@ -191,8 +201,17 @@ impl Store {
         .await?;
         let now = Utc::now();
         let mut batch = Vec::new();
-        for (id, sip_call_id, ended_at, last_seq, last_at) in &open {
-            let at = last_at.unwrap_or(now);
+        for (id, sip_call_id, ended_at, last_seq, last_at, answered_at, has_recording) in &open {
+            let wav = recordings_dir
+                .filter(|_| !has_recording)
+                .map(|d| d.join(format!("{id}.wav")))
+                .and_then(|p| Some((crate::wav_probe::probe(&p)?, p)));
+            let mut at = last_at.unwrap_or(now);
+            if let (Some((facts, _)), Some(answered)) = (&wav, answered_at) {
+                let by_audio =
+                    *answered + chrono::Duration::milliseconds(facts.duration_ms() as i64);
+                at = at.max(by_audio.min(now));
+            }
             let mut seq = (last_seq + 1) as u32;
             let mut push = |kind: &str, data| {
                 batch.push(StoredEvent {
@@ -210,6 +229,24 @@ impl Store {
                 push(
                     "hangup",
                     json!({ "ended_by": "gateway", "cause": "interrupted", "recovered_at": now }),
+                );
+            }
+            if let Some((facts, path)) = &wav {
+                if let Err(e) = crate::wav_probe::repair_header(path, facts) {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot repair a crashed WAV's header");
+                }
+                let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                push(
+                    "recording",
+                    json!({
+                        "path": path.to_string_lossy(),
+                        "duration_ms": facts.duration_ms(),
+                        "channels": facts.channels,
+                        "sample_rate": facts.sample_rate,
+                        "bytes": facts.bytes,
+                        "sha256": crate::writer::sha256_file(&path).ok(),
+                        "recovered": true,
+                    }),
                 );
             }
             push("call_ended", json!({}));
@@ -266,13 +303,16 @@ impl Store {
     }
 }
 
-/// id, sip_call_id, ended_at, last seq (-1: none), last event time.
+/// id, sip_call_id, ended_at, last seq (-1: none), last event time,
+/// answered_at, whether a `recording` event exists.
 type OpenCall = (
     Uuid,
     String,
     Option<DateTime<Utc>>,
     i32,
     Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    bool,
 );
 
 #[derive(sqlx::FromRow)]

@@ -25,6 +25,7 @@ pub mod record;
 mod seed;
 pub mod spool;
 pub mod testing;
+pub mod wav_probe;
 mod writer;
 
 pub use agents::{

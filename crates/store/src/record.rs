@@ -113,6 +113,8 @@ pub struct RecordingRow {
 /// The outcomes the schema accepts.
 pub const OUTCOMES: &[&str] = &[
     "self_served",
+    "abandoned_in_ivr",
+    "ended_in_ivr",
     "queued",
     "abandoned",
     "answered",
@@ -235,13 +237,19 @@ pub fn derive_call(id: Uuid, sip_call_id: &str, events: &[EventRow]) -> CallReco
                 r.complete = true;
                 r.ended_at = r.ended_at.or(Some(ev.at));
                 if r.outcome.is_none() || queued_unanswered {
+                    // docs/call-events.md, "Outcomes": `self_served` only
+                    // ever comes from a node the flow marks; an answered
+                    // call that ends without one was not served.
+                    let cause = r.hangup_cause.as_deref();
                     r.outcome = Some(
-                        if r.hangup_cause.as_deref() == Some("interrupted") && !queued_unanswered {
+                        if matches!(cause, Some("interrupted" | "shutdown")) && !queued_unanswered {
                             "failed"
                         } else if r.answered_at.is_none() || queued_unanswered {
                             "abandoned"
+                        } else if cause == Some("flow_ended") {
+                            "ended_in_ivr"
                         } else {
-                            "self_served"
+                            "abandoned_in_ivr"
                         }
                         .into(),
                     );
@@ -331,10 +339,38 @@ mod tests {
         assert_eq!(r.issue_type.as_deref(), Some("subscription.refund"));
         assert_eq!(r.ended_by.as_deref(), Some("caller"));
         assert_eq!(r.hangup_cause.as_deref(), Some("BYE"));
-        assert_eq!(r.outcome.as_deref(), Some("self_served"));
+        // Hung up 2 s into the menu, before any self-service node: not served.
+        assert_eq!(r.outcome.as_deref(), Some("abandoned_in_ivr"));
         assert_eq!(r.talk_seconds, Some(2.0));
         assert_eq!(r.recording_id, Some(recording_id(id, 7)));
         assert_eq!((r.events, r.last_seq, r.complete), (9, Some(8), true));
+    }
+
+    /// docs/call-events.md, "Outcomes": only a node the flow marks makes a
+    /// call `self_served`; the flow hanging up without one is `ended_in_ivr`.
+    #[test]
+    fn self_served_only_from_a_marked_node() {
+        let id = Uuid::new_v4();
+        let mut evs = menu_call();
+        evs.insert(
+            6,
+            ev(6, 2000, "outcome", json!({"outcome": "self_served"})),
+        );
+        for (i, e) in evs.iter_mut().enumerate() {
+            e.seq = i as i32;
+        }
+        let r = derive_call(id, "abc@host", &evs);
+        assert_eq!(r.outcome.as_deref(), Some("self_served"));
+
+        let mut evs = menu_call();
+        evs[6].data = json!({"ended_by": "gateway", "cause": "flow_ended"});
+        let r = derive_call(id, "abc@host", &evs);
+        assert_eq!(r.outcome.as_deref(), Some("ended_in_ivr"));
+
+        let mut evs = menu_call();
+        evs[6].data = json!({"ended_by": "timeout", "cause": "rtp_timeout"});
+        let r = derive_call(id, "abc@host", &evs);
+        assert_eq!(r.outcome.as_deref(), Some("abandoned_in_ivr"));
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub struct WriterConfig {
     /// Calls that started before this and never completed are closed as
     /// interrupted at recovery (default: when the writer was made).
     pub started_at: DateTime<Utc>,
+    /// Where the calls' WAVs are (`<dir>/<call id>.wav`): recovery links a
+    /// crashed call's recording from here. `None`: recovery does not look.
+    pub recordings_dir: Option<std::path::PathBuf>,
 }
 
 impl WriterConfig {
@@ -47,6 +50,7 @@ impl WriterConfig {
             retry_every: Duration::from_secs(1),
             final_drain: Duration::from_secs(5),
             started_at: Utc::now(),
+            recordings_dir: None,
         }
     }
 }
@@ -277,7 +281,11 @@ impl Writer {
         while !self.drain(Duration::from_secs(5)).await? {}
         let closed = self
             .store
-            .close_interrupted(&self.cfg.node, self.cfg.started_at)
+            .close_interrupted(
+                &self.cfg.node,
+                self.cfg.started_at,
+                self.cfg.recordings_dir.as_deref(),
+            )
             .await?;
         if !closed.is_empty() {
             tracing::warn!(

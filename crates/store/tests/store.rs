@@ -401,6 +401,131 @@ async fn a_database_outage_loses_and_duplicates_nothing() {
     std::thread::scope(|s| s.spawn(|| cluster.pg.stop().unwrap()).join().unwrap());
 }
 
+/// An 8 kHz 16-bit stereo WAV whose header claims `header_ms` (the recorder
+/// rewrites it once a second, so after a SIGKILL it lags) and whose data
+/// holds `data_ms`.
+fn crashed_wav(path: &std::path::Path, header_ms: u32, data_ms: u32) {
+    let len = |ms: u32| ms * 8 * 4;
+    let mut v = Vec::new();
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(36 + len(header_ms)).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    for x in [
+        16u32.to_le_bytes(),
+        [1, 0, 2, 0],
+        8000u32.to_le_bytes(),
+        32_000u32.to_le_bytes(),
+    ] {
+        v.extend_from_slice(&x);
+    }
+    v.extend_from_slice(&[4, 0, 16, 0]);
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&len(header_ms).to_le_bytes());
+    v.resize(v.len() + len(data_ms) as usize, 0x11);
+    std::fs::write(path, v).unwrap();
+}
+
+/// Issue 9 #10: after a SIGKILL the interrupted call's WAV exists and plays;
+/// recovery links it (a `recordings` row, its length from the file) and the
+/// call lasted as long as its audio, not until its last event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_recovery_links_the_recording_and_times_the_call_by_its_audio() {
+    let cluster = TestCluster::shared();
+    let db = cluster.fresh_db().await;
+    db.store.migrate().await.unwrap();
+    let scratch = cluster.scratch("crash-wav");
+    let (spool_dir, rec_dir) = (scratch.join("spool"), scratch.join("recordings"));
+    std::fs::create_dir_all(&rec_dir).unwrap();
+    // Whole milliseconds: PostgreSQL keeps microseconds.
+    let t0 =
+        chrono::DateTime::from_timestamp_millis(Utc::now().timestamp_millis() - 120_000).unwrap();
+    // Answered at t0 + 100 ms, last event at t0 + 500 ms, then 30 s of talk
+    // with no event before the crash.
+    let with_wav = Uuid::new_v4();
+    let evs = prepare(
+        stamp(with_wav, t0, menu_call_events("/x.wav"))
+            .into_iter()
+            .take(6),
+        "gw1",
+    )
+    .await;
+    db.store.write(&evs).await.unwrap();
+    crashed_wav(&rec_dir.join(format!("{with_wav}.wav")), 29_000, 30_000);
+    // A call the crash caught before any audio was written: no recording.
+    let without = Uuid::new_v4();
+    let evs = prepare(
+        stamp(without, t0, menu_call_events("/x.wav"))
+            .into_iter()
+            .take(3),
+        "gw1",
+    )
+    .await;
+    db.store.write(&evs).await.unwrap();
+
+    let cfg = WriterConfig {
+        recordings_dir: Some(rec_dir.clone()),
+        ..WriterConfig::new("gw1")
+    };
+    let mut writer = Writer::new(db.store.clone(), &spool_dir, cfg).unwrap();
+    writer.recover().await.unwrap();
+    assert_eq!(writer.stats().interrupted.load(Ordering::Relaxed), 2);
+
+    let r = db.store.call(with_wav).await.unwrap().unwrap();
+    assert!(r.complete);
+    assert_eq!(r.hangup_cause.as_deref(), Some("interrupted"));
+    let answered = r.answered_at.unwrap();
+    assert_eq!(answered, t0 + TimeDelta::milliseconds(100));
+    assert_eq!(r.ended_at, Some(answered + TimeDelta::seconds(30)));
+    assert_eq!(r.talk_seconds, Some(30.0));
+    let recs = db.store.recordings(with_wav).await.unwrap();
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    let rec = &recs[0];
+    assert_eq!(r.recording_id, Some(rec.id));
+    let wav = rec_dir.join(format!("{with_wav}.wav"));
+    assert_eq!(
+        rec.path,
+        std::path::absolute(&wav).unwrap().to_string_lossy()
+    );
+    assert_eq!(
+        (rec.channels, rec.sample_rate, rec.duration_ms),
+        (2, 8000, 30_000)
+    );
+    assert_eq!(rec.bytes, 44 + 30_000 * 32);
+    assert_eq!(rec.sha256, Some(hotline_store::sha256_file(&wav).unwrap()));
+    // The header now covers all of the audio (it claimed 29 s).
+    let head = std::fs::read(&wav).unwrap();
+    assert_eq!(head[40..44], (30_000u32 * 32).to_le_bytes());
+    let kinds: Vec<String> = db
+        .store
+        .events(with_wav)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds[kinds.len() - 3..],
+        ["hangup", "recording", "call_ended"]
+    );
+
+    let r = db.store.call(without).await.unwrap().unwrap();
+    assert!(r.complete && r.recording_id.is_none());
+    assert!(db.store.recordings(without).await.unwrap().is_empty());
+
+    // Recovering again adds nothing (the recording is not linked twice).
+    let before = snapshot(db.store.pool()).await;
+    let cfg = WriterConfig {
+        recordings_dir: Some(rec_dir),
+        ..WriterConfig::new("gw1")
+    };
+    Writer::new(db.store.clone(), &spool_dir, cfg)
+        .unwrap()
+        .recover()
+        .await
+        .unwrap();
+    assert_eq!(snapshot(db.store.pool()).await, before);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_recovery_replays_the_spool_and_closes_open_calls() {
     let cluster = TestCluster::shared();
