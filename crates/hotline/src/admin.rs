@@ -16,6 +16,13 @@
 //! | `DELETE /api/queues/{name}` | — | 204 |
 //! | `PUT /api/queues/{name}/members` | `["a1", "a2"]` (round-robin order) | `Queue` |
 //!
+//! Enum values (`strategy`, `overflow`, `on_agent_lost`) are accepted with
+//! `_` or `-` and in any case (`round-robin`, `round_robin`); answers always
+//! spell them with `_`. An `overflow` of `queue:<name>` must name another
+//! existing queue and must not close a loop of overflows (`a` → `b` → `a`);
+//! a queue another overflows to cannot be deleted (400, naming it).
+//! `docs/operations.md` has an example of every route.
+//!
 //! Errors are `{"error": "…"}`: 400 bad input, 401 no or wrong token, 404,
 //! 409 duplicate, 503 when no token is configured. Password hashes never
 //! leave the store. Every change bumps [`AdminState::changes`], so the
@@ -510,6 +517,15 @@ mod tests {
             let (s, _) = call(&app, Method::POST, "/api/agents", bearer(), Some(body)).await;
             assert_eq!(s, StatusCode::CREATED);
         }
+        let (s, _) = call(
+            &app,
+            Method::POST,
+            "/api/queues",
+            bearer(),
+            Some(json!({"name": "general"})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
         let (s, v) = call(
             &app,
             Method::POST,
@@ -601,11 +617,131 @@ mod tests {
         let (s, v) = call(&app, Method::GET, "/api/queues/billing", bearer(), None).await;
         assert_eq!((s, v["members"].clone()), (StatusCode::OK, json!(["a1"])));
         let (s, v) = call(&app, Method::GET, "/api/queues", bearer(), None).await;
-        assert_eq!((s, v.as_array().map(Vec::len)), (StatusCode::OK, Some(1)));
+        assert_eq!((s, v.as_array().map(Vec::len)), (StatusCode::OK, Some(2)));
         let (s, _) = call(&app, Method::DELETE, "/api/queues/billing", bearer(), None).await;
         assert_eq!(s, StatusCode::NO_CONTENT);
         let (s, _) = call(&app, Method::GET, "/api/queues/billing", bearer(), None).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
+    }
+
+    async fn post_queue(app: &Router, body: Value) -> (StatusCode, Value) {
+        call(app, Method::POST, "/api/queues", bearer(), Some(body)).await
+    }
+
+    async fn put_queue(app: &Router, name: &str, body: Value) -> (StatusCode, Value) {
+        let uri = format!("/api/queues/{name}");
+        call(app, Method::PUT, &uri, bearer(), Some(body)).await
+    }
+
+    fn error_of(v: &Value) -> &str {
+        v["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error in {v}"))
+    }
+
+    #[tokio::test]
+    async fn overflow_to_a_missing_queue_or_in_a_loop_is_refused() {
+        let (app, _db, _) = app(Some(TOKEN)).await;
+        // To a queue that does not exist.
+        let (s, v) = post_queue(
+            &app,
+            json!({"name": "support", "overflow": "queue:general"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert!(error_of(&v).contains("\"general\""), "{v}");
+        // To itself, on create and on update.
+        let (s, v) = post_queue(
+            &app,
+            json!({"name": "support", "overflow": "queue:support"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert!(error_of(&v).contains("support → support"), "{v}");
+        let (s, _) = call(&app, Method::GET, "/api/queues/support", bearer(), None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "nothing was created");
+        let (s, v) = post_queue(&app, json!({"name": "general"})).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let (s, v) = put_queue(&app, "general", json!({"overflow": "queue:general"})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert!(error_of(&v).contains("general → general"), "{v}");
+
+        // A chain is fine; closing it into a loop across queues is not.
+        let (s, v) = post_queue(
+            &app,
+            json!({"name": "support", "overflow": "queue:general"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let (s, v) = post_queue(
+            &app,
+            json!({"name": "billing", "overflow": "queue:support"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let (s, v) = put_queue(&app, "general", json!({"overflow": "queue:support"})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert!(error_of(&v).contains("general → support → general"), "{v}");
+        let (s, v) = put_queue(
+            &app,
+            "general",
+            json!({"overflow": "queue:billing", "max_wait_secs": 30}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert!(
+            error_of(&v).contains("general → billing → support → general"),
+            "{v}"
+        );
+        let (s, v) = call(&app, Method::GET, "/api/queues/general", bearer(), None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(
+            (v["overflow"].clone(), v["max_wait_secs"].clone()),
+            (json!("voicemail"), json!(120)),
+            "a refused change changes nothing"
+        );
+
+        // A queue others overflow to cannot go; once they stop, it can.
+        let (s, v) = call(&app, Method::DELETE, "/api/queues/general", bearer(), None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert!(error_of(&v).contains("\"support\""), "{v}");
+        let (s, v) = put_queue(&app, "support", json!({"overflow": "callback"})).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, _) = call(&app, Method::DELETE, "/api/queues/general", bearer(), None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+    }
+
+    #[tokio::test]
+    async fn enum_values_are_accepted_in_either_spelling() {
+        let (app, _db, _) = app(Some(TOKEN)).await;
+        let (s, v) = post_queue(
+            &app,
+            json!({"name": "sales", "strategy": "round-robin", "on_agent_lost": "Release",
+                   "overflow": "hang-up"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert_eq!(v["strategy"], "round_robin");
+        assert_eq!(v["on_agent_lost"], "release");
+        assert_eq!(v["overflow"], "hangup");
+        for (given, answered) in [
+            ("ring-all", "ring_all"),
+            ("skills_priority", "skills_priority"),
+            ("longest-idle", "longest_idle"),
+            ("ROUND_ROBIN", "round_robin"),
+        ] {
+            let (s, v) = put_queue(&app, "sales", json!({"strategy": given})).await;
+            assert_eq!(
+                (s, v["strategy"].as_str()),
+                (StatusCode::OK, Some(answered))
+            );
+        }
+        let (s, v) = put_queue(&app, "sales", json!({"strategy": "round robin"})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert!(
+            error_of(&v).contains("round_robin"),
+            "names the choices: {v}"
+        );
     }
 
     #[tokio::test]

@@ -1,15 +1,14 @@
-//! `hotline agents add|list`: make the first agents without the admin API.
-//! The database is found as for `hotline migrate` (DATABASE_URL, or the
+//! `hotline agents add|list|remove|passwd`: manage agents without the admin
+//! API. The database is found as for `hotline migrate` (DATABASE_URL, or the
 //! embedded cluster under --data-dir).
 
 use std::io::Read;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use hotline_store::NewAgent;
+use hotline_store::{AgentUpdate, NewAgent};
 
-use crate::config::{Config, ServeArgs};
-use crate::records::Database;
+use crate::records::{Database, DbArgs};
 
 #[derive(Args, Debug)]
 pub struct AgentsArgs {
@@ -34,12 +33,31 @@ enum AgentsCommand {
         #[arg(long, value_delimiter = ',')]
         skills: Vec<String>,
         #[command(flatten)]
-        db: ServeArgs,
+        db: DbArgs,
     },
     /// List the agents.
     List {
         #[command(flatten)]
-        db: ServeArgs,
+        db: DbArgs,
+    },
+    /// Remove an agent with their sessions and queue memberships (their
+    /// calls and state history stay in the records).
+    Remove {
+        /// The agent's login name.
+        id: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Set an agent's password, read from standard input; ends their sessions
+    /// (`echo "$PW" | hotline agents passwd a1 --password-stdin`).
+    Passwd {
+        /// The agent's login name.
+        id: String,
+        /// Read the password from standard input (never from the command line).
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        db: DbArgs,
     },
 }
 
@@ -53,16 +71,11 @@ pub fn run(args: AgentsArgs) -> anyhow::Result<()> {
             skills,
             db,
         } => {
-            if !password_stdin {
-                bail!("give the password on standard input with --password-stdin");
-            }
-            let password = read_password(std::io::stdin().lock())?;
-            let cfg = Config::resolve(db)?;
+            let password = password_from_stdin(password_stdin)?;
             let mut agent = NewAgent::new(&id, name, password);
             agent.skills = skills;
             rt.block_on(async {
-                let db =
-                    Database::open(cfg.database_url.as_deref(), &cfg.data_dir, true, false).await?;
+                let db = open(db).await?;
                 let res = db.store.create_agent(agent).await;
                 db.close().await;
                 let a = res.with_context(|| format!("cannot add agent {id:?}"))?;
@@ -70,28 +83,67 @@ pub fn run(args: AgentsArgs) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        AgentsCommand::List { db } => {
-            let cfg = Config::resolve(db)?;
+        AgentsCommand::List { db } => rt.block_on(async {
+            let db = open(db).await?;
+            let res = db.store.list_agents().await;
+            db.close().await;
+            let agents = res.context("cannot list the agents")?;
+            println!("{:<20} {:<30} {:<8} SKILLS", "ID", "NAME", "ACTIVE");
+            for a in agents {
+                println!(
+                    "{:<20} {:<30} {:<8} {}",
+                    a.id,
+                    a.name,
+                    if a.active { "yes" } else { "no" },
+                    a.skills.join(",")
+                );
+            }
+            Ok(())
+        }),
+        AgentsCommand::Remove { id, db } => rt.block_on(async {
+            let db = open(db).await?;
+            let res = db.store.delete_agent(&id).await;
+            db.close().await;
+            res.with_context(|| format!("cannot remove agent {id:?}"))?;
+            println!("agent {id} removed");
+            Ok(())
+        }),
+        AgentsCommand::Passwd {
+            id,
+            password_stdin,
+            db,
+        } => {
+            let password = password_from_stdin(password_stdin)?;
+            let update = AgentUpdate {
+                password: Some(password),
+                ..AgentUpdate::default()
+            };
             rt.block_on(async {
-                let db =
-                    Database::open(cfg.database_url.as_deref(), &cfg.data_dir, true, false).await?;
-                let res = db.store.list_agents().await;
+                let db = open(db).await?;
+                let res = db.store.update_agent(&id, update).await;
                 db.close().await;
-                let agents = res.context("cannot list the agents")?;
-                println!("{:<20} {:<30} {:<8} SKILLS", "ID", "NAME", "ACTIVE");
-                for a in agents {
-                    println!(
-                        "{:<20} {:<30} {:<8} {}",
-                        a.id,
-                        a.name,
-                        if a.active { "yes" } else { "no" },
-                        a.skills.join(",")
-                    );
-                }
+                res.with_context(|| format!("cannot set the password of agent {id:?}"))?;
+                println!("password of agent {id} changed; their sessions are ended");
                 Ok(())
             })
         }
     }
+}
+
+/// The database of `db`, migrated; an embedded cluster found running is
+/// left to its gateway.
+async fn open(db: DbArgs) -> anyhow::Result<Database> {
+    let (url, data_dir) = db.resolve()?;
+    Database::open(url.as_deref(), &data_dir, true, false).await
+}
+
+/// The password from standard input; `--password-stdin` must say so, so a
+/// forgotten pipe does not wait on a terminal.
+fn password_from_stdin(asked: bool) -> anyhow::Result<String> {
+    if !asked {
+        bail!("give the password on standard input with --password-stdin");
+    }
+    read_password(std::io::stdin().lock())
 }
 
 /// The first line of `input`, without its line ending.

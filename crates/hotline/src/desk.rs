@@ -130,3 +130,150 @@ pub fn live_states(store: Store, desk: &DeskHandle) -> watch::Receiver<Vec<Agent
     });
     out
 }
+
+// ---- queues the flows send callers to (start-up check) ---------------------
+
+/// Where a caller would be sent to a queue the desk does not know (the
+/// caller holds until the queue's max wait, unanswered).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UnknownQueue {
+    /// An `enqueue` node of a loaded flow.
+    Enqueue {
+        flow: String,
+        node: String,
+        queue: String,
+    },
+    /// A configured queue's `overflow: queue:<name>`.
+    Overflow { from: String, queue: String },
+}
+
+/// Every queue `flows` enqueue to, or `queues` overflow to, that is not one
+/// of `queues`; in flow, node order, then queue order.
+pub fn unknown_queues(flows: &[&hotline_ivr::Flow], queues: &[QueueConfig]) -> Vec<UnknownQueue> {
+    let known: std::collections::BTreeSet<&str> = queues.iter().map(|q| q.name.as_str()).collect();
+    let mut out = Vec::new();
+    for flow in flows {
+        for node in &flow.nodes {
+            if let hotline_ivr::NodeKind::Enqueue(e) = &node.kind
+                && !known.contains(e.queue.as_str())
+            {
+                out.push(UnknownQueue::Enqueue {
+                    flow: flow.name.clone(),
+                    node: node.id.clone(),
+                    queue: e.queue.clone(),
+                });
+            }
+        }
+    }
+    for q in queues {
+        if let Overflow::Queue(to) = &q.overflow
+            && !known.contains(to.as_str())
+        {
+            out.push(UnknownQueue::Overflow {
+                from: q.name.as_str().to_owned(),
+                queue: to.as_str().to_owned(),
+            });
+        }
+    }
+    out
+}
+
+/// Logs one WARN per [`unknown_queues`] entry for the flows in `flows_dir`
+/// (read again here: the live set keeps its flows private).
+pub fn warn_unknown_queues(
+    flows_dir: &std::path::Path,
+    sounds_dir: &std::path::Path,
+    queues: &[QueueConfig],
+) {
+    let (set, _report) = hotline_ivr::FlowSet::open(
+        flows_dir,
+        hotline_ivr::LoadOptions {
+            sounds_dir: Some(sounds_dir.to_owned()),
+        },
+    );
+    let flows: Vec<_> = set.names().filter_map(|n| set.get(n)).collect();
+    let flows: Vec<&hotline_ivr::Flow> = flows.iter().map(|f| &**f).collect();
+    for unknown in unknown_queues(&flows, queues) {
+        match unknown {
+            UnknownQueue::Enqueue { flow, node, queue } => tracing::warn!(
+                %flow, %node, %queue,
+                "flow enqueues to a queue that is not configured: its callers wait unanswered \
+                 (create it: POST /api/queues, or `hotline seed-demo` for the shipped flow)"
+            ),
+            UnknownQueue::Overflow { from, queue } => tracing::warn!(
+                %from, %queue,
+                "queue overflows to a queue that is not configured"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_queues_that_are_not_configured_are_named() {
+        let yaml = "\
+flow: main
+start: pick
+nodes:
+  pick:
+    type: menu
+    prompt: main-menu
+    options:
+      1: q-sales
+      2: q-support
+    on_exhausted: q-support
+  q-sales:
+    type: enqueue
+    queue: sales
+  q-support:
+    type: enqueue
+    queue: support
+";
+        let flow = hotline_ivr::load_str(
+            "main.yaml".as_ref(),
+            yaml,
+            &hotline_ivr::LoadOptions::default(),
+        )
+        .expect("a valid flow");
+        let mut support = QueueConfig::new("support");
+        support.overflow = Overflow::Queue(QueueName::new("gone"));
+        let unknown = unknown_queues(&[&flow], &[support]);
+        assert_eq!(
+            unknown,
+            [
+                UnknownQueue::Enqueue {
+                    flow: "main".into(),
+                    node: "q-sales".into(),
+                    queue: "sales".into(),
+                },
+                UnknownQueue::Overflow {
+                    from: "support".into(),
+                    queue: "gone".into(),
+                },
+            ]
+        );
+        let all = [QueueConfig::new("sales"), QueueConfig::new("support")];
+        assert_eq!(unknown_queues(&[&flow], &all), []);
+    }
+
+    /// `hotline seed-demo` creates exactly what the shipped flow needs.
+    #[test]
+    fn the_demo_seed_covers_the_shipped_flow() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ivr-flows/main.yaml");
+        let flow = hotline_ivr::load_file(&path, &hotline_ivr::LoadOptions::default())
+            .expect("ivr-flows/main.yaml loads");
+        let seeded: Vec<QueueConfig> = Store::DEMO_QUEUES
+            .iter()
+            .map(|q| QueueConfig::new(*q))
+            .collect();
+        assert_eq!(unknown_queues(&[&flow], &seeded), []);
+        assert_eq!(
+            unknown_queues(&[&flow], &[]).len(),
+            Store::DEMO_QUEUES.len()
+        );
+    }
+}

@@ -13,16 +13,26 @@ mod ivr;
 mod records;
 mod serve;
 
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 /// Hotline: a SIP IVR gateway for a knowledge-subscription hotline.
 #[derive(Parser, Debug)]
 #[command(name = "hotline", version, about, propagate_version = true)]
 struct Cli {
+    /// Log progress too: INFO for the database commands (quiet but for
+    /// warnings otherwise), DEBUG for the gateway's own crates under `serve`.
+    /// `HOTLINE_LOG` (an env-filter) overrides both.
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
 
+// Parsed once at start: the size of `serve`'s flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the gateway: SIP (UDP and TCP), RTP media, the HTTP listener.
@@ -30,40 +40,81 @@ enum Command {
     /// Check, simulate or graph IVR flows (YAML) without a call.
     Flows(flows_cmd::FlowsArgs),
     /// Apply the database migrations (DATABASE_URL, or the embedded cluster under --data-dir).
-    Migrate(config::ServeArgs),
-    /// Insert demo customers, subscriptions and orders (idempotent).
-    SeedDemo(config::ServeArgs),
-    /// Add or list agents (same database as `migrate`).
+    Migrate(records::DbArgs),
+    /// Insert demo customers, subscriptions and orders, the queues the shipped
+    /// flow uses and a demo agent (idempotent).
+    SeedDemo(records::DbArgs),
+    /// Add, list, remove agents or set their password (same database as `migrate`).
     Agents(agents_cmd::AgentsArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let serving = matches!(cli.command, Command::Serve(_));
+    let default_filter = match (serving, cli.verbose) {
+        (true, false) => "info,rsipstack=warn,sqlx=warn",
+        (true, true) => {
+            "info,rsipstack=warn,sqlx=warn,hotline=debug,hotline_sip=debug,hotline_media=debug,\
+             hotline_call=debug,hotline_ivr=debug,hotline_routing=debug,hotline_store=debug,\
+             hotline_webphone=debug"
+        }
+        // A command's answer is its output; how it got there only on request.
+        (false, false) => "warn,sqlx=warn",
+        (false, true) => "info,sqlx=warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HOTLINE_LOG")
-                .unwrap_or_else(|_| "info,rsipstack=warn,sqlx=warn".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in files or pipes.
+        .with_ansi(std::io::stderr().is_terminal())
         // A log write that fails (stderr on a full disk) must cost the log
         // line, not the task: tracing-subscriber's fallback report of the
         // failure uses eprintln!, which panics when stderr fails.
         .log_internal_errors(false)
         .init();
-    match cli.command {
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}`: the whole context chain on one line. Never `{:?}`: that
+            // adds anyhow's backtrace when RUST_BACKTRACE is set, and a user
+            // error (a bad flag, no database) is not a bug to debug.
+            let _ = writeln!(std::io::stderr(), "error: {}", chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes, `: `-separated like `{:#}`, but without a
+/// cause its parent's message already ends with (errors that print their
+/// source too would otherwise say it twice).
+fn chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if text.is_empty() {
+            text = msg;
+        } else if !text.ends_with(&msg) {
+            text.push_str(": ");
+            text.push_str(&msg);
+        }
+    }
+    text
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Flows(args) => flows_cmd::run(args),
         Command::Agents(args) => agents_cmd::run(args),
         Command::Migrate(args) => {
-            let cfg = config::Config::resolve(args)?;
-            tokio::runtime::Runtime::new()?
-                .block_on(records::migrate(cfg.database_url.as_deref(), &cfg.data_dir))
+            let (url, data_dir) = args.resolve()?;
+            tokio::runtime::Runtime::new()?.block_on(records::migrate(url.as_deref(), &data_dir))
         }
         Command::SeedDemo(args) => {
-            let cfg = config::Config::resolve(args)?;
-            tokio::runtime::Runtime::new()?.block_on(records::seed_demo(
-                cfg.database_url.as_deref(),
-                &cfg.data_dir,
-            ))
+            let (url, data_dir) = args.resolve()?;
+            tokio::runtime::Runtime::new()?.block_on(records::seed_demo(url.as_deref(), &data_dir))
         }
         Command::Serve(args) => {
             let cfg = config::Config::resolve(args)?;
@@ -72,5 +123,22 @@ fn main() -> anyhow::Result<()> {
                 .build()?
                 .block_on(serve::serve(cfg))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_chain_says_each_cause_once() {
+        let io = std::io::Error::other("Not a directory");
+        let e = anyhow::Error::new(io).context("cannot create /x/pg: Not a directory");
+        let e = e.context("cannot run the embedded PostgreSQL");
+        assert_eq!(
+            chain(&e),
+            "cannot run the embedded PostgreSQL: cannot create /x/pg: Not a directory"
+        );
+        assert_eq!(chain(&anyhow::anyhow!("a").context("b")), "b: a");
     }
 }

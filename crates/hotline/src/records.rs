@@ -1,7 +1,8 @@
 //! Call records: the database (a `DATABASE_URL` or the embedded cluster under
 //! `<data-dir>/pg`), migrations, and the writer fed from the call events.
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,8 +12,40 @@ use hotline_store::{EmbeddedOptions, EmbeddedPostgres, Store, Writer, WriterConf
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::config::{Config, ServeArgs};
+
 /// The embedded cluster's database.
 const EMBEDDED_DB: &str = "hotline";
+
+/// Where the database is, for the commands that need nothing else
+/// (`migrate`, `seed-demo`, `agents …`): found as `serve` finds it, from the
+/// same flags, variables and config file.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct DbArgs {
+    /// `serve`'s TOML config file; only its database_url and data_dir matter here.
+    #[arg(long, env = "HOTLINE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The data dir whose embedded PostgreSQL (<DIR>/pg) to use [default: ./data].
+    #[arg(long, env = "HOTLINE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL; without one, the embedded cluster under the data dir.
+    #[arg(long, env = "DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+impl DbArgs {
+    /// (database URL, data dir), with `serve`'s precedence: flag, env,
+    /// config file, default.
+    pub fn resolve(self) -> anyhow::Result<(Option<String>, PathBuf)> {
+        let cfg = Config::resolve(ServeArgs {
+            config: self.config,
+            data_dir: self.data_dir,
+            database_url: self.database_url,
+            ..ServeArgs::default()
+        })?;
+        Ok((cfg.database_url, cfg.data_dir))
+    }
+}
 
 /// The database in use, and the embedded cluster if we run one.
 pub struct Database {
@@ -220,6 +253,21 @@ pub async fn seed_demo(url: Option<&str>, data_dir: &Path) -> anyhow::Result<()>
     println!(
         "demo data: {} customers, {} subscriptions, {} orders inserted (existing rows kept)",
         n.customers, n.subscriptions, n.orders
+    );
+    println!(
+        "queues of the shipped flow: {} ({} created)",
+        Store::DEMO_QUEUES.join(", "),
+        n.queues
+    );
+    let (id, name, password) = Store::DEMO_AGENT;
+    println!(
+        "demo agent {id} ({name}){}: log in at http://<http-listen>/agent as {id} / {password}",
+        if n.agents > 0 { " added" } else { " kept" }
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "warning: the demo agent's password is public; for demos only. \
+         Remove it before real use: hotline agents remove {id}"
     );
     Ok(())
 }

@@ -104,6 +104,9 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         agents = agents.len(),
         "agent desk ready"
     );
+    // A flow that enqueues to a queue nobody configured holds its callers
+    // unanswered: say so at start, once per queue reference.
+    crate::desk::warn_unknown_queues(&cfg.flows_dir, &cfg.sounds_dir, &queues);
     let desk = AgentDesk::start(queues, agents, hub);
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

@@ -111,7 +111,9 @@ impl fmt::Debug for AgentUpdate {
 }
 
 /// How a queue picks among its free members (`hotline_routing::Strategy`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Accepted as `round_robin` or `round-robin` (any case); always written
+/// with `_`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QueueStrategy {
     #[default]
@@ -131,8 +133,9 @@ impl QueueStrategy {
         }
     }
 
+    /// The strategy `s` names, spelled with `_` or `-`, in any case.
     pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
+        Some(match enum_word(s).as_str() {
             "longest_idle" => Self::LongestIdle,
             "round_robin" => Self::RoundRobin,
             "ring_all" => Self::RingAll,
@@ -140,6 +143,24 @@ impl QueueStrategy {
             _ => return None,
         })
     }
+}
+
+impl<'de> Deserialize<'de> for QueueStrategy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "strategy {s:?} is not longest_idle, round_robin, ring_all or skills_priority \
+                 (`-` for `_` is fine too)"
+            ))
+        })
+    }
+}
+
+/// An enum value as the admin API compares it: trimmed, lower case, `-` as
+/// `_` (the docs and operators write `round-robin`, the store `round_robin`).
+fn enum_word(s: &str) -> String {
+    s.trim().to_ascii_lowercase().replace('-', "_")
 }
 
 /// Where a call goes after the queue's max wait; as text `voicemail`,
@@ -168,12 +189,14 @@ impl std::str::FromStr for Overflow {
     type Err = StoreError;
 
     fn from_str(s: &str) -> Result<Self, StoreError> {
-        Ok(match s {
-            "voicemail" => Self::Voicemail,
-            "callback" => Self::Callback,
-            "hangup" => Self::Hangup,
-            _ => match s.strip_prefix("queue:") {
-                Some(q) if valid_id(q) => Self::Queue(q.to_owned()),
+        // Keywords in any case (and `hang-up`); the queue name as given.
+        let word = enum_word(s);
+        Ok(match word.as_str() {
+            "voicemail" | "voice_mail" => Self::Voicemail,
+            "callback" | "call_back" => Self::Callback,
+            "hangup" | "hang_up" => Self::Hangup,
+            _ => match word.strip_prefix("queue:").and_then(|_| s.trim().get(6..)) {
+                Some(q) if valid_id(q.trim()) => Self::Queue(q.trim().to_owned()),
                 _ => {
                     return Err(StoreError::Invalid(format!(
                         "overflow {s:?} is not voicemail, callback, hangup or queue:<name>"
@@ -198,7 +221,7 @@ impl<'de> Deserialize<'de> for Overflow {
 }
 
 /// What happens to the caller when their agent's browser goes away mid-call.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentLost {
     /// Back into the queue, keeping their place.
@@ -214,6 +237,24 @@ impl AgentLost {
             Self::Requeue => "requeue",
             Self::Release => "release",
         }
+    }
+
+    /// The policy `s` names, in any case.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match enum_word(s).as_str() {
+            "requeue" | "re_queue" => Self::Requeue,
+            "release" => Self::Release,
+            _ => return None,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for AgentLost {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!("on_agent_lost {s:?} is not requeue or release"))
+        })
     }
 }
 
@@ -557,11 +598,8 @@ impl TryFrom<QueueRow> for Queue {
             strategy: QueueStrategy::parse(&r.strategy)
                 .ok_or_else(|| bad("strategy", &r.strategy))?,
             overflow: r.overflow.parse()?,
-            on_agent_lost: match r.on_agent_lost.as_str() {
-                "requeue" => AgentLost::Requeue,
-                "release" => AgentLost::Release,
-                v => return Err(bad("on_agent_lost", v)),
-            },
+            on_agent_lost: AgentLost::parse(&r.on_agent_lost)
+                .ok_or_else(|| bad("on_agent_lost", &r.on_agent_lost))?,
             issue_skills: serde_json::from_value(r.issue_skills)
                 .map_err(|e| StoreError::Invalid(format!("stored issue_skills: {e}")))?,
             max_wait_secs: r.max_wait_secs.max(0) as u32,
@@ -833,6 +871,8 @@ impl Store {
         check_members(&new.members)?;
         let skills = check_issue_skills(&new.issue_skills)?;
         let mut tx = self.pool().begin().await?;
+        lock_queues(&mut tx).await?;
+        check_overflow(&mut tx, &new.name, &new.overflow).await?;
         sqlx::query(
             "INSERT INTO queues (name, strategy, max_wait_secs, overflow, offer_timeout_secs, \
                                  wrap_up_secs, on_agent_lost, issue_skills, \
@@ -895,6 +935,7 @@ impl Store {
             check_members(m)?;
         }
         let mut tx = self.pool().begin().await?;
+        lock_queues(&mut tx).await?;
         let n = sqlx::query(
             "UPDATE queues SET strategy = coalesce($2, strategy), \
                     max_wait_secs = coalesce($3, max_wait_secs), overflow = coalesce($4, overflow), \
@@ -923,6 +964,9 @@ impl Store {
         if n == 0 {
             return Err(not_found("queue", name));
         }
+        if let Some(overflow) = &up.overflow {
+            check_overflow(&mut tx, name, overflow).await?;
+        }
         if let Some(members) = &up.members {
             replace_members(&mut tx, name, members).await?;
         }
@@ -931,16 +975,38 @@ impl Store {
         q.ok_or_else(|| not_found("queue", name))
     }
 
-    /// Deletes a queue and its membership. `NotFound` if there is no such queue.
+    /// Deletes a queue and its membership. `NotFound` if there is no such
+    /// queue, `Invalid` if another queue overflows to it (its callers would
+    /// be sent nowhere).
     pub async fn delete_queue(&self, name: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        lock_queues(&mut tx).await?;
+        let users: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM queues WHERE overflow = $1 AND name <> $2 ORDER BY name",
+        )
+        .bind(Overflow::Queue(name.to_owned()).to_string())
+        .bind(name)
+        .fetch_all(&mut *tx)
+        .await?;
+        if !users.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "queue {name:?} is the overflow of {}: change their overflow first",
+                users
+                    .iter()
+                    .map(|u| format!("{u:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
         let n = sqlx::query("DELETE FROM queues WHERE name = $1")
             .bind(name)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?
             .rows_affected();
         if n == 0 {
             return Err(not_found("queue", name));
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -966,6 +1032,80 @@ impl Store {
         tx.commit().await?;
         q.ok_or_else(|| not_found("queue", queue))
     }
+}
+
+/// Serialises changes to the queues (not reads) for the rest of `tx`, so two
+/// admins cannot each add half of an overflow loop, or delete a queue while
+/// another starts overflowing to it.
+async fn lock_queues(tx: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+    sqlx::query("LOCK TABLE queues IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// `Invalid` unless `queue`'s `overflow` (if to a queue) names another
+/// existing queue and following the overflows from there never comes back
+/// to `queue` (a caller would bounce between them until hung up).
+async fn check_overflow(
+    tx: &mut sqlx::PgConnection,
+    queue: &str,
+    overflow: &Overflow,
+) -> Result<(), StoreError> {
+    let Overflow::Queue(target) = overflow else {
+        return Ok(());
+    };
+    if target == queue {
+        return Err(StoreError::Invalid(format!(
+            "overflow loop: queue {queue:?} cannot overflow to itself ({queue} → {queue})"
+        )));
+    }
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT name, overflow FROM queues")
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut edges: BTreeMap<String, Option<String>> = rows
+        .into_iter()
+        .map(|(name, o)| match o.parse::<Overflow>() {
+            Ok(Overflow::Queue(t)) => (name, Some(t)),
+            _ => (name, None),
+        })
+        .collect();
+    if !edges.contains_key(target) {
+        return Err(StoreError::Invalid(format!(
+            "overflow {overflow}: there is no queue {target:?} (create it first)"
+        )));
+    }
+    edges.insert(queue.to_owned(), Some(target.clone()));
+    match overflow_cycle(&edges, queue) {
+        Some(cycle) => Err(StoreError::Invalid(format!(
+            "overflow loop: {} (queue {queue:?} cannot overflow to {target:?})",
+            cycle.join(" → ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Following each queue's overflow queue (`edges`: queue → the queue it
+/// overflows to) from `start`: the loop back to `start` as
+/// `[start, …, start]`, or `None` if the chain ends (or loops elsewhere).
+pub fn overflow_cycle(
+    edges: &BTreeMap<String, Option<String>>,
+    start: &str,
+) -> Option<Vec<String>> {
+    let mut path = vec![start.to_owned()];
+    let mut at = start;
+    while let Some(Some(next)) = edges.get(at) {
+        if next == start {
+            path.push(next.clone());
+            return Some(path);
+        }
+        if path.contains(next) {
+            return None;
+        }
+        path.push(next.clone());
+        at = next;
+    }
+    None
 }
 
 async fn fetch_queue(
@@ -1034,6 +1174,53 @@ mod tests {
         assert!("bounce".parse::<Overflow>().is_err());
         let o: Overflow = serde_json::from_str("\"callback\"").unwrap();
         assert_eq!(o, Overflow::Callback);
+    }
+
+    #[test]
+    fn enum_values_take_either_spelling() {
+        for (text, want) in [
+            ("round_robin", QueueStrategy::RoundRobin),
+            ("round-robin", QueueStrategy::RoundRobin),
+            ("Ring-All", QueueStrategy::RingAll),
+            ("skills-priority", QueueStrategy::SkillsPriority),
+            ("longest_idle", QueueStrategy::LongestIdle),
+        ] {
+            let got: QueueStrategy = serde_json::from_value(serde_json::json!(text)).unwrap();
+            assert_eq!(got, want, "{text}");
+        }
+        assert_eq!(
+            serde_json::to_value(QueueStrategy::RoundRobin).unwrap(),
+            "round_robin"
+        );
+        assert!(serde_json::from_str::<QueueStrategy>("\"random\"").is_err());
+        let lost: AgentLost = serde_json::from_str("\"Release\"").unwrap();
+        assert_eq!(lost, AgentLost::Release);
+        assert_eq!("hang-up".parse::<Overflow>().unwrap(), Overflow::Hangup);
+        assert_eq!(
+            "queue:my-queue".parse::<Overflow>().unwrap(),
+            Overflow::Queue("my-queue".into())
+        );
+    }
+
+    #[test]
+    fn overflow_loops_are_found_through_the_start() {
+        let edges = |pairs: &[(&str, Option<&str>)]| -> BTreeMap<String, Option<String>> {
+            pairs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.map(str::to_owned)))
+                .collect()
+        };
+        let g = edges(&[("a", Some("b")), ("b", Some("c")), ("c", Some("a"))]);
+        assert_eq!(overflow_cycle(&g, "a").unwrap(), ["a", "b", "c", "a"]);
+        let g = edges(&[("a", Some("a"))]);
+        assert_eq!(overflow_cycle(&g, "a").unwrap(), ["a", "a"]);
+        let g = edges(&[("a", Some("b")), ("b", None)]);
+        assert_eq!(overflow_cycle(&g, "a"), None);
+        // A loop elsewhere (old data) ends the walk instead of spinning.
+        let g = edges(&[("a", Some("b")), ("b", Some("c")), ("c", Some("b"))]);
+        assert_eq!(overflow_cycle(&g, "a"), None);
+        let g = edges(&[("a", Some("ghost"))]);
+        assert_eq!(overflow_cycle(&g, "a"), None);
     }
 
     #[test]

@@ -28,6 +28,12 @@ pub struct SeedCounts {
     pub customers: u64,
     pub subscriptions: u64,
     pub orders: u64,
+    /// Of [`Store::DEMO_QUEUES`].
+    pub queues: u64,
+    /// The demo agent ([`Store::DEMO_AGENT`]): 0 or 1.
+    pub agents: u64,
+    /// The demo agent's memberships added.
+    pub members: u64,
 }
 
 impl Store {
@@ -291,8 +297,16 @@ impl Store {
         .await?)
     }
 
-    /// Inserts the demo customers, subscriptions and orders (fixed ids, so
-    /// running it again inserts nothing).
+    /// The queues `ivr-flows/main.yaml` enqueues to, which `seed_demo` creates.
+    pub const DEMO_QUEUES: &'static [&'static str] = crate::seed::DEMO_QUEUES;
+    /// The demo agent's (id, display name, password): for demos only.
+    pub const DEMO_AGENT: (&'static str, &'static str, &'static str) = crate::seed::DEMO_AGENT;
+
+    /// Inserts the demo customers, subscriptions and orders, the queues of
+    /// the shipped flow ([`Self::DEMO_QUEUES`]) and a demo agent
+    /// ([`Self::DEMO_AGENT`]) who answers all of them. Fixed ids: running it
+    /// again inserts nothing and changes nothing that exists (a queue's
+    /// settings, the agent's password).
     pub async fn seed_demo(&self) -> Result<SeedCounts, StoreError> {
         crate::seed::seed_demo(&self.pool).await
     }

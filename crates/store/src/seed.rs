@@ -1,5 +1,6 @@
 //! `hotline seed-demo`: a few customers, subscriptions and orders for demos
-//! and the flows' lookups. Fixed ids: running it twice inserts nothing new.
+//! and the flows' lookups, the queues the shipped flow enqueues to and a demo
+//! agent who answers them. Fixed ids: running it twice inserts nothing new.
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -100,7 +101,17 @@ const ORDERS: &[Order] = &[
     ),
 ];
 
+/// Every `queue:` of an `enqueue` node in `ivr-flows/main.yaml` (the
+/// hotline crate's tests check this list against the file).
+pub(crate) const DEMO_QUEUES: &[&str] = &["support", "subscriptions", "purchases", "billing"];
+
+/// (id, name, password). The password is shorter than agents may choose on
+/// purpose: it is for a demo on localhost, and says so.
+pub(crate) const DEMO_AGENT: (&str, &str, &str) = ("demo", "Demo Agent", "demo");
+
 pub(crate) async fn seed_demo(pool: &PgPool) -> Result<SeedCounts, StoreError> {
+    // Hashed before the transaction: argon2 takes tens of ms on purpose.
+    let hash = crate::agents::hash_password(DEMO_AGENT.2).await?;
     let mut tx = pool.begin().await?;
     let mut counts = SeedCounts::default();
     for (id, name, phones, email, lang) in CUSTOMERS {
@@ -147,6 +158,40 @@ pub(crate) async fn seed_demo(pool: &PgPool) -> Result<SeedCounts, StoreError> {
         .bind(cents)
         .bind(currency)
         .bind(days_ago)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    }
+    // The queues with the defaults of `POST /api/queues` (longest idle, 120 s
+    // then voicemail, 20 s offers, 30 s wrap-up); existing ones are kept as
+    // the operator left them.
+    for name in DEMO_QUEUES {
+        counts.queues +=
+            sqlx::query("INSERT INTO queues (name) VALUES ($1) ON CONFLICT DO NOTHING")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+    }
+    let (agent, agent_name, _) = DEMO_AGENT;
+    counts.agents += sqlx::query(
+        "INSERT INTO agents (id, name, password_hash) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(agent)
+    .bind(agent_name)
+    .bind(&hash)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    // Last in each queue's round-robin order, so real members keep theirs.
+    for name in DEMO_QUEUES {
+        counts.members += sqlx::query(
+            "INSERT INTO queue_members (queue, agent, position) \
+             SELECT $1, $2, coalesce(max(position) + 1, 0) FROM queue_members WHERE queue = $1 \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(name)
+        .bind(agent)
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -241,6 +241,8 @@ async fn queues_crud_and_ordered_members() {
             .await
             .unwrap();
     }
+    // The overflow target must exist first.
+    store.create_queue(NewQueue::new("general")).await.unwrap();
     let mut new = NewQueue::new("billing");
     new.strategy = QueueStrategy::SkillsPriority;
     new.overflow = Overflow::Queue("general".into());
@@ -344,7 +346,6 @@ async fn queues_crud_and_ordered_members() {
         store.queue("billing").await.unwrap().unwrap().members,
         ["a2", "a1"]
     );
-    store.create_queue(NewQueue::new("general")).await.unwrap();
     let names: Vec<String> = store
         .list_queues()
         .await
@@ -445,5 +446,69 @@ async fn a_wrap_up_event_lands_on_the_call_row() {
     assert_eq!(
         (r.agent_id.as_deref(), r.outcome.as_deref(), r.complete),
         (Some("a1"), Some("answered"), true)
+    );
+}
+
+#[tokio::test]
+async fn seed_demo_creates_the_flow_queues_and_a_demo_agent_once() {
+    let (_db, store) = store().await;
+    // An operator's own queue and agent before the seed: kept as they are.
+    store
+        .create_agent(NewAgent::new("ada", "Ada", "correct horse"))
+        .await
+        .unwrap();
+    let mut billing = NewQueue::new("billing");
+    billing.strategy = QueueStrategy::RoundRobin;
+    billing.members = vec!["ada".into()];
+    store.create_queue(billing).await.unwrap();
+
+    let first = store.seed_demo().await.unwrap();
+    assert_eq!((first.queues, first.agents, first.members), (3, 1, 4));
+    let (id, name, password) = Store::DEMO_AGENT;
+    assert_eq!((id, name, password), ("demo", "Demo Agent", "demo"));
+    let agent = store
+        .verify_agent_password("demo", "demo")
+        .await
+        .unwrap()
+        .expect("the demo agent logs in with demo/demo");
+    assert_eq!(agent.name, "Demo Agent");
+    for q in ["support", "subscriptions", "purchases", "billing"] {
+        assert!(Store::DEMO_QUEUES.contains(&q), "{q}");
+        let queue = store.queue(q).await.unwrap().expect(q);
+        assert!(queue.members.contains(&"demo".to_owned()), "{queue:?}");
+    }
+    let billing = store.queue("billing").await.unwrap().unwrap();
+    assert_eq!(billing.strategy, QueueStrategy::RoundRobin, "kept");
+    assert_eq!(billing.members, ["ada", "demo"], "appended after ada");
+    let support = store.queue("support").await.unwrap().unwrap();
+    assert_eq!(
+        (support.overflow, support.max_wait_secs),
+        (Overflow::Voicemail, 120)
+    );
+
+    // Again: nothing new, nothing changed (not even a changed password).
+    store
+        .update_agent(
+            "demo",
+            AgentUpdate {
+                password: Some("changed password".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let queues_before = store.list_queues().await.unwrap();
+    let again = store.seed_demo().await.unwrap();
+    assert_eq!(
+        (again.queues, again.agents, again.members, again.customers),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(store.list_queues().await.unwrap(), queues_before);
+    assert!(
+        store
+            .verify_agent_password("demo", "changed password")
+            .await
+            .unwrap()
+            .is_some()
     );
 }
