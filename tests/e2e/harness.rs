@@ -8,6 +8,13 @@ use std::process::Command;
 
 #[test]
 fn generated_pcap_parses_with_tcpdump() {
+    if !hotline_e2e::require_tool(
+        "tcpdump",
+        "apt-get install tcpdump",
+        "generated_pcap_parses_with_tcpdump",
+    ) {
+        return;
+    }
     let dir = TempDir::new("pcap-selftest");
     let path = dir.path().join("tone_digit.pcap");
     rtp::write_caller_pcap(&path, &rtp::tone_digit_tone('5'));
@@ -35,8 +42,11 @@ fn generated_pcap_parses_with_tcpdump() {
 
 #[test]
 fn generated_pcap_decodes_as_rtp_event_with_tshark() {
-    if Command::new("tshark").arg("-v").output().is_err() {
-        eprintln!("tshark not installed; skipping");
+    if !hotline_e2e::require_tool(
+        "tshark",
+        "apt-get install tshark",
+        "generated_pcap_decodes_as_rtp_event_with_tshark",
+    ) {
         return;
     }
     let dir = TempDir::new("pcap-tshark");
@@ -123,6 +133,33 @@ fn event_log_checks() {
     assert_eq!(evs.len(), 3);
     let problems = events::assert_call_log_well_formed(&evs);
     assert_eq!(problems.len(), 2, "{problems:#?}");
+
+    // A log that stops before `call_ended` (or goes on after it) is not a
+    // finished call.
+    let unfinished = format!(
+        "{}\n{}\n",
+        line(0, "call_started", "2026-11-25T13:00:00.1Z"),
+        line(1, "answered", "2026-11-25T13:00:00.2Z"),
+    );
+    std::fs::write(&p, unfinished).unwrap();
+    let problems = events::assert_call_log_well_formed(&events::read_events(&p).unwrap());
+    assert_eq!(
+        problems,
+        [
+            "call c1: 0 call_ended events, expected 1",
+            "call c1: last event is not call_ended"
+        ],
+        "{problems:#?}"
+    );
+    let after_end = format!(
+        "{}\n{}\n{}\n",
+        line(0, "call_started", "2026-11-25T13:00:00.1Z"),
+        line(1, "call_ended", "2026-11-25T13:00:00.2Z"),
+        line(2, "hangup", "2026-11-25T13:00:00.3Z"),
+    );
+    std::fs::write(&p, after_end).unwrap();
+    let problems = events::assert_call_log_well_formed(&events::read_events(&p).unwrap());
+    assert_eq!(problems, ["call c1: last event is not call_ended"], "{problems:#?}");
 }
 
 /// The digit scenario, the pcap generator, SIPp's pcap playback and the tcpdump

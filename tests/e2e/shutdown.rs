@@ -68,6 +68,9 @@ fn sigterm_drains_calls_in_progress() {
         }
     }
     assert_eq!(status, Some(503), "INVITE during drain: {resp:?}");
+    // Load balancers see the drain on /healthz (README: 503 while draining).
+    let health = gw.http_get("/healthz").map(|r| r.0);
+    assert_eq!(health, Ok(503), "/healthz while draining");
 
     // The call in progress completes normally.
     let run = sipp.wait();

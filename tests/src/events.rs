@@ -164,6 +164,13 @@ pub fn assert_call_log_well_formed(events: &[Event]) -> Vec<String> {
         if evs.first().map(|e| e.kind()) != Some("call_started") {
             problems.push(format!("call {id}: first event is not call_started"));
         }
+        let ended = evs.iter().filter(|e| e.kind() == "call_ended").count();
+        if ended != 1 {
+            problems.push(format!("call {id}: {ended} call_ended events, expected 1"));
+        }
+        if evs.last().map(|e| e.kind()) != Some("call_ended") {
+            problems.push(format!("call {id}: last event is not call_ended"));
+        }
     }
     problems
 }

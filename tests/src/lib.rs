@@ -37,6 +37,26 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+/// Whether a test whose tool is missing may skip: only with
+/// `HOTLINE_ALLOW_SKIP=1`, which CI never sets. Otherwise a missing tool
+/// fails the test (`tests/run` installs every tool a test uses), so a test
+/// never reads as passed without having run.
+pub fn require_tool(tool: &str, install: &str, test: &str) -> bool {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    if on_path {
+        return true;
+    }
+    assert!(
+        std::env::var_os("HOTLINE_ALLOW_SKIP").is_some_and(|v| v == "1"),
+        "{test} needs {tool}, which is not on PATH: {install} \
+         (tests/run installs it; set HOTLINE_ALLOW_SKIP=1 to skip instead)"
+    );
+    eprintln!("SKIPPED {test}: {tool} is missing (HOTLINE_ALLOW_SKIP=1)");
+    false
+}
+
 /// `/work/main/tests` (the package root), for locating `sipp/*.xml`.
 pub fn package_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

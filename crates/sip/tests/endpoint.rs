@@ -448,11 +448,20 @@ fn hangup_sends_a_proper_bye() {
 fn bye_times_out_with_timer_f() {
     let mut h = H::new();
     let (key, _) = h.confirmed("c7f");
+    let start = h.now - h.t0;
     h.ep.hangup(h.now, &key).unwrap();
     h.out();
-    let sent = h.advance_to(T1 * 64);
+    let sent = h.advance_to(start + T1 * 64);
     assert!(sent.iter().all(|(_, m)| m.starts_with("BYE ")));
-    assert!(sent.len() >= 6);
+    // RFC 3261 §17.1.2.2: timer E starts at T1 and doubles up to T2 (4 s);
+    // timer F ends the transaction at 64·T1 = 32 s. So exactly ten
+    // retransmissions, at 0.5, 1.5, 3.5, 7.5, then every 4 s to 31.5 s (a
+    // lost T2 cap would give six: 0.5 … 15.5, 31.5).
+    let at_ms: Vec<u128> = sent.iter().map(|(t, _)| (*t - start).as_millis()).collect();
+    assert_eq!(
+        at_ms,
+        [500, 1500, 3500, 7500, 11_500, 15_500, 19_500, 23_500, 27_500, 31_500]
+    );
     assert_eq!(
         h.events(),
         vec![SipEvent::Ended {
