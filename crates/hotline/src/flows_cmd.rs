@@ -7,14 +7,22 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use hotline_ivr::registry::{flow_files, load_all};
-use hotline_ivr::{Flow, LoadOptions, SimOptions, graph, load_file, sim};
+use hotline_ivr::{ErrorKind, Flow, FlowError, LoadOptions, SimOptions, graph, load_file, sim};
 
 #[derive(Args, Debug)]
 pub struct FlowsArgs {
     /// Where flows live when named rather than given as files [default: ./ivr-flows].
     #[arg(long, env = "HOTLINE_FLOWS_DIR", value_name = "DIR", global = true)]
     flows_dir: Option<PathBuf>,
-    /// Prompt WAV files by language (en/…, zh/…) [default: ./sounds].
+    /// Prompt WAV files by language (en/…, zh/…) [default: sounds/ next to the
+    /// flows directory, else ./sounds].
+    ///
+    /// Without this flag (or HOTLINE_SOUNDS_DIR) prompts are looked up in
+    /// `sounds/` next to the flows directory — `<flows dir>/../sounds`, where
+    /// the flows directory is the one holding the flow file(s) given (for
+    /// `check`, the first path), else --flows-dir — and then in `./sounds`.
+    /// `check` says where it looked when prompts are missing; `graph` never
+    /// reads audio.
     #[arg(long, env = "HOTLINE_SOUNDS_DIR", value_name = "DIR", global = true)]
     sounds_dir: Option<PathBuf>,
     #[command(subcommand)]
@@ -33,6 +41,9 @@ enum FlowsCommand {
         skip_prompts: bool,
     },
     /// Walk a flow as a caller would, with a fake clock, and print the path.
+    ///
+    /// Prompts last as long as their WAV files in the sounds dir (and must
+    /// exist there); with no sounds dir found, each lasts 1 s and none is checked.
     Simulate {
         /// A flow file, or a flow name in the flows dir.
         flow: String,
@@ -56,16 +67,112 @@ enum FlowsCommand {
         #[arg(long, value_name = "FILE")]
         fixtures: Option<PathBuf>,
     },
-    /// Print a flow as a Mermaid flowchart.
+    /// Print a flow as a Mermaid flowchart (needs no audio).
     Graph {
         /// A flow file, or a flow name in the flows dir.
         flow: String,
     },
 }
 
+/// The prompts directory, and how it was chosen (for messages).
+#[derive(Debug)]
+struct SoundsDir {
+    /// The directory used (the first candidate when none exists).
+    dir: PathBuf,
+    /// True when given by --sounds-dir / HOTLINE_SOUNDS_DIR.
+    given: bool,
+    exists: bool,
+    /// Every place looked at, absolute, in order.
+    looked: Vec<PathBuf>,
+}
+
+impl SoundsDir {
+    /// `--sounds-dir` if given; else `sounds/` next to `flows_dir`, then `./sounds`.
+    fn resolve(given: Option<PathBuf>, flows_dir: &Path) -> Self {
+        if let Some(dir) = given {
+            let exists = dir.is_dir();
+            return SoundsDir {
+                looked: vec![absolute(&dir)],
+                dir,
+                given: true,
+                exists,
+            };
+        }
+        let mut candidates: Vec<PathBuf> = Vec::new();
+        if let Some(parent) = absolute(flows_dir).parent() {
+            candidates.push(parent.join("sounds"));
+        }
+        candidates.push(absolute(Path::new("sounds")));
+        let mut looked: Vec<PathBuf> = Vec::new();
+        for c in candidates {
+            let c = absolute(&c);
+            if !looked.contains(&c) {
+                looked.push(c);
+            }
+        }
+        let found = looked.iter().find(|c| c.is_dir()).cloned();
+        SoundsDir {
+            exists: found.is_some(),
+            dir: found.unwrap_or_else(|| looked[0].clone()),
+            given: false,
+            looked,
+        }
+    }
+
+    /// Where prompts were looked up, and how to point elsewhere.
+    fn hint(&self) -> String {
+        let how = if self.given {
+            "given by --sounds-dir or HOTLINE_SOUNDS_DIR"
+        } else {
+            "found next to the flows directory or in the current one"
+        };
+        format!(
+            "prompts were looked up in {} ({how}); pass --sounds-dir DIR if the recordings are elsewhere",
+            self.dir.display()
+        )
+    }
+
+    /// The one message for a sounds directory that does not exist.
+    fn missing(&self) -> String {
+        let places: Vec<String> = self
+            .looked
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        if self.given {
+            format!(
+                "{}: no such sounds directory (--sounds-dir or HOTLINE_SOUNDS_DIR), so prompts cannot be checked",
+                places.join(", ")
+            )
+        } else {
+            format!(
+                "no sounds directory, so prompts cannot be checked: looked in {}; pass --sounds-dir DIR (or --skip-prompts)",
+                places.join(" and ")
+            )
+        }
+    }
+}
+
+/// The path made absolute for messages: canonical when it exists.
+fn absolute(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p)
+        .or_else(|_| std::path::absolute(p))
+        .unwrap_or_else(|_| p.to_owned())
+}
+
+/// The directory holding `p` (itself when a directory).
+fn dir_of(p: &Path) -> PathBuf {
+    if p.is_dir() {
+        return p.to_owned();
+    }
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
 pub fn run(args: FlowsArgs) -> anyhow::Result<()> {
     let flows_dir = args.flows_dir.unwrap_or_else(|| "ivr-flows".into());
-    let sounds_dir = args.sounds_dir.unwrap_or_else(|| "sounds".into());
     match args.command {
         FlowsCommand::Check {
             paths,
@@ -76,8 +183,10 @@ pub fn run(args: FlowsArgs) -> anyhow::Result<()> {
             } else {
                 paths
             };
+            let sounds =
+                (!skip_prompts).then(|| SoundsDir::resolve(args.sounds_dir, &dir_of(&paths[0])));
             let opts = LoadOptions {
-                sounds_dir: (!skip_prompts).then_some(sounds_dir),
+                sounds_dir: sounds.as_ref().filter(|s| s.exists).map(|s| s.dir.clone()),
             };
             let files = match flow_files(&paths) {
                 Ok(f) => f,
@@ -96,12 +205,26 @@ pub fn run(args: FlowsArgs) -> anyhow::Result<()> {
                         .join(", ")
                 );
             }
-            let (flows, errors) = load_all(&files, &opts);
+            let (flows, mut errors) = load_all(&files, &opts);
+            // Every error of every file, in file, line and column order.
+            errors.sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));
             for e in &errors {
                 println!("{e}");
             }
-            if !errors.is_empty() {
-                eprintln!("{} error(s) in {} file(s)", errors.len(), files.len());
+            let mut count = errors.len();
+            // A missing sounds directory is one error, not one per prompt.
+            if let Some(s) = sounds.as_ref().filter(|s| !s.exists) {
+                println!("{}", s.missing());
+                count += 1;
+            }
+            if count > 0 {
+                if let Some(s) = &sounds
+                    && s.exists
+                    && errors.iter().any(|e| e.kind == ErrorKind::MissingRecording)
+                {
+                    eprintln!("{}", s.hint());
+                }
+                eprintln!("{count} error(s) in {} file(s)", files.len());
                 std::process::exit(1);
             }
             for f in &flows {
@@ -112,6 +235,9 @@ pub fn run(args: FlowsArgs) -> anyhow::Result<()> {
                     f.nodes.len(),
                     f.version
                 );
+            }
+            if let Some(s) = &sounds {
+                eprintln!("prompts found in {}", s.dir.display());
             }
             Ok(())
         }
@@ -124,7 +250,34 @@ pub fn run(args: FlowsArgs) -> anyhow::Result<()> {
             language,
             fixtures,
         } => {
-            let flow = open_flow(&flow, &flows_dir, &sounds_dir)?;
+            let path = flow_path(&flow, &flows_dir);
+            let sounds = SoundsDir::resolve(args.sounds_dir, &dir_of(&path));
+            if !sounds.exists {
+                if sounds.given {
+                    bail!("{}", sounds.missing());
+                }
+                eprintln!(
+                    "note: no sounds directory (looked in {}): prompts are not checked and each lasts 1 s; pass --sounds-dir DIR",
+                    sounds
+                        .looked
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                );
+            }
+            let sounds_dir = sounds.exists.then(|| sounds.dir.clone());
+            let flow = open_flow(&path, sounds_dir.clone()).map_err(|errors| {
+                let mut msg = errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if errors.iter().any(|e| e.kind == ErrorKind::MissingRecording) {
+                    msg = format!("{msg}\n{}", sounds.hint());
+                }
+                anyhow::Error::msg(msg)
+            })?;
             let at = match at {
                 Some(s) => parse_at(&s)?,
                 None => Utc::now(),
@@ -140,7 +293,7 @@ pub fn run(args: FlowsArgs) -> anyhow::Result<()> {
                 callee,
                 language,
                 fixtures,
-                sounds_dir: Some(sounds_dir),
+                sounds_dir,
                 ..SimOptions::default()
             };
             let transcript = sim::simulate(flow, &opts).map_err(anyhow::Error::msg)?;
@@ -148,28 +301,37 @@ pub fn run(args: FlowsArgs) -> anyhow::Result<()> {
             Ok(())
         }
         FlowsCommand::Graph { flow } => {
-            let flow = open_flow(&flow, &flows_dir, &sounds_dir)?;
+            // The structure only: no sounds directory is read or needed.
+            let flow = open_flow(&flow_path(&flow, &flows_dir), None).map_err(|errors| {
+                anyhow::Error::msg(
+                    errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                )
+            })?;
             print!("{}", graph::mermaid(&flow));
             Ok(())
         }
     }
 }
 
-/// A path to a file, else `<flows_dir>/<name>.yaml`; loaded with the prompt check.
-fn open_flow(flow: &str, flows_dir: &Path, sounds_dir: &Path) -> anyhow::Result<Arc<Flow>> {
+/// A path to a file, else `<flows_dir>/<name>.yaml`.
+fn flow_path(flow: &str, flows_dir: &Path) -> PathBuf {
     let direct = PathBuf::from(flow);
-    let path = if direct.is_file() {
+    if direct.is_file() {
         direct
     } else {
         flows_dir.join(format!("{flow}.yaml"))
-    };
-    let opts = LoadOptions {
-        sounds_dir: Some(sounds_dir.to_owned()),
-    };
-    match load_file(&path, &opts) {
-        Ok(f) => Ok(Arc::new(f)),
-        Err(e) => bail!("{e}"),
     }
+}
+
+/// Loads a flow, checking its prompts under `sounds_dir` when given.
+fn open_flow(path: &Path, sounds_dir: Option<PathBuf>) -> Result<Arc<Flow>, Vec<FlowError>> {
+    load_file(path, &LoadOptions { sounds_dir })
+        .map(Arc::new)
+        .map_err(|e| e.0)
 }
 
 /// RFC 3339 with or without seconds (`2026-12-25T10:00+08:00`, `…Z`).

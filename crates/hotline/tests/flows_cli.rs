@@ -117,3 +117,233 @@ fn graph_prints_mermaid() {
         "{out}"
     );
 }
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `hotline` run from `cwd` (not the repository), without the env overrides.
+fn hotline_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("HOTLINE_FLOWS_DIR")
+        .env_remove("HOTLINE_SOUNDS_DIR")
+        .output()
+        .expect("run hotline")
+}
+
+/// A fresh empty directory outside the repository, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("hotline-flows-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d.canonicalize().unwrap())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn repo_flows() -> String {
+    root()
+        .join("ivr-flows")
+        .canonicalize()
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+/// The hotline's flow copied into `<dir>/flows/`, with no sounds anywhere near.
+fn flows_without_sounds(dir: &Path) -> PathBuf {
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::copy(root().join("ivr-flows/main.yaml"), flows.join("main.yaml")).unwrap();
+    flows
+}
+
+#[test]
+fn check_from_elsewhere_finds_the_sounds_next_to_the_flows() {
+    let cwd = TempDir::new("check-elsewhere");
+    let flows = repo_flows();
+    let sounds = root().join("sounds").canonicalize().unwrap();
+    for args in [
+        vec!["flows", "--flows-dir", flows.as_str(), "check"],
+        vec!["flows", "check", flows.as_str()],
+    ] {
+        let o = hotline_in(&cwd.0, &args);
+        assert!(o.status.success(), "{args:?}\n{}{}", stdout(&o), stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("prompts found in {}", sounds.display())),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn simulate_from_elsewhere_uses_the_sounds_next_to_the_flows() {
+    let cwd = TempDir::new("simulate-elsewhere");
+    let flows = repo_flows();
+    let o = hotline_in(
+        &cwd.0,
+        &[
+            "flows",
+            "--flows-dir",
+            &flows,
+            "simulate",
+            "main",
+            "--digits",
+            "1 1 3",
+            "--at",
+            "2026-12-21T10:00+08:00",
+        ],
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("end: handed to a queue"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        !stderr(&o).contains("no sounds directory"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn graph_needs_no_sounds_at_all() {
+    let cwd = TempDir::new("graph-no-sounds");
+    flows_without_sounds(&cwd.0);
+    for args in [
+        vec!["flows", "--flows-dir", "flows", "graph", "main"],
+        vec!["flows", "graph", "flows/main.yaml"],
+        vec![
+            "flows",
+            "--sounds-dir",
+            "no/such/dir",
+            "--flows-dir",
+            "flows",
+            "graph",
+            "main",
+        ],
+    ] {
+        let o = hotline_in(&cwd.0, &args);
+        assert!(o.status.success(), "{args:?}\n{}{}", stdout(&o), stderr(&o));
+        assert!(stdout(&o).starts_with("flowchart TD\n"), "{}", stdout(&o));
+        assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn check_names_the_sounds_dir_it_used_and_the_flag() {
+    let cwd = TempDir::new("wrong-sounds");
+    let flows = repo_flows();
+    let all = |o: &Output| format!("{}{}", stdout(o), stderr(o));
+
+    // A directory that does not exist: one error naming it, not one per prompt.
+    let missing = cwd.0.join("no-such-sounds");
+    let missing = missing.to_str().unwrap();
+    let o = hotline_in(
+        &cwd.0,
+        &[
+            "flows",
+            "--flows-dir",
+            &flows,
+            "check",
+            "--sounds-dir",
+            missing,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(all(&o).contains(missing), "{}", all(&o));
+    assert!(all(&o).contains("--sounds-dir"), "{}", all(&o));
+    assert_eq!(stdout(&o).lines().count(), 1, "{}", stdout(&o));
+
+    // A directory without the recordings: the errors, then where it looked.
+    let empty = cwd.0.join("empty-sounds");
+    std::fs::create_dir_all(&empty).unwrap();
+    let empty = empty.to_str().unwrap();
+    let o = hotline_in(
+        &cwd.0,
+        &[
+            "flows",
+            "--flows-dir",
+            &flows,
+            "check",
+            "--sounds-dir",
+            empty,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(
+        stderr(&o).contains(&format!("prompts were looked up in {empty}")),
+        "{}",
+        all(&o)
+    );
+    assert!(stderr(&o).contains("--sounds-dir"), "{}", all(&o));
+    assert_eq!(stderr(&o).matches("looked up in").count(), 1, "{}", all(&o));
+
+    // No --sounds-dir and no sounds/ next to the flows or here: says where it looked.
+    flows_without_sounds(&cwd.0);
+    let o = hotline_in(&cwd.0, &["flows", "--flows-dir", "flows", "check"]);
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    let looked = cwd.0.join("sounds");
+    assert!(
+        all(&o).contains(&looked.display().to_string()),
+        "{}",
+        all(&o)
+    );
+    assert!(all(&o).contains("--sounds-dir"), "{}", all(&o));
+    // The flow itself is fine: with --skip-prompts it passes.
+    let o = hotline_in(
+        &cwd.0,
+        &["flows", "--flows-dir", "flows", "check", "--skip-prompts"],
+    );
+    assert!(o.status.success(), "{}", all(&o));
+}
+
+#[test]
+fn check_reports_structure_and_prompt_errors_in_one_run() {
+    let o = hotline(&[
+        "flows",
+        "check",
+        "crates/ivr/tests/fixtures/flows/errors-all-at-once.yaml",
+        "--sounds-dir",
+        "crates/ivr/tests/fixtures/sounds",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    let f = "crates/ivr/tests/fixtures/flows/errors-all-at-once.yaml";
+    for want in [
+        format!("{f}:6:13: prompt `welcom` has no recording"),
+        format!("{f}:9:5: menu `menu` has no timeout path"),
+        format!("{f}:16:11: unknown node type `plya`"),
+        format!("{f}:17:13: prompt `menuu` has no recording"),
+    ] {
+        assert!(out.contains(&want), "{want} missing:\n{out}");
+    }
+}
+
+#[test]
+fn check_refuses_conditions_outside_the_grammar() {
+    let o = hotline(&[
+        "flows",
+        "check",
+        "crates/ivr/tests/fixtures/flows/bad-conditions.yaml",
+        "--skip-prompts",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("bad-conditions.yaml:7:26: `if`: `===` is not an operator; use `==`"),
+        "{}",
+        stdout(&o)
+    );
+}

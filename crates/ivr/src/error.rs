@@ -12,6 +12,20 @@ pub struct FlowError {
     /// `None` when the problem is the file as a whole (unreadable).
     pub pos: Option<Pos>,
     pub message: String,
+    /// What sort of problem: lets a tool tell a missing recording (often a
+    /// wrong sounds directory) from a mistake in the flow.
+    pub kind: ErrorKind,
+}
+
+/// The sort of a [`FlowError`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The flow file itself is wrong (or unreadable).
+    #[default]
+    Flow,
+    /// A prompt the flow names has no WAV file under the sounds directory,
+    /// or the sounds directory itself is missing.
+    MissingRecording,
 }
 
 impl fmt::Display for FlowError {

@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 use regex::Regex;
 
+pub use crate::condition::{CompareOp, Condition, Literal, Test};
 use crate::yaml::Pos;
 
 /// One IVR flow, from one YAML file.
@@ -198,6 +199,9 @@ pub struct Play {
     /// A key press stops the prompts; the key is kept for the next menu.
     pub barge_in: bool,
     pub next: String,
+    /// Recorded as the call's outcome when the prompts finish (e.g.
+    /// `self_served` on the play that answers the caller's question).
+    pub outcome: Option<String>,
 }
 
 /// The part menus, language choices and callback slots share: a prompt and
@@ -260,31 +264,6 @@ pub struct Branch {
 pub struct Case {
     pub condition: Condition,
     pub next: String,
-}
-
-/// `VARIABLE OP VALUE`, or a bare `VARIABLE` (true when set, not empty, not false/0).
-#[derive(Debug)]
-pub struct Condition {
-    pub text: String,
-    pub var: String,
-    pub test: Test,
-}
-
-#[derive(Debug)]
-pub enum Test {
-    Truthy,
-    Compare(CompareOp, serde_json::Value),
-    Matches(Regex),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CompareOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
 }
 
 #[derive(Debug)]
@@ -364,6 +343,8 @@ pub struct Say {
     pub after: Vec<String>,
     pub barge_in: bool,
     pub next: String,
+    /// Recorded as the call's outcome when the value has been said.
+    pub outcome: Option<String>,
 }
 
 #[derive(Debug)]

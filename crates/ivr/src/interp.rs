@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde_json::{Map, Value, json};
 
+use crate::condition::{get_path, value_text};
 use crate::flow::*;
 use crate::say;
 
@@ -33,6 +34,27 @@ pub struct CallVars {
     pub language: Option<String>,
     /// More variables, visible to the flow by name.
     pub extra: Vec<(String, Value)>,
+    /// Every `hours` node answers this instead of reading the clock
+    /// (`hotline serve --force-hours`, for trying a flow at any hour).
+    pub forced_hours: Option<ForcedHours>,
+}
+
+/// What `--force-hours` makes every `hours` node answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForcedHours {
+    Open,
+    Closed,
+}
+
+impl std::str::FromStr for ForcedHours {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "open" => Ok(Self::Open),
+            "closed" => Ok(Self::Closed),
+            _ => Err(format!("`{s}`: expected open or closed")),
+        }
+    }
 }
 
 /// Something that happened on the call.
@@ -147,6 +169,7 @@ const MAX_STEPS: usize = 200;
 /// One call's walk through a flow.
 pub struct Interpreter {
     flow: Arc<Flow>,
+    forced_hours: Option<ForcedHours>,
     vars: Value,
     language: String,
     issue_type: Option<String>,
@@ -178,6 +201,7 @@ impl Interpreter {
         }
         Self {
             flow,
+            forced_hours: call.forced_hours,
             vars,
             language,
             issue_type: None,
@@ -457,7 +481,7 @@ impl Interpreter {
                 let to = b
                     .cases
                     .iter()
-                    .find(|c| self.test(&c.condition))
+                    .find(|c| c.condition.holds(&self.vars))
                     .map(|c| c.next.clone())
                     .unwrap_or_else(|| b.otherwise.clone());
                 Some(to)
@@ -470,8 +494,16 @@ impl Interpreter {
                 Some(s.next.clone())
             }
             NodeKind::Hours(h) => {
-                let (state, local) = hours_state(h, wall);
-                self.record("hours", nid, json!({ "state": state, "local_time": local }));
+                let (mut state, local) = hours_state(h, wall);
+                let mut data = json!({ "state": state, "local_time": local });
+                if let Some(forced) = self.forced_hours {
+                    state = match forced {
+                        ForcedHours::Open => "open",
+                        ForcedHours::Closed => "closed",
+                    };
+                    data = json!({ "state": state, "local_time": local, "forced": true });
+                }
+                self.record("hours", nid, data);
                 Some(match state {
                     "open" => h.open.clone(),
                     "holiday" => h.holiday.clone().unwrap_or_else(|| h.closed.clone()),
@@ -578,7 +610,20 @@ impl Interpreter {
 
     fn after(&mut self, after: After) -> Option<String> {
         match after {
-            After::Goto(id) => Some(id),
+            After::Goto(id) => {
+                // A play/say that answers the caller's question counts once
+                // its prompts are done (a hang-up during them does not).
+                let outcome = match self.kind() {
+                    Some(NodeKind::Play(p)) => p.outcome.clone(),
+                    Some(NodeKind::Say(s)) => s.outcome.clone(),
+                    _ => None,
+                };
+                if let Some(o) = outcome {
+                    let nid = self.node_id();
+                    self.record("outcome", nid, json!({ "outcome": o }));
+                }
+                Some(id)
+            }
             After::RecordVoicemail => self.start_voicemail(),
             After::Hangup => {
                 self.out.push(Action::Hangup);
@@ -1014,49 +1059,6 @@ impl Interpreter {
             }
         }
     }
-
-    fn test(&self, c: &Condition) -> bool {
-        let v = get_path(&self.vars, &c.var);
-        match &c.test {
-            Test::Truthy => match v {
-                None | Some(Value::Null) => false,
-                Some(Value::Bool(b)) => *b,
-                Some(Value::String(s)) => !s.is_empty() && s != "0" && s != "false",
-                Some(Value::Number(n)) => n.as_f64() != Some(0.0),
-                Some(Value::Array(a)) => !a.is_empty(),
-                Some(Value::Object(o)) => !o.is_empty(),
-            },
-            Test::Matches(re) => v.and_then(value_text).is_some_and(|s| re.is_match(&s)),
-            Test::Compare(op, want) => {
-                let Some(have) = v else {
-                    return *op == CompareOp::Ne;
-                };
-                let num = |x: &Value| match x {
-                    Value::Number(n) => n.as_f64(),
-                    Value::String(s) => s.trim().parse::<f64>().ok(),
-                    _ => None,
-                };
-                match op {
-                    CompareOp::Eq | CompareOp::Ne => {
-                        let same = match (num(have), num(want)) {
-                            (Some(a), Some(b)) => a == b,
-                            _ => value_text(have) == value_text(want),
-                        };
-                        same == (*op == CompareOp::Eq)
-                    }
-                    _ => match (num(have), num(want)) {
-                        (Some(a), Some(b)) => match op {
-                            CompareOp::Lt => a < b,
-                            CompareOp::Le => a <= b,
-                            CompareOp::Gt => a > b,
-                            _ => a >= b,
-                        },
-                        _ => false,
-                    },
-                }
-            }
-        }
-    }
 }
 
 /// `open`, `closed` or `holiday` at `wall`, and the local time it was judged at.
@@ -1074,18 +1076,6 @@ pub fn hours_state(h: &BusinessHours, wall: DateTime<Utc>) -> (&'static str, Str
     (if open { "open" } else { "closed" }, shown)
 }
 
-fn get_path<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
-    let mut v = root;
-    for part in path.split('.') {
-        v = match v {
-            Value::Object(m) => m.get(part)?,
-            Value::Array(a) => a.get(part.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    Some(v)
-}
-
 fn set_path(root: &mut Value, path: &str, value: Value) {
     let mut v = root;
     let parts: Vec<&str> = path.split('.').collect();
@@ -1099,13 +1089,5 @@ fn set_path(root: &mut Value, path: &str, value: Value) {
             return;
         }
         v = m.entry(*part).or_insert_with(|| Value::Object(Map::new()));
-    }
-}
-
-fn value_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
     }
 }

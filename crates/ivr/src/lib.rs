@@ -3,6 +3,7 @@
 //!
 //! See docs/flows.md for the language.
 
+pub mod condition;
 pub mod error;
 pub mod flow;
 pub mod graph;
@@ -15,9 +16,9 @@ pub mod sim;
 pub mod webhook;
 pub mod yaml;
 
-pub use error::{FlowError, FlowErrors};
+pub use error::{ErrorKind, FlowError, FlowErrors};
 pub use flow::{Flow, LookupSource, Node, NodeKind, TransferMethod};
-pub use interp::{Action, CallVars, Event, Interpreter};
+pub use interp::{Action, CallVars, Event, ForcedHours, Interpreter};
 pub use load::{LoadOptions, load_file, load_str};
 pub use registry::{FlowSet, ReloadReport};
 pub use sim::{Fixtures, SimOptions, Transcript, simulate};

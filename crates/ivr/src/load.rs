@@ -14,7 +14,8 @@ use chrono_tz::Tz;
 use regex::Regex;
 use sha2::{Digest, Sha256};
 
-use crate::error::{FlowError, FlowErrors};
+pub use crate::condition::parse_condition;
+use crate::error::{ErrorKind, FlowError, FlowErrors};
 use crate::flow::*;
 use crate::say;
 use crate::yaml::{self, Pos, Yaml, YamlValue};
@@ -33,21 +34,27 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Flow, FlowErrors> {
             file: path.to_owned(),
             pos: None,
             message: format!("cannot read: {e}"),
+            kind: ErrorKind::Flow,
         }])
     })?;
     load_str(path, &text, opts)
 }
 
 /// Checks flow text; `path` names it in errors and gives the default flow name.
+///
+/// Every check runs, as far as the document allows, even when others have
+/// failed: one run reports every problem, sorted by line and column.
 pub fn load_str(path: &Path, text: &str, opts: &LoadOptions) -> Result<Flow, FlowErrors> {
     let mut l = Loader {
         file: path.to_owned(),
+        lines: text.lines().map(str::to_owned).collect(),
         errors: Vec::new(),
         refs: Vec::new(),
         prompts: Vec::new(),
         says: Vec::new(),
         edges: HashMap::new(),
         current: None,
+        languages: None,
     };
     let flow = match yaml::parse(text) {
         Ok(Some(root)) => l.flow(&root, path, text),
@@ -65,9 +72,11 @@ pub fn load_str(path: &Path, text: &str, opts: &LoadOptions) -> Result<Flow, Flo
     };
     if let Some(flow) = &flow {
         l.check_graph(flow);
-        if let Some(dir) = &opts.sounds_dir {
-            l.check_prompts(flow, dir);
-        }
+    }
+    // Prompts are checked whenever the document could be read, even if the
+    // flow has other errors: a misspelled prompt shows up in the same run.
+    if let (Some(dir), Some(languages)) = (&opts.sounds_dir, l.languages.take()) {
+        l.check_prompts(&languages, dir);
     }
     let mut errors = l.errors;
     errors.sort_by(|a, b| a.pos.cmp(&b.pos).then_with(|| a.message.cmp(&b.message)));
@@ -93,6 +102,8 @@ struct SayNeed {
 
 struct Loader {
     file: PathBuf,
+    /// The source, to place errors inside a scalar (a condition's bad token).
+    lines: Vec<String>,
     errors: Vec<FlowError>,
     refs: Vec<Ref>,
     /// Prompt names as written, with where.
@@ -101,6 +112,8 @@ struct Loader {
     /// Node id → ids it may go to (recorded even when the node has other errors).
     edges: HashMap<String, Vec<String>>,
     current: Option<String>,
+    /// The flow's languages, once read (prompts are checked in each).
+    languages: Option<Vec<String>>,
 }
 
 /// A mapping being read: keys are marked as they are taken so leftovers are reported.
@@ -176,9 +189,13 @@ const KINDS: &[&str] = &[
     "hangup",
 ];
 
+/// The outcomes a flow may set (docs/call-events.md, "Outcomes"); the
+/// others follow from what the call did (queued, answered, voicemail …).
+pub const FLOW_OUTCOMES: &[&str] = &["self_served", "ended_in_ivr", "failed"];
+
 fn kind_keys(kind: &str) -> Vec<&'static str> {
     let own: &[&str] = match kind {
-        "play" => &["prompt", "barge_in", "next"],
+        "play" => &["prompt", "barge_in", "next", "outcome"],
         "menu" => &[
             "prompt",
             "barge_in",
@@ -235,7 +252,9 @@ fn kind_keys(kind: &str) -> Vec<&'static str> {
             "on_not_found",
             "on_failure",
         ],
-        "say" => &["before", "value", "as", "after", "barge_in", "next"],
+        "say" => &[
+            "before", "value", "as", "after", "barge_in", "next", "outcome",
+        ],
         "enqueue" => &["queue", "priority", "data"],
         "voicemail" => &["prompt", "max_seconds", "beep", "next"],
         "callback" => &[
@@ -263,7 +282,43 @@ impl Loader {
             file: self.file.clone(),
             pos: Some(pos),
             message: message.into(),
+            kind: ErrorKind::Flow,
         });
+    }
+
+    fn err_recording(&mut self, pos: Option<Pos>, message: impl Into<String>) {
+        self.errors.push(FlowError {
+            file: self.file.clone(),
+            pos,
+            message: message.into(),
+            kind: ErrorKind::MissingRecording,
+        });
+    }
+
+    /// Where the character `offset` of scalar `y` (whose text is `text`) is
+    /// in the file: exact on the first line of a plain or block scalar and in
+    /// a one-line quoted scalar without escapes; else the scalar's start.
+    fn pos_in_scalar(&self, y: &Yaml, text: &str, offset: usize) -> Pos {
+        let Some(line) = self.lines.get(y.pos.line.wrapping_sub(1)) else {
+            return y.pos;
+        };
+        let src: Vec<char> = line.chars().skip(y.pos.col.saturating_sub(1)).collect();
+        let t: Vec<char> = text.chars().collect();
+        let first = t.iter().position(|c| *c == '\n').unwrap_or(t.len());
+        let skip = if offset <= first && src.starts_with(&t[..first]) {
+            0
+        } else if matches!(src.first(), Some('"' | '\''))
+            && src[1..].starts_with(&t)
+            && src.get(t.len() + 1) == src.first()
+        {
+            1
+        } else {
+            return y.pos;
+        };
+        Pos {
+            line: y.pos.line,
+            col: y.pos.col + skip + offset.min(t.len()),
+        }
     }
 
     fn fields<'y>(&mut self, y: &'y Yaml, what: &str) -> Option<Fields<'y>> {
@@ -592,6 +647,7 @@ impl Loader {
         if languages.is_empty() {
             languages.push("en".to_owned());
         }
+        self.languages = Some(languages.clone());
         let default_language = match f.take("language") {
             Some(y) => match self.text(y, "language") {
                 Some(l) if languages.contains(&l) => l,
@@ -634,6 +690,9 @@ impl Loader {
                                 ),
                             );
                             all_ok = false;
+                            // Still read it, for its own errors and prompts; its
+                            // exits are not the first node's, so record no edges.
+                            let _ = self.node(&id, k.pos, v, &defaults, &languages);
                             continue;
                         }
                         if !is_node_id(&id) {
@@ -681,12 +740,14 @@ impl Loader {
                 );
             }
         }
-        let start = start?;
-        if !all_ok || !self.errors.is_empty() {
-            // Keep checking the graph on what was read, for a complete report.
-            self.check_edges(&start, &ids, &nodes);
-            return None;
-        }
+        let start = match start {
+            Some(start) if all_ok && self.errors.is_empty() => start,
+            start => {
+                // Keep checking the graph on what was read, for a complete report.
+                self.check_edges(start.as_deref(), &ids, &nodes);
+                return None;
+            }
+        };
         let index = nodes
             .iter()
             .enumerate()
@@ -753,7 +814,10 @@ impl Loader {
             self.untyped_targets(&f);
             return None;
         };
-        let kind_name = self.text(type_y, "type")?;
+        let Some(kind_name) = self.text(type_y, "type") else {
+            self.untyped_targets(&f);
+            return None;
+        };
         if !KINDS.contains(&kind_name.as_str()) {
             self.err(
                 type_y.pos,
@@ -790,6 +854,26 @@ impl Loader {
         })
     }
 
+    /// `outcome:` on play, say and hangup: one of [`FLOW_OUTCOMES`] (the
+    /// call record ignores any other, so a typo would silently count the
+    /// call as something else).
+    fn outcome(&mut self, f: &mut Fields<'_>) -> Option<String> {
+        let y = f.take("outcome")?;
+        let o = self.text(y, "outcome")?;
+        if FLOW_OUTCOMES.contains(&o.as_str()) {
+            Some(o)
+        } else {
+            self.err(
+                y.pos,
+                format!(
+                    "`outcome` must be one of {}, found `{o}`",
+                    FLOW_OUTCOMES.join(", ")
+                ),
+            );
+            None
+        }
+    }
+
     fn kind(
         &mut self,
         kind: &str,
@@ -803,10 +887,12 @@ impl Loader {
                     Some(y) => self.prompt_list(y, "prompt"),
                     None => Vec::new(),
                 };
+                let outcome = self.outcome(f);
                 NodeKind::Play(Play {
                     prompts,
                     barge_in: self.bool(f, "barge_in", false),
                     next: self.req_target(f, "next")?,
+                    outcome,
                 })
             }
             "menu" => {
@@ -1118,13 +1204,17 @@ impl Loader {
                     None => None,
                 };
                 let after = self.opt_prompts(f, "after");
+                let barge_in = self.bool(f, "barge_in", false);
+                let next = self.req_target(f, "next");
+                let outcome = self.outcome(f);
                 NodeKind::Say(Say {
                     before,
                     value: value?,
                     say_as: say_as?,
                     after,
-                    barge_in: self.bool(f, "barge_in", false),
-                    next: self.req_target(f, "next")?,
+                    barge_in,
+                    next: next?,
+                    outcome,
                 })
             }
             "enqueue" => {
@@ -1194,16 +1284,24 @@ impl Loader {
             }
             "hangup" => NodeKind::Hangup(Hangup {
                 prompts: self.opt_prompts(f, "prompt"),
-                outcome: self.opt_text(f, "outcome"),
+                outcome: self.outcome(f),
             }),
             _ => return None,
         })
     }
 
-    /// A node of unknown type still names where it goes; read those so the
-    /// graph checks do not call its successors unreachable.
+    /// A node of unknown type still names where it goes and what it plays;
+    /// read those so the graph checks do not call its successors unreachable
+    /// and a misspelled prompt is reported in the same run.
     fn untyped_targets(&mut self, f: &Fields<'_>) {
         for (k, v) in f.entries {
+            if let Some(
+                key @ ("prompt" | "invalid_prompt" | "timeout_prompt" | "before" | "after"),
+            ) = k.as_str()
+            {
+                self.prompt_list(v, key);
+                continue;
+            }
             if matches!(
                 k.as_str(),
                 Some(
@@ -1280,7 +1378,8 @@ impl Loader {
             match parse_condition(&text) {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    self.err(y.pos, format!("`if`: {e}"));
+                    let pos = self.pos_in_scalar(y, &text, e.at);
+                    self.err(pos, format!("`if`: {e}"));
                     None
                 }
             }
@@ -1391,13 +1490,13 @@ impl Loader {
     }
 
     /// Graph checks on the edges recorded while reading (also when some nodes had errors).
-    fn check_edges(&mut self, start: &str, ids: &HashMap<String, Pos>, nodes: &[Node]) {
+    fn check_edges(&mut self, start: Option<&str>, ids: &HashMap<String, Pos>, nodes: &[Node]) {
         let waits: HashMap<&str, bool> = nodes
             .iter()
             .map(|n| (n.id.as_str(), n.kind.waits_for_caller()))
             .collect();
-        // Unreachable nodes: walk from start.
-        if ids.contains_key(start) {
+        // Unreachable nodes: walk from start (when it is a node).
+        if let Some(start) = start.filter(|s| ids.contains_key(*s)) {
             let mut seen: HashSet<&str> = HashSet::new();
             let mut todo = vec![start];
             while let Some(n) = todo.pop() {
@@ -1467,25 +1566,59 @@ impl Loader {
 
     fn check_graph(&mut self, flow: &Flow) {
         let ids: HashMap<String, Pos> = flow.nodes.iter().map(|n| (n.id.clone(), n.pos)).collect();
-        self.check_edges(&flow.start, &ids, &flow.nodes);
+        self.check_edges(Some(&flow.start), &ids, &flow.nodes);
     }
 
-    fn check_prompts(&mut self, flow: &Flow, dir: &Path) {
+    fn check_prompts(&mut self, languages: &[String], dir: &Path) {
         let prompts = std::mem::take(&mut self.prompts);
+        let says = std::mem::take(&mut self.says);
+        if !dir.is_dir() {
+            // One error, not one per prompt: the directory is what is wrong.
+            if !prompts.is_empty() || !says.is_empty() {
+                self.err_recording(
+                    None,
+                    format!(
+                        "cannot check prompts: the sounds directory {} does not exist",
+                        dir.display()
+                    ),
+                );
+            }
+            return;
+        }
+        // A language with no directory at all is one error, not one per prompt.
+        let absent: Vec<&str> = languages
+            .iter()
+            .map(String::as_str)
+            .filter(|l| !dir.join(l).is_dir())
+            .collect();
+        if !prompts.is_empty() || !says.is_empty() {
+            for l in &absent {
+                self.err_recording(
+                    None,
+                    format!(
+                        "cannot check the `{l}` prompts: {} does not exist",
+                        dir.join(l).display()
+                    ),
+                );
+            }
+        }
         let mut cache: HashMap<PathBuf, bool> = HashMap::new();
         let mut exists = |p: PathBuf| *cache.entry(p.clone()).or_insert_with(|| p.is_file());
         for (name, pos) in &prompts {
-            let langs: Vec<&String> = match name.split_once('/') {
-                Some((first, _)) if flow.languages.iter().any(|l| l == first) => vec![],
-                _ => flow.languages.iter().collect(),
-            };
-            let files: Vec<PathBuf> = if langs.is_empty() {
-                vec![dir.join(format!("{name}.wav"))]
-            } else {
-                langs
+            let files: Vec<PathBuf> = match name.split_once('/') {
+                // `zh/for-chinese`: one language, as written.
+                Some((first, _)) if languages.iter().any(|l| l == first) => {
+                    if absent.contains(&first) {
+                        Vec::new()
+                    } else {
+                        vec![dir.join(format!("{name}.wav"))]
+                    }
+                }
+                _ => languages
                     .iter()
+                    .filter(|l| !absent.contains(&l.as_str()))
                     .map(|l| dir.join(l).join(format!("{name}.wav")))
-                    .collect()
+                    .collect(),
             };
             let missing: Vec<String> = files
                 .into_iter()
@@ -1493,8 +1626,8 @@ impl Loader {
                 .map(|f| f.display().to_string())
                 .collect();
             if !missing.is_empty() {
-                self.err(
-                    *pos,
+                self.err_recording(
+                    Some(*pos),
                     format!(
                         "prompt `{name}` has no recording: {} missing",
                         missing.join(", ")
@@ -1502,8 +1635,8 @@ impl Loader {
                 );
             }
         }
-        for need in std::mem::take(&mut self.says) {
-            for lang in &flow.languages {
+        for need in says {
+            for lang in languages.iter().filter(|l| !absent.contains(&l.as_str())) {
                 let missing: Vec<String> = say::fragments(need.say_as, lang)
                     .into_iter()
                     .filter(|frag| !exists(dir.join(lang).join(format!("{frag}.wav"))))
@@ -1515,8 +1648,8 @@ impl Loader {
                     } else {
                         String::new()
                     };
-                    self.err(
-                        need.pos,
+                    self.err_recording(
+                        Some(need.pos),
                         format!(
                             "`as: {}` in `{lang}` needs prompts missing from {}: {}{more}",
                             say::as_name(need.say_as),
@@ -1623,14 +1756,7 @@ fn is_node_id(s: &str) -> bool {
 }
 
 pub(crate) fn is_var_name(s: &str) -> bool {
-    !s.is_empty()
-        && !s.starts_with('.')
-        && !s.ends_with('.')
-        && s.chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'))
+    crate::condition::is_variable(s)
 }
 
 /// `mon`, `mon-fri`, `weekdays`, `weekend`, `daily` → day indexes, Monday = 0.
@@ -1693,97 +1819,6 @@ fn hhmm(s: &str) -> Option<u16> {
     }
 }
 
-/// `VAR`, or `VAR OP VALUE` with OP one of == != < <= > >= matches.
-pub fn parse_condition(text: &str) -> Result<Condition, String> {
-    let t = text.trim();
-    let var_end = t
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-        .unwrap_or(t.len());
-    let var = &t[..var_end];
-    if !is_var_name(var) {
-        return Err(format!(
-            "`{text}` must start with a variable name, like `order.status == shipped`"
-        ));
-    }
-    let rest = t[var_end..].trim_start();
-    if rest.is_empty() {
-        return Ok(Condition {
-            text: t.to_owned(),
-            var: var.to_owned(),
-            test: Test::Truthy,
-        });
-    }
-    let ops = [
-        ("==", CompareOp::Eq),
-        ("!=", CompareOp::Ne),
-        ("<=", CompareOp::Le),
-        (">=", CompareOp::Ge),
-        ("<", CompareOp::Lt),
-        (">", CompareOp::Gt),
-    ];
-    let test = if let Some(pat) = rest.strip_prefix("matches ") {
-        let pat = unquote(pat.trim());
-        let re = Regex::new(&pat).map_err(|e| {
-            let msg = e.to_string();
-            let last = msg
-                .lines()
-                .rfind(|l| l.starts_with("error:"))
-                .unwrap_or("invalid")
-                .trim_start_matches("error: ")
-                .to_owned();
-            format!("`{pat}` is not a valid regular expression: {last}")
-        })?;
-        Test::Matches(re)
-    } else {
-        let (sym, op) = ops
-            .iter()
-            .find(|(sym, _)| rest.starts_with(sym))
-            .ok_or_else(|| {
-                format!("expected a comparison (==, !=, <, <=, >, >=, matches) after `{var}`")
-            })?;
-        let raw = rest[sym.len()..].trim();
-        if raw.is_empty() {
-            return Err(format!("nothing to compare `{var}` with"));
-        }
-        let value = if raw.starts_with('"') || raw.starts_with('\'') {
-            serde_json::Value::String(unquote(raw))
-        } else if let Ok(i) = raw.parse::<i64>() {
-            serde_json::Value::from(i)
-        } else if let Ok(f) = raw.parse::<f64>() {
-            serde_json::Value::from(f)
-        } else if raw == "true" || raw == "false" {
-            serde_json::Value::Bool(raw == "true")
-        } else {
-            serde_json::Value::String(raw.to_owned())
-        };
-        if matches!(
-            op,
-            CompareOp::Lt | CompareOp::Le | CompareOp::Gt | CompareOp::Ge
-        ) && !value.is_number()
-        {
-            return Err(format!(
-                "`{raw}` is not a number; <, <=, >, >= compare numbers"
-            ));
-        }
-        Test::Compare(*op, value)
-    };
-    Ok(Condition {
-        text: t.to_owned(),
-        var: var.to_owned(),
-        test,
-    })
-}
-
-fn unquote(s: &str) -> String {
-    let s = s.trim();
-    for q in ['"', '\''] {
-        if s.len() >= 2 && s.starts_with(q) && s.ends_with(q) {
-            return s[1..s.len() - 1].to_owned();
-        }
-    }
-    s.to_owned()
-}
-
 /// The nearest id by edit distance, for "did you mean" hints.
 fn closest<'a>(to: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     fn distance(a: &str, b: &str) -> usize {
@@ -1823,20 +1858,6 @@ mod tests {
     }
 
     #[test]
-    fn conditions() {
-        let c = parse_condition("order.status == \"shipped\"").unwrap();
-        assert_eq!(c.var, "order.status");
-        assert!(matches!(c.test, Test::Compare(CompareOp::Eq, ref v) if v == "shipped"));
-        assert!(matches!(
-            parse_condition("subscriber.found").unwrap().test,
-            Test::Truthy
-        ));
-        assert!(parse_condition("x < abc").is_err());
-        assert!(parse_condition("x matches (").is_err());
-        assert!(parse_condition("== 3").is_err());
-    }
-
-    #[test]
     fn schedules() {
         assert_eq!(parse_days("mon-fri").unwrap(), vec![0, 1, 2, 3, 4]);
         assert_eq!(parse_days("sat,sun").unwrap(), vec![5, 6]);
@@ -1847,5 +1868,38 @@ mod tests {
         );
         assert!(parse_ranges("18:00-09:00").is_err());
         assert!(parse_ranges("9-5").is_err());
+    }
+}
+#[cfg(test)]
+mod position_tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<String> {
+        load_str(Path::new("t.yaml"), text, &LoadOptions::default())
+            .expect_err("broken")
+            .0
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn condition_errors_point_at_the_token_in_characters() {
+        let flow = "start: b\nnodes:\n  b:\n    type: branch\n    cases:\n      - {then: e, if: x == \"李雷\" y}\n      - if: 'x === 1'\n      - if: |\n          x === 1\n    else: e\n  e:\n    type: hangup\n";
+        let e = errors(flow);
+        let want = [
+            // In a flow mapping after non-ASCII text: columns count characters.
+            "t.yaml:6:33: `if`: unexpected `y` after `\"李雷\"`",
+            "t.yaml:7:9: a branch case is missing `then`",
+            // Single-quoted: past the quote.
+            "t.yaml:7:16: `if`: `===` is not an operator; use `==`",
+            "t.yaml:8:9: a branch case is missing `then`",
+            // A block scalar: on its first line.
+            "t.yaml:9:13: `if`: `===` is not an operator; use `==`",
+        ];
+        assert_eq!(e.len(), want.len(), "{e:?}");
+        for (e, want) in e.iter().zip(want) {
+            assert!(e.starts_with(want), "{e} does not start with {want}");
+        }
     }
 }

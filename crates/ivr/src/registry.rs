@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::error::{FlowError, FlowErrors};
+use crate::error::{ErrorKind, FlowError, FlowErrors};
 use crate::flow::Flow;
 use crate::load::{LoadOptions, load_file};
 
@@ -38,6 +38,7 @@ pub fn flow_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, FlowErrors> {
                     file: p.clone(),
                     pos: None,
                     message: format!("cannot read directory: {e}"),
+                    kind: ErrorKind::Flow,
                 }),
             }
         } else if p.exists() {
@@ -47,6 +48,7 @@ pub fn flow_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, FlowErrors> {
                 file: p.clone(),
                 pos: None,
                 message: "no such file or directory".into(),
+                kind: ErrorKind::Flow,
             });
         }
     }
@@ -73,6 +75,7 @@ pub fn load_all(files: &[PathBuf], opts: &LoadOptions) -> (Vec<Flow>, Vec<FlowEr
                             flow.name,
                             other.path.display()
                         ),
+                        kind: ErrorKind::Flow,
                     });
                 } else {
                     flows.push(flow);
@@ -171,6 +174,7 @@ impl FlowSet {
                                 flow.name,
                                 other.path.display()
                             ),
+                            kind: ErrorKind::Flow,
                         });
                         continue;
                     }

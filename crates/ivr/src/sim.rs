@@ -133,6 +133,8 @@ pub struct SimOptions {
     pub sounds_dir: Option<PathBuf>,
     /// How long a simulated voicemail message lasts (capped by the node's maximum).
     pub voicemail_secs: u64,
+    /// As `hotline serve --force-hours`: every `hours` node answers this.
+    pub forced_hours: Option<crate::ForcedHours>,
 }
 
 impl Default for SimOptions {
@@ -146,6 +148,7 @@ impl Default for SimOptions {
             fixtures: Fixtures::default(),
             sounds_dir: None,
             voicemail_secs: 8,
+            forced_hours: None,
         }
     }
 }
@@ -429,6 +432,7 @@ pub fn simulate(flow: Arc<Flow>, opts: &SimOptions) -> Result<Transcript, String
             callee: opts.callee.clone(),
             language: opts.language.clone(),
             extra: Vec::new(),
+            forced_hours: opts.forced_hours,
         },
     );
     let mut tr = Transcript::default();

@@ -43,3 +43,47 @@ fn broken_flows_report_exactly_the_expected_errors() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A wrong sounds directory is one error (per language), not one per prompt,
+/// and every prompt error says it is about recordings.
+#[test]
+fn a_wrong_sounds_dir_is_reported_once() {
+    use hotline_ivr::ErrorKind;
+    let flow = Path::new("tests/fixtures/flows/missing-prompts.yaml");
+    let errors = |dir: &str| {
+        load_file(
+            flow,
+            &LoadOptions {
+                sounds_dir: Some(PathBuf::from(dir)),
+            },
+        )
+        .expect_err("prompts are missing")
+        .0
+    };
+    let e = errors("tests/fixtures/no-such-sounds");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].kind, ErrorKind::MissingRecording);
+    assert_eq!(e[0].pos, None);
+    assert!(
+        e[0].message
+            .contains("tests/fixtures/no-such-sounds does not exist"),
+        "{e:?}"
+    );
+
+    // A directory with no en/ or zh/ in it.
+    let e = errors("tests/fixtures/flows");
+    let shown: Vec<String> = e.iter().map(|e| e.message.clone()).collect();
+    assert_eq!(
+        shown,
+        [
+            "cannot check the `en` prompts: tests/fixtures/flows/en does not exist",
+            "cannot check the `zh` prompts: tests/fixtures/flows/zh does not exist",
+        ]
+    );
+
+    let e = errors("tests/fixtures/sounds");
+    assert!(
+        e.iter().all(|e| e.kind == ErrorKind::MissingRecording),
+        "{e:?}"
+    );
+}

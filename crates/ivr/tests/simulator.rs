@@ -230,6 +230,39 @@ fn business_hours_closed_offers_callback() {
     );
 }
 
+/// `--force-hours open` (issue 9 #9): the open path at 20:00, said so in
+/// the event; and `closed` in office hours.
+#[test]
+fn forced_hours_override_the_clock_and_say_so() {
+    let forced = |digits: &str, when: &str, f| {
+        let opts = SimOptions {
+            digits: digits.into(),
+            at: at(when),
+            fixtures: fixtures(),
+            forced_hours: Some(f),
+            ..SimOptions::default()
+        };
+        simulate(flow(), &opts).unwrap()
+    };
+    let t = forced("1 2", CLOSED, hotline_ivr::ForcedHours::Open);
+    let (_, hours) = &t.records("hours")[0];
+    assert_eq!(
+        (hours["state"].as_str(), hours["forced"].as_bool()),
+        (Some("open"), Some(true))
+    );
+    assert_eq!(t.nodes(), run("1 2", OPEN).nodes());
+    let t = forced("1 2", OPEN, hotline_ivr::ForcedHours::Closed);
+    assert_eq!(t.records("hours")[0].1["state"], "closed");
+    assert_eq!(t.nodes(), run("1 2", CLOSED).nodes());
+    // Without forcing, the event carries no `forced`.
+    assert!(
+        run("1 2", OPEN).records("hours")[0]
+            .1
+            .get("forced")
+            .is_none()
+    );
+}
+
 #[test]
 fn business_hours_closed_silence_goes_to_voicemail_without_beep() {
     let t = run("1", CLOSED);

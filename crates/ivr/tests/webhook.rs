@@ -31,7 +31,7 @@ nodes:
     else: failed
   gold:
     type: hangup
-    outcome: gold
+    outcome: self_served
   failed:
     type: hangup
     outcome: failed
@@ -138,7 +138,7 @@ async fn run(url: &str) -> String {
 #[tokio::test]
 async fn webhook_success_posts_json_and_branches_on_the_answer() {
     let (url, server) = serve_once(Some((200, r#"{"level":"gold","name":"Li"}"#))).await;
-    assert_eq!(run(&url).await, "gold");
+    assert_eq!(run(&url).await, "self_served", "the gold branch");
     let req = server.await.unwrap();
     assert!(req.starts_with("POST /crm/vip HTTP/1.1\r\n"), "{req}");
     assert!(req.contains("Content-Type: application/json"));
