@@ -395,8 +395,10 @@ fn purchase_order_status_path_reads_the_paid_order() {
             ("input", &[("input", "10001"), ("into", "order_number")]),
             ("lookup", &[("lookup", "order_by_number"), ("ok", "true")]),
             ("prompt_started", &[("prompt", "en/status-paid")]),
-            ("input", &[("input", "2")]),
+            // The status answers the question: self-served once it is said.
+            ("prompt_finished", &[]),
             ("outcome", &[("outcome", "self_served")]),
+            ("input", &[("input", "2")]),
             (
                 "hangup",
                 &[("ended_by", "gateway"), ("cause", "flow_ended")],

@@ -56,6 +56,8 @@ pub struct CallSettings {
     /// Until agents answer queues: how long a queued caller waits before
     /// being told no one is free.
     pub queue_max_wait: Duration,
+    /// `--force-hours`: every `hours` node answers this.
+    pub forced_hours: Option<hotline_ivr::ForcedHours>,
 }
 
 /// What every call shares, read-only.
@@ -142,6 +144,7 @@ impl CallActor {
                 callee: incoming.callee.clone(),
                 language: None,
                 extra: Vec::new(),
+                forced_hours: ctx.settings.forced_hours,
             },
         );
         let (lookup_tx, lookup_rx) = mpsc::channel(4);

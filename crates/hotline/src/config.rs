@@ -55,8 +55,8 @@ pub struct ServeArgs {
     /// gateway's own minimal flow, also used when the entry flow is missing [default: main].
     #[arg(long, env = "HOTLINE_ENTRY_FLOW", value_name = "NAME")]
     pub entry_flow: Option<String>,
-    /// Until agents answer queues: seconds a queued caller hears hold music
-    /// before being told no one is free [default: 120].
+    /// A queue no agent desk knows (none configured): seconds a queued
+    /// caller hears hold music before being told no one is free [default: 120].
     #[arg(long, env = "HOTLINE_QUEUE_MAX_WAIT_SECS", value_name = "SECS")]
     pub queue_max_wait_secs: Option<u64>,
     /// Bearer token for the admin API (`/api/…`); without one it answers 503.
@@ -75,6 +75,11 @@ pub struct ServeArgs {
     /// [default: the peer that sent the caller's original call].
     #[arg(long, env = "HOTLINE_CALLBACK_VIA", value_name = "ADDR")]
     pub callback_via: Option<SocketAddr>,
+    /// Every `hours` node of every flow answers `open` (or `closed`), for
+    /// trying a flow at any hour. Command line only: refused in the config
+    /// file and the environment, so it never becomes production config.
+    #[arg(long, value_name = "open|closed")]
+    pub force_hours: Option<hotline_ivr::ForcedHours>,
 }
 
 /// The same keys as [`ServeArgs`], read from `hotline.toml`.
@@ -98,6 +103,8 @@ struct FileConfig {
     admin_token: Option<String>,
     agent_media_listen: Option<SocketAddr>,
     callback_via: Option<SocketAddr>,
+    /// Present only to refuse it with a clear message (`--force-hours`).
+    force_hours: Option<toml::Value>,
 }
 
 /// The resolved configuration of `hotline serve`.
@@ -122,6 +129,8 @@ pub struct Config {
     pub agent_media_listen: SocketAddr,
     /// Where callbacks are dialled; `None`: back through the original call's peer.
     pub callback_via: Option<SocketAddr>,
+    /// `--force-hours` (command line only).
+    pub force_hours: Option<hotline_ivr::ForcedHours>,
 }
 
 impl Config {
@@ -130,6 +139,18 @@ impl Config {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
         };
+        if file.force_hours.is_some() {
+            bail!(
+                "force_hours in the config file: it is for trying a flow and only \
+                 accepted as the --force-hours flag"
+            );
+        }
+        if std::env::var_os("HOTLINE_FORCE_HOURS").is_some() {
+            bail!(
+                "HOTLINE_FORCE_HOURS is set: forcing business hours is only accepted \
+                 as the --force-hours flag"
+            );
+        }
         let rtp = args
             .rtp_ports
             .or(file.rtp_ports)
@@ -191,6 +212,7 @@ impl Config {
                 .or(file.agent_media_listen)
                 .unwrap_or_else(|| SocketAddr::new(http_listen.ip(), 0)),
             callback_via: args.callback_via.or(file.callback_via),
+            force_hours: args.force_hours,
             admin_token: match args.admin_token.or(file.admin_token) {
                 Some(t) if t.trim().is_empty() => bail!("--admin-token must not be empty"),
                 t => t,
@@ -262,6 +284,29 @@ mod tests {
         })
         .unwrap_err();
         assert!(format!("{err:#}").contains("sip_listn"), "{err:#}");
+    }
+
+    /// `--force-hours` is for trying a flow: only the flag is accepted.
+    #[test]
+    fn force_hours_only_as_a_flag() {
+        let dir = std::env::temp_dir().join(format!("hotline-cfg-hours-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hotline.toml");
+        std::fs::write(&file, "force_hours = \"open\"\n").unwrap();
+        let err = Config::resolve(ServeArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("--force-hours flag"), "{err:#}");
+        std::fs::write(&file, "").unwrap();
+        let cfg = Config::resolve(ServeArgs {
+            config: Some(file),
+            force_hours: Some(hotline_ivr::ForcedHours::Open),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(cfg.force_hours, Some(hotline_ivr::ForcedHours::Open));
     }
 
     #[test]

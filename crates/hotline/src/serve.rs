@@ -24,6 +24,12 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     // a record means the same file whatever directory a reader runs in.
     cfg.data_dir = std::path::absolute(&cfg.data_dir)
         .with_context(|| format!("data dir {}", cfg.data_dir.display()))?;
+    if let Some(forced) = cfg.force_hours {
+        tracing::warn!(
+            ?forced,
+            "--force-hours: every `hours` node ignores the clock (for trying a flow, not for callers)"
+        );
+    }
     let recordings = cfg.data_dir.join("recordings");
     let voicemail = cfg.data_dir.join("voicemail");
     for dir in [&recordings, &voicemail] {
@@ -123,6 +129,7 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
             answer_delay: cfg.answer_delay,
             media_ip: cfg.media_ip,
             queue_max_wait: cfg.queue_max_wait,
+            forced_hours: cfg.force_hours,
         },
         flows: flows.factory(),
         lookups: Arc::new(GatewayLookups {
