@@ -1,4 +1,4 @@
-//! The HTTP listener: health now; the admin API and agent pages join it later.
+//! The HTTP listener: health, the admin API and the agent softphone.
 
 use std::net::SocketAddr;
 
