@@ -34,7 +34,9 @@ async function diag(page) {
 
 const ops = {
   // A new context and page, logged in as `agent`.
-  async open({ page: name, agent, password }) {
+  // `raw` (default true) opens `/agent?raw-audio`; `raw: false` the page
+  // as agents get it, with the browser's audio processing on.
+  async open({ page: name, agent, password, raw = true }) {
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
     page.setDefaultTimeout(15000);
@@ -51,8 +53,8 @@ const ops = {
     });
     pages.set(name, { ctx, page });
     // ?raw-audio: no echo cancellation, noise suppression or gain control
-    // on the microphone (the test tone must arrive as it is).
-    await page.goto(`${base}/agent?raw-audio`, { timeout: 15000 });
+    // on the microphone (the test tone arrives as it is).
+    await page.goto(`${base}/agent${raw ? '?raw-audio' : ''}`, { timeout: 15000 });
     await page.fill('#login-agent', agent);
     await page.fill('#login-password', password);
     await page.click('#login-submit'); // also the first click: unlocks audio
@@ -105,13 +107,68 @@ const ops = {
     const playing = await page.$eval('#remote-audio', (a) => !a.paused && !!a.srcObject);
     return { stats, remoteAudioPlaying: playing };
   },
+  // What the agent hears: `ms` of the stream #remote-audio plays, taken
+  // through WebAudio at 8 kHz (the call's own rate), as 16-bit samples.
+  // Fails unless the element is playing it audibly.
+  async hear({ page: name, ms = 2000 }) {
+    const page = pageOf(name);
+    return page.evaluate(async (ms) => {
+      const el = document.getElementById('remote-audio');
+      const stream = el.srcObject;
+      if (!stream || el.paused || el.muted || el.volume === 0) {
+        throw new Error(`#remote-audio is not playing: srcObject ${!!stream}, paused ${el.paused}, muted ${el.muted}, volume ${el.volume}`);
+      }
+      const ac = new AudioContext({ sampleRate: 8000 });
+      await ac.resume();
+      const src = ac.createMediaStreamSource(stream);
+      const proc = ac.createScriptProcessor(1024, 1, 1);
+      // A script processor only runs when it reaches the destination: through silence.
+      const mute = ac.createGain();
+      mute.gain.value = 0;
+      const want = Math.round(ms * ac.sampleRate / 1000);
+      const out = new Int16Array(want);
+      let n = 0;
+      await new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`only ${n} of ${want} samples in ${ms + 3000} ms (AudioContext ${ac.state})`)), ms + 3000);
+        proc.onaudioprocess = (e) => {
+          const d = e.inputBuffer.getChannelData(0);
+          for (let i = 0; i < d.length && n < want; i++) {
+            out[n++] = Math.max(-32768, Math.min(32767, Math.round(d[i] * 32767)));
+          }
+          if (n >= want) { clearTimeout(t); resolve(); }
+        };
+        src.connect(proc);
+        proc.connect(mute);
+        mute.connect(ac.destination);
+      });
+      src.disconnect();
+      proc.disconnect();
+      await ac.close();
+      return { rate: 8000, samples: Array.from(out) };
+    }, ms);
+  },
   // A network blip: the page's socket drops (close 4000) and reconnects.
+  // The link indicator must be seen going down and then up again.
   async dropSignalling({ page: name }) {
     const page = pageOf(name);
-    await page.evaluate(() => window.hotline.dropSignalling());
-    await page.waitForSelector('#link[data-up="false"]', { timeout: 5000 }).catch(() => {});
-    await page.waitForSelector('#link[data-up="true"]');
-    return { back: Date.now() };
+    await page.evaluate(() => {
+      const link = document.getElementById('link');
+      // Every change of #link's data-up, so a short outage is not missed.
+      window.__linkChanges = [];
+      new MutationObserver((ms) => {
+        for (const m of ms) window.__linkChanges.push(m.oldValue);
+        window.__linkChanges.push(link.dataset.up);
+      }).observe(link, { attributes: true, attributeFilter: ['data-up'], attributeOldValue: true });
+      window.hotline.dropSignalling();
+    });
+    const dropped = Date.now();
+    await page.waitForFunction(() => {
+      const c = window.__linkChanges;
+      const down = c.indexOf('false');
+      return down >= 0 && c.indexOf('true', down) > down
+        && document.getElementById('link').dataset.up === 'true';
+    });
+    return { dropped, back: Date.now(), changes: await page.evaluate(() => window.__linkChanges) };
   },
   async hangup({ page: name }) {
     await pageOf(name).click('#hangup');

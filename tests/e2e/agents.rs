@@ -8,8 +8,11 @@
 //! CDP), with a generated tone as its microphone.
 //!
 //! * `agent_answers_a_queued_caller_and_audio_flows_both_ways`: ring,
-//!   answer, audio both ways (the page's inbound RTP stats; the recording's
-//!   channels), hang-up, wrap-up, the call record.
+//!   answer, audio both ways (what the page hears is the caller's tone; the
+//!   recording's agent channel is the browser's), hang-up, wrap-up, the
+//!   call record. `…_with_the_pages_default_audio_processing` does the same
+//!   with the page as agents get it (echo cancellation, noise suppression
+//!   and gain control on; the other tests use `?raw-audio`).
 //! * `two_agents_three_callers_one_offer_at_a_time`: offers one at a time,
 //!   an unanswered offer moves on (and its agent goes away), the third
 //!   caller hears its position and is connected when an agent finishes
@@ -19,7 +22,8 @@
 //!   is requeued with prompts and music (or told and hung up, by the
 //!   queue's `on_agent_lost`), never left in silence.
 //! * `agent_page_drops_off_mid_call_and_keeps_the_call`: the page's
-//!   socket drops (a network blip) and reconnects; the call stays bridged.
+//!   socket drops (a network blip) and reconnects; the desk re-attaches it
+//!   and, past the reconnect grace, the call is still bridged.
 //! * `caller_hangs_up_while_ringing_and_while_bridged`: the offer is
 //!   withdrawn; the page says the caller left and the wrap-up still lands.
 //! * `ring_all_two_agents_answer_at_once_one_wins`: both pages click Answer
@@ -33,7 +37,8 @@
 //! Numbers worth reading are printed (`--nocapture`): offer → answer →
 //! connected times, the page's RTP stats, the recording's tones.
 //! `HOTLINE_E2E_KEEP=1` keeps the gateway's dir (log, events, recordings).
-//! Skips, saying so, when `/usr/bin/chromium` or `node` is missing.
+//! A missing `/usr/bin/chromium` or `node` fails the browser tests, unless
+//! `HOTLINE_ALLOW_SKIP=1` (CI never sets it): then they skip, saying so.
 
 use hotline_e2e::browser::{self, AgentDriver, Chromium};
 use hotline_e2e::events::{Event, assert_in_order, assert_well_formed, count, dump, find};
@@ -51,6 +56,9 @@ const PASSWORD: &str = "correct horse battery";
 /// The caller's tone (SIPp's pcap) and the agent's (Chromium's microphone).
 const CALLER_HZ: f64 = 440.0;
 const AGENT_HZ: f64 = 1000.0;
+/// How long the desk holds a dropped page's call (`RECONNECT_GRACE` in
+/// crates/call/src/desk.rs).
+const RECONNECT_GRACE: Duration = Duration::from_secs(10);
 const CALL_END_WAIT: Duration = Duration::from_secs(20);
 const SIPP_LIMIT: Duration = Duration::from_secs(80);
 /// A driver command that waits on the page (an offer, a state).
@@ -116,6 +124,24 @@ fn agent_gateway_with(label: &str, extra: &[&str]) -> (Gateway, TempDir) {
     args.extend_from_slice(extra);
     let gw = Gateway::start_with(label, &args);
     gw.seed_demo();
+    // Each test makes its own queue and agents: drop any seed-demo made
+    // (its demo queues and agent), so they are the only ones the desk has.
+    for q in admin(&gw, "GET", "/api/queues", None)
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let name = q["name"].as_str().expect("queue name");
+        admin(&gw, "DELETE", &format!("/api/queues/{name}"), None);
+    }
+    for a in admin(&gw, "GET", "/api/agents", None)
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let id = a["id"].as_str().expect("agent id");
+        admin(&gw, "DELETE", &format!("/api/agents/{id}"), None);
+    }
     (gw, flows)
 }
 
@@ -186,11 +212,11 @@ fn wait_agent_state(gw: &Gateway, agent: &str, state: &str, timeout: Duration) {
 // ---------------------------------------------------------------- browser
 
 /// Chromium with the agent's tone as its microphone, and the driver.
-/// `None` (the test skips) without chromium or node.
-fn browser_for(gw: &Gateway) -> Option<(Chromium, AgentDriver)> {
+/// Panics without chromium or node: a test that may skip checks
+/// [`browser::browser_test`] first.
+fn browser_for(gw: &Gateway) -> (Chromium, AgentDriver) {
     if let Some(why) = browser::missing_browser_tools() {
-        eprintln!("SKIPPED: {why}");
-        return None;
+        panic!("no browser: {why}");
     }
     assert!(
         browser::ensure_driver(),
@@ -203,13 +229,14 @@ fn browser_for(gw: &Gateway) -> Option<(Chromium, AgentDriver)> {
     let chromium = Chromium::start(&mic, gw.dir());
     eprintln!("chromium up in {:?}", started.elapsed());
     let driver = AgentDriver::start(&format!("http://127.0.0.1:{}", gw.http_port), &chromium);
-    Some((chromium, driver))
+    (chromium, driver)
 }
 
-/// Opens a page for `agent`, logs in and goes available.
-fn agent_online(gw: &Gateway, drv: &mut AgentDriver, agent: &str) {
+/// Opens a page for `agent` (`/agent?raw-audio` when `raw`, else the page
+/// as agents get it), logs in and goes available.
+fn agent_online(gw: &Gateway, drv: &mut AgentDriver, agent: &str, raw: bool) {
     drv.cmd(
-        json!({"op": "open", "page": agent, "agent": agent, "password": PASSWORD}),
+        json!({"op": "open", "page": agent, "agent": agent, "password": PASSWORD, "raw": raw}),
         PAGE_WAIT,
     );
     drv.cmd(json!({"op": "available", "page": agent}), PAGE_WAIT);
@@ -217,20 +244,50 @@ fn agent_online(gw: &Gateway, drv: &mut AgentDriver, agent: &str) {
 }
 
 /// [`agent_gateway`] with `agents` in `queue` ([`agents_and_queue`]), the
-/// browser and every agent online. `None` (the test skips) without chromium
-/// or node.
+/// browser and every agent online on `/agent?raw-audio`.
 fn staffed(
     label: &str,
     agents: &[(&str, &str)],
     queue: Value,
-) -> Option<(Gateway, TempDir, Chromium, AgentDriver)> {
+) -> (Gateway, TempDir, Chromium, AgentDriver) {
+    staffed_with(label, agents, queue, true)
+}
+
+/// [`staffed`], the pages raw (`?raw-audio`) or as agents get them.
+fn staffed_with(
+    label: &str,
+    agents: &[(&str, &str)],
+    queue: Value,
+    raw: bool,
+) -> (Gateway, TempDir, Chromium, AgentDriver) {
     let (gw, flows) = agent_gateway(label);
     agents_and_queue(&gw, agents, queue);
-    let (chromium, mut drv) = browser_for(&gw)?;
+    let (chromium, mut drv) = browser_for(&gw);
     for (agent, _) in agents {
-        agent_online(&gw, &mut drv, agent);
+        agent_online(&gw, &mut drv, agent, raw);
     }
-    Some((gw, flows, chromium, drv))
+    (gw, flows, chromium, drv)
+}
+
+/// Waits until something listens on UDP `port` (a SIPp UAS bound it), from
+/// /proc/net/udp{,6}: binding the port ourselves to find out could steal it.
+fn wait_udp_bound(port: u16, timeout: Duration) {
+    let bound = || {
+        ["/proc/net/udp", "/proc/net/udp6"].iter().any(|table| {
+            std::fs::read_to_string(table).is_ok_and(|t| {
+                t.lines().skip(1).any(|l| {
+                    // "sl local_address rem_address ...", local as HEXADDR:HEXPORT.
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|local| local.rsplit_once(':'))
+                        .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+                        == Some(port)
+                })
+            })
+        })
+    };
+    poll_until(timeout, || bound().then_some(()))
+        .unwrap_or_else(|| panic!("nothing bound UDP port {port} within {timeout:?}"));
 }
 
 // ---------------------------------------------------------------- checks
@@ -276,6 +333,64 @@ fn share_of_tone(blocks: &[(f64, f64)], hz: f64) -> f64 {
     hits as f64 / blocks.len().max(1) as f64
 }
 
+/// What `page` hears for `ms` (the driver's `hear`: the stream its
+/// `#remote-audio` plays, through WebAudio), in 200 ms [`blocks`].
+fn heard(drv: &mut AgentDriver, page: &str, ms: u32) -> Vec<(f64, f64)> {
+    let v = drv.cmd(
+        json!({"op": "hear", "page": page, "ms": ms}),
+        Duration::from_millis(u64::from(ms)) + PAGE_WAIT,
+    );
+    let rate = v["rate"].as_u64().expect("hear: rate") as u32;
+    let samples: Vec<i16> = v["samples"]
+        .as_array()
+        .expect("hear: samples")
+        .iter()
+        .map(|x| x.as_i64().expect("hear: a sample") as i16)
+        .collect();
+    assert_eq!(samples.len(), (rate * ms / 1000) as usize, "hear: samples");
+    blocks(&samples, rate)
+}
+
+/// Polls `page`'s RTP stats until it has received more than `n` packets
+/// (10 s at most); the last stats.
+fn wait_packets_received(drv: &mut AgentDriver, page: &str, n: u64) -> Value {
+    let mut last = Value::Null;
+    let got = poll_until(Duration::from_secs(10), || {
+        last = drv.cmd(json!({"op": "stats", "page": page}), PAGE_WAIT);
+        (last["stats"]["packetsReceived"].as_u64().unwrap_or(0) > n).then_some(())
+    });
+    assert!(
+        got.is_some(),
+        "{page} received no more than {n} packets: {last}"
+    );
+    last
+}
+
+/// Asserts that what `page` hears for 2 s is `hz` in at least 80 % of the
+/// 200 ms blocks (silence, hold music or the agent's own tone fail it);
+/// returns that share.
+fn assert_hears(drv: &mut AgentDriver, page: &str, hz: f64, whose: &str) -> f64 {
+    let b = heard(drv, page, 2000);
+    let share = share_of_tone(&b, hz);
+    let summary: Vec<String> = b
+        .iter()
+        .map(|(f, rms)| format!("{f:.0} Hz/{rms:.0}"))
+        .collect();
+    eprintln!(
+        "{page} hears {whose} ({hz} Hz) in {:.0}% of 200 ms blocks: {}",
+        share * 100.0,
+        summary.join(", ")
+    );
+    assert!(
+        share >= 0.8,
+        "{page} should hear {whose} ({hz} Hz); that tone is in only {:.0}% of the blocks \
+         (dominant Hz/RMS): {summary:?}\n--- driver ---\n{}",
+        share * 100.0,
+        drv.log_tail(40)
+    );
+    share
+}
+
 /// A recording's channels between two events (offsets from `answered`).
 fn recorded_between(
     path: &Path,
@@ -302,19 +417,37 @@ fn recorded_between(
 
 // ---------------------------------------------------------------- tests
 
-/// One agent, one caller: the page rings, the agent answers, SIPp's tone
-/// reaches the browser and the browser's tone reaches the caller (the
+/// One agent, one caller: the page rings, the agent answers, the page
+/// hears SIPp's tone and the browser's tone reaches the caller (the
 /// recording's right channel), the agent hangs up and fills in the wrap-up.
 #[test]
 fn agent_answers_a_queued_caller_and_audio_flows_both_ways() {
-    let Some((gw, _flows, _chromium, mut drv)) = staffed(
-        "agents_answer",
+    let test = "agent_answers_a_queued_caller_and_audio_flows_both_ways";
+    if let Some(_one_at_a_time) = browser::browser_test(test) {
+        answer_and_talk("agents_answer", true);
+    }
+}
+
+/// The same with the page as agents get it (no `?raw-audio`): the browser's
+/// echo cancellation, noise suppression and gain control are on, and the
+/// agent's tone must still reach the caller, the caller's the agent.
+#[test]
+fn agent_answers_with_the_pages_default_audio_processing() {
+    let test = "agent_answers_with_the_pages_default_audio_processing";
+    if let Some(_one_at_a_time) = browser::browser_test(test) {
+        answer_and_talk("agents_answer_default_audio", false);
+    }
+}
+
+/// The body of the two tests above; `raw`: the page opened with `?raw-audio`.
+fn answer_and_talk(label: &str, raw: bool) {
+    let (gw, _flows, _chromium, mut drv) = staffed_with(
+        label,
         &[("a1", "Ada Agent")],
         json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 20,
                "wrap_up_secs": 30, "max_wait_secs": 90, "members": ["a1"]}),
-    ) else {
-        return;
-    };
+        raw,
+    );
 
     let sipp = queued_caller(&gw, "caller", 40_000, 50_000);
     let call_id = sipp.call_id().to_owned();
@@ -331,9 +464,13 @@ fn agent_answers_a_queued_caller_and_audio_flows_both_ways() {
     let answer = drv.cmd(json!({"op": "answer", "page": "a1"}), PAGE_WAIT);
     eprintln!("answer: {answer}");
     wait_agent_state(&gw, "a1", "on_call", Duration::from_secs(5));
-    std::thread::sleep(Duration::from_secs(3));
+    // The agent hears the caller (not hold music, not silence, not itself),
+    // and still does seconds later (the browser's audio processing, when on,
+    // has adapted by then; the recording covers both).
+    assert_hears(&mut drv, "a1", CALLER_HZ, "the caller");
+    assert_hears(&mut drv, "a1", CALLER_HZ, "the caller, 2 s on");
     let stats = drv.cmd(json!({"op": "stats", "page": "a1"}), PAGE_WAIT);
-    eprintln!("page stats after 3 s: {stats}");
+    eprintln!("page stats after listening: {stats}");
     let st = &stats["stats"];
     let packets = st["packetsReceived"].as_u64().unwrap_or(0);
     let energy = st["totalAudioEnergy"].as_f64().unwrap_or(0.0);
@@ -411,14 +548,19 @@ fn agent_answers_a_queued_caller_and_audio_flows_both_ways() {
     let (l_rms, r_rms) = (rtp::rms(&left), rtp::rms(&right));
     let (l_share, r_share) = (share_of_tone(&lb, CALLER_HZ), share_of_tone(&rb, AGENT_HZ));
     eprintln!(
-        "bridged part of the recording ({:.1} s): left {l_hz} Hz RMS {l_rms:.0} ({:.0}% of 200 ms blocks the caller's tone), \
-         right {r_hz} Hz RMS {r_rms:.0} ({:.0}% the agent's)",
+        "bridged part of the recording ({:.1} s, raw audio {raw}): left {l_hz} Hz RMS {l_rms:.0} ({:.0}% of 200 ms blocks the caller's tone), \
+         right {r_hz} Hz RMS {r_rms:.0} ({:.0}% the agent's; block RMS {:?})",
         left.len() as f64 / f64::from(rate),
         l_share * 100.0,
-        r_share * 100.0
+        r_share * 100.0,
+        rb.iter().map(|b| b.1.round()).collect::<Vec<_>>()
     );
+    // The browser's noise suppression takes a steady tone for noise: over
+    // about 2 s it brings it down some 20 dB (RMS 8000 → 770 here), where it
+    // stays, still the dominant sound. Raw, the tone arrives as it is.
+    let agent_floor = if raw { 1000.0 } else { 500.0 };
     assert!(
-        (r_hz - AGENT_HZ).abs() <= 20.0 && r_rms > 1000.0,
+        (r_hz - AGENT_HZ).abs() <= 20.0 && r_rms > agent_floor,
         "right channel (agent) while bridged: {r_hz} Hz, RMS {r_rms:.0}; blocks {rb:?}"
     );
     assert!(
@@ -521,14 +663,17 @@ fn offers_of(evs: &[Event]) -> Vec<(String, i64, i64, String)> {
 /// rings for two calls at once.
 #[test]
 fn two_agents_three_callers_one_offer_at_a_time() {
-    let Some((gw, _flows, _chromium, mut drv)) = staffed(
+    let Some(_one_at_a_time) =
+        browser::browser_test("two_agents_three_callers_one_offer_at_a_time")
+    else {
+        return;
+    };
+    let (gw, _flows, _chromium, mut drv) = staffed(
         "agents_three_callers",
         &[("a1", "Ada Agent"), ("a2", "Bob Agent")],
         json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 3,
                "wrap_up_secs": 30, "max_wait_secs": 90, "members": ["a1", "a2"]}),
-    ) else {
-        return;
-    };
+    );
 
     // Caller 1: rings P, times out, moves on to Q.
     let c1 = queued_caller(&gw, "caller1", 60_000, 60_000);
@@ -575,7 +720,21 @@ fn two_agents_three_callers_one_offer_at_a_time() {
         (agent_state(&gw, &p), agent_state(&gw, &q)),
         ("away".to_owned(), "on_call".to_owned())
     );
-    std::thread::sleep(Duration::from_secs(2)); // callers 2 and 3 hear their positions
+    // Caller 3 hears its position before anything moves.
+    poll_until(Duration::from_secs(10), || {
+        gw.events_for(&c3_id)
+            .iter()
+            .any(|e| {
+                e.kind() == "prompt_started" && e.data_str("prompt") == "en/queue-position-before"
+            })
+            .then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "caller 3 never heard its position:\n{}",
+            gw.format_events(&c3_id)
+        )
+    });
 
     // P is back: the head of the queue rings P.
     drv.cmd(json!({"op": "available", "page": p}), PAGE_WAIT);
@@ -784,14 +943,14 @@ fn longest_silence_ms(blocks: &[(f64, f64)]) -> u64 {
 /// policies share: the desk hears the socket go at once, the agent goes
 /// offline, the caller hears a prompt at once and never a second of silence
 /// until the gateway hangs up.
-fn browser_dies_mid_call(label: &str, on_agent_lost: &str) -> Option<Vec<Event>> {
+fn browser_dies_mid_call(label: &str, on_agent_lost: &str) -> Vec<Event> {
     let (gw, _flows, mut chromium, mut drv) = staffed(
         label,
         &[("a1", "Ada Agent")],
         json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 20,
                "wrap_up_secs": 30, "max_wait_secs": 14, "overflow": "hangup",
                "on_agent_lost": on_agent_lost, "members": ["a1"]}),
-    )?;
+    );
     let sipp = queued_caller(&gw, "caller", 60_000, 60_000);
     let call_id = sipp.call_id().to_owned();
     drv.cmd(
@@ -800,12 +959,8 @@ fn browser_dies_mid_call(label: &str, on_agent_lost: &str) -> Option<Vec<Event>>
     );
     drv.cmd(json!({"op": "answer", "page": "a1"}), PAGE_WAIT);
     gw.wait_event(&call_id, "agent_connected", Duration::from_secs(5));
-    std::thread::sleep(Duration::from_secs(2));
-    let stats = drv.cmd(json!({"op": "stats", "page": "a1"}), PAGE_WAIT);
-    assert!(
-        stats["stats"]["packetsReceived"].as_u64().unwrap_or(0) > 50,
-        "bridged before the browser goes: {stats}"
-    );
+    // Bridged (audio reaches the page) before the browser goes.
+    wait_packets_received(&mut drv, "a1", 50);
 
     let killed = Instant::now();
     chromium.kill();
@@ -857,7 +1012,7 @@ fn browser_dies_mid_call(label: &str, on_agent_lost: &str) -> Option<Vec<Event>>
     );
     assert_eq!(count(&evs, "agent_answered"), 1, "{}", dump(&evs));
     eprintln!("calls row: {:?}", calls_row(&gw, &call_id));
-    Some(evs)
+    evs
 }
 
 /// The default (`on_agent_lost: requeue`): the caller is told, goes back to
@@ -865,9 +1020,10 @@ fn browser_dies_mid_call(label: &str, on_agent_lost: &str) -> Option<Vec<Event>>
 /// says sorry and hangs up.
 #[test]
 fn agent_closes_the_browser_mid_call() {
-    let Some(evs) = browser_dies_mid_call("agents_browser_closed", "requeue") else {
+    let Some(_one_at_a_time) = browser::browser_test("agent_closes_the_browser_mid_call") else {
         return;
     };
+    let evs = browser_dies_mid_call("agents_browser_closed", "requeue");
     assert_in_order(
         &evs,
         &[
@@ -890,9 +1046,12 @@ fn agent_closes_the_browser_mid_call() {
 /// `on_agent_lost: release`: the caller is told and hung up.
 #[test]
 fn agent_closes_the_browser_mid_call_and_the_caller_is_released() {
-    let Some(evs) = browser_dies_mid_call("agents_browser_closed_release", "release") else {
+    let Some(_one_at_a_time) =
+        browser::browser_test("agent_closes_the_browser_mid_call_and_the_caller_is_released")
+    else {
         return;
     };
+    let evs = browser_dies_mid_call("agents_browser_closed_release", "release");
     assert_in_order(
         &evs,
         &[
@@ -917,14 +1076,17 @@ fn agent_closes_the_browser_mid_call_and_the_caller_is_released() {
 /// agent's wrap-up still lands on the record).
 #[test]
 fn caller_hangs_up_while_ringing_and_while_bridged() {
-    let Some((gw, _flows, _chromium, mut drv)) = staffed(
+    let Some(_one_at_a_time) =
+        browser::browser_test("caller_hangs_up_while_ringing_and_while_bridged")
+    else {
+        return;
+    };
+    let (gw, _flows, _chromium, mut drv) = staffed(
         "agents_caller_hangs_up",
         &[("a1", "Ada Agent")],
         json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 20,
                "wrap_up_secs": 30, "max_wait_secs": 90, "members": ["a1"]}),
-    ) else {
-        return;
-    };
+    );
 
     // 1: queued about 5.5 s in; hangs up 2.5 s later, while a1 rings.
     let c1 = caller_then(&gw, "ringing", 20_000, vec![Step::Pause(5500), Step::Bye]);
@@ -1019,18 +1181,22 @@ fn caller_hangs_up_while_ringing_and_while_bridged() {
 /// with working audio; no call is answered twice.
 #[test]
 fn ring_all_two_agents_answer_at_once_one_wins() {
-    let Some((gw, _flows, _chromium, mut drv)) = staffed(
+    let Some(_one_at_a_time) = browser::browser_test("ring_all_two_agents_answer_at_once_one_wins")
+    else {
+        return;
+    };
+    let (gw, _flows, _chromium, mut drv) = staffed(
         "agents_ring_all_race",
         &[("a1", "Ada Agent"), ("a2", "Bob Agent")],
         json!({"name": "support", "strategy": "ring_all", "offer_timeout_secs": 15,
                "wrap_up_secs": 30, "max_wait_secs": 90, "members": ["a1", "a2"]}),
-    ) else {
-        return;
-    };
+    );
     let c1 = queued_caller(&gw, "caller1", 40_000, 50_000);
-    std::thread::sleep(Duration::from_millis(300));
+    let c1_id = c1.call_id().to_owned();
+    // Caller 2 dials once caller 1 is queued: the race is for caller 1.
+    wait_events(&gw, &c1_id, "enqueued", 1);
     let c2 = queued_caller(&gw, "caller2", 40_000, 50_000);
-    let (c1_id, c2_id) = (c1.call_id().to_owned(), c2.call_id().to_owned());
+    let c2_id = c2.call_id().to_owned();
     poll_until(Duration::from_secs(30), || {
         (agent_state(&gw, "a1") == "ringing" && agent_state(&gw, "a2") == "ringing").then_some(())
     })
@@ -1097,14 +1263,9 @@ fn ring_all_two_agents_answer_at_once_one_wins() {
         on_calls[0], on_calls[1],
         "two agents, two different calls: {on_calls:?}"
     );
-    std::thread::sleep(Duration::from_secs(3));
     for agent in [winner, loser] {
-        let st = drv.cmd(json!({"op": "stats", "page": agent}), PAGE_WAIT);
-        eprintln!("{agent}: {st}");
-        assert!(
-            st["stats"]["packetsReceived"].as_u64().unwrap_or(0) > 50,
-            "{agent} hears the caller: {st}"
-        );
+        let st = wait_packets_received(&mut drv, agent, 50);
+        eprintln!("{agent} hears its caller: {st}");
     }
     for agent in [winner, loser] {
         drv.cmd(json!({"op": "hangup", "page": agent}), PAGE_WAIT);
@@ -1197,14 +1358,13 @@ fn new_agents_are_listed_offline_in_the_live_states() {
 
 /// A gateway that dials callbacks to a SIPp "customer" on the returned
 /// port, the `support` queue (agent a1) overflowing to a callback after
-/// `max_wait_secs`, and a1's page logged in but not available. `None`
-/// (the test skips) without chromium or node.
+/// `max_wait_secs`, and a1's page logged in but not available.
 fn callback_desk(
     label: &str,
     max_wait_secs: u32,
     attempts: u32,
     retry_secs: u32,
-) -> Option<(Gateway, TempDir, Chromium, AgentDriver, u16)> {
+) -> (Gateway, TempDir, Chromium, AgentDriver, u16) {
     let uas_port = ports::free_port();
     let via = format!("127.0.0.1:{uas_port}");
     let (gw, flows) = agent_gateway_with(label, &["--callback-via", &via]);
@@ -1216,12 +1376,12 @@ fn callback_desk(
                "callback_attempts": attempts, "callback_retry_secs": retry_secs,
                "members": ["a1"]}),
     );
-    let (chromium, mut drv) = browser_for(&gw)?;
+    let (chromium, mut drv) = browser_for(&gw);
     drv.cmd(
         json!({"op": "open", "page": "a1", "agent": "a1", "password": PASSWORD}),
         PAGE_WAIT,
     );
-    Some((gw, flows, chromium, drv, uas_port))
+    (gw, flows, chromium, drv, uas_port)
 }
 
 /// The customer's voice for a callback SIPp: `CALLER_HZ` for `ms`.
@@ -1256,12 +1416,13 @@ fn callback_legs(gw: &Gateway, original: &str) -> Vec<Event> {
 /// the callback leg has its own record pointing at the original call.
 #[test]
 fn callback_keeps_the_callers_place_and_the_agent_calls_back() {
-    // Logged in but not available: nobody takes calls yet.
-    let Some((gw, _flows, _chromium, mut drv, uas_port)) =
-        callback_desk("agents_callback", 10, 2, 30)
+    let Some(_one_at_a_time) =
+        browser::browser_test("callback_keeps_the_callers_place_and_the_agent_calls_back")
     else {
         return;
     };
+    // Logged in but not available: nobody takes calls yet.
+    let (gw, _flows, _chromium, mut drv, uas_port) = callback_desk("agents_callback", 10, 2, 30);
 
     let c1 = queued_caller(&gw, "caller1", 30_000, 30_000);
     let c1_id = c1.call_id().to_owned();
@@ -1313,7 +1474,8 @@ fn callback_keeps_the_callers_place_and_the_agent_calls_back() {
         .var("BYE_WAIT_MS", "40000")
         .timeout(SIPP_LIMIT)
         .spawn();
-    std::thread::sleep(Duration::from_millis(300)); // SIPp binds its port
+    // The gateway dials it as soon as the agent answers.
+    wait_udp_bound(uas_port, Duration::from_secs(10));
     drv.cmd(json!({"op": "available", "page": "a1"}), PAGE_WAIT);
     let offer = drv.cmd(json!({"op": "waitOffer", "page": "a1"}), PAGE_WAIT);
     eprintln!("offer: {offer}");
@@ -1333,9 +1495,14 @@ fn callback_keeps_the_callers_place_and_the_agent_calls_back() {
     })
     .unwrap_or_else(|| panic!("no callback leg for {original}:\n{}", gw.log_tail()));
     let leg_id = leg.sip_call_id().to_owned();
-    std::thread::sleep(Duration::from_secs(3));
+    drv.cmd(
+        json!({"op": "waitText", "page": "a1", "selector": "#call-status", "text": "connected"}),
+        PAGE_WAIT,
+    );
+    // The agent hears the customer's voice.
+    assert_hears(&mut drv, "a1", CALLER_HZ, "the customer");
     let stats = drv.cmd(json!({"op": "stats", "page": "a1"}), PAGE_WAIT);
-    eprintln!("page stats after 3 s: {stats}");
+    eprintln!("page stats after listening: {stats}");
     let st = &stats["stats"];
     assert!(
         st["packetsReceived"].as_u64().unwrap_or(0) > 50,
@@ -1416,19 +1583,24 @@ fn callback_keeps_the_callers_place_and_the_agent_calls_back() {
 
 /// A network blip mid-call: the page's signalling socket drops without a
 /// goodbye and reconnects. The desk holds the agent's call for its grace
-/// period, so nothing is lost: no `agent_lost`, the agent stays on the
-/// call, audio keeps flowing, and hang-up and wrap-up work afterwards.
+/// period and re-attaches the page when it comes back (its log says both),
+/// so once the grace has run out nothing is lost: no `agent_lost`, the
+/// agent is still on the call, the page still hears the caller, and
+/// hang-up and wrap-up work afterwards.
 #[test]
 fn agent_page_drops_off_mid_call_and_keeps_the_call() {
-    let Some((gw, _flows, _chromium, mut drv)) = staffed(
+    let Some(_one_at_a_time) =
+        browser::browser_test("agent_page_drops_off_mid_call_and_keeps_the_call")
+    else {
+        return;
+    };
+    let (gw, _flows, _chromium, mut drv) = staffed(
         "agents_blip",
         &[("a1", "Ada Agent")],
         json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 20,
                "wrap_up_secs": 30, "max_wait_secs": 90, "on_agent_lost": "requeue",
                "members": ["a1"]}),
-    ) else {
-        return;
-    };
+    );
     let sipp = queued_caller(&gw, "caller", 40_000, 50_000);
     let call_id = sipp.call_id().to_owned();
     drv.cmd(
@@ -1437,31 +1609,76 @@ fn agent_page_drops_off_mid_call_and_keeps_the_call() {
     );
     drv.cmd(json!({"op": "answer", "page": "a1"}), PAGE_WAIT);
     wait_agent_state(&gw, "a1", "on_call", Duration::from_secs(5));
-    std::thread::sleep(Duration::from_secs(1));
     let received = |drv: &mut AgentDriver| {
         let s = drv.cmd(json!({"op": "stats", "page": "a1"}), PAGE_WAIT);
         s["stats"]["packetsReceived"].as_u64().unwrap_or(0)
     };
+    assert_hears(&mut drv, "a1", CALLER_HZ, "the caller");
     let before = received(&mut drv);
+
     let blip = drv.cmd(json!({"op": "dropSignalling", "page": "a1"}), PAGE_WAIT);
+    // After the desk saw the socket go: its grace ends before `back + grace`.
+    let back = Instant::now();
     eprintln!("page reconnected: {blip}");
-    std::thread::sleep(Duration::from_secs(2));
+    // The desk held the call and re-attached the page.
+    let log_lines = || -> (Option<usize>, Option<usize>) {
+        let log = std::fs::read_to_string(gw.log_path()).unwrap_or_default();
+        let held = log.find("agent page dropped off; holding their call");
+        let reattached = held.and_then(|h| {
+            log[h..]
+                .find("agent page back within the grace period")
+                .map(|r| h + r)
+        });
+        (held, reattached)
+    };
+    poll_until(Duration::from_secs(5), || log_lines().1.map(|_| ())).unwrap_or_else(|| {
+        panic!(
+            "the gateway log should say the desk held the call ({:?}) and then took the page back; \
+             log:\n{}",
+            log_lines().0,
+            gw.log_tail()
+        )
+    });
+
+    // Past the grace (counted from the drop, before `back`), a page the desk
+    // had not re-attached would be lost: the agent is still on the call.
+    let grace_over = back + RECONNECT_GRACE + Duration::from_secs(1);
+    while Instant::now() < grace_over {
+        assert_eq!(
+            agent_state(&gw, "a1"),
+            "on_call",
+            "the agent keeps the call through the grace"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
     assert_eq!(
         agent_state(&gw, "a1"),
         "on_call",
-        "the agent keeps the call"
-    );
-    let after = received(&mut drv);
-    eprintln!("packets received before the blip {before}, 2 s after reconnecting {after}");
-    assert!(
-        after >= before + 100,
-        "audio kept flowing: {before} -> {after}"
+        "the agent keeps the call past the grace"
     );
     assert_eq!(
         count(&gw.events_for(&call_id), "agent_lost"),
         0,
         "{}",
         gw.format_events(&call_id)
+    );
+    let page = drv.cmd(json!({"op": "diag", "page": "a1"}), PAGE_WAIT);
+    eprintln!("the page {:?} after the blip: {page}", back.elapsed());
+    assert_eq!(
+        (
+            &page["diag"]["link"],
+            &page["diag"]["state"],
+            &page["diag"]["callStatus"]
+        ),
+        (&json!("true"), &json!("on_call"), &json!("connected")),
+        "{page}"
+    );
+    assert_hears(&mut drv, "a1", CALLER_HZ, "the caller (after the grace)");
+    let after = received(&mut drv);
+    eprintln!("packets received before the blip {before}, after the grace {after}");
+    assert!(
+        after >= before + 500,
+        "audio kept flowing: {before} -> {after}"
     );
     drv.cmd(json!({"op": "hangup", "page": "a1"}), PAGE_WAIT);
     drv.cmd(
@@ -1492,11 +1709,13 @@ fn agent_page_drops_off_mid_call_and_keeps_the_call() {
 /// submits lands on the second leg's record.
 #[test]
 fn callback_unanswered_then_retried_and_ended_by_the_customer() {
-    let Some((gw, _flows, _chromium, mut drv, uas_port)) =
-        callback_desk("agents_callback_retry", 8, 3, 3)
+    let Some(_one_at_a_time) =
+        browser::browser_test("callback_unanswered_then_retried_and_ended_by_the_customer")
     else {
         return;
     };
+    let (gw, _flows, _chromium, mut drv, uas_port) =
+        callback_desk("agents_callback_retry", 8, 3, 3);
     let c1 = queued_caller(&gw, "caller1", 30_000, 30_000);
     let c1_id = c1.call_id().to_owned();
     let evs1 = gw.wait_call_ended(&c1_id, Duration::from_secs(40));
@@ -1511,7 +1730,7 @@ fn callback_unanswered_then_retried_and_ended_by_the_customer() {
         .var("CANCEL_WAIT_MS", "30000")
         .timeout(SIPP_LIMIT)
         .spawn();
-    std::thread::sleep(Duration::from_millis(300));
+    wait_udp_bound(uas_port, Duration::from_secs(10));
     drv.cmd(json!({"op": "available", "page": "a1"}), PAGE_WAIT);
     let offer = drv.cmd(json!({"op": "waitOffer", "page": "a1"}), PAGE_WAIT);
     assert_eq!(offer["kind"], "Callback request", "{offer}");

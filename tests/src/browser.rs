@@ -15,7 +15,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
@@ -28,9 +28,39 @@ pub fn missing_browser_tools() -> Option<String> {
         ));
     }
     if Command::new("node").arg("--version").output().is_err() {
-        return Some("node is missing (tests/run installs nodejs)".into());
+        return Some("node is missing (apt-get install nodejs npm; tests/run does)".into());
     }
     None
+}
+
+/// Whether the browser test `test` can run: `true` with chromium and node.
+/// Without them it fails (a test must not read as passed without having
+/// run) unless `HOTLINE_ALLOW_SKIP=1`, which CI never sets: then it says
+/// SKIPPED and returns `false`.
+pub fn require_browser_tools(test: &str) -> bool {
+    let Some(why) = missing_browser_tools() else {
+        return true;
+    };
+    assert!(
+        std::env::var_os("HOTLINE_ALLOW_SKIP").is_some_and(|v| v == "1"),
+        "{test} needs a browser: {why} (set HOTLINE_ALLOW_SKIP=1 to skip instead)"
+    );
+    eprintln!("SKIPPED {test}: {why} (HOTLINE_ALLOW_SKIP=1)");
+    false
+}
+
+/// Starts the browser test `test`: `None` when it may skip
+/// ([`require_browser_tools`]), else a guard that keeps the binary's other
+/// browser tests waiting until this one ends. Each runs a gateway, SIPp and
+/// Chromium and times what it sees; two at once on CI's two cores would
+/// measure each other.
+pub fn browser_test(test: &str) -> Option<MutexGuard<'static, ()>> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    if !require_browser_tools(test) {
+        return None;
+    }
+    // A failed test poisons the lock; the next one still runs.
+    Some(ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner))
 }
 
 /// A mono 16-bit WAV of a sine tone (48 kHz), for `--use-file-for-fake-audio-capture`.
