@@ -41,7 +41,7 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use hotline_store::{
-    Agent, AgentUpdate, NewAgent, NewQueue, Queue, QueueUpdate, Store, StoreError,
+    Agent, AgentUpdate, CallbackRow, NewAgent, NewQueue, Queue, QueueUpdate, Store, StoreError,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -125,6 +125,12 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AdminState) -> Router<S> 
             get(get_queue).put(update_queue).delete(delete_queue),
         )
         .route("/api/queues/{name}/members", put(set_members))
+        .route("/api/callbacks", get(list_callbacks))
+        .route("/api/callbacks/{id}", get(get_callback))
+        .route(
+            "/api/callbacks/{id}/cancel",
+            axum::routing::post(cancel_callback),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin))
         .with_state(state)
 }
@@ -276,6 +282,81 @@ async fn agent_states(State(st): State<AdminState>) -> ApiResult<Json<serde_json
     Ok(Json(json!({ "source": "database", "agents": agents })))
 }
 
+/// `?state=scheduled,queued` (any of the states; default all) and
+/// `?limit=N` (default 200, at most 1000).
+#[derive(serde::Deserialize)]
+struct CallbackQuery {
+    state: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list_callbacks(
+    State(st): State<AdminState>,
+    axum::extract::Query(q): axum::extract::Query<CallbackQuery>,
+) -> ApiResult<Json<Vec<CallbackRow>>> {
+    let states: Vec<String> = q
+        .state
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if let Some(bad) = states
+        .iter()
+        .find(|s| !hotline_store::callbacks::CALLBACK_STATES.contains(&s.as_str()))
+    {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "unknown callback state `{bad}`; use {}",
+                hotline_store::callbacks::CALLBACK_STATES.join(", ")
+            ),
+        ));
+    }
+    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
+    Ok(Json(st.store.callbacks(&states, limit).await?))
+}
+
+fn callback_id(id: &str) -> Result<hotline_store::Uuid, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError(StatusCode::NOT_FOUND, format!("callback `{id}` not found")))
+}
+
+async fn get_callback(
+    State(st): State<AdminState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CallbackRow>> {
+    match st.store.callback(callback_id(&id)?).await? {
+        Some(cb) => Ok(Json(cb)),
+        None => Err(not_found("callback", id)),
+    }
+}
+
+/// An open callback (scheduled, queued or dialing) is cancelled; the desk
+/// drops its entry at its next look at the book. A finished one: 409.
+async fn cancel_callback(
+    State(st): State<AdminState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CallbackRow>> {
+    let uuid = callback_id(&id)?;
+    if !st.store.cancel_callback(uuid).await? {
+        return match st.store.callback(uuid).await? {
+            Some(cb) => Err(ApiError(
+                StatusCode::CONFLICT,
+                format!("callback {id} is already {}", cb.state),
+            )),
+            None => Err(not_found("callback", id)),
+        };
+    }
+    st.changed();
+    match st.store.callback(uuid).await? {
+        Some(cb) => Ok(Json(cb)),
+        None => Err(not_found("callback", id)),
+    }
+}
+
 async fn list_queues(State(st): State<AdminState>) -> ApiResult<Json<Vec<Queue>>> {
     Ok(Json(st.store.list_queues().await?))
 }
@@ -380,6 +461,85 @@ mod tests {
 
     fn bearer() -> Option<&'static str> {
         Some("Bearer s3cret-admin-token-for-tests")
+    }
+
+    /// Issue 9 #1: booked callbacks are visible to admins, by state, and an
+    /// open one can be cancelled (once).
+    #[tokio::test]
+    async fn callbacks_are_listed_and_cancelled() {
+        let (app, db, _) = app(Some(TOKEN)).await;
+        let call_id = hotline_store::Uuid::new_v4();
+        let t0 = Utc::now();
+        let ev = |seq: u32, kind: &'static str, data: Value| hotline_call::CallEvent {
+            call_id,
+            sip_call_id: "cb@test".into(),
+            seq,
+            at: t0,
+            kind,
+            node: None,
+            data,
+        };
+        let events = vec![
+            ev(
+                0,
+                "call_started",
+                serde_json::json!({"caller": "13800000000"}),
+            ),
+            ev(
+                1,
+                "callback_requested",
+                serde_json::json!({"number": "13800000000", "slot": "asap", "queue": "support",
+                                   "due_at": t0.to_rfc3339(), "source": "ivr"}),
+            ),
+        ];
+        db.store
+            .write(&hotline_store::prepare(events.into_iter(), "gw").await)
+            .await
+            .unwrap();
+        let (s, v) = call(&app, Method::GET, "/api/callbacks", bearer(), None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+        assert_eq!(v[0]["number"], "13800000000");
+        assert_eq!(v[0]["state"], "scheduled");
+        let id = v[0]["id"].as_str().unwrap().to_owned();
+        let (s, v) = call(
+            &app,
+            Method::GET,
+            "/api/callbacks?state=done",
+            bearer(),
+            None,
+        )
+        .await;
+        assert_eq!((s, v), (StatusCode::OK, serde_json::json!([])));
+        let (s, v) = call(
+            &app,
+            Method::GET,
+            "/api/callbacks?state=later",
+            bearer(),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        let uri = format!("/api/callbacks/{id}/cancel");
+        let (s, v) = call(&app, Method::POST, &uri, bearer(), None).await;
+        assert_eq!(
+            (s, v["state"].as_str()),
+            (StatusCode::OK, Some("cancelled")),
+            "{v}"
+        );
+        let (s, v) = call(&app, Method::POST, &uri, bearer(), None).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{v}");
+        let (s, _) = call(
+            &app,
+            Method::GET,
+            &format!("/api/callbacks/{}", hotline_store::Uuid::new_v4()),
+            bearer(),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = call(&app, Method::GET, "/api/callbacks", None, None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
     }
 
     #[tokio::test]

@@ -366,9 +366,19 @@ pub struct Voicemail {
 pub struct Callback {
     /// Options map keys to slot names (e.g. `morning`).
     pub choice: Choice,
+    /// Must render to a dialable number (see [`crate::callback::is_dialable`]).
     pub number: Template,
+    /// The queue whose agents make the call.
+    pub queue: Option<String>,
+    /// The `hours` node whose schedule the slots follow.
+    pub hours: Option<String>,
+    /// Slot name → local minute of day on the next open day; a slot not
+    /// listed is `asap` (now if open, else the next opening).
+    pub slot_times: Vec<(String, u16)>,
     pub next: String,
     pub on_exhausted: String,
+    /// Where to go when `number` is not dialable (default: `on_exhausted`).
+    pub on_no_number: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -114,8 +114,14 @@ pub enum Action {
     /// Beep (if asked) and record the caller for up to `max_secs`; answer
     /// with `Event::RecordingFinished` (also when the caller hangs up first).
     RecordVoicemail { max_secs: u32, beep: bool },
-    /// Store a callback request.
-    CallbackRequested { number: String, slot: String },
+    /// Book a callback: `number` (dialable) is called back by an agent of
+    /// `queue` from `due_at` on.
+    CallbackRequested {
+        number: String,
+        slot: String,
+        queue: Option<String>,
+        due_at: DateTime<Utc>,
+    },
     /// A step worth a call event (kinds per docs/call-events.md).
     Record {
         kind: &'static str,
@@ -794,16 +800,47 @@ impl Interpreter {
                         nid.clone(),
                         json!({ "input": d.to_string(), "slot": slot }),
                     );
+                    // Never book what cannot be dialled (a SIP user name
+                    // such as `caller`): the flow asks for a number instead.
+                    if !crate::callback::is_dialable(&number) {
+                        self.record(
+                            "callback_refused",
+                            nid,
+                            json!({ "number": number, "reason": "not a dialable number" }),
+                        );
+                        let to = c
+                            .on_no_number
+                            .clone()
+                            .unwrap_or_else(|| c.on_exhausted.clone());
+                        self.run_from(to, now, wall);
+                        return;
+                    }
+                    let hours =
+                        c.hours
+                            .as_deref()
+                            .and_then(|id| match flow.node(id).map(|n| &n.kind) {
+                                Some(NodeKind::Hours(h)) => Some(h),
+                                _ => None,
+                            });
+                    let at = c
+                        .slot_times
+                        .iter()
+                        .find(|(n, _)| n == slot)
+                        .map(|&(_, m)| m);
+                    let due_at = crate::callback::slot_due(hours, at, wall);
+                    let (queue, next) = (c.queue.clone(), c.next.clone());
                     self.out.push(Action::CallbackRequested {
                         number: number.clone(),
                         slot: slot.to_owned(),
+                        queue,
+                        due_at,
                     });
                     self.record(
                         "outcome",
                         nid,
                         json!({ "outcome": "callback", "number": number, "slot": slot }),
                     );
-                    self.run_from(c.next.clone(), now, wall);
+                    self.run_from(next, now, wall);
                 }
                 None => self.retry(Retry::Invalid, &d.to_string(), now, wall),
             },

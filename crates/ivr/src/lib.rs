@@ -18,6 +18,7 @@ pub mod yaml;
 
 pub use error::{ErrorKind, FlowError, FlowErrors};
 pub use flow::{Flow, LookupSource, Node, NodeKind, TransferMethod};
+pub mod callback;
 pub use interp::{Action, CallVars, Event, ForcedHours, Interpreter};
 pub use load::{LoadOptions, load_file, load_str};
 pub use registry::{FlowSet, ReloadReport};

@@ -55,6 +55,7 @@ pub fn load_str(path: &Path, text: &str, opts: &LoadOptions) -> Result<Flow, Flo
         edges: HashMap::new(),
         current: None,
         languages: None,
+        callback_hours: Vec::new(),
     };
     let flow = match yaml::parse(text) {
         Ok(Some(root)) => l.flow(&root, path, text),
@@ -114,6 +115,9 @@ struct Loader {
     current: Option<String>,
     /// The flow's languages, once read (prompts are checked in each).
     languages: Option<Vec<String>>,
+    /// `callback` nodes' `hours:` (an hours node id, where) and their slot
+    /// times (name, minute, where): checked once every node is known.
+    callback_hours: Vec<(Option<(String, Pos)>, Vec<(String, u16, Pos)>)>,
 }
 
 /// A mapping being read: keys are marked as they are taken so leftovers are reported.
@@ -268,6 +272,10 @@ fn kind_keys(kind: &str) -> Vec<&'static str> {
             "timeout_prompt",
             "next",
             "on_exhausted",
+            "queue",
+            "hours",
+            "slot_times",
+            "on_no_number",
         ],
         "transfer" => &["to", "method"],
         "hangup" => &["prompt", "outcome"],
@@ -740,6 +748,33 @@ impl Loader {
                 );
             }
         }
+        for (hours, times) in std::mem::take(&mut self.callback_hours) {
+            let Some((id, pos)) = hours else { continue };
+            match nodes.iter().find(|n| n.id == id).map(|n| &n.kind) {
+                Some(NodeKind::Hours(h)) => {
+                    for (slot, m, at) in times {
+                        // A schedule that is never open (an emergency
+                        // closure) books for now; any other must contain the time.
+                        let never_open = h.weekly.iter().all(Vec::is_empty);
+                        if !never_open && !crate::callback::ever_open_at(h, m) {
+                            self.err(at, format!("slot `{slot}` at {:02}:{:02} is outside `{id}`'s opening hours on every day", m / 60, m % 60));
+                        }
+                    }
+                }
+                Some(other) => self.err(
+                    pos,
+                    format!(
+                        "`hours` must name an hours node; `{id}` is a {} node",
+                        other.name()
+                    ),
+                ),
+                None if ids.contains_key(&id) => {} // that node has its own errors
+                None => self.err(
+                    pos,
+                    format!("`hours` names `{id}`, which is not a node of this flow"),
+                ),
+            }
+        }
         let start = match start {
             Some(start) if all_ok && self.errors.is_empty() => start,
             start => {
@@ -872,6 +907,35 @@ impl Loader {
             );
             None
         }
+    }
+
+    /// `slot_times: {slot: "HH:MM", …}`.
+    fn slot_times(&mut self, f: &mut Fields<'_>) -> Vec<(String, u16, Pos)> {
+        let Some(y) = f.take("slot_times") else {
+            return Vec::new();
+        };
+        let YamlValue::Map(map) = &y.value else {
+            self.err(
+                y.pos,
+                format!(
+                    "`slot_times` must map slot names to times (\"09:30\"), found {}",
+                    y.describe()
+                ),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (k, v) in map {
+            let (Some(name), Some(t)) = (k.as_str(), v.as_str()) else {
+                self.err(v.pos, "a slot time is `name: \"HH:MM\"`");
+                continue;
+            };
+            match hhmm(t).filter(|&m| m < 24 * 60) {
+                Some(m) => out.push((name.to_owned(), m, v.pos)),
+                None => self.err(v.pos, format!("`{t}` is not a time of day (HH:MM)")),
+            }
+        }
+        out
     }
 
     fn kind(
@@ -1242,13 +1306,29 @@ impl Loader {
                     Some(y) => self.template(y, "number"),
                     None => Some(Template("${caller}".into())),
                 };
+                let queue = self.opt_text(f, "queue");
+                let hours = f
+                    .take("hours")
+                    .and_then(|y| Some((self.text(y, "hours")?, y.pos)));
+                let slot_times = self.slot_times(f);
                 let next = self.req_target(f, "next");
                 let on_exhausted = self.exhausted(f, "callback");
+                let on_no_number = self.opt_target(f, "on_no_number");
+                if !slot_times.is_empty() && hours.is_none() {
+                    let pos = slot_times[0].2;
+                    self.err(pos, "`slot_times` needs `hours:` (the hours node whose open days the slots fall on)");
+                }
+                self.callback_hours
+                    .push((hours.clone(), slot_times.clone()));
                 NodeKind::Callback(Callback {
                     choice,
                     number: number?,
+                    queue,
+                    hours: hours.map(|h| h.0),
+                    slot_times: slot_times.into_iter().map(|(n, m, _)| (n, m)).collect(),
                     next: next?,
                     on_exhausted: on_exhausted?,
+                    on_no_number,
                 })
             }
             "transfer" => {

@@ -327,9 +327,16 @@ impl Transcript {
                         "{pad}  {}records a message (up to {max_secs} s)",
                         if *beep { "beep, " } else { "" }
                     )),
-                    Action::CallbackRequested { number, slot } => {
-                        Some(format!("{pad}  callback requested: {number}, {slot}"))
-                    }
+                    Action::CallbackRequested {
+                        number,
+                        slot,
+                        queue,
+                        due_at,
+                    } => Some(format!(
+                        "{pad}  callback booked: {number}, {slot}, queue {}, due {}",
+                        queue.as_deref().unwrap_or("-"),
+                        due_at.format("%Y-%m-%d %H:%M UTC")
+                    )),
                     Action::Hangup => Some(format!("{pad}  hangs up")),
                 },
             };

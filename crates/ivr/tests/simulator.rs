@@ -219,7 +219,10 @@ fn business_hours_closed_offers_callback() {
         t.effects()[0],
         Action::CallbackRequested {
             number: "+8613800000000".into(),
-            slot: "evening".into()
+            slot: "evening".into(),
+            queue: Some("support".into()),
+            // `evening` has no time: asap, i.e. the next opening.
+            due_at: at("2026-12-22T09:00:00+08:00"),
         }
     );
     assert_eq!(t.outcome().as_deref(), Some("self_served"));
@@ -261,6 +264,35 @@ fn forced_hours_override_the_clock_and_say_so() {
             .get("forced")
             .is_none()
     );
+}
+
+/// Issue 9 #1: a timed slot falls on the next open day; a caller ID that
+/// is not a number (a SIP user name) is never booked.
+#[test]
+fn callback_slots_are_scheduled_and_only_dialable_numbers_booked() {
+    let t = run("1 1", CLOSED);
+    assert!(matches!(
+        &t.effects()[0],
+        Action::CallbackRequested { slot, due_at, .. }
+            if slot == "morning" && *due_at == at("2026-12-22T09:30:00+08:00")
+    ));
+    let opts = SimOptions {
+        digits: "1 1".into(),
+        at: at(CLOSED),
+        caller: "caller".into(),
+        fixtures: fixtures(),
+        ..SimOptions::default()
+    };
+    let t = simulate(flow(), &opts).unwrap();
+    assert!(
+        !t.effects().iter().any(|a| matches!(a, Action::CallbackRequested { .. })),
+        "{:?}",
+        t.effects()
+    );
+    let refused = t.records("callback_refused");
+    assert_eq!(refused.len(), 1, "{:?}", t.nodes());
+    assert_eq!(refused[0].1["number"], "caller");
+    assert!(t.nodes().contains(&"voicemail".to_string()), "{:?}", t.nodes());
 }
 
 #[test]

@@ -227,6 +227,52 @@ impl Acd {
 
     // ----- callbacks -----------------------------------------------------
 
+    /// A callback booked earlier (in the IVR, or restored after a restart)
+    /// is due: it enters `queue` as a callback entry at the back, with
+    /// `attempts` already spent, and is offered to agents like a call. It
+    /// never overflows and nobody hears positions for it.
+    pub fn enqueue_callback(
+        &mut self,
+        call: CallId,
+        queue: &QueueName,
+        attempts: u32,
+        now: Instant,
+    ) -> Result<(), AcdError> {
+        let now = self.begin(now);
+        if self.calls.contains_key(&call) {
+            return Err(AcdError::AlreadyQueued(call));
+        }
+        let q = self
+            .queues
+            .get(queue)
+            .ok_or_else(|| AcdError::UnknownQueue(queue.clone()))?;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.calls.insert(
+            call,
+            Call {
+                queue: queue.clone(),
+                priority: 0,
+                issue_type: None,
+                queued_at: now,
+                deadline: now + q.config.max_wait,
+                seq,
+                offers: BTreeSet::new(),
+                agent: None,
+                tried: BTreeSet::new(),
+                last_position: None,
+                hops: 0,
+                callback: Some(Callback {
+                    attempts,
+                    retry_after: None,
+                    queue: queue.clone(),
+                }),
+            },
+        );
+        self.end(now);
+        Ok(())
+    }
+
     /// The caller asked to be called back while waiting, keeping their
     /// place: the call becomes a callback entry in place (same queue,
     /// priority and arrival order), its offers are withdrawn, and it is

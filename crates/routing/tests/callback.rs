@@ -536,3 +536,44 @@ fn removing_a_queue_gives_up_its_callbacks_and_sends_its_callers_to_voicemail() 
     assert_eq!(abandoned(&acts), [("Y".into(), 0)]);
     assert_eq!(b.acd.calls().count(), 0);
 }
+
+/// A booked callback that is due (issue 9 #1) enters as a callback entry:
+/// offered at once, never announced, never overflowing, and its earlier
+/// attempts count towards the queue's limit.
+#[test]
+fn a_booked_callback_enters_as_a_callback_entry() {
+    let mut b = Bench::new(vec![callbacks(&["x"])], &["x"]);
+    b.ready(&["x"]);
+    b.acd
+        .enqueue_callback(c("K"), &q("support"), 2, b.now)
+        .unwrap();
+    b.check();
+    let acts = b.drain();
+    assert!(
+        !acts.iter().any(|a| matches!(a, AcdAction::Position { .. })),
+        "{acts:?}"
+    );
+    let view = b.acd.call(&c("K")).unwrap();
+    assert!(view.callback);
+    assert_eq!(view.attempts, 2);
+    assert_eq!(
+        b.acd.enqueue_callback(c("K"), &q("support"), 0, b.now),
+        Err(AcdError::AlreadyQueued(c("K")))
+    );
+    assert!(matches!(
+        b.acd.enqueue_callback(c("L"), &q("nope"), 0, b.now),
+        Err(AcdError::UnknownQueue(_))
+    ));
+    // The one attempt left fails: abandoned after the third.
+    connect_callback(&mut b, "x", "K");
+    b.acd.callback_failed(&c("K"), b.now);
+    b.check();
+    assert_eq!(abandoned(&b.drain()), [("K".into(), 3)]);
+    // Past any max wait it stays (callback entries never overflow).
+    b.acd
+        .enqueue_callback(c("M"), &q("support"), 0, b.now)
+        .unwrap();
+    b.advance(secs(600));
+    b.check();
+    assert!(b.acd.call(&c("M")).is_some());
+}

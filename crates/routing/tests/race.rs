@@ -362,9 +362,18 @@ impl Race {
                     [self.rng.usize(0..4)]
                 .map(str::to_owned);
                 let priority = self.rng.i64(0..3);
-                self.acd
-                    .enqueue(call.clone(), &queue, priority, issue, now)
-                    .unwrap();
+                if roll < 2 {
+                    // A booked callback falls due (attempts spent before a restart).
+                    let attempts = self.rng.u32(0..2);
+                    self.acd
+                        .enqueue_callback(call.clone(), &queue, attempts, now)
+                        .unwrap();
+                    self.model.callbacks.insert(call.clone(), attempts);
+                } else {
+                    self.acd
+                        .enqueue(call.clone(), &queue, priority, issue, now)
+                        .unwrap();
+                }
                 self.model.queue_of.insert(call.clone(), queue);
                 self.model.present.insert(call);
                 false

@@ -165,12 +165,19 @@ impl Store {
         }
 
         let mut recordings = Vec::new();
+        let mut booked = Vec::new();
         let mut records = Vec::with_capacity(by_call.len());
         for (id, events) in &by_call {
             recordings.extend(events.iter().filter_map(|e| recording_of(*id, e)));
+            booked.extend(
+                events
+                    .iter()
+                    .filter_map(|e| crate::callbacks::booked_of(*id, calls[id], e)),
+            );
             records.push(derive_call(*id, calls[id], events));
         }
         insert_recordings(&mut tx, &recordings).await?;
+        crate::callbacks::insert_booked(&mut tx, &booked).await?;
         update_calls(&mut tx, &records).await?;
         tx.commit().await?;
         Ok(())

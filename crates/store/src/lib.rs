@@ -16,7 +16,9 @@
 //! # Ok(()) }
 //! ```
 
+pub mod agent_calls;
 pub mod agents;
+pub mod callbacks;
 mod db;
 pub mod embedded;
 mod error;
@@ -28,6 +30,10 @@ pub mod testing;
 pub mod wav_probe;
 mod writer;
 
+pub use agent_calls::AgentCall;
+pub use callbacks::CallbackRow;
+/// Call, recording and callback ids.
+pub use uuid::Uuid;
 pub use agents::{
     Agent, AgentLost, AgentUpdate, NewAgent, NewQueue, Overflow, Queue, QueueStrategy, QueueUpdate,
 };

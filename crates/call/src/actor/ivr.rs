@@ -263,13 +263,28 @@ impl CallActor {
                             return Some(end);
                         }
                     }
-                    Action::CallbackRequested { number, slot } => {
+                    Action::CallbackRequested {
+                        number,
+                        slot,
+                        queue,
+                        due_at,
+                    } => {
+                        // The record writer books it (table `callbacks`) from
+                        // this event, in the same transaction or spooled with
+                        // it: a booked callback survives a database outage
+                        // and a restart like the call record does.
                         let node = self.interp.current_node().map(str::to_owned);
                         self.log
                             .emit(
                                 "callback_requested",
                                 node.as_deref(),
-                                json!({ "number": number, "slot": slot }),
+                                json!({
+                                    "number": number,
+                                    "slot": slot,
+                                    "queue": queue,
+                                    "due_at": due_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                                    "source": "ivr",
+                                }),
                             )
                             .await;
                     }

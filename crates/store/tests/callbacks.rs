@@ -1,0 +1,175 @@
+//! Booked callbacks (issue 9 #1) in a real PostgreSQL: a `callback_requested`
+//! event books exactly one row (replays change nothing, a database outage
+//! only delays it: the spool carries the event), a SIP user name is never
+//! booked as a number, and the desk's and the admins' moves.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use hotline_call::CallEvent;
+use hotline_store::testing::TestCluster;
+use hotline_store::{Writer, WriterConfig, prepare};
+use serde_json::json;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+fn call(call_id: Uuid, t0: DateTime<Utc>, number: &str, due: DateTime<Utc>) -> Vec<CallEvent> {
+    let evs = [
+        (
+            "call_started",
+            json!({"caller": number, "callee": "800", "transport": "udp"}),
+        ),
+        ("answered", json!({"rtp": "127.0.0.1:20000"})),
+        (
+            "callback_requested",
+            json!({"number": number, "slot": "tomorrow-morning", "queue": "support",
+                   "due_at": due.to_rfc3339(), "source": "ivr"}),
+        ),
+        ("outcome", json!({"outcome": "callback"})),
+        (
+            "hangup",
+            json!({"ended_by": "gateway", "cause": "flow_ended"}),
+        ),
+        ("call_ended", json!({})),
+    ];
+    evs.into_iter()
+        .enumerate()
+        .map(|(i, (kind, data))| CallEvent {
+            call_id,
+            sip_call_id: format!("{call_id}@sipp"),
+            seq: i as u32,
+            at: t0 + TimeDelta::milliseconds(100 * i as i64),
+            kind,
+            node: None,
+            data,
+        })
+        .collect()
+}
+
+async fn write_all(writer: Writer, events: Vec<CallEvent>) {
+    let (tx, rx) = mpsc::channel(64);
+    let task = tokio::spawn(writer.run(rx));
+    for ev in events {
+        tx.send(ev).await.unwrap();
+    }
+    drop(tx);
+    task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_is_one_durable_row_and_moves_through_its_states() {
+    let cluster = TestCluster::shared();
+    let db = cluster.fresh_db().await;
+    db.store.migrate().await.unwrap();
+    let dir = cluster.scratch("callbacks");
+    let t0 = DateTime::from_timestamp_millis(Utc::now().timestamp_millis() - 60_000).unwrap();
+    let due = t0 + TimeDelta::hours(13);
+    let (booked, named) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut events = call(booked, t0, "+8613800000000", due);
+    // A caller ID that is a SIP user name: no callback row, ever.
+    events.extend(call(named, t0, "caller", due));
+    let w = Writer::new(
+        db.store.clone(),
+        &dir.join("spool"),
+        WriterConfig::new("gw"),
+    )
+    .unwrap();
+    write_all(w, events.clone()).await;
+    // A replay of the same events (from a spool, say) books nothing new.
+    db.store
+        .write(&prepare(events.into_iter(), "gw").await)
+        .await
+        .unwrap();
+
+    let all = db.store.callbacks(&[], 100).await.unwrap();
+    assert_eq!(all.len(), 1, "{all:?}");
+    let cb = &all[0];
+    assert_eq!(cb.id, hotline_store::callbacks::callback_id(booked, 2));
+    assert_eq!((cb.call_id, cb.number.as_str()), (booked, "+8613800000000"));
+    assert_eq!(
+        (cb.source.as_str(), cb.state.as_str()),
+        ("ivr", "scheduled")
+    );
+    assert_eq!(
+        (cb.queue.as_deref(), cb.slot.as_str()),
+        (Some("support"), "tomorrow-morning")
+    );
+    assert_eq!((cb.due_at, cb.attempts), (due, 0));
+    let row = db.store.call(booked).await.unwrap().unwrap();
+    assert_eq!(row.outcome.as_deref(), Some("callback"));
+
+    // Not due before its slot; due after.
+    assert!(
+        db.store
+            .due_callbacks(due - TimeDelta::seconds(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(db.store.due_callbacks(due).await.unwrap().len(), 1);
+
+    // The desk moves it along; a finished callback stays finished.
+    assert!(
+        db.store
+            .update_callback(cb.id, "queued", 0, None, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        db.store
+            .update_callback(cb.id, "dialing", 1, Some("a1"), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        db.store
+            .update_callback(cb.id, "done", 1, None, Some("answered"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.store
+            .update_callback(cb.id, "queued", 2, None, None)
+            .await
+            .unwrap()
+    );
+    assert!(!db.store.cancel_callback(cb.id).await.unwrap());
+    let cb = db.store.callback(cb.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            cb.state.as_str(),
+            cb.attempts,
+            cb.agent_id.as_deref(),
+            cb.last_result.as_deref()
+        ),
+        ("done", 1, Some("a1"), Some("answered"))
+    );
+    assert!(db.store.due_callbacks(due).await.unwrap().is_empty());
+    assert_eq!(
+        db.store
+            .callbacks(&["done".into()], 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        db.store
+            .callbacks(&["scheduled".into()], 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // An admin cancels an open one.
+    let other = Uuid::new_v4();
+    db.store
+        .write(&prepare(call(other, t0, "13900000000", due).into_iter(), "gw").await)
+        .await
+        .unwrap();
+    let id = hotline_store::callbacks::callback_id(other, 2);
+    assert!(db.store.cancel_callback(id).await.unwrap());
+    assert_eq!(
+        db.store.callback(id).await.unwrap().unwrap().state,
+        "cancelled"
+    );
+    assert!(db.store.due_callbacks(due).await.unwrap().is_empty());
+}
