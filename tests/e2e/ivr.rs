@@ -726,3 +726,79 @@ fn transfer_by_refer() {
         "calls row {row:?}"
     );
 }
+
+/// Issue 9 #1: a caller ID that is a SIP user name (`caller`) is never
+/// booked as the number to call back. After hours the caller asks for a
+/// callback; the flow has no number, so it asks for one (keys over the
+/// prompt, then #), reads it back digit by digit, and books the slot only
+/// once the caller confirms: the `callbacks` row holds the keyed number.
+#[test]
+fn a_callback_without_a_dialable_caller_id_asks_for_the_number() {
+    let flows = flows_dir("ivr_callback_flows", &main_flow_with_hours("closed"));
+    let gw = ivr_gateway("ivr_callback", flows.path(), &[]);
+    let mut steps = vec![
+        Step::Pause(1000),
+        Step::Info('1'), // English
+        Step::Pause(2000),
+        Step::Info('2'), // after hours: a callback
+        Step::Pause(1500),
+    ];
+    for d in "13800000000#".chars() {
+        steps.push(Step::Info(d));
+        steps.push(Step::Pause(250));
+    }
+    // "We will call you back on" and eleven digits: about 12 s, no barge-in.
+    steps.extend([
+        Step::Pause(15_000),
+        Step::Info('1'), // the number is right
+        Step::Pause(2000),
+        Step::Info('1'), // tomorrow morning
+        Step::AwaitBye(30_000),
+    ]);
+    let run = caller(&gw, "caller", &steps).run();
+    run.assert_success();
+    let evs = gw.wait_call_ended(&run.call_id, CALL_END_WAIT);
+    assert_well_formed(&evs);
+    assert_in_order(
+        &evs,
+        &[
+            ("node_entered", &[]),
+            (
+                "input",
+                &[("input", "13800000000"), ("into", "callback_number")],
+            ),
+            ("prompt_started", &[("prompt", "en/callback-number-is")]),
+            ("input", &[("input", "1"), ("next", "callback-slot")]),
+            (
+                "callback_requested",
+                &[("number", "13800000000"), ("slot", "tomorrow-morning")],
+            ),
+            ("outcome", &[("outcome", "callback")]),
+        ],
+    );
+    let nodes = nodes(&evs);
+    assert!(
+        nodes.contains(&"callback-enter-number".to_string()),
+        "{nodes:?}"
+    );
+    assert_eq!(count(&evs, "callback_requested"), 1, "{}", dump(&evs));
+    let rows = poll_until(Duration::from_secs(10), || {
+        let r = db::psql(
+            &gw.data_dir(),
+            "SELECT number, slot, state, source, coalesce(queue, '') FROM callbacks",
+        );
+        (!r.is_empty()).then_some(r)
+    })
+    .expect("a callbacks row");
+    assert_eq!(
+        rows,
+        [[
+            "13800000000",
+            "tomorrow-morning",
+            "scheduled",
+            "ivr",
+            "support"
+        ]],
+        "never `caller`"
+    );
+}

@@ -95,6 +95,11 @@ struct Ref {
     key: String,
 }
 
+/// A callback slot's time: (slot name, local minute of day, where).
+type SlotTime = (String, u16, Pos);
+/// A callback node's `hours:` (node id, where) and its slot times.
+type CallbackHours = (Option<(String, Pos)>, Vec<SlotTime>);
+
 /// A `say` node's need for fragment prompts.
 struct SayNeed {
     say_as: SayAs,
@@ -117,7 +122,7 @@ struct Loader {
     languages: Option<Vec<String>>,
     /// `callback` nodes' `hours:` (an hours node id, where) and their slot
     /// times (name, minute, where): checked once every node is known.
-    callback_hours: Vec<(Option<(String, Pos)>, Vec<(String, u16, Pos)>)>,
+    callback_hours: Vec<CallbackHours>,
 }
 
 /// A mapping being read: keys are marked as they are taken so leftovers are reported.
@@ -910,7 +915,7 @@ impl Loader {
     }
 
     /// `slot_times: {slot: "HH:MM", …}`.
-    fn slot_times(&mut self, f: &mut Fields<'_>) -> Vec<(String, u16, Pos)> {
+    fn slot_times(&mut self, f: &mut Fields<'_>) -> Vec<SlotTime> {
         let Some(y) = f.take("slot_times") else {
             return Vec::new();
         };

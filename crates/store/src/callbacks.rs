@@ -203,6 +203,58 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// The trunks (`calls.source`, `host:port`) the calls in `ids` came in on.
+    pub async fn call_sources(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<Vec<(Uuid, Option<String>)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT id, source FROM calls WHERE id = ANY($1)")
+                .bind(ids)
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
+    /// The desk's step for the open callback booked by `call_id` (see
+    /// [`Store::update_callback`]); `false` when there is none open.
+    pub async fn update_callback_of_call(
+        &self,
+        call_id: Uuid,
+        state: &str,
+        attempts: i32,
+        agent_id: Option<&str>,
+        last_result: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE callbacks SET state = $2, attempts = $3, agent_id = coalesce($4, agent_id), \
+                    last_result = coalesce($5, last_result), updated_at = now() \
+              WHERE call_id = $1 AND state IN ('scheduled', 'queued', 'dialing')",
+        )
+        .bind(call_id)
+        .bind(state)
+        .bind(attempts)
+        .bind(agent_id)
+        .bind(last_result)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The calls whose callbacks were cancelled since `since` (the desk
+    /// drops their entries if still waiting).
+    pub async fn cancelled_callbacks_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT call_id FROM callbacks WHERE state = 'cancelled' AND updated_at >= $1",
+        )
+        .bind(since)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// An admin cancels a callback that is still open; `false` if it is not
     /// (unknown, or already done/abandoned/cancelled).
     pub async fn cancel_callback(&self, id: Uuid) -> Result<bool, StoreError> {
