@@ -73,9 +73,40 @@ fn queued_caller(gw: &Gateway, name: &str, tone_ms: u32, bye_wait_ms: u32) -> Si
     caller_then(gw, name, tone_ms, vec![Step::AwaitBye(bye_wait_ms)])
 }
 
+/// A caller the gateway can call back: caller ID [`CALLBACK_NUMBER`]
+/// (a callback needs a dialable number; `sipp` gets voicemail instead).
+fn queued_caller_to_call_back(
+    gw: &Gateway,
+    name: &str,
+    tone_ms: u32,
+    bye_wait_ms: u32,
+) -> SippProcess {
+    caller_from_then(
+        gw,
+        CALLBACK_NUMBER,
+        name,
+        tone_ms,
+        vec![Step::AwaitBye(bye_wait_ms)],
+    )
+}
+
+/// The caller ID of callers who get called back (the seeded Bo Brown).
+const CALLBACK_NUMBER: &str = "+15550100002";
+
 /// As [`queued_caller`], with `then` after pressing 0 (about 3 s before
 /// the call is queued: the "connecting you to an agent" prompt).
 fn caller_then(gw: &Gateway, name: &str, tone_ms: u32, then: Vec<Step>) -> SippProcess {
+    caller_from_then(gw, "sipp", name, tone_ms, then)
+}
+
+/// As [`caller_then`], calling from `from` (the From user: the caller ID).
+fn caller_from_then(
+    gw: &Gateway,
+    from: &str,
+    name: &str,
+    tone_ms: u32,
+    then: Vec<Step>,
+) -> SippProcess {
     let pcap: PathBuf = gw
         .dir()
         .join(format!("{}.pcap", hotline_e2e::unique_token(name)));
@@ -94,7 +125,7 @@ fn caller_then(gw: &Gateway, name: &str, tone_ms: u32, then: Vec<Step>) -> SippP
         Step::Info('0'),
     ];
     steps.extend(then);
-    scripted_caller(gw, "sipp", &steps)
+    scripted_caller(gw, from, &steps)
         .timeout(SIPP_LIMIT)
         .spawn()
 }
@@ -109,9 +140,15 @@ fn agent_gateway(label: &str) -> (Gateway, TempDir) {
 
 /// [`agent_gateway`] with more command-line flags.
 fn agent_gateway_with(label: &str, extra: &[&str]) -> (Gateway, TempDir) {
+    agent_gateway_hours(label, "00:00-24:00", extra)
+}
+
+/// [`agent_gateway_with`] with the main flow's office hours set to `hours`
+/// (`"closed"`: never open).
+fn agent_gateway_hours(label: &str, hours: &str, extra: &[&str]) -> (Gateway, TempDir) {
     let flows = flows::flows_dir(
         &format!("{label}_flows"),
-        &flows::main_flow_with_hours("00:00-24:00"),
+        &flows::main_flow_with_hours(hours),
     );
     let mut args = vec![
         "--entry-flow",
@@ -1424,7 +1461,7 @@ fn callback_keeps_the_callers_place_and_the_agent_calls_back() {
     // Logged in but not available: nobody takes calls yet.
     let (gw, _flows, _chromium, mut drv, uas_port) = callback_desk("agents_callback", 10, 2, 30);
 
-    let c1 = queued_caller(&gw, "caller1", 30_000, 30_000);
+    let c1 = queued_caller_to_call_back(&gw, "caller1", 30_000, 30_000);
     let c1_id = c1.call_id().to_owned();
     wait_events(&gw, &c1_id, "enqueued", 1);
     let c2 = queued_caller(&gw, "caller2", 60_000, 60_000);
@@ -1446,7 +1483,7 @@ fn callback_keeps_the_callers_place_and_the_agent_calls_back() {
         &[
             ("enqueued", &[("queue", "support")]),
             ("queue_overflow", &[("target", "callback")]),
-            ("callback_requested", &[("number", "sipp")]),
+            ("callback_requested", &[("number", CALLBACK_NUMBER)]),
             ("outcome", &[("outcome", "callback")]),
             ("hangup", &[("ended_by", "gateway")]),
             ("call_ended", &[]),
@@ -1480,7 +1517,7 @@ fn callback_keeps_the_callers_place_and_the_agent_calls_back() {
     let offer = drv.cmd(json!({"op": "waitOffer", "page": "a1"}), PAGE_WAIT);
     eprintln!("offer: {offer}");
     assert_eq!(offer["kind"], "Callback request", "{offer}");
-    assert_eq!(offer["caller"], "sipp", "{offer}");
+    assert_eq!(offer["caller"], CALLBACK_NUMBER, "{offer}");
     assert_eq!(
         count(&gw.events_for(&c2_id), "agent_offered"),
         0,
@@ -1523,7 +1560,7 @@ fn callback_keeps_the_callers_place_and_the_agent_calls_back() {
         &[
             (
                 "call_started",
-                &[("direction", "outbound"), ("caller", "sipp")],
+                &[("direction", "outbound"), ("caller", CALLBACK_NUMBER)],
             ),
             ("ringing", &[]),
             ("answered", &[]),
@@ -1577,7 +1614,26 @@ fn callback_keeps_the_callers_place_and_the_agent_calls_back() {
     let (r1, rleg) = (row(&c1_id), row(&leg_id));
     eprintln!("calls rows: original {r1:?}, callback leg {rleg:?}");
     assert_eq!(r1[0], "callback", "{r1:?}");
-    assert_eq!(rleg[..], ["answered", "a1", "sipp", "refund"], "{rleg:?}");
+    assert_eq!(
+        rleg[..],
+        ["answered", "a1", CALLBACK_NUMBER, "refund"],
+        "{rleg:?}"
+    );
+    // The overflow's callback is in the book too, and done.
+    let book = poll_until(Duration::from_secs(10), || {
+        let v = admin(&gw, "GET", "/api/callbacks?state=done", None);
+        v.as_array().filter(|a| !a.is_empty()).cloned()
+    })
+    .unwrap_or_else(|| panic!("book: {}", admin(&gw, "GET", "/api/callbacks", None)));
+    assert_eq!(
+        (
+            book[0]["source"].as_str(),
+            book[0]["number"].as_str(),
+            book[0]["attempts"].as_i64()
+        ),
+        (Some("queue_overflow"), Some(CALLBACK_NUMBER), Some(1)),
+        "{book:?}"
+    );
     drop(c2);
 }
 
@@ -1716,7 +1772,7 @@ fn callback_unanswered_then_retried_and_ended_by_the_customer() {
     };
     let (gw, _flows, _chromium, mut drv, uas_port) =
         callback_desk("agents_callback_retry", 8, 3, 3);
-    let c1 = queued_caller(&gw, "caller1", 30_000, 30_000);
+    let c1 = queued_caller_to_call_back(&gw, "caller1", 30_000, 30_000);
     let c1_id = c1.call_id().to_owned();
     let evs1 = gw.wait_call_ended(&c1_id, Duration::from_secs(40));
     c1.wait().assert_success();
@@ -1804,4 +1860,176 @@ fn callback_unanswered_then_retried_and_ended_by_the_customer() {
             ("call_ended", &[]),
         ],
     );
+}
+
+/// Issue 9 #1: a callback booked in the IVR is real. A caller whose caller
+/// ID is a number calls after hours and books a slot (the office is never
+/// open in this flow, so the slot is due at once). The booking is a row in
+/// `callbacks`, listed by the admin API; the desk takes it from the book,
+/// offers it to the agent like a queued callback, the gateway dials the
+/// customer when the agent answers, they talk, and the row ends `done`
+/// with the attempt, the agent and the result.
+#[test]
+fn a_callback_booked_in_the_ivr_is_offered_dialled_and_closed() {
+    let Some(_one_at_a_time) =
+        browser::browser_test("a_callback_booked_in_the_ivr_is_offered_dialled_and_closed")
+    else {
+        return;
+    };
+    const NUMBER: &str = "13800000000";
+    let uas_port = ports::free_port();
+    let via = format!("127.0.0.1:{uas_port}");
+    let (gw, _flows) = agent_gateway_hours("agents_booked", "closed", &["--callback-via", &via]);
+    agents_and_queue(
+        &gw,
+        &[("a1", "Ada Agent")],
+        json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 20,
+               "wrap_up_secs": 30, "members": ["a1"]}),
+    );
+    // English; after hours, 2 books a callback; the caller ID is a number,
+    // so no number to key in; slot 1.
+    let booking = scripted_caller(
+        &gw,
+        NUMBER,
+        &[
+            Step::Pause(1000),
+            Step::Info('1'),
+            Step::Pause(2000),
+            Step::Info('2'),
+            Step::Pause(2000),
+            Step::Info('1'),
+            Step::AwaitBye(30_000),
+        ],
+    )
+    .timeout(SIPP_LIMIT)
+    .run();
+    booking.assert_success();
+    let evs = gw.wait_call_ended(&booking.call_id, CALL_END_WAIT);
+    assert_in_order(
+        &evs,
+        &[
+            ("node_entered", &[]),
+            (
+                "callback_requested",
+                &[("number", NUMBER), ("source", "ivr"), ("queue", "support")],
+            ),
+            ("outcome", &[("outcome", "callback")]),
+            ("call_ended", &[]),
+        ],
+    );
+    let original = evs[0].call_id().to_owned();
+
+    // The book has it; the desk takes it (within its 5 s poll).
+    let listed = poll_until(Duration::from_secs(15), || {
+        let v = admin(&gw, "GET", "/api/callbacks?state=queued", None);
+        v.as_array().filter(|a| !a.is_empty()).cloned()
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no queued callback; book: {}\n{}",
+            admin(&gw, "GET", "/api/callbacks", None),
+            gw.log_tail()
+        )
+    });
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["call_id"], original.as_str());
+    assert_eq!(listed[0]["number"], NUMBER);
+    assert_eq!(listed[0]["source"], "ivr");
+
+    // The customer's phone, then the agent: the booking rings them.
+    let customer = Sipp::against("uas_callback.xml", gw.sip_port, gw.dir())
+        .local_port(uas_port)
+        .var("PCAP", customer_pcap(&gw, 20_000))
+        .var("BYE_WAIT_MS", "40000")
+        .timeout(SIPP_LIMIT)
+        .spawn();
+    wait_udp_bound(uas_port, Duration::from_secs(10));
+    let (_chromium, mut drv) = browser_for(&gw);
+    // Not agent_online: the callback rings the moment a1 is available.
+    drv.cmd(
+        json!({"op": "open", "page": "a1", "agent": "a1", "password": PASSWORD}),
+        PAGE_WAIT,
+    );
+    drv.cmd(json!({"op": "available", "page": "a1"}), PAGE_WAIT);
+    let offer = drv.cmd(json!({"op": "waitOffer", "page": "a1"}), PAGE_WAIT);
+    assert_eq!(offer["kind"], "Callback request", "{offer}");
+    assert_eq!(offer["caller"], NUMBER, "{offer}");
+    drv.cmd(json!({"op": "answer", "page": "a1"}), PAGE_WAIT);
+    let leg = poll_until(Duration::from_secs(10), || {
+        callback_legs(&gw, &original).into_iter().next()
+    })
+    .unwrap_or_else(|| panic!("no callback leg for {original}:\n{}", gw.log_tail()));
+    assert_eq!(leg.data_str("callee"), NUMBER, "{leg}");
+    drv.cmd(
+        json!({"op": "waitText", "page": "a1", "selector": "#call-status", "text": "connected"}),
+        PAGE_WAIT,
+    );
+    assert_hears(&mut drv, "a1", CALLER_HZ, "the customer called back");
+    drv.cmd(json!({"op": "hangup", "page": "a1"}), PAGE_WAIT);
+    drv.cmd(
+        json!({"op": "wrapUp", "page": "a1", "disposition": "refund", "notes": "booked callback"}),
+        PAGE_WAIT,
+    );
+    customer.wait().assert_success();
+
+    // The book says what happened.
+    let done = poll_until(Duration::from_secs(10), || {
+        let v = admin(&gw, "GET", "/api/callbacks?state=done", None);
+        v.as_array().filter(|a| !a.is_empty()).cloned()
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "callback not done: {}",
+            admin(&gw, "GET", "/api/callbacks", None)
+        )
+    });
+    let cb = &done[0];
+    assert_eq!(
+        (
+            cb["attempts"].as_i64(),
+            cb["agent_id"].as_str(),
+            cb["last_result"].as_str()
+        ),
+        (Some(1), Some("a1"), Some("answered")),
+        "{cb}"
+    );
+}
+
+/// Issue 9 #1: a queue that overflows to a callback cannot call back a
+/// caller whose caller ID is a SIP user name (`sipp`): the caller is
+/// offered voicemail instead (beep, message), nothing is booked, and the
+/// ACD lets the entry go. No browser: the only agent never logs in.
+#[test]
+fn an_overflow_callback_without_a_number_to_call_becomes_voicemail() {
+    let (gw, _flows) = agent_gateway("agents_overflow_no_number");
+    agents_and_queue(
+        &gw,
+        &[("a1", "Ada Agent")],
+        json!({"name": "support", "max_wait_secs": 3, "overflow": "callback", "members": ["a1"]}),
+    );
+    // 0 at about 2.5 s; queued about 3 s later; overflow 3 s after that.
+    let c = caller_then(
+        &gw,
+        "no_number",
+        20_000,
+        vec![Step::Pause(12_000), Step::Bye],
+    );
+    let id = c.call_id().to_owned();
+    let evs = gw.wait_call_ended(&id, Duration::from_secs(40));
+    c.wait().assert_success();
+    assert_in_order(
+        &evs,
+        &[
+            ("enqueued", &[("queue", "support")]),
+            ("queue_overflow", &[("target", "voicemail")]),
+            ("voicemail_started", &[]),
+            ("voicemail", &[]),
+            ("outcome", &[("outcome", "voicemail")]),
+            ("call_ended", &[]),
+        ],
+    );
+    assert_eq!(count(&evs, "callback_requested"), 0, "{}", dump(&evs));
+    let book = admin(&gw, "GET", "/api/callbacks", None);
+    assert_eq!(book, json!([]), "nothing booked");
+    assert_eq!(agent_state(&gw, "a1"), "offline");
 }

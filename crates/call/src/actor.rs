@@ -418,6 +418,12 @@ impl CallActor {
         if self.flow.stage != Stage::Done {
             // The flow did not end the call itself: let it record how it ended.
             self.end_flow(media).await;
+        } else if self.close_voicemail(media).await.is_some() {
+            // A queue overflow's message the caller ended by hanging up (as
+            // most do): it is kept, and the call's outcome is voicemail.
+            self.log
+                .emit("outcome", None, json!({ "outcome": "voicemail" }))
+                .await;
         }
         self.leave_desk(media).await;
         ending

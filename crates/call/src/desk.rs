@@ -15,12 +15,15 @@ use hotline_routing::{
     Acd, AcdAction, AgentConfig, AgentId, AgentState, AgentView, CallId, Overflow, QueueConfig,
     QueueName,
 };
-use hotline_webphone::protocol::{AgentState as PageState, ClientMsg, ServerMsg};
+use hotline_webphone::protocol::{
+    AgentState as PageState, CallbackSummary, ClientMsg, QueueSummary, ServerMsg,
+};
 use hotline_webphone::{AgentLeg, AgentMediaHub};
 use serde_json::Value;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::actor::CallbackJob;
+use crate::book::{BookedCallback, CallbackProgress};
 use crate::router::Dialer;
 
 /// What an agent's softphone socket reports (see `/agent/ws`).
@@ -155,6 +158,16 @@ pub enum DeskInput {
     },
     /// How callbacks are dialled (sent once the router is up).
     SetDialer(Dialer),
+    /// Where the desk reports each step of the callbacks it holds (the
+    /// binary writes them to the `callbacks` table).
+    SetCallbackBook(mpsc::UnboundedSender<CallbackProgress>),
+    /// The book's open callbacks that are due (the desk takes those it does
+    /// not hold yet) and the entries admins cancelled lately (dropped if
+    /// still waiting).
+    Booked {
+        due: Vec<BookedCallback>,
+        cancelled: Vec<String>,
+    },
     /// The media check after `agent`'s page dropped off: their browser
     /// sent no audio lately (`silent`), so it is gone, not blipping.
     MediaCheck {
@@ -166,6 +179,25 @@ pub enum DeskInput {
         queues: Vec<QueueConfig>,
         agents: Vec<AgentConfig>,
     },
+    /// What `agent`'s page shows when idle (see [`DeskHandle::overview`]).
+    Overview {
+        agent: String,
+        reply: oneshot::Sender<DeskOverview>,
+    },
+}
+
+/// The live part of an agent's overview (the `/agent/ws` route adds their
+/// calls today from the records).
+#[derive(Debug, Clone, Default)]
+pub struct DeskOverview {
+    /// The queues the agent is a member of, by name.
+    pub queues: Vec<QueueSummary>,
+    /// Callback entries waiting in those queues, oldest first.
+    pub callbacks: Vec<CallbackSummary>,
+    /// Wrap-ups this agent finished since the desk started, and the last
+    /// one's call: when it moves, that call's record is about to change.
+    pub finished: u64,
+    pub last_finished: Option<String>,
 }
 
 /// Cloned into call actors, the agent socket route and the admin API.
@@ -191,6 +223,17 @@ impl DeskHandle {
     pub fn hub(&self) -> &AgentMediaHub {
         &self.hub
     }
+
+    /// `agent`'s queues and the callbacks in them; `None` if the desk is gone.
+    pub async fn overview(&self, agent: &str) -> Option<DeskOverview> {
+        let (reply, rx) = oneshot::channel();
+        let input = DeskInput::Overview {
+            agent: agent.to_owned(),
+            reply,
+        };
+        self.tx.send(input).await.ok()?;
+        rx.await.ok()
+    }
 }
 
 struct DeskCall {
@@ -202,6 +245,39 @@ struct DeskCall {
     callback: Option<u32>,
     /// The current callback attempt's customer picked up.
     callback_answered: bool,
+}
+
+impl DeskCall {
+    fn new(queued: QueuedCall, callback: Option<u32>) -> Self {
+        DeskCall {
+            queued,
+            agent: None,
+            offer_expires: None,
+            callback,
+            callback_answered: false,
+        }
+    }
+}
+
+/// Sends a callback step to the book, if there is one (a closed book costs
+/// the report, not the call).
+fn report(
+    book: &Option<mpsc::UnboundedSender<CallbackProgress>>,
+    call: &CallId,
+    state: &'static str,
+    attempts: u32,
+    agent: Option<&str>,
+    result: Option<&str>,
+) {
+    if let Some(book) = book {
+        let _ = book.send(CallbackProgress {
+            entry: call.as_str().to_owned(),
+            state,
+            attempts,
+            agent: agent.map(str::to_owned),
+            result: result.map(str::to_owned),
+        });
+    }
 }
 
 /// An agent's wrap-up: the call, since when, and (disposition, notes) once submitted.
@@ -225,6 +301,11 @@ pub struct AgentDesk {
     epoch: (Instant, SystemTime),
     /// Places callback legs; `None` until the router is up.
     dialer: Option<Dialer>,
+    /// Where callback steps go (the `callbacks` table); `None`: nowhere.
+    book: Option<mpsc::UnboundedSender<CallbackProgress>>,
+    /// Due bookings no queue could take (logged once; tried again after
+    /// the next configuration change).
+    unplaced: std::collections::HashSet<String>,
     /// Agents whose page dropped off, until when they may come back.
     grace: HashMap<AgentId, Instant>,
     /// Calls to forget (if done) once the ACD's actions of this turn are out.
@@ -232,6 +313,8 @@ pub struct AgentDesk {
     /// The desk's own input, for checks it starts (weak: the desk ends
     /// when every handle is gone).
     me: Option<mpsc::WeakSender<DeskInput>>,
+    /// Per agent: wrap-ups finished and the last one's call (for the overview).
+    finished: HashMap<AgentId, (u64, CallId)>,
 }
 
 impl AgentDesk {
@@ -252,9 +335,12 @@ impl AgentDesk {
             states,
             epoch: (Instant::now(), SystemTime::now()),
             dialer: None,
+            book: None,
+            unplaced: Default::default(),
             grace: HashMap::new(),
             pending_forget: Vec::new(),
             me: Some(tx.downgrade()),
+            finished: HashMap::new(),
         };
         tokio::spawn(desk.run(rx));
         DeskHandle {
@@ -308,16 +394,7 @@ impl AgentDesk {
                         .enqueue(call.clone(), &queue, q.priority, q.issue_type.clone(), now);
                 match r {
                     Ok(()) => {
-                        self.calls.insert(
-                            call,
-                            DeskCall {
-                                queued: q,
-                                agent: None,
-                                offer_expires: None,
-                                callback: None,
-                                callback_answered: false,
-                            },
-                        );
+                        self.calls.insert(call, DeskCall::new(q, None));
                     }
                     Err(e) => {
                         tracing::warn!(call = %q.call, queue = %q.queue, error = %e, "cannot queue the call");
@@ -373,10 +450,18 @@ impl AgentDesk {
                     )
                     .await;
                 }
+                let (attempts, agent) = self
+                    .calls
+                    .get(&call)
+                    .map(|c| (c.callback.unwrap_or(attempt), c.agent.clone()))
+                    .unwrap_or((attempt, None));
                 if answered {
                     self.acd.callback_done(&call, now);
+                    self.progress(&call, "done", attempts, agent, Some("answered"));
                 } else {
                     self.acd.callback_failed(&call, now);
+                    // Back in its place (or abandoned: the ACD says so next).
+                    self.progress(&call, "queued", attempts, agent, Some("no answer"));
                 }
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.agent = None;
@@ -391,6 +476,8 @@ impl AgentDesk {
                 }
             }
             DeskInput::SetDialer(dialer) => self.dialer = Some(dialer),
+            DeskInput::SetCallbackBook(book) => self.book = Some(book),
+            DeskInput::Booked { due, cancelled } => self.take_booked(due, cancelled, now),
             DeskInput::MediaCheck { agent, silent } => {
                 let id = AgentId::new(agent);
                 if silent && self.grace.remove(&id).is_some() && !self.sockets.contains_key(&id) {
@@ -404,6 +491,8 @@ impl AgentDesk {
             }
             DeskInput::Agent(ev) => self.on_agent(ev, now).await,
             DeskInput::Configure { queues, agents } => {
+                // A queue may exist now for bookings that had none.
+                self.unplaced.clear();
                 // What the admin removed (or deactivated) leaves the ACD too;
                 // an agent on a call finishes it first (the ACD sees to that).
                 let keep_agents: Vec<AgentId> = agents.iter().map(|a| a.id.clone()).collect();
@@ -435,7 +524,63 @@ impl AgentDesk {
                 }
                 self.publish_states();
             }
+            DeskInput::Overview { agent, reply } => {
+                let _ = reply.send(self.overview(&AgentId::new(agent), now));
+            }
         }
+    }
+
+    /// The agent's queues (waiting callers, longest wait, agents
+    /// available) and the callback entries in them.
+    fn overview(&self, agent: &AgentId, now: Instant) -> DeskOverview {
+        let mut out = DeskOverview::default();
+        if let Some((n, call)) = self.finished.get(agent) {
+            out.finished = *n;
+            out.last_finished = Some(call.as_str().to_owned());
+        }
+        let available = |id: &AgentId| {
+            self.acd
+                .agent(id)
+                .is_some_and(|v| v.state == AgentState::Available)
+        };
+        let mut queues: Vec<_> = self
+            .acd
+            .queues()
+            .filter(|q| q.members.contains(agent))
+            .collect();
+        queues.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+        for q in queues {
+            let callers: Vec<_> = q.waiting.iter().filter(|c| !c.callback).collect();
+            let callbacks: Vec<_> = q.waiting.iter().filter(|c| c.callback).collect();
+            out.queues.push(QueueSummary {
+                name: q.name.as_str().to_owned(),
+                waiting: callers.len(),
+                longest_wait_s: callers
+                    .iter()
+                    .map(|c| c.waited(now).as_secs())
+                    .max()
+                    .unwrap_or(0),
+                agents_available: q.members.iter().filter(|m| available(m)).count(),
+                callbacks: callbacks.len(),
+            });
+            for c in callbacks {
+                out.callbacks.push(CallbackSummary {
+                    call: c.call.as_str().to_owned(),
+                    queue: q.name.as_str().to_owned(),
+                    caller: self
+                        .calls
+                        .get(&c.call)
+                        .map(|d| d.queued.caller.clone())
+                        .unwrap_or_default(),
+                    issue_type: c.issue_type.clone(),
+                    waited_s: c.waited(now).as_secs(),
+                    attempts: c.attempts,
+                    position: c.position,
+                });
+            }
+        }
+        out.callbacks.sort_by_key(|c| std::cmp::Reverse(c.waited_s));
+        out
     }
 
     async fn on_agent(&mut self, ev: AgentSocketEvent, now: Instant) {
@@ -715,6 +860,21 @@ impl AgentDesk {
                     .await;
                 }
                 AcdAction::Overflow { call, target } => {
+                    // A callback needs a number to dial: a caller ID that is
+                    // a SIP user name (`caller`) gets voicemail instead, and
+                    // the entry the ACD kept is let go.
+                    let undialable = matches!(target, Overflow::Callback)
+                        && self
+                            .calls
+                            .get(&call)
+                            .is_some_and(|c| !hotline_ivr::callback::is_dialable(&c.queued.caller));
+                    let target = if undialable {
+                        tracing::info!(call = %call.as_str(), "no number to call back: voicemail instead");
+                        self.acd.cancel_callback(&call, now);
+                        Overflow::Voicemail
+                    } else {
+                        target
+                    };
                     let callback = matches!(target, Overflow::Callback);
                     self.notify(&call, DeskNotice::Overflow { target }).await;
                     if callback && let Some(c) = self.calls.get_mut(&call) {
@@ -727,6 +887,7 @@ impl AgentDesk {
                 }
                 AcdAction::CallbackAbandoned { call, attempts } => {
                     tracing::warn!(call = %call.as_str(), attempts, "callback abandoned: the customer never answered");
+                    self.progress(&call, "abandoned", attempts, None, None);
                     self.forget_if_done(&call);
                 }
                 AcdAction::AgentState { agent, state, .. } => {
@@ -794,6 +955,8 @@ impl AgentDesk {
                 },
             )
             .await;
+            let n = self.finished.get(agent).map_or(0, |f| f.0) + 1;
+            self.finished.insert(agent.clone(), (n, call.clone()));
             self.forget_if_done(&call);
         }
         if let AgentState::WrapUp { call, until } = state {
@@ -877,6 +1040,81 @@ impl AgentDesk {
 
     /// `agent` accepted a callback entry: the router dials the customer,
     /// and the new leg hears the desk from now on.
+    /// Reports a step of callback entry `call` to the book.
+    fn progress(
+        &self,
+        call: &CallId,
+        state: &'static str,
+        attempts: u32,
+        agent: Option<AgentId>,
+        result: Option<&str>,
+    ) {
+        let agent = agent.as_ref().map(AgentId::as_str);
+        report(&self.book, call, state, attempts, agent, result);
+    }
+
+    /// Takes the due bookings the desk does not hold yet as callback
+    /// entries, and drops cancelled ones still waiting for an agent.
+    fn take_booked(&mut self, due: Vec<BookedCallback>, cancelled: Vec<String>, now: Instant) {
+        for entry in cancelled {
+            let call = CallId::new(entry);
+            let waiting = self
+                .calls
+                .get(&call)
+                .is_some_and(|c| c.callback.is_some() && c.agent.is_none());
+            if waiting {
+                tracing::info!(call = %call.as_str(), "callback cancelled by an admin");
+                self.acd.cancel_callback(&call, now);
+                self.calls.remove(&call);
+            }
+        }
+        for b in due {
+            let call = CallId::new(b.entry.clone());
+            if self.calls.contains_key(&call) || self.unplaced.contains(&b.entry) {
+                continue;
+            }
+            let queue = match b
+                .queue
+                .clone()
+                .or_else(|| self.acd.queues().next().map(|q| q.name.as_str().to_owned()))
+            {
+                Some(q) => q,
+                None => {
+                    tracing::warn!(call = %call.as_str(), "a due callback has no queue to go to");
+                    self.unplaced.insert(b.entry);
+                    continue;
+                }
+            };
+            if let Err(e) = self.acd.enqueue_callback(
+                call.clone(),
+                &QueueName::new(queue.clone()),
+                b.attempts,
+                now,
+            ) {
+                tracing::warn!(call = %call.as_str(), %queue, error = %e, "cannot queue a due callback");
+                self.unplaced.insert(b.entry);
+                continue;
+            }
+            tracing::info!(call = %call.as_str(), %queue, attempts = b.attempts, "booked callback due: queued");
+            let queued = QueuedCall {
+                call: b.entry.clone(),
+                queue,
+                priority: 0,
+                issue_type: None,
+                caller: b.number.clone(),
+                // Unknown trunk: the dialler's --callback-via must say.
+                reply_via: b.via.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+                path: vec![format!("callback booked for {}", b.slot)],
+                data: serde_json::json!({ "flow": { "callback": { "number": b.number, "slot": b.slot } } }),
+                // Nobody on the line: notices have nowhere to go.
+                notices: mpsc::channel(1).0,
+            };
+            self.calls
+                .insert(call.clone(), DeskCall::new(queued, Some(b.attempts)));
+            self.progress(&call, "queued", b.attempts, None, None);
+        }
+    }
+
     fn dial_callback(&mut self, call: &CallId, agent: &AgentId, now: Instant) {
         let Some(c) = self.calls.get_mut(call) else {
             return;
@@ -884,6 +1122,8 @@ impl AgentDesk {
         let attempt = c.callback.unwrap_or(0) + 1;
         c.callback = Some(attempt);
         c.callback_answered = false;
+        let book = self.book.clone();
+        report(&book, call, "dialing", attempt, Some(agent.as_str()), None);
         let (tx, rx) = mpsc::channel(64);
         c.queued.notices = tx;
         let dialled = match &self.dialer {

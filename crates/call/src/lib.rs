@@ -17,6 +17,7 @@
 //! ```
 
 mod actor;
+mod book;
 mod clock;
 mod desk;
 mod event;
@@ -24,8 +25,11 @@ mod flow;
 mod router;
 
 pub use actor::{CallContext, CallSettings, CallbackJob, run_call};
+pub use book::{BookedCallback, CallbackProgress};
 pub use clock::{FRAME, MediaClock};
-pub use desk::{AgentDesk, AgentSocketEvent, DeskHandle, DeskInput, DeskNotice, QueuedCall};
+pub use desk::{
+    AgentDesk, AgentSocketEvent, DeskHandle, DeskInput, DeskNotice, DeskOverview, QueuedCall,
+};
 pub use event::{CallEvent, CallEventStamper, EndedBy, EventLog, EventSink};
 pub use flow::{BoxFuture, FlowFactory, LookupProvider, builtin_flow};
 pub use router::{ActiveCalls, CallRouter, Dialer};

@@ -6,19 +6,26 @@
 //! states) and the call actor (SDP via `AgentMediaHub::accept_offer`, the
 //! audio bridge) consume the events; nothing here knows about calls.
 //!
-//! Mount: `.merge(agent_ws::routes(agent_ws::AgentWs { authenticate, desk }))`.
+//! It also keeps the page's `overview` current: every [`OVERVIEW_EVERY`]
+//! it asks the desk for the agent's queues and callbacks, adds the agent's
+//! calls today from the records, and sends the result when it changed.
+//!
+//! Mount: `.merge(agent_ws::routes(agent_ws::AgentWs { authenticate, desk, store }))`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use chrono::{DateTime, Duration as Days, FixedOffset, Utc};
 use hotline_call::{AgentSocketEvent, BoxFuture, DeskHandle, DeskInput};
-use hotline_webphone::protocol::ClientMsg;
+use hotline_store::{AgentCall, Store};
+use hotline_webphone::protocol::{CallSummary, ClientMsg, ServerMsg};
 use tokio::sync::mpsc;
 
 /// Session cookie in these headers → the agent's id, or `None` (401).
@@ -29,7 +36,20 @@ pub type Authenticate = Arc<dyn Fn(HeaderMap) -> BoxFuture<Option<String>> + Sen
 pub struct AgentWs {
     pub authenticate: Authenticate,
     pub desk: DeskHandle,
+    /// Where the agent's calls today come from.
+    pub store: Store,
 }
+
+/// How often a page's overview is checked for changes (and so at most how
+/// often it is sent): waits tick by the second, a few seconds late is fine.
+pub const OVERVIEW_EVERY: Duration = Duration::from_secs(2);
+/// The calls today are re-read at least this often (others' edits, midnight).
+const CALLS_REFRESH: Duration = Duration::from_secs(30);
+/// After a wrap-up, how many checks to re-read the records until its call
+/// is complete there (the record is written a moment after the wrap-up).
+const CALL_RECORD_CHECKS: u32 = 10;
+/// At most this many calls today are listed.
+const CALLS_LISTED: i64 = 50;
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
@@ -40,7 +60,12 @@ pub fn routes<S: Clone + Send + Sync + 'static>(ws: AgentWs) -> Router<S> {
         .with_state(ws)
 }
 
-async fn upgrade(State(ws): State<AgentWs>, headers: HeaderMap, up: WebSocketUpgrade) -> Response {
+async fn upgrade(
+    State(ws): State<AgentWs>,
+    headers: HeaderMap,
+    uri: Uri,
+    up: WebSocketUpgrade,
+) -> Response {
     // Cookies ride along on cross-site WebSocket handshakes: insist that a
     // browser's Origin is this host (cross-site WebSocket hijacking).
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
@@ -56,9 +81,11 @@ async fn upgrade(State(ws): State<AgentWs>, headers: HeaderMap, up: WebSocketUpg
     let Some(agent) = (ws.authenticate)(headers).await else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
+    let offset = utc_offset(uri.query().unwrap_or(""));
     up.on_upgrade(move |socket| async move {
         let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
         let (out_tx, out_rx) = mpsc::channel(64);
+        let out_tx_overview = out_tx.clone();
         let (in_tx, mut in_rx) = mpsc::channel::<ClientMsg>(64);
         let desk = ws.desk.clone();
         desk.send(DeskInput::Agent(AgentSocketEvent::Connected {
@@ -78,7 +105,15 @@ async fn upgrade(State(ws): State<AgentWs>, headers: HeaderMap, up: WebSocketUpg
                 desk.send(DeskInput::Agent(ev)).await;
             }
         });
+        let overview = tokio::spawn(keep_overview(
+            ws.desk.clone(),
+            ws.store.clone(),
+            agent.clone(),
+            offset,
+            out_tx_overview,
+        ));
         let closed = hotline_webphone::ws::pump(socket, in_tx, out_rx).await;
+        overview.abort();
         let _ = forward.await;
         tracing::debug!(%agent, conn, ?closed, "agent socket closed");
         ws.desk
@@ -89,4 +124,134 @@ async fn upgrade(State(ws): State<AgentWs>, headers: HeaderMap, up: WebSocketUpg
             }))
             .await;
     })
+}
+
+/// The page's time zone from `?utc_offset_min=` (minutes east of UTC, what
+/// `-new Date().getTimezoneOffset()` gives); UTC when absent or absurd.
+fn utc_offset(query: &str) -> FixedOffset {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "utc_offset_min")
+        .and_then(|(_, v)| v.parse::<i32>().ok())
+        .filter(|m| m.abs() <= 14 * 60)
+        .and_then(|m| FixedOffset::east_opt(m * 60))
+        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("UTC is a valid offset"))
+}
+
+/// The start of `now`'s day in the agent's time zone.
+fn start_of_day(now: DateTime<Utc>, offset: FixedOffset) -> DateTime<Utc> {
+    let local = now.with_timezone(&offset);
+    let midnight = local
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .and_then(|t| t.and_local_timezone(offset).single());
+    match midnight {
+        Some(m) => m.with_timezone(&Utc),
+        None => now - Days::hours(24),
+    }
+}
+
+fn summary(c: AgentCall) -> CallSummary {
+    CallSummary {
+        call: c.id.to_string(),
+        at: c
+            .started_at
+            .map(|t| t.timestamp_millis().max(0) as u64)
+            .unwrap_or(0),
+        caller: c.caller.unwrap_or_default(),
+        queue: c.queue,
+        issue_type: c.issue_type,
+        talk_seconds: c.talk_seconds.map(|s| s.max(0.0).round() as u64),
+        disposition: c.disposition,
+    }
+}
+
+/// Sends `agent`'s page its `overview` now and whenever it changes, until
+/// the page is gone (aborted with the socket).
+async fn keep_overview(
+    desk: DeskHandle,
+    store: Store,
+    agent: String,
+    offset: FixedOffset,
+    page: mpsc::Sender<ServerMsg>,
+) {
+    let mut tick = tokio::time::interval(OVERVIEW_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut calls: Vec<CallSummary> = Vec::new();
+    let mut calls_read: Option<Instant> = None;
+    let mut finished = 0u64;
+    // A wrapped-up call whose record is not complete yet, and checks left.
+    let mut awaiting: Option<(String, u32)> = None;
+    let mut last: Option<ServerMsg> = None;
+    loop {
+        tick.tick().await;
+        let Some(live) = desk.overview(&agent).await else {
+            return;
+        };
+        if live.finished != finished {
+            finished = live.finished;
+            awaiting = live.last_finished.map(|c| (c, CALL_RECORD_CHECKS));
+        }
+        let stale = calls_read.is_none_or(|t| t.elapsed() >= CALLS_REFRESH);
+        if stale || awaiting.is_some() {
+            let since = start_of_day(Utc::now(), offset);
+            match store.agent_calls_since(&agent, since, CALLS_LISTED).await {
+                Ok(rows) => {
+                    if let Some((call, left)) = &mut awaiting {
+                        let done = rows.iter().any(|r| r.id.to_string() == *call && r.complete);
+                        *left = left.saturating_sub(1);
+                        if done || *left == 0 {
+                            awaiting = None;
+                        }
+                    }
+                    calls = rows.into_iter().map(summary).collect();
+                    calls_read = Some(Instant::now());
+                }
+                // Keep showing what was read last; the next check retries.
+                Err(e) => tracing::warn!(%agent, error = %e, "agent's calls today not read"),
+            }
+        }
+        let msg = ServerMsg::Overview {
+            queues: live.queues,
+            calls_today: calls.clone(),
+            callbacks: live.callbacks,
+        };
+        if last.as_ref() != Some(&msg) {
+            if page.send(msg.clone()).await.is_err() {
+                return;
+            }
+            last = Some(msg);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_day_starts_at_the_pages_midnight() {
+        let now: DateTime<Utc> = "2026-03-10T20:30:00Z".parse().unwrap();
+        // UTC+8: already the 11th there.
+        let cn = utc_offset("utc_offset_min=480");
+        assert_eq!(
+            start_of_day(now, cn),
+            "2026-03-10T16:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        // UTC-5: still the 10th.
+        let ny = utc_offset("x=1&utc_offset_min=-300");
+        assert_eq!(
+            start_of_day(now, ny),
+            "2026-03-10T05:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        // Missing or absurd: UTC.
+        for q in ["", "utc_offset_min=99999", "utc_offset_min=abc"] {
+            assert_eq!(
+                start_of_day(now, utc_offset(q)),
+                "2026-03-10T00:00:00Z".parse::<DateTime<Utc>>().unwrap(),
+                "{q}"
+            );
+        }
+    }
 }

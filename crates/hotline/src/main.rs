@@ -5,6 +5,7 @@ mod admin;
 mod agent_auth;
 mod agent_ws;
 mod agents_cmd;
+mod callback_book;
 mod config;
 mod desk;
 mod flows_cmd;

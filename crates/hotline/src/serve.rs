@@ -141,6 +141,8 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     let router = CallRouter::new(ctx.clone());
     desk.send(DeskInput::SetDialer(router.dialer(cfg.callback_via)))
         .await;
+    // Booked callbacks: due ones to the desk, its steps back to the table.
+    crate::callback_book::start(records.store(), desk.clone()).await;
     let active = router.active();
     drop(ctx);
     let router_task = tokio::spawn(router.run(sip_events));
@@ -169,6 +171,7 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     .merge(crate::agent_ws::routes(crate::agent_ws::AgentWs {
         authenticate,
         desk: desk.clone(),
+        store: records.store(),
     }));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {

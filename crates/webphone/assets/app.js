@@ -5,6 +5,7 @@
 import { Signalling } from './signalling.js';
 import { AgentPeer, getMic, levelMeter, MicError } from './media.js';
 import { Ringer, audioContext } from './ring.js';
+import { issueLabel, dispositionLabel, fieldLabel } from './labels.js';
 
 const $ = (id) => document.getElementById(id);
 const DEFAULT_DISPOSITIONS = ['resolved', 'refund', 'follow_up', 'escalated', 'no_action'];
@@ -24,6 +25,9 @@ let offerTimer = null;
 let callTimer = null;
 let wrapTimer = null;
 let stopMeter = null;
+let stopCallMeter = null;
+let holdTimer = null;
+let overviewTicker = null;
 
 // ---------- helpers ----------
 function show(id, on) { $(id).hidden = !on; }
@@ -47,44 +51,159 @@ function renderPath(ol, path) {
     return li;
   }));
 }
-function cell(tag, text) {
-  const c = document.createElement(tag);
-  c.textContent = text === null || text === undefined ? '' : (typeof text === 'object' ? JSON.stringify(text) : String(text));
-  return c;
+function clock(s) {
+  s = Math.max(0, Math.floor(s));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
 }
-function table(rows) {
-  const t = document.createElement('table');
-  if (Array.isArray(rows)) {
-    const keys = [...new Set(rows.flatMap((r) => (r && typeof r === 'object' ? Object.keys(r) : [])))];
-    const head = document.createElement('tr');
-    keys.forEach((k) => head.append(cell('th', k)));
-    t.append(head);
-    for (const r of rows) {
-      const tr = document.createElement('tr');
-      keys.forEach((k) => tr.append(cell('td', r?.[k])));
-      t.append(tr);
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+// A value as words: never JSON. Nested objects read "Plan: Pro, Status: active".
+function words(v) {
+  if (v === null || v === undefined || v === '') return '';
+  if (typeof v === 'boolean') return v ? 'Yes' : 'No';
+  if (Array.isArray(v)) return v.map(words).filter(Boolean).join(', ');
+  if (typeof v === 'object') {
+    return Object.entries(v).map(([k, x]) => [k, words(x)]).filter(([, x]) => x)
+      .map(([k, x]) => `${fieldLabel(k)}: ${x}`).join(', ');
+  }
+  return String(v);
+}
+const isRecord = (v) => v && typeof v === 'object' && !Array.isArray(v);
+// One section of the data: a heading and its readable fields. Fields
+// whose value is already on the card (`shown`) are left out.
+function fieldsSection(title, obj, shown) {
+  const dl = el('dl', null, 'fields');
+  const mine = [];
+  for (const [k, v] of Object.entries(obj)) {
+    if (k === 'found') continue; // the lookup's own bookkeeping
+    const text = words(v);
+    if (!text || shown.has(text)) continue;
+    mine.push(text);
+    dl.append(el('dt', fieldLabel(k)), el('dd', text));
+  }
+  mine.forEach((t) => shown.add(t));
+  if (!dl.children.length) return null;
+  const sec = el('section');
+  sec.append(el('h3', title), dl);
+  return sec;
+}
+function tableSection(title, rows, shown) {
+  const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const t = el('table');
+  const head = el('tr');
+  keys.forEach((k) => head.append(el('th', fieldLabel(k))));
+  t.append(el('thead'), el('tbody'));
+  t.tHead.append(head);
+  for (const r of rows) {
+    const tr = el('tr');
+    keys.forEach((k) => { const x = words(r[k]); shown.add(x); tr.append(el('td', x)); });
+    t.tBodies[0].append(tr);
+  }
+  const sec = el('section');
+  const wrap = el('div', null, 'scroll');
+  wrap.append(t);
+  sec.append(el('h3', title), wrap);
+  return sec;
+}
+// What the lookups found, as readable fields. The gateway sends
+// `{flow: <the enqueue's data>, vars: <every flow variable>}`: the flow's
+// fields come first, then each lookup result among the variables (objects,
+// e.g. `subscriber`) with whatever the flow's fields already showed left
+// out; plain variables (digits, language, the caller) are not shown.
+// Other shapes (`customer: {...}`, `orders: [...]`) render section by section.
+function renderData(box, data, caller) {
+  box.replaceChildren();
+  if (!isRecord(data)) return;
+  const shown = new Set([String(caller ?? '')]);
+  const sections = [];
+  const gateway = 'flow' in data || 'vars' in data;
+  if (gateway) {
+    if (isRecord(data.flow)) sections.push(fieldsSection('Details', data.flow, shown));
+    if (isRecord(data.vars)) {
+      for (const [k, v] of Object.entries(data.vars)) {
+        if (isRecord(v)) sections.push(fieldsSection(fieldLabel(k), v, shown));
+      }
     }
   } else {
-    for (const [k, v] of Object.entries(rows)) {
-      const tr = document.createElement('tr');
-      tr.append(cell('th', k), cell('td', v));
-      t.append(tr);
+    for (const [k, v] of Object.entries(data)) {
+      if (Array.isArray(v) && v.length && v.every(isRecord)) sections.push(tableSection(fieldLabel(k), v, shown));
+      else if (isRecord(v)) sections.push(fieldsSection(fieldLabel(k), v, shown));
+      else if (words(v)) sections.push(fieldsSection('Details', { [k]: v }, shown));
     }
   }
-  return t;
+  box.append(...sections.filter(Boolean));
 }
-// customer / subscriptions / orders, whatever the lookups found
-function renderData(el, data) {
-  el.replaceChildren();
-  if (!data || typeof data !== 'object') return;
-  for (const [section, value] of Object.entries(data)) {
-    el.append(cell('h3', section.replace(/_/g, ' ')));
-    if (value && typeof value === 'object' && (!Array.isArray(value) || value.every((v) => v && typeof v === 'object'))) {
-      el.append(table(value));
-    } else {
-      el.append(cell('p', value));
-    }
+function showIssue(dd, code) {
+  dd.textContent = issueLabel(code) || '—';
+  if (code) dd.dataset.code = code; else delete dd.dataset.code;
+}
+
+// ---------- overview (docs/agent-protocol.md, `overview`) ----------
+function emptyNote(id, empty) { show(id, empty); }
+function renderOverview(msg) {
+  ui.overview = { msg, at: Date.now() };
+  const qb = $('ov-queues').tBodies[0];
+  qb.replaceChildren(...(msg.queues || []).map((q) => {
+    const tr = el('tr');
+    tr.dataset.queue = q.name;
+    tr.dataset.waiting = String(q.waiting);
+    tr.dataset.longest = String(q.longest_wait_s);
+    const waiting = el('td', q.waiting, 'waiting');
+    if (q.callbacks) waiting.append(el('span', ` + ${q.callbacks} callback${q.callbacks === 1 ? '' : 's'}`, 'hint'));
+    tr.append(el('th', q.name), waiting, el('td', '', 'longest'), el('td', q.agents_available, 'available'));
+    if (q.waiting > 0) tr.className = 'busy';
+    return tr;
+  }));
+  emptyNote('ov-queues-empty', !(msg.queues || []).length);
+  const cb = $('ov-callbacks').tBodies[0];
+  cb.replaceChildren(...(msg.callbacks || []).map((c) => {
+    const tr = el('tr');
+    tr.dataset.call = c.call;
+    tr.dataset.waited = String(c.waited_s);
+    tr.append(el('td', c.caller || 'unknown'), el('td', c.queue), el('td', issueLabel(c.issue_type) || '—'),
+      el('td', '', 'waited'), el('td', c.attempts));
+    return tr;
+  }));
+  emptyNote('ov-callbacks-empty', !(msg.callbacks || []).length);
+  const calls = $('ov-calls').tBodies[0];
+  calls.replaceChildren(...(msg.calls_today || []).map((c) => {
+    const tr = el('tr');
+    tr.dataset.call = c.call;
+    tr.dataset.disposition = c.disposition || '';
+    const at = c.at ? new Date(c.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '';
+    tr.append(el('td', at), el('td', c.caller || 'unknown'), el('td', c.queue || '—'),
+      el('td', issueLabel(c.issue_type) || '—'),
+      el('td', c.talk_seconds === undefined || c.talk_seconds === null ? '—' : clock(c.talk_seconds)),
+      el('td', c.disposition ? dispositionLabel(c.disposition) : '—', 'outcome'));
+    return tr;
+  }));
+  emptyNote('ov-calls-empty', !(msg.calls_today || []).length);
+  tickOverview();
+}
+// Waits move by the second between the server's updates.
+function tickOverview() {
+  const o = ui.overview;
+  if (!o) return;
+  const extra = (Date.now() - o.at) / 1000;
+  for (const tr of $('ov-queues').tBodies[0].rows) {
+    const waiting = Number(tr.dataset.waiting);
+    tr.querySelector('.longest').textContent = waiting > 0 ? clock(Number(tr.dataset.longest) + extra) : '—';
   }
+  for (const tr of $('ov-callbacks').tBodies[0].rows) {
+    tr.querySelector('.waited').textContent = clock(Number(tr.dataset.waited) + extra);
+  }
+}
+// The overview is for the idle agent: a live card takes its place.
+function syncIdle() {
+  const busy = !$('incoming').hidden || !$('call').hidden || !$('wrapup').hidden;
+  show('overview', !busy);
 }
 
 // ---------- audio unlock (autoplay rules) ----------
@@ -115,14 +234,35 @@ function clearOffer() {
   clearInterval(offerTimer);
   ui.offer = null;
   show('incoming', false);
+  syncIdle();
+}
+
+function setHold(on) {
+  $('hold').setAttribute('aria-pressed', String(on));
+  $('hold').textContent = on ? 'Resume' : 'Hold';
+  $('call').classList.toggle('held', on);
+  clearInterval(holdTimer);
+  show('hold-state', on);
+  if (on) {
+    const start = Date.now();
+    const tick = () => { $('hold-timer').textContent = clock((Date.now() - start) / 1000); };
+    tick();
+    holdTimer = setInterval(tick, 500);
+  }
 }
 
 function endCall(text) {
   clearInterval(callTimer);
+  setHold(false);
+  stopCallMeter?.();
+  stopCallMeter = null;
+  $('call-mic-level').value = 0;
   ui.peer?.close();
   ui.peer = null;
+  if (ui.call) ui.lastCall = { ...ui.call, talked: $('call-timer').textContent };
   ui.call = null;
   show('call', false);
+  syncIdle();
   if (text) notice(text);
 }
 
@@ -132,16 +272,28 @@ function onMessage(msg) {
     case 'state':
       setState(msg.state, msg.reason);
       if (msg.state !== 'ringing' && ui.offer) clearOffer();
+      // Wrap-up time ran out before the form was saved.
+      if (msg.state !== 'wrap_up' && !$('wrapup').hidden) {
+        clearInterval(wrapTimer);
+        show('wrapup', false);
+        syncIdle();
+        notice('Wrap-up time ran out: the call was saved without an outcome.');
+      }
       break;
     case 'offer': {
       ui.offer = msg;
       // A callback request: answering dials the customer back.
       $('offer-kind').textContent = msg.callback ? 'Callback request' : 'Incoming call';
       $('offer-caller').textContent = msg.caller || 'unknown';
-      $('offer-issue').textContent = msg.issue_type || '—';
+      showIssue($('offer-issue'), msg.issue_type);
       renderPath($('offer-path'), msg.path);
-      renderData($('offer-data'), msg.data);
+      renderData($('offer-data'), msg.data, msg.caller);
       show('incoming', true);
+      syncIdle();
+      // Enter answers, unless the agent is typing somewhere.
+      if (!document.activeElement || !document.activeElement.matches('input, textarea, select')) {
+        $('answer').focus();
+      }
       notice('');
       ringer.start();
       clearInterval(offerTimer);
@@ -168,8 +320,7 @@ function onMessage(msg) {
         const start = Date.now();
         clearInterval(callTimer);
         callTimer = setInterval(() => {
-          const s = Math.floor((Date.now() - start) / 1000);
-          $('call-timer').textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+          $('call-timer').textContent = clock((Date.now() - start) / 1000);
         }, 500);
       }
       break;
@@ -188,6 +339,9 @@ function onMessage(msg) {
     case 'error':
       notice(msg.message);
       break;
+    case 'overview':
+      renderOverview(msg);
+      break;
     default:
       break;
   }
@@ -196,18 +350,35 @@ function onMessage(msg) {
 function showWrapUp(call, until) {
   ui.wrapCall = call;
   const sel = $('wrapup-disposition');
-  if (sel.options.length === 0) {
+  // The placeholder stays first: no outcome is chosen for the agent.
+  if (sel.options.length <= 1) {
     for (const d of ui.dispositions) {
       const o = document.createElement('option');
       o.value = d;
-      o.textContent = d.replace(/_/g, ' ');
+      o.textContent = dispositionLabel(d);
       sel.append(o);
     }
   }
+  sel.selectedIndex = 0;
+  syncWrapUp();
+  const last = ui.lastCall?.id === call ? ui.lastCall : null;
+  $('wrapup-summary').textContent = last
+    ? [`Call with ${last.caller || 'unknown'}`, issueLabel(last.issue_type), last.talked ? `talked ${last.talked}` : '']
+      .filter(Boolean).join(' · ')
+    : '';
   $('wrapup-notes').value = '';
   show('wrapup', true);
+  syncIdle();
+  // The outcome is the first thing to do (a keyboard user starts there).
+  if (!document.activeElement || !document.activeElement.matches('input, textarea')) sel.focus();
   clearInterval(wrapTimer);
   wrapTimer = countdown($('wrapup-countdown'), until, () => { clearInterval(wrapTimer); });
+}
+
+function syncWrapUp() {
+  const chosen = $('wrapup-disposition').value !== '';
+  $('wrapup-submit').disabled = !chosen;
+  show('wrapup-hint', !chosen);
 }
 
 // ---------- actions ----------
@@ -229,14 +400,21 @@ async function answer() {
   sig.send({ type: 'answer', call: offer.call });
   ui.call = { id: offer.call, ...offer };
   $('call-caller').textContent = offer.caller || 'unknown';
-  $('call-issue').textContent = offer.issue_type || '—';
+  showIssue($('call-issue'), offer.issue_type);
   renderPath($('call-path'), offer.path);
-  renderData($('call-data'), offer.data);
+  renderData($('call-data'), offer.data, offer.caller);
   $('call-status').dataset.status = 'connecting';
   $('call-status').textContent = offer.callback ? 'calling back…' : 'connecting…';
   $('call-timer').textContent = '0:00';
-  for (const b of ['mute', 'hold']) $(b).setAttribute('aria-pressed', 'false');
+  $('mute').setAttribute('aria-pressed', 'false');
+  setHold(false);
   show('call', true);
+  syncIdle();
+  // Keyboard focus moves into the card (Tab reaches Mute, Hold, Hang up).
+  $('call-title').focus();
+  // What the agent's microphone sends, live (silent while muted or held).
+  stopCallMeter?.();
+  stopCallMeter = levelMeter(mic, (v) => { $('call-mic-level').value = v; });
   ui.peer?.close();
   ui.peer = new AgentPeer(mic, $('remote-audio'));
   const peer = ui.peer;
@@ -285,17 +463,21 @@ function wire() {
     if (ui.call) { sig.send({ type: 'hangup', call: ui.call.id }); endCall(''); }
   };
   $('mute').onclick = () => toggle('mute', 'mute', (on) => ui.peer?.mute(on));
-  $('hold').onclick = () => toggle('hold', 'hold', (on) => ui.peer?.hold(on));
+  $('hold').onclick = () => toggle('hold', 'hold', (on) => { ui.peer?.hold(on); setHold(on); });
   $('keypad').onclick = (e) => {
     const d = e.target?.dataset?.digit;
     if (d) sig.send({ type: 'dtmf', digit: d });
   };
   $('mic-test').onclick = () => { micCheck(); };
+  $('wrapup-disposition').addEventListener('change', syncWrapUp);
+  $('wrapup-disposition').addEventListener('input', syncWrapUp);
   $('wrapup-form').onsubmit = (e) => {
     e.preventDefault();
+    if (!$('wrapup-disposition').value) { syncWrapUp(); return; }
     sig.send({ type: 'wrap_up', call: ui.wrapCall, disposition: $('wrapup-disposition').value, notes: $('wrapup-notes').value });
     clearInterval(wrapTimer);
     show('wrapup', false);
+    syncIdle();
   };
   $('logout').onclick = async () => {
     sig?.close();
@@ -323,7 +505,8 @@ function start(me) {
   show('logout', true);
   show('unlock', !ui.unlocked);
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  sig = new Signalling(`${proto}//${location.host}/agent/ws`);
+  // The page's time zone tells the gateway where "today" starts.
+  sig = new Signalling(`${proto}//${location.host}/agent/ws?utc_offset_min=${-new Date().getTimezoneOffset()}`);
   sig.addEventListener('message', (e) => onMessage(e.detail));
   sig.addEventListener('status', (e) => {
     $('link').dataset.up = String(e.detail.up);
@@ -331,6 +514,9 @@ function start(me) {
     else if ($('notice').textContent.startsWith('Connection to the gateway lost')) notice('');
   });
   sig.connect();
+  clearInterval(overviewTicker);
+  overviewTicker = setInterval(tickOverview, 1000);
+  syncIdle();
   if (!window.isSecureContext) notice('This page is not secure (http://): the browser will not give it a microphone. Use https://.');
 }
 

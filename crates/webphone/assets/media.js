@@ -45,6 +45,8 @@ export async function getMic() {
 /** Feed `onLevel(0..1)` about 20 times a second from the stream; returns stop(). */
 export function levelMeter(stream, onLevel) {
   const ac = audioContext();
+  // A suspended context feeds the analyser nothing: the meter would not move.
+  if (ac.state !== 'running') ac.resume().catch(() => {});
   const src = ac.createMediaStreamSource(stream);
   const an = ac.createAnalyser();
   an.fftSize = 1024;

@@ -25,6 +25,7 @@ assets! {
     "signalling.js" => "text/javascript; charset=utf-8",
     "media.js" => "text/javascript; charset=utf-8",
     "ring.js" => "text/javascript; charset=utf-8",
+    "labels.js" => "text/javascript; charset=utf-8",
 }
 
 /// An embedded asset by file name (`"app.js"`): content type and bytes.
@@ -65,5 +66,27 @@ fn serve(name: &str) -> Response {
         )
             .into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A module a page file imports but the binary does not embed would
+    /// 404 and leave the page blank.
+    #[test]
+    fn every_imported_module_is_embedded() {
+        for (name, _, body) in ASSETS.iter().filter(|(n, _, _)| n.ends_with(".js")) {
+            let text = std::str::from_utf8(body).expect("UTF-8 module");
+            for line in text.lines().filter(|l| l.starts_with("import ")) {
+                let Some(target) = line.split("from './").nth(1) else {
+                    continue;
+                };
+                let file = target.split('\'').next().unwrap_or_default();
+                assert!(asset(file).is_some(), "{name} imports {file}, not embedded");
+            }
+        }
+        assert!(asset("labels.js").is_some());
     }
 }

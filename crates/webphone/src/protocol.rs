@@ -118,6 +118,66 @@ pub enum ServerMsg {
         message: String,
     },
     Pong {},
+    /// The agent's desk at a glance: their queues, their calls today and
+    /// the callbacks waiting in their queues. Sent after the socket opens
+    /// and again whenever it differs (checked every 2 s).
+    Overview {
+        queues: Vec<QueueSummary>,
+        calls_today: Vec<CallSummary>,
+        callbacks: Vec<CallbackSummary>,
+    },
+}
+
+/// One queue the agent is a member of, in an `overview`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueSummary {
+    pub name: String,
+    /// Callers on the line waiting (ringing ones included, callback
+    /// entries not: those are in `callbacks`).
+    pub waiting: usize,
+    /// How long the longest-waiting of them has waited, in seconds.
+    pub longest_wait_s: u64,
+    /// Members available for a call right now.
+    pub agents_available: usize,
+    /// Callback entries holding a place in this queue.
+    #[serde(default)]
+    pub callbacks: usize,
+}
+
+/// One of the agent's calls today, from the call records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallSummary {
+    pub call: String,
+    /// When the call started (Unix ms).
+    pub at: u64,
+    pub caller: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub talk_seconds: Option<u64>,
+    /// The wrap-up's disposition code; `None` until wrapped up (or when
+    /// wrap-up ran out without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disposition: Option<String>,
+}
+
+/// A callback entry waiting in one of the agent's queues.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackSummary {
+    pub call: String,
+    pub queue: String,
+    /// The number the gateway will dial.
+    pub caller: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue_type: Option<String>,
+    /// Seconds since the caller first queued (the place it keeps).
+    pub waited_s: u64,
+    /// Failed attempts to reach the customer so far.
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<usize>,
 }
 
 impl ServerMsg {
@@ -193,6 +253,44 @@ mod tests {
             callback: false,
         };
         let back: ServerMsg = serde_json::from_str(&o.to_json()).unwrap();
+        assert_eq!(back, o);
+    }
+
+    #[test]
+    fn overview_is_tagged_and_round_trips() {
+        let o = ServerMsg::Overview {
+            queues: vec![QueueSummary {
+                name: "support".into(),
+                waiting: 1,
+                longest_wait_s: 7,
+                agents_available: 0,
+                callbacks: 1,
+            }],
+            calls_today: vec![CallSummary {
+                call: "c1".into(),
+                at: 1_700_000_000_000,
+                caller: "+15550100".into(),
+                queue: Some("support".into()),
+                issue_type: Some("subscription.refund".into()),
+                talk_seconds: Some(42),
+                disposition: Some("refund".into()),
+            }],
+            callbacks: vec![CallbackSummary {
+                call: "c2".into(),
+                queue: "support".into(),
+                caller: "+15550101".into(),
+                issue_type: None,
+                waited_s: 90,
+                attempts: 0,
+                position: Some(1),
+            }],
+        };
+        let json = o.to_json();
+        assert!(
+            json.starts_with(r#"{"type":"overview","queues":[{"name":"support","waiting":1,"#),
+            "{json}"
+        );
+        let back: ServerMsg = serde_json::from_str(&json).unwrap();
         assert_eq!(back, o);
     }
 }

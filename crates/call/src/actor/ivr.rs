@@ -594,7 +594,7 @@ impl CallActor {
     }
 
     /// Stops the capture and records it; the event to tell the flow.
-    async fn close_voicemail(&mut self, media: &mut MediaSession) -> Option<Event> {
+    pub(super) async fn close_voicemail(&mut self, media: &mut MediaSession) -> Option<Event> {
         let Voicemail::Recording { path, .. } = std::mem::take(&mut self.flow.voicemail) else {
             return None;
         };

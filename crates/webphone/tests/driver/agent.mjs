@@ -38,7 +38,8 @@ try {
   result.offerCaller = await page.textContent('#offer-caller');
   result.offerIssue = await page.textContent('#offer-issue');
   result.offerPathItems = await page.$$eval('#offer-path li', (l) => l.length);
-  result.offerDataTables = await page.$$eval('#offer-data table', (t) => t.length);
+  // One section per thing the lookups found (fields or a table).
+  result.offerDataTables = await page.$$eval('#offer-data section', (t) => t.length);
 
   step('answer');
   const t0 = Date.now();
