@@ -97,6 +97,35 @@ fn agents_add_help_lists_only_its_own_flags() {
     ] {
         assert!(out.contains(flag), "serve lost {flag}:\n{out}");
     }
+    // Issue 9 #12: no promise of what is "coming" or "later", nothing that
+    // says agents do not exist yet.
+    for stale in ["Until agents", "coming", "later"] {
+        assert!(
+            !out.contains(stale),
+            "stale `{stale}` in serve --help:\n{out}"
+        );
+    }
+    assert!(out.contains("--force-hours"), "{out}");
+}
+
+/// Issue 9 #12: the README says where the binary is and has no stale
+/// "coming"/"later" promises.
+#[test]
+fn the_readme_says_where_the_binary_is_and_promises_nothing_stale() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    assert!(readme.contains("release/hotline"), "where the binary is");
+    assert!(
+        readme.contains("hotline seed-demo"),
+        "the quick start seeds"
+    );
+    assert!(
+        readme.contains("--force-hours open"),
+        "how to try open hours"
+    );
+    for stale in ["; coming)", "later admin", "(coming", "coming soon"] {
+        assert!(!readme.contains(stale), "stale `{stale}` in README.md");
+    }
 }
 
 #[test]
