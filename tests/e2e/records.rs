@@ -132,6 +132,9 @@ fn spawn_gateway(data_dir: &Path, log: &Path) -> (Child, u16, u16) {
         .arg("--sounds-dir")
         .arg(root.join("sounds"))
         .args(["--drain-timeout-secs", "2"])
+        // Not the host name: the records and crash recovery must agree on
+        // the node whatever it is (issue 10's node-name defect).
+        .env("HOTLINE_NODE", CRASH_NODE)
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -143,6 +146,8 @@ fn spawn_gateway(data_dir: &Path, log: &Path) -> (Child, u16, u16) {
     assert!(ok.is_some(), "gateway did not come up");
     (child, sip, http)
 }
+
+const CRASH_NODE: &str = "crash-test-node";
 
 #[test]
 fn a_crash_leaves_no_open_call() {
@@ -197,6 +202,11 @@ fn a_crash_leaves_no_open_call() {
     for r in &closed {
         assert_eq!((r[0].as_str(), r[1].as_str()), ("gateway", "interrupted"));
     }
+    assert_eq!(
+        one(&data, "SELECT string_agg(DISTINCT node, ',') FROM calls"),
+        CRASH_NODE,
+        "calls are recorded under HOTLINE_NODE"
+    );
     // Issue 9 #10: each interrupted call has its recordings row (the WAV the
     // crash left plays), and its talk time is the length of that audio.
     let recs = psql(

@@ -58,6 +58,10 @@ pub struct CallSettings {
     pub queue_max_wait: Duration,
     /// `--force-hours`: every `hours` node answers this.
     pub forced_hours: Option<hotline_ivr::ForcedHours>,
+    /// This gateway's name in the records (`call_started`'s `node`): the
+    /// same name crash recovery closes open calls under, so the binary
+    /// sets both from one place (`HOTLINE_NODE`, else the host name).
+    pub node: String,
 }
 
 /// What every call shares, read-only.
@@ -178,7 +182,7 @@ impl CallActor {
                     "callee": self.incoming.callee,
                     "transport": transport,
                     "source": self.incoming.peer.addr.to_string(),
-                    "node": gateway_node(),
+                    "node": self.ctx.settings.node,
                 }),
             )
             .await;
@@ -606,16 +610,6 @@ fn route_ip(peer: SocketAddr) -> IpAddr {
         })
         .map(|a| a.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
-}
-
-/// This gateway's name in call records (which box handled the call).
-fn gateway_node() -> &'static str {
-    static NODE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    NODE.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_else(|_| "hotline".into())
-    })
 }
 
 /// Binds an RTP socket on a port from the pool, on the address that routes

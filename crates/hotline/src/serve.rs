@@ -130,6 +130,8 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
             media_ip: cfg.media_ip,
             queue_max_wait: cfg.queue_max_wait,
             forced_hours: cfg.force_hours,
+            // One owner: the writer's recovery uses the same name.
+            node: crate::records::node_name(),
         },
         flows: flows.factory(),
         lookups: Arc::new(GatewayLookups {

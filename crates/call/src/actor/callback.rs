@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::ivr::Stage;
-use super::{CallActor, CallContext, Ending, apply_direction, bind_rtp, gateway_node};
+use super::{CallActor, CallContext, Ending, apply_direction, bind_rtp};
 use crate::desk::{DeskInput, DeskNotice};
 use crate::event::{CallEventStamper, EndedBy};
 
@@ -69,7 +69,7 @@ pub(crate) async fn run_callback(
             "queue": job.queue,
             "transport": "udp",
             "source": job.via.to_string(),
-            "node": gateway_node(),
+            "node": ctx.settings.node,
         }),
     )
     .await;
