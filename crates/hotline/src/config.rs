@@ -80,6 +80,58 @@ pub struct ServeArgs {
     /// file and the environment, so it never becomes production config.
     #[arg(long, value_name = "open|closed")]
     pub force_hours: Option<hotline_ivr::ForcedHours>,
+
+    // ----- SIP edge policy (docs/security.md) -----
+    /// A peer allowed to call, NAME=CIDR[,CIDR...]; repeatable (in the
+    /// environment, `;` between trunks). None: anyone may call.
+    #[arg(
+        long = "trunk",
+        env = "HOTLINE_TRUNK",
+        value_name = "NAME=CIDR[,CIDR...]",
+        value_delimiter = ';'
+    )]
+    pub trunk: Vec<String>,
+    /// What addresses on no trunk get when trunks are set: `reply` (403) or
+    /// `drop` (nothing) [default: reply].
+    #[arg(long, env = "HOTLINE_REFUSE_UNKNOWN", value_name = "reply|drop")]
+    pub refuse_unknown: Option<String>,
+    /// SIP messages per second per source address, trunks exempt; 0: no limit [default: 1000].
+    #[arg(long, env = "HOTLINE_SIP_RATE", value_name = "N")]
+    pub sip_rate: Option<u32>,
+    /// Messages a source may send at once above the rate [default: 2000].
+    #[arg(long, env = "HOTLINE_SIP_BURST", value_name = "N")]
+    pub sip_burst: Option<u32>,
+    /// Ban a source after this many strikes (over the rate, refused as
+    /// unknown) within a minute; a scanner User-Agent bans at once; 0: never [default: 50].
+    #[arg(long, env = "HOTLINE_SIP_BAN_AFTER", value_name = "N")]
+    pub sip_ban_after: Option<u32>,
+    /// How long a ban lasts [default: 600].
+    #[arg(long, env = "HOTLINE_SIP_BAN_SECS", value_name = "SECS")]
+    pub sip_ban_secs: Option<u64>,
+    /// Concurrent calls in total, beyond: 503; 0: no limit [default: the RTP ports in --rtp-ports].
+    #[arg(long, env = "HOTLINE_MAX_CALLS", value_name = "N")]
+    pub max_calls: Option<usize>,
+    /// Concurrent inbound calls per source, trunks exempt; 0: no limit [default: 0].
+    #[arg(long, env = "HOTLINE_MAX_CALLS_PER_SOURCE", value_name = "N")]
+    pub max_calls_per_source: Option<usize>,
+    /// Inbound calls per source not yet confirmed by an ACK, trunks exempt;
+    /// 0: no limit [default: 200].
+    #[arg(long, env = "HOTLINE_MAX_UNACKED_PER_SOURCE", value_name = "N")]
+    pub max_unacked_per_source: Option<usize>,
+    /// Open SIP TCP connections per source, trunks exempt; 0: no limit [default: 64].
+    #[arg(long, env = "HOTLINE_MAX_TCP_PER_SOURCE", value_name = "N")]
+    pub max_tcp_per_source: Option<usize>,
+    /// Largest SIP header section in bytes; bigger messages are dropped [default: 16384].
+    #[arg(long, env = "HOTLINE_SIP_MAX_HEADER_BYTES", value_name = "BYTES")]
+    pub sip_max_header_bytes: Option<usize>,
+    /// Most lines in a SIP header section [default: 128].
+    #[arg(long, env = "HOTLINE_SIP_MAX_HEADERS", value_name = "N")]
+    pub sip_max_headers: Option<usize>,
+    /// User-Agent substrings (comma-separated, case-insensitive) whose
+    /// requests are dropped and their source banned; `none`: no check [default:
+    /// friendly-scanner,sipvicious,sipcli,VaxSIPUserAgent,...].
+    #[arg(long, env = "HOTLINE_SCANNER_USER_AGENTS", value_name = "LIST")]
+    pub scanner_user_agents: Option<String>,
 }
 
 /// The same keys as [`ServeArgs`], read from `hotline.toml`.
@@ -105,6 +157,20 @@ struct FileConfig {
     callback_via: Option<SocketAddr>,
     /// Present only to refuse it with a clear message (`--force-hours`).
     force_hours: Option<toml::Value>,
+    // SIP edge policy (docs/security.md).
+    trunk: Option<Vec<String>>,
+    refuse_unknown: Option<String>,
+    sip_rate: Option<u32>,
+    sip_burst: Option<u32>,
+    sip_ban_after: Option<u32>,
+    sip_ban_secs: Option<u64>,
+    max_calls: Option<usize>,
+    max_calls_per_source: Option<usize>,
+    max_unacked_per_source: Option<usize>,
+    max_tcp_per_source: Option<usize>,
+    sip_max_header_bytes: Option<usize>,
+    sip_max_headers: Option<usize>,
+    scanner_user_agents: Option<String>,
 }
 
 /// The resolved configuration of `hotline serve`.
@@ -131,6 +197,8 @@ pub struct Config {
     pub callback_via: Option<SocketAddr>,
     /// `--force-hours` (command line only).
     pub force_hours: Option<hotline_ivr::ForcedHours>,
+    /// The SIP edge policy: trunks, rate limits, caps (docs/security.md).
+    pub sip_guard: hotline_sip::GuardConfig,
 }
 
 impl Config {
@@ -153,19 +221,22 @@ impl Config {
         }
         let rtp = args
             .rtp_ports
-            .or(file.rtp_ports)
+            .clone()
+            .or_else(|| file.rtp_ports.clone())
             .unwrap_or_else(|| "20000-29999".into());
         let http_listen = args
             .http_listen
             .or(file.http_listen)
             .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("literal address"));
+        let rtp_ports = parse_port_range(&rtp)?;
+        let sip_guard = sip_guard(&args, &file, rtp_ports)?;
         Ok(Self {
             sip_listen: args
                 .sip_listen
                 .or(file.sip_listen)
                 .unwrap_or_else(|| "0.0.0.0:5060".parse().expect("literal address")),
             http_listen,
-            rtp_ports: parse_port_range(&rtp)?,
+            rtp_ports,
             data_dir: args
                 .data_dir
                 .or(file.data_dir)
@@ -213,12 +284,108 @@ impl Config {
                 .unwrap_or_else(|| SocketAddr::new(http_listen.ip(), 0)),
             callback_via: args.callback_via.or(file.callback_via),
             force_hours: args.force_hours,
+            sip_guard,
             admin_token: match args.admin_token.or(file.admin_token) {
                 Some(t) if t.trim().is_empty() => bail!("--admin-token must not be empty"),
                 t => t,
             },
         })
     }
+}
+
+/// The SIP edge policy from flags, environment and file (docs/security.md).
+fn sip_guard(
+    args: &ServeArgs,
+    file: &FileConfig,
+    rtp_ports: (u16, u16),
+) -> anyhow::Result<hotline_sip::GuardConfig> {
+    use hotline_sip::{GuardConfig, RefuseMode, Trunk};
+    let d = GuardConfig::default();
+    let trunk_specs: &[String] = if args.trunk.is_empty() {
+        file.trunk.as_deref().unwrap_or_default()
+    } else {
+        &args.trunk
+    };
+    let mut trunks: Vec<Trunk> = Vec::new();
+    for spec in trunk_specs
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+    {
+        let t: Trunk = spec.parse().context("--trunk")?;
+        if trunks.iter().any(|o| o.name == t.name) {
+            bail!("--trunk {:?} is given twice", t.name);
+        }
+        trunks.push(t);
+    }
+    let refuse_unknown = match args
+        .refuse_unknown
+        .as_deref()
+        .or(file.refuse_unknown.as_deref())
+    {
+        Some(s) => s
+            .parse::<RefuseMode>()
+            .map_err(|e| anyhow::anyhow!("--refuse-unknown {e}"))?,
+        None => d.refuse_unknown,
+    };
+    let scanner_user_agents = match args
+        .scanner_user_agents
+        .as_deref()
+        .or(file.scanner_user_agents.as_deref())
+    {
+        Some(list) if list.trim().eq_ignore_ascii_case("none") => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        None => d.scanner_user_agents.clone(),
+    };
+    // Every call takes one even RTP port: more calls than that cannot be answered.
+    let rtp_capacity =
+        usize::from((rtp_ports.1 & !1).saturating_sub(rtp_ports.0 + rtp_ports.0 % 2)) / 2 + 1;
+    let rate = args.sip_rate.or(file.sip_rate).unwrap_or(d.rate);
+    let burst = args.sip_burst.or(file.sip_burst).unwrap_or(d.burst);
+    if rate > 0 && burst == 0 {
+        bail!("--sip-burst must be at least 1 when --sip-rate is set");
+    }
+    Ok(GuardConfig {
+        trunks,
+        refuse_unknown,
+        rate,
+        burst,
+        ban_after: args
+            .sip_ban_after
+            .or(file.sip_ban_after)
+            .unwrap_or(d.ban_after),
+        ban_for: args
+            .sip_ban_secs
+            .or(file.sip_ban_secs)
+            .map_or(d.ban_for, Duration::from_secs),
+        max_calls: args.max_calls.or(file.max_calls).unwrap_or(rtp_capacity),
+        max_calls_per_source: args
+            .max_calls_per_source
+            .or(file.max_calls_per_source)
+            .unwrap_or(d.max_calls_per_source),
+        max_unacked_per_source: args
+            .max_unacked_per_source
+            .or(file.max_unacked_per_source)
+            .unwrap_or(d.max_unacked_per_source),
+        max_tcp_per_source: args
+            .max_tcp_per_source
+            .or(file.max_tcp_per_source)
+            .unwrap_or(d.max_tcp_per_source),
+        max_header_bytes: args
+            .sip_max_header_bytes
+            .or(file.sip_max_header_bytes)
+            .unwrap_or(d.max_header_bytes),
+        max_headers: args
+            .sip_max_headers
+            .or(file.sip_max_headers)
+            .unwrap_or(d.max_headers),
+        scanner_user_agents,
+        ..d
+    })
 }
 
 fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -307,6 +474,84 @@ mod tests {
         })
         .unwrap();
         assert_eq!(cfg.force_hours, Some(hotline_ivr::ForcedHours::Open));
+    }
+
+    #[test]
+    fn sip_edge_settings() {
+        let dir = std::env::temp_dir().join(format!("hotline-cfg-edge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hotline.toml");
+        std::fs::write(
+            &file,
+            "trunk = [\"carrier=203.0.113.0/24,2001:db8::1\"]\nrefuse_unknown = \"drop\"\n\
+             sip_rate = 50\nscanner_user_agents = \"evil, Nasty\"\n",
+        )
+        .unwrap();
+        let args = || ServeArgs {
+            config: Some(file.clone()),
+            rtp_ports: Some("20000-20099".into()),
+            ..Default::default()
+        };
+        let g = Config::resolve(args()).unwrap().sip_guard;
+        assert_eq!(g.trunks.len(), 1);
+        assert!(g.trunk_of("2001:db8::1".parse().unwrap()).is_some());
+        assert_eq!(g.refuse_unknown, hotline_sip::RefuseMode::Drop);
+        assert_eq!((g.rate, g.burst), (50, 2000));
+        assert_eq!(g.scanner_user_agents, vec!["evil", "nasty"]);
+        // The total cap defaults to the RTP ports: 20000, 20002, ..., 20098.
+        assert_eq!(g.max_calls, 50);
+        // Flags replace the file's trunks.
+        let g = Config::resolve(ServeArgs {
+            trunk: vec!["a=10.0.0.0/8".into(), "b=192.0.2.1".into()],
+            refuse_unknown: Some("reply".into()),
+            max_calls: Some(0),
+            ..args()
+        })
+        .unwrap()
+        .sip_guard;
+        assert_eq!(
+            g.trunks.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert_eq!(g.refuse_unknown, hotline_sip::RefuseMode::Reply);
+        assert_eq!(g.max_calls, 0);
+        let none = ServeArgs {
+            scanner_user_agents: Some("none".into()),
+            ..args()
+        };
+        assert!(
+            Config::resolve(none)
+                .unwrap()
+                .sip_guard
+                .scanner_user_agents
+                .is_empty()
+        );
+        for bad in [
+            ServeArgs {
+                trunk: vec!["nonsense".into()],
+                ..args()
+            },
+            ServeArgs {
+                trunk: vec!["a=10.0.0.1".into(), "a=10.0.0.2".into()],
+                ..args()
+            },
+            ServeArgs {
+                refuse_unknown: Some("maybe".into()),
+                ..args()
+            },
+        ] {
+            assert!(Config::resolve(bad).is_err());
+        }
+        // No trunk: open, with the defaults on.
+        let g = Config::resolve(ServeArgs::default()).unwrap().sip_guard;
+        assert!(g.trunks.is_empty());
+        assert_eq!(g.max_calls, 5000);
+        assert!(g.rate > 0 && g.max_unacked_per_source > 0);
+        assert!(
+            g.scanner_user_agents
+                .iter()
+                .any(|s| s == "friendly-scanner")
+        );
     }
 
     #[test]

@@ -60,8 +60,21 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("RTP port range: {e}"))?,
     );
 
+    // --- SIP edge policy (docs/security.md) ---
+    if cfg.sip_guard.trunks.is_empty() {
+        tracing::warn!(
+            "no --trunk configured: the gateway answers INVITEs from any address \
+             (rate limits and caps still apply; see docs/security.md)"
+        );
+    } else {
+        for t in &cfg.sip_guard.trunks {
+            tracing::info!(trunk = %t, "SIP trunk allowed");
+        }
+        tracing::info!(refuse_unknown = ?cfg.sip_guard.refuse_unknown, "other addresses are refused");
+    }
     let (sip, sip_events) = SipServer::bind(SipConfig {
         listen: cfg.sip_listen,
+        guard: cfg.sip_guard.clone(),
         ..SipConfig::default()
     })
     .await
@@ -169,6 +182,7 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     .merge(crate::agent_auth::agent_auth_routes(
         crate::agent_auth::AgentAuthState::new(records.store()),
     ))
+    .merge(sip_edge_routes(sip.clone()))
     .merge(hotline_webphone::http::asset_routes())
     .merge(crate::agent_ws::routes(crate::agent_ws::AgentWs {
         authenticate,
@@ -218,6 +232,24 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     records.finish().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `GET /sip-edge`: the SIP edge policy's counters as JSON (docs/security.md).
+fn sip_edge_routes(sip: hotline_sip::SipHandle) -> axum::Router {
+    axum::Router::new().route(
+        "/sip-edge",
+        axum::routing::get(move || {
+            let stats = sip.edge_stats();
+            async move {
+                let map: serde_json::Map<String, serde_json::Value> = stats
+                    .fields()
+                    .iter()
+                    .map(|(k, v)| ((*k).to_string(), (*v).into()))
+                    .collect();
+                axum::Json(serde_json::Value::Object(map))
+            }
+        }),
+    )
 }
 
 async fn wait_idle(active: &hotline_call::ActiveCalls, timeout: Duration) -> bool {

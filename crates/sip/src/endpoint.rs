@@ -5,7 +5,8 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tracing::{Span, debug, info, info_span, warn};
@@ -13,6 +14,8 @@ use tracing::{Span, debug, info, info_span, warn};
 use crate::CallKey;
 use crate::error::SipError;
 use crate::event::{EndReason, IncomingCall, Party, SipEvent};
+use crate::framing;
+use crate::guard::{EdgeCounters, Guard, GuardConfig, RequestVerdict};
 use crate::message::{
     self, ACCEPT, ALLOW, Inbound, Method, ReplyHeaders, Request, Response, ResponseSpec,
     build_request, build_response, reason_phrase, sipfrag_status, uri_destination,
@@ -33,6 +36,9 @@ pub struct EndpointConfig {
     pub t2: Duration,
     /// RFC 3261 T4, the time a message may linger in the network (5 s).
     pub t4: Duration,
+    /// The edge policy (allow-list, rate limits, caps); off by default
+    /// here, the gateway's defaults are [`GuardConfig::default`].
+    pub guard: GuardConfig,
 }
 
 impl EndpointConfig {
@@ -53,6 +59,7 @@ impl Default for EndpointConfig {
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
             t4: Duration::from_secs(5),
+            guard: GuardConfig::off(),
         }
     }
 }
@@ -278,6 +285,9 @@ struct Call {
     reap_at: Option<Instant>,
     /// The deadline we have a heap entry for (lazy deletion of stale entries).
     scheduled: Option<Instant>,
+    /// Inbound calls the edge policy counts against their source: the
+    /// source, and whether the ACK for our 2xx is still owed.
+    edge: Option<(IpAddr, bool)>,
 }
 
 impl Call {
@@ -364,6 +374,7 @@ pub struct Endpoint {
     events: VecDeque<SipEvent>,
     draining: bool,
     live: usize,
+    guard: Guard,
 }
 
 fn random_token(n: usize) -> String {
@@ -423,6 +434,7 @@ impl Endpoint {
     /// A new endpoint with no calls.
     pub fn new(cfg: EndpointConfig) -> Self {
         Endpoint {
+            guard: Guard::new(cfg.guard.clone()),
             cfg,
             calls: HashMap::new(),
             non_invite: HashMap::new(),
@@ -435,12 +447,20 @@ impl Endpoint {
         }
     }
 
+    /// The edge policy's counters (refusals, drops, bans), to report.
+    pub fn edge_counters(&self) -> Arc<EdgeCounters> {
+        self.guard.counters()
+    }
+
     /// The configuration in use.
     pub fn config(&self) -> &EndpointConfig {
         &self.cfg
     }
 
     /// Feeds one complete datagram or framed TCP message.
+    ///
+    /// The edge policy ([`Guard`]) sees it first: a message it refuses
+    /// creates no transaction, no call and no event (see `docs/security.md`).
     pub fn handle_input(&mut self, now: Instant, peer: Peer, data: &[u8]) {
         if data
             .iter()
@@ -449,8 +469,47 @@ impl Endpoint {
             // RFC 5626 §4.4.1 keep-alive or empty datagram.
             return;
         }
+        let ip = peer.addr.ip();
+        let head = || {
+            let len = framing::header_end(data).map_or(data.len(), |e| e.head_len);
+            let lines = data
+                .get(..len)
+                .unwrap_or_default()
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+            (len, lines + 1)
+        };
+        if !self.guard.admit_message(now, ip, head) {
+            return;
+        }
         match message::parse(data, peer.transport) {
-            Ok(Inbound::Request(req)) => self.on_request(now, peer, *req),
+            Ok(Inbound::Request(req)) => {
+                // Requests in our dialogs were admitted with their call;
+                // an initial INVITE is checked even when its Call-ID is
+                // known (it could revive a finished call's Call-ID).
+                let initial = req.method == Method::Invite && req.to.tag.is_none();
+                if initial
+                    || !self
+                        .calls
+                        .contains_key(&CallKey::from(req.call_id.as_str()))
+                {
+                    match self.guard.admit_request(
+                        now,
+                        ip,
+                        req.method.as_str(),
+                        req.user_agent.as_deref(),
+                    ) {
+                        RequestVerdict::Pass => {}
+                        RequestVerdict::Forbid => {
+                            self.reply_stateless_with(peer, &req, 403, "Forbidden", &[]);
+                            return;
+                        }
+                        RequestVerdict::Drop => return,
+                    }
+                }
+                self.on_request(now, peer, *req)
+            }
             Ok(Inbound::Response(resp)) => self.on_response(now, *resp),
             Err(message::Rejection::Reply {
                 code,
@@ -458,7 +517,18 @@ impl Endpoint {
                 reply,
                 extra,
             }) => {
-                warn!(%peer, code, %reason, "rejecting bad request");
+                if !self.guard.may_answer_bad(now, ip) {
+                    // Trunks configured and this source is on none: it
+                    // gets nothing, not even a 400.
+                    return;
+                }
+                self.guard.counters_ref().count_bad_request(code);
+                if matches!(code, 405 | 501) {
+                    // Ordinary for scanners and odd clients: counted, not worth a warning.
+                    debug!(%peer, code, %reason, "method not served");
+                } else if let Some(suppressed) = self.guard.log_allowed(now) {
+                    warn!(%peer, code, %reason, suppressed, "rejecting bad request");
+                }
                 let tag = random_token(10);
                 let data = build_response(
                     &reply,
@@ -476,13 +546,21 @@ impl Endpoint {
                 self.send(peer, data);
             }
             Err(message::Rejection::Drop(why)) => {
-                warn!(%peer, len = data.len(), %why, "dropping unusable message");
+                self.guard.counters_ref().count_unusable();
+                if !self.guard.is_allowed(ip) {
+                    debug!(%peer, len = data.len(), %why, "dropping unusable message");
+                } else if let Some(suppressed) = self.guard.log_allowed(now) {
+                    warn!(%peer, len = data.len(), %why, suppressed, "dropping unusable message");
+                }
             }
         }
     }
 
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.guard.poll_timeout().is_some_and(|t| t <= now) {
+            self.guard.handle_timeout(now);
+        }
         while let Some(Reverse(top)) = self.timers.peek() {
             if top.at > now {
                 break;
@@ -529,7 +607,11 @@ impl Endpoint {
     /// When [`Endpoint::handle_timeout`] should next be called. May be early
     /// (a cancelled timer), never late.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse(e)| e.at)
+        let call = self.timers.peek().map(|Reverse(e)| e.at);
+        match (call, self.guard.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Sends 180 Ringing.
@@ -860,6 +942,7 @@ impl Endpoint {
             bye_after_ack: false,
             reap_at: None,
             scheduled: None,
+            edge: None,
         };
         self.live += 1;
         info!(%target, %peer, %rtp, "outbound INVITE sent");
@@ -957,6 +1040,9 @@ impl Endpoint {
         // The dialog is gone: a REFER still in flight is abandoned (no
         // transfer event follows `Ended`); only our BYE runs to completion.
         call.client.retain(|t| t.method == Method::Bye);
+        if let Some((ip, unacked)) = call.edge.take() {
+            self.guard.call_ended(ip, unacked);
+        }
         if !call.ended {
             call.ended = true;
             if call.announced {
@@ -1247,6 +1333,14 @@ impl Endpoint {
             }
         }
 
+        if !self.draining
+            && let Err(r) = self.guard.admit_call(now, peer.addr.ip(), self.live)
+        {
+            // Stateless: a refused INVITE leaves no transaction behind.
+            let retry = [("Retry-After", r.retry_after.to_string())];
+            self.reply_stateless_with(peer, &req, 503, r.reason, &retry);
+            return;
+        }
         let span = info_span!("call", call_id = %key);
         let _enter = span.enter();
         let verdict: Result<RemoteMedia, Refusal> = if self.draining {
@@ -1321,6 +1415,7 @@ impl Endpoint {
             bye_after_ack: false,
             reap_at: None,
             scheduled: None,
+            edge: None,
         };
         match verdict {
             Err((code, reason, extra)) => {
@@ -1337,6 +1432,9 @@ impl Endpoint {
                 call.remote_media = Some(media);
                 call.announced = true;
                 self.live += 1;
+                if self.guard.call_started(now, peer.addr.ip()) {
+                    call.edge = Some((peer.addr.ip(), true));
+                }
                 let caller = match &req.pai {
                     Some(p) => Party {
                         user: p.user.clone(),
@@ -1368,16 +1466,32 @@ impl Endpoint {
     /// A response sent once, without transaction state (the request did not
     /// fit any call); retransmissions are answered the same way again.
     fn reply_stateless(&mut self, peer: Peer, req: &Request, code: u16) {
+        self.reply_stateless_with(peer, req, code, reason_phrase(code), &[]);
+    }
+
+    /// [`Self::reply_stateless`] with a reason phrase and extra headers.
+    /// Never answers an ACK (RFC 3261 §17).
+    fn reply_stateless_with(
+        &mut self,
+        peer: Peer,
+        req: &Request,
+        code: u16,
+        reason: &str,
+        extra: &[(&str, String)],
+    ) {
+        if req.method == Method::Ack {
+            return;
+        }
         let tag = random_token(10);
         let data = build_response(
             &req.reply,
             &peer,
             &ResponseSpec {
                 code,
-                reason: reason_phrase(code),
+                reason,
                 to_tag: Some(&tag),
                 record_route: &[],
-                extra: &[],
+                extra,
                 body: None,
                 server: &self.cfg.user_agent,
             },
@@ -1495,6 +1609,12 @@ impl Endpoint {
             tx.ack_deadline = None;
             let reinvite = tx.is_reinvite;
             if ack_2xx && c.phase == Phase::Answered && !reinvite {
+                if let Some((ip, unacked)) = c.edge.as_mut()
+                    && *unacked
+                {
+                    *unacked = false;
+                    ep.guard.call_acked(*ip);
+                }
                 c.phase = Phase::Confirmed;
                 info!("call confirmed");
                 ep.events.push_back(SipEvent::Confirmed {

@@ -40,6 +40,13 @@
 //! call), 100rel/PRACK, early media and early dialogs (a 2xx from a second
 //! fork is ACKed and BYEd once).
 //!
+//! The edge policy ([`Guard`], configured by [`GuardConfig`]) runs before
+//! any of that: a trunk allow-list (403 or silence for everyone else), a
+//! per-source rate limit with temporary bans, known scanner User-Agents
+//! dropped, caps on calls in total, per source and un-ACKed per source (503),
+//! on TCP connections per source and on header size; see `docs/security.md`.
+//! A refused message creates no transaction and no [`SipEvent`].
+//!
 //! What it is not for: registration, authentication, TLS, proxying or DNS
 //! (RFC 3263) routing. Responses and our in-dialog requests of inbound calls
 //! (BYE, REFER) always go back over the flow the INVITE came in on (symmetric
@@ -78,6 +85,7 @@ mod endpoint;
 mod error;
 mod event;
 mod framing;
+mod guard;
 mod message;
 mod sdp;
 mod shell;
@@ -89,6 +97,10 @@ use std::sync::Arc;
 pub use endpoint::{Endpoint, EndpointConfig, Originate, Transmit};
 pub use error::SipError;
 pub use event::{EndReason, IncomingCall, Party, SipEvent};
+pub use guard::{
+    CallRefusal, ConnLimiter, DEFAULT_SCANNER_USER_AGENTS, EdgeCounters, EdgeStats, Guard,
+    GuardConfig, RefuseMode, RequestVerdict, Trunk, TrunkParseError,
+};
 pub use sdp::{Codec, Direction, RemoteMedia, SdpError, negotiate};
 pub use shell::{SipConfig, SipHandle, SipServer};
 pub use transport::{FramingError, Peer, TcpFramer, Transport};

@@ -134,6 +134,8 @@ pub(crate) struct Request {
     pub pai: Option<NameAddr>,
     /// The Event header's package name, lower-cased, without parameters (RFC 6665).
     pub event: Option<String>,
+    /// The User-Agent header, for the edge policy's scanner check.
+    pub user_agent: Option<String>,
     pub body: Vec<u8>,
     pub reply: ReplyHeaders,
 }
@@ -375,6 +377,10 @@ pub(crate) fn parse(data: &[u8], transport: Transport) -> Result<Inbound, Reject
         content_type,
         pai,
         event,
+        user_agent: scraped
+            .iter()
+            .find(|(n, _)| n == "user-agent")
+            .map(|(_, v)| v.clone()),
         body: body.to_vec(),
         reply,
     })))

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -16,6 +17,7 @@ use crate::CallKey;
 use crate::endpoint::{Endpoint, EndpointConfig, Originate};
 use crate::error::SipError;
 use crate::event::SipEvent;
+use crate::guard::{ConnLimiter, EdgeCounters, EdgeStats, GuardConfig};
 use crate::transport::{Peer, TcpFramer, Transport};
 
 /// Settings of the shell.
@@ -27,6 +29,8 @@ pub struct SipConfig {
     pub user_agent: String,
     /// RFC 3261 T1.
     pub t1: Duration,
+    /// The edge policy: trunks, rate limits, caps (`docs/security.md`).
+    pub guard: GuardConfig,
 }
 
 impl Default for SipConfig {
@@ -35,6 +39,7 @@ impl Default for SipConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
             user_agent: "Hotline/0.1".to_string(),
             t1: Duration::from_millis(500),
+            guard: GuardConfig::default(),
         }
     }
 }
@@ -43,6 +48,8 @@ impl Default for SipConfig {
 const EVENT_CAPACITY: usize = 1024;
 /// Largest UDP datagram we accept.
 const MAX_DATAGRAM: usize = 65_535;
+/// Datagrams read without yielding after a wake-up (see `run`).
+const UDP_BATCH: usize = 63;
 
 #[derive(Debug)]
 enum Command {
@@ -86,22 +93,32 @@ impl SipServer {
         } else {
             local
         };
+        let conns = Arc::new(Mutex::new(ConnLimiter::new(cfg.guard.clone())));
         let ep = Endpoint::new(EndpointConfig {
             contact_addr,
             user_agent: cfg.user_agent,
             t1: cfg.t1,
+            guard: cfg.guard,
             ..EndpointConfig::default()
         });
+        let edge = ep.edge_counters();
         let (cmd_tx, cmd_rx) = mpsc::channel(256);
         let (ev_tx, ev_rx) = mpsc::channel(EVENT_CAPACITY);
         let (tcp_tx, tcp_rx) = mpsc::channel(1024);
-        let accept = tokio::spawn(accept_loop(tcp, tcp_tx));
+        let accept = tokio::spawn(accept_loop(tcp, tcp_tx, conns, edge.clone()));
         tokio::spawn(async move {
             run(ep, udp, tcp_rx, cmd_rx, ev_tx).await;
             accept.abort();
         });
         info!(%local, %contact_addr, "SIP listening on UDP and TCP");
-        Ok((SipHandle { local, cmd: cmd_tx }, ev_rx))
+        Ok((
+            SipHandle {
+                local,
+                cmd: cmd_tx,
+                edge,
+            },
+            ev_rx,
+        ))
     }
 }
 
@@ -150,12 +167,18 @@ fn guess_local_ip(wildcard: IpAddr) -> IpAddr {
 pub struct SipHandle {
     local: SocketAddr,
     cmd: mpsc::Sender<Command>,
+    edge: Arc<EdgeCounters>,
 }
 
 impl SipHandle {
     /// The bound address (port 0 resolved).
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// What the edge policy refused so far (see `docs/security.md`).
+    pub fn edge_stats(&self) -> EdgeStats {
+        self.edge.snapshot()
     }
 
     async fn command(&self, c: Command) {
@@ -238,6 +261,22 @@ async fn run(
                 Ok((n, from)) => {
                     let data = buf.get(..n).unwrap_or_default();
                     ep.handle_input(Instant::now(), Peer::udp(from), data);
+                    // Take what else is queued (bounded) before the next
+                    // select: under a flood, one wake-up and one timer
+                    // reset per batch instead of per datagram.
+                    for _ in 0..UDP_BATCH {
+                        match udp.try_recv_from(&mut buf) {
+                            Ok((n, from)) => {
+                                let data = buf.get(..n).unwrap_or_default();
+                                ep.handle_input(Instant::now(), Peer::udp(from), data);
+                            }
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                            Err(e) => {
+                                debug!(error = %e, "UDP receive failed");
+                                break;
+                            }
+                        }
+                    }
                 }
                 // E.g. ICMP port unreachable reported on the next recv on some systems.
                 Err(e) => warn!(error = %e, "UDP receive failed"),
@@ -307,11 +346,45 @@ async fn run(
     info!("SIP endpoint task stopped");
 }
 
-async fn accept_loop(listener: TcpListener, tx: mpsc::Sender<TcpEvent>) {
+/// Releases a connection's slot in the per-source count when its reader ends.
+struct ConnSlot {
+    limiter: Arc<Mutex<ConnLimiter>>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        if let Ok(mut l) = self.limiter.lock() {
+            l.close(self.ip);
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tx: mpsc::Sender<TcpEvent>,
+    limiter: Arc<Mutex<ConnLimiter>>,
+    edge: Arc<EdgeCounters>,
+) {
     let mut next_conn = 1u64;
     loop {
         match listener.accept().await {
             Ok((stream, addr)) => {
+                let admitted = limiter
+                    .lock()
+                    .map(|mut l| l.try_open(addr.ip()))
+                    .unwrap_or(true);
+                if !admitted {
+                    // Closed at once: no reader, no writer, no endpoint state.
+                    edge.count_tcp_refused();
+                    debug!(%addr, "TCP connection refused: too many from this source");
+                    drop(stream);
+                    continue;
+                }
+                let slot = ConnSlot {
+                    limiter: limiter.clone(),
+                    ip: addr.ip(),
+                };
                 let conn = next_conn;
                 next_conn += 1;
                 let _ = stream.set_nodelay(true);
@@ -327,7 +400,12 @@ async fn accept_loop(listener: TcpListener, tx: mpsc::Sender<TcpEvent>) {
                     return;
                 }
                 tokio::spawn(write_loop(wr, wrx));
-                tokio::spawn(read_loop(rd, Peer::tcp(addr, conn), tx.clone()));
+                let peer = Peer::tcp(addr, conn);
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    read_loop(rd, peer, tx).await;
+                    drop(slot);
+                });
             }
             Err(e) => {
                 // E.g. out of file descriptors: back off instead of spinning.
