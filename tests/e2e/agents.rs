@@ -2033,3 +2033,61 @@ fn an_overflow_callback_without_a_number_to_call_becomes_voicemail() {
     assert_eq!(book, json!([]), "nothing booked");
     assert_eq!(agent_state(&gw, "a1"), "offline");
 }
+
+/// Issue 9 #1: booked callbacks survive a restart (they are rows, not
+/// memory). A callback booked after hours is taken by the desk into the
+/// queue (nobody is online to take it); the gateway is stopped and started
+/// again on the same data; the new desk takes the same booking from the
+/// book, still open, attempts unchanged. No browser.
+#[test]
+fn a_booked_callback_survives_a_restart() {
+    const NUMBER: &str = "13900000000";
+    let (mut gw, _flows) = agent_gateway_hours("agents_booked_restart", "closed", &[]);
+    agents_and_queue(
+        &gw,
+        &[("a1", "Ada Agent")],
+        json!({"name": "support", "members": ["a1"]}),
+    );
+    let booking = scripted_caller(
+        &gw,
+        NUMBER,
+        &[
+            Step::Pause(1000),
+            Step::Info('1'),
+            Step::Pause(2000),
+            Step::Info('2'),
+            Step::Pause(2000),
+            Step::Info('1'),
+            Step::AwaitBye(30_000),
+        ],
+    )
+    .timeout(SIPP_LIMIT)
+    .run();
+    booking.assert_success();
+    let taken = "booked callback due: queued";
+    let queued = |gw: &Gateway| {
+        poll_until(Duration::from_secs(15), || {
+            let v = admin(gw, "GET", "/api/callbacks?state=queued", None);
+            v.as_array().filter(|a| a.len() == 1).cloned()
+        })
+    };
+    let log = |gw: &Gateway| std::fs::read_to_string(gw.log_path()).unwrap_or_default();
+    let before = queued(&gw).unwrap_or_else(|| panic!("not queued:\n{}", gw.log_tail()));
+    assert_eq!(log(&gw).matches(taken).count(), 1, "{}", gw.log_tail());
+
+    gw.restart();
+    // The new desk takes it again from the book (the old log is kept above).
+    poll_until(Duration::from_secs(15), || {
+        (log(&gw).matches(taken).count() == 2).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the restarted desk did not take the booking:\n{}",
+            gw.log_tail()
+        )
+    });
+    let after = queued(&gw).expect("still queued after the restart");
+    assert_eq!(after[0]["id"], before[0]["id"]);
+    assert_eq!(after[0]["number"], NUMBER);
+    assert_eq!(after[0]["attempts"], 0);
+}

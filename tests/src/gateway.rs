@@ -46,6 +46,8 @@ pub struct Gateway {
     pub http_port: u16,
     pub rtp_ports: (u16, u16),
     dir: TempDir,
+    /// The extra arguments it was started with (for [`Gateway::restart`]).
+    extra: Vec<String>,
 }
 
 impl Gateway {
@@ -67,7 +69,6 @@ impl Gateway {
         extra_args: &[&str],
         log: Option<std::fs::File>,
     ) -> Gateway {
-        let bin = hotline_bin();
         let dir = TempDir::new(label);
         let data_dir = dir.path().join("data");
         std::fs::create_dir_all(&data_dir).expect("create data dir");
@@ -79,6 +80,61 @@ impl Gateway {
             Some(f) => f,
             None => std::fs::File::create(&log_path).expect("create gateway log"),
         };
+        let child = Self::spawn(
+            dir.path(),
+            (sip_port, http_port, rtp_ports),
+            extra_args,
+            log,
+        );
+        let mut gw = Gateway {
+            child: Some(child),
+            exit: None,
+            label: label.to_string(),
+            sip_port,
+            http_port,
+            rtp_ports,
+            dir,
+            extra: extra_args.iter().map(|a| (*a).to_owned()).collect(),
+        };
+        // Generous: a first start runs initdb, and CI has two busy cores.
+        gw.wait_healthy(Duration::from_secs(45));
+        gw
+    }
+
+    /// Stops the gateway (SIGTERM, drained) and starts it again on the same
+    /// ports, data dir and arguments; its log goes on in the same file.
+    pub fn restart(&mut self) {
+        self.sigterm();
+        let status = self.wait_exit(Duration::from_secs(30)).unwrap_or_else(|| {
+            panic!(
+                "gateway still running 30 s after SIGTERM:\n{}",
+                self.log_tail()
+            )
+        });
+        assert!(status.success(), "exit {status}:\n{}", self.log_tail());
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.log_path())
+            .expect("open gateway log");
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        let child = Self::spawn(
+            self.dir.path(),
+            (self.sip_port, self.http_port, self.rtp_ports),
+            &extra,
+            log,
+        );
+        self.child = Some(child);
+        self.exit = None;
+        self.wait_healthy(Duration::from_secs(45));
+    }
+
+    fn spawn(
+        dir: &Path,
+        (sip_port, http_port, rtp_ports): (u16, u16, (u16, u16)),
+        extra_args: &[&str],
+        log: std::fs::File,
+    ) -> Child {
+        let bin = hotline_bin();
         let root = workspace_root();
         let mut cmd = Command::new(&bin);
         cmd.arg("serve")
@@ -90,7 +146,7 @@ impl Gateway {
             .arg(format!("{}-{}", rtp_ports.0, rtp_ports.1))
             // Relative, as an operator types it (`deploy/run` uses `data`):
             // what the gateway stores must not depend on its working directory.
-            .current_dir(dir.path())
+            .current_dir(dir)
             .arg("--data-dir")
             .arg("data")
             .arg("--sounds-dir")
@@ -113,21 +169,8 @@ impl Gateway {
                 "info,hotline_sip=debug,rsipstack=warn,sqlx=warn",
             );
         }
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
-        let mut gw = Gateway {
-            child: Some(child),
-            exit: None,
-            label: label.to_string(),
-            sip_port,
-            http_port,
-            rtp_ports,
-            dir,
-        };
-        // Generous: a first start runs initdb, and CI has two busy cores.
-        gw.wait_healthy(Duration::from_secs(45));
-        gw
+        cmd.spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()))
     }
 
     fn wait_healthy(&mut self, timeout: Duration) {
