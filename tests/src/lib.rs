@@ -3,10 +3,12 @@
 //! * [`Gateway`] starts the real `hotline` binary on free ports with a fresh data dir.
 //! * [`Sipp`] runs a SIPp scenario from `tests/sipp/` against it, optionally capturing
 //!   the RTP (and SIP) that reaches SIPp with `tcpdump`.
-//! * [`pcap`], [`rtp`] and [`wav`] hold small, dependency-free readers/writers used to
-//!   build caller audio and to check what the gateway sent and recorded.
+//! * [`pcap`], [`rtp`] and [`wav`] hold small readers/writers used to build caller
+//!   audio and to check what the gateway sent and recorded; the packet-level parts
+//!   (G.711, RTP, RFC 4733, pcap) are re-exported from `hotline-testpeer`, shared
+//!   with the load generator and independent of the gateway's crates.
 //! * [`rawsip`] is a tiny UDP SIP client for cases SIPp is awkward at (malformed input,
-//!   retransmissions, 503 during drain).
+//!   retransmissions, 503 during drain), on `hotline-testpeer`'s SIP message text.
 //! * [`browser`] runs headless Chromium and the node driver of agent pages;
 //!   [`flows`] makes flows dirs with fixed office hours; [`db`] reads the
 //!   embedded database with `psql`.

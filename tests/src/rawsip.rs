@@ -1,76 +1,12 @@
 //! A deliberately small SIP-over-UDP client for tests that need byte-level control.
+//! Message text (parsing, request and SDP builders) is the shared test peer's
+//! ([`hotline_testpeer::sip`]); the blocking socket client is the harness's own.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone)]
-pub struct SipMessage {
-    pub first_line: String,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-const COMPACT: &[(&str, &str)] = &[
-    ("i", "call-id"),
-    ("f", "from"),
-    ("t", "to"),
-    ("v", "via"),
-    ("m", "contact"),
-    ("l", "content-length"),
-    ("c", "content-type"),
-];
-
-impl SipMessage {
-    pub fn parse(bytes: &[u8]) -> Option<SipMessage> {
-        let text = String::from_utf8_lossy(bytes);
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let mut lines = head.split("\r\n");
-        let first_line = lines.next()?.to_string();
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .collect();
-        Some(SipMessage {
-            first_line,
-            headers,
-            body: body.to_string(),
-        })
-    }
-
-    /// Status code of a response; `None` for requests.
-    pub fn status(&self) -> Option<u16> {
-        let mut it = self.first_line.split_whitespace();
-        if it.next()? != "SIP/2.0" {
-            return None;
-        }
-        it.next()?.parse().ok()
-    }
-
-    /// Method of a request; `None` for responses.
-    pub fn method(&self) -> Option<&str> {
-        if self.first_line.starts_with("SIP/2.0") {
-            return None;
-        }
-        self.first_line.split_whitespace().next()
-    }
-
-    /// First header with this name (case-insensitive, compact forms understood).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| {
-                let k = k.to_ascii_lowercase();
-                let long = COMPACT.iter().find(|(c, _)| *c == k).map(|(_, l)| *l);
-                k == name || long == Some(name.as_str())
-            })
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn cseq_method(&self) -> Option<&str> {
-        self.header("cseq")?.split_whitespace().nth(1)
-    }
-}
+pub use hotline_testpeer::sip::SipMessage;
+use hotline_testpeer::sip::{Request, pcmu_offer};
 
 /// One UDP socket for SIP plus one for media (so the gateway's RTP has a live target).
 pub struct RawUac {
@@ -163,29 +99,25 @@ impl RawUac {
         })
     }
 
+    /// `127.0.0.1:<our SIP port>`, the Via host of every request.
+    fn via(&self) -> String {
+        format!("127.0.0.1:{}", self.local_port())
+    }
+
+    /// Our From in INVITEs and in-dialog requests.
+    fn caller_from(&self, from_tag: &str) -> String {
+        format!("\"e2e\" <sip:caller@{}>;tag={from_tag}", self.via())
+    }
+
     /// An INVITE with a PCMU/telephone-event SDP offer pointing at our media socket.
     pub fn invite(&self, call_id: &str, branch: &str, from_tag: &str) -> String {
-        let port = self.local_port();
-        let sdp = format!(
-            "v=0\r\no=e2e 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-             m=audio {} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
-             a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n",
-            self.media_port()
-        );
-        format!(
-            "INVITE sip:ivr@{gw} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP 127.0.0.1:{port};branch={branch};rport\r\n\
-             Max-Forwards: 70\r\n\
-             From: \"e2e\" <sip:caller@127.0.0.1:{port}>;tag={from_tag}\r\n\
-             To: <sip:ivr@{gw}>\r\n\
-             Call-ID: {call_id}\r\n\
-             CSeq: 1 INVITE\r\n\
-             Contact: <sip:caller@127.0.0.1:{port}>\r\n\
-             Content-Type: application/sdp\r\n\
-             Content-Length: {len}\r\n\r\n{sdp}",
-            gw = self.gw,
-            len = sdp.len()
-        )
+        let media = SocketAddr::from(([127, 0, 0, 1], self.media_port()));
+        let sdp = pcmu_offer("e2e", 1, media, None);
+        let contact = format!("<sip:caller@{}>", self.via());
+        let to = format!("<sip:ivr@{}>", self.gw);
+        let offer = Some((contact.as_str(), sdp.as_str()));
+        let from = self.caller_from(from_tag);
+        self.request("INVITE", branch, &from, &to, call_id, 1, offer)
     }
 
     /// An in-dialog request (ACK/BYE/...) using the To (with tag) of `answer`.
@@ -197,35 +129,44 @@ impl RawUac {
         from_tag: &str,
         cseq: u32,
     ) -> String {
-        let port = self.local_port();
         let to = answer.header("to").unwrap_or("");
         let call_id = answer.header("call-id").unwrap_or("");
-        format!(
-            "{method} sip:ivr@{gw} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP 127.0.0.1:{port};branch={branch};rport\r\n\
-             Max-Forwards: 70\r\n\
-             From: \"e2e\" <sip:caller@127.0.0.1:{port}>;tag={from_tag}\r\n\
-             To: {to}\r\n\
-             Call-ID: {call_id}\r\n\
-             CSeq: {cseq} {method}\r\n\
-             Content-Length: 0\r\n\r\n",
-            gw = self.gw,
-        )
+        let from = self.caller_from(from_tag);
+        self.request(method, branch, &from, to, call_id, cseq, None)
     }
 
     /// An out-of-dialog request without body (OPTIONS, unknown methods...).
     pub fn simple_request(&self, method: &str, call_id: &str, branch: &str) -> String {
-        let port = self.local_port();
-        format!(
-            "{method} sip:ivr@{gw} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP 127.0.0.1:{port};branch={branch};rport\r\n\
-             Max-Forwards: 70\r\n\
-             From: <sip:caller@127.0.0.1:{port}>;tag=t{branch}\r\n\
-             To: <sip:ivr@{gw}>\r\n\
-             Call-ID: {call_id}\r\n\
-             CSeq: 1 {method}\r\n\
-             Content-Length: 0\r\n\r\n",
-            gw = self.gw,
-        )
+        let from = format!("<sip:caller@{}>;tag=t{branch}", self.via());
+        let to = format!("<sip:ivr@{}>", self.gw);
+        self.request(method, branch, &from, &to, call_id, 1, None)
+    }
+
+    /// A request from our SIP socket to `sip:ivr@<gateway>`; `offer` is the
+    /// Contact and SDP body of an INVITE.
+    #[allow(clippy::too_many_arguments)]
+    fn request(
+        &self,
+        method: &str,
+        branch: &str,
+        from: &str,
+        to: &str,
+        call_id: &str,
+        cseq: u32,
+        offer: Option<(&str, &str)>,
+    ) -> String {
+        Request {
+            method,
+            uri: &format!("sip:ivr@{}", self.gw),
+            via: &self.via(),
+            branch,
+            from,
+            to,
+            call_id,
+            cseq,
+            contact: offer.map(|(contact, _)| contact),
+            body: offer.map(|(_, sdp)| ("application/sdp", sdp)),
+        }
+        .render()
     }
 }

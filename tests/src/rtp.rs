@@ -1,95 +1,14 @@
 //! RTP helpers: parse/build packets, G.711 µ-law, RFC 4733 events, caller-audio pcaps
 //! for SIPp's `play_pcap_audio`, and checks on captured RTP streams.
 
-use crate::pcap::{PcapWriter, UdpDatagram};
+use crate::pcap::PcapWriter;
 use std::path::Path;
 
-pub const PT_PCMU: u8 = 0;
-pub const PT_EVENT: u8 = 101;
-pub const SAMPLES_PER_PACKET: usize = 160; // 20 ms at 8 kHz
-
-#[derive(Debug, Clone)]
-pub struct RtpPacket {
-    pub ts_us: u64,
-    pub marker: bool,
-    pub payload_type: u8,
-    pub seq: u16,
-    pub timestamp: u32,
-    pub ssrc: u32,
-    pub payload: Vec<u8>,
-}
-
-/// Parse an RTP packet (v2; CSRCs, extension and padding handled). `None` if not RTP.
-pub fn parse_rtp(d: &UdpDatagram) -> Option<RtpPacket> {
-    let b = &d.payload;
-    if b.len() < 12 || b[0] >> 6 != 2 {
-        return None;
-    }
-    let cc = usize::from(b[0] & 0x0f);
-    let mut off = 12 + 4 * cc;
-    if b[0] & 0x10 != 0 {
-        let ext = b.get(off..off + 4)?;
-        off += 4 + 4 * usize::from(u16::from_be_bytes([ext[2], ext[3]]));
-    }
-    let mut end = b.len();
-    if b[0] & 0x20 != 0 {
-        end = end.checked_sub(usize::from(*b.last()?))?;
-    }
-    Some(RtpPacket {
-        ts_us: d.ts_us,
-        marker: b[1] & 0x80 != 0,
-        payload_type: b[1] & 0x7f,
-        seq: u16::from_be_bytes([b[2], b[3]]),
-        timestamp: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
-        ssrc: u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
-        payload: b.get(off..end)?.to_vec(),
-    })
-}
-
-pub fn build_rtp(
-    marker: bool,
-    pt: u8,
-    seq: u16,
-    timestamp: u32,
-    ssrc: u32,
-    payload: &[u8],
-) -> Vec<u8> {
-    let mut p = Vec::with_capacity(12 + payload.len());
-    p.push(0x80);
-    p.push(if marker { 0x80 } else { 0 } | (pt & 0x7f));
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&timestamp.to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
-}
-
-/// G.711 µ-law → linear 16-bit.
-pub fn ulaw_decode(u: u8) -> i16 {
-    let u = !u;
-    let sign = u & 0x80;
-    let exponent = (u >> 4) & 0x07;
-    let mantissa = i32::from(u & 0x0f);
-    let magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84;
-    (if sign != 0 { -magnitude } else { magnitude }) as i16
-}
-
-/// Linear 16-bit → G.711 µ-law.
-pub fn ulaw_encode(sample: i16) -> u8 {
-    const BIAS: i32 = 0x84;
-    const CLIP: i32 = 32_635;
-    let mut s = i32::from(sample);
-    let sign = if s < 0 {
-        s = -s;
-        0x80
-    } else {
-        0
-    };
-    let s = s.min(CLIP) + BIAS;
-    let exponent = (7 - (s.leading_zeros() as i32 - 17)).clamp(0, 7);
-    let mantissa = (s >> (exponent + 3)) & 0x0f;
-    !(sign | (exponent << 4) as u8 | mantissa as u8)
-}
+pub use hotline_testpeer::g711::{ulaw_decode, ulaw_encode};
+pub use hotline_testpeer::rtp::{
+    PT_EVENT, PT_PCMU, RtpHeader, RtpPacket, SAMPLES_PER_PACKET, build_rtp, dtmf_event,
+    event_payload, parse_rtp,
+};
 
 pub fn rms(samples: &[i16]) -> f64 {
     if samples.is_empty() {
@@ -109,14 +28,9 @@ pub enum CallerAudio {
     Digit { digit: char, packets: u32 },
 }
 
+/// [`dtmf_event`] for test scripts, where a bad digit is a bug in the test.
 pub fn rfc4733_event_code(digit: char) -> u8 {
-    match digit {
-        '0'..='9' => digit as u8 - b'0',
-        '*' => 10,
-        '#' => 11,
-        'A'..='D' => 12 + (digit as u8 - b'A'),
-        other => panic!("not a DTMF digit: {other:?}"),
-    }
+    dtmf_event(digit).unwrap_or_else(|| panic!("not a DTMF digit: {digit:?}"))
 }
 
 /// Build a caller-audio pcap: one SSRC, contiguous sequence numbers, RTP timestamps
@@ -157,8 +71,7 @@ pub fn caller_pcap(parts: &[CallerAudio]) -> Vec<u8> {
                     if !end {
                         duration = duration.saturating_add(SAMPLES_PER_PACKET as u16);
                     }
-                    let mut payload = vec![code, volume | if end { 0x80 } else { 0 }];
-                    payload.extend_from_slice(&duration.to_be_bytes());
+                    let payload = event_payload(code, end, volume, duration);
                     let pkt = build_rtp(i == 0, PT_EVENT, seq, event_ts, ssrc, &payload);
                     w.add_udp(t_us, 6000, 6002, &pkt);
                     seq = seq.wrapping_add(1);
@@ -244,18 +157,6 @@ pub fn stream_stats(packets: &[RtpPacket]) -> StreamStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ulaw_roundtrip_is_close() {
-        for s in [-32000i16, -1000, -1, 0, 1, 100, 1000, 8000, 32000] {
-            let back = ulaw_decode(ulaw_encode(s));
-            let err = (i32::from(back) - i32::from(s)).abs();
-            assert!(err <= i32::from(s).abs() / 16 + 8, "{s} -> {back}");
-        }
-        assert_eq!(ulaw_decode(0xff), 0);
-        assert_eq!(ulaw_decode(0x7f), 0);
-        assert_eq!(ulaw_encode(0), 0xff);
-    }
 
     #[test]
     fn caller_pcap_is_one_contiguous_stream() {

@@ -11,33 +11,17 @@ use std::os::fd::AsRawFd;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use hotline_testpeer::g711::ulaw_encode;
+pub use hotline_testpeer::rtp::dtmf_event;
+use hotline_testpeer::rtp::{PT_EVENT, PT_PCMU, RtpHeader, SAMPLES_PER_PACKET, event_payload};
+
 use crate::stats::Histogram;
 
 pub const FRAME: Duration = Duration::from_millis(20);
-pub const FRAME_SAMPLES: u32 = 160;
-pub const PT_PCMU: u8 = 0;
-pub const PT_EVENT: u8 = 101;
+pub const FRAME_SAMPLES: u32 = SAMPLES_PER_PACKET as u32;
 /// RFC 4733 digit: 5 updates (100 ms tone) then the end packet 3 times.
 const DIGIT_UPDATES: u32 = 5;
 const DIGIT_ENDS: u32 = 3;
-
-/// ITU-T G.711 µ-law encoding of one linear sample.
-pub fn ulaw_encode(pcm: i16) -> u8 {
-    const BIAS: i32 = 0x84;
-    const CLIP: i32 = 32_635;
-    let mut s = i32::from(pcm);
-    let sign = if s < 0 {
-        s = -s;
-        0x80
-    } else {
-        0
-    };
-    s = s.min(CLIP) + BIAS;
-    let exponent = (7 - ((s as u32) << 17).leading_zeros().min(7)) as i32;
-    let exponent = exponent.clamp(0, 7);
-    let mantissa = (s >> (exponent + 3)) & 0x0F;
-    !(sign | (exponent << 4) as u8 | mantissa as u8)
-}
 
 /// One second of a 440 Hz tone at -12 dBFS, µ-law: 50 frames, looped.
 pub fn tone_second() -> Vec<u8> {
@@ -47,26 +31,6 @@ pub fn tone_second() -> Vec<u8> {
             ulaw_encode(v as i16)
         })
         .collect()
-}
-
-/// The RFC 4733 event code of a DTMF key.
-pub fn dtmf_event(d: char) -> Option<u8> {
-    match d {
-        '0'..='9' => Some(d as u8 - b'0'),
-        '*' => Some(10),
-        '#' => Some(11),
-        'A'..='D' => Some(d as u8 - b'A' + 12),
-        _ => None,
-    }
-}
-
-pub fn write_rtp(out: &mut Vec<u8>, pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32) {
-    out.clear();
-    out.push(0x80);
-    out.push(if marker { 0x80 | pt } else { pt });
-    out.extend_from_slice(&seq.to_be_bytes());
-    out.extend_from_slice(&ts.to_be_bytes());
-    out.extend_from_slice(&ssrc.to_be_bytes());
 }
 
 /// The RTP payload the caller sends at frame `n` after answer (`digit_frame`:
@@ -116,24 +80,32 @@ pub fn build_frame(
     ts0: u32,
     ssrc: u32,
 ) {
-    let seq = seq0.wrapping_add(n as u16);
-    match frame_at(n, digit_frame) {
-        Frame::Audio { marker } => {
-            let ts = ts0.wrapping_add(n * FRAME_SAMPLES);
-            write_rtp(out, PT_PCMU, marker, seq, ts, ssrc);
+    let frame = frame_at(n, digit_frame);
+    // An event's packets all carry the timestamp of its start (RFC 4733 §2.5.1.2).
+    let (marker, payload_type, ts_frames) = match frame {
+        Frame::Audio { marker } => (marker, PT_PCMU, n),
+        Frame::Event {
+            marker,
+            start_ts_frames,
+            ..
+        } => (marker, PT_EVENT, start_ts_frames),
+    };
+    out.clear();
+    RtpHeader {
+        marker,
+        payload_type,
+        seq: seq0.wrapping_add(n as u16),
+        timestamp: ts0.wrapping_add(ts_frames * FRAME_SAMPLES),
+        ssrc,
+    }
+    .write(out);
+    match frame {
+        Frame::Audio { .. } => {
             let off = (n as usize % 50) * FRAME_SAMPLES as usize;
             out.extend_from_slice(&tone[off..off + FRAME_SAMPLES as usize]);
         }
-        Frame::Event {
-            marker,
-            end,
-            duration,
-            start_ts_frames,
-        } => {
-            let ts = ts0.wrapping_add(start_ts_frames * FRAME_SAMPLES);
-            write_rtp(out, PT_EVENT, marker, seq, ts, ssrc);
-            let d = duration.to_be_bytes();
-            out.extend_from_slice(&[event, if end { 0x80 | 10 } else { 10 }, d[0], d[1]]);
+        Frame::Event { end, duration, .. } => {
+            out.extend_from_slice(&event_payload(event, end, 10, duration));
         }
     }
 }
@@ -269,11 +241,11 @@ fn recv_stamped(sock: &UdpSocket, buf: &mut [u8]) -> io::Result<Option<(usize, i
 
 impl Call {
     fn on_packet(&mut self, data: &[u8], at_ns: i64, hist: &mut Histogram) {
-        if data.len() < 12 || data[0] >> 6 != 2 {
+        let Some(header) = RtpHeader::parse(data) else {
             return;
-        }
+        };
         self.report.received += 1;
-        let seq16 = u16::from_be_bytes([data[2], data[3]]);
+        let seq16 = header.seq;
         // Extend the 16-bit sequence number around the highest seen.
         let ext = match self.first_seq {
             None => {
@@ -420,15 +392,6 @@ pub fn run(rx: mpsc::Receiver<Cmd>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ulaw_matches_g711_reference_points() {
-        assert_eq!(ulaw_encode(0), 0xFF);
-        assert_eq!(ulaw_encode(-1), 0x7F);
-        assert_eq!(ulaw_encode(32767), 0x80);
-        assert_eq!(ulaw_encode(-32768), 0x00);
-        assert_eq!(ulaw_encode(1000), 0xCE);
-    }
 
     #[test]
     fn digit_frames_follow_rfc4733() {
