@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::flow::{Flow, NodeKind};
+use crate::flow::Flow;
 
 fn mermaid_id(id: &str) -> String {
     let safe: String = id
@@ -32,16 +32,7 @@ pub fn mermaid(flow: &Flow) -> String {
         if let Some(it) = &n.issue_type {
             let _ = write!(label, "<br/>{}", escape(it));
         }
-        let (open, close) = match n.kind {
-            NodeKind::Menu(_)
-            | NodeKind::Branch(_)
-            | NodeKind::Hours(_)
-            | NodeKind::Language(_)
-            | NodeKind::Callback(_) => ("{", "}"),
-            NodeKind::Lookup(_) => ("[(", ")]"),
-            NodeKind::Hangup(_) | NodeKind::Enqueue(_) | NodeKind::Transfer(_) => ("([", "])"),
-            _ => ("[", "]"),
-        };
+        let (open, close) = n.kind.as_kind().shape();
         let _ = writeln!(s, "  {}{open}\"{label}\"{close}", mermaid_id(&n.id));
     }
     for n in &flow.nodes {

@@ -16,12 +16,13 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::condition::{get_path, value_text};
 use crate::flow::*;
-use crate::say;
+pub use crate::nodes::hours::hours_state;
+use crate::nodes::{gather, lookup, voicemail};
 
 /// Who is calling whom; seeds the variables `caller`, `callee`, `language`.
 #[derive(Clone, Debug, Default)]
@@ -134,10 +135,14 @@ pub enum Action {
 
 /// Where the current node is.
 #[derive(Clone, Debug, PartialEq)]
-enum Step {
+pub(crate) enum Step {
     NotStarted,
-    /// Prompts playing; then go on as `After` says.
-    Playing(After),
+    /// Prompts playing (a key may cut them short when `barge_in`); then go
+    /// on as `after` says.
+    Playing {
+        after: After,
+        barge_in: bool,
+    },
     /// A menu, language question or callback slot question.
     Asking {
         attempt: u32,
@@ -155,16 +160,23 @@ enum Step {
     Finished,
 }
 
+/// What follows a node's prompts.
 #[derive(Clone, Debug, PartialEq)]
-enum After {
-    Goto(String),
+pub(crate) enum After {
+    /// Go to `next`, recording `outcome` (a play or say that answers the
+    /// caller's question counts once its prompts are done, not if the
+    /// caller hangs up during them).
+    Goto {
+        next: String,
+        outcome: Option<String>,
+    },
     RecordVoicemail,
     Hangup,
 }
 
 /// Why a question is asked again.
 #[derive(Clone, Copy)]
-enum Retry {
+pub(crate) enum Retry {
     Invalid,
     Timeout,
 }
@@ -173,21 +185,62 @@ enum Retry {
 const MAX_STEPS: usize = 200;
 
 /// One call's walk through a flow.
+///
+/// Node kinds (`crate::nodes`) step it through its `pub(crate)` parts.
 pub struct Interpreter {
-    flow: Arc<Flow>,
-    forced_hours: Option<ForcedHours>,
-    vars: Value,
-    language: String,
+    pub(crate) flow: Arc<Flow>,
+    pub(crate) forced_hours: Option<ForcedHours>,
+    pub(crate) vars: Value,
+    pub(crate) language: String,
     issue_type: Option<String>,
-    node: Option<usize>,
-    step: Step,
-    deadline: Option<Instant>,
+    /// The current node's index in `flow.nodes`.
+    pub(crate) node: Option<usize>,
+    pub(crate) step: Step,
+    pub(crate) deadline: Option<Instant>,
     /// Keys pressed over a barge-in prompt, kept for the next question.
-    typeahead: VecDeque<char>,
+    pub(crate) typeahead: VecDeque<char>,
     /// The last prompt was cut short by a key; the key that follows is type-ahead.
     interrupted: bool,
-    next_lookup: u64,
-    out: Vec<Action>,
+    pub(crate) next_lookup: u64,
+    pub(crate) out: Vec<Action>,
+}
+
+/// A node's one-key question: menus, language choices, callback slots.
+pub(crate) struct Question<'a> {
+    pub(crate) choice: &'a Choice,
+    /// Where to go when the tries run out.
+    pub(crate) on_exhausted: &'a str,
+}
+
+impl<'a> Question<'a> {
+    /// Asking again is asking the same question.
+    pub(crate) fn reprompt(&self, attempt: u32) -> Reprompt<'a> {
+        let c = self.choice;
+        Reprompt {
+            attempt,
+            timeout: c.timeout,
+            retries: c.retries,
+            invalid_prompts: &c.invalid_prompts,
+            timeout_prompts: &c.timeout_prompts,
+            prompts: &c.prompts,
+            on_exhausted: self.on_exhausted,
+            barge_in: c.barge_in,
+        }
+    }
+}
+
+/// How a node that waits for keys asks again after silence or a wrong key.
+pub(crate) struct Reprompt<'a> {
+    /// Tries so far (0: the first).
+    pub(crate) attempt: u32,
+    /// The wait that ran out (reported with a timeout).
+    pub(crate) timeout: Duration,
+    pub(crate) retries: u32,
+    pub(crate) invalid_prompts: &'a [String],
+    pub(crate) timeout_prompts: &'a [String],
+    pub(crate) prompts: &'a [String],
+    pub(crate) on_exhausted: &'a str,
+    pub(crate) barge_in: bool,
 }
 
 impl Interpreter {
@@ -240,12 +293,7 @@ impl Interpreter {
             }
             Event::Hangup => {
                 if self.step == Step::Recording {
-                    // The caller hung up to end the message: it still counts.
-                    self.record(
-                        "outcome",
-                        self.node_id(),
-                        json!({ "outcome": "voicemail", "ended_by_hangup": true }),
-                    );
+                    voicemail::hung_up(self);
                 }
                 self.finish();
             }
@@ -262,20 +310,12 @@ impl Interpreter {
             Event::LookupResult { id, result } => {
                 if self.step == (Step::LookingUp { id }) {
                     self.deadline = None;
-                    self.on_lookup(result, now, wall);
+                    lookup::answered(self, result, now, wall);
                 }
             }
             Event::RecordingFinished { duration_ms, path } => {
                 if self.step == Step::Recording {
-                    self.record(
-                        "outcome",
-                        self.node_id(),
-                        json!({ "outcome": "voicemail", "duration_ms": duration_ms, "path": path }),
-                    );
-                    if let Some(NodeKind::Voicemail(v)) = self.kind() {
-                        let next = v.next.clone();
-                        self.run_from(next, now, wall);
-                    }
+                    voicemail::recorded(self, duration_ms, path, now, wall);
                 }
             }
         }
@@ -304,7 +344,7 @@ impl Interpreter {
     pub fn is_playing(&self) -> bool {
         matches!(
             self.step,
-            Step::Playing(_)
+            Step::Playing { .. }
                 | Step::Asking { playing: true, .. }
                 | Step::Gathering { playing: true, .. }
         )
@@ -350,21 +390,21 @@ impl Interpreter {
         &self.flow
     }
 
-    // ---- internals ----
+    // ---- internals, shared by the node kinds ----
 
-    fn node_id(&self) -> Option<String> {
+    pub(crate) fn node_id(&self) -> Option<String> {
         self.current_node().map(str::to_owned)
     }
 
-    fn kind(&self) -> Option<&NodeKind> {
+    pub(crate) fn kind(&self) -> Option<&NodeKind> {
         self.node.map(|i| &self.flow.nodes[i].kind)
     }
 
-    fn record(&mut self, kind: &'static str, node: Option<String>, data: Value) {
+    pub(crate) fn record(&mut self, kind: &'static str, node: Option<String>, data: Value) {
         self.out.push(Action::Record { kind, node, data });
     }
 
-    fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         self.step = Step::Finished;
         self.deadline = None;
     }
@@ -376,18 +416,18 @@ impl Interpreter {
         }
     }
 
-    fn play(&mut self, names: &[String], barge_in: bool) {
+    pub(crate) fn play(&mut self, names: &[String], barge_in: bool) {
         let prompts = names.iter().map(|n| self.prompt(n)).collect();
         self.interrupted = false;
         self.out.push(Action::Play { prompts, barge_in });
     }
 
-    fn render(&self, t: &Template) -> String {
+    pub(crate) fn render(&self, t: &Template) -> String {
         t.render(|name| self.var(name))
     }
 
     /// A template that is just `${var}` keeps the variable's JSON type.
-    fn render_value(&self, t: &Template) -> Value {
+    pub(crate) fn render_value(&self, t: &Template) -> Value {
         match t.single_var() {
             Some(name) => get_path(&self.vars, name).cloned().unwrap_or(Value::Null),
             None => Value::String(self.render(t)),
@@ -395,7 +435,7 @@ impl Interpreter {
     }
 
     /// Enters `id` and keeps going through nodes that do not wait.
-    fn run_from(&mut self, id: String, now: Instant, wall: DateTime<Utc>) {
+    pub(crate) fn run_from(&mut self, id: String, now: Instant, wall: DateTime<Utc>) {
         let mut next = Some(id);
         let mut steps = 0;
         while let Some(id) = next.take() {
@@ -442,195 +482,35 @@ impl Interpreter {
             && self.issue_type.as_deref() != Some(it)
         {
             self.issue_type = Some(it.clone());
-            self.record("issue_type", nid.clone(), json!({ "issue_type": it }));
+            self.record("issue_type", nid, json!({ "issue_type": it }));
         }
-        match &node.kind {
-            NodeKind::Play(p) => {
-                self.play_then(&p.prompts, p.barge_in, After::Goto(p.next.clone()))
-            }
-            NodeKind::Menu(m) => self.ask(&m.choice, now, wall),
-            NodeKind::Language(l) => match &l.set {
-                Some(lang) => {
-                    self.set_language(lang, nid);
-                    Some(l.next.clone())
-                }
-                None => self.ask(&l.choice, now, wall),
-            },
-            NodeKind::Callback(c) => self.ask(&c.choice, now, wall),
-            NodeKind::Gather(g) => {
-                self.step = Step::Gathering {
-                    attempt: 0,
-                    digits: String::new(),
-                    playing: false,
-                };
-                if self.typeahead.is_empty() {
-                    self.play(&g.prompts, true);
-                    self.step = Step::Gathering {
-                        attempt: 0,
-                        digits: String::new(),
-                        playing: true,
-                    };
-                    None
-                } else {
-                    self.start_gather_timer(now);
-                    while let Some(d) = self.typeahead.pop_front() {
-                        if !matches!(self.step, Step::Gathering { .. }) || self.node != Some(index)
-                        {
-                            break;
-                        }
-                        self.gather_digit(d, now, wall);
-                    }
-                    None
-                }
-            }
-            NodeKind::Branch(b) => {
-                let to = b
-                    .cases
-                    .iter()
-                    .find(|c| c.condition.holds(&self.vars))
-                    .map(|c| c.next.clone())
-                    .unwrap_or_else(|| b.otherwise.clone());
-                Some(to)
-            }
-            NodeKind::Set(s) => {
-                for (k, t) in &s.vars {
-                    let v = self.render_value(t);
-                    set_path(&mut self.vars, k, v);
-                }
-                Some(s.next.clone())
-            }
-            NodeKind::Hours(h) => {
-                let (mut state, local) = hours_state(h, wall);
-                let mut data = json!({ "state": state, "local_time": local });
-                if let Some(forced) = self.forced_hours {
-                    state = match forced {
-                        ForcedHours::Open => "open",
-                        ForcedHours::Closed => "closed",
-                    };
-                    data = json!({ "state": state, "local_time": local, "forced": true });
-                }
-                self.record("hours", nid, data);
-                Some(match state {
-                    "open" => h.open.clone(),
-                    "holiday" => h.holiday.clone().unwrap_or_else(|| h.closed.clone()),
-                    _ => h.closed.clone(),
-                })
-            }
-            NodeKind::Lookup(l) => {
-                let id = self.next_lookup;
-                self.next_lookup += 1;
-                let mut params = Map::new();
-                for (k, t) in &l.params {
-                    params.insert(k.clone(), self.render_value(t));
-                }
-                if l.source == LookupSource::SubscriberByCallerId && !params.contains_key("number")
-                {
-                    params.insert(
-                        "number".into(),
-                        Value::String(self.var("caller").unwrap_or_default()),
-                    );
-                }
-                self.out.push(Action::Lookup {
-                    id,
-                    source: l.source.clone(),
-                    params,
-                    timeout: l.timeout,
-                });
-                self.step = Step::LookingUp { id };
-                self.deadline = Some(now + l.timeout);
-                None
-            }
-            NodeKind::Say(s) => {
-                let value = self.render(&s.value);
-                let mut prompts = s.before.clone();
-                match say::compose(s.say_as, &value, &self.language) {
-                    Ok(frags) => prompts.extend(frags),
-                    Err(e) => {
-                        self.record("error", nid, json!({ "error": format!("cannot say: {e}") }))
-                    }
-                }
-                prompts.extend(s.after.iter().cloned());
-                self.play_then(&prompts, s.barge_in, After::Goto(s.next.clone()))
-            }
-            NodeKind::Enqueue(e) => {
-                let mut data = Map::new();
-                for (k, t) in &e.data {
-                    data.insert(k.clone(), self.render_value(t));
-                }
-                self.record(
-                    "enqueued",
-                    nid,
-                    json!({ "queue": e.queue, "priority": e.priority }),
-                );
-                self.out.push(Action::Enqueue {
-                    queue: e.queue.clone(),
-                    priority: e.priority,
-                    data,
-                });
-                self.finish();
-                None
-            }
-            NodeKind::Voicemail(v) => {
-                if v.prompts.is_empty() {
-                    self.start_voicemail()
-                } else {
-                    self.play_then(&v.prompts, false, After::RecordVoicemail)
-                }
-            }
-            NodeKind::Transfer(t) => {
-                self.record(
-                    "transfer",
-                    nid,
-                    json!({ "target": t.to, "method": t.method.name() }),
-                );
-                self.out.push(Action::Transfer {
-                    target: t.to.clone(),
-                    method: t.method,
-                });
-                self.finish();
-                None
-            }
-            NodeKind::Hangup(h) => {
-                if let Some(o) = &h.outcome {
-                    self.record("outcome", nid, json!({ "outcome": o }));
-                }
-                if h.prompts.is_empty() {
-                    self.out.push(Action::Hangup);
-                    self.finish();
-                    None
-                } else {
-                    self.play_then(&h.prompts, false, After::Hangup)
-                }
-            }
-        }
+        node.kind.as_kind().enter(self, now, wall)
     }
 
-    fn play_then(&mut self, prompts: &[String], barge_in: bool, after: After) -> Option<String> {
+    pub(crate) fn play_then(
+        &mut self,
+        prompts: &[String],
+        barge_in: bool,
+        after: After,
+    ) -> Option<String> {
         if prompts.is_empty() {
             return self.after(after);
         }
         self.play(prompts, barge_in);
-        self.step = Step::Playing(after);
+        self.step = Step::Playing { after, barge_in };
         None
     }
 
     fn after(&mut self, after: After) -> Option<String> {
         match after {
-            After::Goto(id) => {
-                // A play/say that answers the caller's question counts once
-                // its prompts are done (a hang-up during them does not).
-                let outcome = match self.kind() {
-                    Some(NodeKind::Play(p)) => p.outcome.clone(),
-                    Some(NodeKind::Say(s)) => s.outcome.clone(),
-                    _ => None,
-                };
+            After::Goto { next, outcome } => {
                 if let Some(o) = outcome {
                     let nid = self.node_id();
                     self.record("outcome", nid, json!({ "outcome": o }));
                 }
-                Some(id)
+                Some(next)
             }
-            After::RecordVoicemail => self.start_voicemail(),
+            After::RecordVoicemail => voicemail::start_recording(self),
             After::Hangup => {
                 self.out.push(Action::Hangup);
                 self.finish();
@@ -639,31 +519,18 @@ impl Interpreter {
         }
     }
 
-    fn start_voicemail(&mut self) -> Option<String> {
-        if let Some(NodeKind::Voicemail(v)) = self.kind() {
-            let (max_secs, beep) = (v.max_seconds, v.beep);
-            self.out.push(Action::RecordVoicemail { max_secs, beep });
-            self.step = Step::Recording;
-        }
-        None
-    }
-
-    fn set_language(&mut self, lang: &str, node: Option<String>) {
+    pub(crate) fn set_language(&mut self, lang: &str, node: Option<String>) {
         self.language = lang.to_owned();
         set_path(&mut self.vars, "language", Value::String(lang.to_owned()));
         self.record("language_set", node, json!({ "language": lang }));
     }
 
+    /// The current node's one-key question, if it asks one.
     fn choice(&self) -> Option<&Choice> {
-        match self.kind()? {
-            NodeKind::Menu(m) => Some(&m.choice),
-            NodeKind::Language(l) => Some(&l.choice),
-            NodeKind::Callback(c) => Some(&c.choice),
-            _ => None,
-        }
+        Some(self.kind()?.as_kind().question()?.choice)
     }
 
-    fn ask(&mut self, c: &Choice, now: Instant, wall: DateTime<Utc>) -> Option<String> {
+    pub(crate) fn ask(&mut self, c: &Choice, now: Instant, wall: DateTime<Utc>) -> Option<String> {
         if let Some(d) = self.typeahead.pop_front() {
             self.typeahead.clear();
             self.step = Step::Asking {
@@ -686,7 +553,7 @@ impl Interpreter {
             self.interrupted = true;
         }
         match self.step.clone() {
-            Step::Playing(after) => {
+            Step::Playing { after, .. } => {
                 if let Some(next) = self.after(after) {
                     self.run_from(next, now, wall);
                 }
@@ -707,14 +574,7 @@ impl Interpreter {
                 attempt,
                 digits,
                 playing: true,
-            } => {
-                self.step = Step::Gathering {
-                    attempt,
-                    digits,
-                    playing: false,
-                };
-                self.start_gather_timer(now);
-            }
+            } => gather::prompt_finished(self, attempt, digits, now),
             _ => {}
         }
     }
@@ -735,14 +595,12 @@ impl Interpreter {
                 }
                 self.choose(d, now, wall);
             }
-            Step::Gathering { .. } => self.gather_digit(d, now, wall),
-            Step::Playing(ref after) => {
-                let barge_in = self.out_barge_in();
+            Step::Gathering { .. } => gather::digit(self, d, now, wall),
+            Step::Playing { after, barge_in } => {
                 if barge_in {
                     // The shell has stopped (or will stop) the prompt; keep the key.
                     self.typeahead.push_back(d);
                     self.out.push(Action::StopPlayback);
-                    let after = after.clone();
                     if let Some(next) = self.after(after) {
                         self.run_from(next, now, wall);
                     }
@@ -756,170 +614,19 @@ impl Interpreter {
         }
     }
 
-    /// Whether the prompt of the current `Playing` step may be cut short.
-    fn out_barge_in(&self) -> bool {
-        match self.kind() {
-            Some(NodeKind::Play(p)) => p.barge_in,
-            Some(NodeKind::Say(s)) => s.barge_in,
-            _ => false,
-        }
-    }
-
     /// A key for a menu, language question or callback question.
     fn choose(&mut self, d: char, now: Instant, wall: DateTime<Utc>) {
         let flow = Arc::clone(&self.flow);
         let Some(index) = self.node else { return };
-        let node = &flow.nodes[index];
-        let nid = Some(node.id.clone());
+        let kind = flow.nodes[index].kind.as_kind();
         self.deadline = None;
-        match &node.kind {
-            NodeKind::Menu(m) => match m.choice.option(d) {
-                Some(to) => {
-                    self.record("input", nid, json!({ "input": d.to_string(), "next": to }));
-                    self.run_from(to.to_owned(), now, wall);
-                }
-                None => self.retry(Retry::Invalid, &d.to_string(), now, wall),
-            },
-            NodeKind::Language(l) => match l.choice.option(d) {
-                Some(lang) => {
-                    self.record(
-                        "input",
-                        nid.clone(),
-                        json!({ "input": d.to_string(), "language": lang }),
-                    );
-                    self.set_language(lang, nid);
-                    self.run_from(l.next.clone(), now, wall);
-                }
-                None => self.retry(Retry::Invalid, &d.to_string(), now, wall),
-            },
-            NodeKind::Callback(c) => match c.choice.option(d) {
-                Some(slot) => {
-                    let number = self.render(&c.number);
-                    self.record(
-                        "input",
-                        nid.clone(),
-                        json!({ "input": d.to_string(), "slot": slot }),
-                    );
-                    // Never book what cannot be dialled (a SIP user name
-                    // such as `caller`): the flow asks for a number instead.
-                    if !crate::callback::is_dialable(&number) {
-                        self.record(
-                            "callback_refused",
-                            nid,
-                            json!({ "number": number, "reason": "not a dialable number" }),
-                        );
-                        let to = c
-                            .on_no_number
-                            .clone()
-                            .unwrap_or_else(|| c.on_exhausted.clone());
-                        self.run_from(to, now, wall);
-                        return;
-                    }
-                    let hours =
-                        c.hours
-                            .as_deref()
-                            .and_then(|id| match flow.node(id).map(|n| &n.kind) {
-                                Some(NodeKind::Hours(h)) => Some(h),
-                                _ => None,
-                            });
-                    let at = c
-                        .slot_times
-                        .iter()
-                        .find(|(n, _)| n == slot)
-                        .map(|&(_, m)| m);
-                    let due_at = crate::callback::slot_due(hours, at, wall);
-                    let (queue, next) = (c.queue.clone(), c.next.clone());
-                    self.out.push(Action::CallbackRequested {
-                        number: number.clone(),
-                        slot: slot.to_owned(),
-                        queue,
-                        due_at,
-                    });
-                    self.record(
-                        "outcome",
-                        nid,
-                        json!({ "outcome": "callback", "number": number, "slot": slot }),
-                    );
-                    self.run_from(next, now, wall);
-                }
-                None => self.retry(Retry::Invalid, &d.to_string(), now, wall),
-            },
-            _ => {}
-        }
-    }
-
-    fn start_gather_timer(&mut self, now: Instant) {
-        if let (Some(NodeKind::Gather(g)), Step::Gathering { digits, .. }) =
-            (self.kind(), &self.step)
-        {
-            let wait = if digits.is_empty() {
-                g.first_digit_timeout
-            } else {
-                g.inter_digit_timeout
-            };
-            self.deadline = Some(now + wait);
-        }
-    }
-
-    fn gather_digit(&mut self, d: char, now: Instant, wall: DateTime<Utc>) {
-        let Some(NodeKind::Gather(g)) = self.kind() else {
+        let Some(question) = kind.question() else {
             return;
         };
-        let (finish_key, max) = (g.finish_key, g.max_digits);
-        let Step::Gathering {
-            attempt,
-            mut digits,
-            playing,
-        } = self.step.clone()
-        else {
-            return;
-        };
-        if playing {
-            self.out.push(Action::StopPlayback);
+        match question.choice.option(d) {
+            Some(option) => kind.chosen(self, d, option, now, wall),
+            None => self.retry(Retry::Invalid, &d.to_string(), now, wall),
         }
-        if Some(d) == finish_key {
-            self.step = Step::Gathering {
-                attempt,
-                digits: digits.clone(),
-                playing: false,
-            };
-            self.complete_gather(digits, now, wall);
-            return;
-        }
-        digits.push(d);
-        self.step = Step::Gathering {
-            attempt,
-            digits: digits.clone(),
-            playing: false,
-        };
-        if digits.len() >= max {
-            self.complete_gather(digits, now, wall);
-        } else {
-            self.start_gather_timer(now);
-        }
-    }
-
-    fn complete_gather(&mut self, digits: String, now: Instant, wall: DateTime<Utc>) {
-        self.deadline = None;
-        let flow = Arc::clone(&self.flow);
-        let Some(index) = self.node else { return };
-        let node = &flow.nodes[index];
-        let NodeKind::Gather(g) = &node.kind else {
-            return;
-        };
-        let ok =
-            digits.len() >= g.min_digits && g.pattern.as_ref().is_none_or(|p| p.is_match(&digits));
-        if !ok {
-            self.retry(Retry::Invalid, &digits, now, wall);
-            return;
-        }
-        self.record(
-            "input",
-            Some(node.id.clone()),
-            json!({ "input": digits, "into": g.into }),
-        );
-        set_path(&mut self.vars, &g.into, Value::String(digits));
-        self.run_from(g.next.clone(), now, wall);
     }
 
     fn on_timer(&mut self, now: Instant, wall: DateTime<Utc>) {
@@ -929,114 +636,46 @@ impl Interpreter {
                 digits,
                 playing: false,
                 ..
-            } => {
-                if digits.is_empty() {
-                    self.retry(Retry::Timeout, "", now, wall);
-                } else {
-                    self.complete_gather(digits, now, wall);
-                }
-            }
-            Step::LookingUp { .. } => self.on_lookup(Err("timeout".into()), now, wall),
+            } => gather::timer_fired(self, digits, now, wall),
+            Step::LookingUp { .. } => lookup::answered(self, Err("timeout".into()), now, wall),
             _ => {}
         }
     }
 
     /// Silence or a wrong key: say so and ask again, or give up.
-    fn retry(&mut self, why: Retry, input: &str, now: Instant, wall: DateTime<Utc>) {
+    pub(crate) fn retry(&mut self, why: Retry, input: &str, now: Instant, wall: DateTime<Utc>) {
         let flow = Arc::clone(&self.flow);
         let Some(index) = self.node else { return };
         let node = &flow.nodes[index];
         let nid = Some(node.id.clone());
         self.typeahead.clear();
-        let (timeout, retries, invalid_p, timeout_p, prompts, exhausted, attempt) =
-            match (&node.kind, &self.step) {
-                (NodeKind::Menu(m), Step::Asking { attempt, .. }) => {
-                    let c = &m.choice;
-                    (
-                        c.timeout,
-                        c.retries,
-                        &c.invalid_prompts,
-                        &c.timeout_prompts,
-                        &c.prompts,
-                        Some(m.on_exhausted.clone()),
-                        *attempt,
-                    )
-                }
-                (NodeKind::Callback(cb), Step::Asking { attempt, .. }) => {
-                    let c = &cb.choice;
-                    (
-                        c.timeout,
-                        c.retries,
-                        &c.invalid_prompts,
-                        &c.timeout_prompts,
-                        &c.prompts,
-                        Some(cb.on_exhausted.clone()),
-                        *attempt,
-                    )
-                }
-                (NodeKind::Language(l), Step::Asking { attempt, .. }) => {
-                    let c = &l.choice;
-                    // Running out of tries keeps the current language and goes on.
-                    (
-                        c.timeout,
-                        c.retries,
-                        &c.invalid_prompts,
-                        &c.timeout_prompts,
-                        &c.prompts,
-                        Some(l.next.clone()),
-                        *attempt,
-                    )
-                }
-                (
-                    NodeKind::Gather(g),
-                    Step::Gathering {
-                        attempt, digits, ..
-                    },
-                ) => (
-                    if digits.is_empty() {
-                        g.first_digit_timeout
-                    } else {
-                        g.inter_digit_timeout
-                    },
-                    g.retries,
-                    &g.invalid_prompts,
-                    &g.timeout_prompts,
-                    &g.prompts,
-                    Some(g.on_exhausted.clone()),
-                    *attempt,
-                ),
-                _ => return,
-            };
+        let Some(r) = node.kind.as_kind().reprompt(&self.step) else {
+            return;
+        };
         match why {
             Retry::Invalid => self.record(
                 "invalid",
                 nid.clone(),
-                json!({ "input": input, "attempt": attempt + 1 }),
+                json!({ "input": input, "attempt": r.attempt + 1 }),
             ),
             Retry::Timeout => self.record(
                 "timeout",
                 nid.clone(),
-                json!({ "after_ms": timeout.as_millis() as u64, "attempt": attempt + 1 }),
+                json!({ "after_ms": r.timeout.as_millis() as u64, "attempt": r.attempt + 1 }),
             ),
         }
-        let attempt = attempt + 1;
-        if attempt > retries {
+        let attempt = r.attempt + 1;
+        if attempt > r.retries {
             self.record("exhausted", nid, json!({ "attempts": attempt }));
-            if let Some(to) = exhausted {
-                self.run_from(to, now, wall);
-            }
+            self.run_from(r.on_exhausted.to_owned(), now, wall);
             return;
         }
         let mut again: Vec<String> = match why {
-            Retry::Invalid => invalid_p.clone(),
-            Retry::Timeout => timeout_p.clone(),
+            Retry::Invalid => r.invalid_prompts.to_vec(),
+            Retry::Timeout => r.timeout_prompts.to_vec(),
         };
-        again.extend(prompts.iter().cloned());
-        let barge_in = match &node.kind {
-            NodeKind::Gather(_) => true,
-            _ => self.choice().is_none_or(|c| c.barge_in),
-        };
-        self.play(&again, barge_in);
+        again.extend(r.prompts.iter().cloned());
+        self.play(&again, r.barge_in);
         self.step = match self.step {
             Step::Gathering { .. } => Step::Gathering {
                 attempt,
@@ -1049,71 +688,10 @@ impl Interpreter {
             },
         };
     }
-
-    fn on_lookup(
-        &mut self,
-        result: Result<Map<String, Value>, String>,
-        now: Instant,
-        wall: DateTime<Utc>,
-    ) {
-        let flow = Arc::clone(&self.flow);
-        let Some(index) = self.node else { return };
-        let node = &flow.nodes[index];
-        let NodeKind::Lookup(l) = &node.kind else {
-            return;
-        };
-        let nid = Some(node.id.clone());
-        match result {
-            Ok(map) => {
-                let found = !map.is_empty() && map.get("found") != Some(&Value::Bool(false));
-                self.record(
-                    "lookup",
-                    nid,
-                    json!({ "lookup": l.source.name(), "ok": true, "found": found, "result": map }),
-                );
-                let mut obj = map;
-                obj.entry("found").or_insert(Value::Bool(found));
-                set_path(&mut self.vars, &l.into, Value::Object(obj));
-                let to = if found {
-                    l.next.clone()
-                } else {
-                    l.on_not_found.clone().unwrap_or_else(|| l.next.clone())
-                };
-                self.run_from(to, now, wall);
-            }
-            Err(e) => {
-                self.record(
-                    "lookup",
-                    nid,
-                    json!({ "lookup": l.source.name(), "ok": false, "error": e }),
-                );
-                set_path(
-                    &mut self.vars,
-                    &l.into,
-                    json!({ "found": false, "error": e }),
-                );
-                self.run_from(l.on_failure.clone(), now, wall);
-            }
-        }
-    }
 }
 
-/// `open`, `closed` or `holiday` at `wall`, and the local time it was judged at.
-pub fn hours_state(h: &BusinessHours, wall: DateTime<Utc>) -> (&'static str, String) {
-    let local = wall.with_timezone(&h.time_zone);
-    let shown = local.format("%Y-%m-%d %H:%M %a").to_string();
-    if h.holidays.contains(&local.date_naive()) {
-        return ("holiday", shown);
-    }
-    let day = local.weekday().num_days_from_monday() as usize;
-    let minute = (local.hour() * 60 + local.minute()) as u16;
-    let open = h.weekly[day]
-        .iter()
-        .any(|&(a, b)| minute >= a && minute < b);
-    (if open { "open" } else { "closed" }, shown)
-}
-
-fn set_path(root: &mut Value, path: &str, value: Value) {
+/// Sets a dotted variable (`lookup.name`), making objects on the way.
+pub(crate) fn set_path(root: &mut Value, path: &str, value: Value) {
     let mut v = root;
     let parts: Vec<&str> = path.split('.').collect();
     for (i, part) in parts.iter().enumerate() {

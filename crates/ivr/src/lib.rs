@@ -9,6 +9,7 @@ pub mod flow;
 pub mod graph;
 pub mod interp;
 pub mod load;
+mod nodes;
 pub mod registry;
 pub mod say;
 pub mod sim;

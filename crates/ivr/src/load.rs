@@ -9,14 +9,13 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::NaiveDate;
-use chrono_tz::Tz;
 use regex::Regex;
 use sha2::{Digest, Sha256};
 
 pub use crate::condition::parse_condition;
 use crate::error::{ErrorKind, FlowError, FlowErrors};
 use crate::flow::*;
+use crate::nodes;
 use crate::say;
 use crate::yaml::{self, Pos, Yaml, YamlValue};
 
@@ -95,18 +94,15 @@ struct Ref {
     key: String,
 }
 
-/// A callback slot's time: (slot name, local minute of day, where).
-type SlotTime = (String, u16, Pos);
-/// A callback node's `hours:` (node id, where) and its slot times.
-type CallbackHours = (Option<(String, Pos)>, Vec<SlotTime>);
-
 /// A `say` node's need for fragment prompts.
-struct SayNeed {
-    say_as: SayAs,
-    pos: Pos,
+pub(crate) struct SayNeed {
+    pub(crate) say_as: SayAs,
+    pub(crate) pos: Pos,
 }
 
-struct Loader {
+/// The reader of one flow file; node kinds' parsers (a [`Syntax`] each) call
+/// its helpers to take their keys.
+pub(crate) struct Loader {
     file: PathBuf,
     /// The source, to place errors inside a scalar (a condition's bad token).
     lines: Vec<String>,
@@ -114,27 +110,29 @@ struct Loader {
     refs: Vec<Ref>,
     /// Prompt names as written, with where.
     prompts: Vec<(String, Pos)>,
-    says: Vec<SayNeed>,
+    pub(crate) says: Vec<SayNeed>,
     /// Node id → ids it may go to (recorded even when the node has other errors).
-    edges: HashMap<String, Vec<String>>,
-    current: Option<String>,
+    pub(crate) edges: HashMap<String, Vec<String>>,
+    /// The node being read.
+    pub(crate) current: Option<String>,
     /// The flow's languages, once read (prompts are checked in each).
     languages: Option<Vec<String>>,
     /// `callback` nodes' `hours:` (an hours node id, where) and their slot
     /// times (name, minute, where): checked once every node is known.
-    callback_hours: Vec<CallbackHours>,
+    pub(crate) callback_hours: Vec<nodes::callback::CallbackHours>,
 }
 
 /// A mapping being read: keys are marked as they are taken so leftovers are reported.
-struct Fields<'y> {
-    what: String,
-    pos: Pos,
-    entries: &'y [(Yaml, Yaml)],
+pub(crate) struct Fields<'y> {
+    /// How errors name the mapping, e.g. "menu node `main`".
+    pub(crate) what: String,
+    pub(crate) pos: Pos,
+    pub(crate) entries: &'y [(Yaml, Yaml)],
     used: Vec<bool>,
 }
 
 impl<'y> Fields<'y> {
-    fn take(&mut self, key: &str) -> Option<&'y Yaml> {
+    pub(crate) fn take(&mut self, key: &str) -> Option<&'y Yaml> {
         let mut found = None;
         for (i, (k, v)) in self.entries.iter().enumerate() {
             if k.as_str() == Some(key) && !self.used[i] {
@@ -149,19 +147,35 @@ impl<'y> Fields<'y> {
         found
     }
 
-    fn has(&self, key: &str) -> bool {
+    pub(crate) fn has(&self, key: &str) -> bool {
         self.entries.iter().any(|(k, _)| k.as_str() == Some(key))
     }
 }
 
 /// Defaults every menu-like node falls back to.
 #[derive(Default)]
-struct Defaults {
-    timeout: Option<Duration>,
-    retries: Option<u32>,
-    invalid_prompts: Vec<String>,
-    timeout_prompts: Vec<String>,
-    options: Vec<(char, String)>,
+pub(crate) struct Defaults {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) retries: Option<u32>,
+    pub(crate) invalid_prompts: Vec<String>,
+    pub(crate) timeout_prompts: Vec<String>,
+    pub(crate) options: Vec<(char, String)>,
+}
+
+/// What the whole flow says that a node's parser may need.
+pub(crate) struct Context<'a> {
+    pub(crate) defaults: &'a Defaults,
+    /// The flow's languages.
+    pub(crate) languages: &'a [String],
+}
+
+/// How a node kind is written: its `type:` name, its own keys (besides
+/// `type`, `issue_type` and `note`) and its parser, which reports its errors
+/// and returns the node when it could be built.
+pub(crate) struct Syntax {
+    pub(crate) name: &'static str,
+    pub(crate) keys: &'static [&'static str],
+    pub(crate) parse: fn(&mut Loader, &mut Fields<'_>, &Context<'_>) -> Option<NodeKind>,
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -181,116 +195,36 @@ const DEFAULT_KEYS: &[&str] = &[
     "options",
 ];
 const COMMON_KEYS: &[&str] = &["type", "issue_type", "note"];
-const KINDS: &[&str] = &[
-    "play",
-    "menu",
-    "gather",
-    "branch",
-    "set",
-    "hours",
-    "language",
-    "lookup",
-    "say",
-    "enqueue",
-    "voicemail",
-    "callback",
-    "transfer",
-    "hangup",
+/// Every node kind, in the order error messages list them: one line each
+/// (the kind's file under `nodes/`).
+pub(crate) const KINDS: &[Syntax] = &[
+    nodes::play::SYNTAX,
+    nodes::menu::SYNTAX,
+    nodes::gather::SYNTAX,
+    nodes::branch::SYNTAX,
+    nodes::set::SYNTAX,
+    nodes::hours::SYNTAX,
+    nodes::language::SYNTAX,
+    nodes::lookup::SYNTAX,
+    nodes::say::SYNTAX,
+    nodes::enqueue::SYNTAX,
+    nodes::voicemail::SYNTAX,
+    nodes::callback::SYNTAX,
+    nodes::transfer::SYNTAX,
+    nodes::hangup::SYNTAX,
 ];
 
 /// The outcomes a flow may set (docs/call-events.md, "Outcomes"); the
 /// others follow from what the call did (queued, answered, voicemail …).
 pub const FLOW_OUTCOMES: &[&str] = &["self_served", "ended_in_ivr", "failed"];
 
-fn kind_keys(kind: &str) -> Vec<&'static str> {
-    let own: &[&str] = match kind {
-        "play" => &["prompt", "barge_in", "next", "outcome"],
-        "menu" => &[
-            "prompt",
-            "barge_in",
-            "options",
-            "timeout",
-            "retries",
-            "invalid_prompt",
-            "timeout_prompt",
-            "on_exhausted",
-        ],
-        "gather" => &[
-            "prompt",
-            "min_digits",
-            "max_digits",
-            "finish_key",
-            "first_digit_timeout",
-            "inter_digit_timeout",
-            "retries",
-            "pattern",
-            "into",
-            "invalid_prompt",
-            "timeout_prompt",
-            "next",
-            "on_exhausted",
-        ],
-        "branch" => &["cases", "else"],
-        "set" => &["vars", "next"],
-        "hours" => &[
-            "time_zone",
-            "weekly",
-            "holidays",
-            "open",
-            "closed",
-            "holiday",
-        ],
-        "language" => &[
-            "set",
-            "prompt",
-            "barge_in",
-            "options",
-            "timeout",
-            "retries",
-            "invalid_prompt",
-            "timeout_prompt",
-            "next",
-        ],
-        "lookup" => &[
-            "source",
-            "url",
-            "params",
-            "into",
-            "timeout",
-            "next",
-            "on_not_found",
-            "on_failure",
-        ],
-        "say" => &[
-            "before", "value", "as", "after", "barge_in", "next", "outcome",
-        ],
-        "enqueue" => &["queue", "priority", "data"],
-        "voicemail" => &["prompt", "max_seconds", "beep", "next"],
-        "callback" => &[
-            "prompt",
-            "barge_in",
-            "slots",
-            "number",
-            "timeout",
-            "retries",
-            "invalid_prompt",
-            "timeout_prompt",
-            "next",
-            "on_exhausted",
-            "queue",
-            "hours",
-            "slot_times",
-            "on_no_number",
-        ],
-        "transfer" => &["to", "method"],
-        "hangup" => &["prompt", "outcome"],
-        _ => &[],
-    };
-    COMMON_KEYS.iter().chain(own).copied().collect()
+/// The `type:` names, for error messages.
+fn kind_names() -> String {
+    KINDS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
 }
 
 impl Loader {
-    fn err(&mut self, pos: Pos, message: impl Into<String>) {
+    pub(crate) fn err(&mut self, pos: Pos, message: impl Into<String>) {
         self.errors.push(FlowError {
             file: self.file.clone(),
             pos: Some(pos),
@@ -311,7 +245,7 @@ impl Loader {
     /// Where the character `offset` of scalar `y` (whose text is `text`) is
     /// in the file: exact on the first line of a plain or block scalar and in
     /// a one-line quoted scalar without escapes; else the scalar's start.
-    fn pos_in_scalar(&self, y: &Yaml, text: &str, offset: usize) -> Pos {
+    pub(crate) fn pos_in_scalar(&self, y: &Yaml, text: &str, offset: usize) -> Pos {
         let Some(line) = self.lines.get(y.pos.line.wrapping_sub(1)) else {
             return y.pos;
         };
@@ -334,7 +268,7 @@ impl Loader {
         }
     }
 
-    fn fields<'y>(&mut self, y: &'y Yaml, what: &str) -> Option<Fields<'y>> {
+    pub(crate) fn fields<'y>(&mut self, y: &'y Yaml, what: &str) -> Option<Fields<'y>> {
         match &y.value {
             YamlValue::Map(entries) => Some(Fields {
                 what: what.to_owned(),
@@ -356,7 +290,7 @@ impl Loader {
     }
 
     /// Reports keys nobody took: unknown ones and duplicates.
-    fn finish(&mut self, f: Fields<'_>, allowed: &[&str]) {
+    pub(crate) fn finish(&mut self, f: Fields<'_>, allowed: &[&str]) {
         for (i, (k, _)) in f.entries.iter().enumerate() {
             if f.used[i] {
                 continue;
@@ -377,7 +311,7 @@ impl Loader {
         }
     }
 
-    fn required<'y>(&mut self, f: &mut Fields<'y>, key: &str) -> Option<&'y Yaml> {
+    pub(crate) fn required<'y>(&mut self, f: &mut Fields<'y>, key: &str) -> Option<&'y Yaml> {
         let v = f.take(key);
         if v.is_none() {
             self.err(f.pos, format!("{} is missing `{key}`", f.what));
@@ -385,7 +319,7 @@ impl Loader {
         v
     }
 
-    fn text(&mut self, y: &Yaml, key: &str) -> Option<String> {
+    pub(crate) fn text(&mut self, y: &Yaml, key: &str) -> Option<String> {
         match &y.value {
             YamlValue::Scalar { text, .. } if !y.is_null() => Some(text.clone()),
             _ => {
@@ -398,17 +332,17 @@ impl Loader {
         }
     }
 
-    fn opt_text(&mut self, f: &mut Fields<'_>, key: &str) -> Option<String> {
+    pub(crate) fn opt_text(&mut self, f: &mut Fields<'_>, key: &str) -> Option<String> {
         let y = f.take(key)?;
         self.text(y, key)
     }
 
-    fn req_text(&mut self, f: &mut Fields<'_>, key: &str) -> Option<String> {
+    pub(crate) fn req_text(&mut self, f: &mut Fields<'_>, key: &str) -> Option<String> {
         let y = self.required(f, key)?;
         self.text(y, key)
     }
 
-    fn template(&mut self, y: &Yaml, key: &str) -> Option<Template> {
+    pub(crate) fn template(&mut self, y: &Yaml, key: &str) -> Option<Template> {
         let t = self.text(y, key)?;
         let mut rest = t.as_str();
         while let Some(i) = rest.find("${") {
@@ -423,7 +357,7 @@ impl Loader {
         Some(Template(t))
     }
 
-    fn bool(&mut self, f: &mut Fields<'_>, key: &str, default: bool) -> bool {
+    pub(crate) fn bool(&mut self, f: &mut Fields<'_>, key: &str, default: bool) -> bool {
         let Some(y) = f.take(key) else { return default };
         match (&y.value, y.as_str()) {
             (YamlValue::Scalar { plain: true, .. }, Some("true" | "yes" | "on")) => true,
@@ -438,7 +372,7 @@ impl Loader {
         }
     }
 
-    fn int(&mut self, f: &mut Fields<'_>, key: &str, min: i64, max: i64) -> Option<i64> {
+    pub(crate) fn int(&mut self, f: &mut Fields<'_>, key: &str, min: i64, max: i64) -> Option<i64> {
         let y = f.take(key)?;
         match y.as_str().and_then(|s| s.parse::<i64>().ok()) {
             Some(n) if (min..=max).contains(&n) => Some(n),
@@ -459,7 +393,7 @@ impl Loader {
         }
     }
 
-    fn duration(&mut self, f: &mut Fields<'_>, key: &str) -> Option<Duration> {
+    pub(crate) fn duration(&mut self, f: &mut Fields<'_>, key: &str) -> Option<Duration> {
         let y = f.take(key)?;
         match y.as_str().and_then(parse_duration) {
             Some(d) if !d.is_zero() && d <= Duration::from_secs(3600) => Some(d),
@@ -477,7 +411,7 @@ impl Loader {
     }
 
     /// `prompt: name` or `prompt: [a, b]`.
-    fn prompt_list(&mut self, y: &Yaml, key: &str) -> Vec<String> {
+    pub(crate) fn prompt_list(&mut self, y: &Yaml, key: &str) -> Vec<String> {
         let items: Vec<&Yaml> = match &y.value {
             YamlValue::Seq(items) => items.iter().collect(),
             _ => vec![y],
@@ -509,7 +443,7 @@ impl Loader {
         out
     }
 
-    fn opt_prompts(&mut self, f: &mut Fields<'_>, key: &str) -> Vec<String> {
+    pub(crate) fn opt_prompts(&mut self, f: &mut Fields<'_>, key: &str) -> Vec<String> {
         match f.take(key) {
             Some(y) => self.prompt_list(y, key),
             None => Vec::new(),
@@ -517,7 +451,7 @@ impl Loader {
     }
 
     /// A node id this node goes to; recorded for the graph checks.
-    fn target(&mut self, y: &Yaml, key: &str) -> Option<String> {
+    pub(crate) fn target(&mut self, y: &Yaml, key: &str) -> Option<String> {
         let id = self.text(y, key)?;
         if let Some(from) = &self.current {
             self.edges.entry(from.clone()).or_default().push(id.clone());
@@ -530,17 +464,17 @@ impl Loader {
         Some(id)
     }
 
-    fn req_target(&mut self, f: &mut Fields<'_>, key: &str) -> Option<String> {
+    pub(crate) fn req_target(&mut self, f: &mut Fields<'_>, key: &str) -> Option<String> {
         let y = self.required(f, key)?;
         self.target(y, key)
     }
 
-    fn opt_target(&mut self, f: &mut Fields<'_>, key: &str) -> Option<String> {
+    pub(crate) fn opt_target(&mut self, f: &mut Fields<'_>, key: &str) -> Option<String> {
         let y = f.take(key)?;
         self.target(y, key)
     }
 
-    fn key_char(&mut self, k: &Yaml) -> Option<char> {
+    pub(crate) fn key_char(&mut self, k: &Yaml) -> Option<char> {
         let s = k.as_str().unwrap_or("");
         let mut chars = s.chars();
         match (chars.next(), chars.next()) {
@@ -587,7 +521,7 @@ impl Loader {
         out
     }
 
-    fn choice(
+    pub(crate) fn choice(
         &mut self,
         f: &mut Fields<'_>,
         d: &Defaults,
@@ -753,33 +687,7 @@ impl Loader {
                 );
             }
         }
-        for (hours, times) in std::mem::take(&mut self.callback_hours) {
-            let Some((id, pos)) = hours else { continue };
-            match nodes.iter().find(|n| n.id == id).map(|n| &n.kind) {
-                Some(NodeKind::Hours(h)) => {
-                    for (slot, m, at) in times {
-                        // A schedule that is never open (an emergency
-                        // closure) books for now; any other must contain the time.
-                        let never_open = h.weekly.iter().all(Vec::is_empty);
-                        if !never_open && !crate::callback::ever_open_at(h, m) {
-                            self.err(at, format!("slot `{slot}` at {:02}:{:02} is outside `{id}`'s opening hours on every day", m / 60, m % 60));
-                        }
-                    }
-                }
-                Some(other) => self.err(
-                    pos,
-                    format!(
-                        "`hours` must name an hours node; `{id}` is a {} node",
-                        other.name()
-                    ),
-                ),
-                None if ids.contains_key(&id) => {} // that node has its own errors
-                None => self.err(
-                    pos,
-                    format!("`hours` names `{id}`, which is not a node of this flow"),
-                ),
-            }
-        }
+        nodes::callback::check_hours(self, &nodes, &ids);
         let start = match start {
             Some(start) if all_ok && self.errors.is_empty() => start,
             start => {
@@ -846,10 +754,7 @@ impl Loader {
         let Some(type_y) = f.take("type") else {
             self.err(
                 pos,
-                format!(
-                    "node `{id}` has no `type`; use one of: {}",
-                    KINDS.join(", ")
-                ),
+                format!("node `{id}` has no `type`; use one of: {}", kind_names()),
             );
             self.untyped_targets(&f);
             return None;
@@ -858,17 +763,17 @@ impl Loader {
             self.untyped_targets(&f);
             return None;
         };
-        if !KINDS.contains(&kind_name.as_str()) {
+        let Some(syntax) = KINDS.iter().find(|k| k.name == kind_name) else {
             self.err(
                 type_y.pos,
                 format!(
                     "unknown node type `{kind_name}`; use one of: {}",
-                    KINDS.join(", ")
+                    kind_names()
                 ),
             );
             self.untyped_targets(&f);
             return None;
-        }
+        };
         f.what = format!("{kind_name} node `{id}`");
         let issue_type = self.opt_text(&mut f, "issue_type");
         if let Some(it) = &issue_type
@@ -883,8 +788,13 @@ impl Loader {
         }
         let _ = f.take("note");
         let before = self.errors.len();
-        let kind = self.kind(&kind_name, &mut f, d, languages);
-        self.finish(f, &kind_keys(&kind_name));
+        let cx = Context {
+            defaults: d,
+            languages,
+        };
+        let kind = (syntax.parse)(self, &mut f, &cx);
+        let allowed: Vec<&str> = COMMON_KEYS.iter().chain(syntax.keys).copied().collect();
+        self.finish(f, &allowed);
         let kind = kind?;
         (self.errors.len() == before).then(|| Node {
             id: id.to_owned(),
@@ -897,7 +807,7 @@ impl Loader {
     /// `outcome:` on play, say and hangup: one of [`FLOW_OUTCOMES`] (the
     /// call record ignores any other, so a typo would silently count the
     /// call as something else).
-    fn outcome(&mut self, f: &mut Fields<'_>) -> Option<String> {
+    pub(crate) fn outcome(&mut self, f: &mut Fields<'_>) -> Option<String> {
         let y = f.take("outcome")?;
         let o = self.text(y, "outcome")?;
         if FLOW_OUTCOMES.contains(&o.as_str()) {
@@ -912,467 +822,6 @@ impl Loader {
             );
             None
         }
-    }
-
-    /// `slot_times: {slot: "HH:MM", …}`.
-    fn slot_times(&mut self, f: &mut Fields<'_>) -> Vec<SlotTime> {
-        let Some(y) = f.take("slot_times") else {
-            return Vec::new();
-        };
-        let YamlValue::Map(map) = &y.value else {
-            self.err(
-                y.pos,
-                format!(
-                    "`slot_times` must map slot names to times (\"09:30\"), found {}",
-                    y.describe()
-                ),
-            );
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for (k, v) in map {
-            let (Some(name), Some(t)) = (k.as_str(), v.as_str()) else {
-                self.err(v.pos, "a slot time is `name: \"HH:MM\"`");
-                continue;
-            };
-            match hhmm(t).filter(|&m| m < 24 * 60) {
-                Some(m) => out.push((name.to_owned(), m, v.pos)),
-                None => self.err(v.pos, format!("`{t}` is not a time of day (HH:MM)")),
-            }
-        }
-        out
-    }
-
-    fn kind(
-        &mut self,
-        kind: &str,
-        f: &mut Fields<'_>,
-        d: &Defaults,
-        languages: &[String],
-    ) -> Option<NodeKind> {
-        Some(match kind {
-            "play" => {
-                let prompts = match self.required(f, "prompt") {
-                    Some(y) => self.prompt_list(y, "prompt"),
-                    None => Vec::new(),
-                };
-                let outcome = self.outcome(f);
-                NodeKind::Play(Play {
-                    prompts,
-                    barge_in: self.bool(f, "barge_in", false),
-                    next: self.req_target(f, "next")?,
-                    outcome,
-                })
-            }
-            "menu" => {
-                let mut choice = self.choice(f, d, "options", true);
-                // Flow-wide options (e.g. 0 for an agent) join every menu that does not use the key.
-                for (k, to) in &d.options {
-                    if choice.option(*k).is_none() {
-                        choice.options.push((*k, to.clone()));
-                        if let Some(from) = &self.current {
-                            self.edges.entry(from.clone()).or_default().push(to.clone());
-                        }
-                    }
-                }
-                let on_exhausted = self.exhausted(f, "menu");
-                NodeKind::Menu(Menu {
-                    choice,
-                    on_exhausted: on_exhausted?,
-                })
-            }
-            "gather" => {
-                let prompts = match self.required(f, "prompt") {
-                    Some(y) => self.prompt_list(y, "prompt"),
-                    None => Vec::new(),
-                };
-                let min_digits = self.int(f, "min_digits", 1, 64).unwrap_or(1) as usize;
-                let max_pos = f.pos;
-                let max_digits = self.int(f, "max_digits", 1, 64).unwrap_or(20) as usize;
-                if max_digits < min_digits {
-                    self.err(
-                        max_pos,
-                        format!(
-                            "`max_digits` ({max_digits}) is less than `min_digits` ({min_digits})"
-                        ),
-                    );
-                }
-                let finish_key = match f.take("finish_key") {
-                    Some(y) if y.is_null() || y.as_str() == Some("none") => None,
-                    Some(y) => self.key_char(y),
-                    None => Some('#'),
-                };
-                let pattern = match f.take("pattern") {
-                    Some(y) => self.regex(y, "pattern"),
-                    None => None,
-                };
-                let first = self
-                    .duration(f, "first_digit_timeout")
-                    .or(d.timeout)
-                    .unwrap_or(Duration::from_secs(5));
-                let inter = self
-                    .duration(f, "inter_digit_timeout")
-                    .unwrap_or(Duration::from_secs(3));
-                let retries = self
-                    .int(f, "retries", 0, 9)
-                    .map(|n| n as u32)
-                    .or(d.retries)
-                    .unwrap_or(2);
-                let into = self.req_text(f, "into");
-                if let Some(v) = &into
-                    && !is_var_name(v)
-                {
-                    self.err(
-                        f.pos,
-                        format!("`into`: `{v}` is not a variable name (letters, digits, `_`, `.`)"),
-                    );
-                }
-                let invalid_prompts = match f.take("invalid_prompt") {
-                    Some(y) => self.prompt_list(y, "invalid_prompt"),
-                    None => d.invalid_prompts.clone(),
-                };
-                let timeout_prompts = match f.take("timeout_prompt") {
-                    Some(y) => self.prompt_list(y, "timeout_prompt"),
-                    None => d.timeout_prompts.clone(),
-                };
-                let next = self.req_target(f, "next");
-                let on_exhausted = self.exhausted(f, "gather");
-                NodeKind::Gather(DigitCollector {
-                    prompts,
-                    min_digits,
-                    max_digits,
-                    finish_key,
-                    first_digit_timeout: first,
-                    inter_digit_timeout: inter,
-                    retries,
-                    pattern,
-                    into: into?,
-                    invalid_prompts,
-                    timeout_prompts,
-                    next: next?,
-                    on_exhausted: on_exhausted?,
-                })
-            }
-            "branch" => {
-                let mut cases = Vec::new();
-                if let Some(y) = self.required(f, "cases") {
-                    match &y.value {
-                        YamlValue::Seq(items) => {
-                            for item in items {
-                                if let Some(c) = self.case(item) {
-                                    cases.push(c);
-                                }
-                            }
-                        }
-                        _ => self.err(
-                            y.pos,
-                            format!(
-                                "`cases` must be a list of `- if: … then: …`, found {}",
-                                y.describe()
-                            ),
-                        ),
-                    }
-                }
-                let otherwise = self.req_target(f, "else");
-                NodeKind::Branch(Branch {
-                    cases,
-                    otherwise: otherwise?,
-                })
-            }
-            "set" => {
-                let mut vars = Vec::new();
-                if let Some(y) = self.required(f, "vars") {
-                    match &y.value {
-                        YamlValue::Map(entries) => {
-                            for (k, v) in entries {
-                                let name = self.text(k, "vars");
-                                if let Some(n) = &name
-                                    && !is_var_name(n)
-                                {
-                                    self.err(k.pos, format!("`{n}` is not a variable name (letters, digits, `_`, `.`)"));
-                                    continue;
-                                }
-                                let val = match &v.value {
-                                    YamlValue::Scalar { .. } if v.is_null() => {
-                                        Some(Template(String::new()))
-                                    }
-                                    _ => self.template(v, "vars"),
-                                };
-                                if let (Some(n), Some(val)) = (name, val) {
-                                    vars.push((n, val));
-                                }
-                            }
-                        }
-                        _ => self.err(
-                            y.pos,
-                            format!(
-                                "`vars` must map variable names to values, found {}",
-                                y.describe()
-                            ),
-                        ),
-                    }
-                }
-                NodeKind::Set(SetVars {
-                    vars,
-                    next: self.req_target(f, "next")?,
-                })
-            }
-            "hours" => self.hours(f)?,
-            "language" => {
-                let set = match f.take("set") {
-                    Some(y) => {
-                        let l = self.text(y, "set");
-                        if let Some(l) = &l
-                            && !languages.contains(l)
-                        {
-                            self.err(
-                                y.pos,
-                                format!(
-                                    "language `{l}` is not in the flow's `languages` ({})",
-                                    languages.join(", ")
-                                ),
-                            );
-                        }
-                        if f.has("options") || f.has("prompt") {
-                            self.err(y.pos, "a language node either `set`s a language or asks with `prompt` and `options`, not both");
-                        }
-                        l
-                    }
-                    None => None,
-                };
-                let choice = if set.is_some() {
-                    Choice {
-                        prompts: Vec::new(),
-                        barge_in: true,
-                        options: Vec::new(),
-                        timeout: Duration::from_secs(5),
-                        retries: 0,
-                        invalid_prompts: Vec::new(),
-                        timeout_prompts: Vec::new(),
-                    }
-                } else {
-                    let opts_y = f
-                        .entries
-                        .iter()
-                        .find(|(k, _)| k.as_str() == Some("options"))
-                        .map(|(_, v)| v);
-                    let c = self.choice(f, d, "options", false);
-                    for (_, l) in &c.options {
-                        if !languages.contains(l) {
-                            let pos = opts_y.map(|y| y.pos).unwrap_or(f.pos);
-                            self.err(
-                                pos,
-                                format!(
-                                    "language `{l}` is not in the flow's `languages` ({})",
-                                    languages.join(", ")
-                                ),
-                            );
-                        }
-                    }
-                    c
-                };
-                NodeKind::Language(LanguageChoice {
-                    set,
-                    choice,
-                    next: self.req_target(f, "next")?,
-                })
-            }
-            "lookup" => {
-                let source_y = self.required(f, "source");
-                let url = f.take("url");
-                let source = match source_y.and_then(|y| self.text(y, "source").map(|s| (s, y.pos)))
-                {
-                    Some((s, pos)) => match s.as_str() {
-                        "subscriber_by_caller_id" => Some(LookupSource::SubscriberByCallerId),
-                        "order_by_number" => Some(LookupSource::OrderByNumber),
-                        "webhook" => {
-                            match url.and_then(|u| self.text(u, "url").map(|t| (t, u.pos))) {
-                                Some((u, upos)) => {
-                                    if !(u.starts_with("http://") || u.starts_with("https://")) {
-                                        self.err(upos, format!("`url` must start with http:// or https://, found `{u}`"));
-                                    }
-                                    Some(LookupSource::Webhook { url: u })
-                                }
-                                None => {
-                                    if url.is_none() {
-                                        self.err(pos, "a webhook lookup needs `url`");
-                                    }
-                                    None
-                                }
-                            }
-                        }
-                        other => {
-                            self.err(pos, format!("unknown lookup source `{other}`; use subscriber_by_caller_id, order_by_number or webhook"));
-                            None
-                        }
-                    },
-                    None => None,
-                };
-                if let (Some(u), Some(s)) = (url, &source)
-                    && !matches!(s, LookupSource::Webhook { .. })
-                {
-                    self.err(u.pos, "`url` only applies to `source: webhook`");
-                }
-                let params = match f.take("params") {
-                    Some(y) => self.template_map(y, "params"),
-                    None => Vec::new(),
-                };
-                if source == Some(LookupSource::OrderByNumber)
-                    && !params.iter().any(|(k, _)| k == "number")
-                {
-                    self.err(
-                        f.pos,
-                        "an order_by_number lookup needs `params: {number: …}`",
-                    );
-                }
-                let into = self.opt_text(f, "into").unwrap_or_else(|| "lookup".into());
-                if !is_var_name(&into) {
-                    self.err(f.pos, format!("`into`: `{into}` is not a variable name"));
-                }
-                let timeout = self
-                    .duration(f, "timeout")
-                    .unwrap_or(Duration::from_secs(3));
-                let next = self.req_target(f, "next");
-                let on_not_found = self.opt_target(f, "on_not_found");
-                let on_failure = self.req_target(f, "on_failure");
-                NodeKind::Lookup(Lookup {
-                    source: source?,
-                    params,
-                    into,
-                    timeout,
-                    next: next?,
-                    on_not_found,
-                    on_failure: on_failure?,
-                })
-            }
-            "say" => {
-                let before = self.opt_prompts(f, "before");
-                let value = self
-                    .required(f, "value")
-                    .and_then(|y| self.template(y, "value"));
-                let say_as = match self.required(f, "as") {
-                    Some(y) => match self.text(y, "as").as_deref() {
-                        Some("digits") => Some(SayAs::Digits),
-                        Some("number") => Some(SayAs::Number),
-                        Some("date") => Some(SayAs::Date),
-                        Some(other) => {
-                            self.err(
-                                y.pos,
-                                format!("`as` must be digits, number or date, found `{other}`"),
-                            );
-                            None
-                        }
-                        None => None,
-                    }
-                    .inspect(|&a| {
-                        self.says.push(SayNeed {
-                            say_as: a,
-                            pos: y.pos,
-                        })
-                    }),
-                    None => None,
-                };
-                let after = self.opt_prompts(f, "after");
-                let barge_in = self.bool(f, "barge_in", false);
-                let next = self.req_target(f, "next");
-                let outcome = self.outcome(f);
-                NodeKind::Say(Say {
-                    before,
-                    value: value?,
-                    say_as: say_as?,
-                    after,
-                    barge_in,
-                    next: next?,
-                    outcome,
-                })
-            }
-            "enqueue" => {
-                let queue = self.req_text(f, "queue");
-                let priority = self.int(f, "priority", -1000, 1000).unwrap_or(0);
-                let data = match f.take("data") {
-                    Some(y) => self.template_map(y, "data"),
-                    None => Vec::new(),
-                };
-                NodeKind::Enqueue(Enqueue {
-                    queue: queue?,
-                    priority,
-                    data,
-                })
-            }
-            "voicemail" => NodeKind::Voicemail(Voicemail {
-                prompts: self.opt_prompts(f, "prompt"),
-                max_seconds: self.int(f, "max_seconds", 5, 600).unwrap_or(120) as u32,
-                beep: self.bool(f, "beep", true),
-                next: self.req_target(f, "next")?,
-            }),
-            "callback" => {
-                let choice = self.choice(f, d, "slots", false);
-                let number = match f.take("number") {
-                    Some(y) => self.template(y, "number"),
-                    None => Some(Template("${caller}".into())),
-                };
-                let queue = self.opt_text(f, "queue");
-                let hours = f
-                    .take("hours")
-                    .and_then(|y| Some((self.text(y, "hours")?, y.pos)));
-                let slot_times = self.slot_times(f);
-                let next = self.req_target(f, "next");
-                let on_exhausted = self.exhausted(f, "callback");
-                let on_no_number = self.opt_target(f, "on_no_number");
-                if !slot_times.is_empty() && hours.is_none() {
-                    let pos = slot_times[0].2;
-                    self.err(pos, "`slot_times` needs `hours:` (the hours node whose open days the slots fall on)");
-                }
-                self.callback_hours
-                    .push((hours.clone(), slot_times.clone()));
-                NodeKind::Callback(Callback {
-                    choice,
-                    number: number?,
-                    queue,
-                    hours: hours.map(|h| h.0),
-                    slot_times: slot_times.into_iter().map(|(n, m, _)| (n, m)).collect(),
-                    next: next?,
-                    on_exhausted: on_exhausted?,
-                    on_no_number,
-                })
-            }
-            "transfer" => {
-                let to = self.required(f, "to").and_then(|y| {
-                    let t = self.text(y, "to")?;
-                    if !(t.starts_with("sip:") || t.starts_with("sips:") || t.starts_with("tel:")) {
-                        self.err(
-                            y.pos,
-                            format!("`to` must be a SIP URI (sip:user@host), found `{t}`"),
-                        );
-                    }
-                    Some(t)
-                });
-                let method = match f.take("method") {
-                    Some(y) => match self.text(y, "method").as_deref() {
-                        Some("invite") => Some(TransferMethod::Invite),
-                        Some("refer") => Some(TransferMethod::Refer),
-                        Some(other) => {
-                            self.err(
-                                y.pos,
-                                format!("`method` must be invite or refer, found `{other}`"),
-                            );
-                            None
-                        }
-                        None => None,
-                    },
-                    None => Some(TransferMethod::Refer),
-                };
-                NodeKind::Transfer(Transfer {
-                    to: to?,
-                    method: method?,
-                })
-            }
-            "hangup" => NodeKind::Hangup(Hangup {
-                prompts: self.opt_prompts(f, "prompt"),
-                outcome: self.outcome(f),
-            }),
-            _ => return None,
-        })
     }
 
     /// A node of unknown type still names where it goes and what it plays;
@@ -1406,7 +855,7 @@ impl Loader {
     }
 
     /// `on_exhausted`, whose absence is the "menu with no timeout path" error.
-    fn exhausted(&mut self, f: &mut Fields<'_>, kind: &str) -> Option<String> {
+    pub(crate) fn exhausted(&mut self, f: &mut Fields<'_>, kind: &str) -> Option<String> {
         match f.take("on_exhausted") {
             Some(y) => self.target(y, "on_exhausted"),
             None => {
@@ -1419,7 +868,7 @@ impl Loader {
         }
     }
 
-    fn regex(&mut self, y: &Yaml, key: &str) -> Option<Regex> {
+    pub(crate) fn regex(&mut self, y: &Yaml, key: &str) -> Option<Regex> {
         let src = self.text(y, key)?;
         match Regex::new(&format!("^(?:{src})$")) {
             Ok(r) => Some(r),
@@ -1439,7 +888,7 @@ impl Loader {
         }
     }
 
-    fn template_map(&mut self, y: &Yaml, key: &str) -> Vec<(String, Template)> {
+    pub(crate) fn template_map(&mut self, y: &Yaml, key: &str) -> Vec<(String, Template)> {
         let YamlValue::Map(entries) = &y.value else {
             self.err(
                 y.pos,
@@ -1454,124 +903,6 @@ impl Loader {
             }
         }
         out
-    }
-
-    fn case(&mut self, item: &Yaml) -> Option<Case> {
-        let mut f = self.fields(item, "a branch case")?;
-        let cond = self.required(&mut f, "if").and_then(|y| {
-            let text = self.text(y, "if")?;
-            match parse_condition(&text) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    let pos = self.pos_in_scalar(y, &text, e.at);
-                    self.err(pos, format!("`if`: {e}"));
-                    None
-                }
-            }
-        });
-        let next = self.req_target(&mut f, "then");
-        self.finish(f, &["if", "then"]);
-        Some(Case {
-            condition: cond?,
-            next: next?,
-        })
-    }
-
-    fn hours(&mut self, f: &mut Fields<'_>) -> Option<NodeKind> {
-        let tz = self.required(f, "time_zone").and_then(|y| {
-            let t = self.text(y, "time_zone")?;
-            match t.parse::<Tz>() {
-                Ok(tz) => Some(tz),
-                Err(_) => {
-                    self.err(y.pos, format!("unknown time zone `{t}`; use an IANA name like Asia/Shanghai or Europe/London"));
-                    None
-                }
-            }
-        });
-        let mut weekly: [Vec<(u16, u16)>; 7] = Default::default();
-        let mut weekly_ok = true;
-        if let Some(y) = self.required(f, "weekly") {
-            match &y.value {
-                YamlValue::Map(entries) => {
-                    for (k, v) in entries {
-                        let days = k.as_str().and_then(parse_days);
-                        let Some(days) = days else {
-                            self.err(k.pos, format!("`{}` is not a day or day range; use mon…sun, mon-fri, weekdays, weekend or daily", k.as_str().unwrap_or("?")));
-                            weekly_ok = false;
-                            continue;
-                        };
-                        let ranges = match v.as_str() {
-                            Some(s) => match parse_ranges(s) {
-                                Ok(r) => r,
-                                Err(e) => {
-                                    self.err(v.pos, e);
-                                    weekly_ok = false;
-                                    continue;
-                                }
-                            },
-                            None => {
-                                self.err(v.pos, "opening hours must read like \"09:00-18:00\" or \"09:00-12:00, 13:00-17:30\" or closed");
-                                weekly_ok = false;
-                                continue;
-                            }
-                        };
-                        for d in days {
-                            weekly[d].extend(ranges.iter().copied());
-                        }
-                    }
-                }
-                _ => {
-                    self.err(
-                        y.pos,
-                        format!(
-                            "`weekly` must map days to opening hours, found {}",
-                            y.describe()
-                        ),
-                    );
-                    weekly_ok = false;
-                }
-            }
-        }
-        let mut holidays = Vec::new();
-        if let Some(y) = f.take("holidays") {
-            match &y.value {
-                YamlValue::Seq(items) => {
-                    for item in items {
-                        match item
-                            .as_str()
-                            .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-                        {
-                            Some(d) => holidays.push(d),
-                            None => self.err(
-                                item.pos,
-                                format!(
-                                    "holiday `{}` is not a date like 2026-12-25",
-                                    item.as_str().unwrap_or("?")
-                                ),
-                            ),
-                        }
-                    }
-                }
-                _ => self.err(
-                    y.pos,
-                    format!("`holidays` must be a list of dates, found {}", y.describe()),
-                ),
-            }
-        }
-        let open = self.req_target(f, "open");
-        let closed = self.req_target(f, "closed");
-        let holiday = self.opt_target(f, "holiday");
-        if !weekly_ok {
-            return None;
-        }
-        Some(NodeKind::Hours(BusinessHours {
-            time_zone: tz?,
-            weekly,
-            holidays,
-            open: open?,
-            closed: closed?,
-            holiday,
-        }))
     }
 
     /// Graph checks on the edges recorded while reading (also when some nodes had errors).
@@ -1844,66 +1175,6 @@ pub(crate) fn is_var_name(s: &str) -> bool {
     crate::condition::is_variable(s)
 }
 
-/// `mon`, `mon-fri`, `weekdays`, `weekend`, `daily` → day indexes, Monday = 0.
-fn parse_days(s: &str) -> Option<Vec<usize>> {
-    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-    let day = |d: &str| {
-        DAYS.iter()
-            .position(|x| *x == d.trim().to_ascii_lowercase())
-    };
-    match s.trim().to_ascii_lowercase().as_str() {
-        "daily" => return Some((0..7).collect()),
-        "weekdays" => return Some((0..5).collect()),
-        "weekend" | "weekends" => return Some(vec![5, 6]),
-        _ => {}
-    }
-    let mut out = Vec::new();
-    for part in s.split(',') {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b) = (day(a)?, day(b)?);
-                if b < a {
-                    return None;
-                }
-                out.extend(a..=b);
-            }
-            None => out.push(day(part)?),
-        }
-    }
-    Some(out)
-}
-
-/// `09:00-18:00, 19:00-21:00` or `closed` → minute ranges.
-fn parse_ranges(s: &str) -> Result<Vec<(u16, u16)>, String> {
-    if s.trim().eq_ignore_ascii_case("closed") {
-        return Ok(Vec::new());
-    }
-    let mut out = Vec::new();
-    for part in s.split(',') {
-        let bad = || format!("`{}` is not a time range like 09:00-18:00", part.trim());
-        let (a, b) = part.split_once('-').ok_or_else(bad)?;
-        let (a, b) = (hhmm(a).ok_or_else(bad)?, hhmm(b).ok_or_else(bad)?);
-        if b <= a {
-            return Err(format!("`{}` ends before it starts", part.trim()));
-        }
-        out.push((a, b));
-    }
-    Ok(out)
-}
-
-fn hhmm(s: &str) -> Option<u16> {
-    let (h, m) = s.trim().split_once(':')?;
-    if h.is_empty() || h.len() > 2 || m.len() != 2 {
-        return None;
-    }
-    let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
-    match (h, m) {
-        (24, 0) => Some(1440),
-        (0..=23, 0..=59) => Some(h * 60 + m),
-        _ => None,
-    }
-}
-
 /// The nearest id by edit distance, for "did you mean" hints.
 fn closest<'a>(to: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     fn distance(a: &str, b: &str) -> usize {
@@ -1942,17 +1213,21 @@ mod tests {
         assert_eq!(parse_duration("5 parsecs"), None);
     }
 
+    /// Each kind in `KINDS` is a `NodeKind` of the same name, and the
+    /// simulator's every-kind fixture has one of each.
     #[test]
-    fn schedules() {
-        assert_eq!(parse_days("mon-fri").unwrap(), vec![0, 1, 2, 3, 4]);
-        assert_eq!(parse_days("sat,sun").unwrap(), vec![5, 6]);
-        assert!(parse_days("fri-mon").is_none());
-        assert_eq!(
-            parse_ranges("09:00-12:00, 13:00-24:00").unwrap(),
-            vec![(540, 720), (780, 1440)]
-        );
-        assert!(parse_ranges("18:00-09:00").is_err());
-        assert!(parse_ranges("9-5").is_err());
+    fn every_kind_is_registered_and_in_the_all_kinds_fixture() {
+        let flow = load_file(
+            Path::new("tests/fixtures/all-kinds.yaml"),
+            &LoadOptions::default(),
+        )
+        .expect("all-kinds.yaml loads");
+        let mut seen: Vec<&str> = flow.nodes.iter().map(|n| n.kind.name()).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        let mut kinds: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
+        kinds.sort_unstable();
+        assert_eq!(seen, kinds);
     }
 }
 #[cfg(test)]

@@ -1,0 +1,255 @@
+//! The `callback` node: asks for a slot with one key and books a call back
+//! to the caller's (dialable) number; slot times follow an `hours` node.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::{Kind, exit};
+use crate::flow::{Choice, Node, NodeKind, Template};
+use crate::interp::{Action, Interpreter, Question};
+use crate::load::{Context, Fields, Loader, Syntax};
+use crate::nodes::hours::hhmm;
+use crate::yaml::{Pos, YamlValue};
+
+#[derive(Debug)]
+pub struct Callback {
+    /// Options map keys to slot names (e.g. `morning`).
+    pub choice: Choice,
+    /// Must render to a dialable number (see [`crate::callback::is_dialable`]).
+    pub number: Template,
+    /// The queue whose agents make the call.
+    pub queue: Option<String>,
+    /// The `hours` node whose schedule the slots follow.
+    pub hours: Option<String>,
+    /// Slot name → local minute of day on the next open day; a slot not
+    /// listed is `asap` (now if open, else the next opening).
+    pub slot_times: Vec<(String, u16)>,
+    pub next: String,
+    pub on_exhausted: String,
+    /// Where to go when `number` is not dialable (default: `on_exhausted`).
+    pub on_no_number: Option<String>,
+}
+
+/// A callback slot's time: (slot name, local minute of day, where).
+type SlotTime = (String, u16, Pos);
+/// A callback node's `hours:` (node id, where) and its slot times, checked
+/// by [`check_hours`] once every node is known.
+pub(crate) type CallbackHours = (Option<(String, Pos)>, Vec<SlotTime>);
+
+pub(crate) const SYNTAX: Syntax = Syntax {
+    name: "callback",
+    keys: &[
+        "prompt",
+        "barge_in",
+        "slots",
+        "number",
+        "timeout",
+        "retries",
+        "invalid_prompt",
+        "timeout_prompt",
+        "next",
+        "on_exhausted",
+        "queue",
+        "hours",
+        "slot_times",
+        "on_no_number",
+    ],
+    parse,
+};
+
+fn parse(l: &mut Loader, f: &mut Fields<'_>, cx: &Context<'_>) -> Option<NodeKind> {
+    let choice = l.choice(f, cx.defaults, "slots", false);
+    let number = match f.take("number") {
+        Some(y) => l.template(y, "number"),
+        None => Some(Template("${caller}".into())),
+    };
+    let queue = l.opt_text(f, "queue");
+    let hours = f
+        .take("hours")
+        .and_then(|y| Some((l.text(y, "hours")?, y.pos)));
+    let slot_times = slot_times(l, f);
+    let next = l.req_target(f, "next");
+    let on_exhausted = l.exhausted(f, "callback");
+    let on_no_number = l.opt_target(f, "on_no_number");
+    if !slot_times.is_empty() && hours.is_none() {
+        let pos = slot_times[0].2;
+        l.err(
+            pos,
+            "`slot_times` needs `hours:` (the hours node whose open days the slots fall on)",
+        );
+    }
+    l.callback_hours.push((hours.clone(), slot_times.clone()));
+    Some(NodeKind::Callback(Callback {
+        choice,
+        number: number?,
+        queue,
+        hours: hours.map(|h| h.0),
+        slot_times: slot_times.into_iter().map(|(n, m, _)| (n, m)).collect(),
+        next: next?,
+        on_exhausted: on_exhausted?,
+        on_no_number,
+    }))
+}
+
+/// `slot_times: {slot: "HH:MM", …}`.
+fn slot_times(l: &mut Loader, f: &mut Fields<'_>) -> Vec<SlotTime> {
+    let Some(y) = f.take("slot_times") else {
+        return Vec::new();
+    };
+    let YamlValue::Map(map) = &y.value else {
+        l.err(
+            y.pos,
+            format!(
+                "`slot_times` must map slot names to times (\"09:30\"), found {}",
+                y.describe()
+            ),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (k, v) in map {
+        let (Some(name), Some(t)) = (k.as_str(), v.as_str()) else {
+            l.err(v.pos, "a slot time is `name: \"HH:MM\"`");
+            continue;
+        };
+        match hhmm(t).filter(|&m| m < 24 * 60) {
+            Some(m) => out.push((name.to_owned(), m, v.pos)),
+            None => l.err(v.pos, format!("`{t}` is not a time of day (HH:MM)")),
+        }
+    }
+    out
+}
+
+/// Whole-flow check, once every node is read: each callback's `hours:`
+/// names an hours node, and its slot times fall in that node's opening hours.
+pub(crate) fn check_hours(l: &mut Loader, nodes: &[Node], ids: &HashMap<String, Pos>) {
+    for (hours, times) in std::mem::take(&mut l.callback_hours) {
+        let Some((id, pos)) = hours else { continue };
+        match nodes.iter().find(|n| n.id == id).map(|n| &n.kind) {
+            Some(NodeKind::Hours(h)) => {
+                for (slot, m, at) in times {
+                    // A schedule that is never open (an emergency
+                    // closure) books for now; any other must contain the time.
+                    let never_open = h.weekly.iter().all(Vec::is_empty);
+                    if !never_open && !crate::callback::ever_open_at(h, m) {
+                        l.err(
+                            at,
+                            format!(
+                                "slot `{slot}` at {:02}:{:02} is outside `{id}`'s opening hours on every day",
+                                m / 60,
+                                m % 60
+                            ),
+                        );
+                    }
+                }
+            }
+            Some(other) => l.err(
+                pos,
+                format!(
+                    "`hours` must name an hours node; `{id}` is a {} node",
+                    other.name()
+                ),
+            ),
+            None if ids.contains_key(&id) => {} // that node has its own errors
+            None => l.err(
+                pos,
+                format!("`hours` names `{id}`, which is not a node of this flow"),
+            ),
+        }
+    }
+}
+
+impl Kind for Callback {
+    fn name(&self) -> &'static str {
+        SYNTAX.name
+    }
+
+    fn waits_for_caller(&self) -> bool {
+        true
+    }
+
+    fn exits(&self) -> Vec<(String, &str)> {
+        vec![
+            exit("slot chosen", &self.next),
+            exit("no choice", &self.on_exhausted),
+        ]
+    }
+
+    fn shape(&self) -> (&'static str, &'static str) {
+        ("{", "}")
+    }
+
+    fn enter(&self, it: &mut Interpreter, now: Instant, wall: DateTime<Utc>) -> Option<String> {
+        it.ask(&self.choice, now, wall)
+    }
+
+    fn question(&self) -> Option<Question<'_>> {
+        Some(Question {
+            choice: &self.choice,
+            on_exhausted: &self.on_exhausted,
+        })
+    }
+
+    fn chosen(
+        &self,
+        it: &mut Interpreter,
+        key: char,
+        slot: &str,
+        now: Instant,
+        wall: DateTime<Utc>,
+    ) {
+        let flow = Arc::clone(&it.flow);
+        let nid = it.node_id();
+        let number = it.render(&self.number);
+        it.record(
+            "input",
+            nid.clone(),
+            json!({ "input": key.to_string(), "slot": slot }),
+        );
+        // Never book what cannot be dialled (a SIP user name
+        // such as `caller`): the flow asks for a number instead.
+        if !crate::callback::is_dialable(&number) {
+            it.record(
+                "callback_refused",
+                nid,
+                json!({ "number": number, "reason": "not a dialable number" }),
+            );
+            let to = self
+                .on_no_number
+                .clone()
+                .unwrap_or_else(|| self.on_exhausted.clone());
+            it.run_from(to, now, wall);
+            return;
+        }
+        let hours = self
+            .hours
+            .as_deref()
+            .and_then(|id| match flow.node(id).map(|n| &n.kind) {
+                Some(NodeKind::Hours(h)) => Some(h),
+                _ => None,
+            });
+        let at = self
+            .slot_times
+            .iter()
+            .find(|(n, _)| n == slot)
+            .map(|&(_, m)| m);
+        let due_at = crate::callback::slot_due(hours, at, wall);
+        let (queue, next) = (self.queue.clone(), self.next.clone());
+        it.out.push(Action::CallbackRequested {
+            number: number.clone(),
+            slot: slot.to_owned(),
+            queue,
+            due_at,
+        });
+        it.record(
+            "outcome",
+            nid,
+            json!({ "outcome": "callback", "number": number, "slot": slot }),
+        );
+        it.run_from(next, now, wall);
+    }
+}

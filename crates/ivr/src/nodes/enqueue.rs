@@ -1,0 +1,72 @@
+//! The `enqueue` node: hands the call to a queue for an agent; the flow ends.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, json};
+
+use super::Kind;
+use crate::flow::{NodeKind, Template};
+use crate::interp::{Action, Interpreter};
+use crate::load::{Context, Fields, Loader, Syntax};
+
+#[derive(Debug)]
+pub struct Enqueue {
+    pub queue: String,
+    pub priority: i64,
+    pub data: Vec<(String, Template)>,
+}
+
+pub(crate) const SYNTAX: Syntax = Syntax {
+    name: "enqueue",
+    keys: &["queue", "priority", "data"],
+    parse,
+};
+
+fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKind> {
+    let queue = l.req_text(f, "queue");
+    let priority = l.int(f, "priority", -1000, 1000).unwrap_or(0);
+    let data = match f.take("data") {
+        Some(y) => l.template_map(y, "data"),
+        None => Vec::new(),
+    };
+    Some(NodeKind::Enqueue(Enqueue {
+        queue: queue?,
+        priority,
+        data,
+    }))
+}
+
+impl Kind for Enqueue {
+    fn name(&self) -> &'static str {
+        SYNTAX.name
+    }
+
+    fn exits(&self) -> Vec<(String, &str)> {
+        Vec::new()
+    }
+
+    fn shape(&self) -> (&'static str, &'static str) {
+        ("([", "])")
+    }
+
+    fn enter(&self, it: &mut Interpreter, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
+        let mut data = Map::new();
+        for (k, t) in &self.data {
+            data.insert(k.clone(), it.render_value(t));
+        }
+        let nid = it.node_id();
+        it.record(
+            "enqueued",
+            nid,
+            json!({ "queue": self.queue, "priority": self.priority }),
+        );
+        it.out.push(Action::Enqueue {
+            queue: self.queue.clone(),
+            priority: self.priority,
+            data,
+        });
+        it.finish();
+        None
+    }
+}

@@ -1,0 +1,283 @@
+//! The `gather` node: collects several digits into a variable, with its own
+//! wait state ([`Step::Gathering`]): per-digit timers and a finish key.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use regex::Regex;
+use serde_json::{Value, json};
+
+use super::{Kind, exit};
+use crate::flow::NodeKind;
+use crate::interp::{Action, Interpreter, Reprompt, Retry, Step, set_path};
+use crate::load::{Context, Fields, Loader, Syntax, is_var_name};
+
+/// `gather`: several digits into a variable.
+#[derive(Debug)]
+pub struct DigitCollector {
+    pub prompts: Vec<String>,
+    pub min_digits: usize,
+    pub max_digits: usize,
+    pub finish_key: Option<char>,
+    pub first_digit_timeout: Duration,
+    pub inter_digit_timeout: Duration,
+    pub retries: u32,
+    /// The whole input must match (anchored).
+    pub pattern: Option<Regex>,
+    pub into: String,
+    pub invalid_prompts: Vec<String>,
+    pub timeout_prompts: Vec<String>,
+    pub next: String,
+    pub on_exhausted: String,
+}
+
+pub(crate) const SYNTAX: Syntax = Syntax {
+    name: "gather",
+    keys: &[
+        "prompt",
+        "min_digits",
+        "max_digits",
+        "finish_key",
+        "first_digit_timeout",
+        "inter_digit_timeout",
+        "retries",
+        "pattern",
+        "into",
+        "invalid_prompt",
+        "timeout_prompt",
+        "next",
+        "on_exhausted",
+    ],
+    parse,
+};
+
+fn parse(l: &mut Loader, f: &mut Fields<'_>, cx: &Context<'_>) -> Option<NodeKind> {
+    let d = cx.defaults;
+    let prompts = match l.required(f, "prompt") {
+        Some(y) => l.prompt_list(y, "prompt"),
+        None => Vec::new(),
+    };
+    let min_digits = l.int(f, "min_digits", 1, 64).unwrap_or(1) as usize;
+    let max_pos = f.pos;
+    let max_digits = l.int(f, "max_digits", 1, 64).unwrap_or(20) as usize;
+    if max_digits < min_digits {
+        l.err(
+            max_pos,
+            format!("`max_digits` ({max_digits}) is less than `min_digits` ({min_digits})"),
+        );
+    }
+    let finish_key = match f.take("finish_key") {
+        Some(y) if y.is_null() || y.as_str() == Some("none") => None,
+        Some(y) => l.key_char(y),
+        None => Some('#'),
+    };
+    let pattern = match f.take("pattern") {
+        Some(y) => l.regex(y, "pattern"),
+        None => None,
+    };
+    let first = l
+        .duration(f, "first_digit_timeout")
+        .or(d.timeout)
+        .unwrap_or(Duration::from_secs(5));
+    let inter = l
+        .duration(f, "inter_digit_timeout")
+        .unwrap_or(Duration::from_secs(3));
+    let retries = l
+        .int(f, "retries", 0, 9)
+        .map(|n| n as u32)
+        .or(d.retries)
+        .unwrap_or(2);
+    let into = l.req_text(f, "into");
+    if let Some(v) = &into
+        && !is_var_name(v)
+    {
+        l.err(
+            f.pos,
+            format!("`into`: `{v}` is not a variable name (letters, digits, `_`, `.`)"),
+        );
+    }
+    let invalid_prompts = match f.take("invalid_prompt") {
+        Some(y) => l.prompt_list(y, "invalid_prompt"),
+        None => d.invalid_prompts.clone(),
+    };
+    let timeout_prompts = match f.take("timeout_prompt") {
+        Some(y) => l.prompt_list(y, "timeout_prompt"),
+        None => d.timeout_prompts.clone(),
+    };
+    let next = l.req_target(f, "next");
+    let on_exhausted = l.exhausted(f, "gather");
+    Some(NodeKind::Gather(DigitCollector {
+        prompts,
+        min_digits,
+        max_digits,
+        finish_key,
+        first_digit_timeout: first,
+        inter_digit_timeout: inter,
+        retries,
+        pattern,
+        into: into?,
+        invalid_prompts,
+        timeout_prompts,
+        next: next?,
+        on_exhausted: on_exhausted?,
+    }))
+}
+
+impl Kind for DigitCollector {
+    fn name(&self) -> &'static str {
+        SYNTAX.name
+    }
+
+    fn waits_for_caller(&self) -> bool {
+        true
+    }
+
+    fn exits(&self) -> Vec<(String, &str)> {
+        vec![
+            exit("ok", &self.next),
+            exit("no valid input", &self.on_exhausted),
+        ]
+    }
+
+    fn enter(&self, it: &mut Interpreter, now: Instant, wall: DateTime<Utc>) -> Option<String> {
+        let here = it.node;
+        it.step = Step::Gathering {
+            attempt: 0,
+            digits: String::new(),
+            playing: false,
+        };
+        if it.typeahead.is_empty() {
+            it.play(&self.prompts, true);
+            it.step = Step::Gathering {
+                attempt: 0,
+                digits: String::new(),
+                playing: true,
+            };
+            None
+        } else {
+            start_timer(it, now);
+            while let Some(d) = it.typeahead.pop_front() {
+                if !matches!(it.step, Step::Gathering { .. }) || it.node != here {
+                    break;
+                }
+                digit(it, d, now, wall);
+            }
+            None
+        }
+    }
+
+    fn reprompt(&self, step: &Step) -> Option<Reprompt<'_>> {
+        let Step::Gathering {
+            attempt, digits, ..
+        } = step
+        else {
+            return None;
+        };
+        Some(Reprompt {
+            attempt: *attempt,
+            timeout: if digits.is_empty() {
+                self.first_digit_timeout
+            } else {
+                self.inter_digit_timeout
+            },
+            retries: self.retries,
+            invalid_prompts: &self.invalid_prompts,
+            timeout_prompts: &self.timeout_prompts,
+            prompts: &self.prompts,
+            on_exhausted: &self.on_exhausted,
+            barge_in: true,
+        })
+    }
+}
+
+/// The prompt is over (or was cut short): the first-digit timer starts.
+pub(crate) fn prompt_finished(it: &mut Interpreter, attempt: u32, digits: String, now: Instant) {
+    it.step = Step::Gathering {
+        attempt,
+        digits,
+        playing: false,
+    };
+    start_timer(it, now);
+}
+
+/// Silence: with no digits, ask again; else take what was typed.
+pub(crate) fn timer_fired(it: &mut Interpreter, digits: String, now: Instant, wall: DateTime<Utc>) {
+    if digits.is_empty() {
+        it.retry(Retry::Timeout, "", now, wall);
+    } else {
+        complete(it, digits, now, wall);
+    }
+}
+
+fn start_timer(it: &mut Interpreter, now: Instant) {
+    if let (Some(NodeKind::Gather(g)), Step::Gathering { digits, .. }) = (it.kind(), &it.step) {
+        let wait = if digits.is_empty() {
+            g.first_digit_timeout
+        } else {
+            g.inter_digit_timeout
+        };
+        it.deadline = Some(now + wait);
+    }
+}
+
+/// A key while gathering (it stops the prompt).
+pub(crate) fn digit(it: &mut Interpreter, d: char, now: Instant, wall: DateTime<Utc>) {
+    let Some(NodeKind::Gather(g)) = it.kind() else {
+        return;
+    };
+    let (finish_key, max) = (g.finish_key, g.max_digits);
+    let Step::Gathering {
+        attempt,
+        mut digits,
+        playing,
+    } = it.step.clone()
+    else {
+        return;
+    };
+    if playing {
+        it.out.push(Action::StopPlayback);
+    }
+    if Some(d) == finish_key {
+        it.step = Step::Gathering {
+            attempt,
+            digits: digits.clone(),
+            playing: false,
+        };
+        complete(it, digits, now, wall);
+        return;
+    }
+    digits.push(d);
+    it.step = Step::Gathering {
+        attempt,
+        digits: digits.clone(),
+        playing: false,
+    };
+    if digits.len() >= max {
+        complete(it, digits, now, wall);
+    } else {
+        start_timer(it, now);
+    }
+}
+
+fn complete(it: &mut Interpreter, digits: String, now: Instant, wall: DateTime<Utc>) {
+    it.deadline = None;
+    let flow = Arc::clone(&it.flow);
+    let Some(index) = it.node else { return };
+    let node = &flow.nodes[index];
+    let NodeKind::Gather(g) = &node.kind else {
+        return;
+    };
+    let ok = digits.len() >= g.min_digits && g.pattern.as_ref().is_none_or(|p| p.is_match(&digits));
+    if !ok {
+        it.retry(Retry::Invalid, &digits, now, wall);
+        return;
+    }
+    it.record(
+        "input",
+        Some(node.id.clone()),
+        json!({ "input": digits, "into": g.into }),
+    );
+    set_path(&mut it.vars, &g.into, Value::String(digits));
+    it.run_from(g.next.clone(), now, wall);
+}

@@ -1,0 +1,219 @@
+//! The `lookup` node: asks the shell for data (a subscriber, an order, a
+//! webhook) and waits for the answer ([`Step::LookingUp`]) or its timeout.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+
+use super::{Kind, exit};
+use crate::flow::{NodeKind, Template};
+use crate::interp::{Action, Interpreter, Step, set_path};
+use crate::load::{Context, Fields, Loader, Syntax, is_var_name};
+
+#[derive(Debug)]
+pub struct Lookup {
+    pub source: LookupSource,
+    pub params: Vec<(String, Template)>,
+    /// Results land in `<into>.<field>` variables.
+    pub into: String,
+    pub timeout: Duration,
+    pub next: String,
+    pub on_not_found: Option<String>,
+    pub on_failure: String,
+}
+
+/// Where a lookup's answer comes from; the call shell performs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LookupSource {
+    /// The subscriber whose phone number is the caller's (param `number`, default `${caller}`).
+    SubscriberByCallerId,
+    /// An order by its number (param `number`).
+    OrderByNumber,
+    /// POST the params as a JSON object to `url`; a JSON object comes back.
+    Webhook { url: String },
+}
+
+impl LookupSource {
+    pub fn name(&self) -> &'static str {
+        match self {
+            LookupSource::SubscriberByCallerId => "subscriber_by_caller_id",
+            LookupSource::OrderByNumber => "order_by_number",
+            LookupSource::Webhook { .. } => "webhook",
+        }
+    }
+}
+
+pub(crate) const SYNTAX: Syntax = Syntax {
+    name: "lookup",
+    keys: &[
+        "source",
+        "url",
+        "params",
+        "into",
+        "timeout",
+        "next",
+        "on_not_found",
+        "on_failure",
+    ],
+    parse,
+};
+
+fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKind> {
+    let source_y = l.required(f, "source");
+    let url = f.take("url");
+    let source = match source_y.and_then(|y| l.text(y, "source").map(|s| (s, y.pos))) {
+        Some((s, pos)) => match s.as_str() {
+            "subscriber_by_caller_id" => Some(LookupSource::SubscriberByCallerId),
+            "order_by_number" => Some(LookupSource::OrderByNumber),
+            "webhook" => match url.and_then(|u| l.text(u, "url").map(|t| (t, u.pos))) {
+                Some((u, upos)) => {
+                    if !(u.starts_with("http://") || u.starts_with("https://")) {
+                        l.err(
+                            upos,
+                            format!("`url` must start with http:// or https://, found `{u}`"),
+                        );
+                    }
+                    Some(LookupSource::Webhook { url: u })
+                }
+                None => {
+                    if url.is_none() {
+                        l.err(pos, "a webhook lookup needs `url`");
+                    }
+                    None
+                }
+            },
+            other => {
+                l.err(
+                    pos,
+                    format!(
+                        "unknown lookup source `{other}`; use subscriber_by_caller_id, order_by_number or webhook"
+                    ),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    if let (Some(u), Some(s)) = (url, &source)
+        && !matches!(s, LookupSource::Webhook { .. })
+    {
+        l.err(u.pos, "`url` only applies to `source: webhook`");
+    }
+    let params = match f.take("params") {
+        Some(y) => l.template_map(y, "params"),
+        None => Vec::new(),
+    };
+    if source == Some(LookupSource::OrderByNumber) && !params.iter().any(|(k, _)| k == "number") {
+        l.err(
+            f.pos,
+            "an order_by_number lookup needs `params: {number: …}`",
+        );
+    }
+    let into = l.opt_text(f, "into").unwrap_or_else(|| "lookup".into());
+    if !is_var_name(&into) {
+        l.err(f.pos, format!("`into`: `{into}` is not a variable name"));
+    }
+    let timeout = l.duration(f, "timeout").unwrap_or(Duration::from_secs(3));
+    let next = l.req_target(f, "next");
+    let on_not_found = l.opt_target(f, "on_not_found");
+    let on_failure = l.req_target(f, "on_failure");
+    Some(NodeKind::Lookup(Lookup {
+        source: source?,
+        params,
+        into,
+        timeout,
+        next: next?,
+        on_not_found,
+        on_failure: on_failure?,
+    }))
+}
+
+impl Kind for Lookup {
+    fn name(&self) -> &'static str {
+        SYNTAX.name
+    }
+
+    fn exits(&self) -> Vec<(String, &str)> {
+        let mut out = vec![exit("found", &self.next)];
+        if let Some(to) = &self.on_not_found {
+            out.push(exit("not found", to));
+        }
+        out.push(exit("failed", &self.on_failure));
+        out
+    }
+
+    fn shape(&self) -> (&'static str, &'static str) {
+        ("[(", ")]")
+    }
+
+    fn enter(&self, it: &mut Interpreter, now: Instant, _wall: DateTime<Utc>) -> Option<String> {
+        let id = it.next_lookup;
+        it.next_lookup += 1;
+        let mut params = Map::new();
+        for (k, t) in &self.params {
+            params.insert(k.clone(), it.render_value(t));
+        }
+        if self.source == LookupSource::SubscriberByCallerId && !params.contains_key("number") {
+            params.insert(
+                "number".into(),
+                Value::String(it.var("caller").unwrap_or_default()),
+            );
+        }
+        it.out.push(Action::Lookup {
+            id,
+            source: self.source.clone(),
+            params,
+            timeout: self.timeout,
+        });
+        it.step = Step::LookingUp { id };
+        it.deadline = Some(now + self.timeout);
+        None
+    }
+}
+
+/// The shell's answer to the pending lookup (or `Err("timeout")` when the
+/// node gave up waiting): store it under `into` and go on.
+pub(crate) fn answered(
+    it: &mut Interpreter,
+    result: Result<Map<String, Value>, String>,
+    now: Instant,
+    wall: DateTime<Utc>,
+) {
+    let flow = Arc::clone(&it.flow);
+    let Some(index) = it.node else { return };
+    let node = &flow.nodes[index];
+    let NodeKind::Lookup(l) = &node.kind else {
+        return;
+    };
+    let nid = Some(node.id.clone());
+    match result {
+        Ok(map) => {
+            let found = !map.is_empty() && map.get("found") != Some(&Value::Bool(false));
+            it.record(
+                "lookup",
+                nid,
+                json!({ "lookup": l.source.name(), "ok": true, "found": found, "result": map }),
+            );
+            let mut obj = map;
+            obj.entry("found").or_insert(Value::Bool(found));
+            set_path(&mut it.vars, &l.into, Value::Object(obj));
+            let to = if found {
+                l.next.clone()
+            } else {
+                l.on_not_found.clone().unwrap_or_else(|| l.next.clone())
+            };
+            it.run_from(to, now, wall);
+        }
+        Err(e) => {
+            it.record(
+                "lookup",
+                nid,
+                json!({ "lookup": l.source.name(), "ok": false, "error": e }),
+            );
+            set_path(&mut it.vars, &l.into, json!({ "found": false, "error": e }));
+            it.run_from(l.on_failure.clone(), now, wall);
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The `say` node: speaks a value (digits, a number, a date) from recorded
+//! fragments, between optional prompts.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::{Kind, exit};
+use crate::flow::{NodeKind, Template};
+use crate::interp::{After, Interpreter};
+use crate::load::{Context, Fields, Loader, SayNeed, Syntax};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SayAs {
+    Digits,
+    Number,
+    Date,
+}
+
+#[derive(Debug)]
+pub struct Say {
+    pub before: Vec<String>,
+    pub value: Template,
+    pub say_as: SayAs,
+    pub after: Vec<String>,
+    pub barge_in: bool,
+    pub next: String,
+    /// Recorded as the call's outcome when the value has been said.
+    pub outcome: Option<String>,
+}
+
+pub(crate) const SYNTAX: Syntax = Syntax {
+    name: "say",
+    keys: &[
+        "before", "value", "as", "after", "barge_in", "next", "outcome",
+    ],
+    parse,
+};
+
+fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKind> {
+    let before = l.opt_prompts(f, "before");
+    let value = l.required(f, "value").and_then(|y| l.template(y, "value"));
+    let say_as = match l.required(f, "as") {
+        Some(y) => match l.text(y, "as").as_deref() {
+            Some("digits") => Some(SayAs::Digits),
+            Some("number") => Some(SayAs::Number),
+            Some("date") => Some(SayAs::Date),
+            Some(other) => {
+                l.err(
+                    y.pos,
+                    format!("`as` must be digits, number or date, found `{other}`"),
+                );
+                None
+            }
+            None => None,
+        }
+        .inspect(|&a| {
+            l.says.push(SayNeed {
+                say_as: a,
+                pos: y.pos,
+            })
+        }),
+        None => None,
+    };
+    let after = l.opt_prompts(f, "after");
+    let barge_in = l.bool(f, "barge_in", false);
+    let next = l.req_target(f, "next");
+    let outcome = l.outcome(f);
+    Some(NodeKind::Say(Say {
+        before,
+        value: value?,
+        say_as: say_as?,
+        after,
+        barge_in,
+        next: next?,
+        outcome,
+    }))
+}
+
+impl Kind for Say {
+    fn name(&self) -> &'static str {
+        SYNTAX.name
+    }
+
+    fn exits(&self) -> Vec<(String, &str)> {
+        vec![exit("", &self.next)]
+    }
+
+    fn enter(&self, it: &mut Interpreter, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
+        let value = it.render(&self.value);
+        let mut prompts = self.before.clone();
+        match crate::say::compose(self.say_as, &value, &it.language) {
+            Ok(frags) => prompts.extend(frags),
+            Err(e) => {
+                let nid = it.node_id();
+                it.record("error", nid, json!({ "error": format!("cannot say: {e}") }))
+            }
+        }
+        prompts.extend(self.after.iter().cloned());
+        let after = After::Goto {
+            next: self.next.clone(),
+            outcome: self.outcome.clone(),
+        };
+        it.play_then(&prompts, self.barge_in, after)
+    }
+}

@@ -1,0 +1,81 @@
+//! The `set` node: sets variables from templates, then goes on.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use super::{Kind, exit};
+use crate::flow::{NodeKind, Template};
+use crate::interp::{Interpreter, set_path};
+use crate::load::{Context, Fields, Loader, Syntax, is_var_name};
+use crate::yaml::YamlValue;
+
+#[derive(Debug)]
+pub struct SetVars {
+    pub vars: Vec<(String, Template)>,
+    pub next: String,
+}
+
+pub(crate) const SYNTAX: Syntax = Syntax {
+    name: "set",
+    keys: &["vars", "next"],
+    parse,
+};
+
+fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKind> {
+    let mut vars = Vec::new();
+    if let Some(y) = l.required(f, "vars") {
+        match &y.value {
+            YamlValue::Map(entries) => {
+                for (k, v) in entries {
+                    let name = l.text(k, "vars");
+                    if let Some(n) = &name
+                        && !is_var_name(n)
+                    {
+                        l.err(
+                            k.pos,
+                            format!("`{n}` is not a variable name (letters, digits, `_`, `.`)"),
+                        );
+                        continue;
+                    }
+                    let val = match &v.value {
+                        YamlValue::Scalar { .. } if v.is_null() => Some(Template(String::new())),
+                        _ => l.template(v, "vars"),
+                    };
+                    if let (Some(n), Some(val)) = (name, val) {
+                        vars.push((n, val));
+                    }
+                }
+            }
+            _ => l.err(
+                y.pos,
+                format!(
+                    "`vars` must map variable names to values, found {}",
+                    y.describe()
+                ),
+            ),
+        }
+    }
+    Some(NodeKind::Set(SetVars {
+        vars,
+        next: l.req_target(f, "next")?,
+    }))
+}
+
+impl Kind for SetVars {
+    fn name(&self) -> &'static str {
+        SYNTAX.name
+    }
+
+    fn exits(&self) -> Vec<(String, &str)> {
+        vec![exit("", &self.next)]
+    }
+
+    fn enter(&self, it: &mut Interpreter, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
+        for (k, t) in &self.vars {
+            let v = it.render_value(t);
+            set_path(&mut it.vars, k, v);
+        }
+        Some(self.next.clone())
+    }
+}

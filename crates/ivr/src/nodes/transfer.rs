@@ -1,0 +1,102 @@
+//! The `transfer` node: sends the call to a SIP URI (REFER or a new INVITE);
+//! the flow ends.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::Kind;
+use crate::flow::NodeKind;
+use crate::interp::{Action, Interpreter};
+use crate::load::{Context, Fields, Loader, Syntax};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransferMethod {
+    /// A new INVITE to the target, bridged by the gateway.
+    Invite,
+    /// Ask the caller's side to call the target (SIP REFER).
+    Refer,
+}
+
+impl TransferMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            TransferMethod::Invite => "invite",
+            TransferMethod::Refer => "refer",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Transfer {
+    pub to: String,
+    pub method: TransferMethod,
+}
+
+pub(crate) const SYNTAX: Syntax = Syntax {
+    name: "transfer",
+    keys: &["to", "method"],
+    parse,
+};
+
+fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKind> {
+    let to = l.required(f, "to").and_then(|y| {
+        let t = l.text(y, "to")?;
+        if !(t.starts_with("sip:") || t.starts_with("sips:") || t.starts_with("tel:")) {
+            l.err(
+                y.pos,
+                format!("`to` must be a SIP URI (sip:user@host), found `{t}`"),
+            );
+        }
+        Some(t)
+    });
+    let method = match f.take("method") {
+        Some(y) => match l.text(y, "method").as_deref() {
+            Some("invite") => Some(TransferMethod::Invite),
+            Some("refer") => Some(TransferMethod::Refer),
+            Some(other) => {
+                l.err(
+                    y.pos,
+                    format!("`method` must be invite or refer, found `{other}`"),
+                );
+                None
+            }
+            None => None,
+        },
+        None => Some(TransferMethod::Refer),
+    };
+    Some(NodeKind::Transfer(Transfer {
+        to: to?,
+        method: method?,
+    }))
+}
+
+impl Kind for Transfer {
+    fn name(&self) -> &'static str {
+        SYNTAX.name
+    }
+
+    fn exits(&self) -> Vec<(String, &str)> {
+        Vec::new()
+    }
+
+    fn shape(&self) -> (&'static str, &'static str) {
+        ("([", "])")
+    }
+
+    fn enter(&self, it: &mut Interpreter, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
+        let nid = it.node_id();
+        it.record(
+            "transfer",
+            nid,
+            json!({ "target": self.to, "method": self.method.name() }),
+        );
+        it.out.push(Action::Transfer {
+            target: self.to.clone(),
+            method: self.method,
+        });
+        it.finish();
+        None
+    }
+}
