@@ -1862,6 +1862,29 @@ fn callback_unanswered_then_retried_and_ended_by_the_customer() {
     );
 }
 
+/// A caller from `number` (a dialable caller ID: no number to key in)
+/// books a callback in the main flow after hours: English, 2 for a
+/// callback, slot 1. Returns the finished SIPp run.
+fn book_after_hours(gw: &Gateway, number: &str) -> hotline_e2e::SippRun {
+    let booking = scripted_caller(
+        gw,
+        number,
+        &[
+            Step::Pause(1000),
+            Step::Info('1'),
+            Step::Pause(2000),
+            Step::Info('2'),
+            Step::Pause(2000),
+            Step::Info('1'),
+            Step::AwaitBye(30_000),
+        ],
+    )
+    .timeout(SIPP_LIMIT)
+    .run();
+    booking.assert_success();
+    booking
+}
+
 /// Issue 9 #1: a callback booked in the IVR is real. A caller whose caller
 /// ID is a number calls after hours and books a slot (the office is never
 /// open in this flow, so the slot is due at once). The booking is a row in
@@ -1886,24 +1909,7 @@ fn a_callback_booked_in_the_ivr_is_offered_dialled_and_closed() {
         json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 20,
                "wrap_up_secs": 30, "members": ["a1"]}),
     );
-    // English; after hours, 2 books a callback; the caller ID is a number,
-    // so no number to key in; slot 1.
-    let booking = scripted_caller(
-        &gw,
-        NUMBER,
-        &[
-            Step::Pause(1000),
-            Step::Info('1'),
-            Step::Pause(2000),
-            Step::Info('2'),
-            Step::Pause(2000),
-            Step::Info('1'),
-            Step::AwaitBye(30_000),
-        ],
-    )
-    .timeout(SIPP_LIMIT)
-    .run();
-    booking.assert_success();
+    let booking = book_after_hours(&gw, NUMBER);
     let evs = gw.wait_call_ended(&booking.call_id, CALL_END_WAIT);
     assert_in_order(
         &evs,
@@ -2048,22 +2054,7 @@ fn a_booked_callback_survives_a_restart() {
         &[("a1", "Ada Agent")],
         json!({"name": "support", "members": ["a1"]}),
     );
-    let booking = scripted_caller(
-        &gw,
-        NUMBER,
-        &[
-            Step::Pause(1000),
-            Step::Info('1'),
-            Step::Pause(2000),
-            Step::Info('2'),
-            Step::Pause(2000),
-            Step::Info('1'),
-            Step::AwaitBye(30_000),
-        ],
-    )
-    .timeout(SIPP_LIMIT)
-    .run();
-    booking.assert_success();
+    book_after_hours(&gw, NUMBER);
     let taken = "booked callback due: queued";
     let queued = |gw: &Gateway| {
         poll_until(Duration::from_secs(15), || {

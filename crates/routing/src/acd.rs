@@ -171,32 +171,7 @@ impl Acd {
         now: Instant,
     ) -> Result<(), AcdError> {
         let now = self.begin(now);
-        if self.calls.contains_key(&call) {
-            return Err(AcdError::AlreadyQueued(call));
-        }
-        let q = self
-            .queues
-            .get(queue)
-            .ok_or_else(|| AcdError::UnknownQueue(queue.clone()))?;
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.calls.insert(
-            call,
-            Call {
-                queue: queue.clone(),
-                priority,
-                issue_type,
-                queued_at: now,
-                deadline: now + q.config.max_wait,
-                seq,
-                offers: BTreeSet::new(),
-                agent: None,
-                tried: BTreeSet::new(),
-                last_position: None,
-                hops: 0,
-                callback: None,
-            },
-        );
+        self.insert_call(call, queue, priority, issue_type, None, now)?;
         self.end(now);
         Ok(())
     }
@@ -239,36 +214,12 @@ impl Acd {
         now: Instant,
     ) -> Result<(), AcdError> {
         let now = self.begin(now);
-        if self.calls.contains_key(&call) {
-            return Err(AcdError::AlreadyQueued(call));
-        }
-        let q = self
-            .queues
-            .get(queue)
-            .ok_or_else(|| AcdError::UnknownQueue(queue.clone()))?;
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.calls.insert(
-            call,
-            Call {
-                queue: queue.clone(),
-                priority: 0,
-                issue_type: None,
-                queued_at: now,
-                deadline: now + q.config.max_wait,
-                seq,
-                offers: BTreeSet::new(),
-                agent: None,
-                tried: BTreeSet::new(),
-                last_position: None,
-                hops: 0,
-                callback: Some(Callback {
-                    attempts,
-                    retry_after: None,
-                    queue: queue.clone(),
-                }),
-            },
-        );
+        let callback = Callback {
+            attempts,
+            retry_after: None,
+            queue: queue.clone(),
+        };
+        self.insert_call(call, queue, 0, None, Some(callback), now)?;
         self.end(now);
         Ok(())
     }
@@ -1148,6 +1099,45 @@ impl Acd {
 
     /// Makes waiting `call` a callback entry in place: same queue, priority,
     /// arrival time and order, so its position does not change.
+    /// A new call (or callback entry) at the back of `queue`.
+    fn insert_call(
+        &mut self,
+        call: CallId,
+        queue: &QueueName,
+        priority: i64,
+        issue_type: Option<String>,
+        callback: Option<Callback>,
+        now: Instant,
+    ) -> Result<(), AcdError> {
+        if self.calls.contains_key(&call) {
+            return Err(AcdError::AlreadyQueued(call));
+        }
+        let q = self
+            .queues
+            .get(queue)
+            .ok_or_else(|| AcdError::UnknownQueue(queue.clone()))?;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.calls.insert(
+            call,
+            Call {
+                queue: queue.clone(),
+                priority,
+                issue_type,
+                queued_at: now,
+                deadline: now + q.config.max_wait,
+                seq,
+                offers: BTreeSet::new(),
+                agent: None,
+                tried: BTreeSet::new(),
+                last_position: None,
+                hops: 0,
+                callback,
+            },
+        );
+        Ok(())
+    }
+
     fn make_callback(&mut self, call: &CallId, at: Instant) {
         self.withdraw_all(call, at);
         if let Some(c) = self.calls.get_mut(call) {

@@ -135,6 +135,14 @@ pub(crate) async fn insert_booked(
     Ok(())
 }
 
+/// A desk step, as written to a row.
+struct Step<'a> {
+    state: &'a str,
+    attempts: i32,
+    agent_id: Option<&'a str>,
+    last_result: Option<&'a str>,
+}
+
 const COLUMNS: &str = "id, call_id, sip_call_id, source, queue, number, slot, due_at, state, attempts, \
                        agent_id, last_result, created_at, updated_at";
 
@@ -188,19 +196,13 @@ impl Store {
         agent_id: Option<&str>,
         last_result: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE callbacks SET state = $2, attempts = $3, agent_id = coalesce($4, agent_id), \
-                    last_result = coalesce($5, last_result), updated_at = now() \
-              WHERE id = $1 AND state IN ('scheduled', 'queued', 'dialing')",
-        )
-        .bind(id)
-        .bind(state)
-        .bind(attempts)
-        .bind(agent_id)
-        .bind(last_result)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let step = Step {
+            state,
+            attempts,
+            agent_id,
+            last_result,
+        };
+        self.move_callback("id", id, step).await
     }
 
     /// The trunks (`calls.source`, `host:port`) the calls in `ids` came in on.
@@ -226,16 +228,32 @@ impl Store {
         agent_id: Option<&str>,
         last_result: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let step = Step {
+            state,
+            attempts,
+            agent_id,
+            last_result,
+        };
+        self.move_callback("call_id", call_id, step).await
+    }
+
+    /// One step of the open callback(s) whose `column` is `key`.
+    async fn move_callback(
+        &self,
+        column: &'static str,
+        key: Uuid,
+        s: Step<'_>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(&format!(
             "UPDATE callbacks SET state = $2, attempts = $3, agent_id = coalesce($4, agent_id), \
                     last_result = coalesce($5, last_result), updated_at = now() \
-              WHERE call_id = $1 AND state IN ('scheduled', 'queued', 'dialing')",
-        )
-        .bind(call_id)
-        .bind(state)
-        .bind(attempts)
-        .bind(agent_id)
-        .bind(last_result)
+              WHERE {column} = $1 AND state IN ('scheduled', 'queued', 'dialing')"
+        ))
+        .bind(key)
+        .bind(s.state)
+        .bind(s.attempts)
+        .bind(s.agent_id)
+        .bind(s.last_result)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() > 0)
