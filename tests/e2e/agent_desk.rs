@@ -479,7 +479,8 @@ fn agent_desk_overview_offer_layout_and_keyboard_only_call() {
     let r = drv.cmd(json!({"op": "tabTo", "target": "wrapup-notes", "fromStart": false, "max": 3}));
     assert_eq!(r["focus"]["id"], "wrapup-notes", "{r}");
     drv.cmd(json!({"op": "type", "text": "Refunded the May renewal"}));
-    let r = drv.cmd(json!({"op": "tabTo", "target": "wrapup-submit", "fromStart": false, "max": 3}));
+    let r =
+        drv.cmd(json!({"op": "tabTo", "target": "wrapup-submit", "fromStart": false, "max": 3}));
     assert_eq!(r["focus"]["focusVisible"], true, "{r}");
     assert!(
         r["focus"]["outlineStyle"] != "none" || r["focus"]["boxShadow"] != "none",

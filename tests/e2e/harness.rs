@@ -159,7 +159,11 @@ fn event_log_checks() {
     );
     std::fs::write(&p, after_end).unwrap();
     let problems = events::assert_call_log_well_formed(&events::read_events(&p).unwrap());
-    assert_eq!(problems, ["call c1: last event is not call_ended"], "{problems:#?}");
+    assert_eq!(
+        problems,
+        ["call c1: last event is not call_ended"],
+        "{problems:#?}"
+    );
 }
 
 /// The digit scenario, the pcap generator, SIPp's pcap playback and the tcpdump

@@ -215,7 +215,11 @@ fn a_crash_leaves_no_open_call() {
                 round(c.talk_seconds * 1000)::bigint, c.recording_id = r.id \
            FROM calls c JOIN recordings r ON r.call_id = c.id ORDER BY c.started_at",
     );
-    assert_eq!(recs.len(), 2, "a recordings row per interrupted call: {recs:?}");
+    assert_eq!(
+        recs.len(),
+        2,
+        "a recordings row per interrupted call: {recs:?}"
+    );
     for r in &recs {
         let path = PathBuf::from(&r[0]);
         assert!(path.is_absolute(), "stored path {path:?} is absolute");
@@ -227,7 +231,10 @@ fn a_crash_leaves_no_open_call() {
             "row says {dur} ms, the WAV holds {} ms",
             stats.duration_ms
         );
-        assert!((talk - dur).abs() <= 100.0, "talk {talk} ms vs audio {dur} ms");
+        assert!(
+            (talk - dur).abs() <= 100.0,
+            "talk {talk} ms vs audio {dur} ms"
+        );
         assert_eq!((r[2].as_str(), r[4].as_str()), ("2", "t"), "{r:?}");
     }
     let spool = data.join("spool");

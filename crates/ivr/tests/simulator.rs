@@ -285,14 +285,20 @@ fn callback_slots_are_scheduled_and_only_dialable_numbers_booked() {
     };
     let t = simulate(flow(), &opts).unwrap();
     assert!(
-        !t.effects().iter().any(|a| matches!(a, Action::CallbackRequested { .. })),
+        !t.effects()
+            .iter()
+            .any(|a| matches!(a, Action::CallbackRequested { .. })),
         "{:?}",
         t.effects()
     );
     let refused = t.records("callback_refused");
     assert_eq!(refused.len(), 1, "{:?}", t.nodes());
     assert_eq!(refused[0].1["number"], "caller");
-    assert!(t.nodes().contains(&"voicemail".to_string()), "{:?}", t.nodes());
+    assert!(
+        t.nodes().contains(&"voicemail".to_string()),
+        "{:?}",
+        t.nodes()
+    );
 }
 
 #[test]

@@ -460,7 +460,9 @@ fn bye_times_out_with_timer_f() {
     let at_ms: Vec<u128> = sent.iter().map(|(t, _)| (*t - start).as_millis()).collect();
     assert_eq!(
         at_ms,
-        [500, 1500, 3500, 7500, 11_500, 15_500, 19_500, 23_500, 27_500, 31_500]
+        [
+            500, 1500, 3500, 7500, 11_500, 15_500, 19_500, 23_500, 27_500, 31_500
+        ]
     );
     assert_eq!(
         h.events(),

@@ -31,15 +31,15 @@ pub mod wav_probe;
 mod writer;
 
 pub use agent_calls::AgentCall;
-pub use callbacks::CallbackRow;
-/// Call, recording and callback ids.
-pub use uuid::Uuid;
 pub use agents::{
     Agent, AgentLost, AgentUpdate, NewAgent, NewQueue, Overflow, Queue, QueueStrategy, QueueUpdate,
 };
+pub use callbacks::CallbackRow;
 pub use db::{MIGRATOR, SeedCounts, Store};
 pub use embedded::{EmbeddedOptions, EmbeddedPostgres, PgBinaries, create_database};
 pub use error::StoreError;
 pub use record::{CallRecord, EventRow, RecordingRow, StoredEvent, derive_call};
 pub use sqlx::postgres::PgConnectOptions;
+/// Call, recording and callback ids.
+pub use uuid::Uuid;
 pub use writer::{Writer, WriterConfig, WriterStats, prepare, sha256_file};

@@ -241,18 +241,21 @@ pub fn derive_call(id: Uuid, sip_call_id: &str, events: &[EventRow]) -> CallReco
                     // ever comes from a node the flow marks; an answered
                     // call that ends without one was not served.
                     let cause = r.hangup_cause.as_deref();
-                    r.outcome = Some(
-                        if matches!(cause, Some("interrupted" | "shutdown")) && !queued_unanswered {
-                            "failed"
-                        } else if r.answered_at.is_none() || queued_unanswered {
-                            "abandoned"
-                        } else if cause == Some("flow_ended") {
-                            "ended_in_ivr"
-                        } else {
-                            "abandoned_in_ivr"
-                        }
-                        .into(),
-                    );
+                    r.outcome =
+                        Some(
+                            if matches!(cause, Some("interrupted" | "shutdown"))
+                                && !queued_unanswered
+                            {
+                                "failed"
+                            } else if r.answered_at.is_none() || queued_unanswered {
+                                "abandoned"
+                            } else if cause == Some("flow_ended") {
+                                "ended_in_ivr"
+                            } else {
+                                "abandoned_in_ivr"
+                            }
+                            .into(),
+                        );
                 }
             }
             _ => {}
@@ -352,10 +355,7 @@ mod tests {
     fn self_served_only_from_a_marked_node() {
         let id = Uuid::new_v4();
         let mut evs = menu_call();
-        evs.insert(
-            6,
-            ev(6, 2000, "outcome", json!({"outcome": "self_served"})),
-        );
+        evs.insert(6, ev(6, 2000, "outcome", json!({"outcome": "self_served"})));
         for (i, e) in evs.iter_mut().enumerate() {
             e.seq = i as i32;
         }
