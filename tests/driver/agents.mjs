@@ -98,7 +98,10 @@ const ops = {
     const ps = names.map(pageOf);
     await Promise.all(ps.map((p) => p.waitForSelector('#incoming:not([hidden])')));
     const at = Date.now();
-    await Promise.all(ps.map((p) => p.click('#answer')));
+    // A DOM click, at once: Playwright's click would wait (and retry every
+    // 500 ms) while the loser's card is hidden by the withdrawal, then
+    // land on the NEXT offer it is shown — answering a call nobody meant to.
+    await Promise.all(ps.map((p) => p.$eval('#answer', (b) => b.click())));
     return { clickedAt: at };
   },
   async stats({ page: name }) {
