@@ -2,24 +2,11 @@
 //! database; the ACD takes it at start and on every admin change.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Duration;
 
 use crate::ids::{AgentId, QueueName};
-
-/// How a queue picks an agent among its free members.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Strategy {
-    /// The free member who has been idle the longest.
-    #[default]
-    LongestIdle,
-    /// Members in turn, in the order of [`QueueConfig::members`].
-    RoundRobin,
-    /// Every free member at once; the first accept wins, the rest are withdrawn.
-    RingAll,
-    /// Only members holding the skill the call's issue type requires (see
-    /// [`QueueConfig::skills`]), longest idle first.
-    SkillsPriority,
-}
+use crate::strategy::Strategy;
 
 /// Where a call goes when it has waited [`QueueConfig::max_wait`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,7 +98,7 @@ impl QueueConfig {
 
     /// The skill a call of `issue_type` needs in this queue, if any.
     pub fn required_skill(&self, issue_type: Option<&str>) -> Option<&str> {
-        if self.strategy != Strategy::SkillsPriority {
+        if !self.strategy.routes_on_skills() {
             return None;
         }
         let mut key = issue_type?;
@@ -153,9 +140,218 @@ impl AgentConfig {
     }
 }
 
+// ---- settings as text --------------------------------------------------------
+//
+// The queue settings as the admin API and the `queues` table spell them:
+// written in snake case (`round_robin`, `queue:<name>`), read in any case
+// with `-` for `_` too (the docs and operators write `round-robin`).
+
+/// Agent ids, queue names, skills as the admin API accepts them: 1–64 of
+/// `A-Z a-z 0-9 . _ @ -`.
+pub fn valid_id(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'))
+}
+
+/// A queue setting given as text that names no value.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidSetting(String);
+
+/// A setting word as compared: trimmed, lower case, `-` as `_`.
+fn setting_word(s: &str) -> String {
+    s.trim().to_ascii_lowercase().replace('-', "_")
+}
+
+impl Strategy {
+    /// The strategy's name: `longest_idle`, `round_robin`, `ring_all`,
+    /// `skills_priority`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::LongestIdle => "longest_idle",
+            Strategy::RoundRobin => "round_robin",
+            Strategy::RingAll => "ring_all",
+            Strategy::SkillsPriority => "skills_priority",
+        }
+    }
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = InvalidSetting;
+
+    /// A strategy's name spelled with `_` or `-`, in any case.
+    fn from_str(s: &str) -> Result<Self, InvalidSetting> {
+        Ok(match setting_word(s).as_str() {
+            "longest_idle" => Strategy::LongestIdle,
+            "round_robin" => Strategy::RoundRobin,
+            "ring_all" => Strategy::RingAll,
+            "skills_priority" => Strategy::SkillsPriority,
+            _ => {
+                return Err(InvalidSetting(format!(
+                    "strategy {s:?} is not longest_idle, round_robin, ring_all or skills_priority \
+                     (`-` for `_` is fine too)"
+                )));
+            }
+        })
+    }
+}
+
+impl Default for Overflow {
+    /// [`Overflow::Voicemail`], as in [`QueueConfig::new`].
+    fn default() -> Self {
+        Overflow::Voicemail
+    }
+}
+
+impl fmt::Display for Overflow {
+    /// `voicemail`, `callback`, `hangup` or `queue:<name>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Overflow::Voicemail => f.write_str("voicemail"),
+            Overflow::Callback => f.write_str("callback"),
+            Overflow::Hangup => f.write_str("hangup"),
+            Overflow::Queue(q) => write!(f, "queue:{q}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Overflow {
+    type Err = InvalidSetting;
+
+    /// The keywords in any case (and `hang-up`), or `queue:<name>` with a
+    /// [`valid_id`] name, taken as given.
+    fn from_str(s: &str) -> Result<Self, InvalidSetting> {
+        let word = setting_word(s);
+        Ok(match word.as_str() {
+            "voicemail" | "voice_mail" => Overflow::Voicemail,
+            "callback" | "call_back" => Overflow::Callback,
+            "hangup" | "hang_up" => Overflow::Hangup,
+            _ => match word.strip_prefix("queue:").and_then(|_| s.trim().get(6..)) {
+                Some(q) if valid_id(q.trim()) => Overflow::Queue(QueueName::new(q.trim())),
+                _ => {
+                    return Err(InvalidSetting(format!(
+                        "overflow {s:?} is not voicemail, callback, hangup or queue:<name>"
+                    )));
+                }
+            },
+        })
+    }
+}
+
+impl AgentLostPolicy {
+    /// `requeue` or `release`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentLostPolicy::Requeue => "requeue",
+            AgentLostPolicy::Release => "release",
+        }
+    }
+}
+
+impl std::str::FromStr for AgentLostPolicy {
+    type Err = InvalidSetting;
+
+    /// `requeue` or `release`, in any case.
+    fn from_str(s: &str) -> Result<Self, InvalidSetting> {
+        Ok(match setting_word(s).as_str() {
+            "requeue" | "re_queue" => AgentLostPolicy::Requeue,
+            "release" => AgentLostPolicy::Release,
+            _ => {
+                return Err(InvalidSetting(format!(
+                    "on_agent_lost {s:?} is not requeue or release"
+                )));
+            }
+        })
+    }
+}
+
+/// Serde as text: [`Strategy::as_str`], [`Overflow`]'s `Display` and
+/// [`AgentLostPolicy::as_str`] out; their `FromStr` (any spelling) in.
+macro_rules! serde_as_text {
+    ($($t:ty),*) => {$(
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
+}
+
+serde_as_text!(Strategy, Overflow, AgentLostPolicy);
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for AgentLostPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_read_any_spelling_and_write_snake_case() {
+        for (text, want) in [
+            ("round_robin", Strategy::RoundRobin),
+            ("round-robin", Strategy::RoundRobin),
+            ("Ring-All", Strategy::RingAll),
+            ("skills-priority", Strategy::SkillsPriority),
+            ("longest_idle", Strategy::LongestIdle),
+        ] {
+            let got: Strategy = serde_json::from_value(serde_json::json!(text)).unwrap();
+            assert_eq!(got, want, "{text}");
+        }
+        assert_eq!(
+            serde_json::to_value(Strategy::RoundRobin).unwrap(),
+            "round_robin"
+        );
+        assert!(serde_json::from_str::<Strategy>("\"random\"").is_err());
+        let lost: AgentLostPolicy = serde_json::from_str("\"Release\"").unwrap();
+        assert_eq!(lost, AgentLostPolicy::Release);
+        assert_eq!(
+            serde_json::to_value(AgentLostPolicy::Requeue).unwrap(),
+            "requeue"
+        );
+        assert_eq!("hang-up".parse::<Overflow>().unwrap(), Overflow::Hangup);
+        assert_eq!(
+            "queue:my-queue".parse::<Overflow>().unwrap(),
+            Overflow::Queue("my-queue".into())
+        );
+        assert_eq!(
+            "queue:sales".parse::<Overflow>().unwrap(),
+            Overflow::Queue("sales".into())
+        );
+        assert_eq!(Overflow::Queue("sales".into()).to_string(), "queue:sales");
+        assert!("queue:".parse::<Overflow>().is_err());
+        assert!("queue:a b".parse::<Overflow>().is_err());
+        assert!("bounce".parse::<Overflow>().is_err());
+        let o: Overflow = serde_json::from_str("\"callback\"").unwrap();
+        assert_eq!(o, Overflow::Callback);
+        assert_eq!(
+            serde_json::to_value(Overflow::Queue("b".into())).unwrap(),
+            "queue:b"
+        );
+    }
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(valid_id("a1") && valid_id("ada.agent@x") && !valid_id("") && !valid_id("a b"));
+        assert!(!valid_id(&"x".repeat(65)));
+    }
 
     #[test]
     fn skills_match_the_longest_prefix_only_for_skills_priority() {

@@ -86,11 +86,13 @@ mod action;
 mod config;
 mod error;
 mod ids;
+mod strategy;
 mod view;
 
 pub use acd::Acd;
 pub use action::{AcdAction, AgentState, OfferOutcome, REASON_NO_ANSWER, REASON_NOT_READY};
-pub use config::{AgentConfig, AgentLostPolicy, Overflow, QueueConfig, Strategy};
+pub use config::{AgentConfig, AgentLostPolicy, InvalidSetting, Overflow, QueueConfig, valid_id};
 pub use error::AcdError;
 pub use ids::{AgentId, CallId, QueueName};
+pub use strategy::Strategy;
 pub use view::{AgentView, CallView, QueueView};

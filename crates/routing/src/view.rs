@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use crate::action::AgentState;
-use crate::config::Strategy;
 use crate::ids::{AgentId, CallId, QueueName};
+use crate::strategy::Strategy;
 
 /// One agent as the live states API shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
