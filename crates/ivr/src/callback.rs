@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 
-use crate::flow::BusinessHours;
+use crate::nodes::hours::BusinessHours;
 
 /// How far ahead a slot may fall: two weeks covers any sane schedule with
 /// holidays; beyond it the schedule is taken as never open.

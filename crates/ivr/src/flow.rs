@@ -2,15 +2,21 @@
 //!
 //! These types are what the loader produces and the interpreter walks; they
 //! are immutable once built and shared between calls as `Arc<Flow>`.
+//!
+//! Owns [`Flow`], [`Node`] and [`NodeKind`], the enum over the node kinds'
+//! structs (one file each under `nodes/`), so it sits above the node kinds;
+//! the loader and the interpreter sit above it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 pub use crate::condition::{CompareOp, Condition, Literal, Test};
+// The small types kinds share, defined below them; re-exported here so that
+// `hotline_ivr::flow::*` names every part of a flow.
+pub use crate::model::{Choice, LookupSource, SayAs, Template, TransferMethod};
 use crate::nodes::Kind;
 // Each kind's types live in its file under `nodes/`; they are re-exported
-// here so that `hotline_ivr::flow::*` names every part of a flow.
+// here for the same reason.
 pub use crate::nodes::branch::{Branch, Case};
 pub use crate::nodes::callback::Callback;
 pub use crate::nodes::enqueue::Enqueue;
@@ -18,12 +24,12 @@ pub use crate::nodes::gather::DigitCollector;
 pub use crate::nodes::hangup::Hangup;
 pub use crate::nodes::hours::BusinessHours;
 pub use crate::nodes::language::LanguageChoice;
-pub use crate::nodes::lookup::{Lookup, LookupSource};
+pub use crate::nodes::lookup::Lookup;
 pub use crate::nodes::menu::Menu;
 pub use crate::nodes::play::Play;
-pub use crate::nodes::say::{Say, SayAs};
+pub use crate::nodes::say::Say;
 pub use crate::nodes::set::SetVars;
-pub use crate::nodes::transfer::{Transfer, TransferMethod};
+pub use crate::nodes::transfer::Transfer;
 pub use crate::nodes::voicemail::Voicemail;
 use crate::yaml::Pos;
 
@@ -119,64 +125,5 @@ impl NodeKind {
     /// Every node id this node refers to.
     pub fn targets(&self) -> Vec<&str> {
         self.exits().into_iter().map(|(_, to)| to).collect()
-    }
-}
-
-/// The part menus, language choices and callback slots share: a prompt and
-/// one key to press, with retries on silence or a wrong key.
-#[derive(Debug)]
-pub struct Choice {
-    pub prompts: Vec<String>,
-    pub barge_in: bool,
-    /// Key → node id (menu), language (language) or slot (callback).
-    pub options: Vec<(char, String)>,
-    pub timeout: Duration,
-    /// How many more times the prompt is played after silence or a wrong key.
-    pub retries: u32,
-    pub invalid_prompts: Vec<String>,
-    pub timeout_prompts: Vec<String>,
-}
-
-impl Choice {
-    pub fn option(&self, key: char) -> Option<&str> {
-        self.options
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Text with `${variable}` references, filled in when the node runs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Template(pub String);
-
-impl Template {
-    /// Fills in variables; an unset variable becomes empty text.
-    pub fn render(&self, lookup: impl Fn(&str) -> Option<String>) -> String {
-        let mut out = String::with_capacity(self.0.len());
-        let mut rest = self.0.as_str();
-        while let Some(i) = rest.find("${") {
-            out.push_str(&rest[..i]);
-            match rest[i + 2..].find('}') {
-                Some(j) => {
-                    let name = rest[i + 2..i + 2 + j].trim();
-                    out.push_str(&lookup(name).unwrap_or_default());
-                    rest = &rest[i + 2 + j + 1..];
-                }
-                None => {
-                    out.push_str(&rest[i..]);
-                    rest = "";
-                }
-            }
-        }
-        out.push_str(rest);
-        out
-    }
-
-    /// True when the whole template is one `${variable}`.
-    pub fn single_var(&self) -> Option<&str> {
-        let t = self.0.trim();
-        let inner = t.strip_prefix("${")?.strip_suffix('}')?;
-        (!inner.contains('}') && !inner.contains("${")).then_some(inner.trim())
     }
 }

@@ -12,17 +12,20 @@
 //! `interrupted: false` if nothing could be played). After `StopPlayback`
 //! the shell reports nothing for the stopped prompts.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::condition::{get_path, value_text};
-use crate::flow::*;
+use crate::flow::{Flow, NodeKind};
+use crate::model::Choice;
 pub use crate::nodes::hours::hours_state;
-use crate::nodes::{gather, lookup, voicemail};
+use crate::nodes::voicemail;
+pub use crate::step::{Action, Event, ForcedHours};
+use crate::step::{After, Call, Retry, Step, StepCx, set_path};
 
 /// Who is calling whom; seeds the variables `caller`, `callee`, `language`.
 #[derive(Clone, Debug, Default)]
@@ -40,207 +43,19 @@ pub struct CallVars {
     pub forced_hours: Option<ForcedHours>,
 }
 
-/// What `--force-hours` makes every `hours` node answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ForcedHours {
-    Open,
-    Closed,
-}
-
-impl std::str::FromStr for ForcedHours {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "open" => Ok(Self::Open),
-            "closed" => Ok(Self::Closed),
-            _ => Err(format!("`{s}`: expected open or closed")),
-        }
-    }
-}
-
-/// Something that happened on the call.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Event {
-    /// The call is answered and media flows: the flow begins.
-    Started,
-    /// The caller pressed a key (0-9, *, #).
-    Digit(char),
-    /// The latest `Play` ended, or a key press stopped it.
-    PromptFinished { interrupted: bool },
-    /// The instant from `next_timeout()` has passed.
-    TimerFired,
-    /// The answer to `Action::Lookup` with the same id.
-    LookupResult {
-        id: u64,
-        result: Result<Map<String, Value>, String>,
-    },
-    /// The voicemail asked for by `Action::RecordVoicemail` is complete.
-    RecordingFinished {
-        duration_ms: u64,
-        path: Option<String>,
-    },
-    /// The call ended (either side).
-    Hangup,
-}
-
-/// What the flow wants done.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Action {
-    /// Play prompts back to back (names relative to the sounds dir, e.g. `en/welcome`).
-    Play {
-        prompts: Vec<String>,
-        barge_in: bool,
-    },
-    /// Stop the prompt now (a key was accepted); report nothing for it.
-    StopPlayback,
-    /// Fetch data and answer with `Event::LookupResult { id, .. }`. The
-    /// interpreter gives up by itself after `timeout`, so a late answer is harmless.
-    Lookup {
-        id: u64,
-        source: LookupSource,
-        params: Map<String, Value>,
-        timeout: Duration,
-    },
-    /// Hand the call to a queue for an agent. The flow is finished.
-    Enqueue {
-        queue: String,
-        priority: i64,
-        data: Map<String, Value>,
-    },
-    /// Send the call elsewhere. The flow is finished.
-    Transfer {
-        target: String,
-        method: TransferMethod,
-    },
-    /// Beep (if asked) and record the caller for up to `max_secs`; answer
-    /// with `Event::RecordingFinished` (also when the caller hangs up first).
-    RecordVoicemail { max_secs: u32, beep: bool },
-    /// Book a callback: `number` (dialable) is called back by an agent of
-    /// `queue` from `due_at` on.
-    CallbackRequested {
-        number: String,
-        slot: String,
-        queue: Option<String>,
-        due_at: DateTime<Utc>,
-    },
-    /// A step worth a call event (kinds per docs/call-events.md).
-    Record {
-        kind: &'static str,
-        node: Option<String>,
-        data: Value,
-    },
-    /// End the call. The flow is finished.
-    Hangup,
-}
-
-/// Where the current node is.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Step {
-    NotStarted,
-    /// Prompts playing (a key may cut them short when `barge_in`); then go
-    /// on as `after` says.
-    Playing {
-        after: After,
-        barge_in: bool,
-    },
-    /// A menu, language question or callback slot question.
-    Asking {
-        attempt: u32,
-        playing: bool,
-    },
-    Gathering {
-        attempt: u32,
-        digits: String,
-        playing: bool,
-    },
-    LookingUp {
-        id: u64,
-    },
-    Recording,
-    Finished,
-}
-
-/// What follows a node's prompts.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum After {
-    /// Go to `next`, recording `outcome` (a play or say that answers the
-    /// caller's question counts once its prompts are done, not if the
-    /// caller hangs up during them).
-    Goto {
-        next: String,
-        outcome: Option<String>,
-    },
-    RecordVoicemail,
-    Hangup,
-}
-
-/// Why a question is asked again.
-#[derive(Clone, Copy)]
-pub(crate) enum Retry {
-    Invalid,
-    Timeout,
-}
-
 /// Steps run without waiting before the interpreter assumes a loop and hangs up.
 const MAX_STEPS: usize = 200;
 
 /// One call's walk through a flow.
 ///
-/// Node kinds (`crate::nodes`) step it through its `pub(crate)` parts.
+/// Node kinds (`crate::nodes`) step it as a `dyn StepCx` (`crate::step`):
+/// through its `Call` state and the trait's methods.
 pub struct Interpreter {
-    pub(crate) flow: Arc<Flow>,
-    pub(crate) forced_hours: Option<ForcedHours>,
-    pub(crate) vars: Value,
-    pub(crate) language: String,
+    flow: Arc<Flow>,
+    call: Call,
     issue_type: Option<String>,
-    /// The current node's index in `flow.nodes`.
-    pub(crate) node: Option<usize>,
-    pub(crate) step: Step,
-    pub(crate) deadline: Option<Instant>,
-    /// Keys pressed over a barge-in prompt, kept for the next question.
-    pub(crate) typeahead: VecDeque<char>,
     /// The last prompt was cut short by a key; the key that follows is type-ahead.
     interrupted: bool,
-    pub(crate) next_lookup: u64,
-    pub(crate) out: Vec<Action>,
-}
-
-/// A node's one-key question: menus, language choices, callback slots.
-pub(crate) struct Question<'a> {
-    pub(crate) choice: &'a Choice,
-    /// Where to go when the tries run out.
-    pub(crate) on_exhausted: &'a str,
-}
-
-impl<'a> Question<'a> {
-    /// Asking again is asking the same question.
-    pub(crate) fn reprompt(&self, attempt: u32) -> Reprompt<'a> {
-        let c = self.choice;
-        Reprompt {
-            attempt,
-            timeout: c.timeout,
-            retries: c.retries,
-            invalid_prompts: &c.invalid_prompts,
-            timeout_prompts: &c.timeout_prompts,
-            prompts: &c.prompts,
-            on_exhausted: self.on_exhausted,
-            barge_in: c.barge_in,
-        }
-    }
-}
-
-/// How a node that waits for keys asks again after silence or a wrong key.
-pub(crate) struct Reprompt<'a> {
-    /// Tries so far (0: the first).
-    pub(crate) attempt: u32,
-    /// The wait that ran out (reported with a timeout).
-    pub(crate) timeout: Duration,
-    pub(crate) retries: u32,
-    pub(crate) invalid_prompts: &'a [String],
-    pub(crate) timeout_prompts: &'a [String],
-    pub(crate) prompts: &'a [String],
-    pub(crate) on_exhausted: &'a str,
-    pub(crate) barge_in: bool,
 }
 
 impl Interpreter {
@@ -260,82 +75,90 @@ impl Interpreter {
         }
         Self {
             flow,
-            forced_hours: call.forced_hours,
-            vars,
-            language,
+            call: Call {
+                forced_hours: call.forced_hours,
+                vars,
+                language,
+                node: None,
+                step: Step::NotStarted,
+                deadline: None,
+                typeahead: VecDeque::new(),
+                next_lookup: 1,
+                out: Vec::new(),
+            },
             issue_type: None,
-            node: None,
-            step: Step::NotStarted,
-            deadline: None,
-            typeahead: VecDeque::new(),
             interrupted: false,
-            next_lookup: 1,
-            out: Vec::new(),
         }
     }
 
     /// Feeds one event; returns what to do, in order.
     pub fn handle(&mut self, now: Instant, wall: DateTime<Utc>, event: Event) -> Vec<Action> {
-        if self.step == Step::Finished {
+        if self.call.step == Step::Finished {
             return Vec::new();
         }
         match event {
             Event::Started => {
-                if self.step == Step::NotStarted {
-                    self.record(
+                if self.call.step == Step::NotStarted {
+                    self.call.record(
                         "flow_started",
                         None,
-                        json!({ "flow": self.flow.name, "version": self.flow.version, "language": self.language }),
+                        json!({ "flow": self.flow.name, "version": self.flow.version, "language": self.call.language }),
                     );
                     let start = self.flow.start.clone();
                     self.run_from(start, now, wall);
                 }
             }
             Event::Hangup => {
-                if self.step == Step::Recording {
+                if self.call.step == Step::Recording {
                     voicemail::hung_up(self);
                 }
-                self.finish();
+                self.call.finish();
             }
             Event::Digit(d) => self.on_digit(d, now, wall),
             Event::PromptFinished { interrupted } => {
                 self.on_prompt_finished(interrupted, now, wall)
             }
             Event::TimerFired => {
-                if self.deadline.is_some_and(|t| now >= t) {
-                    self.deadline = None;
+                if self.call.deadline.is_some_and(|t| now >= t) {
+                    self.call.deadline = None;
                     self.on_timer(now, wall);
                 }
             }
             Event::LookupResult { id, result } => {
-                if self.step == (Step::LookingUp { id }) {
-                    self.deadline = None;
-                    lookup::answered(self, result, now, wall);
+                if self.call.step == (Step::LookingUp { id }) {
+                    self.call.deadline = None;
+                    let flow = Arc::clone(&self.flow);
+                    if let Some(NodeKind::Lookup(l)) = self.kind_in(&flow) {
+                        l.answered(self, result, now, wall);
+                    }
                 }
             }
             Event::RecordingFinished { duration_ms, path } => {
-                if self.step == Step::Recording {
-                    voicemail::recorded(self, duration_ms, path, now, wall);
+                if self.call.step == Step::Recording {
+                    let flow = Arc::clone(&self.flow);
+                    if let Some(NodeKind::Voicemail(v)) = self.kind_in(&flow) {
+                        v.recorded(self, duration_ms, path, now, wall);
+                    }
                 }
             }
         }
-        std::mem::take(&mut self.out)
+        std::mem::take(&mut self.call.out)
     }
 
     /// When the interpreter wants `Event::TimerFired`; `None` for no timer.
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.deadline
+        self.call.deadline
     }
 
     /// True once the flow has hung up or handed the call off (enqueue, transfer).
     pub fn is_finished(&self) -> bool {
-        self.step == Step::Finished
+        self.call.step == Step::Finished
     }
 
     /// True while the flow waits for keys (prompt done, timer running).
     pub fn awaiting_input(&self) -> bool {
         matches!(
-            self.step,
+            self.call.step,
             Step::Asking { playing: false, .. } | Step::Gathering { playing: false, .. }
         )
     }
@@ -343,7 +166,7 @@ impl Interpreter {
     /// True while a prompt the flow asked for should be playing.
     pub fn is_playing(&self) -> bool {
         matches!(
-            self.step,
+            self.call.step,
             Step::Playing { .. }
                 | Step::Asking { playing: true, .. }
                 | Step::Gathering { playing: true, .. }
@@ -352,7 +175,7 @@ impl Interpreter {
 
     /// True while an `Action::Lookup` is unanswered.
     pub fn pending_lookup(&self) -> Option<u64> {
-        match self.step {
+        match self.call.step {
             Step::LookingUp { id } => Some(id),
             _ => None,
         }
@@ -360,16 +183,16 @@ impl Interpreter {
 
     /// True while a voicemail is being recorded.
     pub fn is_recording(&self) -> bool {
-        self.step == Step::Recording
+        self.call.step == Step::Recording
     }
 
     /// The id of the node the call is in.
     pub fn current_node(&self) -> Option<&str> {
-        self.node.map(|i| self.flow.nodes[i].id.as_str())
+        self.call.node.map(|i| self.flow.nodes[i].id.as_str())
     }
 
     pub fn language(&self) -> &str {
-        &self.language
+        &self.call.language
     }
 
     pub fn issue_type(&self) -> Option<&str> {
@@ -378,80 +201,30 @@ impl Interpreter {
 
     /// All variables as one JSON object (`caller`, lookups under their `into`, …).
     pub fn vars(&self) -> &Value {
-        &self.vars
+        &self.call.vars
     }
 
     /// A variable by dotted name, as text.
     pub fn var(&self, name: &str) -> Option<String> {
-        get_path(&self.vars, name).and_then(value_text)
+        self.call.var(name)
     }
 
     pub fn flow(&self) -> &Arc<Flow> {
         &self.flow
     }
 
-    // ---- internals, shared by the node kinds ----
+    // ---- internals: the loop, and what node kinds share ----
 
-    pub(crate) fn node_id(&self) -> Option<String> {
-        self.current_node().map(str::to_owned)
-    }
-
-    pub(crate) fn kind(&self) -> Option<&NodeKind> {
-        self.node.map(|i| &self.flow.nodes[i].kind)
-    }
-
-    pub(crate) fn record(&mut self, kind: &'static str, node: Option<String>, data: Value) {
-        self.out.push(Action::Record { kind, node, data });
-    }
-
-    pub(crate) fn finish(&mut self) {
-        self.step = Step::Finished;
-        self.deadline = None;
+    /// The current node's kind, borrowed from `flow` (a clone of the
+    /// interpreter's, so that the node can step the interpreter).
+    fn kind_in<'f>(&self, flow: &'f Flow) -> Option<&'f NodeKind> {
+        self.call.node.map(|i| &flow.nodes[i].kind)
     }
 
     fn prompt(&self, name: &str) -> String {
         match name.split_once('/') {
             Some((first, _)) if self.flow.languages.iter().any(|l| l == first) => name.to_owned(),
-            _ => format!("{}/{}", self.language, name),
-        }
-    }
-
-    pub(crate) fn play(&mut self, names: &[String], barge_in: bool) {
-        let prompts = names.iter().map(|n| self.prompt(n)).collect();
-        self.interrupted = false;
-        self.out.push(Action::Play { prompts, barge_in });
-    }
-
-    pub(crate) fn render(&self, t: &Template) -> String {
-        t.render(|name| self.var(name))
-    }
-
-    /// A template that is just `${var}` keeps the variable's JSON type.
-    pub(crate) fn render_value(&self, t: &Template) -> Value {
-        match t.single_var() {
-            Some(name) => get_path(&self.vars, name).cloned().unwrap_or(Value::Null),
-            None => Value::String(self.render(t)),
-        }
-    }
-
-    /// Enters `id` and keeps going through nodes that do not wait.
-    pub(crate) fn run_from(&mut self, id: String, now: Instant, wall: DateTime<Utc>) {
-        let mut next = Some(id);
-        let mut steps = 0;
-        while let Some(id) = next.take() {
-            steps += 1;
-            if steps > MAX_STEPS {
-                self.record(
-                    "error",
-                    Some(id),
-                    json!({ "error": "the flow ran in a loop without waiting; hanging up" }),
-                );
-                self.record("outcome", None, json!({ "outcome": "failed" }));
-                self.out.push(Action::Hangup);
-                self.finish();
-                return;
-            }
-            next = self.enter(&id, now, wall);
+            _ => format!("{}/{}", self.call.language, name),
         }
     }
 
@@ -460,20 +233,20 @@ impl Interpreter {
         let flow = Arc::clone(&self.flow);
         let Some(&index) = flow.index.get(id) else {
             // The loader refuses dangling ids; this guards hand-built flows.
-            self.record(
+            self.call.record(
                 "error",
                 Some(id.to_owned()),
                 json!({ "error": "no such node" }),
             );
-            self.out.push(Action::Hangup);
-            self.finish();
+            self.call.out.push(Action::Hangup);
+            self.call.finish();
             return None;
         };
         let node = &flow.nodes[index];
-        self.node = Some(index);
-        self.deadline = None;
+        self.call.node = Some(index);
+        self.call.deadline = None;
         let nid = Some(node.id.clone());
-        self.record(
+        self.call.record(
             "node_entered",
             nid.clone(),
             json!({ "kind": node.kind.name() }),
@@ -482,23 +255,10 @@ impl Interpreter {
             && self.issue_type.as_deref() != Some(it)
         {
             self.issue_type = Some(it.clone());
-            self.record("issue_type", nid, json!({ "issue_type": it }));
+            self.call
+                .record("issue_type", nid, json!({ "issue_type": it }));
         }
         node.kind.as_kind().enter(self, now, wall)
-    }
-
-    pub(crate) fn play_then(
-        &mut self,
-        prompts: &[String],
-        barge_in: bool,
-        after: After,
-    ) -> Option<String> {
-        if prompts.is_empty() {
-            return self.after(after);
-        }
-        self.play(prompts, barge_in);
-        self.step = Step::Playing { after, barge_in };
-        None
     }
 
     fn after(&mut self, after: After) -> Option<String> {
@@ -506,53 +266,35 @@ impl Interpreter {
             After::Goto { next, outcome } => {
                 if let Some(o) = outcome {
                     let nid = self.node_id();
-                    self.record("outcome", nid, json!({ "outcome": o }));
+                    self.call.record("outcome", nid, json!({ "outcome": o }));
                 }
                 Some(next)
             }
-            After::RecordVoicemail => voicemail::start_recording(self),
+            After::RecordVoicemail => {
+                let flow = Arc::clone(&self.flow);
+                match self.kind_in(&flow) {
+                    Some(NodeKind::Voicemail(v)) => v.start_recording(self),
+                    _ => None,
+                }
+            }
             After::Hangup => {
-                self.out.push(Action::Hangup);
-                self.finish();
+                self.call.out.push(Action::Hangup);
+                self.call.finish();
                 None
             }
         }
     }
 
-    pub(crate) fn set_language(&mut self, lang: &str, node: Option<String>) {
-        self.language = lang.to_owned();
-        set_path(&mut self.vars, "language", Value::String(lang.to_owned()));
-        self.record("language_set", node, json!({ "language": lang }));
-    }
-
     /// The current node's one-key question, if it asks one.
     fn choice(&self) -> Option<&Choice> {
-        Some(self.kind()?.as_kind().question()?.choice)
-    }
-
-    pub(crate) fn ask(&mut self, c: &Choice, now: Instant, wall: DateTime<Utc>) -> Option<String> {
-        if let Some(d) = self.typeahead.pop_front() {
-            self.typeahead.clear();
-            self.step = Step::Asking {
-                attempt: 0,
-                playing: false,
-            };
-            self.choose(d, now, wall);
-            return None;
-        }
-        self.play(&c.prompts, c.barge_in);
-        self.step = Step::Asking {
-            attempt: 0,
-            playing: true,
-        };
-        None
+        Some(self.kind_in(&self.flow)?.as_kind().question()?.choice)
     }
 
     fn on_prompt_finished(&mut self, interrupted: bool, now: Instant, wall: DateTime<Utc>) {
         if interrupted {
             self.interrupted = true;
         }
-        match self.step.clone() {
+        match self.call.step.clone() {
             Step::Playing { after, .. } => {
                 if let Some(next) = self.after(after) {
                     self.run_from(next, now, wall);
@@ -562,53 +304,63 @@ impl Interpreter {
                 attempt,
                 playing: true,
             } => {
-                self.step = Step::Asking {
+                self.call.step = Step::Asking {
                     attempt,
                     playing: false,
                 };
                 if let Some(c) = self.choice() {
-                    self.deadline = Some(now + c.timeout);
+                    self.call.deadline = Some(now + c.timeout);
                 }
             }
             Step::Gathering {
                 attempt,
                 digits,
                 playing: true,
-            } => gather::prompt_finished(self, attempt, digits, now),
+            } => {
+                let flow = Arc::clone(&self.flow);
+                if let Some(NodeKind::Gather(g)) = self.kind_in(&flow) {
+                    g.prompt_finished(self, attempt, digits, now);
+                }
+            }
             _ => {}
         }
     }
 
     fn on_digit(&mut self, d: char, now: Instant, wall: DateTime<Utc>) {
-        match self.step.clone() {
+        match self.call.step.clone() {
             Step::Asking { playing, attempt } => {
                 let barge_in = self.choice().is_some_and(|c| c.barge_in);
                 if playing {
                     if !barge_in {
                         return;
                     }
-                    self.out.push(Action::StopPlayback);
-                    self.step = Step::Asking {
+                    self.call.out.push(Action::StopPlayback);
+                    self.call.step = Step::Asking {
                         attempt,
                         playing: false,
                     };
                 }
                 self.choose(d, now, wall);
             }
-            Step::Gathering { .. } => gather::digit(self, d, now, wall),
+            Step::Gathering { .. } => {
+                let flow = Arc::clone(&self.flow);
+                if let Some(NodeKind::Gather(g)) = self.kind_in(&flow) {
+                    g.digit(self, d, now, wall);
+                }
+            }
             Step::Playing { after, barge_in } => {
                 if barge_in {
                     // The shell has stopped (or will stop) the prompt; keep the key.
-                    self.typeahead.push_back(d);
-                    self.out.push(Action::StopPlayback);
+                    self.call.typeahead.push_back(d);
+                    self.call.out.push(Action::StopPlayback);
                     if let Some(next) = self.after(after) {
                         self.run_from(next, now, wall);
                     }
                 }
             }
             _ => {
-                if self.interrupted && self.typeahead.len() < 32 {
-                    self.typeahead.push_back(d);
+                if self.interrupted && self.call.typeahead.len() < 32 {
+                    self.call.typeahead.push_back(d);
                 }
             }
         }
@@ -617,9 +369,9 @@ impl Interpreter {
     /// A key for a menu, language question or callback question.
     fn choose(&mut self, d: char, now: Instant, wall: DateTime<Utc>) {
         let flow = Arc::clone(&self.flow);
-        let Some(index) = self.node else { return };
+        let Some(index) = self.call.node else { return };
         let kind = flow.nodes[index].kind.as_kind();
-        self.deadline = None;
+        self.call.deadline = None;
         let Some(question) = kind.question() else {
             return;
         };
@@ -630,35 +382,96 @@ impl Interpreter {
     }
 
     fn on_timer(&mut self, now: Instant, wall: DateTime<Utc>) {
-        match self.step.clone() {
+        let flow = Arc::clone(&self.flow);
+        match self.call.step.clone() {
             Step::Asking { playing: false, .. } => self.retry(Retry::Timeout, "", now, wall),
             Step::Gathering {
                 digits,
                 playing: false,
                 ..
-            } => gather::timer_fired(self, digits, now, wall),
-            Step::LookingUp { .. } => lookup::answered(self, Err("timeout".into()), now, wall),
+            } => {
+                if let Some(NodeKind::Gather(g)) = self.kind_in(&flow) {
+                    g.timer_fired(self, digits, now, wall);
+                }
+            }
+            Step::LookingUp { .. } => {
+                if let Some(NodeKind::Lookup(l)) = self.kind_in(&flow) {
+                    l.answered(self, Err("timeout".into()), now, wall);
+                }
+            }
             _ => {}
         }
     }
+}
 
-    /// Silence or a wrong key: say so and ask again, or give up.
-    pub(crate) fn retry(&mut self, why: Retry, input: &str, now: Instant, wall: DateTime<Utc>) {
+/// What node kinds may do to the call beyond changing its state: the parts
+/// of a step that need the flow.
+impl StepCx for Interpreter {
+    fn call(&self) -> &Call {
+        &self.call
+    }
+
+    fn call_mut(&mut self) -> &mut Call {
+        &mut self.call
+    }
+
+    fn node_id(&self) -> Option<String> {
+        self.current_node().map(str::to_owned)
+    }
+
+    fn node(&self, id: &str) -> Option<&dyn Any> {
+        Some(self.flow.node(id)?.kind.as_kind().as_any())
+    }
+
+    fn play(&mut self, names: &[String], barge_in: bool) {
+        let prompts = names.iter().map(|n| self.prompt(n)).collect();
+        self.interrupted = false;
+        self.call.out.push(Action::Play { prompts, barge_in });
+    }
+
+    fn play_then(&mut self, prompts: &[String], barge_in: bool, after: After) -> Option<String> {
+        if prompts.is_empty() {
+            return self.after(after);
+        }
+        self.play(prompts, barge_in);
+        self.call.step = Step::Playing { after, barge_in };
+        None
+    }
+
+    fn ask(&mut self, c: &Choice, now: Instant, wall: DateTime<Utc>) -> Option<String> {
+        if let Some(d) = self.call.typeahead.pop_front() {
+            self.call.typeahead.clear();
+            self.call.step = Step::Asking {
+                attempt: 0,
+                playing: false,
+            };
+            self.choose(d, now, wall);
+            return None;
+        }
+        self.play(&c.prompts, c.barge_in);
+        self.call.step = Step::Asking {
+            attempt: 0,
+            playing: true,
+        };
+        None
+    }
+
+    fn retry(&mut self, why: Retry, input: &str, now: Instant, wall: DateTime<Utc>) {
         let flow = Arc::clone(&self.flow);
-        let Some(index) = self.node else { return };
+        let Some(index) = self.call.node else { return };
         let node = &flow.nodes[index];
         let nid = Some(node.id.clone());
-        self.typeahead.clear();
-        let Some(r) = node.kind.as_kind().reprompt(&self.step) else {
+        self.call.typeahead.clear();
+        let Some(r) = node.kind.as_kind().reprompt(&self.call.step) else {
             return;
         };
         match why {
-            Retry::Invalid => self.record(
+            Retry::Invalid => self.call.record(
                 "invalid",
                 nid.clone(),
                 json!({ "input": input, "attempt": r.attempt + 1 }),
             ),
-            Retry::Timeout => self.record(
+            Retry::Timeout => self.call.record(
                 "timeout",
                 nid.clone(),
                 json!({ "after_ms": r.timeout.as_millis() as u64, "attempt": r.attempt + 1 }),
@@ -666,7 +479,8 @@ impl Interpreter {
         }
         let attempt = r.attempt + 1;
         if attempt > r.retries {
-            self.record("exhausted", nid, json!({ "attempts": attempt }));
+            self.call
+                .record("exhausted", nid, json!({ "attempts": attempt }));
             self.run_from(r.on_exhausted.to_owned(), now, wall);
             return;
         }
@@ -676,7 +490,7 @@ impl Interpreter {
         };
         again.extend(r.prompts.iter().cloned());
         self.play(&again, r.barge_in);
-        self.step = match self.step {
+        self.call.step = match self.call.step {
             Step::Gathering { .. } => Step::Gathering {
                 attempt,
                 digits: String::new(),
@@ -688,21 +502,25 @@ impl Interpreter {
             },
         };
     }
-}
 
-/// Sets a dotted variable (`lookup.name`), making objects on the way.
-pub(crate) fn set_path(root: &mut Value, path: &str, value: Value) {
-    let mut v = root;
-    let parts: Vec<&str> = path.split('.').collect();
-    for (i, part) in parts.iter().enumerate() {
-        if !v.is_object() {
-            *v = Value::Object(Map::new());
+    fn run_from(&mut self, id: String, now: Instant, wall: DateTime<Utc>) {
+        let mut next = Some(id);
+        let mut steps = 0;
+        while let Some(id) = next.take() {
+            steps += 1;
+            if steps > MAX_STEPS {
+                self.call.record(
+                    "error",
+                    Some(id),
+                    json!({ "error": "the flow ran in a loop without waiting; hanging up" }),
+                );
+                self.call
+                    .record("outcome", None, json!({ "outcome": "failed" }));
+                self.call.out.push(Action::Hangup);
+                self.call.finish();
+                return;
+            }
+            next = self.enter(&id, now, wall);
         }
-        let m = v.as_object_mut().expect("made an object above");
-        if i == parts.len() - 1 {
-            m.insert((*part).to_owned(), value);
-            return;
-        }
-        v = m.entry(*part).or_insert_with(|| Value::Object(Map::new()));
     }
 }

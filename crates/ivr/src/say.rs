@@ -7,7 +7,7 @@
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::flow::SayAs;
+use crate::model::SayAs;
 
 pub fn as_name(a: SayAs) -> &'static str {
     match a {

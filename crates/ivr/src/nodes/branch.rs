@@ -6,9 +6,8 @@ use chrono::{DateTime, Utc};
 
 use super::{Kind, exit};
 use crate::condition::{Condition, parse_condition};
-use crate::flow::NodeKind;
-use crate::interp::Interpreter;
-use crate::load::{Context, Fields, Loader, Syntax};
+use crate::parse::{Context, Fields, Loader, Syntax};
+use crate::step::StepCx;
 use crate::yaml::{Yaml, YamlValue};
 
 #[derive(Debug)]
@@ -23,13 +22,13 @@ pub struct Case {
     pub next: String,
 }
 
-pub(crate) const SYNTAX: Syntax = Syntax {
+pub(crate) const SYNTAX: Syntax<Branch> = Syntax {
     name: "branch",
     keys: &["cases", "else"],
     parse,
 };
 
-fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKind> {
+fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<Branch> {
     let mut cases = Vec::new();
     if let Some(y) = l.required(f, "cases") {
         match &y.value {
@@ -50,10 +49,10 @@ fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKi
         }
     }
     let otherwise = l.req_target(f, "else");
-    Some(NodeKind::Branch(Branch {
+    Some(Branch {
         cases,
         otherwise: otherwise?,
-    }))
+    })
 }
 
 fn case(l: &mut Loader, item: &Yaml) -> Option<Case> {
@@ -95,7 +94,7 @@ impl Kind for Branch {
         ("{", "}")
     }
 
-    fn enter(&self, it: &mut Interpreter, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
+    fn enter(&self, it: &mut dyn StepCx, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
         let to = self
             .cases
             .iter()

@@ -2,17 +2,16 @@
 //! to the caller's (dialable) number; slot times follow an `hours` node.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Kind, exit};
-use crate::flow::{Choice, Node, NodeKind, Template};
-use crate::interp::{Action, Interpreter, Question};
-use crate::load::{Context, Fields, Loader, Syntax};
-use crate::nodes::hours::hhmm;
+use crate::model::{Choice, Template};
+use crate::nodes::hours::{BusinessHours, hhmm};
+use crate::parse::{Context, Fields, Loader, SlotTime, Syntax};
+use crate::step::{Action, Question, StepCx};
 use crate::yaml::{Pos, YamlValue};
 
 #[derive(Debug)]
@@ -34,13 +33,7 @@ pub struct Callback {
     pub on_no_number: Option<String>,
 }
 
-/// A callback slot's time: (slot name, local minute of day, where).
-type SlotTime = (String, u16, Pos);
-/// A callback node's `hours:` (node id, where) and its slot times, checked
-/// by [`check_hours`] once every node is known.
-pub(crate) type CallbackHours = (Option<(String, Pos)>, Vec<SlotTime>);
-
-pub(crate) const SYNTAX: Syntax = Syntax {
+pub(crate) const SYNTAX: Syntax<Callback> = Syntax {
     name: "callback",
     keys: &[
         "prompt",
@@ -61,7 +54,7 @@ pub(crate) const SYNTAX: Syntax = Syntax {
     parse,
 };
 
-fn parse(l: &mut Loader, f: &mut Fields<'_>, cx: &Context<'_>) -> Option<NodeKind> {
+fn parse(l: &mut Loader, f: &mut Fields<'_>, cx: &Context<'_>) -> Option<Callback> {
     let choice = l.choice(f, cx.defaults, "slots", false);
     let number = match f.take("number") {
         Some(y) => l.template(y, "number"),
@@ -83,7 +76,7 @@ fn parse(l: &mut Loader, f: &mut Fields<'_>, cx: &Context<'_>) -> Option<NodeKin
         );
     }
     l.callback_hours.push((hours.clone(), slot_times.clone()));
-    Some(NodeKind::Callback(Callback {
+    Some(Callback {
         choice,
         number: number?,
         queue,
@@ -92,7 +85,7 @@ fn parse(l: &mut Loader, f: &mut Fields<'_>, cx: &Context<'_>) -> Option<NodeKin
         next: next?,
         on_exhausted: on_exhausted?,
         on_no_number,
-    }))
+    })
 }
 
 /// `slot_times: {slot: "HH:MM", …}`.
@@ -126,11 +119,17 @@ fn slot_times(l: &mut Loader, f: &mut Fields<'_>) -> Vec<SlotTime> {
 
 /// Whole-flow check, once every node is read: each callback's `hours:`
 /// names an hours node, and its slot times fall in that node's opening hours.
-pub(crate) fn check_hours(l: &mut Loader, nodes: &[Node], ids: &HashMap<String, Pos>) {
+/// `node` finds a node of the flow by id.
+pub(crate) fn check_hours<'a>(
+    l: &mut Loader,
+    node: impl Fn(&str) -> Option<&'a dyn Kind>,
+    ids: &HashMap<String, Pos>,
+) {
     for (hours, times) in std::mem::take(&mut l.callback_hours) {
         let Some((id, pos)) = hours else { continue };
-        match nodes.iter().find(|n| n.id == id).map(|n| &n.kind) {
-            Some(NodeKind::Hours(h)) => {
+        let found = node(&id);
+        match found.map(|k| (k, k.as_any().downcast_ref::<BusinessHours>())) {
+            Some((_, Some(h))) => {
                 for (slot, m, at) in times {
                     // A schedule that is never open (an emergency
                     // closure) books for now; any other must contain the time.
@@ -147,7 +146,7 @@ pub(crate) fn check_hours(l: &mut Loader, nodes: &[Node], ids: &HashMap<String, 
                     }
                 }
             }
-            Some(other) => l.err(
+            Some((other, None)) => l.err(
                 pos,
                 format!(
                     "`hours` must name an hours node; `{id}` is a {} node",
@@ -183,7 +182,7 @@ impl Kind for Callback {
         ("{", "}")
     }
 
-    fn enter(&self, it: &mut Interpreter, now: Instant, wall: DateTime<Utc>) -> Option<String> {
+    fn enter(&self, it: &mut dyn StepCx, now: Instant, wall: DateTime<Utc>) -> Option<String> {
         it.ask(&self.choice, now, wall)
     }
 
@@ -196,13 +195,12 @@ impl Kind for Callback {
 
     fn chosen(
         &self,
-        it: &mut Interpreter,
+        it: &mut dyn StepCx,
         key: char,
         slot: &str,
         now: Instant,
         wall: DateTime<Utc>,
     ) {
-        let flow = Arc::clone(&it.flow);
         let nid = it.node_id();
         let number = it.render(&self.number);
         it.record(
@@ -228,10 +226,7 @@ impl Kind for Callback {
         let hours = self
             .hours
             .as_deref()
-            .and_then(|id| match flow.node(id).map(|n| &n.kind) {
-                Some(NodeKind::Hours(h)) => Some(h),
-                _ => None,
-            });
+            .and_then(|id| it.node(id)?.downcast_ref::<BusinessHours>());
         let at = self
             .slot_times
             .iter()

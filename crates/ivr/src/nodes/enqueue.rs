@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, json};
 
 use super::Kind;
-use crate::flow::{NodeKind, Template};
-use crate::interp::{Action, Interpreter};
-use crate::load::{Context, Fields, Loader, Syntax};
+use crate::model::Template;
+use crate::parse::{Context, Fields, Loader, Syntax};
+use crate::step::{Action, StepCx};
 
 #[derive(Debug)]
 pub struct Enqueue {
@@ -17,24 +17,24 @@ pub struct Enqueue {
     pub data: Vec<(String, Template)>,
 }
 
-pub(crate) const SYNTAX: Syntax = Syntax {
+pub(crate) const SYNTAX: Syntax<Enqueue> = Syntax {
     name: "enqueue",
     keys: &["queue", "priority", "data"],
     parse,
 };
 
-fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKind> {
+fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<Enqueue> {
     let queue = l.req_text(f, "queue");
     let priority = l.int(f, "priority", -1000, 1000).unwrap_or(0);
     let data = match f.take("data") {
         Some(y) => l.template_map(y, "data"),
         None => Vec::new(),
     };
-    Some(NodeKind::Enqueue(Enqueue {
+    Some(Enqueue {
         queue: queue?,
         priority,
         data,
-    }))
+    })
 }
 
 impl Kind for Enqueue {
@@ -50,7 +50,7 @@ impl Kind for Enqueue {
         ("([", "])")
     }
 
-    fn enter(&self, it: &mut Interpreter, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
+    fn enter(&self, it: &mut dyn StepCx, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
         let mut data = Map::new();
         for (k, t) in &self.data {
             data.insert(k.clone(), it.render_value(t));

@@ -1,7 +1,6 @@
 //! The `gather` node: collects several digits into a variable, with its own
 //! wait state ([`Step::Gathering`]): per-digit timers and a finish key.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -9,9 +8,8 @@ use regex::Regex;
 use serde_json::{Value, json};
 
 use super::{Kind, exit};
-use crate::flow::NodeKind;
-use crate::interp::{Action, Interpreter, Reprompt, Retry, Step, set_path};
-use crate::load::{Context, Fields, Loader, Syntax, is_var_name};
+use crate::parse::{Context, Fields, Loader, Syntax, is_var_name};
+use crate::step::{Action, Reprompt, Retry, Step, StepCx, set_path};
 
 /// `gather`: several digits into a variable.
 #[derive(Debug)]
@@ -32,7 +30,7 @@ pub struct DigitCollector {
     pub on_exhausted: String,
 }
 
-pub(crate) const SYNTAX: Syntax = Syntax {
+pub(crate) const SYNTAX: Syntax<DigitCollector> = Syntax {
     name: "gather",
     keys: &[
         "prompt",
@@ -52,7 +50,7 @@ pub(crate) const SYNTAX: Syntax = Syntax {
     parse,
 };
 
-fn parse(l: &mut Loader, f: &mut Fields<'_>, cx: &Context<'_>) -> Option<NodeKind> {
+fn parse(l: &mut Loader, f: &mut Fields<'_>, cx: &Context<'_>) -> Option<DigitCollector> {
     let d = cx.defaults;
     let prompts = match l.required(f, "prompt") {
         Some(y) => l.prompt_list(y, "prompt"),
@@ -107,7 +105,7 @@ fn parse(l: &mut Loader, f: &mut Fields<'_>, cx: &Context<'_>) -> Option<NodeKin
     };
     let next = l.req_target(f, "next");
     let on_exhausted = l.exhausted(f, "gather");
-    Some(NodeKind::Gather(DigitCollector {
+    Some(DigitCollector {
         prompts,
         min_digits,
         max_digits,
@@ -121,7 +119,7 @@ fn parse(l: &mut Loader, f: &mut Fields<'_>, cx: &Context<'_>) -> Option<NodeKin
         timeout_prompts,
         next: next?,
         on_exhausted: on_exhausted?,
-    }))
+    })
 }
 
 impl Kind for DigitCollector {
@@ -140,7 +138,7 @@ impl Kind for DigitCollector {
         ]
     }
 
-    fn enter(&self, it: &mut Interpreter, now: Instant, wall: DateTime<Utc>) -> Option<String> {
+    fn enter(&self, it: &mut dyn StepCx, now: Instant, wall: DateTime<Utc>) -> Option<String> {
         let here = it.node;
         it.step = Step::Gathering {
             attempt: 0,
@@ -156,12 +154,12 @@ impl Kind for DigitCollector {
             };
             None
         } else {
-            start_timer(it, now);
+            self.start_timer(it, now);
             while let Some(d) = it.typeahead.pop_front() {
                 if !matches!(it.step, Step::Gathering { .. }) || it.node != here {
                     break;
                 }
-                digit(it, d, now, wall);
+                self.digit(it, d, now, wall);
             }
             None
         }
@@ -191,93 +189,98 @@ impl Kind for DigitCollector {
     }
 }
 
-/// The prompt is over (or was cut short): the first-digit timer starts.
-pub(crate) fn prompt_finished(it: &mut Interpreter, attempt: u32, digits: String, now: Instant) {
-    it.step = Step::Gathering {
-        attempt,
-        digits,
-        playing: false,
-    };
-    start_timer(it, now);
-}
-
-/// Silence: with no digits, ask again; else take what was typed.
-pub(crate) fn timer_fired(it: &mut Interpreter, digits: String, now: Instant, wall: DateTime<Utc>) {
-    if digits.is_empty() {
-        it.retry(Retry::Timeout, "", now, wall);
-    } else {
-        complete(it, digits, now, wall);
-    }
-}
-
-fn start_timer(it: &mut Interpreter, now: Instant) {
-    if let (Some(NodeKind::Gather(g)), Step::Gathering { digits, .. }) = (it.kind(), &it.step) {
-        let wait = if digits.is_empty() {
-            g.first_digit_timeout
-        } else {
-            g.inter_digit_timeout
+// The events only a gather waits for (`Step::Gathering`); the
+// interpreter calls them on the current node.
+impl DigitCollector {
+    /// The prompt is over (or was cut short): the first-digit timer starts.
+    pub(crate) fn prompt_finished(
+        &self,
+        it: &mut dyn StepCx,
+        attempt: u32,
+        digits: String,
+        now: Instant,
+    ) {
+        it.step = Step::Gathering {
+            attempt,
+            digits,
+            playing: false,
         };
-        it.deadline = Some(now + wait);
+        self.start_timer(it, now);
     }
-}
 
-/// A key while gathering (it stops the prompt).
-pub(crate) fn digit(it: &mut Interpreter, d: char, now: Instant, wall: DateTime<Utc>) {
-    let Some(NodeKind::Gather(g)) = it.kind() else {
-        return;
-    };
-    let (finish_key, max) = (g.finish_key, g.max_digits);
-    let Step::Gathering {
-        attempt,
-        mut digits,
-        playing,
-    } = it.step.clone()
-    else {
-        return;
-    };
-    if playing {
-        it.out.push(Action::StopPlayback);
+    /// Silence: with no digits, ask again; else take what was typed.
+    pub(crate) fn timer_fired(
+        &self,
+        it: &mut dyn StepCx,
+        digits: String,
+        now: Instant,
+        wall: DateTime<Utc>,
+    ) {
+        if digits.is_empty() {
+            it.retry(Retry::Timeout, "", now, wall);
+        } else {
+            self.complete(it, digits, now, wall);
+        }
     }
-    if Some(d) == finish_key {
+
+    fn start_timer(&self, it: &mut dyn StepCx, now: Instant) {
+        if let Step::Gathering { digits, .. } = &it.step {
+            let wait = if digits.is_empty() {
+                self.first_digit_timeout
+            } else {
+                self.inter_digit_timeout
+            };
+            it.deadline = Some(now + wait);
+        }
+    }
+
+    /// A key while gathering (it stops the prompt).
+    pub(crate) fn digit(&self, it: &mut dyn StepCx, d: char, now: Instant, wall: DateTime<Utc>) {
+        let (finish_key, max) = (self.finish_key, self.max_digits);
+        let Step::Gathering {
+            attempt,
+            mut digits,
+            playing,
+        } = it.step.clone()
+        else {
+            return;
+        };
+        if playing {
+            it.out.push(Action::StopPlayback);
+        }
+        if Some(d) == finish_key {
+            it.step = Step::Gathering {
+                attempt,
+                digits: digits.clone(),
+                playing: false,
+            };
+            self.complete(it, digits, now, wall);
+            return;
+        }
+        digits.push(d);
         it.step = Step::Gathering {
             attempt,
             digits: digits.clone(),
             playing: false,
         };
-        complete(it, digits, now, wall);
-        return;
+        if digits.len() >= max {
+            self.complete(it, digits, now, wall);
+        } else {
+            self.start_timer(it, now);
+        }
     }
-    digits.push(d);
-    it.step = Step::Gathering {
-        attempt,
-        digits: digits.clone(),
-        playing: false,
-    };
-    if digits.len() >= max {
-        complete(it, digits, now, wall);
-    } else {
-        start_timer(it, now);
-    }
-}
 
-fn complete(it: &mut Interpreter, digits: String, now: Instant, wall: DateTime<Utc>) {
-    it.deadline = None;
-    let flow = Arc::clone(&it.flow);
-    let Some(index) = it.node else { return };
-    let node = &flow.nodes[index];
-    let NodeKind::Gather(g) = &node.kind else {
-        return;
-    };
-    let ok = digits.len() >= g.min_digits && g.pattern.as_ref().is_none_or(|p| p.is_match(&digits));
-    if !ok {
-        it.retry(Retry::Invalid, &digits, now, wall);
-        return;
+    fn complete(&self, it: &mut dyn StepCx, digits: String, now: Instant, wall: DateTime<Utc>) {
+        it.deadline = None;
+        let ok = digits.len() >= self.min_digits
+            && self.pattern.as_ref().is_none_or(|p| p.is_match(&digits));
+        if !ok {
+            it.retry(Retry::Invalid, &digits, now, wall);
+            return;
+        }
+        let nid = it.node_id();
+        it.record("input", nid, json!({ "input": digits, "into": self.into }));
+        set_path(&mut it.vars, &self.into, Value::String(digits));
+        it.run_from(self.next.clone(), now, wall);
     }
-    it.record(
-        "input",
-        Some(node.id.clone()),
-        json!({ "input": digits, "into": g.into }),
-    );
-    set_path(&mut it.vars, &g.into, Value::String(digits));
-    it.run_from(g.next.clone(), now, wall);
 }

@@ -6,9 +6,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::Kind;
-use crate::flow::NodeKind;
-use crate::interp::{Action, After, Interpreter};
-use crate::load::{Context, Fields, Loader, Syntax};
+use crate::parse::{Context, Fields, Loader, Syntax};
+use crate::step::{Action, After, StepCx};
 
 #[derive(Debug)]
 pub struct Hangup {
@@ -18,17 +17,17 @@ pub struct Hangup {
     pub outcome: Option<String>,
 }
 
-pub(crate) const SYNTAX: Syntax = Syntax {
+pub(crate) const SYNTAX: Syntax<Hangup> = Syntax {
     name: "hangup",
     keys: &["prompt", "outcome"],
     parse,
 };
 
-fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKind> {
-    Some(NodeKind::Hangup(Hangup {
+fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<Hangup> {
+    Some(Hangup {
         prompts: l.opt_prompts(f, "prompt"),
         outcome: l.outcome(f),
-    }))
+    })
 }
 
 impl Kind for Hangup {
@@ -44,7 +43,7 @@ impl Kind for Hangup {
         ("([", "])")
     }
 
-    fn enter(&self, it: &mut Interpreter, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
+    fn enter(&self, it: &mut dyn StepCx, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
         if let Some(o) = &self.outcome {
             let nid = it.node_id();
             it.record("outcome", nid, json!({ "outcome": o }));

@@ -8,9 +8,8 @@ use chrono_tz::Tz;
 use serde_json::json;
 
 use super::{Kind, exit};
-use crate::flow::NodeKind;
-use crate::interp::{ForcedHours, Interpreter};
-use crate::load::{Context, Fields, Loader, Syntax};
+use crate::parse::{Context, Fields, Loader, Syntax};
+use crate::step::{ForcedHours, StepCx};
 use crate::yaml::YamlValue;
 
 /// Weekly opening hours in a time zone, with holidays.
@@ -27,7 +26,7 @@ pub struct BusinessHours {
     pub holiday: Option<String>,
 }
 
-pub(crate) const SYNTAX: Syntax = Syntax {
+pub(crate) const SYNTAX: Syntax<BusinessHours> = Syntax {
     name: "hours",
     keys: &[
         "time_zone",
@@ -40,7 +39,7 @@ pub(crate) const SYNTAX: Syntax = Syntax {
     parse,
 };
 
-fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKind> {
+fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<BusinessHours> {
     let tz = l.required(f, "time_zone").and_then(|y| {
         let t = l.text(y, "time_zone")?;
         match t.parse::<Tz>() {
@@ -141,14 +140,14 @@ fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKi
     if !weekly_ok {
         return None;
     }
-    Some(NodeKind::Hours(BusinessHours {
+    Some(BusinessHours {
         time_zone: tz?,
         weekly,
         holidays,
         open: open?,
         closed: closed?,
         holiday,
-    }))
+    })
 }
 
 /// `mon`, `mon-fri`, `weekdays`, `weekend`, `daily` → day indexes, Monday = 0.
@@ -244,7 +243,7 @@ impl Kind for BusinessHours {
         ("{", "}")
     }
 
-    fn enter(&self, it: &mut Interpreter, _now: Instant, wall: DateTime<Utc>) -> Option<String> {
+    fn enter(&self, it: &mut dyn StepCx, _now: Instant, wall: DateTime<Utc>) -> Option<String> {
         let (mut state, local) = hours_state(self, wall);
         let mut data = json!({ "state": state, "local_time": local });
         if let Some(forced) = it.forced_hours {

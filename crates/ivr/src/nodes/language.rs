@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Kind, exit};
-use crate::flow::{Choice, NodeKind};
-use crate::interp::{Interpreter, Question};
-use crate::load::{Context, Fields, Loader, Syntax};
+use crate::model::Choice;
+use crate::parse::{Context, Fields, Loader, Syntax};
+use crate::step::{Question, StepCx};
 
 #[derive(Debug)]
 pub struct LanguageChoice {
@@ -19,7 +19,7 @@ pub struct LanguageChoice {
     pub next: String,
 }
 
-pub(crate) const SYNTAX: Syntax = Syntax {
+pub(crate) const SYNTAX: Syntax<LanguageChoice> = Syntax {
     name: "language",
     keys: &[
         "set",
@@ -35,7 +35,7 @@ pub(crate) const SYNTAX: Syntax = Syntax {
     parse,
 };
 
-fn parse(l: &mut Loader, f: &mut Fields<'_>, cx: &Context<'_>) -> Option<NodeKind> {
+fn parse(l: &mut Loader, f: &mut Fields<'_>, cx: &Context<'_>) -> Option<LanguageChoice> {
     let (d, languages) = (cx.defaults, cx.languages);
     let set = match f.take("set") {
         Some(y) => {
@@ -92,11 +92,11 @@ fn parse(l: &mut Loader, f: &mut Fields<'_>, cx: &Context<'_>) -> Option<NodeKin
         }
         c
     };
-    Some(NodeKind::Language(LanguageChoice {
+    Some(LanguageChoice {
         set,
         choice,
         next: l.req_target(f, "next")?,
-    }))
+    })
 }
 
 impl Kind for LanguageChoice {
@@ -116,7 +116,7 @@ impl Kind for LanguageChoice {
         ("{", "}")
     }
 
-    fn enter(&self, it: &mut Interpreter, now: Instant, wall: DateTime<Utc>) -> Option<String> {
+    fn enter(&self, it: &mut dyn StepCx, now: Instant, wall: DateTime<Utc>) -> Option<String> {
         match &self.set {
             Some(lang) => {
                 let nid = it.node_id();
@@ -137,7 +137,7 @@ impl Kind for LanguageChoice {
 
     fn chosen(
         &self,
-        it: &mut Interpreter,
+        it: &mut dyn StepCx,
         key: char,
         lang: &str,
         now: Instant,

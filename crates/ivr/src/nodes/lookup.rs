@@ -1,16 +1,15 @@
 //! The `lookup` node: asks the shell for data (a subscriber, an order, a
 //! webhook) and waits for the answer ([`Step::LookingUp`]) or its timeout.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use super::{Kind, exit};
-use crate::flow::{NodeKind, Template};
-use crate::interp::{Action, Interpreter, Step, set_path};
-use crate::load::{Context, Fields, Loader, Syntax, is_var_name};
+use crate::model::{LookupSource, Template};
+use crate::parse::{Context, Fields, Loader, Syntax, is_var_name};
+use crate::step::{Action, Step, StepCx, set_path};
 
 #[derive(Debug)]
 pub struct Lookup {
@@ -24,28 +23,7 @@ pub struct Lookup {
     pub on_failure: String,
 }
 
-/// Where a lookup's answer comes from; the call shell performs it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LookupSource {
-    /// The subscriber whose phone number is the caller's (param `number`, default `${caller}`).
-    SubscriberByCallerId,
-    /// An order by its number (param `number`).
-    OrderByNumber,
-    /// POST the params as a JSON object to `url`; a JSON object comes back.
-    Webhook { url: String },
-}
-
-impl LookupSource {
-    pub fn name(&self) -> &'static str {
-        match self {
-            LookupSource::SubscriberByCallerId => "subscriber_by_caller_id",
-            LookupSource::OrderByNumber => "order_by_number",
-            LookupSource::Webhook { .. } => "webhook",
-        }
-    }
-}
-
-pub(crate) const SYNTAX: Syntax = Syntax {
+pub(crate) const SYNTAX: Syntax<Lookup> = Syntax {
     name: "lookup",
     keys: &[
         "source",
@@ -60,7 +38,7 @@ pub(crate) const SYNTAX: Syntax = Syntax {
     parse,
 };
 
-fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKind> {
+fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<Lookup> {
     let source_y = l.required(f, "source");
     let url = f.take("url");
     let source = match source_y.and_then(|y| l.text(y, "source").map(|s| (s, y.pos))) {
@@ -119,7 +97,7 @@ fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKi
     let next = l.req_target(f, "next");
     let on_not_found = l.opt_target(f, "on_not_found");
     let on_failure = l.req_target(f, "on_failure");
-    Some(NodeKind::Lookup(Lookup {
+    Some(Lookup {
         source: source?,
         params,
         into,
@@ -127,7 +105,7 @@ fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKi
         next: next?,
         on_not_found,
         on_failure: on_failure?,
-    }))
+    })
 }
 
 impl Kind for Lookup {
@@ -148,7 +126,7 @@ impl Kind for Lookup {
         ("[(", ")]")
     }
 
-    fn enter(&self, it: &mut Interpreter, now: Instant, _wall: DateTime<Utc>) -> Option<String> {
+    fn enter(&self, it: &mut dyn StepCx, now: Instant, _wall: DateTime<Utc>) -> Option<String> {
         let id = it.next_lookup;
         it.next_lookup += 1;
         let mut params = Map::new();
@@ -173,47 +151,51 @@ impl Kind for Lookup {
     }
 }
 
-/// The shell's answer to the pending lookup (or `Err("timeout")` when the
-/// node gave up waiting): store it under `into` and go on.
-pub(crate) fn answered(
-    it: &mut Interpreter,
-    result: Result<Map<String, Value>, String>,
-    now: Instant,
-    wall: DateTime<Utc>,
-) {
-    let flow = Arc::clone(&it.flow);
-    let Some(index) = it.node else { return };
-    let node = &flow.nodes[index];
-    let NodeKind::Lookup(l) = &node.kind else {
-        return;
-    };
-    let nid = Some(node.id.clone());
-    match result {
-        Ok(map) => {
-            let found = !map.is_empty() && map.get("found") != Some(&Value::Bool(false));
-            it.record(
-                "lookup",
-                nid,
-                json!({ "lookup": l.source.name(), "ok": true, "found": found, "result": map }),
-            );
-            let mut obj = map;
-            obj.entry("found").or_insert(Value::Bool(found));
-            set_path(&mut it.vars, &l.into, Value::Object(obj));
-            let to = if found {
-                l.next.clone()
-            } else {
-                l.on_not_found.clone().unwrap_or_else(|| l.next.clone())
-            };
-            it.run_from(to, now, wall);
-        }
-        Err(e) => {
-            it.record(
-                "lookup",
-                nid,
-                json!({ "lookup": l.source.name(), "ok": false, "error": e }),
-            );
-            set_path(&mut it.vars, &l.into, json!({ "found": false, "error": e }));
-            it.run_from(l.on_failure.clone(), now, wall);
+impl Lookup {
+    /// The shell's answer to the pending lookup (or `Err("timeout")` when
+    /// the node gave up waiting): store it under `into` and go on. The
+    /// interpreter calls it on the current node ([`Step::LookingUp`]).
+    pub(crate) fn answered(
+        &self,
+        it: &mut dyn StepCx,
+        result: Result<Map<String, Value>, String>,
+        now: Instant,
+        wall: DateTime<Utc>,
+    ) {
+        let nid = it.node_id();
+        match result {
+            Ok(map) => {
+                let found = !map.is_empty() && map.get("found") != Some(&Value::Bool(false));
+                it.record(
+                    "lookup",
+                    nid,
+                    json!({ "lookup": self.source.name(), "ok": true, "found": found, "result": map }),
+                );
+                let mut obj = map;
+                obj.entry("found").or_insert(Value::Bool(found));
+                set_path(&mut it.vars, &self.into, Value::Object(obj));
+                let to = if found {
+                    self.next.clone()
+                } else {
+                    self.on_not_found
+                        .clone()
+                        .unwrap_or_else(|| self.next.clone())
+                };
+                it.run_from(to, now, wall);
+            }
+            Err(e) => {
+                it.record(
+                    "lookup",
+                    nid,
+                    json!({ "lookup": self.source.name(), "ok": false, "error": e }),
+                );
+                set_path(
+                    &mut it.vars,
+                    &self.into,
+                    json!({ "found": false, "error": e }),
+                );
+                it.run_from(self.on_failure.clone(), now, wall);
+            }
         }
     }
 }

@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Kind, exit};
-use crate::flow::{Choice, NodeKind};
-use crate::interp::{Interpreter, Question};
-use crate::load::{Context, Fields, Loader, Syntax};
+use crate::model::Choice;
+use crate::parse::{Context, Fields, Loader, Syntax};
+use crate::step::{Question, StepCx};
 
 #[derive(Debug)]
 pub struct Menu {
@@ -17,7 +17,7 @@ pub struct Menu {
     pub on_exhausted: String,
 }
 
-pub(crate) const SYNTAX: Syntax = Syntax {
+pub(crate) const SYNTAX: Syntax<Menu> = Syntax {
     name: "menu",
     keys: &[
         "prompt",
@@ -32,7 +32,7 @@ pub(crate) const SYNTAX: Syntax = Syntax {
     parse,
 };
 
-fn parse(l: &mut Loader, f: &mut Fields<'_>, cx: &Context<'_>) -> Option<NodeKind> {
+fn parse(l: &mut Loader, f: &mut Fields<'_>, cx: &Context<'_>) -> Option<Menu> {
     let d = cx.defaults;
     let mut choice = l.choice(f, d, "options", true);
     // Flow-wide options (e.g. 0 for an agent) join every menu that does not use the key.
@@ -45,10 +45,10 @@ fn parse(l: &mut Loader, f: &mut Fields<'_>, cx: &Context<'_>) -> Option<NodeKin
         }
     }
     let on_exhausted = l.exhausted(f, "menu");
-    Some(NodeKind::Menu(Menu {
+    Some(Menu {
         choice,
         on_exhausted: on_exhausted?,
-    }))
+    })
 }
 
 impl Kind for Menu {
@@ -73,7 +73,7 @@ impl Kind for Menu {
         ("{", "}")
     }
 
-    fn enter(&self, it: &mut Interpreter, now: Instant, wall: DateTime<Utc>) -> Option<String> {
+    fn enter(&self, it: &mut dyn StepCx, now: Instant, wall: DateTime<Utc>) -> Option<String> {
         it.ask(&self.choice, now, wall)
     }
 
@@ -84,7 +84,7 @@ impl Kind for Menu {
         })
     }
 
-    fn chosen(&self, it: &mut Interpreter, key: char, to: &str, now: Instant, wall: DateTime<Utc>) {
+    fn chosen(&self, it: &mut dyn StepCx, key: char, to: &str, now: Instant, wall: DateTime<Utc>) {
         let nid = it.node_id();
         it.record(
             "input",

@@ -1,18 +1,23 @@
 //! Node kinds, one file each, and the [`Kind`] trait they all implement.
 //!
 //! A kind's file holds its struct (re-exported from [`crate::flow`]), its
-//! YAML keys and parser (a [`crate::load::Syntax`], listed in
+//! YAML keys and parser (a [`crate::parse::Syntax`], registered in
 //! [`crate::load::KINDS`]), and its step in the interpreter (the [`Kind`]
 //! impl, plus any events only that kind waits for). What kinds share stays
-//! shared: reading YAML fields in [`crate::load`], playing, asking and
-//! retrying in [`crate::interp`]. docs/architecture.md ("Adding an IVR node
-//! kind") lists the places a new kind is registered.
+//! shared, below them: reading YAML fields in [`crate::parse`], the step
+//! context (playing, asking, retrying, going on) in [`crate::step`], small
+//! shared types in [`crate::model`]. A kind's file imports only those (and
+//! leaf helpers such as [`crate::condition`] or [`crate::say`]), never the
+//! flow, the loader or the interpreter, which sit above it. The crate docs
+//! (`src/lib.rs`) and docs/architecture.md ("Adding an IVR node kind") list
+//! the places a new kind is registered.
 
+use std::any::Any;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use crate::interp::{Interpreter, Question, Reprompt, Step};
+use crate::step::{Question, Reprompt, Step, StepCx};
 
 pub(crate) mod branch;
 pub(crate) mod callback;
@@ -31,7 +36,7 @@ pub(crate) mod voicemail;
 
 /// What the graph checks, `hotline flows graph` and the interpreter ask of
 /// any node, whatever its kind ([`crate::flow::NodeKind::as_kind`]).
-pub(crate) trait Kind {
+pub(crate) trait Kind: AsAny {
     /// The `type:` name, as written in YAML.
     fn name(&self) -> &'static str;
 
@@ -51,7 +56,7 @@ pub(crate) trait Kind {
 
     /// Runs the node's entry (it is the interpreter's current node); returns
     /// the next node when it does not wait.
-    fn enter(&self, it: &mut Interpreter, now: Instant, wall: DateTime<Utc>) -> Option<String>;
+    fn enter(&self, it: &mut dyn StepCx, now: Instant, wall: DateTime<Utc>) -> Option<String>;
 
     /// For a node that asks for one key ([`Step::Asking`]): the question.
     fn question(&self) -> Option<Question<'_>> {
@@ -62,7 +67,7 @@ pub(crate) trait Kind {
     /// Called only for nodes with a [`Kind::question`].
     fn chosen(
         &self,
-        _it: &mut Interpreter,
+        _it: &mut dyn StepCx,
         _key: char,
         _option: &str,
         _now: Instant,
@@ -77,6 +82,18 @@ pub(crate) trait Kind {
             (Some(q), Step::Asking { attempt, .. }) => Some(q.reprompt(*attempt)),
             _ => None,
         }
+    }
+}
+
+/// A node as [`Any`], so that a kind that refers to another node (a
+/// callback's `hours:`) can take it as the struct it expects.
+pub(crate) trait AsAny {
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: Any> AsAny for T {
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 }
 

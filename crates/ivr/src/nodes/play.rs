@@ -5,9 +5,8 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 
 use super::{Kind, exit};
-use crate::flow::NodeKind;
-use crate::interp::{After, Interpreter};
-use crate::load::{Context, Fields, Loader, Syntax};
+use crate::parse::{Context, Fields, Loader, Syntax};
+use crate::step::{After, StepCx};
 
 /// Play prompts, then go on.
 #[derive(Debug)]
@@ -21,24 +20,24 @@ pub struct Play {
     pub outcome: Option<String>,
 }
 
-pub(crate) const SYNTAX: Syntax = Syntax {
+pub(crate) const SYNTAX: Syntax<Play> = Syntax {
     name: "play",
     keys: &["prompt", "barge_in", "next", "outcome"],
     parse,
 };
 
-fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKind> {
+fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<Play> {
     let prompts = match l.required(f, "prompt") {
         Some(y) => l.prompt_list(y, "prompt"),
         None => Vec::new(),
     };
     let outcome = l.outcome(f);
-    Some(NodeKind::Play(Play {
+    Some(Play {
         prompts,
         barge_in: l.bool(f, "barge_in", false),
         next: l.req_target(f, "next")?,
         outcome,
-    }))
+    })
 }
 
 impl Kind for Play {
@@ -50,7 +49,7 @@ impl Kind for Play {
         vec![exit("", &self.next)]
     }
 
-    fn enter(&self, it: &mut Interpreter, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
+    fn enter(&self, it: &mut dyn StepCx, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
         let after = After::Goto {
             next: self.next.clone(),
             outcome: self.outcome.clone(),

@@ -7,16 +7,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Kind, exit};
-use crate::flow::{NodeKind, Template};
-use crate::interp::{After, Interpreter};
-use crate::load::{Context, Fields, Loader, SayNeed, Syntax};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SayAs {
-    Digits,
-    Number,
-    Date,
-}
+use crate::model::{SayAs, Template};
+use crate::parse::{Context, Fields, Loader, SayNeed, Syntax};
+use crate::step::{After, StepCx};
 
 #[derive(Debug)]
 pub struct Say {
@@ -30,7 +23,7 @@ pub struct Say {
     pub outcome: Option<String>,
 }
 
-pub(crate) const SYNTAX: Syntax = Syntax {
+pub(crate) const SYNTAX: Syntax<Say> = Syntax {
     name: "say",
     keys: &[
         "before", "value", "as", "after", "barge_in", "next", "outcome",
@@ -38,7 +31,7 @@ pub(crate) const SYNTAX: Syntax = Syntax {
     parse,
 };
 
-fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKind> {
+fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<Say> {
     let before = l.opt_prompts(f, "before");
     let value = l.required(f, "value").and_then(|y| l.template(y, "value"));
     let say_as = match l.required(f, "as") {
@@ -67,7 +60,7 @@ fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKi
     let barge_in = l.bool(f, "barge_in", false);
     let next = l.req_target(f, "next");
     let outcome = l.outcome(f);
-    Some(NodeKind::Say(Say {
+    Some(Say {
         before,
         value: value?,
         say_as: say_as?,
@@ -75,7 +68,7 @@ fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKi
         barge_in,
         next: next?,
         outcome,
-    }))
+    })
 }
 
 impl Kind for Say {
@@ -87,7 +80,7 @@ impl Kind for Say {
         vec![exit("", &self.next)]
     }
 
-    fn enter(&self, it: &mut Interpreter, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
+    fn enter(&self, it: &mut dyn StepCx, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
         let value = it.render(&self.value);
         let mut prompts = self.before.clone();
         match crate::say::compose(self.say_as, &value, &it.language) {

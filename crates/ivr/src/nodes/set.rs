@@ -5,9 +5,9 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 
 use super::{Kind, exit};
-use crate::flow::{NodeKind, Template};
-use crate::interp::{Interpreter, set_path};
-use crate::load::{Context, Fields, Loader, Syntax, is_var_name};
+use crate::model::Template;
+use crate::parse::{Context, Fields, Loader, Syntax, is_var_name};
+use crate::step::{StepCx, set_path};
 use crate::yaml::YamlValue;
 
 #[derive(Debug)]
@@ -16,13 +16,13 @@ pub struct SetVars {
     pub next: String,
 }
 
-pub(crate) const SYNTAX: Syntax = Syntax {
+pub(crate) const SYNTAX: Syntax<SetVars> = Syntax {
     name: "set",
     keys: &["vars", "next"],
     parse,
 };
 
-fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKind> {
+fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<SetVars> {
     let mut vars = Vec::new();
     if let Some(y) = l.required(f, "vars") {
         match &y.value {
@@ -56,10 +56,10 @@ fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKi
             ),
         }
     }
-    Some(NodeKind::Set(SetVars {
+    Some(SetVars {
         vars,
         next: l.req_target(f, "next")?,
-    }))
+    })
 }
 
 impl Kind for SetVars {
@@ -71,7 +71,7 @@ impl Kind for SetVars {
         vec![exit("", &self.next)]
     }
 
-    fn enter(&self, it: &mut Interpreter, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
+    fn enter(&self, it: &mut dyn StepCx, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
         for (k, t) in &self.vars {
             let v = it.render_value(t);
             set_path(&mut it.vars, k, v);

@@ -7,26 +7,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::Kind;
-use crate::flow::NodeKind;
-use crate::interp::{Action, Interpreter};
-use crate::load::{Context, Fields, Loader, Syntax};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TransferMethod {
-    /// A new INVITE to the target, bridged by the gateway.
-    Invite,
-    /// Ask the caller's side to call the target (SIP REFER).
-    Refer,
-}
-
-impl TransferMethod {
-    pub fn name(self) -> &'static str {
-        match self {
-            TransferMethod::Invite => "invite",
-            TransferMethod::Refer => "refer",
-        }
-    }
-}
+use crate::model::TransferMethod;
+use crate::parse::{Context, Fields, Loader, Syntax};
+use crate::step::{Action, StepCx};
 
 #[derive(Debug)]
 pub struct Transfer {
@@ -34,13 +17,13 @@ pub struct Transfer {
     pub method: TransferMethod,
 }
 
-pub(crate) const SYNTAX: Syntax = Syntax {
+pub(crate) const SYNTAX: Syntax<Transfer> = Syntax {
     name: "transfer",
     keys: &["to", "method"],
     parse,
 };
 
-fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKind> {
+fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<Transfer> {
     let to = l.required(f, "to").and_then(|y| {
         let t = l.text(y, "to")?;
         if !(t.starts_with("sip:") || t.starts_with("sips:") || t.starts_with("tel:")) {
@@ -66,10 +49,10 @@ fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKi
         },
         None => Some(TransferMethod::Refer),
     };
-    Some(NodeKind::Transfer(Transfer {
+    Some(Transfer {
         to: to?,
         method: method?,
-    }))
+    })
 }
 
 impl Kind for Transfer {
@@ -85,7 +68,7 @@ impl Kind for Transfer {
         ("([", "])")
     }
 
-    fn enter(&self, it: &mut Interpreter, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
+    fn enter(&self, it: &mut dyn StepCx, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
         let nid = it.node_id();
         it.record(
             "transfer",

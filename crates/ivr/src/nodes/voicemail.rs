@@ -7,9 +7,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Kind, exit};
-use crate::flow::NodeKind;
-use crate::interp::{Action, After, Interpreter, Step};
-use crate::load::{Context, Fields, Loader, Syntax};
+use crate::parse::{Context, Fields, Loader, Syntax};
+use crate::step::{Action, After, Step, StepCx};
 
 #[derive(Debug)]
 pub struct Voicemail {
@@ -19,19 +18,19 @@ pub struct Voicemail {
     pub next: String,
 }
 
-pub(crate) const SYNTAX: Syntax = Syntax {
+pub(crate) const SYNTAX: Syntax<Voicemail> = Syntax {
     name: "voicemail",
     keys: &["prompt", "max_seconds", "beep", "next"],
     parse,
 };
 
-fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<NodeKind> {
-    Some(NodeKind::Voicemail(Voicemail {
+fn parse(l: &mut Loader, f: &mut Fields<'_>, _cx: &Context<'_>) -> Option<Voicemail> {
+    Some(Voicemail {
         prompts: l.opt_prompts(f, "prompt"),
         max_seconds: l.int(f, "max_seconds", 5, 600).unwrap_or(120) as u32,
         beep: l.bool(f, "beep", true),
         next: l.req_target(f, "next")?,
-    }))
+    })
 }
 
 impl Kind for Voicemail {
@@ -47,49 +46,51 @@ impl Kind for Voicemail {
         vec![exit("", &self.next)]
     }
 
-    fn enter(&self, it: &mut Interpreter, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
+    fn enter(&self, it: &mut dyn StepCx, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
         if self.prompts.is_empty() {
-            start_recording(it)
+            self.start_recording(it)
         } else {
             it.play_then(&self.prompts, false, After::RecordVoicemail)
         }
     }
 }
 
-/// The prompts are done (or there were none): beep and record.
-pub(crate) fn start_recording(it: &mut Interpreter) -> Option<String> {
-    if let Some(NodeKind::Voicemail(v)) = it.kind() {
-        let (max_secs, beep) = (v.max_seconds, v.beep);
+// The events only a voicemail waits for (`Step::Recording`); the
+// interpreter calls them on the current node.
+impl Voicemail {
+    /// The prompts are done (or there were none): beep and record.
+    pub(crate) fn start_recording(&self, it: &mut dyn StepCx) -> Option<String> {
+        let (max_secs, beep) = (self.max_seconds, self.beep);
         it.out.push(Action::RecordVoicemail { max_secs, beep });
         it.step = Step::Recording;
+        None
     }
-    None
-}
 
-/// The recording is complete: count it and go on.
-pub(crate) fn recorded(
-    it: &mut Interpreter,
-    duration_ms: u64,
-    path: Option<String>,
-    now: Instant,
-    wall: DateTime<Utc>,
-) {
-    it.record(
-        "outcome",
-        it.node_id(),
-        json!({ "outcome": "voicemail", "duration_ms": duration_ms, "path": path }),
-    );
-    if let Some(NodeKind::Voicemail(v)) = it.kind() {
-        let next = v.next.clone();
-        it.run_from(next, now, wall);
+    /// The recording is complete: count it and go on.
+    pub(crate) fn recorded(
+        &self,
+        it: &mut dyn StepCx,
+        duration_ms: u64,
+        path: Option<String>,
+        now: Instant,
+        wall: DateTime<Utc>,
+    ) {
+        let nid = it.node_id();
+        it.record(
+            "outcome",
+            nid,
+            json!({ "outcome": "voicemail", "duration_ms": duration_ms, "path": path }),
+        );
+        it.run_from(self.next.clone(), now, wall);
     }
 }
 
 /// The caller hung up while recording, to end the message: it still counts.
-pub(crate) fn hung_up(it: &mut Interpreter) {
+pub(crate) fn hung_up(it: &mut dyn StepCx) {
+    let nid = it.node_id();
     it.record(
         "outcome",
-        it.node_id(),
+        nid,
         json!({ "outcome": "voicemail", "ended_by_hangup": true }),
     );
 }
