@@ -14,7 +14,6 @@ mod agent;
 mod callback;
 mod ivr;
 
-pub use callback::CallbackJob;
 pub(crate) use callback::run_callback;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
@@ -29,16 +28,16 @@ use hotline_media::{
 use hotline_sip::{
     CallKey, Direction, EndReason, IncomingCall, RemoteMedia, SipEvent, SipHandle, Transport,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::clock::{BATCH, MediaClock, PacedStream};
-use crate::desk::DeskHandle;
-use crate::event::{CallEventStamper, EndedBy, EventSink};
+use crate::event::{CallEventStamper, EndedBy, EventData, EventSink};
 use crate::flow::{FlowFactory, LookupProvider};
 use agent::AgentSide;
+use hotline_desk::DeskHandle;
 
 /// Datagrams read per media tick at most (a call sends 2 per 40 ms).
 const MAX_RECV_PER_TICK: usize = 64;
@@ -174,16 +173,19 @@ impl CallActor {
         };
         self.log
             .emit(
-                "call_started",
+                EventData::CallStarted {
+                    caller: self.incoming.caller.user.clone(),
+                    caller_name: Some(self.incoming.caller.display_name.clone()),
+                    callee: self.incoming.callee.clone(),
+                    transport: transport.into(),
+                    source: self.incoming.peer.addr.to_string(),
+                    node: Some(self.ctx.settings.node.clone()),
+                    direction: None,
+                    callback_of: None,
+                    attempt: None,
+                    queue: None,
+                },
                 None,
-                json!({
-                    "caller": self.incoming.caller.user,
-                    "caller_name": self.incoming.caller.display_name,
-                    "callee": self.incoming.callee,
-                    "transport": transport,
-                    "source": self.incoming.peer.addr.to_string(),
-                    "node": self.ctx.settings.node,
-                }),
             )
             .await;
         tracing::info!(caller = %self.incoming.caller.user, callee = %self.incoming.callee, "incoming call");
@@ -200,16 +202,19 @@ impl CallActor {
     async fn finish(&mut self, ending: Ending, media: Option<MediaSession>) {
         self.log
             .emit(
-                "hangup",
+                EventData::Hangup {
+                    ended_by: ending.by,
+                    cause: ending.cause.clone(),
+                    recovered_at: None,
+                },
                 None,
-                json!({ "ended_by": ending.by.as_str(), "cause": ending.cause }),
             )
             .await;
         if let Some(media) = media {
             self.close_recording(media).await;
         }
         self.after_agent().await;
-        self.log.emit("call_ended", None, json!({})).await;
+        self.log.emit(EventData::CallEnded {}, None).await;
         tracing::info!(ended_by = ending.by.as_str(), cause = %ending.cause, "call ended");
     }
 
@@ -259,7 +264,12 @@ impl CallActor {
             });
         }
         self.log
-            .emit("answered", None, json!({ "rtp": local.to_string() }))
+            .emit(
+                EventData::Answered {
+                    rtp: local.to_string(),
+                },
+                None,
+            )
             .await;
 
         let offer = self.incoming.offer;
@@ -326,15 +336,16 @@ impl CallActor {
             Some(Ok(info)) => {
                 self.log
                     .emit(
-                        "recording",
+                        EventData::Recording {
+                            path: info.path.display().to_string(),
+                            duration_ms: info.duration_ms,
+                            channels: info.channels,
+                            sample_rate: info.sample_rate,
+                            bytes: info.bytes,
+                            sha256: None,
+                            recovered: None,
+                        },
                         None,
-                        json!({
-                            "path": info.path.display().to_string(),
-                            "duration_ms": info.duration_ms,
-                            "channels": info.channels,
-                            "sample_rate": info.sample_rate,
-                            "bytes": info.bytes,
-                        }),
                     )
                     .await
             }
@@ -425,9 +436,7 @@ impl CallActor {
         } else if self.close_voicemail(media).await.is_some() {
             // A queue overflow's message the caller ended by hanging up (as
             // most do): it is kept, and the call's outcome is voicemail.
-            self.log
-                .emit("outcome", None, json!({ "outcome": "voicemail" }))
-                .await;
+            self.log.emit(EventData::outcome("voicemail"), None).await;
         }
         self.leave_desk(media).await;
         ending
@@ -508,9 +517,11 @@ impl CallActor {
                 apply_direction(media, remote.direction);
                 self.log
                     .emit(
-                        "media_changed",
+                        EventData::MediaChanged {
+                            direction: direction_name(remote.direction).into(),
+                            rtp: remote.rtp_addr.to_string(),
+                        },
                         None,
-                        json!({ "direction": direction_name(remote.direction), "rtp": remote.rtp_addr.to_string() }),
                     )
                     .await;
                 None

@@ -8,50 +8,15 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use chrono::Utc;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-/// Who ended a call, as the record names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EndedBy {
-    Caller,
-    Gateway,
-    Agent,
-    Timeout,
-}
-
-impl EndedBy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EndedBy::Caller => "caller",
-            EndedBy::Gateway => "gateway",
-            EndedBy::Agent => "agent",
-            EndedBy::Timeout => "timeout",
-        }
-    }
-}
-
-/// One step of a call's path.
-#[derive(Clone, Debug, Serialize)]
-pub struct CallEvent {
-    pub call_id: Uuid,
-    pub sip_call_id: String,
-    pub seq: u32,
-    #[serde(serialize_with = "micros")]
-    pub at: DateTime<Utc>,
-    pub kind: &'static str,
-    pub node: Option<String>,
-    pub data: Value,
-}
-
-fn micros<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Micros, true))
-}
+/// The event types themselves live in `hotline-events`, shared with the
+/// record writer (`hotline-store`).
+pub use hotline_events::{CallEvent, EndedBy, EventData};
 
 /// Where call events go. Cloned into every call actor.
 #[derive(Clone)]
@@ -91,19 +56,34 @@ impl CallEventStamper {
         }
     }
 
-    pub async fn emit(&mut self, kind: &'static str, node: Option<&str>, data: Value) {
+    /// Stamps and queues one event; `node` is the IVR node it happened at.
+    pub async fn emit(&mut self, data: EventData, node: Option<&str>) {
         let ev = CallEvent {
             call_id: self.call_id,
             sip_call_id: self.sip_call_id.clone(),
             seq: self.next_seq,
             at: Utc::now(),
-            kind,
             node: node.map(str::to_owned),
             data,
         };
         self.next_seq += 1;
         self.sink.emit(ev).await;
     }
+}
+
+/// A step the IVR interpreter recorded (`Action::Record`: a kind and its data
+/// as JSON), typed. Data that does not fit its kind is a bug in the
+/// interpreter; it is still recorded as it came (an `EventData::Other`).
+pub(crate) fn flow_record(kind: &str, data: Value) -> EventData {
+    let data = EventData::from_parts(kind, data);
+    if data.is_other() {
+        tracing::error!(
+            kind,
+            ?data,
+            "the flow recorded an event that does not match docs/call-events.md"
+        );
+    }
+    data
 }
 
 /// Appends call events as JSON lines to a file, flushing after each batch.
@@ -138,5 +118,100 @@ impl EventLog {
             file.flush().await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use hotline_ivr::sim::SimStep;
+    use hotline_ivr::{Action, Fixtures, LoadOptions, SimOptions, load_file, simulate};
+
+    use super::*;
+
+    /// Every event the IVR interpreter records types (no `EventData::Other`)
+    /// and writes back the JSON it came as: the flows' events keep their
+    /// shape in the log and the database.
+    #[test]
+    fn the_flows_records_type_and_keep_their_json() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let fixtures = Fixtures::parse(
+            r#"
+subscriber_by_caller_id:
+  "+8613800000000": { name: Li Lei, renews_on: 2027-03-01 }
+order_by_number:
+  "123456": { status: paid, amount: 250 }
+  "222222": { error: database unavailable }
+  "333333": timeout
+webhook:
+  "http://crm.test/vip": { level: gold }
+"#,
+        )
+        .unwrap();
+        let at = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        let flows = [
+            "crates/ivr/tests/fixtures/all-kinds.yaml",
+            "ivr-flows/main.yaml",
+        ];
+        let scripts = [
+            "1 1",
+            "2 1",
+            "1",
+            "1 7 0",
+            "1 2 123456",
+            "1 2 0123# 12# 123456#",
+            "1 2 999999",
+            "1 2 222222",
+            "1 2 333333",
+            "1 3",
+            "1 4",
+            "~2 1",
+            "- - - -",
+            "9 9 9 9",
+            "1 1 1 1 1",
+            "2 2 2 2 2",
+            "1 3 1 2",
+        ];
+        let times = [
+            "2026-12-21T10:00:00+08:00",
+            "2026-12-21T20:00:00+08:00",
+            "2026-12-25T10:00:00+08:00",
+        ];
+        let mut kinds = std::collections::BTreeSet::new();
+        for path in flows {
+            let flow = Arc::new(load_file(&root.join(path), &LoadOptions::default()).unwrap());
+            // A SIP user name for a caller: a callback cannot be booked.
+            let runs = scripts.iter().flat_map(|d| {
+                times
+                    .iter()
+                    .flat_map(move |w| ["+8613800000000", "alice"].map(|c| (*d, *w, c)))
+            });
+            for (digits, when, caller) in runs {
+                let opts = SimOptions {
+                    digits: digits.into(),
+                    at: at(when),
+                    caller: caller.into(),
+                    fixtures: fixtures.clone(),
+                    ..SimOptions::default()
+                };
+                let t = simulate(flow.clone(), &opts).unwrap();
+                for (_, step) in &t.steps {
+                    let SimStep::Action(Action::Record { kind, data, .. }) = step else {
+                        continue;
+                    };
+                    let typed = EventData::from_parts(kind, data.clone());
+                    assert!(!typed.is_other(), "{path} {digits:?}: {kind} {data}");
+                    assert_eq!(&typed.data_json().unwrap(), data, "{path}: {kind}");
+                    kinds.insert(*kind);
+                }
+            }
+        }
+        assert!(kinds.len() >= 14, "the scripts reach most kinds: {kinds:?}");
     }
 }

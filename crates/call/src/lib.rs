@@ -17,19 +17,13 @@
 //! ```
 
 mod actor;
-mod book;
 mod clock;
-mod desk;
 mod event;
 mod flow;
 mod router;
 
-pub use actor::{CallContext, CallSettings, CallbackJob, run_call};
-pub use book::{BookedCallback, CallbackProgress};
+pub use actor::{CallContext, CallSettings, run_call};
 pub use clock::{FRAME, MediaClock};
-pub use desk::{
-    AgentDesk, AgentSocketEvent, DeskHandle, DeskInput, DeskNotice, DeskOverview, QueuedCall,
-};
-pub use event::{CallEvent, CallEventStamper, EndedBy, EventLog, EventSink};
+pub use event::{CallEvent, CallEventStamper, EndedBy, EventData, EventLog, EventSink};
 pub use flow::{BoxFuture, FlowFactory, LookupProvider, builtin_flow};
-pub use router::{ActiveCalls, CallRouter, Dialer};
+pub use router::{ActiveCalls, CallRouter};

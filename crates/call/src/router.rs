@@ -9,8 +9,9 @@ use hotline_sip::{CallKey, SipEvent};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::actor::{CallContext, CallbackJob, run_call, run_callback};
-use crate::desk::DeskNotice;
+use hotline_desk::{DialOrder, Dialer};
+
+use crate::actor::{CallContext, run_call, run_callback};
 
 /// Events queued for one call before its actor falls behind (digits, re-INVITEs, BYE).
 const PER_CALL_QUEUE: usize = 32;
@@ -34,39 +35,12 @@ impl Drop for ActiveGuard {
     }
 }
 
-/// An outbound call for the router to place.
-struct Dial {
-    job: CallbackJob,
-    notices: mpsc::Receiver<DeskNotice>,
-}
-
-/// Places callback legs through the router (held by the agent desk).
-#[derive(Clone, Debug)]
-pub struct Dialer {
-    tx: mpsc::Sender<Dial>,
-    /// The trunk callbacks go through; `None`: back where the call came from.
-    pub via: Option<SocketAddr>,
-}
-
-impl std::fmt::Debug for Dial {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dial").field("job", &self.job).finish()
-    }
-}
-
-impl Dialer {
-    /// Starts a callback leg; false when the router is gone or swamped.
-    pub fn dial(&self, job: CallbackJob, notices: mpsc::Receiver<DeskNotice>) -> bool {
-        self.tx.try_send(Dial { job, notices }).is_ok()
-    }
-}
-
 /// Spawns and feeds call actors.
 pub struct CallRouter {
     ctx: Arc<CallContext>,
     active: ActiveCalls,
-    dial_tx: mpsc::Sender<Dial>,
-    dial_rx: mpsc::Receiver<Dial>,
+    dial_tx: mpsc::Sender<DialOrder>,
+    dial_rx: mpsc::Receiver<DialOrder>,
 }
 
 impl CallRouter {
@@ -87,10 +61,7 @@ impl CallRouter {
     /// The way to place callbacks, through `via` (else back to the trunk
     /// each call came from).
     pub fn dialer(&self, via: Option<SocketAddr>) -> Dialer {
-        Dialer {
-            tx: self.dial_tx.clone(),
-            via,
-        }
+        Dialer::new(self.dial_tx.clone(), via)
     }
 
     /// Runs until the SIP event stream ends.
@@ -117,7 +88,7 @@ impl CallRouter {
     /// response can arrive for a call the router does not know.
     fn spawn_callback(
         &self,
-        dial: Dial,
+        dial: DialOrder,
         calls: &mut HashMap<CallKey, mpsc::Sender<SipEvent>>,
         done_tx: &mpsc::UnboundedSender<CallKey>,
     ) {
@@ -132,7 +103,7 @@ impl CallRouter {
         tokio::spawn(
             async move {
                 let _guard = guard;
-                run_callback(ctx, key.clone(), dial.job, rx, dial.notices).await;
+                run_callback(ctx, key.clone(), dial.request, rx, dial.notices).await;
                 let _ = done.send(key);
             }
             .instrument(span),

@@ -414,6 +414,7 @@ mod tests {
     use super::*;
     use axum::body::Body as HttpBody;
     use axum::http::Method;
+    use hotline_events::EventData;
     use hotline_store::testing::{TestDb, fresh_db};
     use serde_json::Value;
     use tower::ServiceExt;
@@ -470,26 +471,39 @@ mod tests {
         let (app, db, _) = app(Some(TOKEN)).await;
         let call_id = hotline_store::Uuid::new_v4();
         let t0 = Utc::now();
-        let ev = |seq: u32, kind: &'static str, data: Value| hotline_call::CallEvent {
+        let ev = |seq: u32, data: EventData| hotline_events::CallEvent {
             call_id,
             sip_call_id: "cb@test".into(),
             seq,
             at: t0,
-            kind,
             node: None,
             data,
         };
         let events = vec![
             ev(
                 0,
-                "call_started",
-                serde_json::json!({"caller": "13800000000"}),
+                EventData::CallStarted {
+                    caller: "13800000000".into(),
+                    caller_name: Some(None),
+                    callee: "800".into(),
+                    transport: "udp".into(),
+                    source: "127.0.0.1:5060".into(),
+                    node: None,
+                    direction: None,
+                    callback_of: None,
+                    attempt: None,
+                    queue: None,
+                },
             ),
             ev(
                 1,
-                "callback_requested",
-                serde_json::json!({"number": "13800000000", "slot": "asap", "queue": "support",
-                                   "due_at": t0.to_rfc3339(), "source": "ivr"}),
+                EventData::CallbackRequested {
+                    number: "13800000000".into(),
+                    slot: "asap".into(),
+                    queue: Some(Some("support".into())),
+                    due_at: Some(t0.to_rfc3339()),
+                    source: Some("ivr".into()),
+                },
             ),
         ];
         db.store

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use hotline_call::{BookedCallback, CallbackProgress, DeskHandle, DeskInput};
+use hotline_desk::{BookedCallback, CallbackProgress, DeskHandle, DeskInput};
 use hotline_store::{Store, Uuid};
 use tokio::sync::mpsc;
 

@@ -1,17 +1,13 @@
 //! The agent desk's configuration from the database: queues and agents as
 //! the admin API keeps them, turned into the ACD's terms.
 
-use std::time::Duration;
-
 use std::collections::HashMap;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use hotline_call::{DeskHandle, DeskInput};
-use hotline_routing::{
-    AgentConfig, AgentLostPolicy, AgentState, AgentView, Overflow, QueueConfig, QueueName, Strategy,
-};
-use hotline_store::{Agent, Queue, QueueStrategy, Store};
+use hotline_desk::{DeskHandle, DeskInput};
+use hotline_routing::{AgentConfig, AgentState, AgentView, Overflow, QueueConfig};
+use hotline_store::Store;
 use tokio::sync::watch;
 
 use crate::admin::AgentStateView;
@@ -24,48 +20,16 @@ pub async fn load(
         .list_queues()
         .await?
         .into_iter()
-        .map(queue_config)
+        .map(QueueConfig::from)
         .collect();
     let agents = store
         .list_agents()
         .await?
         .into_iter()
         .filter(|a| a.active)
-        .map(agent_config)
+        .map(AgentConfig::from)
         .collect();
     Ok((queues, agents))
-}
-
-pub fn agent_config(a: Agent) -> AgentConfig {
-    AgentConfig::new(a.id, a.name).with_skills(a.skills)
-}
-
-pub fn queue_config(q: Queue) -> QueueConfig {
-    let mut c = QueueConfig::new(q.name);
-    c.strategy = match q.strategy {
-        QueueStrategy::LongestIdle => Strategy::LongestIdle,
-        QueueStrategy::RoundRobin => Strategy::RoundRobin,
-        QueueStrategy::RingAll => Strategy::RingAll,
-        QueueStrategy::SkillsPriority => Strategy::SkillsPriority,
-    };
-    c.members = q.members.into_iter().map(Into::into).collect();
-    c.max_wait = Duration::from_secs(q.max_wait_secs.into());
-    c.overflow = match q.overflow {
-        hotline_store::Overflow::Voicemail => Overflow::Voicemail,
-        hotline_store::Overflow::Callback => Overflow::Callback,
-        hotline_store::Overflow::Hangup => Overflow::Hangup,
-        hotline_store::Overflow::Queue(name) => Overflow::Queue(QueueName::new(name)),
-    };
-    c.offer_timeout = Duration::from_secs(q.offer_timeout_secs.into());
-    c.wrap_up = Duration::from_secs(q.wrap_up_secs.into());
-    c.callback_attempts = q.callback_attempts;
-    c.callback_retry = Duration::from_secs(q.callback_retry_secs.into());
-    c.skills = q.issue_skills;
-    c.on_agent_lost = match q.on_agent_lost {
-        hotline_store::AgentLost::Requeue => AgentLostPolicy::Requeue,
-        hotline_store::AgentLost::Release => AgentLostPolicy::Release,
-    };
-    c
 }
 
 /// Reloads the desk's queues and agents whenever the admin API changes them.
@@ -211,6 +175,7 @@ pub fn warn_unknown_queues(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hotline_routing::QueueName;
 
     #[test]
     fn flow_queues_that_are_not_configured_are_named() {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hotline_call::CallEvent;
+use hotline_events::CallEvent;
 use hotline_store::{EmbeddedOptions, EmbeddedPostgres, Store, Writer, WriterConfig, WriterStats};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;

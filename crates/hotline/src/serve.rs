@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hotline_call::{
-    AgentDesk, CallContext, CallRouter, CallSettings, DeskInput, EventLog, EventSink, MediaClock,
-    builtin_flow,
+    CallContext, CallRouter, CallSettings, EventLog, EventSink, MediaClock, builtin_flow,
 };
+use hotline_desk::{AgentDesk, DeskInput};
 use hotline_media::{PromptCache, RtpPortPool};
 use hotline_sip::{SipConfig, SipServer};
 use hotline_webphone::{AgentMediaHub, HubConfig};

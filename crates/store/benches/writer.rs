@@ -12,64 +12,107 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use hotline_call::CallEvent;
-use hotline_store::{StoredEvent, prepare, testing::fresh_db};
-use serde_json::{Value, json};
+use hotline_events::{CallEvent, EndedBy, EventData};
+use hotline_store::{prepare, testing::fresh_db};
 use uuid::Uuid;
 
 /// One IVR call as the gateway records it: answered, a menu prompt, a key,
 /// the outcome, the hangup and the caller's recording (10 events).
 fn call_events(call_id: Uuid, t0: DateTime<Utc>) -> Vec<CallEvent> {
     let rec = format!("/var/lib/hotline/recordings/{call_id}.wav");
-    let evs: [(&'static str, Option<&str>, Value); 10] = [
+    let menu = Some("main-menu");
+    let evs: [(Option<&str>, EventData); 10] = [
         (
-            "call_started",
             None,
-            json!({"caller": "+8613800000000", "caller_name": "Ann", "callee": "800", "transport": "udp", "source": "192.0.2.1:5060"}),
-        ),
-        ("answered", None, json!({"rtp": "192.0.2.1:40000"})),
-        (
-            "flow_started",
-            Some("main-menu"),
-            json!({"flow": "main", "version": 3, "language": "en"}),
-        ),
-        ("node_entered", Some("main-menu"), json!({"kind": "menu"})),
-        (
-            "prompt_started",
-            Some("main-menu"),
-            json!({"prompt": "en/main-menu"}),
-        ),
-        (
-            "digit",
-            Some("main-menu"),
-            json!({"digit": "1", "transport": "rfc4733", "duration_ms": 160}),
+            EventData::CallStarted {
+                caller: "+8613800000000".into(),
+                caller_name: Some(Some("Ann".into())),
+                callee: "800".into(),
+                transport: "udp".into(),
+                source: "192.0.2.1:5060".into(),
+                node: None,
+                direction: None,
+                callback_of: None,
+                attempt: None,
+                queue: None,
+            },
         ),
         (
-            "outcome",
-            Some("main-menu"),
-            json!({"outcome": "self_served"}),
-        ),
-        (
-            "hangup",
             None,
-            json!({"ended_by": "caller", "cause": "BYE"}),
+            EventData::Answered {
+                rtp: "192.0.2.1:40000".into(),
+            },
         ),
         (
-            "recording",
-            None,
-            json!({"path": rec, "duration_ms": 15000, "channels": 2, "sample_rate": 8000, "bytes": 480044,
-                   "sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}),
+            menu,
+            EventData::FlowStarted {
+                flow: "main".into(),
+                version: "3".into(),
+                language: "en".into(),
+            },
         ),
-        ("call_ended", None, json!({})),
+        (
+            menu,
+            EventData::NodeEntered {
+                node_kind: "menu".into(),
+            },
+        ),
+        (
+            menu,
+            EventData::PromptStarted {
+                prompt: "en/main-menu".into(),
+            },
+        ),
+        (
+            menu,
+            EventData::Digit {
+                digit: "1".into(),
+                transport: "rfc4733".into(),
+                duration_ms: Some(160),
+            },
+        ),
+        (
+            menu,
+            EventData::Outcome {
+                outcome: "self_served".into(),
+                duration_ms: None,
+                path: None,
+                ended_by_hangup: None,
+                number: None,
+                slot: None,
+            },
+        ),
+        (
+            None,
+            EventData::Hangup {
+                ended_by: EndedBy::Caller,
+                cause: "BYE".into(),
+                recovered_at: None,
+            },
+        ),
+        (
+            None,
+            EventData::Recording {
+                path: rec,
+                duration_ms: 15000,
+                channels: 2,
+                sample_rate: 8000,
+                bytes: 480044,
+                sha256: Some(Some(
+                    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
+                )),
+                recovered: None,
+            },
+        ),
+        (None, EventData::CallEnded {}),
     ];
     evs.into_iter()
         .enumerate()
-        .map(|(i, (kind, node, data))| CallEvent {
+        .map(|(i, (node, data))| CallEvent {
             call_id,
             sip_call_id: format!("{call_id}@192.0.2.1"),
             seq: i as u32,
             at: t0 + TimeDelta::milliseconds(1500 * i as i64),
-            kind,
             node: node.map(str::to_owned),
             data,
         })
@@ -80,7 +123,7 @@ fn call_events(call_id: Uuid, t0: DateTime<Utc>) -> Vec<CallEvent> {
 const PREFILL_CALLS: usize = 2000;
 
 /// `calls` calls never written before, prepared as the writer prepares them.
-async fn batch(calls: usize) -> Vec<StoredEvent> {
+async fn batch(calls: usize) -> Vec<CallEvent> {
     let t0 = Utc::now();
     let events = (0..calls).flat_map(|_| call_events(Uuid::new_v4(), t0));
     prepare(events, "gw1").await

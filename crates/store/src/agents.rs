@@ -28,10 +28,14 @@ use argon2::Argon2;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::{DateTime, Utc};
+use hotline_routing::{AgentConfig, AgentLostPolicy, Overflow, QueueConfig, QueueName, Strategy};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use crate::{Store, StoreError};
+
+/// Agent ids, queue names, skills: 1–64 of `A-Z a-z 0-9 . _ @ -`.
+pub use hotline_routing::valid_id;
 
 /// An agent as everyone but the login check sees it: never the password hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
@@ -110,164 +114,16 @@ impl fmt::Debug for AgentUpdate {
     }
 }
 
-/// How a queue picks among its free members (`hotline_routing::Strategy`).
-/// Accepted as `round_robin` or `round-robin` (any case); always written
-/// with `_`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum QueueStrategy {
-    #[default]
-    LongestIdle,
-    RoundRobin,
-    RingAll,
-    SkillsPriority,
-}
-
-impl QueueStrategy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::LongestIdle => "longest_idle",
-            Self::RoundRobin => "round_robin",
-            Self::RingAll => "ring_all",
-            Self::SkillsPriority => "skills_priority",
-        }
-    }
-
-    /// The strategy `s` names, spelled with `_` or `-`, in any case.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match enum_word(s).as_str() {
-            "longest_idle" => Self::LongestIdle,
-            "round_robin" => Self::RoundRobin,
-            "ring_all" => Self::RingAll,
-            "skills_priority" => Self::SkillsPriority,
-            _ => return None,
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for QueueStrategy {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::parse(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "strategy {s:?} is not longest_idle, round_robin, ring_all or skills_priority \
-                 (`-` for `_` is fine too)"
-            ))
-        })
-    }
-}
-
-/// An enum value as the admin API compares it: trimmed, lower case, `-` as
-/// `_` (the docs and operators write `round-robin`, the store `round_robin`).
-fn enum_word(s: &str) -> String {
-    s.trim().to_ascii_lowercase().replace('-', "_")
-}
-
-/// Where a call goes after the queue's max wait; as text `voicemail`,
-/// `callback`, `hangup` or `queue:<name>`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum Overflow {
-    #[default]
-    Voicemail,
-    Callback,
-    Hangup,
-    Queue(String),
-}
-
-impl fmt::Display for Overflow {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Voicemail => f.write_str("voicemail"),
-            Self::Callback => f.write_str("callback"),
-            Self::Hangup => f.write_str("hangup"),
-            Self::Queue(q) => write!(f, "queue:{q}"),
-        }
-    }
-}
-
-impl std::str::FromStr for Overflow {
-    type Err = StoreError;
-
-    fn from_str(s: &str) -> Result<Self, StoreError> {
-        // Keywords in any case (and `hang-up`); the queue name as given.
-        let word = enum_word(s);
-        Ok(match word.as_str() {
-            "voicemail" | "voice_mail" => Self::Voicemail,
-            "callback" | "call_back" => Self::Callback,
-            "hangup" | "hang_up" => Self::Hangup,
-            _ => match word.strip_prefix("queue:").and_then(|_| s.trim().get(6..)) {
-                Some(q) if valid_id(q.trim()) => Self::Queue(q.trim().to_owned()),
-                _ => {
-                    return Err(StoreError::Invalid(format!(
-                        "overflow {s:?} is not voicemail, callback, hangup or queue:<name>"
-                    )));
-                }
-            },
-        })
-    }
-}
-
-impl Serialize for Overflow {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Overflow {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// What happens to the caller when their agent's browser goes away mid-call.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AgentLost {
-    /// Back into the queue, keeping their place.
-    #[default]
-    Requeue,
-    /// Told and hung up.
-    Release,
-}
-
-impl AgentLost {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Requeue => "requeue",
-            Self::Release => "release",
-        }
-    }
-
-    /// The policy `s` names, in any case.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match enum_word(s).as_str() {
-            "requeue" | "re_queue" => Self::Requeue,
-            "release" => Self::Release,
-            _ => return None,
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for AgentLost {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::parse(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!("on_agent_lost {s:?} is not requeue or release"))
-        })
-    }
-}
-
 /// A queue with its members in order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Queue {
     pub name: String,
-    pub strategy: QueueStrategy,
+    pub strategy: Strategy,
     pub max_wait_secs: u32,
     pub overflow: Overflow,
     pub offer_timeout_secs: u32,
     pub wrap_up_secs: u32,
-    pub on_agent_lost: AgentLost,
+    pub on_agent_lost: AgentLostPolicy,
     /// Issue type → required skill (for `skills_priority`).
     pub issue_skills: BTreeMap<String, String>,
     /// A callback the customer does not answer is dialled this many times in all.
@@ -279,13 +135,39 @@ pub struct Queue {
     pub created_at: DateTime<Utc>,
 }
 
+impl From<Queue> for QueueConfig {
+    /// The queue in the ACD's terms.
+    fn from(q: Queue) -> Self {
+        QueueConfig {
+            strategy: q.strategy,
+            members: q.members.into_iter().map(Into::into).collect(),
+            max_wait: Duration::from_secs(q.max_wait_secs.into()),
+            overflow: q.overflow,
+            offer_timeout: Duration::from_secs(q.offer_timeout_secs.into()),
+            wrap_up: Duration::from_secs(q.wrap_up_secs.into()),
+            skills: q.issue_skills,
+            on_agent_lost: q.on_agent_lost,
+            callback_attempts: q.callback_attempts,
+            callback_retry: Duration::from_secs(q.callback_retry_secs.into()),
+            ..QueueConfig::new(q.name)
+        }
+    }
+}
+
+impl From<Agent> for AgentConfig {
+    /// The agent in the ACD's terms.
+    fn from(a: Agent) -> Self {
+        AgentConfig::new(a.id, a.name).with_skills(a.skills)
+    }
+}
+
 /// A new queue (`POST /api/queues`); everything but the name has a default.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewQueue {
     pub name: String,
     #[serde(default)]
-    pub strategy: QueueStrategy,
+    pub strategy: Strategy,
     #[serde(default = "default_max_wait")]
     pub max_wait_secs: u32,
     #[serde(default)]
@@ -295,7 +177,7 @@ pub struct NewQueue {
     #[serde(default = "default_wrap_up")]
     pub wrap_up_secs: u32,
     #[serde(default)]
-    pub on_agent_lost: AgentLost,
+    pub on_agent_lost: AgentLostPolicy,
     #[serde(default)]
     pub issue_skills: BTreeMap<String, String>,
     #[serde(default = "default_callback_attempts")]
@@ -311,12 +193,12 @@ impl NewQueue {
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            strategy: QueueStrategy::default(),
+            strategy: Strategy::default(),
             max_wait_secs: default_max_wait(),
             overflow: Overflow::default(),
             offer_timeout_secs: default_offer_timeout(),
             wrap_up_secs: default_wrap_up(),
-            on_agent_lost: AgentLost::default(),
+            on_agent_lost: AgentLostPolicy::default(),
             issue_skills: BTreeMap::new(),
             callback_attempts: default_callback_attempts(),
             callback_retry_secs: default_callback_retry(),
@@ -330,12 +212,12 @@ impl NewQueue {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueUpdate {
-    pub strategy: Option<QueueStrategy>,
+    pub strategy: Option<Strategy>,
     pub max_wait_secs: Option<u32>,
     pub overflow: Option<Overflow>,
     pub offer_timeout_secs: Option<u32>,
     pub wrap_up_secs: Option<u32>,
-    pub on_agent_lost: Option<AgentLost>,
+    pub on_agent_lost: Option<AgentLostPolicy>,
     pub issue_skills: Option<BTreeMap<String, String>>,
     pub callback_attempts: Option<u32>,
     pub callback_retry_secs: Option<u32>,
@@ -387,13 +269,6 @@ fn default_callback_attempts() -> u32 {
 
 fn default_callback_retry() -> u32 {
     120
-}
-
-/// Agent ids, queue names, skills: 1–64 of `A-Z a-z 0-9 . _ @ -`.
-pub fn valid_id(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'))
 }
 
 fn check_id(what: &str, s: &str) -> Result<(), StoreError> {
@@ -595,11 +470,18 @@ impl TryFrom<QueueRow> for Queue {
     fn try_from(r: QueueRow) -> Result<Self, StoreError> {
         let bad = |what: &str, v: &str| StoreError::Invalid(format!("stored {what} {v:?}"));
         Ok(Queue {
-            strategy: QueueStrategy::parse(&r.strategy)
-                .ok_or_else(|| bad("strategy", &r.strategy))?,
-            overflow: r.overflow.parse()?,
-            on_agent_lost: AgentLost::parse(&r.on_agent_lost)
-                .ok_or_else(|| bad("on_agent_lost", &r.on_agent_lost))?,
+            strategy: r
+                .strategy
+                .parse()
+                .map_err(|_| bad("strategy", &r.strategy))?,
+            overflow: r
+                .overflow
+                .parse()
+                .map_err(|e: hotline_routing::InvalidSetting| StoreError::Invalid(e.to_string()))?,
+            on_agent_lost: r
+                .on_agent_lost
+                .parse()
+                .map_err(|_| bad("on_agent_lost", &r.on_agent_lost))?,
             issue_skills: serde_json::from_value(r.issue_skills)
                 .map_err(|e| StoreError::Invalid(format!("stored issue_skills: {e}")))?,
             max_wait_secs: r.max_wait_secs.max(0) as u32,
@@ -948,12 +830,12 @@ impl Store {
               WHERE name = $1",
         )
         .bind(name)
-        .bind(up.strategy.map(QueueStrategy::as_str))
+        .bind(up.strategy.map(Strategy::as_str))
         .bind(max_wait)
         .bind(up.overflow.as_ref().map(Overflow::to_string))
         .bind(offer_timeout)
         .bind(wrap_up)
-        .bind(up.on_agent_lost.map(AgentLost::as_str))
+        .bind(up.on_agent_lost.map(AgentLostPolicy::as_str))
         .bind(skills)
         .bind(attempts)
         .bind(retry)
@@ -984,7 +866,7 @@ impl Store {
         let users: Vec<String> = sqlx::query_scalar(
             "SELECT name FROM queues WHERE overflow = $1 AND name <> $2 ORDER BY name",
         )
-        .bind(Overflow::Queue(name.to_owned()).to_string())
+        .bind(Overflow::Queue(QueueName::new(name)).to_string())
         .bind(name)
         .fetch_all(&mut *tx)
         .await?;
@@ -1055,6 +937,7 @@ async fn check_overflow(
     let Overflow::Queue(target) = overflow else {
         return Ok(());
     };
+    let target = target.as_str();
     if target == queue {
         return Err(StoreError::Invalid(format!(
             "overflow loop: queue {queue:?} cannot overflow to itself ({queue} → {queue})"
@@ -1066,7 +949,7 @@ async fn check_overflow(
     let mut edges: BTreeMap<String, Option<String>> = rows
         .into_iter()
         .map(|(name, o)| match o.parse::<Overflow>() {
-            Ok(Overflow::Queue(t)) => (name, Some(t)),
+            Ok(Overflow::Queue(t)) => (name, Some(t.0)),
             _ => (name, None),
         })
         .collect();
@@ -1075,7 +958,7 @@ async fn check_overflow(
             "overflow {overflow}: there is no queue {target:?} (create it first)"
         )));
     }
-    edges.insert(queue.to_owned(), Some(target.clone()));
+    edges.insert(queue.to_owned(), Some(target.to_owned()));
     match overflow_cycle(&edges, queue) {
         Some(cycle) => Err(StoreError::Invalid(format!(
             "overflow loop: {} (queue {queue:?} cannot overflow to {target:?})",
@@ -1160,47 +1043,6 @@ async fn replace_members(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_and_overflow_parse() {
-        assert!(valid_id("a1") && valid_id("ada.agent@x") && !valid_id("") && !valid_id("a b"));
-        assert!(!valid_id(&"x".repeat(65)));
-        assert_eq!(
-            "queue:sales".parse::<Overflow>().unwrap(),
-            Overflow::Queue("sales".into())
-        );
-        assert_eq!(Overflow::Queue("sales".into()).to_string(), "queue:sales");
-        assert!("queue:".parse::<Overflow>().is_err());
-        assert!("bounce".parse::<Overflow>().is_err());
-        let o: Overflow = serde_json::from_str("\"callback\"").unwrap();
-        assert_eq!(o, Overflow::Callback);
-    }
-
-    #[test]
-    fn enum_values_take_either_spelling() {
-        for (text, want) in [
-            ("round_robin", QueueStrategy::RoundRobin),
-            ("round-robin", QueueStrategy::RoundRobin),
-            ("Ring-All", QueueStrategy::RingAll),
-            ("skills-priority", QueueStrategy::SkillsPriority),
-            ("longest_idle", QueueStrategy::LongestIdle),
-        ] {
-            let got: QueueStrategy = serde_json::from_value(serde_json::json!(text)).unwrap();
-            assert_eq!(got, want, "{text}");
-        }
-        assert_eq!(
-            serde_json::to_value(QueueStrategy::RoundRobin).unwrap(),
-            "round_robin"
-        );
-        assert!(serde_json::from_str::<QueueStrategy>("\"random\"").is_err());
-        let lost: AgentLost = serde_json::from_str("\"Release\"").unwrap();
-        assert_eq!(lost, AgentLost::Release);
-        assert_eq!("hang-up".parse::<Overflow>().unwrap(), Overflow::Hangup);
-        assert_eq!(
-            "queue:my-queue".parse::<Overflow>().unwrap(),
-            Overflow::Queue("my-queue".into())
-        );
-    }
 
     #[test]
     fn overflow_loops_are_found_through_the_start() {

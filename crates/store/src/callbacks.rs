@@ -9,8 +9,8 @@
 //! attempt | `abandoned` (attempts spent) | `cancelled` (by an admin).
 
 use chrono::{DateTime, Utc};
+use hotline_events::EventData;
 use serde::Serialize;
-use serde_json::Value;
 use sha2::Digest;
 use uuid::Uuid;
 
@@ -72,18 +72,26 @@ fn dialable(n: &str) -> bool {
 /// dialable number book nothing (an old event, or a caller ID that is a SIP
 /// user name: the gateway never stores those as numbers to dial).
 pub(crate) fn booked_of(call_id: Uuid, sip_call_id: &str, ev: &EventRow) -> Option<CallbackRow> {
-    if ev.kind != "callback_requested" {
+    let EventData::CallbackRequested {
+        number,
+        slot,
+        queue,
+        due_at,
+        source,
+    } = &ev.data
+    else {
+        return None;
+    };
+    if !dialable(number) {
         return None;
     }
-    let d = &ev.data;
-    let s = |k: &str| d.get(k).and_then(Value::as_str).map(str::to_owned);
-    let number = s("number").filter(|n| dialable(n))?;
-    let source = match s("source").as_deref() {
+    let source = match source.as_deref() {
         Some("ivr") => "ivr",
         _ => "queue_overflow",
     };
-    let due_at = s("due_at")
-        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+    let due_at = due_at
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map_or(ev.at, |t| t.with_timezone(&Utc));
     // A queue-overflow entry is in the desk's queue from the start.
     let state = if source == "ivr" {
@@ -96,9 +104,9 @@ pub(crate) fn booked_of(call_id: Uuid, sip_call_id: &str, ev: &EventRow) -> Opti
         call_id,
         sip_call_id: sip_call_id.to_owned(),
         source: source.into(),
-        queue: s("queue"),
-        number,
-        slot: s("slot").unwrap_or_else(|| "asap".into()),
+        queue: queue.clone().flatten(),
+        number: number.clone(),
+        slot: slot.clone(),
         due_at,
         state: state.into(),
         attempts: 0,

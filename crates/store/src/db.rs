@@ -5,13 +5,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use hotline_events::{CallEvent, EndedBy, EventData};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use uuid::Uuid;
 
 use crate::StoreError;
-use crate::record::{CallRecord, EventRow, RecordingRow, StoredEvent, derive_call, recording_of};
+use crate::record::{CallRecord, EventRow, RecordingRow, derive_call, recording_of};
 
 /// The schema migrations in `migrations/`, embedded at compile time.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
@@ -89,7 +89,10 @@ impl Store {
     /// Writes a batch of events in one transaction, idempotently: events
     /// already stored are skipped (unique `(call_id, seq)`), and the `calls`
     /// row of every call in the batch is re-derived from all its stored events.
-    pub async fn write(&self, batch: &[StoredEvent]) -> Result<(), StoreError> {
+    /// Events are stored as they are (`at` truncated to microseconds and
+    /// `node` cleaned by [`crate::prepare`]), but for NULs in `kind` and
+    /// `data`, which PostgreSQL's text and jsonb refuse: they are left out.
+    pub async fn write(&self, batch: &[CallEvent]) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -117,12 +120,14 @@ impl Store {
         let mut node = Vec::with_capacity(batch.len());
         let mut data = Vec::with_capacity(batch.len());
         for ev in batch {
+            let mut json = ev.data.data_json().map_err(StoreError::Encode)?;
+            crate::writer::strip_nul(&mut json);
             call_id.push(ev.call_id);
             seq.push(ev.seq as i32);
             at.push(ev.at);
-            kind.push(ev.kind.as_str());
+            kind.push(ev.kind().replace('\0', ""));
             node.push(ev.node.as_deref());
-            data.push(&ev.data);
+            data.push(json);
         }
         sqlx::query(
             "INSERT INTO call_events (call_id, seq, at, kind, node, data) \
@@ -146,21 +151,13 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?
         .into_iter()
-        .map(|r| {
-            (
-                r.call_id,
-                EventRow {
-                    seq: r.seq,
-                    at: r.at,
-                    kind: r.kind,
-                    node: r.node,
-                    data: r.data,
-                },
-            )
-        })
+        .map(|r| (r.call_id, r.event))
         .collect();
         let mut by_call: BTreeMap<Uuid, Vec<EventRow>> = BTreeMap::new();
         for (id, row) in rows {
+            if row.data.is_other() && hotline_events::KINDS.contains(&row.kind()) {
+                tracing::warn!(call = %id, seq = row.seq, kind = row.kind(), "stored event does not have its kind's shape; ignored by the call record");
+            }
             by_call.entry(id).or_default().push(row);
         }
 
@@ -226,43 +223,40 @@ impl Store {
                 at = at.max(by_audio.min(now));
             }
             let mut seq = (last_seq + 1) as u32;
-            let mut push = |kind: &str, data| {
-                batch.push(StoredEvent {
+            let mut push = |data| {
+                batch.push(CallEvent {
                     call_id: *id,
                     sip_call_id: sip_call_id.clone(),
                     seq,
                     at,
-                    kind: kind.into(),
                     node: None,
                     data,
                 });
                 seq += 1;
             };
             if ended_at.is_none() {
-                push(
-                    "hangup",
-                    json!({ "ended_by": "gateway", "cause": "interrupted", "recovered_at": now }),
-                );
+                push(EventData::Hangup {
+                    ended_by: EndedBy::Gateway,
+                    cause: "interrupted".into(),
+                    recovered_at: Some(now),
+                });
             }
             if let Some((facts, path)) = &wav {
                 if let Err(e) = crate::wav_probe::repair_header(path, facts) {
                     tracing::warn!(path = %path.display(), error = %e, "cannot repair a crashed WAV's header");
                 }
                 let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-                push(
-                    "recording",
-                    json!({
-                        "path": path.to_string_lossy(),
-                        "duration_ms": facts.duration_ms(),
-                        "channels": facts.channels,
-                        "sample_rate": facts.sample_rate,
-                        "bytes": facts.bytes,
-                        "sha256": crate::writer::sha256_file(&path).ok(),
-                        "recovered": true,
-                    }),
-                );
+                push(EventData::Recording {
+                    path: path.to_string_lossy().into_owned(),
+                    duration_ms: facts.duration_ms(),
+                    channels: facts.channels,
+                    sample_rate: facts.sample_rate,
+                    bytes: facts.bytes,
+                    sha256: Some(crate::writer::sha256_file(&path).ok()),
+                    recovered: Some(true),
+                });
             }
-            push("call_ended", json!({}));
+            push(EventData::CallEnded {});
         }
         self.write(&batch).await?;
         Ok(open.into_iter().map(|o| o.0).collect())
@@ -339,11 +333,8 @@ type OpenCall = (
 #[derive(sqlx::FromRow)]
 struct EventWithCall {
     call_id: Uuid,
-    seq: i32,
-    at: DateTime<Utc>,
-    kind: String,
-    node: Option<String>,
-    data: serde_json::Value,
+    #[sqlx(flatten)]
+    event: EventRow,
 }
 
 async fn insert_recordings(

@@ -49,6 +49,9 @@ pub enum StoreError {
     /// It exists already.
     #[error("{what} {id:?} already exists")]
     Conflict { what: &'static str, id: String },
+    /// An event could not be written as JSON (to the spool or `call_events`).
+    #[error("cannot encode a call event: {0}")]
+    Encode(serde_json::Error),
     /// Password hashing failed (never a wrong password: that is `Ok(None)`).
     #[error("password hashing: {0}")]
     Hash(String),

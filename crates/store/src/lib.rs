@@ -1,13 +1,13 @@
 //! Call records in PostgreSQL: the schema (`migrations/`), the embedded
 //! default cluster, the call-record writer and its spool.
 //!
-//! For: turning the `CallEvent`s of `hotline-call` into exactly one `calls`
+//! For: turning `hotline_events::CallEvent`s into exactly one `calls`
 //! row per call, its ordered `call_events` and its `recordings`, without
 //! losing any when the database is away. Not for: producing events (see
 //! `hotline-call`) or reading reports (later: the admin API).
 //!
 //! ```no_run
-//! # async fn demo(rx: tokio::sync::mpsc::Receiver<hotline_call::CallEvent>) -> Result<(), hotline_store::StoreError> {
+//! # async fn demo(rx: tokio::sync::mpsc::Receiver<hotline_events::CallEvent>) -> Result<(), hotline_store::StoreError> {
 //! use hotline_store::{Store, Writer, WriterConfig};
 //! let store = Store::connect(Store::options_from_url("postgres://localhost/hotline")?).await?;
 //! store.migrate().await?;
@@ -31,14 +31,12 @@ pub mod wav_probe;
 mod writer;
 
 pub use agent_calls::AgentCall;
-pub use agents::{
-    Agent, AgentLost, AgentUpdate, NewAgent, NewQueue, Overflow, Queue, QueueStrategy, QueueUpdate,
-};
+pub use agents::{Agent, AgentUpdate, NewAgent, NewQueue, Queue, QueueUpdate};
 pub use callbacks::CallbackRow;
 pub use db::{MIGRATOR, SeedCounts, Store};
 pub use embedded::{EmbeddedOptions, EmbeddedPostgres, PgBinaries, create_database};
 pub use error::StoreError;
-pub use record::{CallRecord, EventRow, RecordingRow, StoredEvent, derive_call};
+pub use record::{CallRecord, EventRow, RecordingRow, derive_call};
 pub use sqlx::postgres::PgConnectOptions;
 /// Call, recording and callback ids.
 pub use uuid::Uuid;

@@ -4,57 +4,49 @@
 //! the writer can recompute the row after every batch (and after any replay)
 //! and always arrive at the same row.
 
-use chrono::{DateTime, SubsecRound, Utc};
-use hotline_call::CallEvent;
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Utc};
+use hotline_events::{CallEvent, EventData};
 use serde_json::Value;
 use sha2::Digest;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
-/// One call event, owned and (de)serialisable: what the spool holds and what
-/// `call_events` rows are made of. `at` is truncated to microseconds, as
-/// PostgreSQL stores it, so the spool and the database agree exactly.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StoredEvent {
-    pub call_id: Uuid,
-    pub sip_call_id: String,
-    pub seq: u32,
-    pub at: DateTime<Utc>,
-    pub kind: String,
-    pub node: Option<String>,
-    pub data: Value,
-}
-
-impl From<CallEvent> for StoredEvent {
-    fn from(ev: CallEvent) -> Self {
-        Self {
-            call_id: ev.call_id,
-            sip_call_id: ev.sip_call_id,
-            seq: ev.seq,
-            at: ev.at.trunc_subsecs(6),
-            kind: ev.kind.to_owned(),
-            node: ev.node,
-            data: ev.data,
-        }
-    }
-}
-
-/// A `call_events` row as read back for the derivation.
-#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+/// A `call_events` row as read back for the derivation: its `kind` and
+/// `data` columns parsed into the typed event (an [`EventData::Other`] for
+/// what this version cannot type).
+#[derive(Clone, Debug, PartialEq)]
 pub struct EventRow {
     pub seq: i32,
     pub at: DateTime<Utc>,
-    pub kind: String,
     pub node: Option<String>,
-    pub data: Value,
+    pub data: EventData,
 }
 
-impl From<&StoredEvent> for EventRow {
-    fn from(ev: &StoredEvent) -> Self {
+impl EventRow {
+    pub fn kind(&self) -> &str {
+        self.data.kind()
+    }
+}
+
+impl<'r> sqlx::FromRow<'r, PgRow> for EventRow {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        let kind: String = row.try_get("kind")?;
+        let data: Value = row.try_get("data")?;
+        Ok(Self {
+            seq: row.try_get("seq")?,
+            at: row.try_get("at")?,
+            node: row.try_get("node")?,
+            data: EventData::from_parts(&kind, data),
+        })
+    }
+}
+
+impl From<&CallEvent> for EventRow {
+    fn from(ev: &CallEvent) -> Self {
         Self {
             seq: ev.seq as i32,
             at: ev.at,
-            kind: ev.kind.clone(),
             node: ev.node.clone(),
             data: ev.data.clone(),
         }
@@ -123,17 +115,6 @@ pub const OUTCOMES: &[&str] = &[
     "transferred",
     "failed",
 ];
-const ENDED_BY: &[&str] = &["caller", "gateway", "agent", "timeout"];
-
-/// A string field of `data`; numbers and booleans are rendered as text.
-fn text(data: &Value, key: &str) -> Option<String> {
-    match data.get(key)? {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        v => Some(v.to_string()),
-    }
-}
-
 /// The id of the recording written by event `seq` of `call_id`: stable across
 /// replays (derived, not random).
 pub fn recording_id(call_id: Uuid, seq: i32) -> Uuid {
@@ -149,20 +130,27 @@ pub fn recording_id(call_id: Uuid, seq: i32) -> Uuid {
 
 /// The recording row an event describes, if it is a `recording` event.
 pub fn recording_of(call_id: Uuid, ev: &EventRow) -> Option<RecordingRow> {
-    if ev.kind != "recording" {
+    let EventData::Recording {
+        path,
+        duration_ms,
+        channels,
+        sample_rate,
+        bytes,
+        sha256,
+        ..
+    } = &ev.data
+    else {
         return None;
-    }
-    let d = &ev.data;
-    let int = |k: &str| d.get(k).and_then(Value::as_i64).unwrap_or(0);
+    };
     Some(RecordingRow {
         id: recording_id(call_id, ev.seq),
         call_id,
-        path: text(d, "path")?,
-        channels: int("channels") as i32,
-        sample_rate: int("sample_rate") as i32,
-        duration_ms: int("duration_ms"),
-        bytes: int("bytes"),
-        sha256: text(d, "sha256"),
+        path: path.clone(),
+        channels: i32::from(*channels),
+        sample_rate: i32::try_from(*sample_rate).unwrap_or(i32::MAX),
+        duration_ms: i64::try_from(*duration_ms).unwrap_or(i64::MAX),
+        bytes: i64::try_from(*bytes).unwrap_or(i64::MAX),
+        sha256: sha256.clone().flatten(),
     })
 }
 
@@ -182,58 +170,72 @@ pub fn derive_call(id: Uuid, sip_call_id: &str, events: &[EventRow]) -> CallReco
     };
     let mut queued_unanswered = false;
     for ev in sorted {
-        let d = &ev.data;
-        match ev.kind.as_str() {
-            "call_started" => {
+        match &ev.data {
+            EventData::CallStarted {
+                caller,
+                caller_name,
+                callee,
+                transport,
+                source,
+                node,
+                ..
+            } => {
                 r.started_at = Some(ev.at);
-                r.caller = text(d, "caller");
-                r.caller_name = text(d, "caller_name");
-                r.callee = text(d, "callee");
-                r.transport = text(d, "transport");
-                r.source = text(d, "source");
-                r.node = text(d, "node");
+                r.caller = Some(caller.clone());
+                r.caller_name = caller_name.clone().flatten();
+                r.callee = Some(callee.clone());
+                r.transport = Some(transport.clone());
+                r.source = Some(source.clone());
+                r.node = node.clone();
             }
-            "answered" => r.answered_at = r.answered_at.or(Some(ev.at)),
-            "flow_started" => {
-                r.flow = text(d, "flow");
-                r.flow_version = text(d, "version");
-                if let Some(l) = text(d, "language") {
-                    r.language = Some(l);
-                }
+            EventData::Answered { .. } => r.answered_at = r.answered_at.or(Some(ev.at)),
+            EventData::FlowStarted {
+                flow,
+                version,
+                language,
+            } => {
+                r.flow = Some(flow.clone());
+                r.flow_version = Some(version.clone());
+                r.language = Some(language.clone());
             }
-            "language_set" => r.language = text(d, "language").or(r.language.take()),
-            "issue_type" => r.issue_type = text(d, "issue_type"),
-            "enqueued" => {
-                r.queue = text(d, "queue");
+            EventData::LanguageSet { language } => r.language = Some(language.clone()),
+            EventData::IssueType { issue_type } => r.issue_type = Some(issue_type.clone()),
+            EventData::Enqueued { queue, .. } => {
+                r.queue = Some(queue.clone());
                 r.queued_at = Some(ev.at);
                 r.outcome = Some("queued".into());
                 queued_unanswered = true;
             }
-            "agent_answered" => {
-                r.agent_id = text(d, "agent_id");
+            EventData::AgentAnswered { agent_id } => {
+                r.agent_id = Some(agent_id.clone());
                 r.agent_answered_at = Some(ev.at);
                 r.outcome = Some("answered".into());
                 queued_unanswered = false;
             }
-            "wrap_up" => {
-                r.disposition = text(d, "disposition");
-                r.notes = text(d, "notes").filter(|n| !n.is_empty());
-                r.wrap_up_seconds = d.get("seconds").and_then(Value::as_f64);
+            EventData::WrapUp {
+                disposition,
+                notes,
+                seconds,
+                ..
+            } => {
+                r.disposition = disposition.clone();
+                r.notes = Some(notes.clone()).filter(|n| !n.is_empty());
+                r.wrap_up_seconds = Some(*seconds as f64);
             }
-            "transfer" => r.outcome = Some("transferred".into()),
-            "outcome" => {
-                if let Some(o) = text(d, "outcome").filter(|o| OUTCOMES.contains(&o.as_str())) {
-                    queued_unanswered = o == "queued";
-                    r.outcome = Some(o);
-                }
+            EventData::Transfer { .. } => r.outcome = Some("transferred".into()),
+            EventData::Outcome { outcome, .. } if OUTCOMES.contains(&outcome.as_str()) => {
+                queued_unanswered = outcome == "queued";
+                r.outcome = Some(outcome.clone());
             }
-            "hangup" => {
+            EventData::Hangup {
+                ended_by, cause, ..
+            } => {
                 r.ended_at = Some(ev.at);
-                r.ended_by = text(d, "ended_by").filter(|b| ENDED_BY.contains(&b.as_str()));
-                r.hangup_cause = text(d, "cause");
+                r.ended_by = Some(ended_by.as_str().to_owned());
+                r.hangup_cause = Some(cause.clone());
             }
-            "recording" => r.recording_id = Some(recording_id(id, ev.seq)),
-            "call_ended" => {
+            EventData::Recording { .. } => r.recording_id = Some(recording_id(id, ev.seq)),
+            EventData::CallEnded {} => {
                 r.complete = true;
                 r.ended_at = r.ended_at.or(Some(ev.at));
                 if r.outcome.is_none() || queued_unanswered {
@@ -258,6 +260,8 @@ pub fn derive_call(id: Uuid, sip_call_id: &str, events: &[EventRow]) -> CallReco
                         );
                 }
             }
+            // Steps that do not change the row, and events this version
+            // cannot type (`EventData::Other`).
             _ => {}
         }
     }
@@ -275,59 +279,124 @@ pub fn derive_call(id: Uuid, sip_call_id: &str, events: &[EventRow]) -> CallReco
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use serde_json::json;
+    use hotline_events::EndedBy;
 
-    fn ev(seq: i32, ms: i64, kind: &str, data: Value) -> EventRow {
+    fn ev(seq: i32, ms: i64, data: EventData) -> EventRow {
         EventRow {
             seq,
             at: Utc.timestamp_millis_opt(1_700_000_000_000 + ms).unwrap(),
-            kind: kind.into(),
             node: None,
             data,
         }
     }
 
+    fn started() -> EventData {
+        EventData::CallStarted {
+            caller: "1001".into(),
+            caller_name: Some(Some("Ann".into())),
+            callee: "800".into(),
+            transport: "udp".into(),
+            source: "127.0.0.1:5061".into(),
+            node: Some("gw1".into()),
+            direction: None,
+            callback_of: None,
+            attempt: None,
+            queue: None,
+        }
+    }
+
+    fn answered() -> EventData {
+        EventData::Answered {
+            rtp: "127.0.0.1:20000".into(),
+        }
+    }
+
+    fn hangup(ended_by: EndedBy, cause: &str) -> EventData {
+        EventData::Hangup {
+            ended_by,
+            cause: cause.into(),
+            recovered_at: None,
+        }
+    }
+
+    fn outcome(o: &str) -> EventData {
+        EventData::Outcome {
+            outcome: o.into(),
+            duration_ms: None,
+            path: None,
+            ended_by_hangup: None,
+            number: None,
+            slot: None,
+        }
+    }
+
+    fn enqueued(queue: &str, priority: i64) -> EventData {
+        EventData::Enqueued {
+            queue: queue.into(),
+            priority,
+        }
+    }
+
+    fn wrap_up(disposition: &str, notes: &str, seconds: u64) -> EventData {
+        EventData::WrapUp {
+            agent_id: "a1".into(),
+            disposition: Some(disposition.into()),
+            notes: notes.into(),
+            seconds,
+        }
+    }
+
     fn menu_call() -> Vec<EventRow> {
         vec![
-            ev(
-                0,
-                0,
-                "call_started",
-                json!({"caller": "1001", "caller_name": "Ann", "callee": "800", "transport": "udp", "source": "127.0.0.1:5061", "node": "gw1"}),
-            ),
-            ev(1, 100, "answered", json!({"rtp": "127.0.0.1:20000"})),
+            ev(0, 0, started()),
+            ev(1, 100, answered()),
             ev(
                 2,
                 110,
-                "flow_started",
-                json!({"flow": "main", "version": 3, "language": "en"}),
+                EventData::FlowStarted {
+                    flow: "main".into(),
+                    version: "3".into(),
+                    language: "en".into(),
+                },
             ),
-            ev(3, 120, "prompt_started", json!({"prompt": "en/welcome"})),
+            ev(
+                3,
+                120,
+                EventData::PromptStarted {
+                    prompt: "en/welcome".into(),
+                },
+            ),
             ev(
                 4,
                 900,
-                "digit",
-                json!({"digit": "2", "transport": "rfc4733", "duration_ms": 120}),
+                EventData::Digit {
+                    digit: "2".into(),
+                    transport: "rfc4733".into(),
+                    duration_ms: Some(120),
+                },
             ),
             ev(
                 5,
                 910,
-                "issue_type",
-                json!({"issue_type": "subscription.refund"}),
+                EventData::IssueType {
+                    issue_type: "subscription.refund".into(),
+                },
             ),
-            ev(
-                6,
-                2100,
-                "hangup",
-                json!({"ended_by": "caller", "cause": "BYE"}),
-            ),
+            ev(6, 2100, hangup(EndedBy::Caller, "BYE")),
             ev(
                 7,
                 2110,
-                "recording",
-                json!({"path": "/d/r.wav", "duration_ms": 2000, "channels": 2, "sample_rate": 8000, "bytes": 64044}),
+                EventData::Recording {
+                    path: "/d/r.wav".into(),
+                    duration_ms: 2000,
+                    channels: 2,
+                    sample_rate: 8000,
+                    bytes: 64044,
+                    sha256: None,
+                    recovered: None,
+                },
             ),
-            ev(8, 2120, "call_ended", json!({})),
+            ev(8, 2120, EventData::CallEnded {}),
         ]
     }
 
@@ -336,6 +405,7 @@ mod tests {
         let id = Uuid::new_v4();
         let r = derive_call(id, "abc@host", &menu_call());
         assert_eq!(r.caller.as_deref(), Some("1001"));
+        assert_eq!(r.caller_name.as_deref(), Some("Ann"));
         assert_eq!(r.node.as_deref(), Some("gw1"));
         assert_eq!(r.flow_version.as_deref(), Some("3"));
         assert_eq!(r.language.as_deref(), Some("en"));
@@ -347,6 +417,11 @@ mod tests {
         assert_eq!(r.talk_seconds, Some(2.0));
         assert_eq!(r.recording_id, Some(recording_id(id, 7)));
         assert_eq!((r.events, r.last_seq, r.complete), (9, Some(8), true));
+        let rec = recording_of(id, &menu_call()[7]).unwrap();
+        assert_eq!(
+            (rec.path.as_str(), rec.channels, rec.bytes, rec.sha256),
+            ("/d/r.wav", 2, 64044, None)
+        );
     }
 
     /// docs/call-events.md, "Outcomes": only a node the flow marks makes a
@@ -355,7 +430,7 @@ mod tests {
     fn self_served_only_from_a_marked_node() {
         let id = Uuid::new_v4();
         let mut evs = menu_call();
-        evs.insert(6, ev(6, 2000, "outcome", json!({"outcome": "self_served"})));
+        evs.insert(6, ev(6, 2000, outcome("self_served")));
         for (i, e) in evs.iter_mut().enumerate() {
             e.seq = i as i32;
         }
@@ -363,12 +438,12 @@ mod tests {
         assert_eq!(r.outcome.as_deref(), Some("self_served"));
 
         let mut evs = menu_call();
-        evs[6].data = json!({"ended_by": "gateway", "cause": "flow_ended"});
+        evs[6].data = hangup(EndedBy::Gateway, "flow_ended");
         let r = derive_call(id, "abc@host", &evs);
         assert_eq!(r.outcome.as_deref(), Some("ended_in_ivr"));
 
         let mut evs = menu_call();
-        evs[6].data = json!({"ended_by": "timeout", "cause": "rtp_timeout"});
+        evs[6].data = hangup(EndedBy::Timeout, "rtp_timeout");
         let r = derive_call(id, "abc@host", &evs);
         assert_eq!(r.outcome.as_deref(), Some("abandoned_in_ivr"));
     }
@@ -377,34 +452,32 @@ mod tests {
     fn talk_time_runs_from_the_agents_answer_when_an_agent_answered() {
         let id = Uuid::new_v4();
         let evs = vec![
-            ev(0, 0, "call_started", json!({"caller": "1001"})),
-            ev(1, 100, "answered", json!({})),
+            ev(0, 0, started()),
+            ev(1, 100, answered()),
+            ev(2, 2_000, enqueued("support", 0)),
             ev(
-                2,
-                2_000,
-                "enqueued",
-                json!({"queue": "support", "priority": 0}),
-            ),
-            ev(3, 2_100, "agent_offered", json!({"agent_id": "a1"})),
-            ev(4, 4_100, "agent_answered", json!({"agent_id": "a1"})),
-            ev(
-                5,
-                64_100,
-                "hangup",
-                json!({"ended_by": "agent", "cause": "agent_hangup"}),
+                3,
+                2_100,
+                EventData::AgentOffered {
+                    agent_id: "a1".into(),
+                },
             ),
             ev(
-                6,
-                70_000,
-                "wrap_up",
-                json!({"disposition": "resolved", "notes": "", "seconds": 5}),
+                4,
+                4_100,
+                EventData::AgentAnswered {
+                    agent_id: "a1".into(),
+                },
             ),
-            ev(7, 70_001, "call_ended", json!({})),
+            ev(5, 64_100, hangup(EndedBy::Agent, "agent_hangup")),
+            ev(6, 70_000, wrap_up("resolved", "", 5)),
+            ev(7, 70_001, EventData::CallEnded {}),
         ];
         let r = derive_call(id, "x", &evs);
         assert_eq!(r.agent_id.as_deref(), Some("a1"));
         assert_eq!(r.outcome.as_deref(), Some("answered"));
         assert_eq!(r.talk_seconds, Some(60.0));
+        assert_eq!(r.notes, None, "empty notes are no notes");
     }
 
     #[test]
@@ -424,14 +497,9 @@ mod tests {
             id,
             "x",
             &[
-                ev(0, 0, "call_started", json!({})),
-                ev(
-                    1,
-                    5,
-                    "hangup",
-                    json!({"ended_by": "caller", "cause": "CANCEL"}),
-                ),
-                ev(2, 6, "call_ended", json!({})),
+                ev(0, 0, started()),
+                ev(1, 5, hangup(EndedBy::Caller, "CANCEL")),
+                ev(2, 6, EventData::CallEnded {}),
             ],
         );
         assert_eq!(r.outcome.as_deref(), Some("abandoned"));
@@ -440,16 +508,11 @@ mod tests {
             id,
             "x",
             &[
-                ev(0, 0, "call_started", json!({})),
-                ev(1, 5, "answered", json!({})),
-                ev(2, 6, "enqueued", json!({"queue": "billing", "priority": 1})),
-                ev(
-                    3,
-                    9,
-                    "hangup",
-                    json!({"ended_by": "caller", "cause": "BYE"}),
-                ),
-                ev(4, 9, "call_ended", json!({})),
+                ev(0, 0, started()),
+                ev(1, 5, answered()),
+                ev(2, 6, enqueued("billing", 1)),
+                ev(3, 9, hangup(EndedBy::Caller, "BYE")),
+                ev(4, 9, EventData::CallEnded {}),
             ],
         );
         assert_eq!(r.outcome.as_deref(), Some("abandoned"));
@@ -461,20 +524,12 @@ mod tests {
     fn wrap_up_sets_disposition_notes_and_seconds() {
         let id = Uuid::new_v4();
         let mut evs = menu_call();
-        evs.insert(
-            8,
-            ev(
-                9,
-                2115,
-                "wrap_up",
-                json!({"disposition": "refund", "notes": "sent the form", "seconds": 12.5}),
-            ),
-        );
+        evs.insert(8, ev(9, 2115, wrap_up("refund", "sent the form", 12)));
         evs[9].seq = 10;
         let r = derive_call(id, "x", &evs);
         assert_eq!(r.disposition.as_deref(), Some("refund"));
         assert_eq!(r.notes.as_deref(), Some("sent the form"));
-        assert_eq!(r.wrap_up_seconds, Some(12.5));
+        assert_eq!(r.wrap_up_seconds, Some(12.0));
         assert!(r.complete);
         let r = derive_call(id, "x", &menu_call());
         assert_eq!(
@@ -486,25 +541,46 @@ mod tests {
     #[test]
     fn interrupted_calls_fail_and_open_calls_stay_open() {
         let id = Uuid::new_v4();
-        let open = [
-            ev(0, 0, "call_started", json!({})),
-            ev(1, 5, "answered", json!({})),
-        ];
+        let open = [ev(0, 0, started()), ev(1, 5, answered())];
         let r = derive_call(id, "x", &open);
         assert_eq!(
             (r.ended_at, r.outcome.clone(), r.complete),
             (None, None, false)
         );
         let mut closed = open.to_vec();
-        closed.push(ev(
-            2,
-            7,
-            "hangup",
-            json!({"ended_by": "gateway", "cause": "interrupted"}),
-        ));
-        closed.push(ev(3, 7, "call_ended", json!({})));
+        closed.push(ev(2, 7, hangup(EndedBy::Gateway, "interrupted")));
+        closed.push(ev(3, 7, EventData::CallEnded {}));
         let r = derive_call(id, "x", &closed);
         assert_eq!(r.outcome.as_deref(), Some("failed"));
         assert_eq!(r.ended_by.as_deref(), Some("gateway"));
+    }
+
+    /// Rows this version cannot type (an unknown kind, or a known kind
+    /// whose data lost its shape) are kept but change nothing.
+    #[test]
+    fn untyped_rows_are_ignored() {
+        let id = Uuid::new_v4();
+        let mut evs = menu_call();
+        let want = derive_call(id, "x", &evs);
+        evs.push(ev(
+            9,
+            1000,
+            EventData::from_parts("sentiment", serde_json::json!({"score": 1})),
+        ));
+        evs.push(ev(
+            10,
+            1001,
+            EventData::from_parts("outcome", serde_json::json!({"result": "answered"})),
+        ));
+        let got = derive_call(id, "x", &evs);
+        assert_eq!((got.events, got.last_seq), (11, Some(10)));
+        assert_eq!(
+            CallRecord {
+                events: want.events,
+                last_seq: want.last_seq,
+                ..got
+            },
+            want
+        );
     }
 }

@@ -13,8 +13,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
+use hotline_events::CallEvent;
+
 use crate::StoreError;
-use crate::record::StoredEvent;
 
 /// Start a new segment after this many bytes.
 const SEGMENT_BYTES: u64 = 8 << 20;
@@ -33,7 +34,7 @@ pub struct Spool {
 #[derive(Debug)]
 pub struct Segment {
     pub id: u64,
-    pub events: Vec<StoredEvent>,
+    pub events: Vec<CallEvent>,
     /// Lines that did not parse (a torn last write).
     pub skipped: usize,
 }
@@ -79,7 +80,7 @@ impl Spool {
     }
 
     /// Appends a batch and fsyncs it: once this returns Ok the batch survives a crash.
-    pub fn append(&mut self, batch: &[StoredEvent]) -> Result<(), StoreError> {
+    pub fn append(&mut self, batch: &[CallEvent]) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -100,7 +101,7 @@ impl Spool {
         }
         let mut buf = Vec::with_capacity(batch.len() * 256);
         for ev in batch {
-            serde_json::to_writer(&mut buf, ev).expect("events serialise");
+            serde_json::to_writer(&mut buf, ev).map_err(StoreError::Encode)?;
             buf.push(b'\n');
         }
         let path = self.path(self.current.as_ref().map_or(0, |c| c.0));
@@ -137,7 +138,7 @@ impl Spool {
             if line.is_empty() {
                 continue;
             }
-            match serde_json::from_slice::<StoredEvent>(&line) {
+            match serde_json::from_slice::<CallEvent>(&line) {
                 Ok(ev) => events.push(ev),
                 Err(_) => skipped += 1,
             }
@@ -168,23 +169,44 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
-    use serde_json::json;
+    use chrono::{SubsecRound, Utc};
+    use hotline_events::EventData;
     use uuid::Uuid;
 
-    fn events(n: u32) -> Vec<StoredEvent> {
+    fn events(n: u32) -> Vec<CallEvent> {
         let id = Uuid::new_v4();
         (0..n)
-            .map(|seq| StoredEvent {
+            .map(|seq| CallEvent {
                 call_id: id,
                 sip_call_id: "x".into(),
                 seq,
-                at: Utc::now(),
-                kind: "digit".into(),
+                at: Utc::now().trunc_subsecs(6),
                 node: None,
-                data: json!({"digit": "1"}),
+                data: EventData::Digit {
+                    digit: "1".into(),
+                    transport: "info".into(),
+                    duration_ms: Some(100),
+                },
             })
             .collect()
+    }
+
+    /// A segment written before events were typed (`kind` and `data` as
+    /// `StoredEvent` wrote them) replays as typed events.
+    #[test]
+    fn an_old_segment_reads_typed() {
+        let dir = std::env::temp_dir().join(format!("hotline-spool-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let line = r#"{"call_id":"0b9e8f3c-2f6a-4a5e-9d41-7c2a1e5b8d10","sip_call_id":"x","seq":3,"at":"2024-05-01T10:00:00.000123Z","kind":"hangup","node":null,"data":{"cause":"BYE","ended_by":"caller"}}"#;
+        std::fs::write(dir.join("000000000001.jsonl"), format!("{line}\n")).unwrap();
+        let mut spool = Spool::open(&dir).unwrap();
+        let seg = spool.oldest().unwrap().unwrap();
+        assert_eq!((seg.events.len(), seg.skipped), (1, 0));
+        assert!(matches!(
+            &seg.events[0].data,
+            EventData::Hangup { cause, .. } if cause == "BYE"
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -9,13 +9,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use hotline_call::CallEvent;
+use chrono::{DateTime, SubsecRound, Utc};
+use hotline_events::{CallEvent, EventData};
 use serde_json::Value;
 use sha2::Digest;
 use tokio::sync::mpsc;
 
-use crate::record::StoredEvent;
 use crate::spool::{Segment, Spool};
 use crate::{Store, StoreError};
 
@@ -180,7 +179,7 @@ impl Writer {
 
     /// Writes a batch to the database, or to the spool when the spool is not
     /// empty (order) or the database fails or is slower than `batch_timeout`.
-    pub async fn submit(&mut self, batch: Vec<StoredEvent>) {
+    pub async fn submit(&mut self, batch: Vec<CallEvent>) {
         if batch.is_empty() {
             return;
         }
@@ -204,7 +203,7 @@ impl Writer {
         }
     }
 
-    async fn write(&self, batch: &[StoredEvent]) -> Result<(), StoreError> {
+    async fn write(&self, batch: &[CallEvent]) -> Result<(), StoreError> {
         match tokio::time::timeout(self.cfg.batch_timeout, self.store.write(batch)).await {
             Ok(r) => r?,
             Err(_) => return Err(StoreError::Timeout(self.cfg.batch_timeout)),
@@ -323,26 +322,27 @@ impl Writer {
     }
 }
 
-/// Turns channel events into stored ones: `at` to microseconds, the gateway
-/// node on `call_started`, the sha256 on `recording` (read from the file),
-/// NULs out of strings (jsonb refuses them).
-pub async fn prepare(events: impl Iterator<Item = CallEvent>, node: &str) -> Vec<StoredEvent> {
-    let mut batch: Vec<StoredEvent> = events.map(StoredEvent::from).collect();
+/// Readies channel events for storing: `at` to microseconds (as PostgreSQL
+/// keeps it, so the spool and the database agree exactly), NULs out of
+/// `node`, the gateway node on `call_started` and the sha256 on `recording`
+/// (read from the file) when absent.
+pub async fn prepare(events: impl Iterator<Item = CallEvent>, node: &str) -> Vec<CallEvent> {
+    let mut batch: Vec<CallEvent> = events
+        .map(|mut ev| {
+            ev.at = ev.at.trunc_subsecs(6);
+            ev
+        })
+        .collect();
     let mut hash_jobs = Vec::new();
     for (i, ev) in batch.iter_mut().enumerate() {
-        strip_nul(&mut ev.data);
         if let Some(n) = ev.node.as_mut() {
             n.retain(|c| c != '\0');
         }
-        match (ev.kind.as_str(), ev.data.as_object_mut()) {
-            ("call_started", Some(d)) if !d.contains_key("node") => {
-                d.insert("node".into(), Value::String(node.to_owned()));
-            }
-            ("recording", Some(d)) if !d.contains_key("sha256") => {
-                if let Some(path) = d.get("path").and_then(Value::as_str) {
-                    hash_jobs.push((i, PathBuf::from(path)));
-                }
-            }
+        match &mut ev.data {
+            EventData::CallStarted { node: n @ None, .. } => *n = Some(node.to_owned()),
+            EventData::Recording {
+                path, sha256: None, ..
+            } => hash_jobs.push((i, PathBuf::from(path.as_str()))),
             _ => {}
         }
     }
@@ -356,8 +356,10 @@ pub async fn prepare(events: impl Iterator<Item = CallEvent>, node: &str) -> Vec
         .await
         .unwrap_or_default();
         for (i, h) in hashes {
-            if let (Some(h), Some(d)) = (h, batch[i].data.as_object_mut()) {
-                d.insert("sha256".into(), Value::String(h));
+            if let (Some(h), Some(EventData::Recording { sha256, .. })) =
+                (h, batch.get_mut(i).map(|ev| &mut ev.data))
+            {
+                *sha256 = Some(Some(h));
             }
         }
     }
@@ -379,7 +381,8 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn strip_nul(v: &mut Value) {
+/// NULs out of a JSON value's strings and keys (jsonb refuses them).
+pub(crate) fn strip_nul(v: &mut Value) {
     match v {
         Value::String(s) if s.contains('\0') => s.retain(|c| c != '\0'),
         Value::Array(a) => a.iter_mut().for_each(strip_nul),

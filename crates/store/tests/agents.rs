@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
-use hotline_store::agents::{AgentLost, Overflow, QueueStrategy, session_token_hash};
+use hotline_routing::{AgentLostPolicy, Overflow, Strategy};
+use hotline_store::agents::session_token_hash;
 use hotline_store::testing::fresh_db;
 use hotline_store::{AgentUpdate, NewAgent, NewQueue, QueueUpdate, Store, StoreError};
 
@@ -244,17 +245,17 @@ async fn queues_crud_and_ordered_members() {
     // The overflow target must exist first.
     store.create_queue(NewQueue::new("general")).await.unwrap();
     let mut new = NewQueue::new("billing");
-    new.strategy = QueueStrategy::SkillsPriority;
+    new.strategy = Strategy::SkillsPriority;
     new.overflow = Overflow::Queue("general".into());
-    new.on_agent_lost = AgentLost::Release;
+    new.on_agent_lost = AgentLostPolicy::Release;
     new.issue_skills
         .insert("subscription.refund".into(), "refunds".into());
     new.members = vec!["a3".into(), "a1".into()];
     let q = store.create_queue(new.clone()).await.unwrap();
     assert_eq!(q.members, ["a3", "a1"]);
-    assert_eq!(q.strategy, QueueStrategy::SkillsPriority);
+    assert_eq!(q.strategy, Strategy::SkillsPriority);
     assert_eq!(q.overflow, Overflow::Queue("general".into()));
-    assert_eq!(q.on_agent_lost, AgentLost::Release);
+    assert_eq!(q.on_agent_lost, AgentLostPolicy::Release);
     assert_eq!(q.issue_skills["subscription.refund"], "refunds");
     assert_eq!(
         (q.max_wait_secs, q.offer_timeout_secs, q.wrap_up_secs),
@@ -297,7 +298,7 @@ async fn queues_crud_and_ordered_members() {
         .update_queue(
             "billing",
             QueueUpdate {
-                strategy: Some(QueueStrategy::RingAll),
+                strategy: Some(Strategy::RingAll),
                 max_wait_secs: Some(300),
                 overflow: Some(Overflow::Callback),
                 callback_attempts: Some(5),
@@ -309,7 +310,7 @@ async fn queues_crud_and_ordered_members() {
         .unwrap();
     assert_eq!(
         (q.strategy, q.max_wait_secs, q.overflow.clone()),
-        (QueueStrategy::RingAll, 300, Overflow::Callback)
+        (Strategy::RingAll, 300, Overflow::Callback)
     );
     assert_eq!((q.callback_attempts, q.callback_retry_secs), (5, 30));
     for bad in [0, 11] {
@@ -408,19 +409,31 @@ async fn a_wrap_up_event_lands_on_the_call_row() {
     let (_db, store) = store().await;
     let id = uuid::Uuid::new_v4();
     let t0 = Utc::now();
-    let ev = |seq: u32, kind: &str, data: serde_json::Value| hotline_store::StoredEvent {
-        call_id: id,
-        sip_call_id: "w@x".into(),
-        seq,
-        at: t0 + TimeDelta::milliseconds(seq as i64 * 100),
-        kind: kind.into(),
-        node: None,
-        data,
+    let ev = |seq: u32, kind: &str, data: serde_json::Value| {
+        let data = hotline_events::EventData::from_parts(kind, data);
+        assert!(!data.is_other(), "{kind} does not type: {data:?}");
+        hotline_events::CallEvent {
+            call_id: id,
+            sip_call_id: "w@x".into(),
+            seq,
+            at: t0 + TimeDelta::milliseconds(seq as i64 * 100),
+            node: None,
+            data,
+        }
     };
     let events = [
-        ev(0, "call_started", serde_json::json!({"caller": "1001"})),
-        ev(1, "answered", serde_json::json!({})),
-        ev(2, "enqueued", serde_json::json!({"queue": "billing"})),
+        ev(
+            0,
+            "call_started",
+            serde_json::json!({"caller": "1001", "caller_name": null, "callee": "800",
+                               "transport": "udp", "source": "127.0.0.1:5060"}),
+        ),
+        ev(1, "answered", serde_json::json!({"rtp": "127.0.0.1:20000"})),
+        ev(
+            2,
+            "enqueued",
+            serde_json::json!({"queue": "billing", "priority": 0}),
+        ),
         ev(3, "agent_answered", serde_json::json!({"agent_id": "a1"})),
         ev(
             4,
@@ -430,7 +443,7 @@ async fn a_wrap_up_event_lands_on_the_call_row() {
         ev(
             5,
             "wrap_up",
-            serde_json::json!({"disposition": "refund", "notes": "form sent", "seconds": 7.5}),
+            serde_json::json!({"agent_id": "a1", "disposition": "refund", "notes": "form sent", "seconds": 7}),
         ),
         ev(6, "call_ended", serde_json::json!({})),
     ];
@@ -442,7 +455,7 @@ async fn a_wrap_up_event_lands_on_the_call_row() {
     let r = store.call(id).await.unwrap().unwrap();
     assert_eq!(r.disposition.as_deref(), Some("refund"));
     assert_eq!(r.notes.as_deref(), Some("form sent"));
-    assert_eq!(r.wrap_up_seconds, Some(7.5));
+    assert_eq!(r.wrap_up_seconds, Some(7.0));
     assert_eq!(
         (r.agent_id.as_deref(), r.outcome.as_deref(), r.complete),
         (Some("a1"), Some("answered"), true)
@@ -458,7 +471,7 @@ async fn seed_demo_creates_the_flow_queues_and_a_demo_agent_once() {
         .await
         .unwrap();
     let mut billing = NewQueue::new("billing");
-    billing.strategy = QueueStrategy::RoundRobin;
+    billing.strategy = Strategy::RoundRobin;
     billing.members = vec!["ada".into()];
     store.create_queue(billing).await.unwrap();
 
@@ -478,7 +491,7 @@ async fn seed_demo_creates_the_flow_queues_and_a_demo_agent_once() {
         assert!(queue.members.contains(&"demo".to_owned()), "{queue:?}");
     }
     let billing = store.queue("billing").await.unwrap().unwrap();
-    assert_eq!(billing.strategy, QueueStrategy::RoundRobin, "kept");
+    assert_eq!(billing.strategy, Strategy::RoundRobin, "kept");
     assert_eq!(billing.members, ["ada", "demo"], "appended after ada");
     let support = store.queue("support").await.unwrap().unwrap();
     assert_eq!(

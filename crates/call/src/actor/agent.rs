@@ -16,8 +16,8 @@ use tokio::sync::mpsc;
 
 use super::ivr::Stage;
 use super::{CallActor, Ending};
-use crate::desk::{DeskInput, DeskNotice, QueuedCall};
-use crate::event::EndedBy;
+use crate::event::{EndedBy, EventData};
+use hotline_desk::{CallInfo, DeskInput, DeskNotice, QueuedCall};
 
 /// How long a call record waits for its agent's wrap-up before closing.
 const WRAP_UP_WAIT: Duration = Duration::from_secs(600);
@@ -118,15 +118,19 @@ impl CallActor {
         self.agent.queued = true;
         self.agent.queue = queue.to_owned();
         let shown = json!({ "flow": data, "vars": self.interp.vars() });
+        let caller = self.incoming.caller.user.clone();
         desk.send(DeskInput::Enqueue(QueuedCall {
-            call: self.agent.desk_call.clone(),
-            queue: queue.to_owned(),
-            priority,
-            issue_type: self.interp.issue_type().map(str::to_owned),
-            caller: self.incoming.caller.user.clone(),
-            reply_via: self.incoming.peer.addr,
-            path: self.flow_path().to_vec(),
-            data: shown,
+            info: CallInfo {
+                call: self.agent.desk_call.clone(),
+                queue: queue.to_owned(),
+                priority,
+                issue_type: self.interp.issue_type().map(str::to_owned),
+                dialable: hotline_ivr::callback::is_dialable(&caller),
+                caller,
+                reply_via: self.incoming.peer.addr,
+                path: self.flow_path().to_vec(),
+                data: shown,
+            },
             notices: tx,
         }))
         .await;
@@ -151,12 +155,11 @@ impl CallActor {
             } => {
                 self.log
                     .emit(
-                        "queue_position",
+                        EventData::QueuePosition {
+                            position: position as u64,
+                            estimated_wait_ms: estimated_wait.map(|w| w.as_millis() as u64),
+                        },
                         None,
-                        json!({
-                            "position": position,
-                            "estimated_wait_ms": estimated_wait.map(|w| w.as_millis() as u64),
-                        }),
                     )
                     .await;
                 // Never while an agent rings: they may pick up mid-sentence.
@@ -178,7 +181,12 @@ impl CallActor {
             }
             DeskNotice::Offered { agent } => {
                 self.log
-                    .emit("agent_offered", None, json!({ "agent_id": agent }))
+                    .emit(
+                        EventData::AgentOffered {
+                            agent_id: agent.clone(),
+                        },
+                        None,
+                    )
                     .await;
                 self.agent.ringing.push(agent);
                 None
@@ -187,16 +195,23 @@ impl CallActor {
                 self.agent.ringing.retain(|a| *a != agent);
                 self.log
                     .emit(
-                        "offer_outcome",
+                        EventData::OfferOutcome {
+                            agent_id: agent,
+                            outcome: outcome.into(),
+                        },
                         None,
-                        json!({ "agent_id": agent, "outcome": outcome }),
                     )
                     .await;
                 None
             }
             DeskNotice::Accepted { agent } => {
                 self.log
-                    .emit("agent_answered", None, json!({ "agent_id": agent }))
+                    .emit(
+                        EventData::AgentAnswered {
+                            agent_id: agent.clone(),
+                        },
+                        None,
+                    )
                     .await;
                 self.agent.answered_by = Some(agent);
                 self.stop_prompts(media).await;
@@ -216,9 +231,11 @@ impl CallActor {
             DeskNotice::AgentLost { agent, requeued } => {
                 self.log
                     .emit(
-                        "agent_lost",
+                        EventData::AgentLost {
+                            agent_id: agent,
+                            requeued,
+                        },
                         None,
-                        json!({ "agent_id": agent, "requeued": requeued }),
                     )
                     .await;
                 self.stop_bridge(media).await;
@@ -244,14 +261,13 @@ impl CallActor {
                 }
             }
             DeskNotice::Overflow { target } => {
-                let name = match &target {
-                    Overflow::Voicemail => "voicemail".to_owned(),
-                    Overflow::Callback => "callback".to_owned(),
-                    Overflow::Hangup => "hangup".to_owned(),
-                    Overflow::Queue(q) => format!("queue:{}", q.as_str()),
-                };
                 self.log
-                    .emit("queue_overflow", None, json!({ "target": name }))
+                    .emit(
+                        EventData::QueueOverflow {
+                            target: target.to_string(),
+                        },
+                        None,
+                    )
                     .await;
                 let lang = self.interp.language().to_owned();
                 match target {
@@ -266,14 +282,17 @@ impl CallActor {
                         let number = self.incoming.caller.user.clone();
                         self.log
                             .emit(
-                                "callback_requested",
+                                EventData::CallbackRequested {
+                                    number,
+                                    slot: "asap".into(),
+                                    queue: None,
+                                    due_at: None,
+                                    source: None,
+                                },
                                 None,
-                                json!({ "number": number, "slot": "asap" }),
                             )
                             .await;
-                        self.log
-                            .emit("outcome", None, json!({ "outcome": "callback" }))
-                            .await;
+                        self.log.emit(EventData::outcome("callback"), None).await;
                         self.goodbye(
                             vec![format!("{lang}/callback-confirmed")],
                             "queue_overflow",
@@ -292,7 +311,7 @@ impl CallActor {
                 if let Some(b) = self.agent.bridge.as_mut() {
                     b.held = on;
                 }
-                self.log.emit("agent_hold", None, json!({ "on": on })).await;
+                self.log.emit(EventData::AgentHold { on }, None).await;
                 if on {
                     let music = format!("{}/hold-music", self.interp.language());
                     self.play_queue_prompts(vec![music], media).await;
@@ -305,7 +324,7 @@ impl CallActor {
                 if let Some(b) = self.agent.bridge.as_mut() {
                     b.muted = on;
                 }
-                self.log.emit("agent_mute", None, json!({ "on": on })).await;
+                self.log.emit(EventData::AgentMute { on }, None).await;
                 None
             }
             DeskNotice::Dtmf { digit } => {
@@ -402,9 +421,11 @@ impl CallActor {
                 let agent = self.agent.bridge.as_ref().map(|b| b.agent.clone())?;
                 self.log
                     .emit(
-                        "agent_connected",
+                        EventData::AgentConnected {
+                            agent_id: agent.clone(),
+                            setup_ms: after.as_millis() as u64,
+                        },
                         None,
-                        json!({ "agent_id": agent, "setup_ms": after.as_millis() as u64 }),
                     )
                     .await;
                 if let Some(desk) = &self.ctx.desk {
@@ -424,9 +445,10 @@ impl CallActor {
                     tracing::warn!(?reason, "agent audio lost");
                     self.log
                         .emit(
-                            "agent_media_lost",
+                            EventData::AgentMediaLost {
+                                reason: format!("{reason:?}"),
+                            },
                             None,
-                            json!({ "reason": format!("{reason:?}") }),
                         )
                         .await;
                 }
@@ -447,9 +469,11 @@ impl CallActor {
         for agent in std::mem::take(&mut self.agent.ringing) {
             self.log
                 .emit(
-                    "offer_outcome",
+                    EventData::OfferOutcome {
+                        agent_id: agent,
+                        outcome: "withdrawn".into(),
+                    },
                     None,
-                    json!({ "agent_id": agent, "outcome": "withdrawn" }),
                 )
                 .await;
         }
@@ -501,9 +525,13 @@ impl CallActor {
         };
         self.log
             .emit(
-                "wrap_up",
+                EventData::WrapUp {
+                    agent_id: agent,
+                    disposition,
+                    notes,
+                    seconds,
+                },
                 None,
-                json!({ "agent_id": agent, "disposition": disposition, "notes": notes, "seconds": seconds }),
             )
             .await;
     }

@@ -10,7 +10,6 @@
 //! If the customer does not answer, the desk is told and the entry goes
 //! back to its place for another attempt later.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,58 +18,41 @@ use hotline_sip::{
     CallKey, IncomingCall, Originate, Party, Peer, RemoteMedia, SipEvent, Transport,
 };
 use hotline_webphone::AgentLeg;
-use serde_json::json;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::ivr::Stage;
 use super::{CallActor, CallContext, Ending, apply_direction, bind_rtp};
-use crate::desk::{DeskInput, DeskNotice};
-use crate::event::{CallEventStamper, EndedBy};
+use crate::event::{CallEventStamper, EndedBy, EventData};
+use hotline_desk::{DeskInput, DeskNotice, DialRequest};
 
 /// How long the customer's phone rings before the attempt counts as failed.
 const RING_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// One callback attempt, as the desk hands it over.
-#[derive(Clone, Debug)]
-pub struct CallbackJob {
-    /// The desk's id of the entry: the original call's id.
-    pub entry: String,
-    /// The number to call.
-    pub number: String,
-    /// Where to send the INVITE (`host:port` of the trunk).
-    pub via: SocketAddr,
-    /// The agent who accepted it.
-    pub agent: String,
-    pub queue: String,
-    /// 1 for the first attempt.
-    pub attempt: u32,
-}
 
 /// Runs one callback attempt to its end. Spawned by the router, which has
 /// already routed `key`'s SIP events to `rx`.
 pub(crate) async fn run_callback(
     ctx: Arc<CallContext>,
     key: CallKey,
-    job: CallbackJob,
+    job: DialRequest,
     mut rx: mpsc::Receiver<SipEvent>,
     mut notices: mpsc::Receiver<DeskNotice>,
 ) {
     let mut log = CallEventStamper::new(Uuid::new_v4(), key.0.to_string(), ctx.events.clone());
     log.emit(
-        "call_started",
+        EventData::CallStarted {
+            caller: job.number.clone(),
+            caller_name: None,
+            callee: job.number.clone(),
+            transport: "udp".into(),
+            source: job.via.to_string(),
+            node: Some(ctx.settings.node.clone()),
+            direction: Some("outbound".into()),
+            callback_of: Some(job.entry.clone()),
+            attempt: Some(job.attempt),
+            queue: Some(job.queue.clone()),
+        },
         None,
-        json!({
-            "caller": job.number,
-            "callee": job.number,
-            "direction": "outbound",
-            "callback_of": job.entry,
-            "attempt": job.attempt,
-            "queue": job.queue,
-            "transport": "udp",
-            "source": job.via.to_string(),
-            "node": ctx.settings.node,
-        }),
     )
     .await;
     tracing::info!(number = %job.number, agent = %job.agent, attempt = job.attempt, "calling back");
@@ -80,20 +62,25 @@ pub(crate) async fn run_callback(
         Ok(d) => d,
         Err(failure) => {
             log.emit(
-                "callback_failed",
+                EventData::CallbackFailed {
+                    code: failure.code,
+                    reason: failure.reason.clone(),
+                    attempt: job.attempt,
+                },
                 None,
-                json!({ "code": failure.code, "reason": failure.reason, "attempt": job.attempt }),
             )
             .await;
-            log.emit("outcome", None, json!({ "outcome": "failed" }))
-                .await;
+            log.emit(EventData::outcome("failed"), None).await;
             log.emit(
-                "hangup",
+                EventData::Hangup {
+                    ended_by: failure.by,
+                    cause: format!("callback_{}", failure.code),
+                    recovered_at: None,
+                },
                 None,
-                json!({ "ended_by": failure.by.as_str(), "cause": format!("callback_{}", failure.code) }),
             )
             .await;
-            log.emit("call_ended", None, json!({})).await;
+            log.emit(EventData::CallEnded {}, None).await;
             if let Some(desk) = &ctx.desk {
                 desk.send(DeskInput::CallbackEnded {
                     entry: job.entry.clone(),
@@ -157,7 +144,7 @@ type Dialled = (
 async fn dial(
     ctx: &CallContext,
     key: &CallKey,
-    job: &CallbackJob,
+    job: &DialRequest,
     log: &mut CallEventStamper,
     rx: &mut mpsc::Receiver<SipEvent>,
     notices: &mut mpsc::Receiver<DeskNotice>,
@@ -193,7 +180,7 @@ async fn dial(
         tokio::select! {
             ev = rx.recv() => match ev {
                 Some(SipEvent::Ringing { code, .. }) => {
-                    log.emit("ringing", None, json!({ "code": code })).await;
+                    log.emit(EventData::Ringing { code }, None).await;
                 }
                 Some(SipEvent::OutboundAnswered { media, .. }) => {
                     tracing::info!(after_ms = started.elapsed().as_millis() as u64, "customer answered");
@@ -249,11 +236,11 @@ impl CallActor {
             .map(|a| a.to_string())
             .unwrap_or_default();
         self.log
-            .emit("answered", None, json!({ "rtp": local }))
+            .emit(EventData::Answered { rtp: local }, None)
             .await;
-        let agent = self.agent.desk_agent().to_owned();
+        let agent_id = self.agent.desk_agent().to_owned();
         self.log
-            .emit("agent_answered", None, json!({ "agent_id": agent }))
+            .emit(EventData::AgentAnswered { agent_id }, None)
             .await;
         let mut media = self.open_media(&remote);
         apply_direction(&mut media, remote.direction);

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use hotline_ivr::{Action, Event, LookupSource, TransferMethod};
 use hotline_media::{CallRecorder, MediaSession};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::{CallActor, Ending};
-use crate::event::EndedBy;
+use crate::event::{EndedBy, EventData, flow_record};
 
 /// Where the call is, from the flow's point of view.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -77,17 +77,17 @@ impl FlowState {
     /// The path an agent reads: each node entered, with what happened
     /// there (`main-menu: pressed 0`, `office-hours: open`,
     /// `find-subscriber: found`).
-    fn note_path(&mut self, kind: &str, node: &str, data: &serde_json::Value) {
-        if kind == "node_entered" {
-            self.path.push(node.to_owned());
-            return;
-        }
-        let what = match kind {
-            "input" => data["input"].as_str().map(|d| format!("pressed {d}")),
-            "hours" => data["state"].as_str().map(str::to_owned),
-            "lookup" => data["found"]
-                .as_bool()
-                .map(|f| if f { "found" } else { "not found" }.to_owned()),
+    fn note_path(&mut self, data: &EventData, node: &str) {
+        let what = match data {
+            EventData::NodeEntered { .. } => {
+                self.path.push(node.to_owned());
+                return;
+            }
+            EventData::Input { input, .. } => Some(format!("pressed {input}")),
+            EventData::Hours { state, .. } => Some(state.clone()),
+            EventData::Lookup { found, .. } => {
+                found.map(|f| if f { "found" } else { "not found" }.to_owned())
+            }
             _ => None,
         };
         if let (Some(what), Some(last)) = (what, self.path.last_mut())
@@ -135,8 +135,11 @@ impl CallActor {
             return self.finish_voicemail(media).await;
         }
         if let Some(q) = self.flow.queue.take_if(|q| q.deadline <= now) {
-            let data = json!({ "queue": q.queue, "waited_ms": now.duration_since(q.since).as_millis() as u64 });
-            self.log.emit("queue_timeout", None, data).await;
+            let data = EventData::QueueTimeout {
+                waited_ms: now.duration_since(q.since).as_millis() as u64,
+                queue: q.queue,
+            };
+            self.log.emit(data, None).await;
             let bye = self.localized("no-agents");
             self.stop_prompts(media).await;
             if self.play(vec![bye], false, media).await {
@@ -172,9 +175,12 @@ impl CallActor {
         let node = self.interp.current_node().map(str::to_owned);
         self.log
             .emit(
-                "digit",
+                EventData::Digit {
+                    digit: digit.to_string(),
+                    transport: transport.into(),
+                    duration_ms,
+                },
                 node.as_deref(),
-                json!({ "digit": digit.to_string(), "transport": transport, "duration_ms": duration_ms }),
             )
             .await;
         match (&self.flow.stage, &self.flow.voicemail) {
@@ -276,23 +282,25 @@ impl CallActor {
                         let node = self.interp.current_node().map(str::to_owned);
                         self.log
                             .emit(
-                                "callback_requested",
+                                EventData::CallbackRequested {
+                                    number,
+                                    slot,
+                                    queue: Some(queue),
+                                    due_at: Some(
+                                        due_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                                    ),
+                                    source: Some("ivr".into()),
+                                },
                                 node.as_deref(),
-                                json!({
-                                    "number": number,
-                                    "slot": slot,
-                                    "queue": queue,
-                                    "due_at": due_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                                    "source": "ivr",
-                                }),
                             )
                             .await;
                     }
                     Action::Record { kind, node, data } => {
+                        let data = flow_record(kind, data);
                         if let Some(n) = &node {
-                            self.flow.note_path(kind, n, &data);
+                            self.flow.note_path(&data, n);
                         }
-                        self.log.emit(kind, node.as_deref(), data).await;
+                        self.log.emit(data, node.as_deref()).await;
                     }
                     Action::Hangup => {
                         self.flow.stage = Stage::Done;
@@ -313,7 +321,12 @@ impl CallActor {
             match self.ctx.prompts.get(&name) {
                 Ok(p) => {
                     self.log
-                        .emit("prompt_started", node.as_deref(), json!({ "prompt": name }))
+                        .emit(
+                            EventData::PromptStarted {
+                                prompt: name.clone(),
+                            },
+                            node.as_deref(),
+                        )
                         .await;
                     prompts.push(p);
                     played.push(name);
@@ -322,9 +335,11 @@ impl CallActor {
                     tracing::error!(prompt = %name, error = %e, "prompt unavailable; skipped");
                     self.log
                         .emit(
-                            "prompt_missing",
+                            EventData::PromptMissing {
+                                prompt: name,
+                                error: e.to_string(),
+                            },
                             node.as_deref(),
-                            json!({ "prompt": name, "error": e.to_string() }),
                         )
                         .await;
                 }
@@ -416,9 +431,12 @@ impl CallActor {
         let node = self.interp.current_node().map(str::to_owned);
         self.log
             .emit(
-                "prompt_finished",
+                EventData::PromptFinished {
+                    prompt: prompts.last().cloned(),
+                    prompts,
+                    interrupted,
+                },
                 node.as_deref(),
-                json!({ "prompt": prompts.last(), "prompts": prompts, "interrupted": interrupted }),
             )
             .await;
         true
@@ -497,7 +515,7 @@ impl CallActor {
         match code {
             None => {
                 self.log
-                    .emit("transfer_accepted", None, json!({ "target": target }))
+                    .emit(EventData::TransferAccepted { target }, None)
                     .await;
                 None
             }
@@ -505,11 +523,7 @@ impl CallActor {
             Some(code) if code < 300 => {
                 self.flow.transfer = None;
                 self.log
-                    .emit(
-                        "transfer_completed",
-                        None,
-                        json!({ "target": target, "code": code }),
-                    )
+                    .emit(EventData::TransferCompleted { target, code }, None)
                     .await;
                 Some(self.hang_up(media, "transferred").await)
             }
@@ -530,14 +544,14 @@ impl CallActor {
     async fn transfer_failed(&mut self, target: &str, error: &str) {
         self.log
             .emit(
-                "transfer_failed",
+                EventData::TransferFailed {
+                    target: target.to_owned(),
+                    error: error.to_owned(),
+                },
                 None,
-                json!({ "target": target, "error": error }),
             )
             .await;
-        self.log
-            .emit("outcome", None, json!({ "outcome": "failed" }))
-            .await;
+        self.log.emit(EventData::outcome("failed"), None).await;
     }
 
     async fn start_capture(&mut self, max_secs: u32, media: &mut MediaSession) -> Option<Ending> {
@@ -555,9 +569,11 @@ impl CallActor {
                 let node = self.interp.current_node().map(str::to_owned);
                 self.log
                     .emit(
-                        "voicemail_started",
+                        EventData::VoicemailStarted {
+                            path: path.display().to_string(),
+                            max_secs,
+                        },
                         node.as_deref(),
-                        json!({ "path": path.display().to_string(), "max_secs": max_secs }),
                     )
                     .await;
                 self.flow.voicemail = Voicemail::Recording { deadline, path };
@@ -580,9 +596,7 @@ impl CallActor {
         let event = self.close_voicemail(media).await?;
         if self.flow.stage != Stage::Running {
             // A queue's overflow, not the flow's own voicemail node.
-            self.log
-                .emit("outcome", None, json!({ "outcome": "voicemail" }))
-                .await;
+            self.log.emit(EventData::outcome("voicemail"), None).await;
             let thanks = self.localized("thank-you");
             if self.play(vec![thanks], false, media).await {
                 self.set_closing("voicemail");
@@ -603,13 +617,12 @@ impl CallActor {
             Some(Ok(info)) => {
                 self.log
                     .emit(
-                        "voicemail",
+                        EventData::Voicemail {
+                            path: info.path.display().to_string(),
+                            duration_ms: info.duration_ms,
+                            bytes: info.bytes,
+                        },
                         node.as_deref(),
-                        json!({
-                            "path": info.path.display().to_string(),
-                            "duration_ms": info.duration_ms,
-                            "bytes": info.bytes,
-                        }),
                     )
                     .await;
                 (info.duration_ms, Some(info.path.display().to_string()))
@@ -634,7 +647,9 @@ impl CallActor {
         for event in events {
             for action in self.interp.handle(Instant::now(), Utc::now(), event) {
                 if let Action::Record { kind, node, data } = action {
-                    self.log.emit(kind, node.as_deref(), data).await;
+                    self.log
+                        .emit(flow_record(kind, data), node.as_deref())
+                        .await;
                 }
             }
         }
@@ -653,23 +668,45 @@ impl CallActor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn the_path_says_what_happened_at_each_node() {
         let mut f = FlowState::default();
-        f.note_path("node_entered", "choose-language", &json!({}));
-        f.note_path("input", "choose-language", &json!({"input": "1"}));
-        f.note_path("node_entered", "office-hours", &json!({}));
-        f.note_path("hours", "office-hours", &json!({"state": "open"}));
-        f.note_path("node_entered", "find-subscriber", &json!({}));
-        f.note_path("lookup", "find-subscriber", &json!({"found": false}));
-        f.note_path("node_entered", "main-menu", &json!({}));
-        f.note_path("prompt_started", "main-menu", &json!({"prompt": "x"}));
+        let entered = |kind: &str| EventData::NodeEntered {
+            node_kind: kind.into(),
+        };
+        let pressed = |key: &str| EventData::Input {
+            input: key.into(),
+            next: None,
+            into: None,
+            language: None,
+            slot: None,
+        };
+        f.note_path(&entered("language"), "choose-language");
+        f.note_path(&pressed("1"), "choose-language");
+        f.note_path(&entered("hours"), "office-hours");
+        let open = EventData::Hours {
+            state: "open".into(),
+            local_time: "2024-05-01 12:00 Wed".into(),
+            forced: None,
+        };
+        f.note_path(&open, "office-hours");
+        f.note_path(&entered("lookup"), "find-subscriber");
+        let not_found = EventData::Lookup {
+            lookup: "subscriber_by_caller_id".into(),
+            ok: true,
+            found: Some(false),
+            result: Some(Map::new()),
+            error: None,
+        };
+        f.note_path(&not_found, "find-subscriber");
+        f.note_path(&entered("menu"), "main-menu");
+        let prompt = EventData::PromptStarted { prompt: "x".into() };
+        f.note_path(&prompt, "main-menu");
         // A retry's second input does not pile onto the first.
-        f.note_path("input", "main-menu", &json!({"input": "0"}));
-        f.note_path("input", "main-menu", &json!({"input": "9"}));
-        f.note_path("node_entered", "agent", &json!({}));
+        f.note_path(&pressed("0"), "main-menu");
+        f.note_path(&pressed("9"), "main-menu");
+        f.note_path(&entered("enqueue"), "agent");
         assert_eq!(
             f.path,
             [

@@ -1,0 +1,301 @@
+//! The desk's message protocol: everything that reaches the desk
+//! ([`DeskInput`]), what it tells a call ([`DeskNotice`]), the outbound leg
+//! it asks for ([`DialRequest`], over a [`Dialer`] the binary wires to the
+//! call router), and the callback book's two directions ([`BookedCallback`]
+//! in, [`CallbackProgress`] out).
+//!
+//! These are the only types the call actor, the agent socket route and the
+//! binary share with the desk; the desk itself never names a call actor or
+//! the router.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hotline_routing::{AgentConfig, Overflow, QueueConfig};
+use hotline_webphone::AgentLeg;
+use hotline_webphone::protocol::{CallbackSummary, ClientMsg, QueueSummary, ServerMsg};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+/// What an agent's softphone socket reports (see `/agent/ws`).
+#[derive(Debug)]
+pub enum AgentSocketEvent {
+    /// A socket opened; the desk speaks to the page through `tx`.
+    Connected {
+        agent: String,
+        conn: u64,
+        tx: mpsc::Sender<ServerMsg>,
+    },
+    Message {
+        agent: String,
+        conn: u64,
+        msg: ClientMsg,
+    },
+    Disconnected {
+        agent: String,
+        conn: u64,
+        /// Lost without a goodbye (a network blip, a half-open socket): the
+        /// agent's call is held for [`crate::RECONNECT_GRACE`] in case the
+        /// page comes back. Otherwise (logout, tab closed) the agent is gone now.
+        dropped: bool,
+    },
+}
+
+/// A call the flow hands to a queue: what the desk keeps of it.
+#[derive(Clone, Debug)]
+pub struct CallInfo {
+    pub call: String,
+    pub queue: String,
+    pub priority: i64,
+    pub issue_type: Option<String>,
+    /// Shown to the agent: the caller's number.
+    pub caller: String,
+    /// `caller` is a number a callback can dial (`+` and 5–15 digits); a
+    /// SIP user name is not, and a callback overflow becomes voicemail.
+    pub dialable: bool,
+    /// Where the call came from (the trunk): a callback dials back through it
+    /// unless `--callback-via` says otherwise.
+    pub reply_via: SocketAddr,
+    /// The IVR path, for the agent's offer card.
+    pub path: Vec<String>,
+    /// What the lookups found and the flow's enqueue data.
+    pub data: Value,
+}
+
+/// A call the flow hands to a queue, with the channel its notices go to.
+pub struct QueuedCall {
+    pub info: CallInfo,
+    pub notices: mpsc::Sender<DeskNotice>,
+}
+
+/// What the desk tells a call actor.
+pub enum DeskNotice {
+    /// No queue of that name: the actor falls back to holding.
+    UnknownQueue,
+    /// The caller's place (1 = next); `estimated_wait` only when the queue
+    /// has handle times to base it on.
+    Position {
+        position: usize,
+        estimated_wait: Option<Duration>,
+    },
+    Offered {
+        agent: String,
+    },
+    OfferEnded {
+        agent: String,
+        outcome: &'static str,
+    },
+    /// The agent accepted; their audio leg follows.
+    Accepted {
+        agent: String,
+    },
+    /// The agent's audio leg (made by the desk's task, never by its core).
+    Leg {
+        agent: String,
+        leg: AgentLeg,
+    },
+    AgentHungUp {
+        agent: String,
+    },
+    /// The agent's page went away mid-call: back in the queue, or released.
+    AgentLost {
+        agent: String,
+        requeued: bool,
+    },
+    Overflow {
+        target: Overflow,
+    },
+    Hold {
+        on: bool,
+    },
+    Mute {
+        on: bool,
+    },
+    Dtmf {
+        digit: char,
+    },
+    /// The agent left wrap-up for this call (submitted, or the timer ran out).
+    WrapUpDone {
+        agent: String,
+        disposition: Option<String>,
+        notes: String,
+        seconds: u64,
+    },
+}
+
+impl std::fmt::Debug for DeskNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeskNotice::UnknownQueue => f.write_str("UnknownQueue"),
+            DeskNotice::Position {
+                position,
+                estimated_wait,
+            } => write!(f, "Position({position}, {estimated_wait:?})"),
+            DeskNotice::Offered { agent } => write!(f, "Offered({agent})"),
+            DeskNotice::OfferEnded { agent, outcome } => {
+                write!(f, "OfferEnded({agent}, {outcome})")
+            }
+            DeskNotice::Accepted { agent } => write!(f, "Accepted({agent})"),
+            DeskNotice::Leg { agent, .. } => write!(f, "Leg({agent})"),
+            DeskNotice::AgentHungUp { agent } => write!(f, "AgentHungUp({agent})"),
+            DeskNotice::AgentLost { agent, requeued } => {
+                write!(f, "AgentLost({agent}, {requeued})")
+            }
+            DeskNotice::Overflow { target } => write!(f, "Overflow({target:?})"),
+            DeskNotice::Hold { on } => write!(f, "Hold({on})"),
+            DeskNotice::Mute { on } => write!(f, "Mute({on})"),
+            DeskNotice::Dtmf { digit } => write!(f, "Dtmf({digit})"),
+            DeskNotice::WrapUpDone {
+                agent,
+                disposition,
+                notes,
+                seconds,
+            } => write!(
+                f,
+                "WrapUpDone({agent}, {disposition:?}, {notes:?}, {seconds})"
+            ),
+        }
+    }
+}
+
+/// One callback attempt: the outbound leg the desk asks for when an agent
+/// accepted a callback entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DialRequest {
+    /// The desk's id of the entry: the original call's id.
+    pub entry: String,
+    /// The number to call.
+    pub number: String,
+    /// Where to send the INVITE (`host:port` of the trunk).
+    pub via: SocketAddr,
+    /// The agent who accepted it.
+    pub agent: String,
+    pub queue: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+}
+
+/// A [`DialRequest`] on its way, with the channel the new leg hears the
+/// desk on.
+#[derive(Debug)]
+pub struct DialOrder {
+    pub request: DialRequest,
+    pub notices: mpsc::Receiver<DeskNotice>,
+}
+
+/// Where the desk sends [`DialOrder`]s: the binary makes one from the call
+/// router's end of the channel ([`Dialer::new`]) and hands it to the desk
+/// with [`DeskInput::SetDialer`].
+#[derive(Clone, Debug)]
+pub struct Dialer {
+    tx: mpsc::Sender<DialOrder>,
+    /// The trunk callbacks go through; `None`: back where the call came from.
+    pub via: Option<SocketAddr>,
+}
+
+impl Dialer {
+    pub fn new(tx: mpsc::Sender<DialOrder>, via: Option<SocketAddr>) -> Self {
+        Self { tx, via }
+    }
+
+    /// Starts a callback leg; false when the router is gone or swamped.
+    pub fn dial(&self, order: DialOrder) -> bool {
+        self.tx.try_send(order).is_ok()
+    }
+}
+
+/// A booked callback the desk should hold: due, not finished, not cancelled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BookedCallback {
+    /// The desk's entry id: the id of the call that booked it (a queue
+    /// overflow's entry has the same id, so it is never held twice).
+    pub entry: String,
+    /// Dialable (`+` and 5–15 digits): the book stores nothing else.
+    pub number: String,
+    /// `None`: the first configured queue.
+    pub queue: Option<String>,
+    /// Attempts already dialled (before a restart).
+    pub attempts: u32,
+    /// The trunk the booking call came in on, when known; `--callback-via`
+    /// wins over it.
+    pub via: Option<SocketAddr>,
+    /// What the agent's offer shows: the slot chosen.
+    pub slot: String,
+}
+
+/// A step of a callback the desk holds, keyed by its entry (the booking
+/// call's id), in the order they happen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallbackProgress {
+    pub entry: String,
+    /// `queued`, `dialing`, `done` or `abandoned` (the `callbacks` states).
+    pub state: &'static str,
+    /// Attempts dialled so far.
+    pub attempts: u32,
+    pub agent: Option<String>,
+    /// `answered`, `no answer`, `no queue` …
+    pub result: Option<String>,
+}
+
+/// The live part of an agent's overview (the `/agent/ws` route adds their
+/// calls today from the records).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeskOverview {
+    /// The queues the agent is a member of, by name.
+    pub queues: Vec<QueueSummary>,
+    /// Callback entries waiting in those queues, oldest first.
+    pub callbacks: Vec<CallbackSummary>,
+    /// Wrap-ups this agent finished since the desk started, and the last
+    /// one's call: when it moves, that call's record is about to change.
+    pub finished: u64,
+    pub last_finished: Option<String>,
+}
+
+/// Everything that reaches the desk's task.
+pub enum DeskInput {
+    Enqueue(QueuedCall),
+    /// The call is over (caller or gateway hung up).
+    CallEnded {
+        call: String,
+    },
+    /// The agent's audio leg is up.
+    LegConnected {
+        call: String,
+        agent: String,
+    },
+    Agent(AgentSocketEvent),
+    /// A callback leg ended: the customer talked to the agent (`answered`)
+    /// or did not answer. `attempt` as in its [`DialRequest`].
+    CallbackEnded {
+        entry: String,
+        attempt: u32,
+        answered: bool,
+    },
+    /// The customer picked up the callback leg of `attempt`.
+    CallbackAnswered {
+        entry: String,
+        attempt: u32,
+    },
+    /// How callbacks are dialled (sent once the router is up).
+    SetDialer(Dialer),
+    /// Where the desk reports each step of the callbacks it holds (the
+    /// binary writes them to the `callbacks` table).
+    SetCallbackBook(mpsc::UnboundedSender<CallbackProgress>),
+    /// The book's open callbacks that are due (the desk takes those it does
+    /// not hold yet) and the entries admins cancelled lately (dropped if
+    /// still waiting).
+    Booked {
+        due: Vec<BookedCallback>,
+        cancelled: Vec<String>,
+    },
+    /// Queue and agent configuration (at start and after admin changes).
+    Configure {
+        queues: Vec<QueueConfig>,
+        agents: Vec<AgentConfig>,
+    },
+    /// What `agent`'s page shows when idle (see [`crate::DeskHandle::overview`]).
+    Overview {
+        agent: String,
+        reply: oneshot::Sender<DeskOverview>,
+    },
+}

@@ -1,0 +1,646 @@
+//! Hotline call events: one typed [`CallEvent`] per step of a call.
+//!
+//! For: the shared shape of a call's events, between the call actor that
+//! emits them (`hotline-call`), the JSON-lines log (`call-events.jsonl`) and
+//! the call-record writer (`hotline-store`, which derives the `calls` row
+//! from them). Not for: producing, numbering or shipping events (the call
+//! actor's stamper and sinks do that); this crate has no I/O.
+//!
+//! The contract is `docs/call-events.md`: one [`EventData`] variant per row
+//! of its table, with that row's `data` fields. On the wire an event is a
+//! flat JSON object, `kind` and `data` next to the ids:
+//!
+//! ```
+//! use hotline_events::{CallEvent, EventData};
+//! let line = r#"{"call_id":"67e55044-10b1-426f-9247-bb680e5fe0c8","sip_call_id":"a@b",
+//!     "seq":1,"at":"2024-05-01T10:00:00.000123Z","node":null,
+//!     "kind":"answered","data":{"rtp":"10.0.0.1:20000"}}"#;
+//! let ev: CallEvent = serde_json::from_str(line).unwrap();
+//! assert_eq!(ev.kind(), "answered");
+//! assert!(matches!(&ev.data, EventData::Answered { rtp } if rtp == "10.0.0.1:20000"));
+//! ```
+//!
+//! # Adding a kind
+//!
+//! A new kind is a new row in `docs/call-events.md`'s table and a new
+//! variant of [`EventData`] (with its name in [`EventData::kind`] and
+//! [`KINDS`]); a test checks that the table and the enum agree. Fields that
+//! are not always written are `Option`s skipped when `None`, so the JSON
+//! keeps its keys exactly as the emitter wrote them.
+//!
+//! # Events this version cannot type
+//!
+//! An event whose `kind` is not one of [`KINDS`] (an older or newer gateway's,
+//! or a hand-written row), or whose `data` does not have its kind's shape,
+//! is read as [`EventData::Other`]: kept verbatim (it serialises back to the
+//! same `kind` and `data`) and ignored by the call-record derivation. Reading
+//! events therefore never fails on their `kind` or `data`, so one unexpected
+//! row cannot stop a writer or an admin page; `EventData::is_other` tells
+//! the two apart. Unknown keys in a known kind's `data` are ignored.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// Who ended a call, as the record names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndedBy {
+    Caller,
+    Gateway,
+    Agent,
+    Timeout,
+}
+
+impl EndedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndedBy::Caller => "caller",
+            EndedBy::Gateway => "gateway",
+            EndedBy::Agent => "agent",
+            EndedBy::Timeout => "timeout",
+        }
+    }
+}
+
+impl std::fmt::Display for EndedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One step of a call's path.
+///
+/// `(call_id, seq)` is the identity of an event: `seq` counts from 0 per
+/// call, without gaps, so a consumer can tell a replay from a new event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallEvent {
+    /// The gateway's own id of the call.
+    pub call_id: Uuid,
+    pub sip_call_id: String,
+    pub seq: u32,
+    /// Written with microseconds (`2024-05-01T10:00:00.000123Z`); read from
+    /// any RFC 3339 time.
+    #[serde(serialize_with = "micros")]
+    pub at: DateTime<Utc>,
+    /// The IVR node id, when one applies.
+    pub node: Option<String>,
+    /// `kind` and `data`, side by side in the event's JSON object.
+    #[serde(flatten)]
+    pub data: EventData,
+}
+
+impl CallEvent {
+    /// The event's `kind` (as in `docs/call-events.md`).
+    pub fn kind(&self) -> &str {
+        self.data.kind()
+    }
+}
+
+fn micros<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Micros, true))
+}
+
+/// A field some emitters write (possibly as `null`) and others leave out:
+/// `None` is absent, `Some(None)` is `null`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// What happened, with its data: one variant per row of
+/// `docs/call-events.md`. Serialised as `"kind": "<snake_case name>"` and
+/// `"data": {…}` (an empty object for [`EventData::CallEnded`]).
+///
+/// `Option` fields marked "absent when `None`" are left out of the JSON when
+/// `None`; other `Option`s are written as `null`. `Option<Option<_>>` fields
+/// are written by some emitters only: `None` absent, `Some(None)` `null`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+pub enum EventData {
+    /// The call reached the gateway (or, on a callback leg, the gateway
+    /// dials the customer: `caller` and `callee` are then their number).
+    CallStarted {
+        caller: String,
+        /// The caller's display name (`null` when the INVITE had none);
+        /// absent on a callback leg.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present"
+        )]
+        caller_name: Option<Option<String>>,
+        callee: String,
+        /// `udp` or `tcp`.
+        transport: String,
+        /// The peer's `ip:port`.
+        source: String,
+        /// The gateway's host name; the record writer adds it when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<String>,
+        /// `outbound` on a callback leg; absent when `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        direction: Option<String>,
+        /// A callback leg's original call id; absent when `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        callback_of: Option<String>,
+        /// A callback leg's attempt (1 for the first); absent when `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempt: Option<u32>,
+        /// A callback leg's queue; absent when `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queue: Option<String>,
+    },
+    /// The gateway answered; its RTP address.
+    Answered {
+        rtp: String,
+    },
+    FlowStarted {
+        flow: String,
+        version: String,
+        language: String,
+    },
+    LanguageSet {
+        language: String,
+    },
+    IssueType {
+        issue_type: String,
+    },
+    NodeEntered {
+        /// The node's kind (`menu`, `play`, …).
+        #[serde(rename = "kind")]
+        node_kind: String,
+    },
+    PromptStarted {
+        prompt: String,
+    },
+    PromptFinished {
+        /// The last of `prompts`.
+        prompt: Option<String>,
+        prompts: Vec<String>,
+        interrupted: bool,
+    },
+    PromptMissing {
+        prompt: String,
+        error: String,
+    },
+    Digit {
+        digit: String,
+        /// `rfc4733`, `info` or `inband`.
+        transport: String,
+        /// INFO's `Duration`; `null` for RFC 4733 (reported on its first packet).
+        duration_ms: Option<u32>,
+    },
+    /// No key within a menu's or gather's timeout.
+    Timeout {
+        after_ms: u64,
+        attempt: u32,
+    },
+    Invalid {
+        input: String,
+        attempt: u32,
+    },
+    /// A key or digits a menu, gather, language or callback node accepted,
+    /// with what it led to (each absent when `None`).
+    Input {
+        input: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        into: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        language: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        slot: Option<String>,
+    },
+    /// Retries spent; the flow takes `on_exhausted`.
+    Exhausted {
+        attempts: u32,
+    },
+    Hours {
+        /// `open`, `closed` or `holiday`.
+        state: String,
+        local_time: String,
+        /// `true` when `--force-hours` decided; absent when `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        forced: Option<bool>,
+    },
+    Lookup {
+        /// The lookup source's name.
+        lookup: String,
+        ok: bool,
+        /// When `ok`; absent when `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        found: Option<bool>,
+        /// The source's answer (free-form) when `ok`; absent when `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        result: Option<Map<String, Value>>,
+        /// When not `ok`; absent when `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// A flow problem at run time.
+    Error {
+        error: String,
+    },
+    Enqueued {
+        queue: String,
+        priority: i64,
+    },
+    QueuePosition {
+        /// 1 is next.
+        position: u64,
+        /// `null` until the queue has finished a call.
+        estimated_wait_ms: Option<u64>,
+    },
+    QueueTimeout {
+        queue: String,
+        waited_ms: u64,
+    },
+    QueueOverflow {
+        /// `voicemail`, `callback`, `hangup` or `queue:<name>`.
+        target: String,
+    },
+    AgentOffered {
+        agent_id: String,
+    },
+    OfferOutcome {
+        agent_id: String,
+        /// `accepted`, `declined`, `timeout` or `withdrawn`.
+        outcome: String,
+    },
+    AgentAnswered {
+        agent_id: String,
+    },
+    AgentConnected {
+        agent_id: String,
+        setup_ms: u64,
+    },
+    AgentHold {
+        on: bool,
+    },
+    AgentMute {
+        on: bool,
+    },
+    AgentLost {
+        agent_id: String,
+        requeued: bool,
+    },
+    AgentMediaLost {
+        reason: String,
+    },
+    VoicemailStarted {
+        path: String,
+        max_secs: u32,
+    },
+    Voicemail {
+        path: String,
+        duration_ms: u64,
+        bytes: u64,
+    },
+    CallbackRequested {
+        number: String,
+        slot: String,
+        /// The flow's queue (`null` for none); absent after a queue overflow.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present"
+        )]
+        queue: Option<Option<String>>,
+        /// RFC 3339, as the flow wrote it; absent after a queue overflow.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        due_at: Option<String>,
+        /// `ivr`; absent after a queue overflow.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+    },
+    CallbackRefused {
+        number: String,
+        reason: String,
+    },
+    /// An outbound callback leg rings (180/183).
+    Ringing {
+        code: u16,
+    },
+    CallbackFailed {
+        code: u16,
+        reason: String,
+        attempt: u32,
+    },
+    TransferAccepted {
+        target: String,
+    },
+    TransferCompleted {
+        target: String,
+        code: u16,
+    },
+    TransferFailed {
+        target: String,
+        error: String,
+    },
+    WrapUp {
+        agent_id: String,
+        /// The form's code; `null` when the wrap-up timer ran out.
+        disposition: Option<String>,
+        /// May be empty.
+        notes: String,
+        seconds: u64,
+    },
+    Transfer {
+        target: String,
+        /// `refer` or `invite`.
+        method: String,
+    },
+    Outcome {
+        /// `self_served`, `voicemail`, `callback`, `failed`, …
+        outcome: String,
+        /// A flow's voicemail: its length; absent when `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_ms: Option<u64>,
+        /// A flow's voicemail: its file (`null` when recording failed);
+        /// absent otherwise.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present"
+        )]
+        path: Option<Option<String>>,
+        /// `true` when the caller ended the voicemail by hanging up; absent when `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ended_by_hangup: Option<bool>,
+        /// A flow's callback booking: the number; absent when `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        number: Option<String>,
+        /// A flow's callback booking: the slot; absent when `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        slot: Option<String>,
+    },
+    MediaChanged {
+        /// `sendrecv`, `sendonly`, `recvonly` or `inactive`.
+        direction: String,
+        rtp: String,
+    },
+    Hangup {
+        ended_by: EndedBy,
+        cause: String,
+        /// When start-up recovery closed the call; absent when `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recovered_at: Option<DateTime<Utc>>,
+    },
+    Recording {
+        /// Absolute.
+        path: String,
+        duration_ms: u64,
+        channels: u16,
+        sample_rate: u32,
+        bytes: u64,
+        /// Lowercase hex; absent until the record writer adds it, `null`
+        /// when recovery could not read the file.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present"
+        )]
+        sha256: Option<Option<String>>,
+        /// `true` when start-up recovery linked a crashed call's WAV; absent when `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recovered: Option<bool>,
+    },
+    /// The last event of a call.
+    CallEnded {},
+    /// An event this version cannot type (see the crate documentation): its
+    /// `kind` and `data` as they were read.
+    #[serde(untagged)]
+    Other {
+        kind: String,
+        #[serde(default)]
+        data: Value,
+    },
+}
+
+/// Every kind [`EventData`] types, in the order of `docs/call-events.md`.
+pub const KINDS: &[&str] = &[
+    "call_started",
+    "answered",
+    "flow_started",
+    "language_set",
+    "issue_type",
+    "node_entered",
+    "prompt_started",
+    "prompt_finished",
+    "prompt_missing",
+    "digit",
+    "timeout",
+    "invalid",
+    "input",
+    "exhausted",
+    "hours",
+    "lookup",
+    "error",
+    "enqueued",
+    "queue_position",
+    "queue_timeout",
+    "queue_overflow",
+    "agent_offered",
+    "offer_outcome",
+    "agent_answered",
+    "agent_connected",
+    "agent_hold",
+    "agent_mute",
+    "agent_lost",
+    "agent_media_lost",
+    "voicemail_started",
+    "voicemail",
+    "callback_requested",
+    "callback_refused",
+    "ringing",
+    "callback_failed",
+    "transfer_accepted",
+    "transfer_completed",
+    "transfer_failed",
+    "wrap_up",
+    "transfer",
+    "outcome",
+    "media_changed",
+    "hangup",
+    "recording",
+    "call_ended",
+];
+
+impl EventData {
+    /// The event's `kind`: the variant's name in snake case, or what an
+    /// [`EventData::Other`] was read with.
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::CallStarted { .. } => "call_started",
+            Self::Answered { .. } => "answered",
+            Self::FlowStarted { .. } => "flow_started",
+            Self::LanguageSet { .. } => "language_set",
+            Self::IssueType { .. } => "issue_type",
+            Self::NodeEntered { .. } => "node_entered",
+            Self::PromptStarted { .. } => "prompt_started",
+            Self::PromptFinished { .. } => "prompt_finished",
+            Self::PromptMissing { .. } => "prompt_missing",
+            Self::Digit { .. } => "digit",
+            Self::Timeout { .. } => "timeout",
+            Self::Invalid { .. } => "invalid",
+            Self::Input { .. } => "input",
+            Self::Exhausted { .. } => "exhausted",
+            Self::Hours { .. } => "hours",
+            Self::Lookup { .. } => "lookup",
+            Self::Error { .. } => "error",
+            Self::Enqueued { .. } => "enqueued",
+            Self::QueuePosition { .. } => "queue_position",
+            Self::QueueTimeout { .. } => "queue_timeout",
+            Self::QueueOverflow { .. } => "queue_overflow",
+            Self::AgentOffered { .. } => "agent_offered",
+            Self::OfferOutcome { .. } => "offer_outcome",
+            Self::AgentAnswered { .. } => "agent_answered",
+            Self::AgentConnected { .. } => "agent_connected",
+            Self::AgentHold { .. } => "agent_hold",
+            Self::AgentMute { .. } => "agent_mute",
+            Self::AgentLost { .. } => "agent_lost",
+            Self::AgentMediaLost { .. } => "agent_media_lost",
+            Self::VoicemailStarted { .. } => "voicemail_started",
+            Self::Voicemail { .. } => "voicemail",
+            Self::CallbackRequested { .. } => "callback_requested",
+            Self::CallbackRefused { .. } => "callback_refused",
+            Self::Ringing { .. } => "ringing",
+            Self::CallbackFailed { .. } => "callback_failed",
+            Self::TransferAccepted { .. } => "transfer_accepted",
+            Self::TransferCompleted { .. } => "transfer_completed",
+            Self::TransferFailed { .. } => "transfer_failed",
+            Self::WrapUp { .. } => "wrap_up",
+            Self::Transfer { .. } => "transfer",
+            Self::Outcome { .. } => "outcome",
+            Self::MediaChanged { .. } => "media_changed",
+            Self::Hangup { .. } => "hangup",
+            Self::Recording { .. } => "recording",
+            Self::CallEnded {} => "call_ended",
+            Self::Other { kind, .. } => kind,
+        }
+    }
+
+    /// An `outcome` event with nothing but the outcome.
+    pub fn outcome(outcome: impl Into<String>) -> Self {
+        Self::Outcome {
+            outcome: outcome.into(),
+            duration_ms: None,
+            path: None,
+            ended_by_hangup: None,
+            number: None,
+            slot: None,
+        }
+    }
+
+    /// True for an event this version could not type.
+    pub fn is_other(&self) -> bool {
+        matches!(self, Self::Other { .. })
+    }
+
+    /// The event made of a `kind` and its `data` as stored apart (the
+    /// `call_events` columns, the IVR interpreter's records). Never fails:
+    /// what does not fit a typed variant is an [`EventData::Other`].
+    pub fn from_parts(kind: &str, data: Value) -> Self {
+        let mut raw = Map::with_capacity(2);
+        raw.insert("kind".into(), Value::String(kind.to_owned()));
+        raw.insert("data".into(), data);
+        let raw = Value::Object(raw);
+        match EventData::deserialize(&raw) {
+            Ok(ev) => ev,
+            Err(_) => {
+                let data = match raw {
+                    Value::Object(mut m) => m.remove("data").unwrap_or(Value::Null),
+                    _ => Value::Null,
+                };
+                Self::Other {
+                    kind: kind.to_owned(),
+                    data,
+                }
+            }
+        }
+    }
+
+    /// The event's `data` alone, as JSON (the `call_events.data` column).
+    pub fn data_json(&self) -> serde_json::Result<Value> {
+        if let Self::Other { data, .. } = self {
+            return Ok(data.clone());
+        }
+        match serde_json::to_value(self)? {
+            Value::Object(mut m) => Ok(m.remove("data").unwrap_or(Value::Null)),
+            _ => Ok(Value::Null),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn kind_matches_the_serialised_tag() {
+        let ev = EventData::Hangup {
+            ended_by: EndedBy::Caller,
+            cause: "BYE".into(),
+            recovered_at: None,
+        };
+        let v = serde_json::to_value(&ev).unwrap();
+        assert_eq!(
+            v,
+            json!({"kind": "hangup", "data": {"ended_by": "caller", "cause": "BYE"}})
+        );
+        assert_eq!(ev.kind(), "hangup");
+        assert_eq!(ev.data_json().unwrap(), v["data"]);
+        let ended = serde_json::to_value(EventData::CallEnded {}).unwrap();
+        assert_eq!(ended, json!({"kind": "call_ended", "data": {}}));
+    }
+
+    #[test]
+    fn unknown_kinds_and_misshapen_data_are_kept_as_other() {
+        let odd = EventData::from_parts("dtmf", json!({"key": "5"}));
+        assert_eq!(
+            odd,
+            EventData::Other {
+                kind: "dtmf".into(),
+                data: json!({"key": "5"})
+            }
+        );
+        assert_eq!(odd.kind(), "dtmf");
+        assert_eq!(odd.data_json().unwrap(), json!({"key": "5"}));
+        // A known kind without its fields: kept, not typed.
+        let bad = EventData::from_parts("hangup", json!({"cause": 3}));
+        assert!(bad.is_other());
+        assert_eq!(bad.kind(), "hangup");
+        assert_eq!(
+            serde_json::to_value(&bad).unwrap(),
+            json!({"kind": "hangup", "data": {"cause": 3}})
+        );
+    }
+
+    #[test]
+    fn absent_and_null_stay_apart() {
+        let inbound = EventData::from_parts(
+            "call_started",
+            json!({"caller": "1001", "caller_name": null, "callee": "800",
+                   "transport": "udp", "source": "10.0.0.1:5060"}),
+        );
+        let EventData::CallStarted { caller_name, .. } = &inbound else {
+            panic!("typed: {inbound:?}");
+        };
+        assert_eq!(caller_name, &Some(None));
+        assert_eq!(inbound.data_json().unwrap()["caller_name"], Value::Null);
+        let outbound = EventData::from_parts(
+            "call_started",
+            json!({"caller": "1001", "callee": "1001", "transport": "udp",
+                   "source": "10.0.0.1:5060", "direction": "outbound"}),
+        );
+        let data = outbound.data_json().unwrap();
+        assert!(data.get("caller_name").is_none(), "{data}");
+    }
+}
