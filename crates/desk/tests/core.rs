@@ -101,6 +101,24 @@ impl Desk {
         );
     }
 
+    /// `ann` (support's one agent) talking to caller `c1`.
+    fn on_call() -> Self {
+        let mut d = Desk::new(vec![queue("support", &["ann"])], &["ann"]);
+        d.login("ann", 1);
+        d.input(CoreInput::Enqueue(info("c1", "support", "1001")));
+        d.msg("ann", 1, answer("c1"));
+        d
+    }
+
+    /// `ann`'s page goes away (`dropped`: without a goodbye).
+    fn page_gone(&mut self, dropped: bool) {
+        self.input(CoreInput::AgentDisconnected {
+            agent: "ann".into(),
+            conn: 1,
+            dropped,
+        });
+    }
+
     fn take(&mut self) -> Vec<DeskOutput> {
         std::mem::take(&mut self.out)
     }
@@ -260,10 +278,7 @@ fn a_queued_call_rings_the_agent_who_answers_talks_and_wraps_up() {
 
 #[test]
 fn wrap_up_ends_by_its_timer_without_a_disposition() {
-    let mut d = Desk::new(vec![queue("support", &["ann"])], &["ann"]);
-    d.login("ann", 1);
-    d.input(CoreInput::Enqueue(info("c1", "support", "1001")));
-    d.msg("ann", 1, answer("c1"));
+    let mut d = Desk::on_call();
     d.input(CoreInput::CallEnded { call: "c1".into() });
     d.take();
     d.advance(Duration::from_secs(29));
@@ -342,16 +357,9 @@ fn ring_all_first_answer_wins_and_the_other_is_withdrawn() {
 
 #[test]
 fn a_page_that_blips_back_within_the_grace_keeps_its_call() {
-    let mut d = Desk::new(vec![queue("support", &["ann"])], &["ann"]);
-    d.login("ann", 1);
-    d.input(CoreInput::Enqueue(info("c1", "support", "1001")));
-    d.msg("ann", 1, answer("c1"));
+    let mut d = Desk::on_call();
     d.take();
-    d.input(CoreInput::AgentDisconnected {
-        agent: "ann".into(),
-        conn: 1,
-        dropped: true,
-    });
+    d.page_gone(true);
     let out = d.take();
     assert!(matches!(&out[..], [DeskOutput::CheckMedia { agent, call }]
         if agent.as_str() == "ann" && call.as_str() == "c1"));
@@ -395,15 +403,8 @@ fn a_page_that_blips_back_within_the_grace_keeps_its_call() {
 
 #[test]
 fn a_page_that_never_comes_back_loses_the_call_at_the_end_of_the_grace() {
-    let mut d = Desk::new(vec![queue("support", &["ann"])], &["ann"]);
-    d.login("ann", 1);
-    d.input(CoreInput::Enqueue(info("c1", "support", "1001")));
-    d.msg("ann", 1, answer("c1"));
-    d.input(CoreInput::AgentDisconnected {
-        agent: "ann".into(),
-        conn: 1,
-        dropped: true,
-    });
+    let mut d = Desk::on_call();
+    d.page_gone(true);
     d.take();
     d.advance(RECONNECT_GRACE - Duration::from_millis(1));
     assert!(Desk::notices(&d.take(), "c1").is_empty());
@@ -420,15 +421,8 @@ fn a_page_that_never_comes_back_loses_the_call_at_the_end_of_the_grace() {
 
 #[test]
 fn a_silent_browser_ends_the_grace_at_once() {
-    let mut d = Desk::new(vec![queue("support", &["ann"])], &["ann"]);
-    d.login("ann", 1);
-    d.input(CoreInput::Enqueue(info("c1", "support", "1001")));
-    d.msg("ann", 1, answer("c1"));
-    d.input(CoreInput::AgentDisconnected {
-        agent: "ann".into(),
-        conn: 1,
-        dropped: true,
-    });
+    let mut d = Desk::on_call();
+    d.page_gone(true);
     d.take();
     d.advance(Duration::from_millis(300));
     d.input(CoreInput::MediaCheck {
@@ -443,16 +437,9 @@ fn a_silent_browser_ends_the_grace_at_once() {
 
 #[test]
 fn a_closed_tab_is_gone_at_once_and_its_page_hears_nothing_more() {
-    let mut d = Desk::new(vec![queue("support", &["ann"])], &["ann"]);
-    d.login("ann", 1);
-    d.input(CoreInput::Enqueue(info("c1", "support", "1001")));
-    d.msg("ann", 1, answer("c1"));
+    let mut d = Desk::on_call();
     d.take();
-    d.input(CoreInput::AgentDisconnected {
-        agent: "ann".into(),
-        conn: 1,
-        dropped: false,
-    });
+    d.page_gone(false);
     let out = d.take();
     assert_eq!(
         Desk::notices(&out, "c1"),

@@ -118,13 +118,8 @@ impl Acd {
     /// unless `call` is a callback entry.
     pub fn cancel_callback(&mut self, call: &CallId, now: Instant) {
         let now = self.begin(now);
-        if let Some(c) = self.calls.get(call).filter(|c| c.callback.is_some()) {
-            let agent = c.agent.clone();
-            self.withdraw_all(call, now);
-            self.calls.remove(call);
-            if let Some(agent) = agent {
-                self.after_call(&agent, now);
-            }
+        if self.calls.get(call).is_some_and(|c| c.callback.is_some()) {
+            self.remove_call(call, now);
         }
         self.end(now);
     }

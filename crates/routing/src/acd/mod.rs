@@ -200,15 +200,21 @@ impl Acd {
     /// [`Acd::agent_hung_up`] or the removal of its queue.
     pub fn call_ended(&mut self, call: &CallId, now: Instant) {
         let now = self.begin(now);
-        if let Some(c) = self.calls.get(call).filter(|c| c.callback.is_none()) {
-            let agent = c.agent.clone();
-            self.withdraw_all(call, now);
-            self.calls.remove(call);
-            if let Some(agent) = agent {
-                self.after_call(&agent, now);
-            }
+        if self.calls.get(call).is_some_and(|c| c.callback.is_none()) {
+            self.remove_call(call, now);
         }
         self.end(now);
+    }
+
+    /// Takes `call` out of the ACD: its offers withdrawn, the agent on it
+    /// (if any) to what follows a call (wrap-up, or offline if retiring).
+    pub(super) fn remove_call(&mut self, call: &CallId, now: Instant) {
+        let agent = self.calls.get(call).and_then(|c| c.agent.clone());
+        self.withdraw_all(call, now);
+        self.calls.remove(call);
+        if let Some(agent) = agent {
+            self.after_call(&agent, now);
+        }
     }
 
     /// A new call (or callback entry) at the back of `queue`.
