@@ -46,45 +46,87 @@ pub enum CoreInput {
     /// A call for a queue (its notice channel stays with the task).
     Enqueue(CallInfo),
     /// The call is over (caller or gateway hung up).
-    CallEnded { call: String },
+    CallEnded {
+        /// The gateway's id of the call.
+        call: String,
+    },
     /// The agent's audio leg is up.
-    LegConnected { call: String, agent: String },
+    LegConnected {
+        /// The call whose agent leg connected.
+        call: String,
+        /// The agent on it.
+        agent: String,
+    },
     /// An agent's page connected (`conn` tells its sockets apart).
-    AgentConnected { agent: String, conn: u64 },
+    AgentConnected {
+        /// The agent's id (their login).
+        agent: String,
+        /// The new socket.
+        conn: u64,
+    },
     /// A message from an agent's page.
     AgentMessage {
+        /// The agent whose page sent it.
         agent: String,
+        /// The socket it came on; messages from a replaced socket are ignored.
         conn: u64,
+        /// What the page asked for.
         msg: ClientMsg,
     },
     /// An agent's page went away; `dropped`: without a goodbye.
     AgentDisconnected {
+        /// The agent whose socket closed.
         agent: String,
+        /// The socket that closed.
         conn: u64,
+        /// `true` when lost without a goodbye: the agent's call is held for
+        /// [`RECONNECT_GRACE`].
         dropped: bool,
     },
     /// A callback leg ended; the customer talked (`answered`) or not.
     CallbackEnded {
+        /// The booking call's id.
         entry: String,
+        /// Which attempt ended (1 for the first).
         attempt: u32,
+        /// `true` when the customer talked to the agent.
         answered: bool,
     },
     /// The customer picked up the callback leg of `attempt`.
-    CallbackAnswered { entry: String, attempt: u32 },
+    CallbackAnswered {
+        /// The booking call's id.
+        entry: String,
+        /// Which attempt (1 for the first).
+        attempt: u32,
+    },
     /// The leg asked for with [`DeskOutput::Dial`] could not be placed (no
     /// dialer yet, or the router is gone or swamped).
-    DialFailed { entry: String, attempt: u32 },
+    DialFailed {
+        /// The booking call's id.
+        entry: String,
+        /// The attempt that could not be placed.
+        attempt: u32,
+    },
     /// Due bookings and lately cancelled entries (see `DeskInput::Booked`).
     Booked {
+        /// Open bookings now due.
         due: Vec<BookedCallback>,
+        /// Entry ids of bookings admins cancelled.
         cancelled: Vec<String>,
     },
     /// The answer to [`DeskOutput::CheckMedia`]: `agent`'s browser sent no
     /// audio lately (`silent`), so it is gone, not blipping.
-    MediaCheck { agent: String, silent: bool },
+    MediaCheck {
+        /// The agent whose page dropped off.
+        agent: String,
+        /// `true` when their browser sent no audio lately.
+        silent: bool,
+    },
     /// Queue and agent configuration (at start and after admin changes).
     Configure {
+        /// Every queue, replacing the previous set.
         queues: Vec<QueueConfig>,
+        /// Every agent, replacing the previous set.
         agents: Vec<AgentConfig>,
     },
 }
@@ -93,28 +135,52 @@ pub enum CoreInput {
 #[derive(Debug)]
 pub enum DeskOutput {
     /// Send `msg` to `agent`'s page (if it has one).
-    ToAgent { agent: AgentId, msg: ServerMsg },
+    ToAgent {
+        /// The agent to tell.
+        agent: AgentId,
+        /// What to send.
+        msg: ServerMsg,
+    },
     /// Tell `call`'s actor (if it still listens).
-    Notify { call: CallId, notice: DeskNotice },
+    Notify {
+        /// The call whose actor is told.
+        call: CallId,
+        /// What to tell it.
+        notice: DeskNotice,
+    },
     /// Place a callback leg; its notices go to the new leg from now on. If
     /// it cannot be placed, answer with [`CoreInput::DialFailed`].
     Dial(DialRequest),
     /// Nobody is on `call`'s line any more (a callback entry whose caller
     /// hangs up): drop its notice channel, keep the entry.
-    Detach { call: CallId },
+    Detach {
+        /// The callback entry whose caller hung up.
+        call: CallId,
+    },
     /// The desk let go of `call`: drop its notice channel.
-    Forget { call: CallId },
+    Forget {
+        /// The call the desk no longer holds.
+        call: CallId,
+    },
     /// A step of a callback entry, for the book.
     Progress(CallbackProgress),
     /// `agent`'s page dropped off while on `call`: shortly, look whether
     /// their browser still sends audio and answer with
     /// [`CoreInput::MediaCheck`].
-    CheckMedia { agent: AgentId, call: CallId },
+    CheckMedia {
+        /// The agent whose page dropped off.
+        agent: AgentId,
+        /// The call they are on.
+        call: CallId,
+    },
     /// `agent` (on `call`) offers WebRTC audio: have the media hub answer
     /// it, send the answer to the page and the leg to the call.
     AcceptSdp {
+        /// The agent who sent the offer.
         agent: AgentId,
+        /// The call the audio is for.
         call: CallId,
+        /// The browser's SDP offer.
         sdp: String,
     },
     /// Agent states changed: publish [`DeskCore::agent_views`].

@@ -19,6 +19,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 mod core;
 pub mod protocol;
 mod task;

@@ -22,17 +22,27 @@ use tokio::sync::{mpsc, oneshot};
 pub enum AgentSocketEvent {
     /// A socket opened; the desk speaks to the page through `tx`.
     Connected {
+        /// The agent's id (their login).
         agent: String,
+        /// Tells this socket apart from the agent's other (older or newer) sockets.
         conn: u64,
+        /// Where the desk sends the page its messages.
         tx: mpsc::Sender<ServerMsg>,
     },
+    /// A message from the agent's page.
     Message {
+        /// The agent whose page sent it.
         agent: String,
+        /// The socket it came on.
         conn: u64,
+        /// What the page asked for.
         msg: ClientMsg,
     },
+    /// A socket closed.
     Disconnected {
+        /// The agent whose socket closed.
         agent: String,
+        /// The socket that closed.
         conn: u64,
         /// Lost without a goodbye (a network blip, a half-open socket): the
         /// agent's call is held for [`crate::RECONNECT_GRACE`] in case the
@@ -44,9 +54,14 @@ pub enum AgentSocketEvent {
 /// A call the flow hands to a queue: what the desk keeps of it.
 #[derive(Clone, Debug)]
 pub struct CallInfo {
+    /// The gateway's id of the call.
     pub call: String,
+    /// The queue the flow's `enqueue` node named.
     pub queue: String,
+    /// Higher is served first, from the flow's `enqueue` node.
     pub priority: i64,
+    /// The flow's issue type, which skills-based queues route on; `None` when the
+    /// flow set none.
     pub issue_type: Option<String>,
     /// Shown to the agent: the caller's number.
     pub caller: String,
@@ -64,7 +79,9 @@ pub struct CallInfo {
 
 /// A call the flow hands to a queue, with the channel its notices go to.
 pub struct QueuedCall {
+    /// What the desk keeps of the call.
     pub info: CallInfo,
+    /// Where the desk's [`DeskNotice`]s for this call go.
     pub notices: mpsc::Sender<DeskNotice>,
 }
 
@@ -75,50 +92,78 @@ pub enum DeskNotice {
     /// The caller's place (1 = next); `estimated_wait` only when the queue
     /// has handle times to base it on.
     Position {
+        /// 1 is next.
         position: usize,
+        /// `None` until the queue has finished a call.
         estimated_wait: Option<Duration>,
     },
+    /// The call rings `agent`.
     Offered {
+        /// The agent being rung.
         agent: String,
     },
+    /// An offer to `agent` ended: accepted, declined, timed out or withdrawn.
     OfferEnded {
+        /// The agent who was offered the call.
         agent: String,
+        /// `accepted`, `declined`, `timeout` or `withdrawn`, for the `offer_outcome`
+        /// event.
         outcome: &'static str,
     },
     /// The agent accepted; their audio leg follows.
     Accepted {
+        /// The agent who accepted.
         agent: String,
     },
     /// The agent's audio leg (made by the desk's task, never by its core).
     Leg {
+        /// The agent on the call.
         agent: String,
+        /// The WebRTC audio to bridge with the caller's RTP.
         leg: AgentLeg,
     },
+    /// The agent hung up: the actor ends the caller's side.
     AgentHungUp {
+        /// The agent who hung up.
         agent: String,
     },
     /// The agent's page went away mid-call: back in the queue, or released.
     AgentLost {
+        /// The agent who was lost.
         agent: String,
+        /// `true` when the call waits in its queue again (hold music resumes).
         requeued: bool,
     },
+    /// The call waited its queue's max wait: the actor carries out `target`.
     Overflow {
+        /// Voicemail, callback, hang-up, or another queue (then the call stays queued).
         target: Overflow,
     },
+    /// The agent put the caller on hold (`on`) or took them off it.
     Hold {
+        /// `true` when the hold starts.
         on: bool,
     },
+    /// The agent muted (`on`) or unmuted their microphone.
     Mute {
+        /// `true` when muted.
         on: bool,
     },
+    /// The agent pressed a key on their page's keypad: the actor sends it to the
+    /// caller's side as DTMF.
     Dtmf {
+        /// `0`–`9`, `*`, `#` or `A`–`D`.
         digit: char,
     },
     /// The agent left wrap-up for this call (submitted, or the timer ran out).
     WrapUpDone {
+        /// The agent who wrapped up.
         agent: String,
+        /// The wrap-up form's code; `None` when the timer ran out.
         disposition: Option<String>,
+        /// The agent's notes; may be empty.
         notes: String,
+        /// Whole seconds from the end of the talk to the form or the timer.
         seconds: u64,
     },
 }
@@ -170,6 +215,7 @@ pub struct DialRequest {
     pub via: SocketAddr,
     /// The agent who accepted it.
     pub agent: String,
+    /// The queue the callback entry waits in.
     pub queue: String,
     /// 1 for the first attempt.
     pub attempt: u32,
@@ -179,7 +225,9 @@ pub struct DialRequest {
 /// desk on.
 #[derive(Debug)]
 pub struct DialOrder {
+    /// What to dial.
     pub request: DialRequest,
+    /// Where the desk's notices for the new leg arrive.
     pub notices: mpsc::Receiver<DeskNotice>,
 }
 
@@ -194,6 +242,8 @@ pub struct Dialer {
 }
 
 impl Dialer {
+    /// A dialer that sends orders to `tx`; `via` is the `--callback-via` trunk,
+    /// if any.
     pub fn new(tx: mpsc::Sender<DialOrder>, via: Option<SocketAddr>) -> Self {
         Self { tx, via }
     }
@@ -227,11 +277,13 @@ pub struct BookedCallback {
 /// call's id), in the order they happen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallbackProgress {
+    /// The booking call's id.
     pub entry: String,
     /// `queued`, `dialing`, `done` or `abandoned` (the `callbacks` states).
     pub state: &'static str,
     /// Attempts dialled so far.
     pub attempts: u32,
+    /// The agent who accepted the entry; `None` while it waits.
     pub agent: Option<String>,
     /// `answered`, `no answer`, `no queue` …
     pub result: Option<String>,
@@ -248,32 +300,43 @@ pub struct DeskOverview {
     /// Wrap-ups this agent finished since the desk started, and the last
     /// one's call: when it moves, that call's record is about to change.
     pub finished: u64,
+    /// The call of the last wrap-up in `finished`; `None` before the first.
     pub last_finished: Option<String>,
 }
 
 /// Everything that reaches the desk's task.
 pub enum DeskInput {
+    /// A call for a queue, from the flow's `enqueue` node.
     Enqueue(QueuedCall),
     /// The call is over (caller or gateway hung up).
     CallEnded {
+        /// The gateway's id of the call.
         call: String,
     },
     /// The agent's audio leg is up.
     LegConnected {
+        /// The call whose agent leg connected.
         call: String,
+        /// The agent on it.
         agent: String,
     },
+    /// What an agent's softphone socket reports.
     Agent(AgentSocketEvent),
     /// A callback leg ended: the customer talked to the agent (`answered`)
     /// or did not answer. `attempt` as in its [`DialRequest`].
     CallbackEnded {
+        /// The booking call's id.
         entry: String,
+        /// Which attempt ended (1 for the first).
         attempt: u32,
+        /// `true` when the customer talked to the agent.
         answered: bool,
     },
     /// The customer picked up the callback leg of `attempt`.
     CallbackAnswered {
+        /// The booking call's id.
         entry: String,
+        /// Which attempt (1 for the first).
         attempt: u32,
     },
     /// How callbacks are dialled (sent once the router is up).
@@ -285,17 +348,23 @@ pub enum DeskInput {
     /// not hold yet) and the entries admins cancelled lately (dropped if
     /// still waiting).
     Booked {
+        /// Open bookings now due.
         due: Vec<BookedCallback>,
+        /// Entry ids of bookings admins cancelled.
         cancelled: Vec<String>,
     },
     /// Queue and agent configuration (at start and after admin changes).
     Configure {
+        /// Every queue, replacing the previous set.
         queues: Vec<QueueConfig>,
+        /// Every agent, replacing the previous set.
         agents: Vec<AgentConfig>,
     },
     /// What `agent`'s page shows when idle (see [`crate::DeskHandle::overview`]).
     Overview {
+        /// The agent whose page asks.
         agent: String,
+        /// Where the overview goes.
         reply: oneshot::Sender<DeskOverview>,
     },
 }

@@ -36,6 +36,8 @@ pub struct DeskHandle {
 }
 
 impl DeskHandle {
+    /// Hands `input` to the desk's task, waiting while its queue is full;
+    /// logs an error if the desk is gone.
     pub async fn send(&self, input: DeskInput) {
         if self.tx.send(input).await.is_err() {
             tracing::error!("agent desk is gone");
@@ -47,6 +49,7 @@ impl DeskHandle {
         self.states.clone()
     }
 
+    /// The media hub agents' WebRTC legs run on.
     pub fn hub(&self) -> &AgentMediaHub {
         &self.hub
     }

@@ -38,6 +38,8 @@
 //! row cannot stop a writer or an admin page; `EventData::is_other` tells
 //! the two apart. Unknown keys in a known kind's `data` are ignored.
 
+#![warn(missing_docs)]
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
@@ -47,13 +49,21 @@ use uuid::Uuid;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EndedBy {
+    /// The caller hung up (BYE) or gave up before the answer (CANCEL).
     Caller,
+    /// The gateway ended the call: the flow hung up, a transfer, a shutdown,
+    /// a failure on our side, …
     Gateway,
+    /// The agent hung up from their desk page.
     Agent,
+    /// A timer ran out: no ACK to our 200 OK (`ack_timeout`) or no audio
+    /// from the caller (`rtp_timeout`).
     Timeout,
 }
 
 impl EndedBy {
+    /// The name written in events and in `calls.ended_by`: `caller`,
+    /// `gateway`, `agent` or `timeout`.
     pub fn as_str(self) -> &'static str {
         match self {
             EndedBy::Caller => "caller",
@@ -78,8 +88,11 @@ impl std::fmt::Display for EndedBy {
 pub struct CallEvent {
     /// The gateway's own id of the call.
     pub call_id: Uuid,
+    /// The SIP `Call-ID` header of the call's dialog.
     pub sip_call_id: String,
+    /// The event's number within the call: from 0, without gaps.
     pub seq: u32,
+    /// When the event happened, in UTC.
     /// Written with microseconds (`2024-05-01T10:00:00.000123Z`); read from
     /// any RFC 3339 time.
     #[serde(serialize_with = "micros")]
@@ -125,6 +138,8 @@ pub enum EventData {
     /// The call reached the gateway (or, on a callback leg, the gateway
     /// dials the customer: `caller` and `callee` are then their number).
     CallStarted {
+        /// The caller's user part (from the INVITE's `From`), or the
+        /// customer's number on a callback leg.
         caller: String,
         /// The caller's display name (`null` when the INVITE had none);
         /// absent on a callback leg.
@@ -134,6 +149,8 @@ pub enum EventData {
             deserialize_with = "present"
         )]
         caller_name: Option<Option<String>>,
+        /// The number or user part the caller dialled (the INVITE's
+        /// Request-URI), or the customer's number on a callback leg.
         callee: String,
         /// `udp` or `tcp`.
         transport: String,
@@ -157,38 +174,60 @@ pub enum EventData {
     },
     /// The gateway answered; its RTP address.
     Answered {
+        /// The gateway's `ip:port` for the call's audio, as put in the SDP answer.
         rtp: String,
     },
+    /// The call's IVR flow began.
     FlowStarted {
+        /// The flow's name.
         flow: String,
+        /// The version of the flow that runs this call (flows hot-reload;
+        /// a call keeps the version it started with).
         version: String,
+        /// The language the flow starts in.
         language: String,
     },
+    /// The caller's language changed (a `language` node).
     LanguageSet {
+        /// The language now used for prompts, e.g. `en`.
         language: String,
     },
+    /// The flow classified what the caller is calling about.
     IssueType {
+        /// The flow's label, e.g. `subscription.refund`.
         issue_type: String,
     },
+    /// The flow moved to a node; the event's `node` names it.
     NodeEntered {
         /// The node's kind (`menu`, `play`, …).
         #[serde(rename = "kind")]
         node_kind: String,
     },
+    /// A prompt began playing.
     PromptStarted {
+        /// The prompt's name, e.g. `en/welcome`.
         prompt: String,
     },
+    /// A node's prompts stopped playing, to the end or cut short.
     PromptFinished {
         /// The last of `prompts`.
         prompt: Option<String>,
+        /// Every prompt the node played, in order.
         prompts: Vec<String>,
+        /// `true` when a key (barge-in) cut the prompts short.
         interrupted: bool,
     },
+    /// A prompt could not be played (no such file, or an unreadable one);
+    /// the flow goes on without it.
     PromptMissing {
+        /// The prompt's name.
         prompt: String,
+        /// Why it could not be played.
         error: String,
     },
+    /// The caller pressed a key.
     Digit {
+        /// The key: `0`–`9`, `*`, `#` or `A`–`D`.
         digit: String,
         /// `rfc4733`, `info` or `inband`.
         transport: String,
@@ -197,41 +236,56 @@ pub enum EventData {
     },
     /// No key within a menu's or gather's timeout.
     Timeout {
+        /// The timeout that passed, in milliseconds.
         after_ms: u64,
+        /// Which try this was (1 for the first).
         attempt: u32,
     },
+    /// A key or digits a menu or gather did not accept.
     Invalid {
+        /// What the caller entered.
         input: String,
+        /// Which try this was (1 for the first).
         attempt: u32,
     },
     /// A key or digits a menu, gather, language or callback node accepted,
     /// with what it led to (each absent when `None`).
     Input {
+        /// The key or digits entered.
         input: String,
+        /// The node the flow goes to next.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next: Option<String>,
+        /// The flow variable a gather stored the digits into.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         into: Option<String>,
+        /// The language a language node switched to.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         language: Option<String>,
+        /// The callback slot a callback node booked.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         slot: Option<String>,
     },
     /// Retries spent; the flow takes `on_exhausted`.
     Exhausted {
+        /// How many tries the caller had.
         attempts: u32,
     },
+    /// An hours node checked the opening hours.
     Hours {
         /// `open`, `closed` or `holiday`.
         state: String,
+        /// The time the check used, local to the node's `time_zone`.
         local_time: String,
         /// `true` when `--force-hours` decided; absent when `None`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         forced: Option<bool>,
     },
+    /// A lookup node asked an external source (e.g. a CRM) about the caller.
     Lookup {
         /// The lookup source's name.
         lookup: String,
+        /// `false` when the source could not be asked or did not answer.
         ok: bool,
         /// When `ok`; absent when `None`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -245,65 +299,105 @@ pub enum EventData {
     },
     /// A flow problem at run time.
     Error {
+        /// What went wrong, e.g. a value `say` cannot speak.
         error: String,
     },
+    /// The call joined an agent queue.
     Enqueued {
+        /// The queue's name.
         queue: String,
+        /// The call's priority in the queue, from the flow.
         priority: i64,
     },
+    /// Where the call stands in its queue, told to the caller.
     QueuePosition {
         /// 1 is next.
         position: u64,
         /// `null` until the queue has finished a call.
         estimated_wait_ms: Option<u64>,
     },
+    /// No agent desk knows the queue and the call was held until
+    /// `--queue-max-wait-secs`.
     QueueTimeout {
+        /// The queue's name.
         queue: String,
+        /// How long the call waited, in milliseconds.
         waited_ms: u64,
     },
+    /// The queue's max wait passed; the call goes to its overflow target.
     QueueOverflow {
         /// `voicemail`, `callback`, `hangup` or `queue:<name>`.
         target: String,
     },
+    /// The call rings an agent.
     AgentOffered {
+        /// The agent offered the call.
         agent_id: String,
     },
+    /// How an offer to an agent ended.
     OfferOutcome {
+        /// The agent the call was offered to.
         agent_id: String,
         /// `accepted`, `declined`, `timeout` or `withdrawn`.
         outcome: String,
     },
+    /// An agent accepted the call; it counts as answered from here.
     AgentAnswered {
+        /// The agent who answered.
         agent_id: String,
     },
+    /// The agent's WebRTC leg is up: audio flows between caller and agent.
     AgentConnected {
+        /// The agent on the call.
         agent_id: String,
+        /// From the media hub taking the browser's SDP offer to audio
+        /// flowing, in milliseconds.
         setup_ms: u64,
     },
+    /// The agent put the caller on hold or took them off it.
     AgentHold {
+        /// `true` when the hold starts, `false` when it ends.
         on: bool,
     },
+    /// The agent muted or unmuted their microphone.
     AgentMute {
+        /// `true` when muted, `false` when unmuted.
         on: bool,
     },
+    /// The agent's page went away mid-call.
     AgentLost {
+        /// The agent who was lost.
         agent_id: String,
+        /// `true` when the call went back into its queue.
         requeued: bool,
     },
+    /// The agent's audio leg failed.
     AgentMediaLost {
+        /// Why, as the media hub reported it.
         reason: String,
     },
+    /// The caller is leaving a voicemail: recording starts.
     VoicemailStarted {
+        /// The WAV file being written.
         path: String,
+        /// The longest the recording may run, in seconds.
         max_secs: u32,
     },
+    /// A voicemail was recorded.
     Voicemail {
+        /// The mono WAV of the caller.
         path: String,
+        /// The recording's length in milliseconds.
         duration_ms: u64,
+        /// The file's size in bytes.
         bytes: u64,
     },
+    /// The caller booked a callback, from the flow or after a queue overflow.
     CallbackRequested {
+        /// The number to call back: `+` and 5–15 digits.
         number: String,
+        /// When to call back; `asap` after a queue overflow (the entry keeps
+        /// its place in the queue).
         slot: String,
         /// The flow's queue (`null` for none); absent after a queue overflow.
         #[serde(
@@ -319,43 +413,69 @@ pub enum EventData {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         source: Option<String>,
     },
+    /// A flow's callback node was given a number it cannot dial (e.g. a SIP
+    /// user name); the flow goes to `on_no_number`.
     CallbackRefused {
+        /// The number as given.
         number: String,
+        /// Why it cannot be dialled.
         reason: String,
     },
     /// An outbound callback leg rings (180/183).
     Ringing {
+        /// The provisional status: 180 or 183.
         code: u16,
     },
+    /// The customer did not answer a callback leg; an `outcome` `failed`
+    /// follows.
     CallbackFailed {
+        /// The final SIP status (486, 480, 408, 503, …).
         code: u16,
+        /// The status's reason phrase or the local failure.
         reason: String,
+        /// Which attempt this was (1 for the first).
         attempt: u32,
     },
+    /// The peer accepted our REFER (202).
     TransferAccepted {
+        /// Where the call is transferred to.
         target: String,
     },
+    /// The transferred call reached a final status, as NOTIFY reported it.
     TransferCompleted {
+        /// Where the call was transferred to.
         target: String,
+        /// The new call's final SIP status.
         code: u16,
     },
+    /// A transfer could not be made.
     TransferFailed {
+        /// Where the call was to be transferred to.
         target: String,
+        /// Why it failed.
         error: String,
     },
+    /// The agent's after-call work ended: the wrap-up form was submitted or
+    /// its timer ran out.
     WrapUp {
+        /// The agent who wrapped up.
         agent_id: String,
         /// The form's code; `null` when the wrap-up timer ran out.
         disposition: Option<String>,
         /// May be empty.
         notes: String,
+        /// Whole seconds of after-call work: from the end of the talk to the
+        /// form's submission or the wrap-up timer.
         seconds: u64,
     },
+    /// The flow transferred the call.
     Transfer {
+        /// Where the call is transferred to.
         target: String,
         /// `refer` or `invite`.
         method: String,
     },
+    /// How the call ended for the caller (`calls.outcome`); the last one wins.
     Outcome {
         /// `self_served`, `voicemail`, `callback`, `failed`, …
         outcome: String,
@@ -380,24 +500,36 @@ pub enum EventData {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         slot: Option<String>,
     },
+    /// The caller's side changed the audio stream with a re-INVITE (hold,
+    /// resume, a new address).
     MediaChanged {
         /// `sendrecv`, `sendonly`, `recvonly` or `inactive`.
         direction: String,
+        /// The peer's RTP `ip:port` from now on.
         rtp: String,
     },
+    /// The call ended.
     Hangup {
+        /// Which side or timer ended it.
         ended_by: EndedBy,
+        /// Why: `BYE`, `CANCEL`, `rtp_timeout`, `flow_ended`, a SIP status
+        /// code, … (the list is in `docs/call-events.md`).
         cause: String,
         /// When start-up recovery closed the call; absent when `None`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         recovered_at: Option<DateTime<Utc>>,
     },
+    /// The call's recording was written.
     Recording {
         /// Absolute.
         path: String,
+        /// The recording's length in milliseconds.
         duration_ms: u64,
+        /// Audio channels in the WAV file.
         channels: u16,
+        /// Samples per second, per channel.
         sample_rate: u32,
+        /// The file's size in bytes.
         bytes: u64,
         /// Lowercase hex; absent until the record writer adds it, `null`
         /// when recovery could not read the file.
@@ -417,7 +549,9 @@ pub enum EventData {
     /// `kind` and `data` as they were read.
     #[serde(untagged)]
     Other {
+        /// The `kind` as read.
         kind: String,
+        /// The `data` as read (`null` when there was none).
         #[serde(default)]
         data: Value,
     },

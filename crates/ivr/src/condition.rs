@@ -37,7 +37,9 @@ use serde_json::Value;
 pub struct Condition {
     /// The condition as written (trimmed), for graphs and logs.
     pub text: String,
+    /// The variable tested, dotted for nested values (`order.status`, `items.0`).
     pub var: String,
+    /// What is asked of the variable's value.
     pub test: Test,
 }
 
@@ -49,10 +51,13 @@ impl PartialEq for Condition {
     }
 }
 
+/// What a [`Condition`] asks of its variable.
 #[derive(Clone, Debug)]
 pub enum Test {
     /// Set, not empty, not false or 0.
     Truthy,
+    /// `VARIABLE OP VALUE`: `==` and `!=` compare as numbers when both sides are
+    /// numbers, else as text; the ordering operators take numbers only.
     Compare(CompareOp, Literal),
     /// The variable's text matches the regular expression (anywhere).
     Matches(Regex),
@@ -69,17 +74,25 @@ impl PartialEq for Test {
     }
 }
 
+/// The operator of a `VARIABLE OP VALUE` condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CompareOp {
+    /// `==`
     Eq,
+    /// `!=`
     Ne,
+    /// `<` (numbers only)
     Lt,
+    /// `<=` (numbers only)
     Le,
+    /// `>` (numbers only)
     Gt,
+    /// `>=` (numbers only)
     Ge,
 }
 
 impl CompareOp {
+    /// The operator as written in a condition, e.g. `<=`.
     pub fn symbol(self) -> &'static str {
         match self {
             CompareOp::Eq => "==",
@@ -114,7 +127,9 @@ pub enum Literal {
 /// condition text (the offending token's first character).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConditionError {
+    /// Characters into the condition text where the offending token starts (from 0).
     pub at: usize,
+    /// What is wrong, phrased for the flow author.
     pub message: String,
 }
 

@@ -8,9 +8,11 @@ use crate::yaml::Pos;
 /// One problem in a flow file.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct FlowError {
+    /// The flow file, as the loader was given it.
     pub file: PathBuf,
     /// `None` when the problem is the file as a whole (unreadable).
     pub pos: Option<Pos>,
+    /// What is wrong, phrased for the flow author.
     pub message: String,
     /// What sort of problem: lets a tool tell a missing recording (often a
     /// wrong sounds directory) from a mistake in the flow.

@@ -40,12 +40,15 @@ pub struct Flow {
     pub name: String,
     /// Content hash of the file (first 12 hex digits of its SHA-256).
     pub version: String,
+    /// The YAML file the flow was loaded from.
     pub path: PathBuf,
+    /// `description:` from the file, free text for people; `None` when absent.
     pub description: Option<String>,
     /// Languages the flow speaks; prompts must exist in each.
     pub languages: Vec<String>,
     /// The language a call starts in.
     pub default_language: String,
+    /// The id of the node a call begins at (`start:` in the file).
     pub start: String,
     /// Nodes in file order.
     pub nodes: Vec<Node>,
@@ -53,6 +56,7 @@ pub struct Flow {
 }
 
 impl Flow {
+    /// The node with this id; `None` when the flow has none.
     pub fn node(&self, id: &str) -> Option<&Node> {
         self.index.get(id).map(|&i| &self.nodes[i])
     }
@@ -61,28 +65,46 @@ impl Flow {
 /// A step of a flow with its stable id (used in logs and call records).
 #[derive(Debug)]
 pub struct Node {
+    /// The node's id: its key under `nodes:` in the file.
     pub id: String,
+    /// Where the node starts in the file, for error messages.
     pub pos: Pos,
     /// Set on the call when the node is entered (e.g. `subscription.refund`).
     pub issue_type: Option<String>,
+    /// What the node does, with its settings.
     pub kind: NodeKind,
 }
 
+/// The node types of docs/flows.md, one variant per `type:`.
 #[derive(Debug)]
 pub enum NodeKind {
+    /// `play`: prompts, then on.
     Play(Play),
+    /// `menu`: one key picks the next node.
     Menu(Menu),
+    /// `gather`: several digits into a variable.
     Gather(DigitCollector),
+    /// `branch`: the first case whose condition holds.
     Branch(Branch),
+    /// `set`: sets variables.
     Set(SetVars),
+    /// `hours`: open, closed or holiday now?
     Hours(BusinessHours),
+    /// `language`: sets the language, or asks for it.
     Language(LanguageChoice),
+    /// `lookup`: fetches data from a source the gateway knows.
     Lookup(Lookup),
+    /// `say`: speaks a value (digits, a number, a date) from prompt fragments.
     Say(Say),
+    /// `enqueue`: hands the call to an agent queue; ends the flow.
     Enqueue(Enqueue),
+    /// `voicemail`: records a message.
     Voicemail(Voicemail),
+    /// `callback`: books a call back to the caller.
     Callback(Callback),
+    /// `transfer`: sends the call elsewhere; ends the flow.
     Transfer(Transfer),
+    /// `hangup`: says goodbye and hangs up.
     Hangup(Hangup),
 }
 

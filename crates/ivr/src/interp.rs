@@ -59,6 +59,9 @@ pub struct Interpreter {
 }
 
 impl Interpreter {
+    /// An interpreter for one call. The call's language is `call.language` if the
+    /// flow speaks it, else the flow's default; nothing happens before
+    /// [`Event::Started`].
     pub fn new(flow: Arc<Flow>, call: CallVars) -> Self {
         let language = call
             .language
@@ -191,10 +194,12 @@ impl Interpreter {
         self.call.node.map(|i| self.flow.nodes[i].id.as_str())
     }
 
+    /// The call's current language, e.g. `en` (changed by `language` nodes).
     pub fn language(&self) -> &str {
         &self.call.language
     }
 
+    /// The issue type of the last node entered that set one; `None` before any.
     pub fn issue_type(&self) -> Option<&str> {
         self.issue_type.as_deref()
     }
@@ -209,6 +214,7 @@ impl Interpreter {
         self.call.var(name)
     }
 
+    /// The flow version this call runs; a reload does not change it mid-call.
     pub fn flow(&self) -> &Arc<Flow> {
         &self.flow
     }

@@ -61,6 +61,8 @@
 //!    a broken-flow fixture (`crates/ivr/tests/fixtures/flows/*.yaml` with
 //!    its `.expected` output).
 
+#![warn(missing_docs)]
+
 pub mod condition;
 pub mod error;
 pub mod flow;

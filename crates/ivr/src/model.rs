@@ -13,18 +13,24 @@ use std::time::Duration;
 /// one key to press, with retries on silence or a wrong key.
 #[derive(Debug)]
 pub struct Choice {
+    /// Played when the node is entered and again before each retry.
     pub prompts: Vec<String>,
+    /// A key may cut the prompts short (`barge_in`, true by default).
     pub barge_in: bool,
     /// Key → node id (menu), language (language) or slot (callback).
     pub options: Vec<(char, String)>,
+    /// Silence this long counts as no answer (`timeout`, 5 s by default).
     pub timeout: Duration,
     /// How many more times the prompt is played after silence or a wrong key.
     pub retries: u32,
+    /// Played after a key not in `options`, before the prompts again.
     pub invalid_prompts: Vec<String>,
+    /// Played after `timeout` of silence, before the prompts again.
     pub timeout_prompts: Vec<String>,
 }
 
 impl Choice {
+    /// What `key` leads to; `None` when the key is not an option.
     pub fn option(&self, key: char) -> Option<&str> {
         self.options
             .iter()
@@ -71,8 +77,11 @@ impl Template {
 /// How a `say` node speaks its value ([`crate::say`] composes the fragments).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SayAs {
+    /// `as: digits`: each digit on its own (`digits/N`).
     Digits,
+    /// `as: number`: a whole number composed from `numbers/…` fragments.
     Number,
+    /// `as: date`: a `YYYY-MM-DD` date (or a timestamp) as month, day and year.
     Date,
 }
 
@@ -84,10 +93,14 @@ pub enum LookupSource {
     /// An order by its number (param `number`).
     OrderByNumber,
     /// POST the params as a JSON object to `url`; a JSON object comes back.
-    Webhook { url: String },
+    Webhook {
+        /// The service's `http://` URL.
+        url: String,
+    },
 }
 
 impl LookupSource {
+    /// The source's name in flows and in the `lookup` event.
     pub fn name(&self) -> &'static str {
         match self {
             LookupSource::SubscriberByCallerId => "subscriber_by_caller_id",
@@ -97,6 +110,7 @@ impl LookupSource {
     }
 }
 
+/// How a `transfer` node hands the call on (`method:`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TransferMethod {
     /// A new INVITE to the target, bridged by the gateway.
@@ -106,6 +120,7 @@ pub enum TransferMethod {
 }
 
 impl TransferMethod {
+    /// The method's name in flows and in the `transfer` event: `invite` or `refer`.
     pub fn name(self) -> &'static str {
         match self {
             TransferMethod::Invite => "invite",

@@ -137,10 +137,12 @@ impl FlowSet {
         self.flows.get(name).cloned()
     }
 
+    /// The names of the flows loaded, in no particular order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.flows.keys().map(String::as_str)
     }
 
+    /// The directory the flows are loaded from.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

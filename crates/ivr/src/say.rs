@@ -9,6 +9,7 @@ use chrono::{Datelike, NaiveDate};
 
 use crate::model::SayAs;
 
+/// The `as:` spelling of `a`: `digits`, `number` or `date`.
 pub fn as_name(a: SayAs) -> &'static str {
     match a {
         SayAs::Digits => "digits",
@@ -104,6 +105,8 @@ fn n(v: u64) -> String {
     format!("numbers/{v}")
 }
 
+/// The prompt fragments (`numbers/…`) that speak `v` in `lang`; languages
+/// other than `zh` follow the English rules.
 pub fn number(v: u64, lang: &str) -> Vec<String> {
     if lang == "zh" {
         if v >= 100_000_000 {

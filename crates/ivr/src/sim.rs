@@ -21,7 +21,9 @@ use crate::yaml::{self, YamlValue};
 /// A canned lookup answer.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FixtureAnswer {
+    /// The source's answer: a JSON object stored under the lookup's `into`.
     Found(Map<String, Value>),
+    /// The source failed with this message (the flow takes `on_failure`).
     Error(String),
     /// Never answer: the flow's lookup timeout decides.
     Timeout,
@@ -42,17 +44,22 @@ pub enum FixtureAnswer {
 /// A key not listed answers "not found" (an empty result).
 #[derive(Clone, Debug, Default)]
 pub struct Fixtures {
+    /// `subscriber_by_caller_id` answers, by number.
     pub subscribers: HashMap<String, FixtureAnswer>,
+    /// `order_by_number` answers, by order number.
     pub orders: HashMap<String, FixtureAnswer>,
+    /// `webhook` answers, by URL.
     pub webhooks: HashMap<String, FixtureAnswer>,
 }
 
 impl Fixtures {
+    /// Reads fixtures from a YAML or JSON file; the error names the file.
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    /// Parses fixtures from YAML or JSON text.
     pub fn parse(text: &str) -> Result<Self, String> {
         let root = yaml::parse(text)
             .map_err(|e| format!("{}:{}: {}", e.pos.line, e.pos.col, e.message))?;
@@ -125,9 +132,13 @@ pub struct SimOptions {
     pub digits: String,
     /// The wall-clock time the call starts (for business hours).
     pub at: DateTime<Utc>,
+    /// The caller's number, `${caller}` in the flow.
     pub caller: String,
+    /// The number dialled, `${callee}` in the flow.
     pub callee: String,
+    /// Start in this language instead of the flow's default.
     pub language: Option<String>,
+    /// Canned lookup answers.
     pub fixtures: Fixtures,
     /// Prompt lengths come from `<sounds_dir>/<prompt>.wav`.
     pub sounds_dir: Option<PathBuf>,
@@ -165,6 +176,8 @@ pub enum SimStep {
 /// What a simulated call did.
 #[derive(Clone, Debug, Default)]
 pub struct Transcript {
+    /// Every action and key press, in order, with its offset from the call's
+    /// start.
     pub steps: Vec<(Duration, SimStep)>,
     /// Why the simulation stopped (hang-up, hand-off, or stuck).
     pub ended: String,

@@ -23,7 +23,9 @@ use crate::model::{Choice, LookupSource, Template, TransferMethod};
 /// What `--force-hours` makes every `hours` node answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ForcedHours {
+    /// Every `hours` node answers "open".
     Open,
+    /// Every `hours` node answers "closed".
     Closed,
 }
 
@@ -46,17 +48,24 @@ pub enum Event {
     /// The caller pressed a key (0-9, *, #).
     Digit(char),
     /// The latest `Play` ended, or a key press stopped it.
-    PromptFinished { interrupted: bool },
+    PromptFinished {
+        /// `true` when a key press stopped it.
+        interrupted: bool,
+    },
     /// The instant from `next_timeout()` has passed.
     TimerFired,
     /// The answer to `Action::Lookup` with the same id.
     LookupResult {
+        /// The id of the `Action::Lookup` this answers.
         id: u64,
+        /// The source's answer (a JSON object), or why it failed.
         result: Result<Map<String, Value>, String>,
     },
     /// The voicemail asked for by `Action::RecordVoicemail` is complete.
     RecordingFinished {
+        /// The message's length in milliseconds.
         duration_ms: u64,
+        /// The WAV file; `None` when recording failed.
         path: Option<String>,
     },
     /// The call ended (either side).
@@ -68,7 +77,9 @@ pub enum Event {
 pub enum Action {
     /// Play prompts back to back (names relative to the sounds dir, e.g. `en/welcome`).
     Play {
+        /// Prompt names relative to the sounds directory.
         prompts: Vec<String>,
+        /// Whether a key may stop them.
         barge_in: bool,
     },
     /// Stop the prompt now (a key was accepted); report nothing for it.
@@ -76,37 +87,58 @@ pub enum Action {
     /// Fetch data and answer with `Event::LookupResult { id, .. }`. The
     /// interpreter gives up by itself after `timeout`, so a late answer is harmless.
     Lookup {
+        /// Echoed in the `Event::LookupResult`.
         id: u64,
+        /// What to ask.
         source: LookupSource,
+        /// The node's params, rendered.
         params: Map<String, Value>,
+        /// How long the interpreter waits before taking `on_failure`.
         timeout: Duration,
     },
     /// Hand the call to a queue for an agent. The flow is finished.
     Enqueue {
+        /// The queue's name.
         queue: String,
+        /// Higher is served first.
         priority: i64,
+        /// The node's `data`, rendered, for the agent's offer card.
         data: Map<String, Value>,
     },
     /// Send the call elsewhere. The flow is finished.
     Transfer {
+        /// The target URI (`sip:…`).
         target: String,
+        /// REFER or a new INVITE.
         method: TransferMethod,
     },
     /// Beep (if asked) and record the caller for up to `max_secs`; answer
     /// with `Event::RecordingFinished` (also when the caller hangs up first).
-    RecordVoicemail { max_secs: u32, beep: bool },
+    RecordVoicemail {
+        /// The longest message, in seconds.
+        max_secs: u32,
+        /// Whether to beep first.
+        beep: bool,
+    },
     /// Book a callback: `number` (dialable) is called back by an agent of
     /// `queue` from `due_at` on.
     CallbackRequested {
+        /// The number to call back: dialable (`+` and 5–15 digits).
         number: String,
+        /// The slot the caller chose (e.g. `morning`, `asap`).
         slot: String,
+        /// The queue whose agents call back; `None`: the flow named none.
         queue: Option<String>,
+        /// When the callback is due.
         due_at: DateTime<Utc>,
     },
     /// A step worth a call event (kinds per docs/call-events.md).
     Record {
+        /// The event's `kind` (docs/call-events.md).
         kind: &'static str,
+        /// The node that produced it, if any.
         node: Option<String>,
+        /// The event's `data`.
         data: Value,
     },
     /// End the call. The flow is finished.

@@ -10,7 +10,9 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 /// A position in a flow file: line and column, both from 1.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Pos {
+    /// The line, from 1.
     pub line: usize,
+    /// The column in characters, from 1.
     pub col: usize,
 }
 
@@ -26,18 +28,24 @@ impl Pos {
 /// One YAML value with where it starts.
 #[derive(Clone, Debug)]
 pub struct Yaml {
+    /// Where the value starts.
     pub pos: Pos,
+    /// A scalar, a sequence or a mapping.
     pub value: YamlValue,
 }
 
+/// The three kinds of YAML value.
 #[derive(Clone, Debug)]
 pub enum YamlValue {
     /// A scalar as written; `plain` is false for quoted and block scalars,
     /// which are always strings (`"1"` is text, `1` may be a number).
     Scalar {
+        /// The scalar's text, unquoted.
         text: String,
+        /// `false` for quoted and block scalars.
         plain: bool,
     },
+    /// A sequence, in file order.
     Seq(Vec<Yaml>),
     /// Entries in file order; duplicate keys kept.
     Map(Vec<(Yaml, Yaml)>),
@@ -46,7 +54,9 @@ pub enum YamlValue {
 /// A syntax error from the YAML parser.
 #[derive(Clone, Debug)]
 pub struct SyntaxError {
+    /// Where the parser stopped.
     pub pos: Pos,
+    /// The parser's message.
     pub message: String,
 }
 

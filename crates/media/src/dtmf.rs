@@ -13,10 +13,14 @@ pub const EVENT_LEN: usize = 4;
 /// Errors of the DTMF sender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum DtmfError {
+    /// The character is not `0`–`9`, `*`, `#` or `A`–`D` (any case).
     #[error("not a DTMF digit: {0:?}")]
     InvalidDigit(char),
+    /// More than [`SEND_QUEUE`] digits are waiting to be sent.
     #[error("too many digits queued (limit {0})")]
     QueueFull(usize),
+    /// The SDP answer has no `telephone-event` payload type, so digits cannot be
+    /// sent as RFC 4733 events.
     #[error("no telephone-event payload type was negotiated")]
     NotNegotiated,
 }
@@ -53,8 +57,11 @@ pub fn char_to_event(digit: char) -> Option<u8> {
 /// One decoded telephone-event block (RFC 4733 §2.3, figure 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TelephoneEvent {
+    /// The event code: 0–9 the digits, 10 `*`, 11 `#`, 12–15 `A`–`D`.
     pub event: u8,
+    /// The E bit: set on the (usually three) final packets of an event.
     pub end: bool,
+    /// Power level in −dBm0 (0–63).
     pub volume: u8,
     /// Duration in RTP timestamp units.
     pub duration: u16,
@@ -76,6 +83,7 @@ impl TelephoneEvent {
         })
     }
 
+    /// The 4-byte payload block, for sending.
     pub fn to_bytes(self) -> [u8; EVENT_LEN] {
         let d = self.duration.to_be_bytes();
         [

@@ -49,6 +49,8 @@
 //! assert!(finished);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod dtmf;
 pub mod g711;
 pub mod ports;

@@ -10,7 +10,9 @@ use thiserror::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[error("RTP port range {low}-{high} holds no even/odd port pair")]
 pub struct PortRangeError {
+    /// The range's first port, as configured.
     pub low: u16,
+    /// The range's last port, as configured.
     pub high: u16,
 }
 
@@ -128,6 +130,7 @@ pub struct PortLease {
 }
 
 impl PortLease {
+    /// The leased RTP port (even); bind the call's RTP socket to it.
     pub fn port(&self) -> u16 {
         self.port
     }

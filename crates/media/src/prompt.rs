@@ -18,6 +18,7 @@ use crate::g711::{CLOCK_RATE, FRAME_SAMPLES};
 pub struct Prompt {
     /// The name it was requested by, without `.wav` (e.g. `en/welcome`).
     pub name: String,
+    /// The audio, one `i16` per 1/8000 s.
     pub samples: Arc<[i16]>,
 }
 
@@ -30,6 +31,7 @@ impl Prompt {
         }
     }
 
+    /// How long the prompt plays.
     pub fn duration(&self) -> Duration {
         Duration::from_micros(self.samples.len() as u64 * 1_000_000 / u64::from(CLOCK_RATE))
     }
@@ -43,24 +45,45 @@ impl Prompt {
 /// Why a prompt could not be loaded.
 #[derive(Debug, Error)]
 pub enum PromptError {
+    /// The name is empty, absolute, or has `..`, `.` or a backslash: a flow can
+    /// never name a file outside the sounds directory.
     #[error("invalid prompt name {0:?}: must be a relative path inside the sounds directory")]
     InvalidName(String),
     #[error("prompt {name:?} not found at {}", path.display())]
-    NotFound { name: String, path: PathBuf },
+    /// No WAV file for the name in the sounds directory.
+    NotFound {
+        /// The name asked for.
+        name: String,
+        /// Where the file was looked for.
+        path: PathBuf,
+    },
+    /// The file exists but is not a WAV file `hound` can read.
     #[error("cannot read prompt {}: {source}", path.display())]
     Wav {
+        /// The file.
         path: PathBuf,
+        /// What `hound` reported.
         #[source]
         source: hound::Error,
     },
+    /// The sounds directory or a file in it could not be read.
     #[error("cannot read sounds directory {}: {source}", path.display())]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
     #[error("unsupported WAV format in {}: {reason}", path.display())]
-    Unsupported { path: PathBuf, reason: &'static str },
+    /// The WAV's format cannot be converted (no channels, samples wider
+    /// than 32 bits, …).
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// What about the format is not supported.
+        reason: &'static str,
+    },
 }
 
 /// Loads prompts from a sounds directory on first use and keeps them.
@@ -74,6 +97,7 @@ pub struct PromptCache {
 }
 
 impl PromptCache {
+    /// A cache over `sounds_dir`; nothing is read until a prompt is asked for.
     pub fn new(sounds_dir: PathBuf) -> Self {
         Self {
             dir: sounds_dir,
@@ -81,6 +105,7 @@ impl PromptCache {
         }
     }
 
+    /// The directory prompts are loaded from.
     pub fn sounds_dir(&self) -> &Path {
         &self.dir
     }
@@ -93,6 +118,7 @@ impl PromptCache {
             .unwrap_or_else(|p| p.into_inner().len())
     }
 
+    /// True while no prompt has been loaded.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

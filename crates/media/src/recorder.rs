@@ -26,15 +26,21 @@ const BUFFER_BYTES: usize = 16 * 1024;
 /// session stops recording and reports the error when it finishes.
 #[derive(Debug, Error)]
 pub enum RecordError {
+    /// The file (or its directory) could not be created.
     #[error("cannot create recording {}: {source}", path.display())]
     Create {
+        /// The recording's file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// Writing audio or rewriting the header failed (e.g. disk full).
     #[error("cannot write recording {}: {source}", path.display())]
     Write {
+        /// The recording's file.
         path: PathBuf,
+        /// What `hound` reported.
         #[source]
         source: hound::Error,
     },
@@ -43,11 +49,15 @@ pub enum RecordError {
 /// What was recorded, returned by [`CallRecorder::finish`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordingInfo {
+    /// The WAV file written.
     pub path: PathBuf,
+    /// 2 for a call recording (caller left, gateway right), 1 for a voicemail.
     pub channels: u16,
+    /// Always 8000.
     pub sample_rate: u32,
     /// Stereo sample frames (one per 1/8000 s).
     pub frames: u64,
+    /// Length in milliseconds.
     pub duration_ms: u64,
     /// File size in bytes, header included.
     pub bytes: u64,
@@ -113,6 +123,7 @@ impl CallRecorder {
         })
     }
 
+    /// The file being written.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -122,6 +133,7 @@ impl CallRecorder {
         self.frames
     }
 
+    /// Audio written so far, in milliseconds.
     pub fn duration_ms(&self) -> u64 {
         self.frames * 1000 / u64::from(CLOCK_RATE)
     }

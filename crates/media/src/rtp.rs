@@ -14,22 +14,37 @@ pub const RTP_HEADER_LEN: usize = 12;
 pub enum RtpError {
     /// Fewer bytes than the fixed header, CSRC list or extension announce.
     #[error("packet too short: {len} bytes, need {needed}")]
-    TooShort { len: usize, needed: usize },
+    TooShort {
+        /// The datagram's length.
+        len: usize,
+        /// The bytes the headers alone need.
+        needed: usize,
+    },
     /// Version field is not 2 (RFC 3550 §5.1).
     #[error("unsupported RTP version {0}")]
     BadVersion(u8),
     /// The padding count is zero or larger than the payload (RFC 3550 §5.1).
     #[error("invalid padding length {padding} for {available} payload bytes")]
-    BadPadding { padding: usize, available: usize },
+    BadPadding {
+        /// The padding count from the packet's last byte.
+        padding: usize,
+        /// The bytes after the headers.
+        available: usize,
+    },
 }
 
 /// A parsed view into an RTP datagram; borrows the buffer, copies nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RtpPacket<'a> {
+    /// The PT field: which codec (0 PCMU, 8 PCMA) or the telephone-event type.
     pub payload_type: u8,
+    /// The M bit; set on the first packet of a talkspurt or of a DTMF event.
     pub marker: bool,
+    /// Increments by one per packet; wraps at 2^16.
     pub sequence: u16,
+    /// In samples (8000 a second for G.711).
     pub timestamp: u32,
+    /// Identifies the sending stream; a change means a new source.
     pub ssrc: u32,
     /// Number of contributing sources (CSRC count).
     pub csrc_count: u8,
@@ -159,6 +174,7 @@ impl RtpSender {
         }
     }
 
+    /// Our SSRC, fixed for the sender's life.
     pub fn ssrc(&self) -> u32 {
         self.ssrc
     }

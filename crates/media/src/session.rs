@@ -34,6 +34,7 @@ const MAX_MISORDER: i16 = 100;
 /// What the media of one call is set up with, from the SDP negotiation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaConfig {
+    /// G.711 µ-law or A-law, as the SDP answer chose.
     pub codec: Codec,
     /// Payload type to send and accept audio with (normally the codec's
     /// static one).
@@ -68,7 +69,10 @@ pub enum MediaEvent {
     /// The prompt queue finished (`interrupted: false`) or was cut short by
     /// a digit during a barge-in prompt (`interrupted: true`). Not reported
     /// for `play`/`stop_playback` called by the actor itself.
-    PromptFinished { interrupted: bool },
+    PromptFinished {
+        /// `true` when a digit cut the prompts short.
+        interrupted: bool,
+    },
     /// No RTP received for the configured time (reported once per silence).
     InactivityTimeout,
 }
@@ -85,6 +89,7 @@ pub struct MediaEvents {
 }
 
 impl MediaEvents {
+    /// An empty list.
     pub const fn new() -> Self {
         Self {
             items: [None; MAX_EVENTS],
@@ -101,18 +106,22 @@ impl MediaEvents {
         }
     }
 
+    /// How many events the list holds.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// True when nothing happened.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// The earliest event, if any.
     pub fn first(&self) -> Option<MediaEvent> {
         self.iter().next()
     }
 
+    /// The events in the order they happened.
     pub fn iter(&self) -> impl Iterator<Item = MediaEvent> + '_ {
         self.items.iter().take(self.len).flatten().copied()
     }
@@ -134,16 +143,20 @@ impl IntoIterator for MediaEvents {
 pub struct TickOutput {
     /// Where to send the packet left in `out`; `None` means `out` is empty.
     pub send_to: Option<SocketAddr>,
+    /// What happened during the tick (a prompt ended, a timeout).
     pub events: MediaEvents,
 }
 
 /// Counters for logs and CDRs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MediaStats {
+    /// RTP packets we sent.
     pub packets_sent: u64,
+    /// Bytes of the RTP packets we sent, headers included.
     pub bytes_sent: u64,
     /// Valid RTP packets accepted from the remote.
     pub packets_received: u64,
+    /// Bytes of the accepted packets, headers included.
     pub bytes_received: u64,
     /// Datagrams that were not valid RTP.
     pub packets_invalid: u64,
@@ -279,6 +292,8 @@ pub struct MediaSession {
 }
 
 impl MediaSession {
+    /// A session with a random SSRC, sequence number and timestamp; nothing
+    /// plays until [`MediaSession::play`].
     pub fn new(cfg: MediaConfig, now: Instant) -> Self {
         Self::with_rtp_sender(cfg, now, RtpSender::new())
     }
@@ -313,6 +328,8 @@ impl MediaSession {
         }
     }
 
+    /// What the session was set up with; `remote` is the configured address,
+    /// not a later latched one.
     pub fn config(&self) -> &MediaConfig {
         &self.cfg
     }
@@ -341,6 +358,7 @@ impl MediaSession {
         self.recorder.take().map(CallRecorder::finish)
     }
 
+    /// True while a call recording is attached.
     pub fn is_recording(&self) -> bool {
         self.recorder.is_some()
     }
@@ -364,6 +382,7 @@ impl MediaSession {
         self.capture.take().map(CallRecorder::finish)
     }
 
+    /// True while a caller-only capture (voicemail) runs.
     pub fn is_capturing(&self) -> bool {
         self.capture.is_some()
     }
@@ -377,10 +396,13 @@ impl MediaSession {
         }
     }
 
+    /// Unbridges the other leg; queued bridge audio is dropped.
     pub fn stop_bridge(&mut self) {
         self.bridge = None;
     }
 
+    /// True between [`MediaSession::start_bridge`] and
+    /// [`MediaSession::stop_bridge`].
     pub fn is_bridged(&self) -> bool {
         self.bridge.is_some()
     }
@@ -411,6 +433,7 @@ impl MediaSession {
         self.playing = false;
     }
 
+    /// True while prompts are queued or playing.
     pub fn is_playing(&self) -> bool {
         self.playing
     }
@@ -422,6 +445,7 @@ impl MediaSession {
         self.latch = Latch::default();
     }
 
+    /// Where packets go now: the SDP address, or the latched source.
     pub fn remote(&self) -> SocketAddr {
         self.remote
     }
@@ -447,6 +471,7 @@ impl MediaSession {
         Ok(())
     }
 
+    /// A copy of the counters so far.
     pub fn stats(&self) -> MediaStats {
         self.stats
     }

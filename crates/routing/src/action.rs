@@ -16,24 +16,33 @@ pub const REASON_NO_ANSWER: &str = "no answer";
 /// Where an agent is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AgentState {
+    /// Not logged in: no agent page is connected.
     Offline,
     /// Ready for the next offer.
     Available,
     /// Reserved: offered `call`, ringing in the browser.
     Ringing {
+        /// The call being offered.
         call: CallId,
     },
+    /// Talking to the caller of `call`.
     OnCall {
+        /// The call the agent is connected to.
         call: CallId,
     },
     /// After-call work for `call`, until `until` or an early
     /// [`crate::Acd::wrap_up_done`].
     WrapUp {
+        /// The call just finished.
         call: CallId,
+        /// When the queue's wrap-up time runs out and the agent is available
+        /// again.
         until: Instant,
     },
     /// Logged in, not taking calls.
     Away {
+        /// Why, as shown to admins: the agent's own reason,
+        /// [`REASON_NOT_READY`] or [`REASON_NO_ANSWER`].
         reason: String,
     },
 }
@@ -70,7 +79,9 @@ impl AgentState {
 /// How an offer ended, for the call record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum OfferOutcome {
+    /// The agent took the call.
     Accepted,
+    /// The agent turned the offer down; the call is offered to someone else.
     Declined,
     /// Not answered within the queue's offer timeout.
     Timeout,
@@ -81,6 +92,8 @@ pub enum OfferOutcome {
 }
 
 impl OfferOutcome {
+    /// The name written in `offer_outcome` events: `accepted`, `declined`,
+    /// `timeout` or `withdrawn`.
     pub fn name(self) -> &'static str {
         match self {
             OfferOutcome::Accepted => "accepted",
@@ -96,22 +109,41 @@ impl OfferOutcome {
 pub enum AcdAction {
     /// Ring `agent` for `call` (from `queue`) until `expires`.
     Offer {
+        /// The call to offer.
         call: CallId,
+        /// The agent to ring.
         agent: AgentId,
+        /// The queue the call waits in.
         queue: QueueName,
+        /// When the offer times out ([`crate::QueueConfig::offer_timeout`]).
         expires: Instant,
     },
     /// Stop ringing `agent` for `call`; the offer is gone. Followed by
     /// [`AcdAction::OfferOutcome`] with [`OfferOutcome::Withdrawn`].
-    Withdraw { call: CallId, agent: AgentId },
+    Withdraw {
+        /// The call no longer offered.
+        call: CallId,
+        /// The agent to stop ringing.
+        agent: AgentId,
+    },
     /// `agent` accepted `call`: bridge them. For a callback entry
     /// ([`crate::CallView::callback`]) the shell now dials the customer and
     /// reports the outcome with [`crate::Acd::callback_done`] or
     /// [`crate::Acd::callback_failed`].
-    Connect { call: CallId, agent: AgentId },
+    Connect {
+        /// The call (or callback entry) accepted.
+        call: CallId,
+        /// The agent who accepted it.
+        agent: AgentId,
+    },
     /// `agent` did not answer `call` in time; they are now away and the call
     /// moves on. Followed by [`OfferOutcome::Timeout`].
-    OfferTimedOut { call: CallId, agent: AgentId },
+    OfferTimedOut {
+        /// The call that was offered.
+        call: CallId,
+        /// The agent who did not answer, now away.
+        agent: AgentId,
+    },
     /// `call` is now `position` in its queue (1 = next); announce it if the
     /// flow wants. Emitted on entry and whenever the position changes, for
     /// live callers only: callback entries hold a place (and count in other
@@ -120,8 +152,12 @@ pub enum AcdAction {
     /// mid-sentence). `estimated_wait` is `None` until the queue has handle
     /// times to go on.
     Position {
+        /// The waiting call.
         call: CallId,
+        /// Its place in the queue; 1 is next.
         position: usize,
+        /// The queue's mean recent handle time × position ÷ agents staffing
+        /// it.
         estimated_wait: Option<Duration>,
     },
     /// `call` waited its queue's max wait. With [`Overflow::Queue`] the ACD
@@ -130,11 +166,19 @@ pub enum AcdAction {
     /// called back and hangs up their leg; the later `call_ended` for that
     /// leg leaves the entry alone). Otherwise the call has left the ACD and
     /// the shell carries out `target`. A callback entry never overflows.
-    Overflow { call: CallId, target: Overflow },
+    Overflow {
+        /// The call that waited too long.
+        call: CallId,
+        /// Where it goes: the queue's [`crate::QueueConfig::overflow`].
+        target: Overflow,
+    },
     /// Every agent state change, for the live states API and the records.
     AgentState {
+        /// The agent whose state changed.
         agent: AgentId,
+        /// The new state.
         state: AgentState,
+        /// When it changed.
         at: Instant,
     },
     /// `agent` disconnected while talking on `call`. If `requeued`, the call
@@ -144,8 +188,11 @@ pub enum AcdAction {
     /// queue's callback retry delay): the shell ends the outbound leg and
     /// does not report it with `callback_failed` or `callback_done`.
     AgentLost {
+        /// The call the agent was on.
         call: CallId,
+        /// The agent who disconnected.
         agent: AgentId,
+        /// `true` when the call waits in its queue again.
         requeued: bool,
     },
     /// The ACD gave up callback entry `call` and let it go: `attempts`
@@ -153,13 +200,23 @@ pub enum AcdAction {
     /// [`crate::QueueConfig::callback_attempts`]), or its queue was removed
     /// (`attempts` is then the number that failed so far). The shell records
     /// the callback as not done.
-    CallbackAbandoned { call: CallId, attempts: u32 },
+    CallbackAbandoned {
+        /// The callback entry given up.
+        call: CallId,
+        /// Outbound attempts that failed.
+        attempts: u32,
+    },
     /// How an offer ended, for the call record.
     OfferOutcome {
+        /// The call that was offered.
         call: CallId,
+        /// The agent it was offered to.
         agent: AgentId,
+        /// How the offer ended.
         outcome: OfferOutcome,
+        /// When the agent started ringing.
         offered_at: Instant,
+        /// When the offer ended.
         at: Instant,
     },
 }

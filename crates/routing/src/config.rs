@@ -43,7 +43,9 @@ pub enum AgentLostPolicy {
 /// One queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueConfig {
+    /// The name flows enqueue calls by.
     pub name: QueueName,
+    /// How an agent is picked for a call.
     pub strategy: Strategy,
     /// Who answers this queue. The order is the round-robin order. Ids of
     /// agents that do not exist (yet) are skipped, so membership can be
@@ -53,6 +55,7 @@ pub struct QueueConfig {
     /// ringing for it at that moment (the offer is withdrawn): the caller was
     /// promised no longer.
     pub max_wait: Duration,
+    /// Where a call goes after [`QueueConfig::max_wait`].
     pub overflow: Overflow,
     /// An offer not accepted within this long times out; the agent goes away.
     pub offer_timeout: Duration,
@@ -114,13 +117,17 @@ impl QueueConfig {
 /// One agent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentConfig {
+    /// The agent's id (their login), unique.
     pub id: AgentId,
     /// Display name.
     pub name: String,
+    /// What [`Strategy::SkillsPriority`] queues match a call's required
+    /// skill against.
     pub skills: Vec<String>,
 }
 
 impl AgentConfig {
+    /// An agent with no skills.
     pub fn new(id: impl Into<AgentId>, name: impl Into<String>) -> Self {
         Self {
             id: id.into(),
@@ -135,6 +142,7 @@ impl AgentConfig {
         self
     }
 
+    /// Whether the agent has `skill` (exact, case-sensitive match).
     pub fn has_skill(&self, skill: &str) -> bool {
         self.skills.iter().any(|s| s == skill)
     }

@@ -81,6 +81,8 @@
 //!     .any(|a| matches!(a, AcdAction::Connect { .. })));
 //! ```
 
+#![warn(missing_docs)]
+
 mod acd;
 mod action;
 mod config;

@@ -9,9 +9,13 @@ use crate::strategy::Strategy;
 /// One agent as the live states API shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentView {
+    /// The agent's id (their login).
     pub id: AgentId,
+    /// Display name.
     pub name: String,
+    /// What [`crate::Strategy::SkillsPriority`] queues match calls against.
     pub skills: Vec<String>,
+    /// Where the agent is now.
     pub state: AgentState,
     /// When the agent entered `state`; `None` if never seen since start.
     pub since: Option<Instant>,
@@ -24,9 +28,14 @@ pub struct AgentView {
 /// One call the ACD holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallView {
+    /// The call's id, as the shell gave it.
     pub call: CallId,
+    /// The queue it waits in now (after an overflow, the new one).
     pub queue: QueueName,
+    /// Higher is served first; among equals, the earlier arrival.
     pub priority: i64,
+    /// The flow's issue type, which picks the skill needed; `None` when the
+    /// flow set none.
     pub issue_type: Option<String>,
     /// When it entered the ACD (kept across requeue and queue overflow).
     pub queued_at: Instant,
@@ -60,8 +69,11 @@ impl CallView {
 /// One queue as the admin API shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueView {
+    /// The queue's name.
     pub name: QueueName,
+    /// How it picks an agent for a call.
     pub strategy: Strategy,
+    /// Who answers it, in round-robin order.
     pub members: Vec<AgentId>,
     /// Calls not yet connected, in position order, callback entries
     /// included (they hold a place).

@@ -153,7 +153,9 @@ pub struct GuardConfig {
     pub burst: u32,
     /// Strikes within `ban_window` that ban a source.
     pub ban_after: u32,
+    /// How long a strike counts towards `ban_after`.
     pub ban_window: Duration,
+    /// How long a banned source is dropped; zero turns banning off.
     pub ban_for: Duration,
     /// Concurrent calls in total (inbound and outbound).
     pub max_calls: usize,
@@ -489,6 +491,7 @@ pub struct Guard {
 }
 
 impl Guard {
+    /// A guard with no sources known yet and fresh counters.
     pub fn new(cfg: GuardConfig) -> Self {
         Guard {
             cfg,
@@ -500,6 +503,7 @@ impl Guard {
         }
     }
 
+    /// The settings it was made with.
     pub fn config(&self) -> &GuardConfig {
         &self.cfg
     }
@@ -871,6 +875,8 @@ pub struct ConnLimiter {
 }
 
 impl ConnLimiter {
+    /// A limiter allowing `cfg.max_tcp_per_source` connections per source
+    /// (trunks and 0: no limit).
     pub fn new(cfg: GuardConfig) -> Self {
         ConnLimiter {
             cfg,

@@ -81,6 +81,8 @@
 //! assert!(ep.poll_transmit().unwrap().data.starts_with(b"SIP/2.0 200 OK"));
 //! ```
 
+#![warn(missing_docs)]
+
 mod endpoint;
 mod error;
 mod event;

@@ -9,12 +9,19 @@ use crate::{Store, StoreError};
 /// One of an agent's calls, as the overview lists it.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct AgentCall {
+    /// The gateway's id of the call (`calls.id`).
     pub id: Uuid,
+    /// When the call reached the gateway.
     pub started_at: Option<DateTime<Utc>>,
+    /// The caller's number, shown to the agent.
     pub caller: Option<String>,
+    /// The queue the call came through.
     pub queue: Option<String>,
+    /// The flow's issue type, e.g. `subscription.refund`; `None` when none was set.
     pub issue_type: Option<String>,
+    /// Seconds from the agent's answer to the hang-up; `None` while the call is on.
     pub talk_seconds: Option<f64>,
+    /// The wrap-up form's code; `None` before the wrap-up or when its timer ran out.
     pub disposition: Option<String>,
     /// The record is final (`call_ended` seen, the wrap-up before it).
     pub complete: bool,

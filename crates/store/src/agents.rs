@@ -44,9 +44,11 @@ pub struct Agent {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// What `skills_priority` queues match a call's required skill against.
     pub skills: Vec<String>,
     /// Inactive agents cannot log in and are never offered calls.
     pub active: bool,
+    /// When the agent was added.
     pub created_at: DateTime<Utc>,
 }
 
@@ -54,11 +56,17 @@ pub struct Agent {
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewAgent {
+    /// The login name: 1–64 of `A-Z a-z 0-9 . _ @ -`.
     pub id: String,
+    /// Display name, shown on the agent's page and in the admin pages.
     pub name: String,
+    /// In clear text; stored only as an argon2id hash. At least
+    /// [`MIN_PASSWORD_LEN`] characters.
     pub password: String,
+    /// Skills for `skills_priority` queues; none by default.
     #[serde(default)]
     pub skills: Vec<String>,
+    /// `false` adds the agent unable to log in; `true` by default.
     #[serde(default = "yes")]
     pub active: bool,
 }
@@ -97,9 +105,13 @@ impl fmt::Debug for NewAgent {
 #[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentUpdate {
+    /// A new display name.
     pub name: Option<String>,
+    /// The new skills, replacing the old ones.
     pub skills: Option<Vec<String>>,
+    /// `false` deactivates the agent (ending their sessions); `true` reactivates.
     pub active: Option<bool>,
+    /// A new password (ending the agent's sessions); same rules as on creation.
     pub password: Option<String>,
 }
 
@@ -117,12 +129,19 @@ impl fmt::Debug for AgentUpdate {
 /// A queue with its members in order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Queue {
+    /// The queue's name, as flows' `enqueue` nodes name it.
     pub name: String,
+    /// How an agent is picked for a call.
     pub strategy: Strategy,
+    /// Seconds a call may wait before it overflows.
     pub max_wait_secs: u32,
+    /// Where a call goes after `max_wait_secs`.
     pub overflow: Overflow,
+    /// Seconds an offer rings before it times out and the agent is set away.
     pub offer_timeout_secs: u32,
+    /// Seconds of after-call work before the agent is offered the next call.
     pub wrap_up_secs: u32,
+    /// What happens to a call whose agent's page goes away mid-call.
     pub on_agent_lost: AgentLostPolicy,
     /// Issue type → required skill (for `skills_priority`).
     pub issue_skills: BTreeMap<String, String>,
@@ -132,6 +151,7 @@ pub struct Queue {
     pub callback_retry_secs: u32,
     /// Agent ids in round-robin order.
     pub members: Vec<String>,
+    /// When the queue was created.
     pub created_at: DateTime<Utc>,
 }
 
@@ -165,25 +185,36 @@ impl From<Agent> for AgentConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewQueue {
+    /// The queue's name, as flows' `enqueue` nodes name it.
     pub name: String,
+    /// How an agent is picked for a call; longest idle by default.
     #[serde(default)]
     pub strategy: Strategy,
+    /// Seconds a call may wait before it overflows; 120 by default.
     #[serde(default = "default_max_wait")]
     pub max_wait_secs: u32,
+    /// Where a call goes after `max_wait_secs`; voicemail by default.
     #[serde(default)]
     pub overflow: Overflow,
+    /// Seconds an offer rings before it times out; 20 by default.
     #[serde(default = "default_offer_timeout")]
     pub offer_timeout_secs: u32,
+    /// Seconds of after-call work after each call; 30 by default.
     #[serde(default = "default_wrap_up")]
     pub wrap_up_secs: u32,
+    /// Requeue (the default) or release a call whose agent is lost.
     #[serde(default)]
     pub on_agent_lost: AgentLostPolicy,
+    /// Issue type → required skill, for `skills_priority`; empty by default.
     #[serde(default)]
     pub issue_skills: BTreeMap<String, String>,
+    /// Times an unanswered callback is dialled in all; 3 by default.
     #[serde(default = "default_callback_attempts")]
     pub callback_attempts: u32,
+    /// Seconds between callback attempts; 120 by default.
     #[serde(default = "default_callback_retry")]
     pub callback_retry_secs: u32,
+    /// Agent ids in round-robin order; none by default.
     #[serde(default)]
     pub members: Vec<String>,
 }
@@ -212,26 +243,42 @@ impl NewQueue {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueUpdate {
+    /// A new strategy.
     pub strategy: Option<Strategy>,
+    /// A new max wait, in seconds.
     pub max_wait_secs: Option<u32>,
+    /// A new overflow target.
     pub overflow: Option<Overflow>,
+    /// A new offer timeout, in seconds.
     pub offer_timeout_secs: Option<u32>,
+    /// A new wrap-up time, in seconds.
     pub wrap_up_secs: Option<u32>,
+    /// A new lost-agent policy.
     pub on_agent_lost: Option<AgentLostPolicy>,
+    /// A new issue-type → skill map, replacing the old one.
     pub issue_skills: Option<BTreeMap<String, String>>,
+    /// A new number of callback attempts.
     pub callback_attempts: Option<u32>,
+    /// A new time between callback attempts, in seconds.
     pub callback_retry_secs: Option<u32>,
+    /// The new members, in order, replacing the old ones.
     pub members: Option<Vec<String>>,
 }
 
 /// An agent's last recorded state (`None`: never recorded).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct AgentLastState {
+    /// The agent's id.
     pub agent: String,
+    /// The agent's display name.
     pub name: String,
+    /// Whether the agent may log in.
     pub active: bool,
+    /// One of [`AGENT_STATES`]; `None` when no state was ever recorded.
     pub state: Option<String>,
+    /// The away reason, when the state is `away`.
     pub reason: Option<String>,
+    /// When the state was recorded.
     pub at: Option<DateTime<Utc>>,
 }
 

@@ -32,19 +32,34 @@ pub const OPEN_STATES: &[&str] = &["scheduled", "queued", "dialing"];
 /// One `callbacks` row.
 #[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow)]
 pub struct CallbackRow {
+    /// Derived from the booking event (call id and seq), so a replayed event
+    /// books nothing twice.
     pub id: Uuid,
+    /// The gateway's id of the call that booked it.
     pub call_id: Uuid,
+    /// The booking call's SIP `Call-ID`.
     pub sip_call_id: String,
+    /// `ivr` (a flow's `callback` node) or `queue_overflow`.
     pub source: String,
+    /// The queue whose agents call back; `None`: the first configured queue.
     pub queue: Option<String>,
+    /// The number to dial: `+` and 5–15 digits.
     pub number: String,
+    /// The slot the caller chose (`asap` after a queue overflow).
     pub slot: String,
+    /// When the callback may be dialled, at the earliest.
     pub due_at: DateTime<Utc>,
+    /// One of [`CALLBACK_STATES`].
     pub state: String,
+    /// Outbound attempts dialled so far.
     pub attempts: i32,
+    /// The agent who took it last; `None` before any did.
     pub agent_id: Option<String>,
+    /// How the last attempt went (`answered`, `no answer`, …); `None` before any.
     pub last_result: Option<String>,
+    /// When it was booked (the booking event's time).
     pub created_at: DateTime<Utc>,
+    /// When the desk or an admin last moved it.
     pub updated_at: DateTime<Utc>,
 }
 

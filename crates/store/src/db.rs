@@ -25,8 +25,11 @@ pub struct Store {
 /// What [`Store::seed_demo`] inserted (rows that already existed are not counted).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SeedCounts {
+    /// Demo customers inserted.
     pub customers: u64,
+    /// Demo subscriptions inserted.
     pub subscriptions: u64,
+    /// Demo orders inserted.
     pub orders: u64,
     /// Of [`Store::DEMO_QUEUES`].
     pub queues: u64,
@@ -68,6 +71,7 @@ impl Store {
         Ok(url.parse::<PgConnectOptions>()?)
     }
 
+    /// The connection pool, for queries the store has no method for.
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

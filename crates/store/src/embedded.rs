@@ -26,6 +26,7 @@ const MAX_SOCKET_PATH: usize = 100;
 /// Where `initdb`, `pg_ctl` and `postgres` are.
 #[derive(Clone, Debug)]
 pub struct PgBinaries {
+    /// The directory holding the binaries (`pg_config --bindir`).
     pub bindir: PathBuf,
 }
 

@@ -17,13 +17,18 @@ use uuid::Uuid;
 /// what this version cannot type).
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventRow {
+    /// The event's number within the call, from 0.
     pub seq: i32,
+    /// When the event happened.
     pub at: DateTime<Utc>,
+    /// The IVR node id, when one applies.
     pub node: Option<String>,
+    /// The event's `kind` and `data`.
     pub data: EventData,
 }
 
 impl EventRow {
+    /// The event's `kind` (as in `docs/call-events.md`).
     pub fn kind(&self) -> &str {
         self.data.kind()
     }
@@ -56,49 +61,88 @@ impl From<&CallEvent> for EventRow {
 /// The `calls` row.
 #[derive(Clone, Debug, Default, PartialEq, sqlx::FromRow)]
 pub struct CallRecord {
+    /// The gateway's id of the call.
     pub id: Uuid,
+    /// The SIP `Call-ID` of the call's dialog.
     pub sip_call_id: String,
+    /// The gateway (host name) that handled the call.
     pub node: Option<String>,
+    /// The caller's number or user part, from `call_started`.
     pub caller: Option<String>,
+    /// The caller's display name; `None` when the INVITE had none.
     pub caller_name: Option<String>,
+    /// The number or user part dialled.
     pub callee: Option<String>,
+    /// `udp` or `tcp`.
     pub transport: Option<String>,
+    /// The peer's `ip:port`.
     pub source: Option<String>,
+    /// The first event's time: when the call reached the gateway.
     pub started_at: Option<DateTime<Utc>>,
+    /// When the gateway answered (`answered`); `None` if it never did.
     pub answered_at: Option<DateTime<Utc>>,
+    /// When the call ended (`hangup`); `None` while it is on.
     pub ended_at: Option<DateTime<Utc>>,
+    /// `caller`, `gateway`, `agent` or `timeout`.
     pub ended_by: Option<String>,
+    /// Why the call ended: `BYE`, `rtp_timeout`, a SIP status code, …
     pub hangup_cause: Option<String>,
+    /// The IVR flow's name.
     pub flow: Option<String>,
+    /// The flow's version (content hash) this call ran.
     pub flow_version: Option<String>,
+    /// The caller's language when the call ended.
     pub language: Option<String>,
+    /// The last issue type the flow set, e.g. `subscription.refund`.
     pub issue_type: Option<String>,
+    /// How the call ended for the caller (see `docs/call-events.md`,
+    /// "Outcomes"); one of [`OUTCOMES`].
     pub outcome: Option<String>,
+    /// The queue the call went to last.
     pub queue: Option<String>,
+    /// When the call was enqueued.
     pub queued_at: Option<DateTime<Utc>>,
+    /// The agent who answered.
     pub agent_id: Option<String>,
+    /// When the agent answered.
     pub agent_answered_at: Option<DateTime<Utc>>,
+    /// From the agent's answer (else the gateway's) to the hang-up, in seconds;
+    /// `None` until the call has ended.
     pub talk_seconds: Option<f64>,
     /// From the `wrap_up` event: the agent's after-call work.
     pub wrap_up_seconds: Option<f64>,
+    /// The wrap-up form's code; `None` when its timer ran out or there was none.
     pub disposition: Option<String>,
+    /// The agent's wrap-up notes; `None` when empty.
     pub notes: Option<String>,
+    /// The call's `recordings` row, when it was recorded.
     pub recording_id: Option<Uuid>,
+    /// How many events the row was derived from.
     pub events: i32,
+    /// The highest event `seq` seen; `None` before any.
     pub last_seq: Option<i32>,
+    /// `call_ended` was seen: the row is final.
     pub complete: bool,
 }
 
 /// A `recordings` row.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct RecordingRow {
+    /// Derived from the call id and the `recording` event's seq.
     pub id: Uuid,
+    /// The call it belongs to.
     pub call_id: Uuid,
+    /// The WAV file, absolute.
     pub path: String,
+    /// 2 for a call recording (caller left, gateway right).
     pub channels: i32,
+    /// Samples per second per channel (8000).
     pub sample_rate: i32,
+    /// Length in milliseconds.
     pub duration_ms: i64,
+    /// File size in bytes.
     pub bytes: i64,
+    /// Lowercase hex SHA-256 of the file; `None` when it could not be read.
     pub sha256: Option<String>,
 }
 

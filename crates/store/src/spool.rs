@@ -20,6 +20,7 @@ use crate::StoreError;
 /// Start a new segment after this many bytes.
 const SEGMENT_BYTES: u64 = 8 << 20;
 
+/// The spool directory and its segments (see the module documentation).
 #[derive(Debug)]
 pub struct Spool {
     dir: PathBuf,
@@ -33,7 +34,9 @@ pub struct Spool {
 /// A sealed segment read back for replay.
 #[derive(Debug)]
 pub struct Segment {
+    /// The segment's number (its file name).
     pub id: u64,
+    /// The events that parsed, in file order.
     pub events: Vec<CallEvent>,
     /// Lines that did not parse (a torn last write).
     pub skipped: usize,
@@ -61,6 +64,7 @@ impl Spool {
         })
     }
 
+    /// The spool directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -24,6 +24,7 @@ use crate::{Store, create_database};
 
 /// A throwaway cluster, removed with its directory when the process exits.
 pub struct TestCluster {
+    /// The running cluster.
     pub pg: EmbeddedPostgres,
     root: PathBuf,
 }
@@ -73,8 +74,11 @@ impl TestCluster {
 
 /// A database of one test's own.
 pub struct TestDb {
+    /// A store on the database.
     pub store: Store,
+    /// How to connect to it (for a second pool or a writer).
     pub options: PgConnectOptions,
+    /// The database's name, unique to the test.
     pub name: String,
 }
 

@@ -8,8 +8,11 @@ use std::path::Path;
 /// The facts of one PCM WAV file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WavFacts {
+    /// From the `fmt ` chunk.
     pub channels: u16,
+    /// Samples per second per channel.
     pub sample_rate: u32,
+    /// 16 for the gateway's recordings.
     pub bits_per_sample: u16,
     /// Bytes of sample data actually in the file (whole frames only).
     pub data_bytes: u64,

@@ -41,6 +41,9 @@ pub struct WriterConfig {
 }
 
 impl WriterConfig {
+    /// The defaults for gateway `node`: up to 500 events a batch, 2 s to commit
+    /// one before it is spooled, database retries every second, 5 s to drain
+    /// the spool at the end, no recordings directory.
     pub fn new(node: impl Into<String>) -> Self {
         Self {
             node: node.into(),
@@ -110,10 +113,12 @@ impl Writer {
         })
     }
 
+    /// The writer's counters, to share with a reporter.
     pub fn stats(&self) -> Arc<WriterStats> {
         self.stats.clone()
     }
 
+    /// True when no events wait in the spool for the database.
     pub fn spool_is_empty(&self) -> bool {
         self.replaying.is_none() && self.spool.as_ref().is_none_or(Spool::is_empty)
     }

@@ -15,6 +15,8 @@
 //! * Not a test framework: library code here never panics on bad input;
 //!   test-only helpers that panic stay in the harness.
 
+#![warn(missing_docs)]
+
 pub mod g711;
 pub mod pcap;
 pub mod rtp;

@@ -7,17 +7,26 @@ use std::path::{Path, PathBuf};
 const MAGIC_US: u32 = 0xa1b2_c3d4;
 const MAGIC_NS: u32 = 0xa1b2_3c4d;
 
+/// Why a capture could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum PcapError {
+    /// The file could not be read.
     #[error("read {}: {source}", path.display())]
     Read {
+        /// The capture file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// Shorter than the 24-byte global header; the length found.
     #[error("pcap too short: {0} bytes")]
     TooShort(usize),
+    /// The file does not start with a classic pcap magic number (a pcapng file,
+    /// or not a capture); the number found.
     #[error("not a classic pcap (magic {0:#x}); pcapng?")]
     Magic(u32),
+    /// A link type other than null, Ethernet, Linux cooked (SLL) or SLL2; the
+    /// type found.
     #[error("unsupported pcap link type {0}")]
     LinkType(u32),
 }
@@ -27,8 +36,11 @@ pub enum PcapError {
 pub struct UdpDatagram {
     /// Capture timestamp, microseconds since the Unix epoch.
     pub ts_us: u64,
+    /// UDP source port.
     pub src_port: u16,
+    /// UDP destination port.
     pub dst_port: u16,
+    /// The UDP payload (an RTP packet, a SIP message, …).
     pub payload: Vec<u8>,
 }
 
@@ -38,8 +50,11 @@ pub struct UdpDatagram {
 pub struct UdpRecord<'a> {
     /// Capture timestamp, nanoseconds since the Unix epoch.
     pub ts_ns: u64,
+    /// UDP source port.
     pub src_port: u16,
+    /// UDP destination port.
     pub dst_port: u16,
+    /// The UDP payload, borrowed from the capture.
     pub payload: &'a [u8],
 }
 
@@ -192,6 +207,7 @@ impl Default for PcapWriter {
 }
 
 impl PcapWriter {
+    /// An empty capture (global header only) with a 64 KiB buffer.
     pub fn new() -> PcapWriter {
         Self::with_capacity(64 * 1024)
     }
@@ -209,6 +225,8 @@ impl PcapWriter {
         PcapWriter { buf }
     }
 
+    /// Appends one UDP datagram, 127.0.0.1 to 127.0.0.1 in an Ethernet frame,
+    /// captured at `ts_us` (microseconds since the Unix epoch).
     pub fn add_udp(&mut self, ts_us: u64, src_port: u16, dst_port: u16, payload: &[u8]) {
         let udp_len = 8 + payload.len();
         let ip_len = 20 + udp_len;
@@ -244,10 +262,12 @@ impl PcapWriter {
         self.buf.extend_from_slice(payload);
     }
 
+    /// The capture file's bytes.
     pub fn into_bytes(self) -> Vec<u8> {
         self.buf
     }
 
+    /// Writes the capture to `path`, replacing it.
     pub fn write_to(self, path: &Path) -> std::io::Result<()> {
         std::fs::write(path, self.buf)
     }

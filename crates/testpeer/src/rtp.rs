@@ -3,9 +3,12 @@
 
 use crate::pcap::UdpDatagram;
 
+/// The static payload type of G.711 µ-law (RFC 3551), the only codec the
+/// callers send.
 pub const PT_PCMU: u8 = 0;
 /// The telephone-event payload type both callers offer (`a=rtpmap:101`).
 pub const PT_EVENT: u8 = 101;
+/// Samples in one 20 ms packet at 8 kHz.
 pub const SAMPLES_PER_PACKET: usize = 160; // 20 ms at 8 kHz
 
 /// The RFC 4733 event code of a DTMF key ('0'..'9', '*', '#', 'A'..'D').
@@ -33,10 +36,15 @@ pub fn event_payload(event: u8, end: bool, volume: u8, duration: u16) -> [u8; 4]
 /// The fixed 12-byte RTP header (no CSRCs, no extension).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RtpHeader {
+    /// The M bit: set on the first packet of a talkspurt or DTMF event.
     pub marker: bool,
+    /// 0 ([`PT_PCMU`]) or 101 ([`PT_EVENT`]) for these callers.
     pub payload_type: u8,
+    /// RTP sequence number; +1 per packet, wrapping.
     pub seq: u16,
+    /// In 8 kHz samples.
     pub timestamp: u32,
+    /// The sending stream's id.
     pub ssrc: u32,
 }
 
@@ -87,14 +95,22 @@ pub fn build_rtp(
     p
 }
 
+/// An RTP packet found in a capture, with its capture time.
 #[derive(Debug, Clone)]
 pub struct RtpPacket {
+    /// Capture timestamp, microseconds since the Unix epoch.
     pub ts_us: u64,
+    /// The M bit.
     pub marker: bool,
+    /// The PT field.
     pub payload_type: u8,
+    /// RTP sequence number.
     pub seq: u16,
+    /// RTP timestamp, in 8 kHz samples for the audio codecs here.
     pub timestamp: u32,
+    /// The sending stream's id.
     pub ssrc: u32,
+    /// The payload, without CSRCs, header extension or padding.
     pub payload: Vec<u8>,
 }
 

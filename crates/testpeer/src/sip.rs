@@ -11,8 +11,12 @@ use std::net::{IpAddr, SocketAddr};
 /// values trimmed) and body.
 #[derive(Debug, Clone)]
 pub struct SipMessage {
+    /// The request line (`INVITE sip:… SIP/2.0`) or status line
+    /// (`SIP/2.0 200 OK`).
     pub first_line: String,
+    /// Name and value pairs, in message order.
     pub headers: Vec<(String, String)>,
+    /// The body (usually SDP); empty when there is none.
     pub body: String,
 }
 
@@ -83,6 +87,8 @@ impl SipMessage {
         Some((n, it.next()?))
     }
 
+    /// The method named in CSeq (`INVITE`, `BYE`, …), e.g. to match a response
+    /// to its request.
     pub fn cseq_method(&self) -> Option<&str> {
         self.header("cseq")?.split_whitespace().nth(1)
     }
@@ -145,15 +151,21 @@ pub fn response(echo: &[String], status: u16, reason: &str) -> String {
 /// A request over UDP, in the fixed header order both callers use.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
+    /// `INVITE`, `ACK`, `BYE`, …
     pub method: &'a str,
+    /// The Request-URI.
     pub uri: &'a str,
     /// `host:port` of our Via.
     pub via: &'a str,
+    /// The Via `branch` parameter, naming the transaction.
     pub branch: &'a str,
     /// From and To header values (with their tags).
     pub from: &'a str,
+    /// The To header value (with its tag in dialog).
     pub to: &'a str,
+    /// The Call-ID header value.
     pub call_id: &'a str,
+    /// The CSeq number; the method is `method`.
     pub cseq: u32,
     /// Contact header value, if any.
     pub contact: Option<&'a str>,
@@ -162,6 +174,7 @@ pub struct Request<'a> {
 }
 
 impl Request<'_> {
+    /// The request as text, `Content-Length` included.
     pub fn render(&self) -> String {
         let mut s = format!(
             "{method} {uri} SIP/2.0\r\n\

@@ -58,16 +58,23 @@ impl Default for HubConfig {
     }
 }
 
+/// Why the hub could not be started or could not take an offer.
 #[derive(Debug, thiserror::Error)]
 pub enum WebphoneError {
+    /// The shared UDP socket could not be bound.
     #[error("cannot bind the agent media socket: {0}")]
     Bind(#[source] std::io::Error),
+    /// The socket is bound to an unspecified address (`0.0.0.0`) and no
+    /// `advertise` address is set: the answer would have no reachable candidate.
     #[error("the media socket is bound to {0}; set HubConfig::advertise to a reachable IP")]
     NoAdvertisedAddress(SocketAddr),
+    /// The browser's SDP could not be parsed.
     #[error("bad SDP offer: {0}")]
     BadOffer(String),
+    /// The offer has no audio m-line the hub can answer with PCMU.
     #[error("the offer has no audio m-line the hub can answer with PCMU")]
     NoAudio,
+    /// The hub task has stopped; nothing more can be done with it.
     #[error("the agent media hub has stopped")]
     HubGone,
 }
@@ -105,6 +112,7 @@ pub struct SessionStats {
     pub frames_dropped_in: u64,
     /// Datagrams received / sent on the shared socket for this session.
     pub datagrams_in: u64,
+    /// Datagrams sent to the browser.
     pub datagrams_out: u64,
 }
 
@@ -113,12 +121,18 @@ pub struct SessionStats {
 /// `Stats` now and then, `Disconnected` exactly once, last.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AgentEvent {
+    /// ICE and DTLS are up and the browser's audio is ready.
     Connected {
+        /// From the hub taking the browser's offer to now.
         after: Duration,
     },
+    /// The counters so far, sent every `stats_interval`.
     Stats(SessionStats),
+    /// The session is over; nothing follows.
     Disconnected {
+        /// Why it ended.
         reason: DisconnectReason,
+        /// The final counters.
         stats: SessionStats,
     },
 }
@@ -195,6 +209,7 @@ impl AgentMediaHub {
         Self::bind_with(addr, HubConfig::default()).await
     }
 
+    /// Like [`AgentMediaHub::bind`], with settings other than the defaults.
     pub async fn bind_with(addr: SocketAddr, cfg: HubConfig) -> Result<Self, WebphoneError> {
         let socket = UdpSocket::bind(addr).await.map_err(WebphoneError::Bind)?;
         let local_addr = socket.local_addr().map_err(WebphoneError::Bind)?;

@@ -14,6 +14,8 @@
 //!
 //! See docs/decisions/0002-webrtc-str0m.md for why str0m.
 
+#![warn(missing_docs)]
+
 pub mod http;
 mod hub;
 pub mod protocol;

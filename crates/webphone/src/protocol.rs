@@ -12,39 +12,61 @@ pub enum ClientMsg {
     Hello {},
     /// Go available (`on: true`) or away (`on: false`, optional reason).
     Available {
+        /// `true` to take calls, `false` to step away.
         on: bool,
+        /// Why the agent steps away (e.g. `lunch`), shown to admins; ignored with
+        /// `on: true`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
     /// Accept an offered call. Followed by `sdp_offer` for the same call.
     Answer {
+        /// The call from the `offer`.
         call: String,
     },
+    /// Turn down an offered call (also sent when the microphone is unavailable);
+    /// it is offered to someone else.
     Decline {
+        /// The call from the `offer`.
         call: String,
     },
     /// The browser's RTCPeerConnection offer (sendrecv audio, complete
     /// ICE gathering not required: the server is ICE-lite).
     SdpOffer {
+        /// The call being answered.
         call: String,
+        /// The SDP offer text.
         sdp: String,
     },
+    /// The agent hangs up the call.
     Hangup {
+        /// The call to end.
         call: String,
     },
+    /// Mute the agent's microphone (the page already sends silence; this is for
+    /// the record).
     Mute {
+        /// `true` to mute, `false` to unmute.
         on: bool,
     },
+    /// Hold: the gateway plays hold music to the caller and stops bridging.
     Hold {
+        /// `true` to hold, `false` to resume.
         on: bool,
     },
     /// One of `0-9 * # A-D`; the gateway sends it to the caller as RFC 4733.
     Dtmf {
+        /// The key pressed, as a one-character string.
         digit: String,
     },
+    /// The wrap-up form, stored on the call; ends the agent's wrap-up.
     WrapUp {
+        /// The call wrapped up.
         call: String,
+        /// The code picked in the form, normally one of the
+        /// [`LoginResponse::dispositions`]; stored as given.
         disposition: String,
+        /// Free text; may be empty.
         #[serde(default)]
         notes: String,
     },
@@ -56,11 +78,17 @@ pub enum ClientMsg {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentState {
+    /// Not connected.
     Offline,
+    /// Waiting for an offer.
     Available,
+    /// An offer rings.
     Ringing,
+    /// Talking to a caller.
     OnCall,
+    /// After-call work: the wrap-up form is open.
     WrapUp,
+    /// Logged in, not taking calls.
     Away,
 }
 
@@ -70,15 +98,21 @@ pub enum AgentState {
 pub enum ServerMsg {
     /// The agent's state; `since` is Unix time in milliseconds.
     State {
+        /// Where the agent is.
         state: AgentState,
+        /// When the agent entered it (Unix ms).
         since: u64,
+        /// Why the agent is away; absent otherwise.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
     /// A call offered to this agent; ring for at most `expires_in_ms`.
     Offer {
+        /// The gateway's id of the call; later messages about it carry the same id.
         call: String,
+        /// The caller's number (or SIP user name); for a callback, the number to dial.
         caller: String,
+        /// The flow's issue type (e.g. `billing`); absent when none was set.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         issue_type: Option<String>,
         /// IVR steps the caller went through, human-readable.
@@ -87,43 +121,63 @@ pub enum ServerMsg {
         /// What the lookups found: `customer`, `subscriptions`, `orders`, …
         #[serde(default)]
         data: serde_json::Value,
+        /// How long the offer rings before it times out, in milliseconds.
         expires_in_ms: u64,
         /// A callback request: answering dials `caller` back (the caller
         /// hung up and kept their place in the queue).
         #[serde(default)]
         callback: bool,
     },
+    /// The offer is gone: taken by another agent (ring-all), timed out, or the
+    /// caller hung up.
     OfferWithdrawn {
+        /// The call that was offered.
         call: String,
     },
+    /// The gateway's ICE-lite answer to the browser's `sdp_offer`, with the
+    /// hub's host candidate.
     SdpAnswer {
+        /// The call being answered.
         call: String,
+        /// The SDP answer text.
         sdp: String,
     },
     /// Media is up both ways: the agent and the caller hear each other.
     Connected {
+        /// The call now connected.
         call: String,
     },
-    /// `by`: `caller`, `agent` or `system` (timeout, agent media lost, …).
+    /// `by`: `caller`, `agent`, `system` (timeout, agent media lost, …), or
+    /// `no_answer` (a callback the customer did not pick up).
     Ended {
+        /// The call that ended.
         call: String,
+        /// Who ended it.
         by: String,
     },
     /// After-call work until `until` (Unix ms); then back to available.
     WrapUp {
+        /// The call just ended.
         call: String,
+        /// When the wrap-up time runs out (Unix ms).
         until: u64,
     },
+    /// A message the agent's page could not act on, or a refused request.
     Error {
+        /// Shown to the agent.
         message: String,
     },
+    /// The answer to `ping`.
     Pong {},
     /// The agent's desk at a glance: their queues, their calls today and
     /// the callbacks waiting in their queues. Sent after the socket opens
     /// and again whenever it differs (checked every 2 s).
     Overview {
+        /// The queues the agent is a member of.
         queues: Vec<QueueSummary>,
+        /// The agent's calls since their midnight, from the call records.
         calls_today: Vec<CallSummary>,
+        /// Callback entries waiting in the agent's queues.
         callbacks: Vec<CallbackSummary>,
     },
 }
@@ -131,6 +185,7 @@ pub enum ServerMsg {
 /// One queue the agent is a member of, in an `overview`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueSummary {
+    /// The queue's name.
     pub name: String,
     /// Callers on the line waiting (ringing ones included, callback
     /// entries not: those are in `callbacks`).
@@ -147,14 +202,19 @@ pub struct QueueSummary {
 /// One of the agent's calls today, from the call records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallSummary {
+    /// The gateway's id of the call.
     pub call: String,
     /// When the call started (Unix ms).
     pub at: u64,
+    /// The caller's number or SIP user name.
     pub caller: String,
+    /// The queue it came through; absent when it had none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<String>,
+    /// The flow's issue type; absent when none was set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issue_type: Option<String>,
+    /// Seconds the agent talked; absent until known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub talk_seconds: Option<u64>,
     /// The wrap-up's disposition code; `None` until wrapped up (or when
@@ -166,27 +226,33 @@ pub struct CallSummary {
 /// A callback entry waiting in one of the agent's queues.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallbackSummary {
+    /// The booking call's id.
     pub call: String,
+    /// The queue the entry waits in.
     pub queue: String,
     /// The number the gateway will dial.
     pub caller: String,
+    /// The flow's issue type; absent when none was set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issue_type: Option<String>,
     /// Seconds since the caller first queued (the place it keeps).
     pub waited_s: u64,
     /// Failed attempts to reach the customer so far.
     pub attempts: u32,
+    /// Its place in the queue (1 = next); absent once an agent has accepted it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<usize>,
 }
 
 impl ServerMsg {
+    /// The message as one WebSocket text frame.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("ServerMsg always serializes")
     }
 }
 
 impl ClientMsg {
+    /// Reads one text frame from the browser.
     pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(text)
     }
@@ -195,14 +261,18 @@ impl ClientMsg {
 /// `POST /agent/login` body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoginRequest {
+    /// The agent's id (their login).
     pub agent: String,
+    /// In clear text, over the login POST only.
     pub password: String,
 }
 
 /// `POST /agent/login` and `GET /agent/me` success body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoginResponse {
+    /// The agent's id (their login).
     pub agent: String,
+    /// Display name for the page's header.
     #[serde(default)]
     pub name: String,
     /// Disposition codes offered in the wrap-up form.

@@ -10,15 +10,21 @@ use crate::parse::{Context, Fields, Loader, Syntax};
 use crate::step::StepCx;
 use crate::yaml::{Yaml, YamlValue};
 
+/// `branch`: goes to the first case whose condition holds, else to `otherwise`.
 #[derive(Debug)]
 pub struct Branch {
+    /// Tried in file order.
     pub cases: Vec<Case>,
+    /// Where to go when no case holds (`else:` in the file).
     pub otherwise: String,
 }
 
+/// One `- if: CONDITION` / `then: NODE` entry of a `branch`.
 #[derive(Debug)]
 pub struct Case {
+    /// The `if:` condition.
     pub condition: Condition,
+    /// The node to go to when it holds (`then:`).
     pub next: String,
 }
 

@@ -14,6 +14,7 @@ use crate::parse::{Context, Fields, Loader, SlotTime, Syntax};
 use crate::step::{Action, Question, StepCx};
 use crate::yaml::{Pos, YamlValue};
 
+/// `callback`: asks the caller for a slot and books a call back to them.
 #[derive(Debug)]
 pub struct Callback {
     /// Options map keys to slot names (e.g. `morning`).
@@ -27,7 +28,9 @@ pub struct Callback {
     /// Slot name → local minute of day on the next open day; a slot not
     /// listed is `asap` (now if open, else the next opening).
     pub slot_times: Vec<(String, u16)>,
+    /// Where to go once the callback is booked.
     pub next: String,
+    /// Where to go when retries run out.
     pub on_exhausted: String,
     /// Where to go when `number` is not dialable (default: `on_exhausted`).
     pub on_no_number: Option<String>,

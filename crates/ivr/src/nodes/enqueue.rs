@@ -10,10 +10,14 @@ use crate::model::Template;
 use crate::parse::{Context, Fields, Loader, Syntax};
 use crate::step::{Action, StepCx};
 
+/// `enqueue`: hands the call to an agent queue; the flow ends there.
 #[derive(Debug)]
 pub struct Enqueue {
+    /// The queue's name, as configured for the agent desk.
     pub queue: String,
+    /// Higher is served first (`priority:`, 0 by default).
     pub priority: i64,
+    /// Name → text shown to the agent on the offer card (`${…}` allowed).
     pub data: Vec<(String, Template)>,
 }
 

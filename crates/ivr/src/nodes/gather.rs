@@ -14,19 +14,31 @@ use crate::step::{Action, Reprompt, Retry, Step, StepCx, set_path};
 /// `gather`: several digits into a variable.
 #[derive(Debug)]
 pub struct DigitCollector {
+    /// Played first; digits may be typed over them.
     pub prompts: Vec<String>,
+    /// Fewer digits than this is invalid input (1 by default).
     pub min_digits: usize,
+    /// Input ends at this many digits (20 by default).
     pub max_digits: usize,
+    /// The key that ends input early (`#` by default); `None` for no such key.
     pub finish_key: Option<char>,
+    /// No digit at all within this long is a timeout (5 s by default).
     pub first_digit_timeout: Duration,
+    /// Silence this long after a digit ends the input (3 s by default).
     pub inter_digit_timeout: Duration,
+    /// How many more times the prompts play after invalid input or a timeout.
     pub retries: u32,
     /// The whole input must match (anchored).
     pub pattern: Option<Regex>,
+    /// The variable valid input is stored in.
     pub into: String,
+    /// Played after invalid input, before the prompts again.
     pub invalid_prompts: Vec<String>,
+    /// Played after a timeout, before the prompts again.
     pub timeout_prompts: Vec<String>,
+    /// Where to go with valid input.
     pub next: String,
+    /// Where to go when retries run out.
     pub on_exhausted: String,
 }
 

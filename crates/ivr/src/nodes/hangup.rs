@@ -9,6 +9,7 @@ use super::Kind;
 use crate::parse::{Context, Fields, Loader, Syntax};
 use crate::step::{Action, After, StepCx};
 
+/// `hangup`: says goodbye and ends the call.
 #[derive(Debug)]
 pub struct Hangup {
     /// Played (without barge-in) before hanging up.

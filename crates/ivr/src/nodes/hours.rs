@@ -15,12 +15,16 @@ use crate::yaml::YamlValue;
 /// Weekly opening hours in a time zone, with holidays.
 #[derive(Debug)]
 pub struct BusinessHours {
+    /// The IANA zone the hours are local to (daylight saving handled).
     pub time_zone: Tz,
     /// Monday first; each day a list of [start, end) ranges in minutes after
     /// local midnight (end may be 1440, "24:00").
     pub weekly: [Vec<(u16, u16)>; 7],
+    /// Dates (in `time_zone`) that count as holidays; they win over `weekly`.
     pub holidays: Vec<NaiveDate>,
+    /// Where to go while open.
     pub open: String,
+    /// Where to go while closed.
     pub closed: String,
     /// Where to go on a holiday (default: `closed`).
     pub holiday: Option<String>,

@@ -10,12 +10,14 @@ use crate::model::Choice;
 use crate::parse::{Context, Fields, Loader, Syntax};
 use crate::step::{Question, StepCx};
 
+/// `language`: sets the call's language, or asks the caller for one.
 #[derive(Debug)]
 pub struct LanguageChoice {
     /// Set this language at once (no question asked).
     pub set: Option<String>,
     /// Or ask: options map keys to languages; silence keeps the current one.
     pub choice: Choice,
+    /// Where to go next, also after silence (the language is then unchanged).
     pub next: String,
 }
 

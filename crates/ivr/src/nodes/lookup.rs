@@ -11,15 +11,23 @@ use crate::model::{LookupSource, Template};
 use crate::parse::{Context, Fields, Loader, Syntax, is_var_name};
 use crate::step::{Action, Step, StepCx, set_path};
 
+/// `lookup`: asks a data source (the gateway's, or a webhook) and stores the
+/// answer in variables.
 #[derive(Debug)]
 pub struct Lookup {
+    /// What to ask.
     pub source: LookupSource,
+    /// Name → text sent with the request (`${…}` allowed).
     pub params: Vec<(String, Template)>,
     /// Results land in `<into>.<field>` variables.
     pub into: String,
+    /// The answer must come within this long, else `on_failure` (3 s by default).
     pub timeout: Duration,
+    /// Where to go when something was found.
     pub next: String,
+    /// Where to go when nothing was found; `None`: `next`.
     pub on_not_found: Option<String>,
+    /// Where to go on an error or a timeout (`${into}.error` holds the reason).
     pub on_failure: String,
 }
 

@@ -10,8 +10,10 @@ use crate::model::Choice;
 use crate::parse::{Context, Fields, Loader, Syntax};
 use crate::step::{Question, StepCx};
 
+/// `menu`: asks for one key; each option leads to a node.
 #[derive(Debug)]
 pub struct Menu {
+    /// The prompts, the options (key → node id) and the retries.
     pub choice: Choice,
     /// Where to go when retries run out.
     pub on_exhausted: String,

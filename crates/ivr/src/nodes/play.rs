@@ -11,9 +11,12 @@ use crate::step::{After, StepCx};
 /// Play prompts, then go on.
 #[derive(Debug)]
 pub struct Play {
+    /// Prompt names as written (`welcome`), played back to back in the call's
+    /// language (`en/welcome`) unless a name starts with a language.
     pub prompts: Vec<String>,
     /// A key press stops the prompts; the key is kept for the next menu.
     pub barge_in: bool,
+    /// Where to go when the prompts finish.
     pub next: String,
     /// Recorded as the call's outcome when the prompts finish (e.g.
     /// `self_served` on the play that answers the caller's question).

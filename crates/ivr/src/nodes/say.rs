@@ -11,13 +11,21 @@ use crate::model::{SayAs, Template};
 use crate::parse::{Context, Fields, Loader, SayNeed, Syntax};
 use crate::step::{After, StepCx};
 
+/// `say`: speaks a value (digits, a number, a date) from prompt fragments,
+/// between fixed prompts.
 #[derive(Debug)]
 pub struct Say {
+    /// Prompts played before the value.
     pub before: Vec<String>,
+    /// The value to speak, usually `${var}`.
     pub value: Template,
+    /// How to speak it (`as:`).
     pub say_as: SayAs,
+    /// Prompts played after the value.
     pub after: Vec<String>,
+    /// A key may cut it short (false by default).
     pub barge_in: bool,
+    /// Where to go once it has been said.
     pub next: String,
     /// Recorded as the call's outcome when the value has been said.
     pub outcome: Option<String>,

@@ -10,9 +10,12 @@ use crate::parse::{Context, Fields, Loader, Syntax, is_var_name};
 use crate::step::{StepCx, set_path};
 use crate::yaml::YamlValue;
 
+/// `set`: sets call variables.
 #[derive(Debug)]
 pub struct SetVars {
+    /// Name → text, in file order (`${…}` allowed).
     pub vars: Vec<(String, Template)>,
+    /// Where to go next.
     pub next: String,
 }
 

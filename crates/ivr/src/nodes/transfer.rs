@@ -11,9 +11,12 @@ use crate::model::TransferMethod;
 use crate::parse::{Context, Fields, Loader, Syntax};
 use crate::step::{Action, StepCx};
 
+/// `transfer`: sends the call to another SIP address; the flow ends there.
 #[derive(Debug)]
 pub struct Transfer {
+    /// The target URI (`sip:…`).
     pub to: String,
+    /// REFER (the default) or a new INVITE.
     pub method: TransferMethod,
 }
 

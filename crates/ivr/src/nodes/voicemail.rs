@@ -10,11 +10,16 @@ use super::{Kind, exit};
 use crate::parse::{Context, Fields, Loader, Syntax};
 use crate::step::{Action, After, Step, StepCx};
 
+/// `voicemail`: records a message from the caller.
 #[derive(Debug)]
 pub struct Voicemail {
+    /// Played before recording starts.
     pub prompts: Vec<String>,
+    /// The longest message, in seconds (120 by default).
     pub max_seconds: u32,
+    /// Whether a beep marks the start of the recording (true by default).
     pub beep: bool,
+    /// Where to go when the recording ends (unless the caller hung up).
     pub next: String,
 }
 

@@ -9,6 +9,7 @@ use crate::ids::{AgentId, CallId, QueueName};
 use crate::view::{AgentView, CallView, QueueView};
 
 impl Acd {
+    /// A snapshot of one agent; `None` for an unknown id.
     pub fn agent(&self, agent: &AgentId) -> Option<AgentView> {
         self.agents.get(agent).map(|a| a.view())
     }
@@ -18,6 +19,7 @@ impl Acd {
         self.agents.values().map(Agent::view)
     }
 
+    /// A snapshot of one call; `None` once it has left the ACD.
     pub fn call(&self, call: &CallId) -> Option<CallView> {
         self.calls.get(call).map(|c| self.call_view(call, c))
     }
@@ -27,6 +29,8 @@ impl Acd {
         self.calls.iter().map(|(id, c)| self.call_view(id, c))
     }
 
+    /// A snapshot of one queue with its waiting calls; `None` for an unknown
+    /// name.
     pub fn queue(&self, name: &QueueName) -> Option<QueueView> {
         let q = self.queues.get(name)?;
         let mut waiting: Vec<CallView> = self
@@ -50,6 +54,7 @@ impl Acd {
         self.queues.keys().filter_map(|name| self.queue(name))
     }
 
+    /// The queue's current configuration; `None` for an unknown name.
     pub fn queue_config(&self, name: &QueueName) -> Option<&QueueConfig> {
         self.queues.get(name).map(|q| &q.config)
     }
