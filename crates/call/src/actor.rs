@@ -1,369 +1,161 @@
-//! The call actor: one task per call, owning its dialog handle, RTP socket,
-//! media session, IVR interpreter and event stamper.
+//! The call actor: the thin async shell around one call's [`CallCore`].
 //!
-//! Concurrency model (as in mini-redis' `Handler`): nothing here is shared
-//! with other calls except the read-only [`CallContext`]. The actor reacts
-//! to SIP events routed to it by Call-ID, the shared [`MediaClock`]'s
-//! tick (every 40 ms: it then drains the datagrams its own RTP socket
-//! received and queues its next frames with the pacer), lookup answers,
-//! desk notices, the agent bridge and its one timer — and turns them into
-//! interpreter events, media commands and call events. How the interpreter's actions are carried out lives in
-//! `actor/ivr.rs`.
+//! Concurrency model (as in mini-redis' `Handler`): one task per call,
+//! sharing nothing with other calls but the read-only [`CallContext`]. The
+//! task owns what the core must not: the RTP socket (drained on the shared
+//! [`MediaClock`]'s tick, every 40 ms, its frames queued with the pacer),
+//! the SIP and desk channels, the agent leg's channels, lookup tasks,
+//! recorder files and the one timer. It feeds each happening into the core
+//! and carries the core's outputs out in order: call events stamped and
+//! sent, SIP commands through [`SipHandle`], desk messages. Every decision
+//! is the core's (`core/`).
 
-mod agent;
-mod callback;
-mod ivr;
-
-pub(crate) use callback::run_callback;
-
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
-use std::path::PathBuf;
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hotline_ivr::{CallVars, Interpreter};
-use hotline_media::{
-    CallRecorder, MediaConfig, MediaEvent, MediaSession, PortLease, PromptCache, RtpPortPool,
-};
+use chrono::Utc;
+use hotline_desk::{DeskInput, DeskNotice, DialRequest, QueuedCall};
+use hotline_ivr::LookupSource;
+use hotline_media::{CallRecorder, PortLease, RtpPacket, alaw_decode, ulaw_encode};
 use hotline_sip::{
-    CallKey, Direction, EndReason, IncomingCall, RemoteMedia, SipEvent, SipHandle, Transport,
+    CallKey, Codec, Direction, IncomingCall, Party, Peer, RemoteMedia, SipEvent, Transport,
 };
+use hotline_webphone::{AgentEvent, AgentLeg, AgentSender};
 use serde_json::{Map, Value};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::clock::{BATCH, MediaClock, PacedStream};
-use crate::event::{CallEventStamper, EndedBy, EventData, EventSink};
-use crate::flow::{FlowFactory, LookupProvider};
-use agent::AgentSide;
-use hotline_desk::DeskHandle;
+use crate::context::CallContext;
+use crate::core::{CallCore, CallInput, CallOutput, RecorderFor, RtpError, SipCommand};
+use crate::event::CallEventStamper;
+use crate::rtp::bind_rtp;
 
 /// Datagrams read per media tick at most (a call sends 2 per 40 ms).
 const MAX_RECV_PER_TICK: usize = 64;
-use ivr::{FlowState, Stage};
-
-/// Per-call knobs from the configuration.
-#[derive(Clone, Debug)]
-pub struct CallSettings {
-    /// Hang up when no RTP arrives for this long.
-    pub rtp_timeout: Duration,
-    /// Ring this long (180) before answering; 0 answers at once.
-    pub answer_delay: Duration,
-    /// Address put in our SDP; `None` picks the interface that routes to the caller.
-    pub media_ip: Option<IpAddr>,
-    /// Until agents answer queues: how long a queued caller waits before
-    /// being told no one is free.
-    pub queue_max_wait: Duration,
-    /// `--force-hours`: every `hours` node answers this.
-    pub forced_hours: Option<hotline_ivr::ForcedHours>,
-    /// This gateway's name in the records (`call_started`'s `node`): the
-    /// same name crash recovery closes open calls under, so the binary
-    /// sets both from one place (`HOTLINE_NODE`, else the host name).
-    pub node: String,
-}
-
-/// What every call shares, read-only.
-pub struct CallContext {
-    pub sip: SipHandle,
-    pub prompts: Arc<PromptCache>,
-    pub ports: Arc<RtpPortPool>,
-    pub events: EventSink,
-    pub recordings_dir: PathBuf,
-    pub voicemail_dir: PathBuf,
-    pub clock: MediaClock,
-    pub settings: CallSettings,
-    pub flows: FlowFactory,
-    pub lookups: Arc<dyn LookupProvider>,
-    /// Agents answer queued calls here; `None` holds queued callers with
-    /// music until `queue_max_wait` (no agents configured).
-    pub desk: Option<DeskHandle>,
-    /// Flips to true when the gateway must end every call now.
-    pub shutdown: watch::Receiver<bool>,
-}
 
 /// Runs one call to its end. Spawned by the router for each new INVITE.
 pub async fn run_call(ctx: Arc<CallContext>, incoming: IncomingCall, rx: mpsc::Receiver<SipEvent>) {
     let span = tracing::info_span!("call", call_id = %incoming.call);
-    CallActor::new(ctx, incoming, rx)
+    let call_id = Uuid::new_v4();
+    let log = CallEventStamper::new(call_id, incoming.call.0.to_string(), ctx.events.clone());
+    let flow = (ctx.flows)(&incoming);
+    let core = {
+        let _entered = span.enter();
+        CallCore::inbound(ctx.core_config(call_id), &incoming, flow)
+    };
+    CallShell::new(ctx, incoming.call.clone(), core, log, rx, None)
         .run()
         .instrument(span)
         .await
 }
 
-/// How a call is ending, before it is recorded.
-struct Ending {
-    by: EndedBy,
-    cause: String,
-}
-
-impl Ending {
-    fn new(by: EndedBy, cause: &str) -> Self {
-        Self {
-            by,
-            cause: cause.to_owned(),
-        }
-    }
-}
-
-/// A lookup's answer, delivered back to the actor by the task that ran it.
-type LookupAnswer = (u64, Result<Map<String, Value>, String>);
-
-struct CallActor {
+/// Runs one callback attempt to its end. Spawned by the router (inside the
+/// call's span), which has already routed `key`'s SIP events to `rx`.
+pub(crate) async fn run_callback(
     ctx: Arc<CallContext>,
     key: CallKey,
-    incoming: IncomingCall,
+    job: DialRequest,
     rx: mpsc::Receiver<SipEvent>,
-    log: CallEventStamper,
-    interp: Interpreter,
-    flow: FlowState,
-    lookup_tx: mpsc::Sender<LookupAnswer>,
-    lookup_rx: mpsc::Receiver<LookupAnswer>,
-    agent: AgentSide,
-    started: bool,
+    notices: mpsc::Receiver<DeskNotice>,
+) {
+    let call_id = Uuid::new_v4();
+    let log = CallEventStamper::new(call_id, key.0.to_string(), ctx.events.clone());
+    // The flow factory picks by call; a callback leg is "called" by the
+    // number it dials (its media is only known once answered).
+    let as_call = IncomingCall {
+        call: key.clone(),
+        caller: Party {
+            user: job.number.clone(),
+            display_name: None,
+        },
+        callee: job.number.clone(),
+        offer: RemoteMedia {
+            rtp_addr: job.via,
+            codec: Codec::Pcmu,
+            payload_type: 0,
+            dtmf_payload_type: None,
+            direction: Direction::SendRecv,
+        },
+        peer: Peer {
+            transport: Transport::Udp,
+            addr: job.via,
+            conn: 0,
+        },
+    };
+    let flow = (ctx.flows)(&as_call);
+    let core = CallCore::callback(ctx.core_config(call_id), key.clone(), &job, flow);
+    CallShell::new(ctx, key, core, log, rx, Some(notices))
+        .run()
+        .await
 }
 
-impl CallActor {
-    fn new(ctx: Arc<CallContext>, incoming: IncomingCall, rx: mpsc::Receiver<SipEvent>) -> Self {
-        let log = CallEventStamper::new(
-            Uuid::new_v4(),
-            incoming.call.0.to_string(),
-            ctx.events.clone(),
-        );
-        Self::with_log(ctx, incoming, rx, log)
-    }
+/// A lookup's answer, delivered back to the shell by the task that ran it.
+type LookupAnswer = (u64, Result<Map<String, Value>, String>);
 
-    fn with_log(
+/// The call's RTP socket, shared with the pacer, on a leased port.
+struct Rtp {
+    socket: StdUdpSocket,
+    paced: Arc<PacedStream>,
+    _lease: PortLease,
+}
+
+/// The agent's audio leg's channels (the core knows whether it is bridged).
+struct Leg {
+    to_agent: AgentSender,
+    from_agent: mpsc::Receiver<Vec<u8>>,
+    events: mpsc::UnboundedReceiver<AgentEvent>,
+}
+
+struct CallShell {
+    ctx: Arc<CallContext>,
+    key: CallKey,
+    core: CallCore,
+    log: CallEventStamper,
+    rx: mpsc::Receiver<SipEvent>,
+    sip_open: bool,
+    notices: Option<mpsc::Receiver<DeskNotice>>,
+    leg: Option<Leg>,
+    rtp: Option<Rtp>,
+    lookup_tx: mpsc::Sender<LookupAnswer>,
+    lookup_rx: mpsc::Receiver<LookupAnswer>,
+}
+
+impl CallShell {
+    fn new(
         ctx: Arc<CallContext>,
-        incoming: IncomingCall,
-        rx: mpsc::Receiver<SipEvent>,
+        key: CallKey,
+        core: CallCore,
         log: CallEventStamper,
+        rx: mpsc::Receiver<SipEvent>,
+        notices: Option<mpsc::Receiver<DeskNotice>>,
     ) -> Self {
-        let flow = (ctx.flows)(&incoming);
-        let interp = Interpreter::new(
-            flow,
-            CallVars {
-                caller: incoming.caller.user.clone(),
-                callee: incoming.callee.clone(),
-                language: None,
-                extra: Vec::new(),
-                forced_hours: ctx.settings.forced_hours,
-            },
-        );
         let (lookup_tx, lookup_rx) = mpsc::channel(4);
         Self {
-            key: incoming.call.clone(),
             ctx,
-            incoming,
-            rx,
+            key,
+            core,
             log,
-            interp,
-            flow: FlowState::default(),
+            rx,
+            sip_open: true,
+            notices,
+            leg: None,
+            rtp: None,
             lookup_tx,
             lookup_rx,
-            agent: AgentSide::default(),
-            started: false,
         }
     }
 
     async fn run(mut self) {
-        let transport = match self.incoming.peer.transport {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-        };
-        self.log
-            .emit(
-                EventData::CallStarted {
-                    caller: self.incoming.caller.user.clone(),
-                    caller_name: Some(self.incoming.caller.display_name.clone()),
-                    callee: self.incoming.callee.clone(),
-                    transport: transport.into(),
-                    source: self.incoming.peer.addr.to_string(),
-                    node: Some(self.ctx.settings.node.clone()),
-                    direction: None,
-                    callback_of: None,
-                    attempt: None,
-                    queue: None,
-                },
-                None,
-            )
-            .await;
-        tracing::info!(caller = %self.incoming.caller.user, callee = %self.incoming.callee, "incoming call");
-
-        let (ending, media) = match self.answer_and_talk().await {
-            Ok((ending, media)) => (ending, Some(media)),
-            Err(ending) => (ending, None),
-        };
-        self.finish(ending, media).await;
-    }
-
-    /// Records how the call ended, closes its recording and waits for the
-    /// agent's wrap-up.
-    async fn finish(&mut self, ending: Ending, media: Option<MediaSession>) {
-        self.log
-            .emit(
-                EventData::Hangup {
-                    ended_by: ending.by,
-                    cause: ending.cause.clone(),
-                    recovered_at: None,
-                },
-                None,
-            )
-            .await;
-        if let Some(media) = media {
-            self.close_recording(media).await;
-        }
-        self.after_agent().await;
-        self.log.emit(EventData::CallEnded {}, None).await;
-        tracing::info!(ended_by = ending.by.as_str(), cause = %ending.cause, "call ended");
-    }
-
-    /// Rings, answers and runs the call. `Err` is a call that ended before answer.
-    async fn answer_and_talk(&mut self) -> Result<(Ending, MediaSession), Ending> {
-        let (socket, lease) = match self.bind_rtp().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "no RTP port for the call");
-                self.ctx.sip.reject(self.key.clone(), 503).await;
-                let _ = self.wait_ended().await;
-                return Err(Ending::new(EndedBy::Gateway, "no_rtp_port"));
-            }
-        };
-
-        if !self.ctx.settings.answer_delay.is_zero() {
-            self.ctx.sip.ring(self.key.clone()).await;
-            let until = tokio::time::sleep(self.ctx.settings.answer_delay);
-            tokio::pin!(until);
-            loop {
-                tokio::select! {
-                    _ = &mut until => break,
-                    ev = self.rx.recv() => match ev {
-                        Some(SipEvent::Ended { reason, .. }) => return Err(ending_from(reason)),
-                        Some(_) => {}
-                        None => return Err(Ending::new(EndedBy::Gateway, "sip_gone")),
-                    }
-                }
-            }
-        }
-
-        let local = match socket.local_addr() {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::error!(error = %e, "RTP socket has no address");
-                self.ctx.sip.reject(self.key.clone(), 500).await;
-                let _ = self.wait_ended().await;
-                return Err(Ending::new(EndedBy::Gateway, "rtp_socket"));
-            }
-        };
-        if let Err(e) = self.ctx.sip.answer(self.key.clone(), local).await {
-            // Typically a CANCEL that overtook the answer: the dialog says how it ended.
-            tracing::info!(error = %e, "call could not be answered");
-            return Err(match self.wait_ended().await {
-                Some(reason) => ending_from(reason),
-                None => Ending::new(EndedBy::Gateway, "answer_failed"),
-            });
-        }
-        self.log
-            .emit(
-                EventData::Answered {
-                    rtp: local.to_string(),
-                },
-                None,
-            )
-            .await;
-
-        let offer = self.incoming.offer;
-        let mut media = self.open_media(&offer);
-        // Until the ACK confirms the call, neither play nor time out on RTP:
-        // a caller that never ACKs is ended by timer H, not by silence.
-        media.set_direction(false, false);
-        let ending = self.talk_on(socket, lease, &mut media).await;
-        Ok((ending, media))
-    }
-
-    /// The call's media session towards `remote`, recorded to
-    /// `<recordings>/<call id>.wav`.
-    fn open_media(&self, remote: &RemoteMedia) -> MediaSession {
-        let mut media = MediaSession::new(
-            MediaConfig {
-                codec: match remote.codec {
-                    hotline_sip::Codec::Pcmu => hotline_media::Codec::Pcmu,
-                    hotline_sip::Codec::Pcma => hotline_media::Codec::Pcma,
-                },
-                payload_type: remote.payload_type,
-                dtmf_payload_type: remote.dtmf_payload_type,
-                remote: remote.rtp_addr,
-                inactivity_timeout: self.ctx.settings.rtp_timeout,
-            },
-            Instant::now(),
-        );
-        let rec_path = self
-            .ctx
-            .recordings_dir
-            .join(format!("{}.wav", self.log.call_id));
-        match CallRecorder::create(&rec_path) {
-            Ok(rec) => media.set_recorder(rec),
-            Err(e) => tracing::error!(error = %e, path = %rec_path.display(), "cannot record call"),
-        }
-        media
-    }
-
-    /// Runs the answered call on `socket` (shared with the pacer) until one
-    /// side ends it; the port goes back to the pool afterwards.
-    async fn talk_on(
-        &mut self,
-        socket: StdUdpSocket,
-        lease: PortLease,
-        media: &mut MediaSession,
-    ) -> Ending {
-        let paced = match socket.try_clone() {
-            Ok(tx) => self.ctx.clock.pace(tx),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot share the RTP socket with the pacer");
-                self.ctx.sip.hangup(self.key.clone()).await;
-                return Ending::new(EndedBy::Gateway, "rtp_socket");
-            }
-        };
-        let ending = self.talk(&socket, &paced, media).await;
-        drop(paced);
-        drop(socket);
-        drop(lease);
-        ending
-    }
-
-    async fn close_recording(&mut self, media: MediaSession) {
-        match media.finish() {
-            Some(Ok(info)) => {
-                self.log
-                    .emit(
-                        EventData::Recording {
-                            path: info.path.display().to_string(),
-                            duration_ms: info.duration_ms,
-                            channels: info.channels,
-                            sample_rate: info.sample_rate,
-                            bytes: info.bytes,
-                            sha256: None,
-                            recovered: None,
-                        },
-                        None,
-                    )
-                    .await
-            }
-            Some(Err(e)) => tracing::error!(error = %e, "recording failed"),
-            None => {}
-        }
-    }
-
-    /// The answered call: media, flow and dialog until one side ends it.
-    async fn talk(
-        &mut self,
-        socket: &StdUdpSocket,
-        paced: &PacedStream,
-        media: &mut MediaSession,
-    ) -> Ending {
-        let mut clock = self.ctx.clock.clone();
-        let mut last_frame = clock.now_index();
+        self.drain().await;
+        // The clock is joined when the media starts (a receiver cloned then
+        // sees only the ticks that follow).
+        let mut clock: Option<MediaClock> = None;
+        let mut last_frame = 0;
         let mut shutdown = self.ctx.shutdown.clone();
+        let mut shutdown_open = true;
         let mut buf = vec![0u8; 2048];
         let mut out = Vec::with_capacity(256);
         // One timer for the call's life, moved only when its deadline does:
@@ -373,8 +165,8 @@ impl CallActor {
         let sleep = tokio::time::sleep_until(far());
         tokio::pin!(sleep);
         let mut armed: Option<Instant> = None;
-        let ending = loop {
-            let timer = self.next_deadline();
+        while !self.core.is_over() {
+            let timer = self.core.poll_timeout();
             if timer != armed {
                 armed = timer;
                 let at = timer
@@ -382,265 +174,304 @@ impl CallActor {
                     .unwrap_or_else(far);
                 sleep.as_mut().reset(at);
             }
-            let outcome: Option<Ending> = tokio::select! {
-                ev = self.rx.recv() => match ev {
-                    Some(ev) => self.on_sip(ev, media).await,
-                    None => Some(Ending::new(EndedBy::Gateway, "sip_gone")),
+            let talking = self.core.is_talking();
+            if talking && clock.is_none() {
+                let c = self.ctx.clock.clone();
+                last_frame = c.now_index();
+                clock = Some(c);
+            }
+            let bridged = self.core.agent_bridged();
+            tokio::select! {
+                ev = self.rx.recv(), if self.sip_open => match ev {
+                    Some(ev) => self.input(CallInput::Sip(ev)).await,
+                    None => {
+                        self.sip_open = false;
+                        self.input(CallInput::SipGone).await;
+                    }
                 },
-                frame = clock.next() => match frame {
-                    Some(frame) => match self.on_received(socket, media, &mut buf).await {
-                        Some(ending) => Some(ending),
-                        None => self.on_frames(frame, &mut last_frame, paced, media, &mut out).await,
-                    },
-                    None => Some(Ending::new(EndedBy::Gateway, "clock_stopped")),
+                frame = next_tick(&mut clock), if talking => match frame {
+                    Some(frame) => {
+                        self.on_received(&mut buf).await;
+                        self.on_frames(frame, &mut last_frame, &mut out).await;
+                    }
+                    None => self.input(CallInput::ClockStopped).await,
                 },
                 Some((id, result)) = self.lookup_rx.recv() => {
-                    self.on_lookup(id, result, media).await
+                    self.input(CallInput::LookupResult { id, result }).await;
                 }
-                notice = agent::recv(&mut self.agent.notices) => match notice {
-                    Some(n) => self.on_desk(n, media).await,
+                notice = recv(&mut self.notices) => match notice {
+                    Some(DeskNotice::Leg { agent, leg }) => {
+                        self.leg = Some(Leg::from(leg));
+                        self.input(CallInput::AgentLeg { agent }).await;
+                    }
+                    Some(n) => self.input(CallInput::Desk(n)).await,
                     None => {
-                        self.agent.notices = None;
-                        None
+                        self.notices = None;
+                        self.input(CallInput::DeskGone).await;
                     }
                 },
-                from = agent::recv_bridge(&mut self.agent.bridge) => match from {
-                    agent::FromAgent::Frame(frame) => {
-                        self.on_agent_audio(frame, media);
-                        None
-                    }
-                    agent::FromAgent::Event(ev) => self.on_leg_event(ev, media).await,
+                from = from_agent(&mut self.leg, bridged) => match from {
+                    FromAgent::Frame(frame) => self.input(CallInput::AgentAudio(&frame)).await,
+                    FromAgent::Event(ev) => self.input(CallInput::AgentLegEvent(ev)).await,
                 },
                 _ = &mut sleep, if armed.is_some() => {
                     // Fired: re-arm from the next deadline on the next turn.
                     armed = None;
                     sleep.as_mut().reset(far());
-                    self.on_timer(media).await
+                    self.input(CallInput::Timeout).await;
                 }
-                _ = shutdown.changed() => {
-                    if *shutdown.borrow() {
-                        self.ctx.sip.hangup(self.key.clone()).await;
-                        Some(Ending::new(EndedBy::Gateway, "shutdown"))
-                    } else {
-                        None
+                changed = shutdown.changed(), if shutdown_open => {
+                    if changed.is_err() {
+                        shutdown_open = false;
+                    } else if *shutdown.borrow() {
+                        self.input(CallInput::Shutdown).await;
                     }
                 }
-            };
-            if let Some(ending) = outcome {
-                break ending;
             }
-        };
-        if self.flow.stage != Stage::Done {
-            // The flow did not end the call itself: let it record how it ended.
-            self.end_flow(media).await;
-        } else if self.close_voicemail(media).await.is_some() {
-            // A queue overflow's message the caller ended by hanging up (as
-            // most do): it is kept, and the call's outcome is voicemail.
-            self.log.emit(EventData::outcome("voicemail"), None).await;
         }
-        self.leave_desk(media).await;
-        ending
+    }
+
+    /// Feeds one input to the core and carries out what it asks.
+    async fn input(&mut self, input: CallInput<'_>) {
+        self.core.handle(Instant::now(), Utc::now(), input);
+        self.drain().await;
     }
 
     /// Reads what the caller sent since the last media tick (bounded, so a
     /// flood cannot starve the call's other work).
-    async fn on_received(
-        &mut self,
-        socket: &StdUdpSocket,
-        media: &mut MediaSession,
-        buf: &mut [u8],
-    ) -> Option<Ending> {
+    async fn on_received(&mut self, buf: &mut [u8]) {
         for _ in 0..MAX_RECV_PER_TICK {
-            let (n, from) = match socket.recv_from(buf) {
+            let Some(rtp) = &self.rtp else { return };
+            let (n, from) = match rtp.socket.recv_from(buf) {
                 Ok(r) => r,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return None,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) => {
                     tracing::debug!(error = %e, "RTP receive error");
-                    return None;
+                    return;
                 }
             };
-            self.forward_to_agent(&buf[..n]);
-            for ev in media.on_rtp(Instant::now(), from, &buf[..n]) {
-                if let Some(ending) = self.on_media(ev, media).await {
-                    return Some(ending);
-                }
+            let datagram = &buf[..n];
+            self.forward_to_agent(datagram);
+            self.input(CallInput::Rtp { from, datagram }).await;
+            if !self.core.is_talking() {
+                return;
             }
         }
-        None
     }
 
     /// Produces the frames up to [`BATCH`] ticks ahead of `frame` and hands
     /// them to the pacer, each for the tick it is due on.
-    async fn on_frames(
-        &mut self,
-        frame: u64,
-        last: &mut u64,
-        paced: &PacedStream,
-        media: &mut MediaSession,
-        out: &mut Vec<u8>,
-    ) -> Option<Ending> {
+    async fn on_frames(&mut self, frame: u64, last: &mut u64, out: &mut Vec<u8>) {
         let target = frame + BATCH;
         // Catch up on frames a late wake-up missed, but never more than a
         // second's worth (50 frames, `target` included).
         let first = (*last + 1).max(target.saturating_sub(49));
         *last = target.max(*last);
         for due in first..=target {
+            if !self.core.is_talking() {
+                return;
+            }
             out.clear();
-            let tick = media.on_tick(Instant::now(), out);
-            if let Some(to) = tick.send_to {
-                paced.push(due, to, out);
+            let to = self.core.media_frame(Instant::now(), Utc::now(), out);
+            if let (Some(to), Some(rtp)) = (to, &self.rtp) {
+                rtp.paced.push(due, to, out);
             }
-            for ev in tick.events {
-                if let Some(ending) = self.on_media(ev, media).await {
-                    return Some(ending);
-                }
-            }
-        }
-        None
-    }
-
-    async fn on_sip(&mut self, ev: SipEvent, media: &mut MediaSession) -> Option<Ending> {
-        match ev {
-            SipEvent::Confirmed { .. } => {
-                if !self.started {
-                    self.started = true;
-                    apply_direction(media, self.incoming.offer.direction);
-                    return self.flow_started(media).await;
-                }
-                None
-            }
-            SipEvent::Digit {
-                digit, duration_ms, ..
-            } => self.on_digit(digit, duration_ms, "info", media).await,
-            SipEvent::MediaChanged { media: remote, .. } => {
-                media.set_remote(remote.rtp_addr);
-                apply_direction(media, remote.direction);
-                self.log
-                    .emit(
-                        EventData::MediaChanged {
-                            direction: direction_name(remote.direction).into(),
-                            rtp: remote.rtp_addr.to_string(),
-                        },
-                        None,
-                    )
-                    .await;
-                None
-            }
-            SipEvent::TransferAccepted { .. } => self.on_transfer(None, media).await,
-            SipEvent::TransferProgress { code, .. } => self.on_transfer(Some(code), media).await,
-            SipEvent::TransferFailed { code, .. } => self.on_transfer_failed(code, media).await,
-            SipEvent::Ended { reason, .. } => Some(ending_from(reason)),
-            // Not for an answered call: the router spawns actors for new
-            // calls, and a callback leg handles its dialling itself.
-            SipEvent::Incoming(_)
-            | SipEvent::Ringing { .. }
-            | SipEvent::OutboundAnswered { .. }
-            | SipEvent::OutboundFailed { .. } => None,
+            self.drain().await;
         }
     }
 
-    async fn on_media(&mut self, ev: MediaEvent, media: &mut MediaSession) -> Option<Ending> {
-        match ev {
-            // The duration is only known when the event ends; the digit is
-            // reported on its first packet, so none is recorded.
-            MediaEvent::Digit(d) => self.on_digit(d.digit, None, "rfc4733", media).await,
-            MediaEvent::PromptFinished { interrupted } => {
-                self.prompt_finished(interrupted, media).await
-            }
-            MediaEvent::InactivityTimeout => {
-                tracing::warn!("no RTP from the caller; hanging up");
-                self.ctx.sip.hangup(self.key.clone()).await;
-                Some(Ending::new(EndedBy::Timeout, "rtp_timeout"))
-            }
+    /// The caller's voice, to the agent: the RTP payload as it came when
+    /// both sides speak PCMU (the agent leg is PCMU only); PCMA is
+    /// converted per sample.
+    fn forward_to_agent(&self, datagram: &[u8]) {
+        let Some(leg) = &self.leg else { return };
+        if !self.core.caller_to_agent() {
+            return;
         }
-    }
-
-    /// Binds an RTP socket on a port from the pool.
-    async fn bind_rtp(&self) -> std::io::Result<(StdUdpSocket, PortLease)> {
-        bind_rtp(&self.ctx, self.incoming.peer.addr)
-    }
-
-    /// Waits (bounded) for the dialog to be gone and says why it went.
-    async fn wait_ended(&mut self) -> Option<EndReason> {
-        tokio::time::timeout(Duration::from_secs(40), async {
-            while let Some(ev) = self.rx.recv().await {
-                if let SipEvent::Ended { reason, .. } = ev {
-                    return Some(reason);
-                }
-            }
-            None
-        })
-        .await
-        .ok()
-        .flatten()
-    }
-}
-
-fn ending_from(reason: EndReason) -> Ending {
-    match reason {
-        EndReason::RemoteBye => Ending::new(EndedBy::Caller, "BYE"),
-        EndReason::Cancelled => Ending::new(EndedBy::Caller, "CANCEL"),
-        EndReason::AckTimeout => Ending::new(EndedBy::Timeout, "ack_timeout"),
-        EndReason::LocalBye => Ending::new(EndedBy::Gateway, "BYE"),
-        EndReason::Rejected { code } => Ending::new(EndedBy::Gateway, &code.to_string()),
-    }
-}
-
-fn apply_direction(media: &mut MediaSession, offered: Direction) {
-    // The offer's direction is the remote party's view: sendonly means they
-    // send and we only receive (hold), so we stop sending.
-    let (send, recv) = match offered {
-        Direction::SendRecv => (true, true),
-        Direction::SendOnly => (false, true),
-        Direction::RecvOnly => (true, false),
-        Direction::Inactive => (false, false),
-    };
-    media.set_direction(send, recv);
-}
-
-fn direction_name(d: Direction) -> &'static str {
-    match d {
-        Direction::SendRecv => "sendrecv",
-        Direction::SendOnly => "sendonly",
-        Direction::RecvOnly => "recvonly",
-        Direction::Inactive => "inactive",
-    }
-}
-
-/// The local address the OS would use to reach `peer` (no packet is sent).
-fn route_ip(peer: SocketAddr) -> IpAddr {
-    let any: SocketAddr = if peer.is_ipv4() {
-        (Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    StdUdpSocket::bind(any)
-        .and_then(|s| {
-            s.connect(peer)?;
-            s.local_addr()
-        })
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
-}
-
-/// Binds an RTP socket on a port from the pool, on the address that routes
-/// to `peer` (or the configured media address).
-fn bind_rtp(ctx: &CallContext, peer: SocketAddr) -> std::io::Result<(StdUdpSocket, PortLease)> {
-    let ip = ctx.settings.media_ip.unwrap_or_else(|| route_ip(peer));
-    let mut last_err = None;
-    for _ in 0..8 {
-        let Some(lease) = ctx.ports.lease() else {
-            break;
+        let Some(offer) = self.core.caller_media() else {
+            return;
         };
-        match StdUdpSocket::bind(SocketAddr::new(ip, lease.port())) {
-            Ok(s) => {
-                // Non-blocking and outside the reactor: the actor drains
-                // it on its media tick, never woken per packet.
-                s.set_nonblocking(true)?;
-                return Ok((s, lease));
+        let Ok(pkt) = RtpPacket::parse(datagram) else {
+            return;
+        };
+        if pkt.payload_type != offer.payload_type || pkt.payload.is_empty() {
+            return;
+        }
+        match offer.codec {
+            Codec::Pcmu => {
+                leg.to_agent.send(pkt.payload);
             }
-            Err(e) => last_err = Some(e),
+            Codec::Pcma => {
+                let converted: Vec<u8> = pkt
+                    .payload
+                    .iter()
+                    .map(|&a| ulaw_encode(alaw_decode(a)))
+                    .collect();
+                leg.to_agent.send(&converted);
+            }
         }
     }
-    Err(last_err.unwrap_or_else(|| std::io::Error::other("RTP port range exhausted")))
+
+    /// Carries out the core's outputs, in order. Those with a result feed
+    /// it back at once, so the core sees it before anything else happens.
+    async fn drain(&mut self) {
+        while let Some(output) = self.core.poll_output() {
+            match output {
+                CallOutput::Emit(data, node) => self.log.emit(data, node.as_deref()).await,
+                CallOutput::BindRtp { peer } => {
+                    let bound = self.bind(peer);
+                    self.core
+                        .handle(Instant::now(), Utc::now(), CallInput::RtpBound(bound));
+                }
+                CallOutput::Sip(cmd) => self.sip(cmd).await,
+                CallOutput::CreateRecorder { kind, path } => {
+                    let created = match kind {
+                        RecorderFor::Call => CallRecorder::create(&path),
+                        RecorderFor::Voicemail => CallRecorder::create_mono(&path),
+                    };
+                    let result = created.map_err(|e| e.to_string());
+                    let input = CallInput::RecorderCreated { kind, result };
+                    self.core.handle(Instant::now(), Utc::now(), input);
+                }
+                CallOutput::Lookup {
+                    id,
+                    source,
+                    params,
+                    timeout,
+                } => self.spawn_lookup(id, source, params, timeout),
+                CallOutput::Enqueue(info) => {
+                    if let Some(desk) = &self.ctx.desk {
+                        let (tx, rx) = mpsc::channel(64);
+                        self.notices = Some(rx);
+                        desk.send(DeskInput::Enqueue(QueuedCall { info, notices: tx }))
+                            .await;
+                    }
+                }
+                CallOutput::Desk(input) => {
+                    if let Some(desk) = &self.ctx.desk {
+                        desk.send(input).await;
+                    }
+                }
+                CallOutput::CloseAgentLeg { hub_session } => {
+                    self.leg = None;
+                    if let (Some(session), Some(desk)) = (hub_session, &self.ctx.desk) {
+                        desk.hub().close(&session).await;
+                    }
+                }
+                CallOutput::ReleaseRtp => self.rtp = None,
+                CallOutput::Done => {}
+            }
+        }
+    }
+
+    async fn sip(&mut self, cmd: SipCommand) {
+        let sip = &self.ctx.sip;
+        let key = self.key.clone();
+        let result = match cmd {
+            SipCommand::Ring => return sip.ring(key).await,
+            SipCommand::Reject { code } => return sip.reject(key, code).await,
+            SipCommand::Hangup => return sip.hangup(key).await,
+            SipCommand::Answer { local_rtp } => {
+                let r = sip.answer(key, local_rtp).await;
+                CallInput::AnswerResult(r.map_err(|e| e.to_string()))
+            }
+            SipCommand::Refer { target } => {
+                let r = sip.refer(key, target).await;
+                CallInput::ReferResult(r.map_err(|e| e.to_string()))
+            }
+            SipCommand::Originate(req) => {
+                let r = sip.originate(*req).await;
+                CallInput::OriginateResult(r.map(|_| ()).map_err(|e| e.to_string()))
+            }
+        };
+        self.core.handle(Instant::now(), Utc::now(), result);
+    }
+
+    /// Binds the call's RTP socket towards `peer` and shares it with the pacer.
+    fn bind(&mut self, peer: SocketAddr) -> Result<SocketAddr, RtpError> {
+        let (socket, lease) =
+            bind_rtp(&self.ctx, peer).map_err(|e| RtpError::NoPort(e.to_string()))?;
+        let local = socket
+            .local_addr()
+            .map_err(|e| RtpError::Socket(e.to_string()))?;
+        let paced = socket
+            .try_clone()
+            .map_err(|e| RtpError::Socket(e.to_string()))?;
+        let paced = self.ctx.clock.pace(paced);
+        self.rtp = Some(Rtp {
+            socket,
+            paced,
+            _lease: lease,
+        });
+        Ok(local)
+    }
+
+    fn spawn_lookup(
+        &self,
+        id: u64,
+        source: LookupSource,
+        params: Map<String, Value>,
+        timeout: Duration,
+    ) {
+        let fut = self.ctx.lookups.lookup(source, params, timeout);
+        let tx = self.lookup_tx.clone();
+        tokio::spawn(
+            async move {
+                // The interpreter gives up on its own at `timeout`; this bound
+                // only keeps a hung lookup from living forever.
+                let result = tokio::time::timeout(timeout + Duration::from_secs(1), fut)
+                    .await
+                    .unwrap_or_else(|_| Err("timed out".into()));
+                let _ = tx.send((id, result)).await;
+            }
+            .in_current_span(),
+        );
+    }
+}
+
+impl From<AgentLeg> for Leg {
+    fn from(leg: AgentLeg) -> Self {
+        Self {
+            to_agent: leg.to_agent,
+            from_agent: leg.from_agent,
+            events: leg.events,
+        }
+    }
+}
+
+/// The clock's next tick; pending while the call has no media.
+async fn next_tick(clock: &mut Option<MediaClock>) -> Option<u64> {
+    match clock {
+        Some(c) => c.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Receives from an optional channel; pending while there is none.
+async fn recv<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What the agent's leg delivers: the agent's audio, or news of the leg.
+enum FromAgent {
+    Frame(Vec<u8>),
+    Event(AgentEvent),
+}
+
+/// The leg's next frame, or (once `bridged`) its next event; pending while
+/// there is no leg. Frames are drained even before the bridge (a callback
+/// leg's agent speaks while it rings), so audio never arrives late; events
+/// wait for the bridge, which reports them.
+async fn from_agent(leg: &mut Option<Leg>, bridged: bool) -> FromAgent {
+    let Some(l) = leg else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        Some(frame) = l.from_agent.recv() => FromAgent::Frame(frame),
+        Some(ev) = l.events.recv(), if bridged => FromAgent::Event(ev),
+        else => std::future::pending().await,
+    }
 }

@@ -1,4 +1,5 @@
-//! The call layer of the Hotline gateway: one actor per call.
+//! The call layer of the Hotline gateway: one actor per call, a thin async
+//! shell around a sans-IO [`CallCore`].
 //!
 //! For: turning an incoming SIP call into an answered, paced, recorded
 //! conversation driven by an IVR flow (`hotline-ivr`'s interpreter), and
@@ -18,12 +19,20 @@
 
 mod actor;
 mod clock;
+mod context;
+mod core;
 mod event;
 mod flow;
 mod router;
+mod rtp;
 
-pub use actor::{CallContext, CallSettings, run_call};
+pub use actor::run_call;
 pub use clock::{FRAME, MediaClock};
+pub use context::{CallContext, CallSettings};
+pub use core::{
+    CallCore, CallInput, CallOutput, CoreConfig, Ending, RecorderFor, RtpError, SipCommand,
+    desk_input_name,
+};
 pub use event::{CallEvent, CallEventStamper, EndedBy, EventData, EventLog, EventSink};
 pub use flow::{BoxFuture, FlowFactory, LookupProvider, builtin_flow};
 pub use router::{ActiveCalls, CallRouter};

@@ -11,7 +11,8 @@ use tracing::Instrument;
 
 use hotline_desk::{DialOrder, Dialer};
 
-use crate::actor::{CallContext, run_call, run_callback};
+use crate::actor::{run_call, run_callback};
+use crate::context::CallContext;
 
 /// Events queued for one call before its actor falls behind (digits, re-INVITEs, BYE).
 const PER_CALL_QUEUE: usize = 32;
