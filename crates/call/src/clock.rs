@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+/// The clock's tick and the audio in one RTP packet: 20 ms (160 G.711
+/// samples at 8 kHz).
 pub const FRAME: Duration = Duration::from_millis(20);
 
 /// Frames a call actor produces per wake-up (and how far ahead it works).

@@ -38,15 +38,30 @@ pub struct CallSettings {
 
 /// What every call shares, read-only.
 pub struct CallContext {
+    /// The SIP endpoint's handle: rings, answers, transfers and hangs up
+    /// calls, and sends callback legs' INVITEs.
     pub sip: SipHandle,
+    /// The decoded prompts (`en/welcome`, …) every call plays from memory.
     pub prompts: Arc<PromptCache>,
+    /// The RTP port range; each call leases one port for its socket and
+    /// gives it back when its media ends.
     pub ports: Arc<RtpPortPool>,
+    /// Where every call's numbered events go (the event log, later the
+    /// database writer).
     pub events: EventSink,
+    /// Where answered calls are recorded: one stereo WAV per call, named
+    /// `<call id>.wav`.
     pub recordings_dir: PathBuf,
+    /// Where voicemail messages go: mono WAVs named `<call id>-<n>.wav`,
+    /// `n` counting the call's messages from 1.
     pub voicemail_dir: PathBuf,
+    /// The shared 20 ms tick that paces every call's outgoing RTP.
     pub clock: MediaClock,
+    /// The configuration's per-call timeouts, answer delay and node name.
     pub settings: CallSettings,
+    /// Chooses the IVR flow each new call runs (it keeps it to its end).
     pub flows: FlowFactory,
+    /// Answers the flows' lookup nodes (subscriber, order, webhook).
     pub lookups: Arc<dyn LookupProvider>,
     /// Agents answer queued calls here; `None` holds queued callers with
     /// music until `queue_max_wait` (no agents configured).

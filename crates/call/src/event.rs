@@ -25,6 +25,8 @@ pub struct EventSink {
 }
 
 impl EventSink {
+    /// A sink feeding `tx`; whoever holds the receiver (e.g.
+    /// [`EventLog::run`]) consumes the events.
     pub fn new(tx: mpsc::Sender<CallEvent>) -> Self {
         Self { tx }
     }
@@ -40,13 +42,18 @@ impl EventSink {
 
 /// Stamps events of one call with its ids and a contiguous sequence number.
 pub struct CallEventStamper {
+    /// The call record's id: a fresh UUID per call (and per callback
+    /// attempt), not the SIP Call-ID.
     pub call_id: Uuid,
+    /// The dialog's SIP Call-ID as the trunk sent it; `cb-<uuid>` for a
+    /// callback leg, whose INVITE we send.
     pub sip_call_id: String,
     next_seq: u32,
     sink: EventSink,
 }
 
 impl CallEventStamper {
+    /// Numbers the call's events from `seq` 0 and queues them on `sink`.
     pub fn new(call_id: Uuid, sip_call_id: String, sink: EventSink) -> Self {
         Self {
             call_id,
@@ -92,6 +99,8 @@ pub struct EventLog {
 }
 
 impl EventLog {
+    /// A log appending to the file at `path`, created by [`EventLog::run`]
+    /// if it does not exist.
     pub fn new(path: &Path) -> Self {
         Self {
             path: path.to_owned(),

@@ -22,6 +22,7 @@ const PER_CALL_QUEUE: usize = 32;
 pub struct ActiveCalls(Arc<AtomicUsize>);
 
 impl ActiveCalls {
+    /// Call actors running now, inbound calls and callback legs alike.
     pub fn get(&self) -> usize {
         self.0.load(Ordering::Acquire)
     }
@@ -45,6 +46,8 @@ pub struct CallRouter {
 }
 
 impl CallRouter {
+    /// A router whose call actors share `ctx`; nothing runs until
+    /// [`CallRouter::run`].
     pub fn new(ctx: Arc<CallContext>) -> Self {
         let (dial_tx, dial_rx) = mpsc::channel(64);
         Self {
@@ -55,6 +58,8 @@ impl CallRouter {
         }
     }
 
+    /// The live-call count, still readable after the router has moved
+    /// into [`CallRouter::run`].
     pub fn active(&self) -> ActiveCalls {
         self.active.clone()
     }

@@ -64,15 +64,23 @@ pub struct CoreConfig {
     pub call_id: Uuid,
     /// This gateway's name in `call_started`.
     pub node: String,
+    /// Hang up (ended by timeout, `rtp_timeout`) when no RTP arrives from
+    /// the caller for this long.
     pub rtp_timeout: Duration,
+    /// Ring (180) this long before the 200 OK; zero answers at once.
     pub answer_delay: Duration,
     /// How long a queued caller no agent can answer is held.
     pub queue_max_wait: Duration,
+    /// `--force-hours`: what every `hours` node answers; `None` reads the
+    /// clock.
     pub forced_hours: Option<hotline_ivr::ForcedHours>,
+    /// Where the call's stereo recording is created, as `<call_id>.wav`.
     pub recordings_dir: PathBuf,
+    /// Where voicemail messages are created, as `<call_id>-<n>.wav`.
     pub voicemail_dir: PathBuf,
     /// An agent desk exists (else queued callers are held until max wait).
     pub has_desk: bool,
+    /// The decoded prompts the flow and the queue play, by name.
     pub prompts: Arc<PromptCache>,
 }
 
@@ -99,17 +107,25 @@ pub enum RecorderFor {
 /// A SIP command for the call's dialog.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SipCommand {
+    /// Send 180 Ringing (while `answer_delay` runs).
     Ring,
     /// Answer with our RTP address; the result comes back as `AnswerResult`.
     Answer {
+        /// Where we receive the caller's RTP; put in the answer's SDP.
         local_rtp: SocketAddr,
     },
+    /// Refuse the unanswered INVITE (we have no RTP socket for it).
     Reject {
+        /// The final response: 503 when no port was free, 500 when the
+        /// socket failed.
         code: u16,
     },
+    /// End the dialog: BYE once answered, 480 before, a CANCEL for a
+    /// callback leg still ringing.
     Hangup,
     /// Blind transfer; the result comes back as `ReferResult`.
     Refer {
+        /// The `Refer-To` URI, from the flow's transfer node.
         target: String,
     },
     /// Dial a callback leg; the result comes back as `OriginateResult`.
@@ -120,25 +136,38 @@ pub enum SipCommand {
 pub enum CallInput<'a> {
     /// The shell bound (or failed to bind) the call's RTP socket.
     RtpBound(Result<SocketAddr, RtpError>),
+    /// The 200 OK of [`SipCommand::Answer`] went out, or why the call could
+    /// no longer be answered (typically a CANCEL won the race).
     AnswerResult(Result<(), String>),
+    /// The REFER of [`SipCommand::Refer`] went out (its outcome follows as
+    /// `Transfer*` SIP events), or why it could not be sent.
     ReferResult(Result<(), String>),
+    /// The INVITE of [`SipCommand::Originate`] went out (ringing and answer
+    /// follow as SIP events), or why the request was unusable.
     OriginateResult(Result<(), String>),
     /// A recorder asked for with [`CallOutput::CreateRecorder`].
     RecorderCreated {
+        /// The `kind` it was asked for with.
         kind: RecorderFor,
+        /// The open WAV writer, or why the file could not be created.
         result: Result<CallRecorder, String>,
     },
+    /// A SIP event of this call's dialog (the router routes by Call-ID).
     Sip(SipEvent),
     /// The SIP event channel closed.
     SipGone,
     /// One datagram from the RTP socket.
     Rtp {
+        /// The datagram's source address.
         from: SocketAddr,
+        /// The whole RTP packet, header included.
         datagram: &'a [u8],
     },
     /// A lookup's answer.
     LookupResult {
+        /// The `id` of the [`CallOutput::Lookup`] it answers.
         id: u64,
+        /// The fields found, or a short error text recorded with the call.
         result: Result<Map<String, Value>, String>,
     },
     /// A desk notice (an agent's audio leg comes as [`CallInput::AgentLeg`]:
@@ -148,6 +177,7 @@ pub enum CallInput<'a> {
     DeskGone,
     /// The agent's audio leg arrived (the shell keeps its channels).
     AgentLeg {
+        /// The id of the agent whose page connected.
         agent: String,
     },
     /// One PCMU frame of the agent's voice.
@@ -169,20 +199,31 @@ pub enum CallOutput {
     /// Bind an RTP socket on the address that routes to `peer`; answer
     /// with [`CallInput::RtpBound`].
     BindRtp {
+        /// Where the INVITE came from, or the trunk a callback leg dials
+        /// through.
         peer: SocketAddr,
     },
+    /// Send a command on the call's dialog; `Answer`, `Refer` and
+    /// `Originate` answer with their `*Result` input.
     Sip(SipCommand),
     /// Create a recorder at `path`; answer with [`CallInput::RecorderCreated`].
     CreateRecorder {
+        /// Echoed in the answer.
         kind: RecorderFor,
+        /// The WAV to create: `<recordings>/<call id>.wav`, or
+        /// `<voicemail>/<call id>-<n>.wav` for the call's nth message.
         path: PathBuf,
     },
     /// Run a lookup; answer with [`CallInput::LookupResult`] (a hung one
     /// may be answered with an error a second after `timeout`).
     Lookup {
+        /// Chosen by the interpreter; echoed in the answer.
         id: u64,
+        /// What to ask: subscriber by caller id, order by number, webhook.
         source: LookupSource,
+        /// The flow node's params, rendered for this call.
         params: Map<String, Value>,
+        /// How long the flow waits before it takes the node's failure branch.
         timeout: Duration,
     },
     /// Join the desk's queue with this call (the shell opens the notice
@@ -193,6 +234,8 @@ pub enum CallOutput {
     /// Drop the agent leg's channels; close its session in the media hub
     /// when `hub_session` says which.
     CloseAgentLeg {
+        /// `<agent>/<desk call id>`; `None` when there is no desk, or the
+        /// leg disconnected or arrived after the call ended.
         hub_session: Option<String>,
     },
     /// The media is over: drop the RTP socket, the pacer and the port.

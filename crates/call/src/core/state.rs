@@ -15,11 +15,15 @@ use crate::event::{EndedBy, EventData};
 /// How a call is ending, before it is recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ending {
+    /// Who ended the call, recorded as `hangup`'s `ended_by`.
     pub by: EndedBy,
+    /// Why, recorded as `hangup`'s `cause`: the SIP side's (`BYE`,
+    /// `CANCEL`, a reject code) or ours (`rtp_timeout`, `shutdown`, …).
     pub cause: String,
 }
 
 impl Ending {
+    /// An ending by `by` for `cause`, e.g. `Ending::new(EndedBy::Caller, "BYE")`.
     pub fn new(by: EndedBy, cause: &str) -> Self {
         Self {
             by,
