@@ -183,8 +183,9 @@ fn reloaded_versions(gw: &Gateway) -> Vec<String> {
 // ---------------------------------------------------------------- tests
 
 /// English, subscriptions, refund: the flow sets `subscription.refund` and
-/// queues the call for `subscriptions`; no agent answers within the stand-in
-/// queue's 3 s, so the gateway apologises and hangs up.
+/// queues the call for `subscriptions`; no agent desk knows the queue, so
+/// the caller is held for `--queue-max-wait-secs` (3 s here), then the
+/// gateway apologises and hangs up.
 #[test]
 fn subscription_refund_path_is_queued_for_subscriptions() {
     let flows = flows_dir("ivr_refund_flows", &main_flow_with_hours("00:00-24:00"));
