@@ -38,11 +38,16 @@ pub(crate) enum ContentLength {
     Absent,
     Value(usize),
     Invalid,
+    /// Two Content-Length headers that disagree (RFC 4475 §3.3.9): the
+    /// framing is unknowable; over a stream the connection must go.
+    Conflicting,
 }
 
 /// Reads Content-Length (or compact `l`) ourselves: the grammar parser
-/// silently treats a bad value as 0.
+/// silently treats a bad value as 0. Repeated with the same value it is
+/// taken; repeated with another, [`ContentLength::Conflicting`].
 pub(crate) fn content_length(head: &[u8]) -> ContentLength {
+    let mut found = ContentLength::Absent;
     for line in head.split(|b| *b == b'\n') {
         let Some(colon) = line.iter().position(|b| *b == b':') else {
             continue;
@@ -56,12 +61,18 @@ pub(crate) fn content_length(head: &[u8]) -> ContentLength {
         if value.is_empty() || value.len() > 12 || !value.iter().all(u8::is_ascii_digit) {
             return ContentLength::Invalid;
         }
-        return std::str::from_utf8(value)
+        let this = std::str::from_utf8(value)
             .ok()
             .and_then(|v| v.parse().ok())
             .map_or(ContentLength::Invalid, ContentLength::Value);
+        found = match (found, this) {
+            (ContentLength::Absent, this) => this,
+            (ContentLength::Value(a), ContentLength::Value(b)) if a == b => found,
+            (_, ContentLength::Invalid) => return ContentLength::Invalid,
+            _ => return ContentLength::Conflicting,
+        };
     }
-    ContentLength::Absent
+    found
 }
 
 /// The header section as text with CRLF line ends. Non-UTF-8 bytes become
@@ -183,6 +194,14 @@ mod tests {
             ContentLength::Invalid
         );
         assert_eq!(content_length(b"A\r\nX: 1"), ContentLength::Absent);
+        assert_eq!(
+            content_length(b"A\r\nContent-Length: 3\r\nl: 3"),
+            ContentLength::Value(3)
+        );
+        assert_eq!(
+            content_length(b"A\r\nContent-Length: 13\r\nX: y\r\nContent-Length: 5"),
+            ContentLength::Conflicting
+        );
     }
 
     #[test]

@@ -53,6 +53,13 @@
 //! response routing, RFC 3581; flow reuse for NAT). An INVITE without SDP
 //! (delayed offer) is answered 488.
 //!
+//! Requests are checked before they become transactions: malformed ones get
+//! one stateless 400 (505 for another SIP version), unserved methods 405 or
+//! 501, other URI schemes than sip/sips/tel 416, any `Require` 420 (no
+//! extension is supported), an INVITE whose Accept excludes SDP 406. The
+//! RFC 4475 torture messages, with the answer to each, are in
+//! `tests/rfc4475.rs`; the full table is in `docs/security.md`.
+//!
 //! The core, [`Endpoint`], is sans-IO: it takes bytes and the current time
 //! and hands back [`Transmit`]s, [`SipEvent`]s and its next deadline.
 //! [`SipServer`] is a thin tokio shell around it.

@@ -121,6 +121,10 @@ pub(crate) struct Request {
     /// The Request-URI's user part or tel: number.
     pub uri_user: String,
     pub branch: String,
+    /// The top Via's sent-by (host and port, lower case, no LWS): with the
+    /// branch and method it identifies a non-INVITE server transaction
+    /// (RFC 3261 §17.2.3).
+    pub sent_by: String,
     pub from: NameAddr,
     pub to: NameAddr,
     pub call_id: String,
@@ -136,6 +140,8 @@ pub(crate) struct Request {
     pub event: Option<String>,
     /// The User-Agent header, for the edge policy's scanner check.
     pub user_agent: Option<String>,
+    /// The Accept header's media ranges, lower-cased (`None`: no Accept).
+    pub accept: Option<Vec<String>>,
     pub body: Vec<u8>,
     pub reply: ReplyHeaders,
 }
@@ -211,6 +217,9 @@ pub(crate) fn parse(data: &[u8], transport: Transport) -> Result<Inbound, Reject
     let available = data.get(end.body_start..).unwrap_or_default();
     let body: &[u8] = match framing::content_length(data.get(..end.head_len).unwrap_or_default()) {
         ContentLength::Invalid => return Err(reject(&head, 400, "Bad Content-Length")),
+        ContentLength::Conflicting => {
+            return Err(reject(&head, 400, "Conflicting Content-Length headers"));
+        }
         ContentLength::Value(n) => match available.get(..n) {
             Some(b) => b,
             None => return Err(reject(&head, 400, "Body shorter than Content-Length")),
@@ -245,6 +254,55 @@ pub(crate) fn parse(data: &[u8], transport: Transport) -> Result<Inbound, Reject
             return Err(fail(400, what));
         }
     }
+    // RFC 3261 §7.3.1 / RFC 4475 §3.3.8: these may appear once only.
+    for (name, what) in [
+        ("from", "Multiple From headers"),
+        ("to", "Multiple To headers"),
+        ("call-id", "Multiple Call-ID headers"),
+        ("cseq", "Multiple CSeq headers"),
+        ("max-forwards", "Multiple Max-Forwards headers"),
+    ] {
+        // From and To may not be lists either; a Call-ID may hold `"`
+        // and `<` without meaning (RFC 4475 §3.1.1.2), so it is not split.
+        let count: usize = scraped
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| match name {
+                "from" | "to" => split_list(v).len().max(1),
+                _ => 1,
+            })
+            .sum();
+        if count > 1 {
+            return Err(fail(400, what));
+        }
+    }
+    // Every Via value must be one (RFC 4475 §3.1.2.1: `;;,;,,` is not).
+    let vias_ok = scraped
+        .iter()
+        .filter(|(n, _)| n == "via")
+        .flat_map(|(_, v)| split_keep_empty(v))
+        .all(|v| parse_via(v).is_some());
+    if !vias_ok {
+        // Answered with the top Via only (its empty parameters dropped by
+        // `response_via`): the rest cannot be echoed as a valid header.
+        return Err(match fail(400, "Bad Via header") {
+            Rejection::Reply {
+                code,
+                reason,
+                mut reply,
+                extra,
+            } => {
+                reply.vias.truncate(1);
+                Rejection::Reply {
+                    code,
+                    reason,
+                    reply,
+                    extra,
+                }
+            }
+            drop => drop,
+        });
+    }
     let cseq_raw = reply.cseq.clone();
     let mut cseq_parts = cseq_raw.split_whitespace();
     let (Some(seq), Some(cseq_method), None) =
@@ -268,9 +326,36 @@ pub(crate) fn parse(data: &[u8], transport: Transport) -> Result<Inbound, Reject
         }
         return Err(r);
     }
+    // RFC 3261 §8.2.2.1: a scheme we do not serve is 416; a Request-URI
+    // that is no URI (`<sip:...>`, RFC 4475 §3.1.2.7) or carries headers
+    // (§3.1.2.11) is 400.
+    if let Err((code, why)) = check_request_uri(uri) {
+        return Err(fail(code, why));
+    }
+    // RFC 3261 §8.2.2.3: we support no extension, so any Require is 420
+    // with the tokens listed in Unsupported (never for CANCEL or ACK).
+    if !matches!(method, Method::Cancel | Method::Ack) {
+        let required: Vec<String> = scraped
+            .iter()
+            .filter(|(n, _)| n == "require")
+            .flat_map(|(_, v)| split_list(v))
+            .collect();
+        if !required.is_empty() {
+            let mut r = fail(420, "Bad Extension");
+            if let Rejection::Reply { extra, .. } = &mut r {
+                extra.push(("Unsupported", required.join(", ")));
+            }
+            return Err(r);
+        }
+    }
 
     // The grammar parser sees repaired UTF-8 and no body; we keep our body.
-    let mut wire = head.clone().into_bytes();
+    // The Request-Line goes to it with single spaces (RFC 4475 §3.1.2.9:
+    // extra SP between its elements is tolerated).
+    let mut wire = format!("{method_tok} {uri} {version}").into_bytes();
+    if let Some(rest) = head.find("\r\n").and_then(|i| head.get(i..)) {
+        wire.extend_from_slice(rest.as_bytes());
+    }
     wire.extend_from_slice(b"\r\n\r\n");
     let msg = match rsipstack::sip::parser::parse_message(&wire) {
         Ok(SipMessage::Request(r)) => r,
@@ -322,7 +407,7 @@ pub(crate) fn parse(data: &[u8], transport: Transport) -> Result<Inbound, Reject
     let Some(top_via) = vias.first() else {
         return Err(Rejection::Drop("no Via".into()));
     };
-    let Ok(via) = typed::Via::parse(top_via) else {
+    let Some(via) = parse_via(top_via) else {
         return Err(fail(400, "Bad Via header"));
     };
     let (Some(from_raw), Some(to_raw), Some(call_id)) = (from, to, call_id) else {
@@ -337,8 +422,8 @@ pub(crate) fn parse(data: &[u8], transport: Transport) -> Result<Inbound, Reject
     let Ok(to) = name_addr(&to_raw) else {
         return Err(fail(400, "Bad To header"));
     };
-    let branch = match via.branch() {
-        Some(b) if !b.value().is_empty() => b.value().to_string(),
+    let branch = match via.branch {
+        Some(b) if !b.is_empty() => b,
         // RFC 3261 §17.2.3: pre-3261 peers have no usable branch; synthesize a
         // stable key so their retransmissions still match.
         _ => format!(
@@ -363,10 +448,26 @@ pub(crate) fn parse(data: &[u8], transport: Transport) -> Result<Inbound, Reject
         call_id: call_id.clone(),
         cseq: cseq_raw,
     };
+    let accept = scraped.iter().any(|(n, _)| n == "accept").then(|| {
+        scraped
+            .iter()
+            .filter(|(n, _)| n == "accept")
+            .flat_map(|(_, v)| split_list(v))
+            .map(|range| {
+                range
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .collect()
+    });
     Ok(Inbound::Request(Box::new(Request {
         method,
         uri_user: uri_user(uri),
         branch,
+        sent_by: via.sent_by,
         from,
         to,
         call_id,
@@ -381,6 +482,7 @@ pub(crate) fn parse(data: &[u8], transport: Transport) -> Result<Inbound, Reject
             .iter()
             .find(|(n, _)| n == "user-agent")
             .map(|(_, v)| v.clone()),
+        accept,
         body: body.to_vec(),
         reply,
     })))
@@ -443,7 +545,9 @@ fn parse_response(
     let content_type = get("content-type").map(|v| v.trim().to_ascii_lowercase());
     // RFC 3261 §18.3, as for requests; a response we cannot frame is dropped.
     let body: &[u8] = match framing::content_length(head.as_bytes()) {
-        ContentLength::Invalid => return Err(Rejection::Drop("bad Content-Length".into())),
+        ContentLength::Invalid | ContentLength::Conflicting => {
+            return Err(Rejection::Drop("bad Content-Length".into()));
+        }
         ContentLength::Value(n) => available
             .get(..n)
             .ok_or_else(|| Rejection::Drop("body shorter than Content-Length".into()))?,
@@ -517,12 +621,158 @@ fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
 }
 
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_token_byte)
+}
+
+/// Splits a header value on commas outside quotes, keeping empty elements
+/// (`a,,b` is three), trimmed.
+fn split_keep_empty(value: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut quoted, mut escaped, mut start) = (false, false, 0);
+    for (i, ch) in value.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match ch {
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                out.push(value.get(start..i).unwrap_or_default().trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(value.get(start..).unwrap_or_default().trim());
+    out
+}
+
+/// What we use of one Via value.
+#[derive(Debug, PartialEq, Eq)]
+struct ViaParts {
+    /// host[:port], lower case, without LWS.
+    sent_by: String,
+    branch: Option<String>,
+}
+
+/// Checks one Via value (RFC 3261 §20.42, LWS allowed where the grammar
+/// allows it): `SIP / 2.0 / transport sent-by *( ; param )`, no empty
+/// parameter, no parameter `name=` without a value.
+fn parse_via(raw: &str) -> Option<ViaParts> {
+    let mut parts = raw.split(';');
+    let first = parts.next()?;
+    let mut pieces = first.splitn(3, '/');
+    let (name, version, rest) = (pieces.next()?, pieces.next()?, pieces.next()?);
+    if !is_token(name.trim()) || !is_token(version.trim()) {
+        return None;
+    }
+    let (transport, sent_by) = rest.trim_start().split_once(char::is_whitespace)?;
+    if !is_token(transport) {
+        return None;
+    }
+    // sent-by = host [ COLON port ]; LWS only around the colon.
+    let words: Vec<&str> = sent_by.split_whitespace().collect();
+    let joined_ok = words
+        .windows(2)
+        .all(|w| w[0].ends_with(':') || w[1].starts_with(':'));
+    let sent_by: String = words.concat().to_ascii_lowercase();
+    if sent_by.is_empty()
+        || !joined_ok
+        || !sent_by
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
+    {
+        return None;
+    }
+    let mut branch = None;
+    for p in parts {
+        let (name, value) = match p.split_once('=') {
+            Some((n, v)) => (n.trim(), Some(v.trim())),
+            None => (p.trim(), None),
+        };
+        if !is_token(name) || value.is_some_and(str::is_empty) {
+            return None;
+        }
+        if name.eq_ignore_ascii_case("branch") {
+            branch = value.map(str::to_string);
+        }
+    }
+    Some(ViaParts { sent_by, branch })
+}
+
+/// Checks the Request-URI: `Err((status, reason))` for one we cannot serve.
+fn check_request_uri(uri: &str) -> Result<(), (u16, &'static str)> {
+    const MALFORMED: (u16, &str) = (400, "Malformed Request-URI");
+    let (scheme, rest) = uri.split_once(':').ok_or(MALFORMED)?;
+    let scheme_ok = scheme
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    if !scheme_ok || rest.is_empty() || !uri.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(MALFORMED);
+    }
+    if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
+        // The userinfo may hold `?` and `;`; the host part may not hold headers.
+        let hostport = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+        if hostport.contains('?') {
+            return Err((400, "Headers in Request-URI"));
+        }
+        if hostport.split(';').next().unwrap_or_default().is_empty() {
+            return Err(MALFORMED);
+        }
+        return Ok(());
+    }
+    if scheme.eq_ignore_ascii_case("tel") {
+        return Ok(());
+    }
+    Err((416, "Unsupported URI Scheme"))
+}
+
+/// The header parameters of a name-addr / addr-spec header value (From,
+/// To): after `>` when the URI is in angle brackets, else from the first
+/// `;`. `None` when a quoted string or `<` is left open (RFC 4475 §3.1.2.6).
+fn header_params(raw: &str) -> Option<&str> {
+    let (mut quoted, mut escaped, mut open) = (false, false, None);
+    for (i, ch) in raw.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match ch {
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted && open.is_none() => open = Some(i),
+            '>' if !quoted && open.is_some() => return raw.get(i + 1..),
+            ';' if !quoted && open.is_none() => return raw.get(i..),
+            _ => {}
+        }
+    }
+    (!quoted && open.is_none()).then_some("")
+}
+
+/// The value of header parameter `name` (LWS around `=` allowed, RFC 3261 §25.1).
+fn param_value<'a>(params: &'a str, name: &str) -> Option<&'a str> {
+    params.split(';').find_map(|p| {
+        let (n, v) = p.split_once('=')?;
+        n.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim())
+            .filter(|v| !v.is_empty())
+    })
+}
+
 fn short(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).take(80).collect()
 }
 
 /// Parses From/To/P-Asserted-Identity with the grammar crate.
 fn name_addr(raw: &str) -> Result<NameAddr, ()> {
+    let params = header_params(raw).ok_or(())?;
     let parsed = typed::From::parse(raw).map_err(|_| ())?;
     let display = parsed
         .display_name
@@ -533,12 +783,15 @@ fn name_addr(raw: &str) -> Result<NameAddr, ()> {
     Ok(NameAddr {
         display,
         user: uri_user(&parsed.uri.to_string()),
-        tag: parsed.tag().map(|t| t.value().to_string()),
+        // Our own reading: the grammar crate misses `;tag = x` (RFC 4475 §3.1.1.1).
+        tag: param_value(params, "tag")
+            .map(str::to_string)
+            .or_else(|| parsed.tag().map(|t| t.value().to_string())),
     })
 }
 
 /// The URI inside a name-addr (`"x" <uri>;p` → `uri`) or the bare addr-spec.
-fn addr_spec(v: &str) -> String {
+pub(crate) fn addr_spec(v: &str) -> String {
     let v = v.trim();
     if let Some(start) = v.find('<') {
         let rest = v.get(start + 1..).unwrap_or_default();
@@ -640,7 +893,7 @@ fn response_via(raw: &str, source: SocketAddr) -> String {
     for p in parts {
         let p = p.trim();
         let name = p.split('=').next().unwrap_or_default().trim();
-        if name.eq_ignore_ascii_case("received") {
+        if p.is_empty() || name.eq_ignore_ascii_case("received") {
             continue;
         }
         if name.eq_ignore_ascii_case("rport") && !p.contains('=') {
@@ -686,7 +939,10 @@ pub(crate) fn reason_phrase(code: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        406 => "Not Acceptable",
         415 => "Unsupported Media Type",
+        416 => "Unsupported URI Scheme",
+        420 => "Bad Extension",
         480 => "Temporarily Unavailable",
         481 => "Call/Transaction Does Not Exist",
         482 => "Loop Detected",
@@ -893,6 +1149,90 @@ mod tests {
         assert_eq!(sipfrag_status(b"SIP/2.0 2000 OK"), None);
         assert_eq!(sipfrag_status(b"SIP/2.0 099 Low"), None);
         assert_eq!(sipfrag_status(b""), None);
+    }
+
+    #[test]
+    fn via_values() {
+        let v = parse_via("SIP  /   2.0 /UDP    192.0.2.2;branch=390skdjuw").unwrap();
+        assert_eq!(
+            (v.sent_by.as_str(), v.branch.as_deref()),
+            ("192.0.2.2", Some("390skdjuw"))
+        );
+        let v = parse_via("SIP / 2.0 / TCP  Spindle.example.com : 5061 ;  branch  =   z9hG4bK9  ")
+            .unwrap();
+        assert_eq!(v.sent_by, "spindle.example.com:5061");
+        assert_eq!(v.branch.as_deref(), Some("z9hG4bK9"));
+        assert_eq!(
+            parse_via("SIP/2.0/UDP [2001:db8::1]:5060").unwrap().branch,
+            None
+        );
+        for bad in [
+            "SIP/2.0/UDP 192.0.2.15;;",
+            ";",
+            "",
+            "SIP/2.0/UDP",
+            "SIP/2.0 192.0.2.1",
+            "SIP/2.0/UDP 192.0.2.1 5060",
+            "SIP/2.0/UDP 192.0.2.1;branch=",
+            "SIP/2.0/UDP h<x>",
+        ] {
+            assert_eq!(parse_via(bad), None, "{bad}");
+        }
+        assert_eq!(split_keep_empty("a;;,;,,"), ["a;;", ";", "", ""]);
+        assert_eq!(split_keep_empty("a;p=\"x,y\", b"), ["a;p=\"x,y\"", "b"]);
+    }
+
+    #[test]
+    fn request_uris() {
+        for ok in [
+            "sip:user@example.com",
+            "SIP:user@example.com;transport=tcp",
+            "sips:user@[2001:db8::1]:5061",
+            "sip:user;par=u%40example.net@example.com",
+            "sip:crazy?,/;;*:&it+has=1@example.com",
+            "tel:+15551234567",
+        ] {
+            assert_eq!(check_request_uri(ok), Ok(()), "{ok}");
+        }
+        assert_eq!(
+            check_request_uri("nobodyKnowsThisScheme:totallyopaquecontent")
+                .unwrap_err()
+                .0,
+            416
+        );
+        assert_eq!(
+            check_request_uri("soap.beep://192.0.2.103:3002")
+                .unwrap_err()
+                .0,
+            416
+        );
+        for bad in [
+            "<sip:user@example.com>",
+            "sip:",
+            "sip:user@",
+            "nocolon",
+            "1sip:x@y",
+            "sip:user@example.com?Route=%3Csip:example.com%3E",
+        ] {
+            assert_eq!(check_request_uri(bad).unwrap_err().0, 400, "{bad}");
+        }
+    }
+
+    #[test]
+    fn name_addr_tags_and_quotes() {
+        let t = |raw: &str| name_addr(raw).map(|n| n.tag);
+        assert_eq!(
+            t(" sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n"),
+            Ok(Some("1918181833n".into()))
+        );
+        assert_eq!(
+            t("\"J Rosenberg \\\\\\\"\"       <sip:jdrosen@example.com> ; tag = 98asjd8"),
+            Ok(Some("98asjd8".into()))
+        );
+        assert_eq!(t("<sip:a@b;tag=no>;x=1"), Ok(None));
+        assert_eq!(t("\"a;tag=no\" <sip:a@b>"), Ok(None));
+        assert!(name_addr("\"Mr. J. User <sip:j.user@example.com>").is_err());
+        assert!(name_addr("<sip:j.user@example.com").is_err());
     }
 
     #[test]

@@ -84,15 +84,24 @@ pub enum FramingError {
     /// Content-Length is not a number or is absurdly large.
     #[error("bad Content-Length")]
     BadContentLength,
+    /// Two Content-Length headers with different values (RFC 4475 §3.3.9).
+    /// The message's header section was handed out once (so it can be
+    /// answered 400); nothing more can be read from the stream.
+    #[error("conflicting Content-Length headers")]
+    ConflictingContentLength,
 }
 
 /// Splits a SIP byte stream into messages by Content-Length (RFC 3261 §18.3).
 ///
 /// Sans-IO: push what the socket gave, pop complete messages. After an error
 /// the stream cannot be resynchronised, so the caller closes the connection.
+/// A message with conflicting Content-Length headers is popped once as its
+/// header section alone (for the endpoint to answer 400), then the next pop
+/// fails with [`FramingError::ConflictingContentLength`].
 #[derive(Debug, Default)]
 pub struct TcpFramer {
     buf: Vec<u8>,
+    broken: bool,
 }
 
 impl TcpFramer {
@@ -118,6 +127,9 @@ impl TcpFramer {
 
     /// Returns the next complete message, `Ok(None)` if more bytes are needed.
     pub fn pop(&mut self) -> Result<Option<Vec<u8>>, FramingError> {
+        if self.broken {
+            return Err(FramingError::ConflictingContentLength);
+        }
         // RFC 5626 §4.4.1: CRLF keep-alives between messages are skipped.
         let skip = self
             .buf
@@ -146,6 +158,13 @@ impl TcpFramer {
             ContentLength::Value(n) if n <= Self::MAX_BODY => n,
             ContentLength::Value(_) | ContentLength::Invalid => {
                 return Err(FramingError::BadContentLength);
+            }
+            ContentLength::Conflicting => {
+                self.broken = true;
+                let head = self.buf.get(..head_end.body_start).unwrap_or_default();
+                let msg = head.to_vec();
+                self.buf.clear();
+                return Ok(Some(msg));
             }
         };
         let total = head_end.body_start + body_len;
@@ -197,5 +216,18 @@ mod tests {
         f.push(b"INFO sip:a@b SIP/2.0\r\n");
         f.push(&vec![b'x'; 70_000]);
         assert_eq!(f.pop(), Err(FramingError::HeaderTooLarge));
+    }
+
+    #[test]
+    fn conflicting_content_lengths_give_the_head_once_then_close() {
+        let mut f = TcpFramer::new();
+        f.push(b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 13\r\nl: 5\r\n\r\nabcdefghijklmnop");
+        assert_eq!(
+            f.pop().unwrap().unwrap(),
+            b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 13\r\nl: 5\r\n\r\n".to_vec()
+        );
+        assert_eq!(f.pop(), Err(FramingError::ConflictingContentLength));
+        f.push(b"OPTIONS sip:a@b SIP/2.0\r\nl: 0\r\n\r\n");
+        assert_eq!(f.pop(), Err(FramingError::ConflictingContentLength));
     }
 }

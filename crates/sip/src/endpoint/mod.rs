@@ -51,7 +51,7 @@ pub use outbox::Transmit;
 
 use dialog::{Call, Ctx, Phase, random_token};
 use outbox::Outbox;
-use server_txn::NonInviteTxns;
+use server_txn::{NonInviteKey, NonInviteTxns};
 use timers::Timers;
 use uac::Uac;
 use uas::KnownCallId;
@@ -200,9 +200,11 @@ impl Endpoint {
                     return;
                 }
                 self.guard.counters_ref().count_bad_request(code);
-                if matches!(code, 405 | 501) {
-                    // Ordinary for scanners and odd clients: counted, not worth a warning.
-                    debug!(%peer, code, %reason, "method not served");
+                if matches!(code, 405 | 416 | 420 | 501) {
+                    // Ordinary for scanners and odd clients (a method, URI
+                    // scheme or extension we do not serve): counted, not
+                    // worth a warning.
+                    debug!(%peer, code, %reason, "request not served");
                 } else if let Some(suppressed) = self.guard.log_allowed(now) {
                     warn!(%peer, code, %reason, suppressed, "rejecting bad request");
                 }
@@ -503,8 +505,7 @@ impl Endpoint {
 
     fn on_request(&mut self, now: Instant, peer: Peer, req: Request) {
         if !matches!(req.method, Method::Invite | Method::Ack) {
-            let key = (req.branch.clone(), req.method.as_str().to_string());
-            if let Some(data) = self.server.response(&key) {
+            if let Some(data) = self.server.response(&NonInviteKey::of(&req)) {
                 // RFC 3261 §17.2.2: a retransmission gets the same response again.
                 let data = data.to_vec();
                 self.out.send(peer, data);

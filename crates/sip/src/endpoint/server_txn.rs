@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::outbox::Outbox;
 use super::timers::{Timers, rearm};
-use crate::message::ReplyHeaders;
+use crate::message::{ReplyHeaders, Request};
 use crate::transport::Peer;
 
 /// The current INVITE server transaction of a call (initial or re-INVITE).
@@ -155,8 +155,26 @@ impl InviteTx {
     }
 }
 
-/// Identifies a non-INVITE server transaction: top-Via branch and method.
-pub(super) type NonInviteKey = (String, String);
+/// Identifies a non-INVITE server transaction (RFC 3261 §17.2.3): the top
+/// Via's branch and sent-by, and the method. A request from another host
+/// reusing a branch is a new transaction, not a retransmission.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct NonInviteKey {
+    branch: String,
+    sent_by: String,
+    method: String,
+}
+
+impl NonInviteKey {
+    /// The transaction `req` belongs to.
+    pub(super) fn of(req: &Request) -> Self {
+        NonInviteKey {
+            branch: req.branch.clone(),
+            sent_by: req.sent_by.clone(),
+            method: req.method.as_str().to_string(),
+        }
+    }
+}
 
 /// A non-INVITE server transaction in the Completed state (RFC 3261 §17.2.2).
 #[derive(Debug)]
@@ -239,7 +257,11 @@ mod tests {
     fn completed_non_invite_transactions_expire() {
         let t0 = Instant::now();
         let mut txns = NonInviteTxns::default();
-        let key: NonInviteKey = ("b".into(), "BYE".into());
+        let key = NonInviteKey {
+            branch: "b".into(),
+            sent_by: "192.0.2.1:5060".into(),
+            method: "BYE".into(),
+        };
         txns.remember(key.clone(), b"200".to_vec(), t0 + Duration::from_secs(32));
         assert_eq!(txns.response(&key), Some(&b"200"[..]));
         txns.expire(t0);

@@ -13,12 +13,14 @@ use std::net::SocketAddr;
 use tracing::{debug, info, info_span, warn};
 
 use super::dialog::{Call, Ctx, Phase, random_token};
-use super::server_txn::InviteTx;
+use super::server_txn::{InviteTx, NonInviteKey};
 use super::uac;
 use crate::CallKey;
 use crate::error::SipError;
 use crate::event::{EndReason, IncomingCall, Party, SipEvent};
-use crate::message::{ACCEPT, ALLOW, Method, Request, ResponseSpec, build_response, reason_phrase};
+use crate::message::{
+    ACCEPT, ALLOW, Method, Request, ResponseSpec, addr_spec, build_response, reason_phrase,
+};
 use crate::sdp::{self, LocalSession, RemoteMedia, SdpError};
 use crate::transport::Peer;
 
@@ -89,8 +91,13 @@ pub(super) fn on_invite(
         ))
     } else if req.max_forwards == Some(0) {
         Err((483, "Too Many Hops".into(), vec![]))
-    } else if req.contact.is_none() {
-        Err((400, "Missing Contact header".into(), vec![]))
+    } else if !accepts_sdp(req.accept.as_deref()) {
+        // RFC 3261 §21.4.7: our answer would be SDP, which it does not accept.
+        Err((
+            406,
+            "Not Acceptable (Accept excludes application/sdp)".into(),
+            vec![],
+        ))
     } else if req.body.is_empty() {
         // Delayed offer (INVITE without SDP) is not supported yet.
         Err((488, "Not Acceptable Here (no SDP offer)".into(), vec![]))
@@ -127,7 +134,13 @@ pub(super) fn on_invite(
         remote_tag: req.from.tag.clone(),
         remote_party: req.reply.from.clone(),
         local_party: req.reply.to.clone(),
-        remote_target: req.contact.clone().unwrap_or_default(),
+        // RFC 2543 peers may send no Contact (RFC 4475 §3.4.1): our requests
+        // in the dialog then go to the From URI (over the INVITE's flow).
+        remote_target: req
+            .contact
+            .clone()
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| addr_spec(&req.reply.from)),
         route_set: req.record_route.clone(),
         remote_cseq: req.cseq,
         local_cseq: 0,
@@ -192,6 +205,18 @@ pub(super) fn on_invite(
         }
     }
     Some(call)
+}
+
+/// Whether an Accept header (its media ranges, lower-cased) admits
+/// `application/sdp`. No Accept, or an empty one, means the default:
+/// application/sdp (RFC 3261 §20.1).
+fn accepts_sdp(accept: Option<&[String]>) -> bool {
+    let Some(ranges) = accept.filter(|r| !r.is_empty()) else {
+        return true;
+    };
+    ranges
+        .iter()
+        .any(|r| matches!(r.as_str(), "application/sdp" | "application/*" | "*/*"))
 }
 
 /// Sends 180 Ringing ([`Endpoint::ring`](crate::Endpoint::ring)).
@@ -446,8 +471,8 @@ pub(super) fn reply_non_invite(
     // RFC 3261 §17.2.2: Timer J is 64*T1 on UDP, zero on TCP.
     if !peer.transport.is_reliable() {
         let expires = cx.now + cx.cfg.t1 * 64;
-        let key = (req.branch.clone(), req.method.as_str().to_string());
-        cx.server.remember(key, data.clone(), expires);
+        cx.server
+            .remember(NonInviteKey::of(req), data.clone(), expires);
     }
     cx.out.send(peer, data);
 }
