@@ -22,10 +22,12 @@
 #![warn(missing_docs)]
 
 mod core;
+pub mod policy;
 pub mod protocol;
 mod task;
 
 pub use core::{CoreInput, DeskCore, DeskOutput, RECONNECT_GRACE};
+pub use policy::DialPolicy;
 pub use protocol::{
     AgentSocketEvent, BookedCallback, CallInfo, CallbackProgress, DeskInput, DeskNotice,
     DeskOverview, DialOrder, DialRequest, Dialer, QueuedCall,

@@ -353,6 +353,9 @@ pub enum DeskInput {
         /// Entry ids of bookings admins cancelled.
         cancelled: Vec<String>,
     },
+    /// Which numbers callbacks may dial and the hourly cap (`--dial-allow`,
+    /// `--dial-max-per-hour`); until sent, [`crate::DialPolicy::default`].
+    SetDialPolicy(crate::DialPolicy),
     /// Queue and agent configuration (at start and after admin changes).
     Configure {
         /// Every queue, replacing the previous set.

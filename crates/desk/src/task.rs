@@ -192,6 +192,7 @@ impl AgentDesk {
             }
             DeskInput::Booked { due, cancelled } => CoreInput::Booked { due, cancelled },
             DeskInput::Configure { queues, agents } => CoreInput::Configure { queues, agents },
+            DeskInput::SetDialPolicy(p) => CoreInput::SetDialPolicy(p),
             DeskInput::Overview { agent, reply } => {
                 let _ = reply.send(self.core.overview(&agent, now));
                 return;

@@ -737,3 +737,137 @@ fn page_times_are_unix_milliseconds_from_the_epoch_given() {
         .expect("available state");
     assert_eq!(since, 1500);
 }
+
+fn booked(entry: &str, number: &str) -> BookedCallback {
+    BookedCallback {
+        entry: entry.into(),
+        number: number.into(),
+        queue: Some("support".into()),
+        attempts: 0,
+        via: None,
+        slot: "asap".into(),
+    }
+}
+
+#[test]
+fn a_premium_number_keyed_in_by_a_caller_is_never_dialled() {
+    // A caller keyed in an international premium number for their
+    // callback (the flow books any dialable number): the desk's default
+    // policy (mainland China numbers) gives it up before it is queued.
+    let mut d = Desk::new(vec![queue("support", &["ann"])], &["ann"]);
+    d.login("ann", 1);
+    d.take();
+    d.input(CoreInput::Booked {
+        due: vec![booked("b1", "+882345678901"), booked("b2", "+2399912345")],
+        cancelled: vec![],
+    });
+    let out = d.take();
+    assert!(!out.iter().any(|o| matches!(o, DeskOutput::Dial(_))));
+    assert!(Desk::page(&out, "ann").is_empty(), "no offer: {out:?}");
+    let given_up: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            DeskOutput::Progress(p) if p.state == "abandoned" => {
+                Some((p.entry.clone(), p.result.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        given_up,
+        vec![
+            ("b1".to_string(), Some("number not allowed".to_string())),
+            ("b2".to_string(), Some("number not allowed".to_string()))
+        ]
+    );
+    assert!(!d.core.holds("b1") && !d.core.holds("b2"));
+    // The book polls again: still nothing.
+    d.input(CoreInput::Booked {
+        due: vec![booked("b1", "+882345678901")],
+        cancelled: vec![],
+    });
+    assert!(d.take().is_empty());
+}
+
+#[test]
+fn a_caller_id_outside_the_policy_overflows_to_voicemail_not_callback() {
+    let mut q = queue("support", &["ann"]);
+    q.overflow = Overflow::Callback;
+    q.max_wait = Duration::from_secs(60);
+    let mut d = Desk::new(vec![q], &["ann"]);
+    d.input(CoreInput::Enqueue(info("c1", "support", "+882345678901")));
+    d.take();
+    d.advance(Duration::from_secs(60));
+    assert_eq!(Desk::notices(&d.take(), "c1"), vec!["Overflow(Voicemail)"]);
+    assert!(!d.core.holds("c1"));
+}
+
+#[test]
+fn the_operator_allows_other_numbers_and_caps_legs_per_hour() {
+    let mut q = queue("support", &["ann"]);
+    // Ann's offers ring until she answers (the test moves the clock an hour).
+    q.offer_timeout = Duration::from_secs(7200);
+    let mut d = Desk::new(vec![q], &["ann"]);
+    let policy = hotline_desk::DialPolicy::new(&[r"^\+1555[0-9]{7}$".into()], 1).unwrap();
+    d.input(CoreInput::SetDialPolicy(policy));
+    d.login("ann", 1);
+    d.input(CoreInput::Booked {
+        due: vec![
+            booked("b1", "+15550100002"),
+            booked("b2", "+15550100003"),
+            booked("b3", "+8613800138000"),
+        ],
+        cancelled: vec![],
+    });
+    let out = d.take();
+    assert!(out.iter().any(|o| matches!(o, DeskOutput::Progress(p)
+        if p.entry == "b3" && p.state == "abandoned")));
+    d.msg("ann", 1, answer("b1"));
+    assert!(
+        d.take()
+            .iter()
+            .any(|o| matches!(o, DeskOutput::Dial(r) if r.number == "+15550100002"))
+    );
+    d.input(CoreInput::CallbackEnded {
+        entry: "b1".into(),
+        attempt: 1,
+        answered: true,
+    });
+    d.msg(
+        "ann",
+        1,
+        ClientMsg::WrapUp {
+            call: "b1".into(),
+            disposition: "resolved".into(),
+            notes: String::new(),
+        },
+    );
+    d.take();
+    // The second leg within the hour is over the cap of 1: not placed, the
+    // attempt counts as failed and the entry waits for its retry.
+    d.msg("ann", 1, answer("b2"));
+    let out = d.take();
+    assert!(
+        !out.iter().any(|o| matches!(o, DeskOutput::Dial(_))),
+        "{out:?}"
+    );
+    assert_eq!(d.core.acd().call(&"b2".into()).map(|v| v.attempts), Some(1));
+    d.msg(
+        "ann",
+        1,
+        ClientMsg::WrapUp {
+            call: "b2".into(),
+            disposition: "no_answer".into(),
+            notes: String::new(),
+        },
+    );
+    // An hour after the first leg the second goes out.
+    d.advance(Duration::from_secs(3600));
+    d.take();
+    d.msg("ann", 1, answer("b2"));
+    assert!(
+        d.take()
+            .iter()
+            .any(|o| matches!(o, DeskOutput::Dial(r) if r.number == "+15550100003"))
+    );
+}

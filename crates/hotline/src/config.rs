@@ -81,6 +81,21 @@ pub struct ServeArgs {
     #[arg(long, value_name = "open|closed")]
     pub force_hours: Option<hotline_ivr::ForcedHours>,
 
+    /// Numbers callbacks may dial: a regular expression over the E.164
+    /// number (anchor it); repeatable (in the environment, `;` between
+    /// patterns) [default: mainland China mobile and landline numbers].
+    /// Anything else is never dialled (toll fraud; docs/security.md).
+    #[arg(
+        long = "dial-allow",
+        env = "HOTLINE_DIAL_ALLOW",
+        value_name = "REGEX",
+        value_delimiter = ';'
+    )]
+    pub dial_allow: Vec<String>,
+    /// Callback legs placed in any one hour at most [default: 120].
+    #[arg(long, env = "HOTLINE_DIAL_MAX_PER_HOUR", value_name = "N")]
+    pub dial_max_per_hour: Option<u32>,
+
     // ----- SIP edge policy (docs/security.md) -----
     /// A peer allowed to call, NAME=CIDR[,CIDR...]; repeatable (in the
     /// environment, `;` between trunks). None: anyone may call.
@@ -155,6 +170,8 @@ struct FileConfig {
     admin_token: Option<String>,
     agent_media_listen: Option<SocketAddr>,
     callback_via: Option<SocketAddr>,
+    dial_allow: Option<Vec<String>>,
+    dial_max_per_hour: Option<u32>,
     /// Present only to refuse it with a clear message (`--force-hours`).
     force_hours: Option<toml::Value>,
     // SIP edge policy (docs/security.md).
@@ -197,6 +214,8 @@ pub struct Config {
     pub callback_via: Option<SocketAddr>,
     /// `--force-hours` (command line only).
     pub force_hours: Option<hotline_ivr::ForcedHours>,
+    /// What callbacks may dial (`--dial-allow`, `--dial-max-per-hour`).
+    pub dial_policy: hotline_desk::DialPolicy,
     /// The SIP edge policy: trunks, rate limits, caps (docs/security.md).
     pub sip_guard: hotline_sip::GuardConfig,
 }
@@ -229,6 +248,7 @@ impl Config {
             .or(file.http_listen)
             .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("literal address"));
         let rtp_ports = parse_port_range(&rtp)?;
+        let dial_policy = dial_policy(&args, &file)?;
         let sip_guard = sip_guard(&args, &file, rtp_ports)?;
         Ok(Self {
             sip_listen: args
@@ -284,6 +304,7 @@ impl Config {
                 .unwrap_or_else(|| SocketAddr::new(http_listen.ip(), 0)),
             callback_via: args.callback_via.or(file.callback_via),
             force_hours: args.force_hours,
+            dial_policy,
             sip_guard,
             admin_token: match args.admin_token.or(file.admin_token) {
                 Some(t) if t.trim().is_empty() => bail!("--admin-token must not be empty"),
@@ -291,6 +312,25 @@ impl Config {
             },
         })
     }
+}
+
+/// What callbacks may dial, from flags, environment and file.
+fn dial_policy(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<hotline_desk::DialPolicy> {
+    let patterns: Vec<String> = if !args.dial_allow.is_empty() {
+        args.dial_allow.clone()
+    } else if let Some(p) = &file.dial_allow {
+        p.clone()
+    } else {
+        hotline_desk::policy::DEFAULT_DIAL_ALLOW
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    };
+    let max = args
+        .dial_max_per_hour
+        .or(file.dial_max_per_hour)
+        .unwrap_or(hotline_desk::policy::DEFAULT_DIAL_MAX_PER_HOUR);
+    Ok(hotline_desk::DialPolicy::new(&patterns, max)?)
 }
 
 /// The SIP edge policy from flags, environment and file (docs/security.md).
@@ -451,6 +491,33 @@ mod tests {
         })
         .unwrap_err();
         assert!(format!("{err:#}").contains("sip_listn"), "{err:#}");
+    }
+
+    /// Callbacks dial mainland numbers unless told otherwise; a bad
+    /// pattern stops the start with its text.
+    #[test]
+    fn dial_policy_defaults_flags_and_refusal() {
+        let cfg = Config::resolve(ServeArgs::default()).unwrap();
+        assert!(cfg.dial_policy.allows("+8613800138000"));
+        assert!(!cfg.dial_policy.allows("+882345678901"));
+        let cfg = Config::resolve(ServeArgs {
+            dial_allow: vec![r"^\+1555[0-9]{7}$".into()],
+            dial_max_per_hour: Some(3),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(cfg.dial_policy.allows("+15550100002"));
+        assert!(!cfg.dial_policy.allows("+8613800138000"));
+        assert_eq!(cfg.dial_policy.max_per_hour(), 3);
+        let err = Config::resolve(ServeArgs {
+            dial_allow: vec!["^+86(".into()],
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("--dial-allow \"^+86(\""),
+            "{err:#}"
+        );
     }
 
     /// `--force-hours` is for trying a flow: only the flag is accepted.

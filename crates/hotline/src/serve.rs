@@ -127,6 +127,8 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     // unanswered: say so at start, once per queue reference.
     crate::desk::warn_unknown_queues(&cfg.flows_dir, &cfg.sounds_dir, &queues);
     let desk = AgentDesk::start(queues, agents, hub);
+    desk.send(DeskInput::SetDialPolicy(cfg.dial_policy.clone()))
+        .await;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let ctx = Arc::new(CallContext {

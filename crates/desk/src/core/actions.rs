@@ -41,7 +41,7 @@ impl DeskCore {
                         c.agent = Some(agent.clone());
                     }
                     if self.calls.get(&call).is_some_and(|c| c.callback.is_some()) {
-                        self.dial_callback(&call, &agent);
+                        self.dial_callback(&call, &agent, now);
                         continue;
                     }
                     self.notify(
@@ -120,7 +120,10 @@ impl DeskCore {
         // name (`caller`) gets voicemail instead, and the entry the ACD kept
         // is let go.
         let undialable = matches!(target, Overflow::Callback)
-            && self.calls.get(&call).is_some_and(|c| !c.info.dialable);
+            && self
+                .calls
+                .get(&call)
+                .is_some_and(|c| !c.info.dialable || !self.dial_policy.allows(&c.info.caller));
         let target = if undialable {
             tracing::info!(call = %call.as_str(), "no number to call back: voicemail instead");
             self.acd.cancel_callback(&call, now);

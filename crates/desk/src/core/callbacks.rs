@@ -5,6 +5,25 @@
 use super::*;
 
 impl DeskCore {
+    /// `number` is not one the policy lets the desk dial: the callback is
+    /// given up (recorded as abandoned, "number not allowed").
+    pub(super) fn refuse_number(&mut self, call: &CallId, number: &str, now: Instant) {
+        tracing::warn!(call = %call.as_str(), %number, "callback number not allowed by --dial-allow: not dialled");
+        let attempts = self.calls.get(call).and_then(|c| c.callback).unwrap_or(0);
+        self.progress(
+            call,
+            "abandoned",
+            attempts,
+            None,
+            Some("number not allowed"),
+        );
+        self.acd.cancel_callback(call, now);
+        if self.calls.remove(call).is_some() {
+            self.out
+                .push_back(DeskOutput::Forget { call: call.clone() });
+        }
+    }
+
     pub(super) fn callback_ended(
         &mut self,
         call: CallId,
@@ -76,6 +95,18 @@ impl DeskCore {
             if self.calls.contains_key(&call) || self.unplaced.contains(&b.entry) {
                 continue;
             }
+            if !self.dial_policy.allows(&b.number) {
+                tracing::warn!(call = %call.as_str(), number = %b.number, "booked callback to a number --dial-allow does not allow: given up");
+                self.progress(
+                    &call,
+                    "abandoned",
+                    b.attempts,
+                    None,
+                    Some("number not allowed"),
+                );
+                self.unplaced.insert(b.entry);
+                continue;
+            }
             let queue = match b
                 .queue
                 .clone()
@@ -121,7 +152,23 @@ impl DeskCore {
 
     /// `agent` accepted callback entry `call`: the shell dials the
     /// customer, and the new leg hears the desk from now on.
-    pub(super) fn dial_callback(&mut self, call: &CallId, agent: &AgentId) {
+    pub(super) fn dial_callback(&mut self, call: &CallId, agent: &AgentId, now: Instant) {
+        let Some(number) = self.calls.get(call).map(|c| c.info.caller.clone()) else {
+            return;
+        };
+        if !self.dial_policy.allows(&number) {
+            // Checked when the entry was taken; a policy changed since.
+            self.refuse_number(call, &number, now);
+            return;
+        }
+        if !self
+            .dial_log
+            .try_place(now, self.dial_policy.max_per_hour())
+        {
+            tracing::warn!(call = %call.as_str(), cap = self.dial_policy.max_per_hour(), "hourly cap on callback legs reached: the attempt waits");
+            self.acd.callback_failed(call, now);
+            return;
+        }
         let Some(c) = self.calls.get_mut(call) else {
             return;
         };

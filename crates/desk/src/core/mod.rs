@@ -42,6 +42,7 @@ use hotline_webphone::protocol::{
     AgentState as PageState, CallbackSummary, ClientMsg, QueueSummary, ServerMsg,
 };
 
+use crate::policy::{DialLog, DialPolicy};
 use crate::protocol::{
     BookedCallback, CallInfo, CallbackProgress, DeskNotice, DeskOverview, DialRequest,
 };
@@ -132,6 +133,8 @@ pub enum CoreInput {
         /// `true` when their browser sent no audio lately.
         silent: bool,
     },
+    /// Which numbers callbacks may dial, and how many legs an hour.
+    SetDialPolicy(DialPolicy),
     /// Queue and agent configuration (at start and after admin changes).
     Configure {
         /// Every queue, replacing the previous set.
@@ -243,6 +246,10 @@ pub struct DeskCore {
     /// Per agent: wrap-ups finished and the last one's call (for the overview).
     finished: HashMap<AgentId, (u64, CallId)>,
     out: VecDeque<DeskOutput>,
+    /// The numbers callbacks may dial and the hourly cap (toll fraud).
+    dial_policy: DialPolicy,
+    /// Legs placed in the last hour.
+    dial_log: DialLog,
 }
 
 impl DeskCore {
@@ -266,6 +273,8 @@ impl DeskCore {
             pending_forget: Vec::new(),
             finished: HashMap::new(),
             out,
+            dial_policy: DialPolicy::default(),
+            dial_log: DialLog::default(),
         }
     }
 
@@ -423,6 +432,7 @@ impl DeskCore {
                 }
             }
             CoreInput::Configure { queues, agents } => self.configure(queues, agents, now),
+            CoreInput::SetDialPolicy(policy) => self.dial_policy = policy,
         }
     }
 
