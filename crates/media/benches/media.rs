@@ -1,6 +1,7 @@
 //! Hot paths of the media layer, per 20 ms frame: G.711 µ-law/A-law
-//! encode/decode, RTP parse, RFC 4733 parse and digit detection, and the
-//! per-call media state machine (`MediaSession::on_tick`, `on_rtp`).
+//! encode/decode, RTP parse, RFC 4733 parse and digit detection, in-band
+//! DTMF detection, and the per-call media state machine
+//! (`MediaSession::on_tick`, `on_rtp`).
 //! Run: `cargo bench -p hotline-media`.
 
 use std::hint::black_box;
@@ -9,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hotline_media::{
-    Codec, DigitReceiver, FRAME_SAMPLES, MediaConfig, MediaSession, Prompt, RtpPacket, RtpSender,
-    TelephoneEvent,
+    Codec, DigitReceiver, FRAME_SAMPLES, InbandDetector, MediaConfig, MediaSession, Prompt,
+    RtpPacket, RtpSender, TelephoneEvent,
 };
 
 fn tone() -> Vec<i16> {
@@ -157,5 +158,33 @@ fn bench_session(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_g711, bench_rtp_dtmf, bench_session);
+fn bench_inband(c: &mut Criterion) {
+    // Speech-like input (a 440 Hz tone) and a held key: the detector's cost
+    // per 20 ms frame, Goertzel blocks spanning frame boundaries included.
+    let speech = tone();
+    let key: Vec<i16> = (0..FRAME_SAMPLES)
+        .map(|n| {
+            let t = n as f64 / 8000.0;
+            let w = |f: f64| (2.0 * std::f64::consts::PI * f * t).sin() * 4000.0;
+            (w(770.0) + w(1336.0)) as i16
+        })
+        .collect();
+    for (name, pcm) in [("440 Hz audio", &speech), ("held key 5", &key)] {
+        c.bench_function(
+            &format!("inband: InbandDetector::process, 20 ms frame of {name}"),
+            |b| {
+                let mut d = InbandDetector::new();
+                b.iter(|| black_box(d.process_frame(black_box(pcm))))
+            },
+        );
+    }
+}
+
+criterion_group!(
+    benches,
+    bench_g711,
+    bench_rtp_dtmf,
+    bench_session,
+    bench_inband
+);
 criterion_main!(benches);

@@ -32,8 +32,30 @@ pub struct Digit {
     pub digit: char,
     /// Duration carried by the packet that reported the digit. Usually that
     /// is the first packet of the event, so this is short; when the start
-    /// was lost it is the full duration from an end packet.
+    /// was lost it is the full duration from an end packet. For an in-band
+    /// digit, the tone time heard when it was detected (about 40 ms).
     pub duration_ms: u32,
+    /// How the digit arrived.
+    pub transport: DigitTransport,
+}
+
+/// How a received digit was carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DigitTransport {
+    /// An RFC 4733 telephone-event.
+    Rfc4733,
+    /// A key tone in the audio, found by [`crate::inband::InbandDetector`].
+    Inband,
+}
+
+impl DigitTransport {
+    /// The name used in call events: `rfc4733` or `inband`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DigitTransport::Rfc4733 => "rfc4733",
+            DigitTransport::Inband => "inband",
+        }
+    }
 }
 
 /// RFC 4733 §3.2: events 0-9 are the digits, 10 is '*', 11 is '#', 12-15 are A-D.
@@ -178,7 +200,11 @@ impl DigitReceiver {
         }
         self.next = (self.next + 1) % HISTORY;
         let duration_ms = (u64::from(ev.duration) * 1000 / u64::from(self.clock_rate)) as u32;
-        Some(Digit { digit, duration_ms })
+        Some(Digit {
+            digit,
+            duration_ms,
+            transport: DigitTransport::Rfc4733,
+        })
     }
 }
 
@@ -364,7 +390,8 @@ mod tests {
             digits,
             vec![Digit {
                 digit: '5',
-                duration_ms: 0
+                duration_ms: 0,
+                transport: DigitTransport::Rfc4733
             }]
         );
     }
@@ -377,7 +404,8 @@ mod tests {
             feed(&mut rx, &end),
             Some(Digit {
                 digit: '#',
-                duration_ms: 100
+                duration_ms: 100,
+                transport: DigitTransport::Rfc4733
             })
         );
         assert_eq!(feed(&mut rx, &end), None);

@@ -4,8 +4,9 @@
 //! **What it is for.** Everything a call needs between "a UDP datagram
 //! arrived" and "send these bytes": parsing and building RTP (RFC 3550),
 //! G.711 µ-law/A-law (ITU-T G.711), DTMF digits as RFC 4733
-//! telephone-events in both directions, prompts loaded from WAV files and
-//! converted to 8 kHz mono once, a stereo WAV call recorder, the RTP port
+//! telephone-events in both directions (and, for callers without them, key
+//! tones found in the audio by [`InbandDetector`]), prompts loaded from WAV
+//! files and converted to 8 kHz mono once, a stereo WAV call recorder, the RTP port
 //! pool, and [`MediaSession`], the per-call state machine that ties them
 //! together (symmetric RTP latching, playback queue with barge-in,
 //! inactivity detection).
@@ -53,16 +54,18 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod inband;
 pub mod ports;
 pub mod prompt;
 pub mod recorder;
 pub mod rtp;
 pub mod session;
 
-pub use dtmf::{Digit, DigitReceiver, DigitSender, DtmfError, TelephoneEvent};
+pub use dtmf::{Digit, DigitReceiver, DigitSender, DigitTransport, DtmfError, TelephoneEvent};
 pub use g711::{
     CLOCK_RATE, Codec, FRAME_SAMPLES, alaw_decode, alaw_encode, ulaw_decode, ulaw_encode,
 };
+pub use inband::InbandDetector;
 pub use ports::{PortLease, PortRangeError, RtpPortPool};
 pub use prompt::{Prompt, PromptCache, PromptError};
 pub use recorder::{CallRecorder, RecordError, RecordingInfo};

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::dtmf::{Digit, DigitReceiver, DigitSender, DtmfError};
 use crate::g711::{Codec, FRAME_SAMPLES};
+use crate::inband::InbandDetector;
 use crate::prompt::Prompt;
 use crate::recorder::{CallRecorder, RecordError, RecordingInfo};
 use crate::rtp::{RtpPacket, RtpSender};
@@ -64,7 +65,9 @@ impl MediaConfig {
 /// Something the call actor needs to act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaEvent {
-    /// A DTMF digit from the caller (RFC 4733).
+    /// A DTMF digit from the caller: an RFC 4733 event, or, when no
+    /// telephone-event payload type was negotiated, a key tone found in the
+    /// audio ([`Digit::transport`] says which).
     Digit(Digit),
     /// The prompt queue finished (`interrupted: false`) or was cut short by
     /// a digit during a barge-in prompt (`interrupted: true`). Not reported
@@ -273,6 +276,9 @@ pub struct MediaSession {
     /// RFC 4733 §2.5.1.2: the RTP timestamp at the start of the event being
     /// sent; all its packets carry it.
     dtmf_ts: u32,
+    /// In-band DTMF detection, only when no telephone-event payload type
+    /// was negotiated (a caller with RFC 4733 keeps using it).
+    inband: Option<Box<InbandDetector>>,
 
     /// (SSRC, sequence) of the last audio packet, to drop duplicates and
     /// late packets before they reach the recording.
@@ -315,6 +321,10 @@ impl MediaSession {
             digits_in: DigitReceiver::new(),
             digits_out: DigitSender::new(),
             dtmf_ts: 0,
+            inband: cfg
+                .dtmf_payload_type
+                .is_none()
+                .then(|| Box::new(InbandDetector::new())),
             last_audio: None,
             caller: SampleFifo::new(CALLER_FIFO_SAMPLES),
             recorder: None,
@@ -504,15 +514,12 @@ impl MediaSession {
 
         if Some(pkt.payload_type) == self.cfg.dtmf_payload_type {
             if let Some(digit) = self.digits_in.on_packet(&pkt, now) {
-                self.stats.digits += 1;
-                if self.playing && self.barge_in {
-                    self.stop_playback();
-                    events.push(MediaEvent::PromptFinished { interrupted: true });
-                }
-                events.push(MediaEvent::Digit(digit));
+                self.digit_received(digit, &mut events);
             }
         } else if pkt.payload_type == self.cfg.payload_type {
-            self.on_audio(&pkt);
+            if let Some(digit) = self.on_audio(&pkt) {
+                self.digit_received(digit, &mut events);
+            }
         } else {
             // Comfort noise (RFC 3389), other codecs, RTCP on a muxed port.
             self.stats.packets_ignored += 1;
@@ -558,10 +565,23 @@ impl MediaSession {
         self.stats.relatches += 1;
     }
 
-    fn on_audio(&mut self, pkt: &RtpPacket<'_>) {
-        if self.recorder.is_none() && self.capture.is_none() {
+    /// Counts a received digit, cuts a barge-in prompt short, reports it.
+    fn digit_received(&mut self, digit: Digit, events: &mut MediaEvents) {
+        self.stats.digits += 1;
+        if self.playing && self.barge_in {
+            self.stop_playback();
+            events.push(MediaEvent::PromptFinished { interrupted: true });
+        }
+        events.push(MediaEvent::Digit(digit));
+    }
+
+    /// Decodes caller audio for the recordings and the in-band DTMF
+    /// detector; returns an in-band digit if one was detected.
+    fn on_audio(&mut self, pkt: &RtpPacket<'_>) -> Option<Digit> {
+        let keep = self.recorder.is_some() || self.capture.is_some();
+        if !keep && self.inband.is_none() {
             // Caller audio is only used for recordings; skip decoding.
-            return;
+            return None;
         }
         if let Some((ssrc, last)) = self.last_audio {
             // RFC 3550 appendix A.1 style wrap-around compare.
@@ -569,19 +589,28 @@ impl MediaSession {
             if ssrc == pkt.ssrc && delta <= 0 && delta > -MAX_MISORDER {
                 // Duplicate or late: its slot in the recording has passed.
                 self.stats.packets_ignored += 1;
-                return;
+                return None;
             }
         }
         self.last_audio = Some((pkt.ssrc, pkt.sequence));
         let codec = self.cfg.codec;
         let mut pcm = [0i16; FRAME_SAMPLES];
+        let mut digit = None;
         for chunk in pkt.payload.chunks(FRAME_SAMPLES) {
             let pcm = &mut pcm[..chunk.len()];
             for (o, &b) in pcm.iter_mut().zip(chunk) {
                 *o = codec.decode_sample(b);
             }
-            self.caller.push_slice(pcm);
+            if keep {
+                self.caller.push_slice(pcm);
+            }
+            if let Some(det) = self.inband.as_mut() {
+                det.process(pcm, |d| {
+                    digit.get_or_insert(d);
+                });
+            }
         }
+        digit
     }
 
     /// Runs one 20 ms tick: leaves the next packet to send in `out` (cleared
@@ -953,7 +982,8 @@ mod tests {
                 MediaEvent::PromptFinished { interrupted: true },
                 MediaEvent::Digit(Digit {
                     digit: '5',
-                    duration_ms: 20
+                    duration_ms: 20,
+                    transport: crate::dtmf::DigitTransport::Rfc4733,
                 })
             ]
         );

@@ -708,8 +708,9 @@ impl CallCore {
     fn on_media(&mut self, now: Instant, wall: DateTime<Utc>, ev: MediaEvent) {
         match ev {
             // The duration is only known when the event ends; the digit is
-            // reported on its first packet, so none is recorded.
-            MediaEvent::Digit(d) => self.on_digit(now, wall, d.digit, None, "rfc4733"),
+            // reported on its first packet (or, in-band, at detection), so
+            // none is recorded.
+            MediaEvent::Digit(d) => self.on_digit(now, wall, d.digit, None, d.transport.as_str()),
             MediaEvent::PromptFinished { interrupted } => {
                 self.prompt_finished(now, wall, interrupted)
             }
