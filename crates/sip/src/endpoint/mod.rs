@@ -200,10 +200,13 @@ impl Endpoint {
                     return;
                 }
                 self.guard.counters_ref().count_bad_request(code);
-                if matches!(code, 405 | 416 | 420 | 501) {
-                    // Ordinary for scanners and odd clients (a method, URI
-                    // scheme or extension we do not serve): counted, not
+                if matches!(code, 405 | 501) {
+                    // Ordinary for scanners and odd clients: counted, not
                     // worth a warning.
+                    debug!(%peer, code, %reason, "method not served");
+                } else if matches!(code, 416 | 420) {
+                    // A URI scheme or an extension we do not serve: as
+                    // ordinary, and as little worth a warning.
                     debug!(%peer, code, %reason, "request not served");
                 } else if let Some(suppressed) = self.guard.log_allowed(now) {
                     warn!(%peer, code, %reason, suppressed, "rejecting bad request");
