@@ -5,18 +5,23 @@
 //! a caller keyed in, a booking. Without a rule, a crafted caller ID or a
 //! keyed-in `+882…` would make the hotline pay for a premium international
 //! call. So every number is checked against the operator's patterns
-//! (`--dial-allow`, anchored regular expressions over the E.164 number;
-//! default: mainland China mobile and landline numbers, the market the
-//! shipped flow serves) before it is queued, and again before it is
+//! (`--dial-allow`, anchored regular expressions over the number as the
+//! flow collected it — `+86…` or national digits as a caller keys them;
+//! default: mainland China mobile and landline numbers in either form, the
+//! market the shipped flow serves) before it is queued, and again before it is
 //! dialled; and the desk places at most `--dial-max-per-hour` legs in any
 //! hour (the rest wait and are retried like a busy line).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// Mainland China: mobile (`+861[3-9]…`, 11 digits) and landline
-/// (`+86` + area code and number, 9 to 11 digits, not starting with 0 or 1).
-pub const DEFAULT_DIAL_ALLOW: &[&str] = &[r"^\+861[3-9][0-9]{9}$", r"^\+86[2-9][0-9]{8,10}$"];
+/// Mainland China, international (`+86`) or national form: mobile
+/// (`1[3-9]` + 9 digits) and landline (area code 10, 2x or 3–4 digits
+/// from 3xx to 9xx, then 7 or 8 digits; national form with its trunk 0).
+pub const DEFAULT_DIAL_ALLOW: &[&str] = &[
+    r"^(\+86)?1[3-9][0-9]{9}$",
+    r"^(\+86|0)(10|2[0-9]|[3-9][0-9]{2})[0-9]{7,8}$",
+];
 
 /// Legs the desk places in any one hour unless configured otherwise.
 pub const DEFAULT_DIAL_MAX_PER_HOUR: u32 = 120;
@@ -119,9 +124,14 @@ mod tests {
         assert_eq!(p.max_per_hour(), DEFAULT_DIAL_MAX_PER_HOUR);
         for ok in [
             "+8613800138000",
+            "13800138000",
             "+8619912345678",
             "+862112345678",
+            "02112345678",
+            "+861012345678",
+            "01012345678",
             "+8675512345678",
+            "075512345678",
         ] {
             assert!(p.allows(ok), "{ok}");
         }
@@ -132,8 +142,9 @@ mod tests {
             "+15550100002",  // elsewhere
             "+8621123",      // too short for a landline
             "+8613800138000#",
-            "13800138000",
             "+86138001380001",
+            "12345678901", // 12x: not a mobile range
+            "+8600012345678",
         ] {
             assert!(!p.allows(premium), "{premium}");
         }
