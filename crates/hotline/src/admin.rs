@@ -24,7 +24,8 @@
 //! `docs/operations.md` has an example of every route.
 //!
 //! Errors are `{"error": "…"}`: 400 bad input, 401 no or wrong token, 404,
-//! 409 duplicate, 503 when no token is configured. Password hashes never
+//! 409 duplicate, 429 (with `Retry-After`) for 15 minutes after 5 wrong
+//! tokens from one address in 5 minutes, 503 when no token is configured. Password hashes never
 //! leave the store. Every change bumps [`AdminState::changes`], so the
 //! routing engine can reload agents and queues.
 //!
@@ -50,6 +51,9 @@ use sha2::Digest;
 use subtle::ConstantTimeEq;
 use tokio::sync::watch;
 
+use crate::http::ClientIp;
+use crate::login_limit::{LimitPolicy, SharedLimiter};
+
 /// One agent's state as `GET /api/agents/states` shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AgentStateView {
@@ -74,6 +78,8 @@ pub struct AdminState {
     token: Option<[u8; 32]>,
     live: Option<watch::Receiver<Vec<AgentStateView>>>,
     changes: Arc<watch::Sender<u64>>,
+    /// Wrong bearer tokens per source address (docs/security.md, "Web").
+    limiter: SharedLimiter,
 }
 
 impl AdminState {
@@ -84,7 +90,15 @@ impl AdminState {
             token: token.map(digest),
             live: None,
             changes: Arc::new(watch::channel(0).0),
+            limiter: SharedLimiter::new(LimitPolicy::default()),
         }
+    }
+
+    /// Another limiter for wrong tokens (tests: a fake clock).
+    #[cfg(test)]
+    pub fn with_limiter(mut self, limiter: SharedLimiter) -> Self {
+        self.limiter = limiter;
+        self
     }
 
     /// Live agent states for `GET /api/agents/states`, kept current by the
@@ -135,8 +149,14 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AdminState) -> Router<S> 
         .with_state(state)
 }
 
-/// 503 without a configured token, 401 without the right one.
-async fn require_admin(State(st): State<AdminState>, req: Request, next: Next) -> Response {
+/// 503 without a configured token, 401 without the right one, 429 (with
+/// `Retry-After`) for a source address after too many wrong ones.
+async fn require_admin(
+    State(st): State<AdminState>,
+    ClientIp(ip): ClientIp,
+    req: Request,
+    next: Next,
+) -> Response {
     let Some(expected) = st.token else {
         return ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -144,6 +164,13 @@ async fn require_admin(State(st): State<AdminState>, req: Request, next: Next) -
         )
         .into_response();
     };
+    let key = format!(
+        "admin:{}",
+        ip.map_or_else(|| "unknown".into(), |i| i.to_string())
+    );
+    if let Some(wait) = st.limiter.locked(&[&key]) {
+        return crate::agent_auth::too_many_attempts(wait);
+    }
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -153,8 +180,17 @@ async fn require_admin(State(st): State<AdminState>, req: Request, next: Next) -
         .map(|(_, token)| digest(token.trim()));
     // Digests of equal length, compared without an early exit: neither the
     // token's length nor its prefix leaks through timing.
-    if given.is_some_and(|g| bool::from(g.ct_eq(&expected))) {
-        return next.run(req).await;
+    match given {
+        Some(g) if bool::from(g.ct_eq(&expected)) => {
+            st.limiter.succeeded(&[&key]);
+            return next.run(req).await;
+        }
+        // A wrong token is a guess; no header at all is not.
+        Some(_) => {
+            tracing::warn!(ip = ?ip, "admin API: wrong bearer token");
+            st.limiter.failed(&[&key]);
+        }
+        None => {}
     }
     let mut res = ApiError(
         StatusCode::UNAUTHORIZED,
@@ -562,6 +598,42 @@ mod tests {
         let (s, v) = call(&app, Method::GET, "/api/agents", bearer(), None).await;
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(v["error"], "admin API disabled: set --admin-token");
+    }
+
+    #[tokio::test]
+    async fn wrong_tokens_lock_the_address_out() {
+        let db = fresh_db().await;
+        db.store.migrate().await.unwrap();
+        let clock = crate::login_limit::tests::FakeClock::new();
+        let st = AdminState::new(db.store.clone(), Some(TOKEN)).with_limiter(
+            SharedLimiter::with_clock(LimitPolicy::default(), clock.clock()),
+        );
+        let app: Router = routes(st);
+        let send = |auth: &'static str| {
+            let app = app.clone();
+            async move {
+                let mut req = Request::get("/api/queues")
+                    .header(header::AUTHORIZATION, auth)
+                    .body(HttpBody::empty())
+                    .unwrap();
+                let peer: std::net::SocketAddr = "198.51.100.7:5000".parse().unwrap();
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                app.oneshot(req).await.unwrap()
+            }
+        };
+        for _ in 0..5 {
+            assert_eq!(
+                send("Bearer guess").await.status(),
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        let res = send("Bearer s3cret-admin-token-for-tests").await;
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "900");
+        clock.advance(15 * 60);
+        let res = send("Bearer s3cret-admin-token-for-tests").await;
+        assert_eq!(res.status(), StatusCode::OK);
     }
 
     #[tokio::test]

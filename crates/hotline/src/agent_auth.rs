@@ -5,7 +5,9 @@
 //! The session cookie `hotline_agent` holds a random token (HttpOnly,
 //! SameSite=Strict, `Path=/agent`); the database keeps only its SHA-256.
 //! A wrong password and an unknown agent get the same 401 after the same
-//! argon2 work.
+//! argon2 work. Five failures in five minutes per source address or per
+//! agent id lock them out for 15 minutes: 429 with `Retry-After`
+//! ([`crate::login_limit`], docs/security.md "Web").
 //!
 //! Mount: `.merge(agent_auth::agent_auth_routes(AgentAuthState::new(store)))`.
 
@@ -21,6 +23,8 @@ use hotline_store::Store;
 use serde::{Deserialize, Serialize};
 
 use crate::admin::{ApiError, Body};
+use crate::http::ClientIp;
+use crate::login_limit::{LimitPolicy, SharedLimiter, retry_after_secs};
 
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "hotline_agent";
@@ -38,6 +42,8 @@ pub struct AgentAuthState {
     pub store: Store,
     pub session_ttl: Duration,
     pub dispositions: Arc<Vec<String>>,
+    /// Failed logins per source address and per agent id (docs/security.md, "Web").
+    pub limiter: SharedLimiter,
 }
 
 impl AgentAuthState {
@@ -47,6 +53,7 @@ impl AgentAuthState {
             store,
             session_ttl: DEFAULT_SESSION_TTL,
             dispositions: Arc::new(DEFAULT_DISPOSITIONS.iter().map(|s| s.to_string()).collect()),
+            limiter: SharedLimiter::new(LimitPolicy::default()),
         }
     }
 }
@@ -56,6 +63,29 @@ impl AgentAuthState {
 struct LoginRequest {
     agent: String,
     password: String,
+}
+
+/// Never prints the password.
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("agent", &self.agent)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+/// 429 `{"error": …}` with `Retry-After`, for a locked-out login.
+pub fn too_many_attempts(wait: Duration) -> Response {
+    let secs = retry_after_secs(wait);
+    let mut res = ApiError(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many failed logins: try again in {secs} seconds"),
+    )
+    .into_response();
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    res
 }
 
 /// `POST /agent/login` and `GET /agent/me` answer.
@@ -127,16 +157,29 @@ async fn me_body(st: &AgentAuthState, agent: &str) -> Result<Me, ApiError> {
 
 async fn login(
     State(st): State<AgentAuthState>,
+    ClientIp(ip): ClientIp,
     Body(req): Body<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    let ip_key = format!(
+        "ip:{}",
+        ip.map_or_else(|| "unknown".into(), |i| i.to_string())
+    );
+    let agent_key = format!("agent:{}", req.agent);
+    let keys = [ip_key.as_str(), agent_key.as_str()];
+    if let Some(wait) = st.limiter.locked(&keys) {
+        tracing::warn!(agent = %req.agent, ip = ?ip, "agent login locked out");
+        return Ok(too_many_attempts(wait));
+    }
     let Some(agent) = st
         .store
         .verify_agent_password(&req.agent, &req.password)
         .await?
     else {
-        tracing::info!(agent = %req.agent, "agent login refused");
+        st.limiter.failed(&keys);
+        tracing::info!(agent = %req.agent, ip = ?ip, "agent login refused");
         return Err(unauthorized("wrong agent or password"));
     };
+    st.limiter.succeeded(&keys);
     let token = st.store.create_session(&agent.id, st.session_ttl).await?;
     tracing::info!(agent = %agent.id, "agent logged in");
     let body = Me {
@@ -349,5 +392,87 @@ mod tests {
         )
         .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+
+    /// A login from `ip` (as the listener records the peer).
+    async fn login_from(
+        app: &Router,
+        ip: &str,
+        agent: &str,
+        password: &str,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri("/agent/login")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(HttpBody::from(
+                json!({"agent": agent, "password": password}).to_string(),
+            ))
+            .unwrap();
+        let peer: std::net::SocketAddr = format!("{ip}:40000").parse().unwrap();
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        let res = app.clone().oneshot(req).await.unwrap();
+        let (parts, body) = res.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        (
+            parts.status,
+            parts.headers,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn sixth_bad_login_is_locked_out_until_the_lockout_ends() {
+        let db = fresh_db().await;
+        db.store.migrate().await.unwrap();
+        db.store
+            .create_agent(NewAgent::new("a1", "Ada Agent", "correct horse"))
+            .await
+            .unwrap();
+        let clock = crate::login_limit::tests::FakeClock::new();
+        let mut st = AgentAuthState::new(db.store.clone());
+        st.limiter = SharedLimiter::with_clock(LimitPolicy::default(), clock.clock());
+        let app: Router = agent_auth_routes(st);
+
+        for i in 0..5 {
+            let (s, _, _) = login_from(&app, "198.51.100.7", "a1", "wrong").await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "attempt {}", i + 1);
+        }
+        // The 6th, even with the right password: 429, Retry-After, JSON error.
+        let (s, h, v) = login_from(&app, "198.51.100.7", "a1", "correct horse").await;
+        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(h[header::RETRY_AFTER], "900");
+        assert!(
+            v["error"]
+                .as_str()
+                .unwrap()
+                .contains("too many failed logins"),
+            "{v}"
+        );
+        assert!(h.get(header::SET_COOKIE).is_none());
+        // The agent id is locked from another address too...
+        let (s, _, _) = login_from(&app, "203.0.113.5", "a1", "correct horse").await;
+        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+        // ...and the address for another agent.
+        let (s, _, _) = login_from(&app, "198.51.100.7", "a2", "whatever").await;
+        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+
+        clock.advance(10 * 60);
+        let (s, h, _) = login_from(&app, "198.51.100.7", "a1", "correct horse").await;
+        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(h[header::RETRY_AFTER], "300");
+
+        // Lockout over: the right password works and resets the count.
+        clock.advance(5 * 60);
+        let (s, h, v) = login_from(&app, "198.51.100.7", "a1", "correct horse").await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        cookie_of(&h);
+        for _ in 0..4 {
+            let (s, _, _) = login_from(&app, "198.51.100.7", "a1", "wrong").await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED);
+        }
+        let (s, _, _) = login_from(&app, "198.51.100.7", "a1", "correct horse").await;
+        assert_eq!(s, StatusCode::OK);
     }
 }

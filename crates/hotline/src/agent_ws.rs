@@ -12,6 +12,7 @@
 //!
 //! Mount: `.merge(agent_ws::routes(agent_ws::AgentWs { authenticate, desk, store }))`.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -29,6 +30,8 @@ use hotline_store::{AgentCall, Store};
 use hotline_webphone::protocol::{CallSummary, ClientMsg, ServerMsg};
 use tokio::sync::mpsc;
 
+use crate::http::ClientIp;
+
 /// Session cookie in these headers → the agent's id, or `None` (401).
 pub type Authenticate = Arc<dyn Fn(HeaderMap) -> BoxFuture<Option<String>> + Send + Sync>;
 
@@ -39,6 +42,9 @@ pub struct AgentWs {
     pub desk: DeskHandle,
     /// Where the agent's calls today come from.
     pub store: Store,
+    /// Origins allowed besides the request's own host (`--allowed-origin`,
+    /// e.g. `https://desk.example.com`).
+    pub allowed_origins: Arc<Vec<String>>,
 }
 
 /// How often a page's overview is checked for changes (and so at most how
@@ -58,7 +64,60 @@ static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 pub fn routes<S: Clone + Send + Sync + 'static>(ws: AgentWs) -> Router<S> {
     Router::new()
         .route("/agent/ws", get(upgrade))
+        // Before the upgrade is even looked at.
+        .route_layer(axum::middleware::from_fn_with_state(
+            ws.allowed_origins.clone(),
+            check_origin,
+        ))
         .with_state(ws)
+}
+
+/// Cookies ride along on cross-site WebSocket handshakes: a browser's
+/// Origin must be this host (the request's `Host`) or one configured with
+/// `--allowed-origin`, else 403 (cross-site WebSocket hijacking). No Origin
+/// at all (not a browser: scripts, probes) is allowed only from loopback.
+async fn check_origin(
+    State(allowed): State<Arc<Vec<String>>>,
+    ClientIp(peer): ClientIp,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = req.headers();
+    let header_str = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let origin = header_str(header::ORIGIN).map(str::to_owned);
+    let host = header_str(header::HOST).map(str::to_owned);
+    if origin_allowed(origin.as_deref(), host.as_deref(), &allowed, peer) {
+        return next.run(req).await;
+    }
+    tracing::warn!(origin = ?origin, peer = ?peer, "agent socket refused: foreign or missing Origin");
+    (
+        StatusCode::FORBIDDEN,
+        axum::Json(serde_json::json!({ "error": "origin not allowed" })),
+    )
+        .into_response()
+}
+
+/// [`check_origin`]'s rule.
+fn origin_allowed(
+    origin: Option<&str>,
+    host: Option<&str>,
+    allowed: &[String],
+    peer: Option<IpAddr>,
+) -> bool {
+    let Some(origin) = origin.map(|o| o.trim().trim_end_matches('/')) else {
+        return peer.is_some_and(|p| p.is_loopback());
+    };
+    if allowed
+        .iter()
+        .any(|a| a.trim().trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let Some((scheme, origin_host)) = origin.split_once("://") else {
+        return false; // `null` (sandboxed, file:) and garbage
+    };
+    let scheme_ok = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
+    scheme_ok && host.is_some_and(|h| !h.is_empty() && h.eq_ignore_ascii_case(origin_host))
 }
 
 async fn upgrade(
@@ -67,18 +126,6 @@ async fn upgrade(
     uri: Uri,
     up: WebSocketUpgrade,
 ) -> Response {
-    // Cookies ride along on cross-site WebSocket handshakes: insist that a
-    // browser's Origin is this host (cross-site WebSocket hijacking).
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
-        if origin_host != host {
-            return StatusCode::FORBIDDEN.into_response();
-        }
-    }
     let Some(agent) = (ws.authenticate)(headers).await else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
@@ -230,6 +277,115 @@ async fn keep_overview(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The real route: a foreign Origin is refused before the upgrade.
+    #[tokio::test]
+    async fn a_foreign_origin_gets_403_before_the_upgrade() {
+        use axum::body::Body;
+        use tower::ServiceExt;
+        let db = hotline_store::testing::fresh_db().await;
+        let hub = hotline_webphone::AgentMediaHub::bind_with(
+            "127.0.0.1:0".parse().unwrap(),
+            hotline_webphone::HubConfig::default(),
+        )
+        .await
+        .unwrap();
+        let desk = hotline_desk::AgentDesk::start(Vec::new(), Vec::new(), hub);
+        let authenticate: Authenticate = Arc::new(|_| Box::pin(async { Some("a1".to_string()) }));
+        let app: Router = routes(AgentWs {
+            authenticate,
+            desk,
+            store: db.store.clone(),
+            allowed_origins: Arc::new(vec!["https://desk.example.com".into()]),
+        });
+        let send = |origin: Option<&'static str>, peer: &'static str| {
+            let app = app.clone();
+            async move {
+                let mut req = axum::http::Request::get("/agent/ws")
+                    .header(header::HOST, "gw.example.com:8080")
+                    .header(header::CONNECTION, "upgrade")
+                    .header(header::UPGRADE, "websocket")
+                    .header(header::SEC_WEBSOCKET_VERSION, "13")
+                    .header(header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ==");
+                if let Some(o) = origin {
+                    req = req.header(header::ORIGIN, o);
+                }
+                let mut req = req.body(Body::empty()).unwrap();
+                let peer: std::net::SocketAddr = peer.parse().unwrap();
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                app.oneshot(req).await.unwrap().status()
+            }
+        };
+        let far = "203.0.113.9:5000";
+        assert_eq!(
+            send(Some("https://evil.example"), far).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(send(None, far).await, StatusCode::FORBIDDEN);
+        // Past the Origin check (a oneshot request cannot really upgrade).
+        for (origin, peer) in [
+            (Some("http://gw.example.com:8080"), far),
+            (Some("https://desk.example.com"), far),
+            (None, "127.0.0.1:5000"),
+        ] {
+            assert_ne!(
+                send(origin, peer).await,
+                StatusCode::FORBIDDEN,
+                "{origin:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn origin_rule() {
+        let lo: Option<IpAddr> = Some("127.0.0.1".parse().unwrap());
+        let far: Option<IpAddr> = Some("203.0.113.9".parse().unwrap());
+        let host = Some("desk.example.com:8080");
+        let none: &[String] = &[];
+        let extra = ["https://phone.example.org/".to_string()];
+        // Same host, any case; http or https.
+        for o in [
+            "http://desk.example.com:8080",
+            "HTTPS://Desk.Example.com:8080",
+        ] {
+            assert!(origin_allowed(Some(o), host, none, far), "{o}");
+        }
+        // Foreign, another port, null, garbage, no Host.
+        for o in [
+            "http://evil.example.com",
+            "http://desk.example.com",
+            "http://desk.example.com:8080.evil.com",
+            "null",
+            "ws://desk.example.com:8080",
+        ] {
+            assert!(!origin_allowed(Some(o), host, none, far), "{o}");
+        }
+        assert!(!origin_allowed(Some("http://x"), None, none, lo));
+        // Configured extra origins.
+        assert!(origin_allowed(
+            Some("https://phone.example.org"),
+            host,
+            &extra,
+            far
+        ));
+        assert!(!origin_allowed(
+            Some("http://phone.example.org"),
+            host,
+            &extra,
+            far
+        ));
+        // No Origin: loopback only.
+        assert!(origin_allowed(None, host, none, lo));
+        assert!(origin_allowed(
+            None,
+            host,
+            none,
+            Some("::1".parse().unwrap())
+        ));
+        assert!(!origin_allowed(None, host, none, far));
+        assert!(!origin_allowed(None, host, none, None));
+    }
 
     #[test]
     fn the_day_starts_at_the_pages_midnight() {

@@ -10,7 +10,10 @@ use serde::Deserialize;
 
 /// `hotline serve` flags. Each has a `HOTLINE_*` env override and a config key
 /// of the same name with `_` for `-` in `hotline.toml`.
-#[derive(Args, Debug, Default)]
+///
+/// `Debug` (hand-written, [`redacted_debug`]) prints `***` for the admin
+/// token and the database URL (which may hold a password).
+#[derive(Args, Default)]
 pub struct ServeArgs {
     /// TOML config file (keys as the flags, e.g. sip_listen = "0.0.0.0:5060").
     #[arg(long, env = "HOTLINE_CONFIG", value_name = "FILE")]
@@ -67,6 +70,20 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub admin_token: Option<String>,
+    /// Read the admin API's bearer token from this file (first line,
+    /// surrounding whitespace trimmed) instead; not with --admin-token.
+    #[arg(long, env = "HOTLINE_ADMIN_TOKEN_FILE", value_name = "PATH")]
+    pub admin_token_file: Option<PathBuf>,
+    /// An origin besides the gateway's own host whose pages may open the
+    /// agent socket (`/agent/ws`), e.g. `https://desk.example.com`;
+    /// repeatable (in the environment, `;` between origins).
+    #[arg(
+        long = "allowed-origin",
+        env = "HOTLINE_ALLOWED_ORIGIN",
+        value_name = "ORIGIN",
+        value_delimiter = ';'
+    )]
+    pub allowed_origin: Vec<String>,
     /// UDP address of the agents' WebRTC media (one port for every agent)
     /// [default: the HTTP listener's IP, any free port].
     #[arg(long, env = "HOTLINE_AGENT_MEDIA_LISTEN", value_name = "ADDR")]
@@ -150,7 +167,7 @@ pub struct ServeArgs {
 }
 
 /// The same keys as [`ServeArgs`], read from `hotline.toml`.
-#[derive(Deserialize, Debug, Default)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     sip_listen: Option<SocketAddr>,
@@ -168,6 +185,8 @@ struct FileConfig {
     entry_flow: Option<String>,
     queue_max_wait_secs: Option<u64>,
     admin_token: Option<String>,
+    admin_token_file: Option<PathBuf>,
+    allowed_origin: Option<Vec<String>>,
     agent_media_listen: Option<SocketAddr>,
     callback_via: Option<SocketAddr>,
     dial_allow: Option<Vec<String>>,
@@ -190,8 +209,9 @@ struct FileConfig {
     scanner_user_agents: Option<String>,
 }
 
-/// The resolved configuration of `hotline serve`.
-#[derive(Debug, Clone)]
+/// The resolved configuration of `hotline serve`. `Debug` hides the
+/// secrets (see [`ServeArgs`]).
+#[derive(Clone)]
 pub struct Config {
     pub sip_listen: SocketAddr,
     pub http_listen: SocketAddr,
@@ -209,6 +229,8 @@ pub struct Config {
     pub queue_max_wait: Duration,
     /// The admin API's bearer token; `None`: the admin API is disabled.
     pub admin_token: Option<String>,
+    /// `--allowed-origin`: pages of these origins may open `/agent/ws` too.
+    pub allowed_origins: Vec<String>,
     pub agent_media_listen: SocketAddr,
     /// Where callbacks are dialled; `None`: back through the original call's peer.
     pub callback_via: Option<SocketAddr>,
@@ -306,11 +328,102 @@ impl Config {
             force_hours: args.force_hours,
             dial_policy,
             sip_guard,
-            admin_token: match args.admin_token.or(file.admin_token) {
-                Some(t) if t.trim().is_empty() => bail!("--admin-token must not be empty"),
-                t => t,
+            allowed_origins: if !args.allowed_origin.is_empty() {
+                args.allowed_origin
+            } else {
+                file.allowed_origin.unwrap_or_default()
             },
+            admin_token: admin_token(
+                args.admin_token,
+                args.admin_token_file,
+                file.admin_token,
+                file.admin_token_file,
+            )?,
         })
+    }
+}
+
+/// The admin token: `--admin-token` or `--admin-token-file` (flag or
+/// environment) beat the file's `admin_token` / `admin_token_file`; a token
+/// and a token file from the same level are refused, as is an empty token.
+fn admin_token(
+    flag: Option<String>,
+    flag_file: Option<PathBuf>,
+    conf: Option<String>,
+    conf_file: Option<PathBuf>,
+) -> anyhow::Result<Option<String>> {
+    if flag.is_some() && flag_file.is_some() {
+        bail!("--admin-token and --admin-token-file are both given: use one");
+    }
+    if conf.is_some() && conf_file.is_some() {
+        bail!("admin_token and admin_token_file are both in the config file: use one");
+    }
+    let token = match (flag, flag_file) {
+        (Some(t), _) => Some(t),
+        (None, Some(path)) => Some(read_token_file(&path)?),
+        (None, None) => match (conf, conf_file) {
+            (Some(t), _) => Some(t),
+            (None, Some(path)) => Some(read_token_file(&path)?),
+            (None, None) => None,
+        },
+    };
+    match token {
+        Some(t) if t.trim().is_empty() => bail!("--admin-token must not be empty"),
+        t => Ok(t),
+    }
+}
+
+/// The token in `path`: its first line, whitespace trimmed (never quoted in errors).
+fn read_token_file(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the admin token file {}", path.display()))?;
+    let token = text.lines().next().unwrap_or("").trim().to_owned();
+    if token.is_empty() {
+        bail!("the admin token file {} is empty", path.display());
+    }
+    Ok(token)
+}
+
+/// `Some("***")` for a set secret, `None` for an unset one.
+fn redacted<T>(secret: &Option<T>) -> Option<&'static str> {
+    secret.as_ref().map(|_| "***")
+}
+
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets only; the rest are addresses, paths and numbers, listed
+        // by `hotline serve --help`.
+        f.debug_struct("ServeArgs")
+            .field("config", &self.config)
+            .field("sip_listen", &self.sip_listen)
+            .field("http_listen", &self.http_listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redacted(&self.database_url))
+            .field("admin_token", &redacted(&self.admin_token))
+            .field("admin_token_file", &self.admin_token_file)
+            .field("allowed_origin", &self.allowed_origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("sip_listen", &self.sip_listen)
+            .field("http_listen", &self.http_listen)
+            .field("rtp_ports", &self.rtp_ports)
+            .field("data_dir", &self.data_dir)
+            .field("sounds_dir", &self.sounds_dir)
+            .field("flows_dir", &self.flows_dir)
+            .field("database_url", &redacted(&self.database_url))
+            .field("media_ip", &self.media_ip)
+            .field("entry_flow", &self.entry_flow)
+            .field("admin_token", &redacted(&self.admin_token))
+            .field("allowed_origins", &self.allowed_origins)
+            .field("agent_media_listen", &self.agent_media_listen)
+            .field("callback_via", &self.callback_via)
+            .field("force_hours", &self.force_hours)
+            .finish_non_exhaustive()
     }
 }
 
@@ -641,5 +754,71 @@ mod tests {
             Config::resolve(ServeArgs::default()).unwrap().admin_token,
             None
         );
+    }
+
+    #[test]
+    fn admin_token_file_and_never_both() {
+        let dir = std::env::temp_dir().join(format!("hotline-cfg-tokfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tok = dir.join("admin.token");
+        std::fs::write(&tok, "  from-token-file \n# ignored\n").unwrap();
+        let empty = dir.join("empty.token");
+        std::fs::write(&empty, "\n").unwrap();
+        let args = ServeArgs {
+            admin_token_file: Some(tok.clone()),
+            ..Default::default()
+        };
+        let cfg = Config::resolve(args).unwrap();
+        assert_eq!(cfg.admin_token.as_deref(), Some("from-token-file"));
+        // Both as flags: refused.
+        let both = ServeArgs {
+            admin_token: Some("flag".into()),
+            admin_token_file: Some(tok.clone()),
+            ..Default::default()
+        };
+        let e = Config::resolve(both).unwrap_err().to_string();
+        assert!(e.contains("--admin-token-file"), "{e}");
+        assert!(!e.contains("flag\""), "{e}");
+        // Empty or missing file: refused.
+        for p in [empty.clone(), dir.join("missing")] {
+            let args = ServeArgs {
+                admin_token_file: Some(p),
+                ..Default::default()
+            };
+            assert!(Config::resolve(args).is_err());
+        }
+        // In hotline.toml; both there: refused; a flag beats the file's.
+        let conf = dir.join("hotline.toml");
+        let with_conf = |text: String, token: Option<&str>| {
+            std::fs::write(&conf, text).unwrap();
+            Config::resolve(ServeArgs {
+                config: Some(conf.clone()),
+                admin_token: token.map(Into::into),
+                ..Default::default()
+            })
+        };
+        let file_line = format!("admin_token_file = {:?}\n", tok.display().to_string());
+        let cfg = with_conf(file_line.clone(), None).unwrap();
+        assert_eq!(cfg.admin_token.as_deref(), Some("from-token-file"));
+        let cfg = with_conf(file_line.clone(), Some("flag")).unwrap();
+        assert_eq!(cfg.admin_token.as_deref(), Some("flag"));
+        assert!(with_conf(format!("{file_line}admin_token = \"x\"\n"), None).is_err());
+    }
+
+    #[test]
+    fn debug_never_prints_secrets() {
+        let args = ServeArgs {
+            admin_token: Some("tok-SECRET".into()),
+            database_url: Some("postgres://u:pw-SECRET@db/h".into()),
+            allowed_origin: vec!["https://desk.example.com".into()],
+            ..Default::default()
+        };
+        let shown = format!("{args:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("***"), "{shown}");
+        let cfg = Config::resolve(args).unwrap();
+        let shown = format!("{cfg:?} {cfg:#?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("https://desk.example.com"), "{shown}");
     }
 }

@@ -11,6 +11,7 @@ mod desk;
 mod flows_cmd;
 mod http;
 mod ivr;
+mod login_limit;
 mod records;
 mod serve;
 

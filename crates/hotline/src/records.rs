@@ -20,7 +20,8 @@ const EMBEDDED_DB: &str = "hotline";
 /// Where the database is, for the commands that need nothing else
 /// (`migrate`, `seed-demo`, `agents …`): found as `serve` finds it, from the
 /// same flags, variables and config file.
-#[derive(clap::Args, Debug, Default, Clone)]
+/// `Debug` prints `***` for the database URL (it may hold a password).
+#[derive(clap::Args, Default, Clone)]
 pub struct DbArgs {
     /// `serve`'s TOML config file; only its database_url and data_dir matter here.
     #[arg(long, env = "HOTLINE_CONFIG", value_name = "FILE")]
@@ -31,6 +32,16 @@ pub struct DbArgs {
     /// PostgreSQL URL; without one, the embedded cluster under the data dir.
     #[arg(long, env = "DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
+}
+
+impl std::fmt::Debug for DbArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbArgs")
+            .field("config", &self.config)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 impl DbArgs {

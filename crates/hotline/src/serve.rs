@@ -190,8 +190,12 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         authenticate,
         desk: desk.clone(),
         store: records.store(),
+        allowed_origins: Arc::new(cfg.allowed_origins.clone()),
     }));
+    let app = http::with_security_headers(app);
     tokio::spawn(async move {
+        // The peer's address for the login limits and the socket's Origin rule.
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "HTTP listener failed");
         }
