@@ -169,7 +169,7 @@ async fn require_admin(
         ip.map_or_else(|| "unknown".into(), |i| i.to_string())
     );
     if let Some(wait) = st.limiter.locked(&[&key]) {
-        return crate::agent_auth::too_many_attempts(wait);
+        return too_many_attempts(wait);
     }
     let given = req
         .headers()
@@ -443,6 +443,19 @@ async fn set_members(
     let queue = st.store.set_queue_members(&name, &members).await?;
     st.changed();
     Ok(Json(queue))
+}
+
+/// 429 `{"error": …}` with `Retry-After`, for a locked-out login.
+pub fn too_many_attempts(wait: std::time::Duration) -> Response {
+    let secs = crate::login_limit::retry_after_secs(wait);
+    let mut res = ApiError(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many failed logins: try again in {secs} seconds"),
+    )
+    .into_response();
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    res
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::admin::{ApiError, Body};
 use crate::http::ClientIp;
-use crate::login_limit::{LimitPolicy, SharedLimiter, retry_after_secs};
+use crate::login_limit::{LimitPolicy, SharedLimiter};
 
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "hotline_agent";
@@ -73,19 +73,6 @@ impl std::fmt::Debug for LoginRequest {
             .field("password", &"***")
             .finish()
     }
-}
-
-/// 429 `{"error": …}` with `Retry-After`, for a locked-out login.
-pub fn too_many_attempts(wait: Duration) -> Response {
-    let secs = retry_after_secs(wait);
-    let mut res = ApiError(
-        StatusCode::TOO_MANY_REQUESTS,
-        format!("too many failed logins: try again in {secs} seconds"),
-    )
-    .into_response();
-    res.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    res
 }
 
 /// `POST /agent/login` and `GET /agent/me` answer.
@@ -168,7 +155,7 @@ async fn login(
     let keys = [ip_key.as_str(), agent_key.as_str()];
     if let Some(wait) = st.limiter.locked(&keys) {
         tracing::warn!(agent = %req.agent, ip = ?ip, "agent login locked out");
-        return Ok(too_many_attempts(wait));
+        return Ok(crate::admin::too_many_attempts(wait));
     }
     let Some(agent) = st
         .store
