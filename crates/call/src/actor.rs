@@ -302,12 +302,13 @@ impl CallShell {
                 leg.to_agent.send(pkt.payload);
             }
             Codec::Pcma => {
-                let converted: Vec<u8> = pkt
-                    .payload
-                    .iter()
-                    .map(|&a| ulaw_encode(alaw_decode(a)))
-                    .collect();
-                leg.to_agent.send(&converted);
+                // Per packet: converted on the stack, not in a fresh Vec.
+                let mut converted = [0u8; 2048];
+                let n = pkt.payload.len().min(converted.len());
+                for (out, &a) in converted.iter_mut().zip(&pkt.payload[..n]) {
+                    *out = ulaw_encode(alaw_decode(a));
+                }
+                leg.to_agent.send(&converted[..n]);
             }
         }
     }

@@ -213,13 +213,19 @@ mod tests {
     use serde_json::{Value, json};
     use tower::ServiceExt;
 
-    async fn app() -> (Router, TestDb) {
+    /// A migrated database with agent `a1` (password `correct horse`).
+    async fn db_with_agent() -> TestDb {
         let db = fresh_db().await;
         db.store.migrate().await.unwrap();
         db.store
             .create_agent(NewAgent::new("a1", "Ada Agent", "correct horse"))
             .await
             .unwrap();
+        db
+    }
+
+    async fn app() -> (Router, TestDb) {
+        let db = db_with_agent().await;
         (agent_auth_routes(AgentAuthState::new(db.store.clone())), db)
     }
 
@@ -411,12 +417,7 @@ mod tests {
 
     #[tokio::test]
     async fn sixth_bad_login_is_locked_out_until_the_lockout_ends() {
-        let db = fresh_db().await;
-        db.store.migrate().await.unwrap();
-        db.store
-            .create_agent(NewAgent::new("a1", "Ada Agent", "correct horse"))
-            .await
-            .unwrap();
+        let db = db_with_agent().await;
         let clock = crate::login_limit::tests::FakeClock::new();
         let mut st = AgentAuthState::new(db.store.clone());
         st.limiter = SharedLimiter::with_clock(LimitPolicy::default(), clock.clock());

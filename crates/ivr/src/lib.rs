@@ -52,7 +52,7 @@
 //!    arms in `crates/ivr/src/interp.rs` that call the kind's methods on
 //!    `NodeKind::<Variant>` (as for `gather`, `lookup` and `voicemail`); a
 //!    new request to the call is an `Action` variant in `step.rs`, carried
-//!    out by the call actor (`crates/call/src/actor/ivr.rs`) and the
+//!    out by the call core (`crates/call/src/core/flow.rs`) and the
 //!    simulator (`crates/ivr/src/sim.rs`).
 //! 6. `docs/flows.md`: its row in "Node types".
 //! 7. Tests: the kind in `crates/ivr/tests/fixtures/all-kinds.yaml` (a unit
