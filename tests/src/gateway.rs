@@ -69,36 +69,61 @@ impl Gateway {
         extra_args: &[&str],
         log: Option<std::fs::File>,
     ) -> Gateway {
-        let dir = TempDir::new(label);
+        let mut dir = TempDir::new(label);
         let data_dir = dir.path().join("data");
         std::fs::create_dir_all(&data_dir).expect("create data dir");
-        let sip_port = ports::free_port();
-        let http_port = ports::free_port();
-        let rtp_ports = ports::rtp_range();
         let log_path = dir.path().join("gateway.log");
-        let log = match log {
-            Some(f) => f,
-            None => std::fs::File::create(&log_path).expect("create gateway log"),
-        };
-        let child = Self::spawn(
-            dir.path(),
-            (sip_port, http_port, rtp_ports),
-            extra_args,
-            log,
-        );
-        let mut gw = Gateway {
-            child: Some(child),
-            exit: None,
-            label: label.to_string(),
-            sip_port,
-            http_port,
-            rtp_ports,
-            dir,
-            extra: extra_args.iter().map(|a| (*a).to_owned()).collect(),
-        };
-        // Generous: a first start runs initdb, and CI has two busy cores.
-        gw.wait_healthy(Duration::from_secs(45));
-        gw
+        let retry_on_port_race = log.is_none();
+        let mut log = log;
+        let mut attempt = 1;
+        loop {
+            let sip_port = ports::free_port();
+            let http_port = ports::free_port();
+            let rtp_ports = ports::rtp_range();
+            let log = match log.take() {
+                Some(f) => f,
+                None => std::fs::File::create(&log_path).expect("create gateway log"),
+            };
+            let child = Self::spawn(
+                dir.path(),
+                (sip_port, http_port, rtp_ports),
+                extra_args,
+                log,
+            );
+            let mut gw = Gateway {
+                child: Some(child),
+                exit: None,
+                label: label.to_string(),
+                sip_port,
+                http_port,
+                rtp_ports,
+                dir,
+                extra: extra_args.iter().map(|a| (*a).to_owned()).collect(),
+            };
+            // Generous: a first start runs initdb, and CI has two busy cores.
+            match gw.try_healthy(Duration::from_secs(45)) {
+                Ok(()) => return gw,
+                // Another process took a port between the probe and the bind:
+                // not what the test is about, so start again on fresh ports.
+                Err(e)
+                    if retry_on_port_race
+                        && attempt < 3
+                        && gw.exit.is_some()
+                        && gw.log_tail().contains("Address already in use") =>
+                {
+                    eprintln!(
+                        "[e2e] gateway `{label}` lost a port race (attempt {attempt}), \
+                         starting again on fresh ports: {}",
+                        e.lines().next().unwrap_or_default()
+                    );
+                    attempt += 1;
+                    // Keep the data dir (the embedded cluster is reused).
+                    dir = std::mem::replace(&mut gw.dir, TempDir::new(label));
+                    drop(gw);
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
     }
 
     /// Stops the gateway (SIGTERM, drained) and starts it again on the same
@@ -174,25 +199,31 @@ impl Gateway {
     }
 
     fn wait_healthy(&mut self, timeout: Duration) {
+        if let Err(e) = self.try_healthy(timeout) {
+            panic!("{e}");
+        }
+    }
+
+    fn try_healthy(&mut self, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         let mut last;
         loop {
             if let Some(status) = self.try_wait() {
-                panic!(
+                return Err(format!(
                     "gateway exited during startup with {status}; log:\n{}",
                     self.log_tail()
-                );
+                ));
             }
             match self.http_get("/healthz") {
-                Ok((200, _)) => return,
+                Ok((200, _)) => return Ok(()),
                 Ok((code, body)) => last = format!("HTTP {code}: {body}"),
                 Err(e) => last = e,
             }
             if Instant::now() >= deadline {
-                panic!(
+                return Err(format!(
                     "gateway not healthy after {timeout:?} (last: {last}); log:\n{}",
                     self.log_tail()
-                );
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
