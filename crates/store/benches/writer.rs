@@ -69,6 +69,7 @@ fn call_events(call_id: Uuid, t0: DateTime<Utc>) -> Vec<CallEvent> {
                 digit: "1".into(),
                 transport: "rfc4733".into(),
                 duration_ms: Some(160),
+                masked: None,
             },
         ),
         (

@@ -201,6 +201,20 @@ impl Store {
         before: DateTime<Utc>,
         recordings_dir: Option<&Path>,
     ) -> Result<Vec<Uuid>, StoreError> {
+        self.close_interrupted_sealed(node, before, recordings_dir, None)
+            .await
+    }
+
+    /// As [`Self::close_interrupted`]; with a keyring that has a current
+    /// key, a WAV the crash left behind is sealed (as the writer seals
+    /// every recording) before its `recording` event is written.
+    pub async fn close_interrupted_sealed(
+        &self,
+        node: &str,
+        before: DateTime<Utc>,
+        recordings_dir: Option<&Path>,
+        keys: Option<&crate::sealed::Keyring>,
+    ) -> Result<Vec<Uuid>, StoreError> {
         let open: Vec<OpenCall> = sqlx::query_as(
             "SELECT c.id, c.sip_call_id, c.ended_at, \
                         coalesce(max(e.seq), -1), max(e.at), c.answered_at, \
@@ -261,6 +275,17 @@ impl Store {
                 });
             }
             push(EventData::CallEnded {});
+        }
+        if let Some(key) = keys.and_then(crate::sealed::Keyring::current) {
+            let key = key.clone();
+            batch = tokio::task::spawn_blocking(move || {
+                for ev in &mut batch {
+                    crate::writer::seal_event(&mut ev.data, &key);
+                }
+                batch
+            })
+            .await
+            .map_err(|e| StoreError::Invalid(format!("sealing recordings: {e}")))?;
         }
         self.write(&batch).await?;
         Ok(open.into_iter().map(|o| o.0).collect())
@@ -367,7 +392,10 @@ async fn insert_recordings(
     Ok(())
 }
 
-async fn update_calls(tx: &mut sqlx::PgConnection, recs: &[CallRecord]) -> Result<(), StoreError> {
+pub(crate) async fn update_calls(
+    tx: &mut sqlx::PgConnection,
+    recs: &[CallRecord],
+) -> Result<(), StoreError> {
     if recs.is_empty() {
         return Ok(());
     }

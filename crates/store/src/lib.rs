@@ -25,7 +25,11 @@ mod db;
 pub mod embedded;
 mod error;
 mod lookup;
+pub mod mask;
+pub mod privacy;
 pub mod record;
+pub mod recording_file;
+pub mod sealed;
 mod seed;
 pub mod spool;
 pub mod testing;
@@ -38,8 +42,13 @@ pub use callbacks::CallbackRow;
 pub use db::{MIGRATOR, SeedCounts, Store};
 pub use embedded::{EmbeddedOptions, EmbeddedPostgres, PgBinaries, create_database};
 pub use error::StoreError;
+pub use privacy::{
+    AuditEntry, EraseReport, EventFiles, Keep, RetentionDays, RetentionPolicy, RetentionReport,
+};
 pub use record::{CallRecord, EventRow, RecordingRow, derive_call};
+pub use recording_file::{RecordingError, RecordingReader, StoredRecording, open_recording};
+pub use sealed::{Keyring, RecordingKey, SealError};
 pub use sqlx::postgres::PgConnectOptions;
 /// Call, recording and callback ids.
 pub use uuid::Uuid;
-pub use writer::{Writer, WriterConfig, WriterStats, prepare, sha256_file};
+pub use writer::{Writer, WriterConfig, WriterStats, prepare, prepare_sealed, sha256_file};

@@ -417,6 +417,7 @@ mod tests {
                     digit: "2".into(),
                     transport: "rfc4733".into(),
                     duration_ms: Some(120),
+                    masked: None,
                 },
             ),
             ev(

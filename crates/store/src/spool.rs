@@ -190,6 +190,7 @@ mod tests {
                     digit: "1".into(),
                     transport: "info".into(),
                     duration_ms: Some(100),
+                    masked: None,
                 },
             })
             .collect()

@@ -15,6 +15,7 @@ use serde_json::Value;
 use sha2::Digest;
 use tokio::sync::mpsc;
 
+use crate::sealed::{Keyring, RecordingKey};
 use crate::spool::{Segment, Spool};
 use crate::{Store, StoreError};
 
@@ -38,6 +39,10 @@ pub struct WriterConfig {
     /// Where the calls' WAVs are (`<dir>/<call id>.wav`): recovery links a
     /// crashed call's recording from here. `None`: recovery does not look.
     pub recordings_dir: Option<std::path::PathBuf>,
+    /// Seal (encrypt) each recording and voicemail with the keyring's
+    /// current key as its event passes (see [`crate::sealed`]). `None`, or
+    /// no current key: files stay plain WAVs.
+    pub recording_keys: Option<Arc<Keyring>>,
 }
 
 impl WriterConfig {
@@ -53,6 +58,7 @@ impl WriterConfig {
             final_drain: Duration::from_secs(5),
             started_at: Utc::now(),
             recordings_dir: None,
+            recording_keys: None,
         }
     }
 }
@@ -142,7 +148,12 @@ impl Writer {
                     if n == 0 {
                         break;
                     }
-                    let batch = prepare(buf.drain(..), &self.cfg.node).await;
+                    let batch = prepare_sealed(
+                        buf.drain(..),
+                        &self.cfg.node,
+                        self.cfg.recording_keys.as_deref(),
+                    )
+                    .await;
                     self.submit(batch).await;
                 }
                 _ = tick.tick(), if pending => {
@@ -285,10 +296,11 @@ impl Writer {
         while !self.drain(Duration::from_secs(5)).await? {}
         let closed = self
             .store
-            .close_interrupted(
+            .close_interrupted_sealed(
                 &self.cfg.node,
                 self.cfg.started_at,
                 self.cfg.recordings_dir.as_deref(),
+                self.cfg.recording_keys.as_deref(),
             )
             .await?;
         if !closed.is_empty() {
@@ -332,43 +344,113 @@ impl Writer {
 /// `node`, the gateway node on `call_started` and the sha256 on `recording`
 /// (read from the file) when absent.
 pub async fn prepare(events: impl Iterator<Item = CallEvent>, node: &str) -> Vec<CallEvent> {
+    prepare_sealed(events, node, None).await
+}
+
+/// As [`prepare`]; with a keyring that has a current key, also seals each
+/// `recording` and `voicemail` file (`<file>.enc`, the plain WAV removed)
+/// and points the event at the sealed file. The sha256 stays the WAV's
+/// (the plaintext's), so it means the same sealed or not.
+pub async fn prepare_sealed(
+    events: impl Iterator<Item = CallEvent>,
+    node: &str,
+    keys: Option<&Keyring>,
+) -> Vec<CallEvent> {
     let mut batch: Vec<CallEvent> = events
         .map(|mut ev| {
             ev.at = ev.at.trunc_subsecs(6);
             ev
         })
         .collect();
-    let mut hash_jobs = Vec::new();
+    let key = keys.and_then(Keyring::current).cloned();
+    let mut jobs = Vec::new();
     for (i, ev) in batch.iter_mut().enumerate() {
         if let Some(n) = ev.node.as_mut() {
             n.retain(|c| c != '\0');
         }
         match &mut ev.data {
             EventData::CallStarted { node: n @ None, .. } => *n = Some(node.to_owned()),
-            EventData::Recording {
-                path, sha256: None, ..
-            } => hash_jobs.push((i, PathBuf::from(path.as_str()))),
+            // Sealing: every recording and voicemail (it also hashes).
+            EventData::Recording { .. } | EventData::Voicemail { .. } if key.is_some() => {
+                jobs.push((i, ev.data.clone()))
+            }
+            // Hashing only.
+            EventData::Recording { sha256: None, .. } => jobs.push((i, ev.data.clone())),
             _ => {}
         }
     }
-    if !hash_jobs.is_empty() {
-        let hashes = tokio::task::spawn_blocking(move || {
-            hash_jobs
-                .into_iter()
-                .map(|(i, p)| (i, sha256_file(&p).ok()))
+    if !jobs.is_empty() {
+        let done = tokio::task::spawn_blocking(move || {
+            jobs.into_iter()
+                .map(|(i, mut data)| {
+                    match &key {
+                        Some(key) => seal_event(&mut data, key),
+                        None => {
+                            if let EventData::Recording { path, sha256, .. } = &mut data {
+                                if let Ok(h) = sha256_file(Path::new(path.as_str())) {
+                                    *sha256 = Some(Some(h));
+                                }
+                            }
+                        }
+                    }
+                    (i, data)
+                })
                 .collect::<Vec<_>>()
         })
         .await
         .unwrap_or_default();
-        for (i, h) in hashes {
-            if let (Some(h), Some(EventData::Recording { sha256, .. })) =
-                (h, batch.get_mut(i).map(|ev| &mut ev.data))
-            {
-                *sha256 = Some(Some(h));
+        for (i, data) in done {
+            if let Some(ev) = batch.get_mut(i) {
+                ev.data = data;
             }
         }
     }
     batch
+}
+
+/// Seals a `recording` or `voicemail` event's file (blocking). A file
+/// that cannot be sealed stays as it is, with a warning; a recording's
+/// sha256 is then read from it as without a key.
+pub(crate) fn seal_event(data: &mut EventData, key: &RecordingKey) {
+    let (path, sha256) = match data {
+        EventData::Recording { path, sha256, .. } => (path, Some(sha256)),
+        EventData::Voicemail { path, .. } => (path, None),
+        _ => return,
+    };
+    let src = PathBuf::from(path.as_str());
+    match crate::sealed::is_sealed(&src) {
+        Ok(false) => {}
+        Ok(true) => return,
+        Err(e) => {
+            tracing::warn!(path = %src.display(), error = %e, "cannot seal a recording: not readable");
+            return;
+        }
+    }
+    let mut dst = src.clone().into_os_string();
+    dst.push(".enc");
+    let dst = PathBuf::from(dst);
+    match crate::sealed::seal_file(&src, &dst, key) {
+        Ok((sha, _)) => {
+            if let Some(sha256) = sha256 {
+                if let Some(Some(before)) = sha256.as_ref() {
+                    if *before != sha {
+                        tracing::warn!(path = %src.display(), "recording changed between its checksum and its sealing");
+                    }
+                }
+                *sha256 = Some(Some(sha));
+            }
+            if let Err(e) = std::fs::remove_file(&src) {
+                tracing::warn!(path = %src.display(), error = %e, "sealed, but cannot remove the plain WAV");
+            }
+            *path = dst.to_string_lossy().into_owned();
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot seal a recording; it stays a plain WAV");
+            if let Some(sha256 @ None) = sha256 {
+                *sha256 = sha256_file(&src).ok().map(Some);
+            }
+        }
+    }
 }
 
 /// The lowercase hex sha256 of a file.
