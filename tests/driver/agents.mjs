@@ -37,7 +37,8 @@ const ops = {
   // `raw` (default true) opens `/agent?raw-audio`; `raw: false` the page
   // as agents get it, with the browser's audio processing on.
   async open({ page: name, agent, password, raw = true }) {
-    const ctx = await browser.newContext();
+    // ignoreHTTPSErrors: the HTTPS tests (e2e/tls.rs) use a self-signed certificate.
+    const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
     const page = await ctx.newPage();
     page.setDefaultTimeout(15000);
     const tag = (s) => log(`[${name}] ${s}`);
@@ -189,6 +190,11 @@ const ops = {
   // The offer card went away (withdrawn, timed out, taken).
   async waitNoOffer({ page: name }) {
     await pageOf(name).waitForSelector('#incoming', { state: 'hidden' });
+    return {};
+  },
+  // Clicks `selector` (a button of the call card, e.g. #pause-recording).
+  async click({ page: name, selector }) {
+    await pageOf(name).click(selector);
     return {};
   },
   async waitText({ page: name, selector, text }) {

@@ -29,6 +29,9 @@
 //! * `ring_all_two_agents_answer_at_once_one_wins`: both pages click Answer
 //!   together; one call, one agent.
 //! * `new_agents_are_listed_offline_in_the_live_states`: the admin API.
+//! * `agent_pauses_and_resumes_the_recording`: the call card's Pause
+//!   recording button; the events say who paused it, the WAV is silent on
+//!   both channels between the two presses (issue 13).
 //! * `callback_keeps_the_callers_place_and_the_agent_calls_back`: a
 //!   caller's max wait overflows to a callback; a later caller still hears
 //!   position 2; the agent is offered the callback first, answers, and the
@@ -2087,4 +2090,109 @@ fn a_booked_callback_survives_a_restart() {
     assert_eq!(after[0]["id"], before[0]["id"]);
     assert_eq!(after[0]["number"], NUMBER);
     assert_eq!(after[0]["attempts"], 0);
+}
+
+/// Issue 13: the agent presses Pause recording mid-call and Resume
+/// recording 3 s later. The button shows the state the gateway confirmed;
+/// the events name the agent; the recording is silent on both channels
+/// between the presses and has both parties before and after.
+#[test]
+fn agent_pauses_and_resumes_the_recording() {
+    let test = "agent_pauses_and_resumes_the_recording";
+    let Some(_one_at_a_time) = browser::browser_test(test) else {
+        return;
+    };
+    let (gw, _flows, _chromium, mut drv) = staffed_with(
+        "agents_pause_recording",
+        &[("a1", "Ada Agent")],
+        json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 20,
+               "wrap_up_secs": 30, "max_wait_secs": 90, "members": ["a1"]}),
+        true,
+    );
+    let sipp = queued_caller(&gw, "caller", 40_000, 50_000);
+    let call_id = sipp.call_id().to_owned();
+    drv.cmd(
+        json!({"op": "waitOffer", "page": "a1", "timeout": 30_000}),
+        PAGE_WAIT,
+    );
+    drv.cmd(json!({"op": "answer", "page": "a1"}), PAGE_WAIT);
+    wait_agent_state(&gw, "a1", "on_call", Duration::from_secs(5));
+    assert_hears(&mut drv, "a1", CALLER_HZ, "the caller");
+
+    let button = |text: &str| json!({"op": "waitText", "page": "a1", "selector": "#pause-recording", "text": text});
+    drv.cmd(button("Pause recording"), PAGE_WAIT);
+    drv.cmd(
+        json!({"op": "click", "page": "a1", "selector": "#pause-recording"}),
+        PAGE_WAIT,
+    );
+    drv.cmd(button("Resume recording"), PAGE_WAIT);
+    drv.cmd(
+        json!({"op": "waitText", "page": "a1", "selector": "#recording-state", "text": "Recording paused"}),
+        PAGE_WAIT,
+    );
+    wait_events(&gw, &call_id, "recording_paused", 1);
+    // The span to check: the call goes on, paused, for 3 s.
+    drv.cmd(json!({"op": "sleep", "ms": 3000}), PAGE_WAIT);
+    drv.cmd(
+        json!({"op": "click", "page": "a1", "selector": "#pause-recording"}),
+        PAGE_WAIT,
+    );
+    drv.cmd(button("Pause recording"), PAGE_WAIT);
+    wait_events(&gw, &call_id, "recording_resumed", 1);
+    // Both parties heard again, then the agent hangs up.
+    assert_hears(&mut drv, "a1", CALLER_HZ, "the caller after the pause");
+    drv.cmd(json!({"op": "hangup", "page": "a1"}), PAGE_WAIT);
+    drv.cmd(
+        json!({"op": "wrapUp", "page": "a1", "disposition": "refund", "notes": ""}),
+        PAGE_WAIT,
+    );
+    let run = sipp.wait();
+    run.assert_success();
+    let evs = gw.wait_call_ended(&call_id, CALL_END_WAIT);
+    assert_well_formed(&evs);
+    assert_in_order(
+        &evs,
+        &[
+            ("agent_connected", &[("agent_id", "a1")]),
+            (
+                "recording_paused",
+                &[("reason", "agent"), ("agent_id", "a1")],
+            ),
+            (
+                "recording_resumed",
+                &[("reason", "agent"), ("agent_id", "a1")],
+            ),
+            ("hangup", &[("ended_by", "agent")]),
+            ("recording", &[]),
+            ("call_ended", &[]),
+        ],
+    );
+    assert_eq!(count(&evs, "recording_paused"), 1, "{}", dump(&evs));
+    let (answered, connected, paused, resumed, hangup) = (
+        find(&evs, "answered"),
+        find(&evs, "agent_connected"),
+        find(&evs, "recording_paused"),
+        find(&evs, "recording_resumed"),
+        find(&evs, "hangup"),
+    );
+    let paused_ms = resumed.data()["paused_ms"].as_f64().unwrap_or(-1.0);
+    assert!(
+        (paused_ms - ms_between(paused, resumed)).abs() <= 50.0 && paused_ms >= 2900.0,
+        "paused_ms {paused_ms}, {:.0} ms between the events",
+        ms_between(paused, resumed)
+    );
+    let path = PathBuf::from(find(&evs, "recording").data_str("path"));
+    let (left, right, _) = recorded_between(&path, answered, paused, resumed, 200);
+    assert_eq!(
+        (rtp::rms(&left), rtp::rms(&right)),
+        (0.0, 0.0),
+        "the paused span is silent on both channels"
+    );
+    for (what, from, to) in [("before", connected, paused), ("after", resumed, hangup)] {
+        let (left, right, _) = recorded_between(&path, answered, from, to, 300);
+        let (l, r) = (rtp::rms(&left), rtp::rms(&right));
+        eprintln!("recording {what} the pause: caller RMS {l:.0}, agent RMS {r:.0}");
+        assert!(l > 1000.0, "caller channel {what} the pause: RMS {l:.0}");
+        assert!(r > 1000.0, "agent channel {what} the pause: RMS {r:.0}");
+    }
 }

@@ -40,7 +40,25 @@ nodes:
       3: transfer
       4: agent
       5: missing
+      6: card
     on_exhausted: bye
+  card:
+    type: gather
+    prompt: menu
+    into: card
+    min_digits: 4
+    max_digits: 4
+    first_digit_timeout: 5s
+    retries: 0
+    secure: true
+    next: card-check
+    on_exhausted: bye
+  card-check:
+    type: branch
+    cases:
+      - if: card == "4242"
+        then: agent
+    else: bye
   bye:
     type: hangup
     prompt: goodbye
@@ -150,6 +168,7 @@ fn remote() -> RemoteMedia {
         payload_type: 0,
         dtmf_payload_type: Some(101),
         direction: Direction::SendRecv,
+        srtp: None,
     }
 }
 
@@ -166,6 +185,8 @@ struct Call {
     sip: Vec<SipCommand>,
     desk: Vec<&'static str>,
     enqueued: Vec<String>,
+    /// What each enqueue showed the agent (`CallInfo::data`), as JSON text.
+    enqueued_data: Vec<String>,
     legs_closed: Vec<Option<String>>,
     done: bool,
     /// What the SIP layer answers to the 200 OK and the REFER.
@@ -186,6 +207,7 @@ impl Call {
             sip: Vec::new(),
             desk: Vec::new(),
             enqueued: Vec::new(),
+            enqueued_data: Vec::new(),
             legs_closed: Vec::new(),
             done: false,
             answer: Ok(()),
@@ -298,7 +320,10 @@ impl Call {
                     self.core.handle(self.now, self.wall, input);
                 }
                 CallOutput::Lookup { .. } => {}
-                CallOutput::Enqueue(info) => self.enqueued.push(info.queue),
+                CallOutput::Enqueue(info) => {
+                    self.enqueued_data.push(info.data.to_string());
+                    self.enqueued.push(info.queue);
+                }
                 CallOutput::Desk(input) => self.desk.push(desk_input_name(&input)),
                 CallOutput::CloseAgentLeg { hub_session } => self.legs_closed.push(hub_session),
                 CallOutput::ReleaseRtp => {}
@@ -1077,7 +1102,7 @@ fn random_inputs_keep_the_invariants_and_close_every_record() {
             }
             match rng.below(20) {
                 0..=3 => {
-                    let d = b"12345#0"[rng.below(7) as usize] as char;
+                    let d = b"123456#0"[rng.below(8) as usize] as char;
                     c.digit(d);
                 }
                 4..=6 => c.advance(Duration::from_millis(rng.below(1500))),
@@ -1124,13 +1149,14 @@ fn random_inputs_keep_the_invariants_and_close_every_record() {
                     call: key(),
                     code: [180, 200, 503][rng.below(3) as usize],
                 }),
-                18 => {
-                    if rng.below(4) == 0 {
-                        c.input(CallInput::Shutdown);
-                    } else {
-                        c.notice(DeskNotice::Mute { on: true });
-                    }
-                }
+                18 => match rng.below(4) {
+                    0 => c.input(CallInput::Shutdown),
+                    1 => c.notice(DeskNotice::RecordingPause {
+                        agent: agent(),
+                        on: rng.below(3) != 0,
+                    }),
+                    _ => c.notice(DeskNotice::Mute { on: true }),
+                },
                 _ => c.notice(DeskNotice::AgentHungUp { agent: agent() }),
             }
             if let Err(e) = c.core.check_invariants() {
@@ -1154,6 +1180,19 @@ fn random_inputs_keep_the_invariants_and_close_every_record() {
         assert_eq!(c.kinds().last(), Some(&"call_ended"), "seed {seed}");
         assert!(c.hangups_sent() <= 1, "seed {seed}: {:?}", c.sip);
         assert!(c.core.check_invariants().is_ok(), "seed {seed}");
+        // Every pause is closed, before the hangup.
+        let k = c.kinds();
+        let hangup_at = k.iter().position(|k| *k == "hangup").unwrap_or(k.len());
+        let open = k[..hangup_at].iter().fold(0i32, |n, k| match *k {
+            "recording_paused" => n + 1,
+            "recording_resumed" => n - 1,
+            _ => n,
+        });
+        assert_eq!(open, 0, "seed {seed}: {k:?}");
+        assert!(
+            !k[hangup_at..].contains(&"recording_paused"),
+            "seed {seed}: {k:?}"
+        );
         for k in c.kinds() {
             *seen.entry(k.to_owned()).or_default() += 1;
         }
@@ -1172,7 +1211,264 @@ fn random_inputs_keep_the_invariants_and_close_every_record() {
         "cause agent_hangup",
         "cause BYE",
         "cause flow_ended",
+        "recording_paused",
+        "recording_resumed",
     ] {
         assert!(seen.contains_key(k), "{k} never reached: {seen:?}");
     }
+}
+
+/// The gateway channel (right) of the call's WAV, per 20 ms frame: the
+/// loudest sample of each.
+fn recorded_frames(c: &Call, channel: usize) -> Vec<i16> {
+    let path = c
+        .events
+        .iter()
+        .find_map(|(e, _)| match e {
+            EventData::Recording { path, .. } => Some(path.clone()),
+            _ => None,
+        })
+        .expect("a recording event");
+    let samples: Vec<i16> = hound::WavReader::open(path)
+        .expect("the recording opens")
+        .samples::<i16>()
+        .map(|s| s.expect("a sample"))
+        .collect();
+    samples
+        .chunks(320)
+        .map(|f| {
+            f.iter()
+                .skip(channel)
+                .step_by(2)
+                .map(|v| v.abs())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+fn digit_events(c: &Call) -> Vec<(String, Option<bool>)> {
+    c.events
+        .iter()
+        .filter_map(|(e, _)| match e {
+            EventData::Digit { digit, masked, .. } => Some((digit.clone(), *masked)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_secure_gather_pauses_the_recording_and_masks_its_digits() {
+    let mut c = Call::confirmed("secure-gather", true);
+    c.advance(Duration::from_millis(200)); // the menu prompt, recorded
+    c.digit('6');
+    let paused_at = c.now;
+    assert_eq!(c.count("recording_paused"), 1, "{:?}", c.kinds());
+    c.advance(Duration::from_millis(400)); // the card prompt plays, silenced
+    for d in "4242".chars() {
+        c.digit(d);
+        c.advance(Duration::from_millis(100));
+    }
+    // The digits took the flow to the agent queue (the branch saw 4242);
+    // the agent's view of the call's variables masks them.
+    assert_eq!(c.enqueued, ["support"]);
+    assert!(
+        c.enqueued_data[0].contains(r#""card":"****""#),
+        "{:?}",
+        c.enqueued_data
+    );
+    assert!(
+        !c.enqueued_data[0].contains("4242"),
+        "{:?}",
+        c.enqueued_data
+    );
+    assert_eq!(
+        digit_events(&c),
+        [
+            ("6".into(), None),
+            ("*".into(), Some(true)),
+            ("*".into(), Some(true)),
+            ("*".into(), Some(true)),
+            ("*".into(), Some(true)),
+        ]
+    );
+    let input = c
+        .events
+        .iter()
+        .find_map(|(e, node)| match e {
+            EventData::Input {
+                input,
+                into: Some(into),
+                masked,
+                length,
+                ..
+            } => Some((input.clone(), into.clone(), *masked, *length, node.clone())),
+            _ => None,
+        })
+        .expect("the gather's input");
+    assert_eq!(
+        input,
+        (
+            "****".into(),
+            "card".into(),
+            Some(true),
+            Some(4),
+            Some("card".into())
+        )
+    );
+    let resumed = c
+        .events
+        .iter()
+        .find_map(|(e, _)| match e {
+            EventData::RecordingResumed {
+                reason, paused_ms, ..
+            } => Some((reason.clone(), *paused_ms)),
+            _ => None,
+        })
+        .expect("resumed");
+    assert_eq!(resumed, ("secure_gather".into(), 700));
+    assert_in_order(
+        &c.kinds(),
+        &[
+            "node_entered",
+            "recording_paused",
+            "input",
+            "recording_resumed",
+            "enqueued",
+        ],
+    );
+    assert!(
+        !format!("{:?}", c.events).contains("4242"),
+        "{:?}",
+        c.events
+    );
+    c.advance(Duration::from_millis(400)); // hold music, recorded again
+    c.caller_hangs_up();
+    c.assert_closed();
+    // The WAV: the menu prompt and the hold music are heard, nothing of
+    // the span between (its own prompt included) is.
+    let right = recorded_frames(&c, 1);
+    let start = paused_at
+        .duration_since(c.now - Duration::from_millis(1400))
+        .as_millis();
+    assert_eq!(start, 200);
+    assert!(
+        right[1..5].iter().any(|v| *v > 500),
+        "menu heard: {right:?}"
+    );
+    assert!(
+        right[11..45].iter().all(|v| *v == 0),
+        "paused span silent: {right:?}"
+    );
+    assert!(
+        right[46..].iter().any(|v| *v > 500),
+        "hold music heard: {right:?}"
+    );
+}
+
+#[test]
+fn a_hang_up_during_a_secure_gather_resumes_before_the_hangup() {
+    let mut c = Call::confirmed("secure-hangup", false);
+    c.digit('6');
+    c.digit('1');
+    c.advance(Duration::from_millis(100));
+    c.caller_hangs_up();
+    c.assert_closed();
+    assert_in_order(
+        &c.kinds(),
+        &[
+            "recording_paused",
+            "digit",
+            "recording_resumed",
+            "hangup",
+            "recording",
+        ],
+    );
+    assert_eq!(c.count("recording_resumed"), 1);
+    assert_eq!(digit_events(&c)[1], ("*".into(), Some(true)));
+}
+
+#[test]
+fn a_secure_gather_that_times_out_resumes_the_recording() {
+    let mut c = Call::confirmed("secure-timeout", false);
+    c.digit('6');
+    c.advance(Duration::from_secs(8));
+    assert_in_order(
+        &c.kinds(),
+        &[
+            "recording_paused",
+            "timeout",
+            "exhausted",
+            "recording_resumed",
+        ],
+    );
+}
+
+#[test]
+fn an_agent_pauses_and_resumes_the_recording() {
+    let mut c = queued("agent-pause");
+    c.notice(DeskNotice::Accepted { agent: "a1".into() });
+    c.input(CallInput::AgentLeg { agent: "a1".into() });
+    // Another agent's button does nothing to this call.
+    c.notice(DeskNotice::RecordingPause {
+        agent: "a2".into(),
+        on: true,
+    });
+    assert_eq!(c.count("recording_paused"), 0);
+    c.notice(DeskNotice::RecordingPause {
+        agent: "a1".into(),
+        on: true,
+    });
+    c.notice(DeskNotice::RecordingPause {
+        agent: "a1".into(),
+        on: true,
+    });
+    assert_eq!(
+        c.count("recording_paused"),
+        1,
+        "a second press is no new pause"
+    );
+    c.digit('5');
+    assert_eq!(digit_events(&c).last(), Some(&("*".into(), Some(true))));
+    c.advance(Duration::from_secs(3));
+    c.notice(DeskNotice::RecordingPause {
+        agent: "a1".into(),
+        on: false,
+    });
+    let pauses: Vec<_> = c
+        .events
+        .iter()
+        .filter_map(|(e, _)| match e {
+            EventData::RecordingPaused { reason, agent_id } => {
+                Some((reason.clone(), agent_id.clone(), None))
+            }
+            EventData::RecordingResumed {
+                reason,
+                agent_id,
+                paused_ms,
+            } => Some((reason.clone(), agent_id.clone(), Some(*paused_ms))),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        pauses,
+        [
+            ("agent".into(), Some("a1".into()), None),
+            ("agent".into(), Some("a1".into()), Some(3000)),
+        ]
+    );
+    // Paused again, then the call ends: resumed before the hangup.
+    c.notice(DeskNotice::RecordingPause {
+        agent: "a1".into(),
+        on: true,
+    });
+    c.caller_hangs_up();
+    assert_eq!(c.count("recording_resumed"), 2);
+    assert_in_order(
+        &c.kinds(),
+        &["recording_paused", "recording_resumed", "hangup"],
+    );
+    let k = c.kinds();
+    let last_resume = k.iter().rposition(|k| *k == "recording_resumed").unwrap();
+    assert!(last_resume < k.iter().position(|k| *k == "hangup").unwrap());
 }

@@ -149,6 +149,13 @@ pub enum DeskNotice {
         /// `true` when muted.
         on: bool,
     },
+    /// The agent paused (`on`) or resumed the call's recording.
+    RecordingPause {
+        /// The agent who pressed the button.
+        agent: String,
+        /// `true` to silence the recording, `false` to resume it.
+        on: bool,
+    },
     /// The agent pressed a key on their page's keypad: the actor sends it to the
     /// caller's side as DTMF.
     Dtmf {
@@ -189,6 +196,9 @@ impl std::fmt::Debug for DeskNotice {
             DeskNotice::Overflow { target } => write!(f, "Overflow({target:?})"),
             DeskNotice::Hold { on } => write!(f, "Hold({on})"),
             DeskNotice::Mute { on } => write!(f, "Mute({on})"),
+            DeskNotice::RecordingPause { agent, on } => {
+                write!(f, "RecordingPause({agent}, {on})")
+            }
             DeskNotice::Dtmf { digit } => write!(f, "Dtmf({digit})"),
             DeskNotice::WrapUpDone {
                 agent,

@@ -159,6 +159,14 @@ fn a_queued_call_rings_the_agent_who_answers_talks_and_wraps_up() {
     let mut d = Desk::new(vec![queue("support", &["ann"])], &["ann"]);
     d.login("ann", 1);
     d.take();
+    // No call yet: nothing to pause, and the page is told why.
+    d.msg("ann", 1, ClientMsg::PauseRecording { on: true });
+    assert_eq!(
+        Desk::page(&d.take(), "ann"),
+        vec![ServerMsg::Error {
+            message: "no call in progress: there is no recording to pause".into()
+        }]
+    );
     d.input(CoreInput::Enqueue(info("c1", "support", "+8613800000000")));
     let out = d.take();
     let offer = Desk::page(&out, "ann")
@@ -235,6 +243,22 @@ fn a_queued_call_rings_the_agent_who_answers_talks_and_wraps_up() {
         Desk::page(&out, "ann")
             .iter()
             .any(|m| matches!(m, ServerMsg::Error { message } if message.contains("not one key")))
+    );
+
+    // Pause recording: the call is told, the page gets the button's state.
+    d.msg("ann", 1, ClientMsg::PauseRecording { on: true });
+    d.msg("ann", 1, ClientMsg::PauseRecording { on: false });
+    let out = d.take();
+    assert_eq!(
+        Desk::notices(&out, "c1"),
+        vec!["RecordingPause(ann, true)", "RecordingPause(ann, false)"]
+    );
+    assert_eq!(
+        Desk::page(&out, "ann"),
+        vec![
+            ServerMsg::Recording { paused: true },
+            ServerMsg::Recording { paused: false }
+        ]
     );
 
     // The agent hangs up: the call is told, the agent wraps up.

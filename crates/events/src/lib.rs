@@ -233,6 +233,10 @@ pub enum EventData {
         transport: String,
         /// INFO's `Duration`; `null` for RFC 4733 (reported on its first packet).
         duration_ms: Option<u32>,
+        /// `true` when the key was pressed in a secure gather: `digit` is
+        /// then `*`, not the key; absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        masked: Option<bool>,
     },
     /// No key within a menu's or gather's timeout.
     Timeout {
@@ -243,10 +247,13 @@ pub enum EventData {
     },
     /// A key or digits a menu or gather did not accept.
     Invalid {
-        /// What the caller entered.
+        /// What the caller entered (`*` per digit when masked).
         input: String,
         /// Which try this was (1 for the first).
         attempt: u32,
+        /// `true` in a secure gather (`input` is then stars); absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        masked: Option<bool>,
     },
     /// A key or digits a menu, gather, language or callback node accepted,
     /// with what it led to (each absent when `None`).
@@ -265,6 +272,13 @@ pub enum EventData {
         /// The callback slot a callback node booked.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         slot: Option<String>,
+        /// `true` when a secure gather took the digits: `input` is then one
+        /// `*` per digit; absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        masked: Option<bool>,
+        /// A secure gather's number of digits; absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        length: Option<u32>,
     },
     /// Retries spent; the flow takes `on_exhausted`.
     Exhausted {
@@ -543,6 +557,28 @@ pub enum EventData {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         recovered: Option<bool>,
     },
+    /// The call's recording went silent: both channels are written as
+    /// silence (the file's timeline keeps running) until
+    /// `recording_resumed` with the same `reason`.
+    RecordingPaused {
+        /// `secure_gather` (a `gather` node with `secure: true`) or `agent`
+        /// (the agent pressed Pause recording).
+        reason: String,
+        /// The agent who paused it, for `reason` `agent`; absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent_id: Option<String>,
+    },
+    /// The call's recording hears the call again (also written when the
+    /// call ends while paused, before `hangup`).
+    RecordingResumed {
+        /// The `reason` of the `recording_paused` it ends.
+        reason: String,
+        /// The agent, for `reason` `agent`; absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent_id: Option<String>,
+        /// How long the recording was silenced, in milliseconds.
+        paused_ms: u64,
+    },
     /// The last event of a call.
     CallEnded {},
     /// An event this version cannot type (see the crate documentation): its
@@ -603,6 +639,8 @@ pub const KINDS: &[&str] = &[
     "media_changed",
     "hangup",
     "recording",
+    "recording_paused",
+    "recording_resumed",
     "call_ended",
 ];
 
@@ -655,6 +693,8 @@ impl EventData {
             Self::MediaChanged { .. } => "media_changed",
             Self::Hangup { .. } => "hangup",
             Self::Recording { .. } => "recording",
+            Self::RecordingPaused { .. } => "recording_paused",
+            Self::RecordingResumed { .. } => "recording_resumed",
             Self::CallEnded {} => "call_ended",
             Self::Other { kind, .. } => kind,
         }

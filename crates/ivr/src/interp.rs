@@ -88,6 +88,8 @@ impl Interpreter {
                 typeahead: VecDeque::new(),
                 next_lookup: 1,
                 out: Vec::new(),
+                secure: false,
+                masked: Vec::new(),
             },
             issue_type: None,
             interrupted: false,
@@ -214,6 +216,36 @@ impl Interpreter {
         self.call.var(name)
     }
 
+    /// True while a secure gather is the current node (between
+    /// `Action::SecureInput { active: true }` and `{ active: false }`):
+    /// keys pressed now must not be shown.
+    pub fn secure_input(&self) -> bool {
+        self.call.secure
+    }
+
+    /// True when the variable `name` holds what a secure gather took (or a
+    /// `set` copy of it), or contains such a variable.
+    pub fn is_masked(&self, name: &str) -> bool {
+        self.call.is_masked(name)
+    }
+
+    /// The variables as they may be shown (to an agent, in a log): like
+    /// [`Interpreter::vars`] with every masked variable's text replaced by
+    /// one `*` per character.
+    pub fn shown_vars(&self) -> Value {
+        let mut vars = self.call.vars.clone();
+        for name in &self.call.masked {
+            if let Some(text) = self.call.var(name) {
+                set_path(
+                    &mut vars,
+                    name,
+                    Value::String("*".repeat(text.chars().count())),
+                );
+            }
+        }
+        vars
+    }
+
     /// The flow version this call runs; a reload does not change it mid-call.
     pub fn flow(&self) -> &Arc<Flow> {
         &self.flow
@@ -249,6 +281,11 @@ impl Interpreter {
             return None;
         };
         let node = &flow.nodes[index];
+        // Leaving a secure gather ends its span (a secure gather that
+        // follows at once keeps it: no resume-and-pause in between).
+        if !matches!(&node.kind, NodeKind::Gather(g) if g.secure) {
+            self.call.end_secure();
+        }
         self.call.node = Some(index);
         self.call.deadline = None;
         let nid = Some(node.id.clone());
@@ -472,6 +509,16 @@ impl StepCx for Interpreter {
             return;
         };
         match why {
+            // A secure gather's wrong digits are shown as one `*` each.
+            Retry::Invalid if self.call.secure => self.call.record(
+                "invalid",
+                nid.clone(),
+                json!({
+                    "input": "*".repeat(input.chars().count()),
+                    "attempt": r.attempt + 1,
+                    "masked": true,
+                }),
+            ),
             Retry::Invalid => self.call.record(
                 "invalid",
                 nid.clone(),

@@ -372,6 +372,17 @@ impl Loader {
             );
         }
         let _ = f.take("note");
+        if kind_name != "gather"
+            && let Some(at) = f.key_pos("secure")
+        {
+            let _ = f.take("secure");
+            self.err(
+                at,
+                format!(
+                    "`secure` is only for gather nodes (it masks the digits a gather collects); {kind_name} node `{id}` cannot have it"
+                ),
+            );
+        }
         let before = self.errors.len();
         let cx = Context {
             defaults: d,

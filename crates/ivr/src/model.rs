@@ -66,6 +66,18 @@ impl Template {
         out
     }
 
+    /// The names of the variables the template refers to, in order.
+    pub fn var_names(&self) -> impl Iterator<Item = &str> {
+        let mut rest = self.0.as_str();
+        std::iter::from_fn(move || {
+            let i = rest.find("${")?;
+            let j = rest[i + 2..].find('}')?;
+            let name = rest[i + 2..i + 2 + j].trim();
+            rest = &rest[i + 2 + j + 1..];
+            Some(name)
+        })
+    }
+
     /// True when the whole template is one `${variable}`.
     pub fn single_var(&self) -> Option<&str> {
         let t = self.0.trim();

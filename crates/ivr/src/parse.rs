@@ -82,6 +82,14 @@ impl<'y> Fields<'y> {
         found
     }
 
+    /// Where `key` is written (its first copy), if it is.
+    pub(crate) fn key_pos(&self, key: &str) -> Option<Pos> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(k, _)| k.pos)
+    }
+
     pub(crate) fn has(&self, key: &str) -> bool {
         self.entries.iter().any(|(k, _)| k.as_str() == Some(key))
     }

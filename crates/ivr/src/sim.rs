@@ -319,6 +319,12 @@ impl Transcript {
                         if *barge_in { "" } else { " (no barge-in)" }
                     )),
                     Action::StopPlayback => None,
+                    Action::SecureInput { active: true } => Some(format!(
+                        "{pad}  recording paused, keys masked (secure gather)"
+                    )),
+                    Action::SecureInput { active: false } => {
+                        Some(format!("{pad}  recording resumed"))
+                    }
                     Action::Lookup { source, params, .. } => Some(format!(
                         "{pad}  asks {} {}",
                         source.name(),

@@ -132,6 +132,13 @@ pub enum Action {
         /// When the callback is due.
         due_at: DateTime<Utc>,
     },
+    /// A secure gather starts (`active: true`) or is over, however it
+    /// ended (`false`): while active the shell silences the call recording
+    /// and masks the caller's keys in events and logs.
+    SecureInput {
+        /// `true` from the secure gather's start until it is left.
+        active: bool,
+    },
     /// A step worth a call event (kinds per docs/call-events.md).
     Record {
         /// The event's `kind` (docs/call-events.md).
@@ -246,6 +253,11 @@ pub(crate) struct Call {
     pub(crate) typeahead: VecDeque<char>,
     pub(crate) next_lookup: u64,
     pub(crate) out: Vec<Action>,
+    /// A secure gather is the current node (`Action::SecureInput` sent).
+    pub(crate) secure: bool,
+    /// Variables holding what a secure gather took (and copies a `set`
+    /// made of them): used by the flow, never shown in events.
+    pub(crate) masked: Vec<String>,
 }
 
 impl Call {
@@ -254,8 +266,54 @@ impl Call {
     }
 
     pub(crate) fn finish(&mut self) {
+        self.end_secure();
         self.step = Step::Finished;
         self.deadline = None;
+    }
+
+    /// Leaves a secure gather's span, if in one.
+    pub(crate) fn end_secure(&mut self) {
+        if self.secure {
+            self.secure = false;
+            self.out.push(Action::SecureInput { active: false });
+        }
+    }
+
+    /// True when the variable `name` holds masked input, or contains or is
+    /// contained in a variable that does (`pay` when `pay.card` is masked).
+    pub(crate) fn is_masked(&self, name: &str) -> bool {
+        self.masked.iter().any(|m| {
+            m == name
+                || m.strip_prefix(name).is_some_and(|r| r.starts_with('.'))
+                || name
+                    .strip_prefix(m.as_str())
+                    .is_some_and(|r| r.starts_with('.'))
+        })
+    }
+
+    /// Marks `name` as holding masked input.
+    pub(crate) fn mask(&mut self, name: &str) {
+        if !self.masked.iter().any(|m| m == name) {
+            self.masked.push(name.to_owned());
+        }
+    }
+
+    /// True when the template refers to a masked variable.
+    pub(crate) fn uses_masked(&self, t: &Template) -> bool {
+        !self.masked.is_empty() && t.var_names().any(|n| self.is_masked(n))
+    }
+
+    /// The template as it may be shown (events, the agent's card): masked
+    /// variables become one `*` per character.
+    pub(crate) fn render_shown(&self, t: &Template) -> String {
+        t.render(|name| {
+            let v = self.var(name)?;
+            Some(if self.is_masked(name) {
+                "*".repeat(v.chars().count())
+            } else {
+                v
+            })
+        })
     }
 
     /// A variable by dotted name, as text.

@@ -285,6 +285,9 @@ pub struct MediaSession {
     last_audio: Option<(u32, u16)>,
     caller: SampleFifo,
     recorder: Option<CallRecorder>,
+    /// While set, the call recording gets silence on both channels (a
+    /// secure gather, an agent's pause): time keeps running in the file.
+    recording_paused: bool,
     record_error: Option<RecordError>,
     /// A caller-only capture beside the call recording (voicemail).
     capture: Option<CallRecorder>,
@@ -328,6 +331,7 @@ impl MediaSession {
             last_audio: None,
             caller: SampleFifo::new(CALLER_FIFO_SAMPLES),
             recorder: None,
+            recording_paused: false,
             record_error: None,
             capture: None,
             bridge: None,
@@ -371,6 +375,24 @@ impl MediaSession {
     /// True while a call recording is attached.
     pub fn is_recording(&self) -> bool {
         self.recorder.is_some()
+    }
+
+    /// Silences the call recording (`true`) or lets it hear the call again
+    /// (`false`). While paused every tick still adds a 20 ms frame, of
+    /// silence on both channels, so the file's timeline stays the call's;
+    /// the caller's audio is read and dropped. A caller-only capture
+    /// (voicemail) is not affected.
+    pub fn set_recording_paused(&mut self, paused: bool) {
+        if self.recording_paused && !paused {
+            // Caller audio still queued (jitter) was spoken while paused.
+            self.caller.clear();
+        }
+        self.recording_paused = paused;
+    }
+
+    /// True while the call recording is silenced.
+    pub fn is_recording_paused(&self) -> bool {
+        self.recording_paused
     }
 
     /// Starts capturing the caller alone into `rec` (a voicemail), beside
@@ -662,7 +684,12 @@ impl MediaSession {
             let mut caller = [0i16; FRAME_SAMPLES];
             self.caller.pop_into(&mut caller);
             if let Some(rec) = self.recorder.as_mut() {
-                if let Err(e) = rec.write_frame(&caller, &frame) {
+                let written = if self.recording_paused {
+                    rec.write_frame(&[], &[])
+                } else {
+                    rec.write_frame(&caller, &frame)
+                };
+                if let Err(e) = written {
                     tracing::warn!(error = %e, "recording failed; call continues without it");
                     self.recorder = None;
                     self.record_error = Some(e);
@@ -845,6 +872,49 @@ mod tests {
             .count();
         assert!(loud > 3000, "caller audio missing from the capture: {loud}");
         assert!(!m.is_capturing());
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_paused_recording_keeps_its_length_and_holds_silence() {
+        let t0 = Instant::now();
+        let mut m = session(t0);
+        let path = std::env::temp_dir().join(format!("hotline-paused-{}.wav", std::process::id()));
+        m.set_recorder(CallRecorder::create(&path).unwrap());
+        m.play(vec![tone(8000 * 3)], false);
+        let mut out = Vec::new();
+        let from = addr(SDP_REMOTE);
+        for i in 0..75u16 {
+            // 0.5 s heard, 0.5 s paused, 0.5 s heard again.
+            m.set_recording_paused((25..50).contains(&i));
+            let mut pkt = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+            pkt[2..4].copy_from_slice(&i.to_be_bytes());
+            pkt[4..8].copy_from_slice(&(u32::from(i) * 160).to_be_bytes());
+            pkt.extend(std::iter::repeat_n(ulaw_encode(8000), FRAME_SAMPLES));
+            m.on_rtp(t0, from, &pkt);
+            m.on_tick(t0, &mut out);
+        }
+        assert!(!m.is_recording_paused());
+        let info = m.finish_recording().unwrap().unwrap();
+        assert_eq!(info.duration_ms, 1500, "paused time is kept as silence");
+        let samples: Vec<i16> = hound::WavReader::open(&path)
+            .unwrap()
+            .samples::<i16>()
+            .map(|s| s.unwrap())
+            .collect();
+        let span = |from: usize, to: usize, ch: usize| {
+            samples[from * 2 * 160..to * 2 * 160]
+                .iter()
+                .skip(ch)
+                .step_by(2)
+                .filter(|v| v.abs() > 1000)
+                .count()
+        };
+        for ch in 0..2 {
+            assert!(span(2, 24, ch) > 1000, "channel {ch} heard before");
+            assert_eq!(span(25, 50, ch), 0, "channel {ch} silent while paused");
+            assert!(span(52, 75, ch) > 1000, "channel {ch} heard after");
+        }
         let _ = std::fs::remove_file(&path);
     }
 

@@ -251,9 +251,17 @@ function setHold(on) {
   }
 }
 
+// The recording-pause button shows what the gateway confirmed (`recording`).
+function setRecordingPaused(paused) {
+  $('pause-recording').setAttribute('aria-pressed', String(paused));
+  $('pause-recording').textContent = paused ? 'Resume recording' : 'Pause recording';
+  show('recording-state', paused);
+}
+
 function endCall(text) {
   clearInterval(callTimer);
   setHold(false);
+  setRecordingPaused(false);
   stopCallMeter?.();
   stopCallMeter = null;
   $('call-mic-level').value = 0;
@@ -336,6 +344,9 @@ function onMessage(msg) {
     case 'wrap_up':
       showWrapUp(msg.call, msg.until);
       break;
+    case 'recording':
+      setRecordingPaused(msg.paused);
+      break;
     case 'error':
       notice(msg.message);
       break;
@@ -408,6 +419,7 @@ async function answer() {
   $('call-timer').textContent = '0:00';
   $('mute').setAttribute('aria-pressed', 'false');
   setHold(false);
+  setRecordingPaused(false);
   show('call', true);
   syncIdle();
   // Keyboard focus moves into the card (Tab reaches Mute, Hold, Hang up).
@@ -464,6 +476,10 @@ function wire() {
   };
   $('mute').onclick = () => toggle('mute', 'mute', (on) => ui.peer?.mute(on));
   $('hold').onclick = () => toggle('hold', 'hold', (on) => { ui.peer?.hold(on); setHold(on); });
+  // The state changes when the gateway answers `recording` (or `error`).
+  $('pause-recording').onclick = () => {
+    sig.send({ type: 'pause_recording', on: $('pause-recording').getAttribute('aria-pressed') !== 'true' });
+  };
   $('keypad').onclick = (e) => {
     const d = e.target?.dataset?.digit;
     if (d) sig.send({ type: 'dtmf', digit: d });

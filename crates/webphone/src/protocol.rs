@@ -54,6 +54,13 @@ pub enum ClientMsg {
         /// `true` to hold, `false` to resume.
         on: bool,
     },
+    /// Silence the recording of the agent's current call (`on: true`) or
+    /// let it hear the call again (`false`). Answered with `recording`, or
+    /// `error` when the agent is on no call.
+    PauseRecording {
+        /// `true` to pause, `false` to resume.
+        on: bool,
+    },
     /// One of `0-9 * # A-D`; the gateway sends it to the caller as RFC 4733.
     Dtmf {
         /// The key pressed, as a one-character string.
@@ -161,6 +168,12 @@ pub enum ServerMsg {
         call: String,
         /// When the wrap-up time runs out (Unix ms).
         until: u64,
+    },
+    /// The agent's `pause_recording` was passed to their call: whether its
+    /// recording is now paused (the button's state).
+    Recording {
+        /// `true` while the agent has the recording paused.
+        paused: bool,
     },
     /// A message the agent's page could not act on, or a refused request.
     Error {

@@ -17,6 +17,7 @@ use hotline_routing::Overflow;
 use hotline_webphone::{AgentEvent, DisconnectReason};
 use serde_json::json;
 
+use super::pause::PauseReason;
 use super::state::{Bridge, Ending, Phase, Stage};
 use super::{CallCore, CallOutput, SipCommand};
 use crate::event::{EndedBy, EventData};
@@ -36,7 +37,8 @@ impl CallCore {
         self.agent.attached = true;
         self.agent.queued = true;
         self.agent.queue = queue.to_owned();
-        let shown = json!({ "flow": data, "vars": self.interp.vars() });
+        // Masked input (a secure gather's) reaches the agent as `*`s.
+        let shown = json!({ "flow": data, "vars": self.interp.shown_vars() });
         let caller = self.party.caller.clone();
         let info = CallInfo {
             call: self.agent.desk_call.clone(),
@@ -177,6 +179,8 @@ impl CallCore {
                     None,
                 );
                 self.stop_bridge();
+                // The agent's pause goes with them.
+                self.resume_recording(now, PauseReason::Agent);
                 self.agent.answered_by = None;
                 let lang = self.interp.language().to_owned();
                 // A callback leg has no queue to wait in: its entry went
@@ -214,6 +218,7 @@ impl CallCore {
                 }
                 self.emit(EventData::AgentMute { on }, None);
             }
+            DeskNotice::RecordingPause { agent, on } => self.on_agent_pause(now, agent, on),
             DeskNotice::Dtmf { digit } => {
                 if let Some(media) = self.media.as_mut()
                     && let Err(e) = media.send_digit(digit)

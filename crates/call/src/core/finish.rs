@@ -25,6 +25,8 @@ impl CallCore {
             self.emit(EventData::outcome("voicemail"), None);
         }
         self.leave_desk();
+        // A pause still open ends with the talk, before `hangup`.
+        self.resume_all(now);
     }
 
     /// Records how the call ended and closes its recording; then waits for

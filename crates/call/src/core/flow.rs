@@ -14,6 +14,7 @@ use hotline_ivr::{Action, Event, TransferMethod};
 use hotline_media::CallRecorder;
 use serde_json::{Map, Value};
 
+use super::pause::PauseReason;
 use super::state::{Ending, QueueWait, Stage, Transfer, Voicemail};
 use super::{CallCore, CallOutput, RecorderFor, SipCommand};
 use crate::event::{EndedBy, EventData, flow_record};
@@ -103,10 +104,18 @@ impl CallCore {
                 return;
             }
         }
+        // A secure gather's keys (and any key while the recording is
+        // paused) are never written: the flow alone sees them.
+        let masked = self.masking_keys();
         self.emit_here(EventData::Digit {
-            digit: digit.to_string(),
+            digit: if masked {
+                "*".into()
+            } else {
+                digit.to_string()
+            },
             transport: transport.into(),
             duration_ms,
+            masked: masked.then_some(true),
         });
         match (&self.flow.stage, &self.flow.voicemail) {
             // A key ends a voicemail message ("press # when you are done").
@@ -163,6 +172,12 @@ impl CallCore {
                         }
                     }
                     Action::StopPlayback => self.stop_prompts(),
+                    Action::SecureInput { active: true } => {
+                        self.pause_recording(now, PauseReason::SecureGather, None)
+                    }
+                    Action::SecureInput { active: false } => {
+                        self.resume_recording(now, PauseReason::SecureGather)
+                    }
                     Action::Lookup {
                         id,
                         source,
@@ -537,8 +552,14 @@ impl CallCore {
         events.push(Event::Hangup);
         for event in events {
             for action in self.interp.handle(now, wall, event) {
-                if let Action::Record { kind, node, data } = action {
-                    self.emit(flow_record(kind, data), node.as_deref());
+                match action {
+                    Action::Record { kind, node, data } => {
+                        self.emit(flow_record(kind, data), node.as_deref())
+                    }
+                    Action::SecureInput { active: false } => {
+                        self.resume_recording(now, PauseReason::SecureGather)
+                    }
+                    _ => {}
                 }
             }
         }

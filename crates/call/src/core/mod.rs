@@ -23,7 +23,8 @@
 //! `flow.rs` carries out the interpreter's actions (prompts, voicemail,
 //! transfer, closing); `agent.rs` the desk's notices, the bridge, hold and
 //! mute, position prompts and overflow; `callback.rs` the outbound leg's
-//! dialling; `finish.rs` the hang-up, the recording and the wrap-up wait.
+//! dialling; `finish.rs` the hang-up, the recording and the wrap-up wait;
+//! `pause.rs` silencing the recording (secure gathers, the agent's button).
 //!
 //! Guarantees: events come out in the order the call lived them, exactly
 //! one `hangup` and one `call_ended` per call, `call_ended` last; after
@@ -33,6 +34,7 @@ mod agent;
 mod callback;
 mod finish;
 mod flow;
+mod pause;
 mod state;
 
 use std::collections::VecDeque;
@@ -53,7 +55,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::event::{EndedBy, EventData};
-use state::{AgentSide, Dial, FlowState, Party, Phase};
+use state::{AgentSide, Dial, FlowState, Party, Phase, RecordingPauses};
 
 pub use state::Ending;
 
@@ -291,6 +293,7 @@ pub struct CallCore {
     flow: FlowState,
     agent: AgentSide,
     dial: Option<Dial>,
+    pauses: RecordingPauses,
     out: VecDeque<CallOutput>,
 }
 
@@ -321,6 +324,7 @@ impl CallCore {
             flow: FlowState::default(),
             agent: AgentSide::default(),
             dial: None,
+            pauses: RecordingPauses::default(),
             out: VecDeque::with_capacity(16),
         }
     }
@@ -334,6 +338,7 @@ impl CallCore {
             transport: match incoming.peer.transport {
                 Transport::Udp => "udp",
                 Transport::Tcp => "tcp",
+                Transport::Tls => "tls",
             },
             peer: incoming.peer.addr,
             offer: Some(incoming.offer),
@@ -785,6 +790,12 @@ impl CallCore {
             && !self.media.as_ref().is_some_and(|m| m.is_capturing())
         {
             return Err("a voicemail recording without a capture".into());
+        }
+        if self.pauses.any() != self.media.as_ref().is_some_and(|m| m.is_recording_paused()) {
+            return Err(format!(
+                "recording pauses {:?} but the media's pause is not the same",
+                self.pauses
+            ));
         }
         if self.dial.is_some() && !matches!(self.phase, Phase::BindingRtp | Phase::Dialing) {
             return Err(format!("dialling in {:?}", self.phase));

@@ -170,6 +170,22 @@ impl FlowState {
     }
 }
 
+/// Who has the call's recording silenced, and since when. The recording is
+/// silent while either is set.
+#[derive(Debug, Default)]
+pub(super) struct RecordingPauses {
+    /// A secure gather runs (`reason: secure_gather`).
+    pub secure: Option<Instant>,
+    /// The agent pressed Pause recording (`reason: agent`).
+    pub agent: Option<(String, Instant)>,
+}
+
+impl RecordingPauses {
+    pub fn any(&self) -> bool {
+        self.secure.is_some() || self.agent.is_some()
+    }
+}
+
 /// A live audio bridge to an agent (its channels live in the shell).
 #[derive(Debug)]
 pub(super) struct Bridge {
@@ -231,6 +247,8 @@ mod tests {
             into: None,
             language: None,
             slot: None,
+            masked: None,
+            length: None,
         };
         f.note_path(&entered("language"), "choose-language");
         f.note_path(&pressed("1"), "choose-language");

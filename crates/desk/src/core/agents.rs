@@ -141,6 +141,17 @@ impl DeskCore {
             }
             ClientMsg::Hold { on } => self.notify_current(current, DeskNotice::Hold { on }),
             ClientMsg::Mute { on } => self.notify_current(current, DeskNotice::Mute { on }),
+            ClientMsg::PauseRecording { on } => {
+                let notice = DeskNotice::RecordingPause {
+                    agent: agent.as_str().to_owned(),
+                    on,
+                };
+                self.notify_current(current, notice).map_err(|_| {
+                    "no call in progress: there is no recording to pause".to_owned()
+                })?;
+                self.tell_agent(agent, ServerMsg::Recording { paused: on });
+                Ok(())
+            }
             ClientMsg::Dtmf { digit } => {
                 let Some(d) = digit.chars().next().filter(|_| digit.chars().count() == 1) else {
                     return Err(format!("not one key: {digit:?}"));

@@ -212,12 +212,22 @@ impl Kind for Callback {
             json!({ "input": key.to_string(), "slot": slot }),
         );
         // Never book what cannot be dialled (a SIP user name
-        // such as `caller`): the flow asks for a number instead.
-        if !crate::callback::is_dialable(&number) {
+        // such as `caller`): the flow asks for a number instead. Nor masked
+        // input: the booking is made from events, which never hold it.
+        let masked = it.uses_masked(&self.number);
+        if masked || !crate::callback::is_dialable(&number) {
+            let (number, reason) = if masked {
+                (
+                    it.render_shown(&self.number),
+                    "masked input (from a secure gather)",
+                )
+            } else {
+                (number, "not a dialable number")
+            };
             it.record(
                 "callback_refused",
                 nid,
-                json!({ "number": number, "reason": "not a dialable number" }),
+                json!({ "number": number, "reason": reason }),
             );
             let to = self
                 .on_no_number

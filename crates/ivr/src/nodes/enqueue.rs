@@ -57,7 +57,13 @@ impl Kind for Enqueue {
     fn enter(&self, it: &mut dyn StepCx, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
         let mut data = Map::new();
         for (k, t) in &self.data {
-            data.insert(k.clone(), it.render_value(t));
+            // The agent's card shows masked input as `*`s.
+            let v = if it.uses_masked(t) {
+                serde_json::Value::String(it.render_shown(t))
+            } else {
+                it.render_value(t)
+            };
+            data.insert(k.clone(), v);
         }
         let nid = it.node_id();
         it.record(

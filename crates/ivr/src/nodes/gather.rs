@@ -40,6 +40,11 @@ pub struct DigitCollector {
     pub next: String,
     /// Where to go when retries run out.
     pub on_exhausted: String,
+    /// `secure: true`: card or ID numbers. While the node runs the call's
+    /// recording is silenced and the keys are masked in events and logs;
+    /// `into` is marked masked for the rest of the call (usable by the
+    /// flow, shown only as `*`s). Type-ahead is not taken.
+    pub secure: bool,
 }
 
 pub(crate) const SYNTAX: Syntax<DigitCollector> = Syntax {
@@ -58,6 +63,7 @@ pub(crate) const SYNTAX: Syntax<DigitCollector> = Syntax {
         "timeout_prompt",
         "next",
         "on_exhausted",
+        "secure",
     ],
     parse,
 };
@@ -117,6 +123,7 @@ fn parse(l: &mut Loader, f: &mut Fields<'_>, cx: &Context<'_>) -> Option<DigitCo
     };
     let next = l.req_target(f, "next");
     let on_exhausted = l.exhausted(f, "gather");
+    let secure = l.bool(f, "secure", false);
     Some(DigitCollector {
         prompts,
         min_digits,
@@ -131,6 +138,7 @@ fn parse(l: &mut Loader, f: &mut Fields<'_>, cx: &Context<'_>) -> Option<DigitCo
         timeout_prompts,
         next: next?,
         on_exhausted: on_exhausted?,
+        secure,
     })
 }
 
@@ -152,6 +160,15 @@ impl Kind for DigitCollector {
 
     fn enter(&self, it: &mut dyn StepCx, now: Instant, wall: DateTime<Utc>) -> Option<String> {
         let here = it.node;
+        if self.secure {
+            // Keys pressed before the span began were shown as they came:
+            // a secure gather does not take them as its input.
+            it.typeahead.clear();
+            if !it.secure {
+                it.secure = true;
+                it.out.push(Action::SecureInput { active: true });
+            }
+        }
         it.step = Step::Gathering {
             attempt: 0,
             digits: String::new(),
@@ -291,7 +308,17 @@ impl DigitCollector {
             return;
         }
         let nid = it.node_id();
-        it.record("input", nid, json!({ "input": digits, "into": self.into }));
+        if self.secure {
+            let length = digits.chars().count();
+            it.record(
+                "input",
+                nid,
+                json!({ "input": "*".repeat(length), "into": self.into, "masked": true, "length": length }),
+            );
+            it.mask(&self.into);
+        } else {
+            it.record("input", nid, json!({ "input": digits, "into": self.into }));
+        }
         set_path(&mut it.vars, &self.into, Value::String(digits));
         it.run_from(self.next.clone(), now, wall);
     }

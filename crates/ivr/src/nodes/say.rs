@@ -89,13 +89,24 @@ impl Kind for Say {
     }
 
     fn enter(&self, it: &mut dyn StepCx, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
-        let value = it.render(&self.value);
         let mut prompts = self.before.clone();
-        match crate::say::compose(self.say_as, &value, &it.language) {
-            Ok(frags) => prompts.extend(frags),
-            Err(e) => {
-                let nid = it.node_id();
-                it.record("error", nid, json!({ "error": format!("cannot say: {e}") }))
+        if it.uses_masked(&self.value) {
+            // Its fragments would name the digits in `prompt_started` events
+            // and put them in the recording: masked input is never spoken.
+            let nid = it.node_id();
+            it.record(
+                "error",
+                nid,
+                json!({ "error": "cannot say: the value is masked input (from a secure gather)" }),
+            );
+        } else {
+            let value = it.render(&self.value);
+            match crate::say::compose(self.say_as, &value, &it.language) {
+                Ok(frags) => prompts.extend(frags),
+                Err(e) => {
+                    let nid = it.node_id();
+                    it.record("error", nid, json!({ "error": format!("cannot say: {e}") }))
+                }
             }
         }
         prompts.extend(self.after.iter().cloned());

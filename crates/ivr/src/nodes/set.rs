@@ -77,6 +77,10 @@ impl Kind for SetVars {
     fn enter(&self, it: &mut dyn StepCx, _now: Instant, _wall: DateTime<Utc>) -> Option<String> {
         for (k, t) in &self.vars {
             let v = it.render_value(t);
+            // A copy of masked input stays masked.
+            if it.uses_masked(t) {
+                it.mask(k);
+            }
             set_path(&mut it.vars, k, v);
         }
         Some(self.next.clone())
