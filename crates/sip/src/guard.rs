@@ -24,6 +24,15 @@
 //!    source; beyond them 503 with Retry-After. Trunk addresses are exempt
 //!    from the per-source limits (and from the rate limit and bans).
 //!
+//! Between steps 2 and 3, [`Guard::authenticate`] asks for Digest
+//! credentials (RFC 3261 §22, RFC 8760; see [`Authenticator`]) of an
+//! initial INVITE from a trunk that has them (`trunk_auth`), and of an
+//! initial INVITE or OPTIONS from a source on no IP trunk when some
+//! credentials belong to no IP trunk (a PBX at a dynamic address): 401
+//! with a challenge, 403 (and a strike) for wrong credentials or a replay.
+//! A source authenticated this way is still an ordinary source for the
+//! rate limit, bans and per-source caps: only its request passes.
+//!
 //! `ban_after` strikes within `ban_window` ban the source for `ban_for`
 //! (like fail2ban, in process). Every decision increments a counter of
 //! [`EdgeCounters`], shared with whoever reports them.
@@ -38,6 +47,8 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use tracing::{debug, info, warn};
+
+use crate::digest::{Authenticator, DigestConfig, DigestVerdict, TrunkCredentials};
 
 /// A named set of addresses allowed to send calls (a carrier trunk, a PBX).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -173,6 +184,12 @@ pub struct GuardConfig {
     pub scanner_user_agents: Vec<String>,
     /// Sources tracked at once; beyond, new unknown sources are dropped.
     pub max_sources: usize,
+    /// Digest credentials per trunk name: a trunk of `trunks` with this
+    /// name must also authenticate its INVITEs; credentials of a name on
+    /// no IP trunk let any address authenticate as that trunk.
+    pub trunk_auth: Vec<TrunkCredentials>,
+    /// Realm, algorithms, nonce lifetime of the Digest challenges.
+    pub digest: DigestConfig,
 }
 
 impl Default for GuardConfig {
@@ -198,6 +215,8 @@ impl Default for GuardConfig {
                 .map(|s| s.to_string())
                 .collect(),
             max_sources: 65_536,
+            trunk_auth: Vec::new(),
+            digest: DigestConfig::default(),
         }
     }
 }
@@ -221,7 +240,16 @@ impl GuardConfig {
             max_headers: 0,
             scanner_user_agents: Vec::new(),
             max_sources: 0,
+            trunk_auth: Vec::new(),
+            digest: DigestConfig::default(),
         }
+    }
+
+    /// Credentials that belong to no IP trunk: any address may use them.
+    fn address_free_credentials(&self) -> impl Iterator<Item = &TrunkCredentials> {
+        self.trunk_auth
+            .iter()
+            .filter(|c| !self.trunks.iter().any(|t| t.name == c.trunk))
     }
 
     /// The trunk `ip` belongs to, if any.
@@ -255,6 +283,9 @@ pub struct EdgeCounters {
     method_not_allowed: AtomicU64,
     not_implemented: AtomicU64,
     dropped_unusable: AtomicU64,
+    auth_challenged: AtomicU64,
+    auth_failed: AtomicU64,
+    auth_passed: AtomicU64,
 }
 
 /// A snapshot of [`EdgeCounters`].
@@ -296,11 +327,17 @@ pub struct EdgeStats {
     pub not_implemented: u64,
     /// Messages nobody could be answered for (no Via, junk, bad ACKs).
     pub dropped_unusable: u64,
+    /// Requests answered 401 with a Digest challenge (stale ones included).
+    pub auth_challenged: u64,
+    /// Requests refused 403 for wrong credentials or a replayed nonce-count.
+    pub auth_failed: u64,
+    /// Requests whose Digest credentials were right.
+    pub auth_passed: u64,
 }
 
 impl EdgeStats {
     /// (name, value) of every counter, for reports.
-    pub fn fields(&self) -> [(&'static str, u64); 18] {
+    pub fn fields(&self) -> [(&'static str, u64); 21] {
         [
             ("messages", self.messages),
             ("from_trunks", self.from_trunks),
@@ -320,6 +357,9 @@ impl EdgeStats {
             ("method_not_allowed", self.method_not_allowed),
             ("not_implemented", self.not_implemented),
             ("dropped_unusable", self.dropped_unusable),
+            ("auth_challenged", self.auth_challenged),
+            ("auth_failed", self.auth_failed),
+            ("auth_passed", self.auth_passed),
         ]
     }
 
@@ -335,6 +375,7 @@ impl EdgeStats {
             + self.refused_source_cap
             + self.refused_unacked_cap
             + self.refused_tcp
+            + self.auth_failed
     }
 }
 
@@ -365,6 +406,9 @@ impl EdgeCounters {
             method_not_allowed: g(&self.method_not_allowed),
             not_implemented: g(&self.not_implemented),
             dropped_unusable: g(&self.dropped_unusable),
+            auth_challenged: g(&self.auth_challenged),
+            auth_failed: g(&self.auth_failed),
+            auth_passed: g(&self.auth_passed),
         }
     }
 
@@ -395,6 +439,20 @@ pub enum RequestVerdict {
     Forbid,
     /// No answer.
     Drop,
+}
+
+/// A request whose credentials did not pass ([`Guard::authenticate`]):
+/// answered statelessly (RFC 3261 §8.2.7) with `code`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthRefusal {
+    /// 401 (challenge) or 403 (wrong credentials, replay).
+    pub code: u16,
+    /// Reason phrase.
+    pub reason: &'static str,
+    /// The WWW-Authenticate headers of a 401.
+    pub headers: Vec<(&'static str, String)>,
+    /// The To tag: the same for a retransmission of the request.
+    pub to_tag: String,
 }
 
 /// An initial INVITE refused by a cap ([`Guard::admit_call`]): 503.
@@ -483,6 +541,8 @@ impl LogLimiter {
 #[derive(Debug)]
 pub struct Guard {
     cfg: GuardConfig,
+    /// Digest authentication; `None` without credentials.
+    auth: Option<Authenticator>,
     sources: HashMap<IpAddr, Source>,
     counters: Arc<EdgeCounters>,
     log: LogLimiter,
@@ -493,8 +553,17 @@ pub struct Guard {
 impl Guard {
     /// A guard with no sources known yet and fresh counters.
     pub fn new(cfg: GuardConfig) -> Self {
+        let auth = (!cfg.trunk_auth.is_empty()).then(|| {
+            let mut key = [0u8; 32];
+            // At start-up, never on the network path: without the OS's
+            // random generator no nonce could be trusted.
+            #[allow(clippy::expect_used)]
+            getrandom::fill(&mut key).expect("the OS random generator for the Digest nonce key");
+            Authenticator::new(cfg.digest.clone(), key)
+        });
         Guard {
             cfg,
+            auth,
             sources: HashMap::new(),
             counters: Arc::new(EdgeCounters::default()),
             log: LogLimiter::new(),
@@ -513,9 +582,10 @@ impl Guard {
         self.counters.clone()
     }
 
-    /// Whether the gateway takes calls from anyone (no trunk configured).
+    /// Whether the gateway takes calls from anyone (no trunk and no
+    /// credentials configured).
     pub fn is_open(&self) -> bool {
-        self.cfg.trunks.is_empty()
+        self.cfg.trunks.is_empty() && self.cfg.trunk_auth.is_empty()
     }
 
     /// Whether `ip` is on a trunk (always false in open mode).
@@ -690,6 +760,16 @@ impl Guard {
         if trunk || self.is_open() {
             return RequestVerdict::Pass;
         }
+        if self.cfg.address_free_credentials().next().is_some() {
+            match method {
+                // Challenged or checked by `authenticate`.
+                "INVITE" | "OPTIONS" => return RequestVerdict::Pass,
+                // RFC 3261 §8.2.7: the ACK of a stateless 401 is absorbed,
+                // a CANCEL of a request answered statelessly ignored.
+                "ACK" | "CANCEL" => return RequestVerdict::Drop,
+                _ => {}
+            }
+        }
         bump(&self.counters.refused_unknown);
         self.strike(now, ip, 1);
         if let Some(suppressed) = self.log.allow(now) {
@@ -698,6 +778,76 @@ impl Guard {
         match self.cfg.refuse_unknown {
             RefuseMode::Reply if method != "ACK" => RequestVerdict::Forbid,
             _ => RequestVerdict::Drop,
+        }
+    }
+
+    /// Step 2½, for an initial INVITE (and an OPTIONS outside any dialog)
+    /// that passed [`Guard::admit_request`]: Digest credentials, when the
+    /// source's trunk has them or the source is on no IP trunk (see the
+    /// module documentation). `Ok(Some(trunk))`: authenticated as that
+    /// trunk; `Ok(None)`: no authentication needed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn authenticate(
+        &mut self,
+        now: Instant,
+        ip: IpAddr,
+        method: &str,
+        uri: &str,
+        authorization: &[String],
+        call_id: &str,
+        branch: &str,
+    ) -> Result<Option<String>, AuthRefusal> {
+        let ip = ip.to_canonical();
+        let Guard { cfg, auth, .. } = self;
+        let Some(auth) = auth.as_mut() else {
+            return Ok(None);
+        };
+        let candidates: Vec<&TrunkCredentials> = match cfg.trunk_of(ip) {
+            Some(_) if method != "INVITE" => return Ok(None),
+            Some(t) => cfg
+                .trunk_auth
+                .iter()
+                .filter(|c| c.trunk == t.name)
+                .collect(),
+            None => cfg.address_free_credentials().collect(),
+        };
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        let verdict = auth.verify(now, ip, method, uri, authorization, candidates.into_iter());
+        if matches!(verdict, DigestVerdict::Authenticated(_)) {
+            bump(&self.counters.auth_passed);
+        }
+        let to_tag = auth.stateless_tag(call_id, branch);
+        match verdict {
+            DigestVerdict::Authenticated(trunk) => {
+                debug!(%ip, trunk, "Digest credentials accepted");
+                Ok(Some(trunk))
+            }
+            DigestVerdict::Challenge { stale } => {
+                let refusal = AuthRefusal {
+                    code: 401,
+                    reason: "Unauthorized",
+                    headers: auth.challenge(now, ip, stale),
+                    to_tag,
+                };
+                bump(&self.counters.auth_challenged);
+                Err(refusal)
+            }
+            DigestVerdict::Refused(why) => {
+                let refusal = AuthRefusal {
+                    code: 403,
+                    reason: "Forbidden",
+                    headers: Vec::new(),
+                    to_tag,
+                };
+                bump(&self.counters.auth_failed);
+                self.strike(now, ip, 1);
+                if let Some(suppressed) = self.log.allow(now) {
+                    info!(%ip, method, why, suppressed, "SIP request refused: bad Digest credentials");
+                }
+                Err(refusal)
+            }
         }
     }
 
