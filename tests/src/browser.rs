@@ -111,6 +111,8 @@ impl Chromium {
                 "--no-first-run",
                 "--remote-debugging-port=0",
                 "--remote-debugging-address=127.0.0.1",
+                // The HTTPS tests' self-signed certificate (e2e/tls.rs).
+                "--ignore-certificate-errors",
             ])
             .arg(format!(
                 "--use-file-for-fake-audio-capture={}",

@@ -48,6 +48,8 @@ pub struct Gateway {
     dir: TempDir,
     /// The extra arguments it was started with (for [`Gateway::restart`]).
     extra: Vec<String>,
+    /// Started with `--tls-cert`: the HTTP listener speaks HTTPS.
+    pub https: bool,
 }
 
 impl Gateway {
@@ -99,6 +101,7 @@ impl Gateway {
                 rtp_ports,
                 dir,
                 extra: extra_args.iter().map(|a| (*a).to_owned()).collect(),
+                https: extra_args.contains(&"--tls-cert"),
             };
             // Generous: a first start runs initdb, and CI has two busy cores.
             match gw.try_healthy(Duration::from_secs(45)) {
@@ -243,12 +246,30 @@ impl Gateway {
         headers: &[(&str, &str)],
         json_body: Option<&str>,
     ) -> Result<(u16, String), String> {
+        let text = self.http_exchange(method, path, headers, json_body)?;
+        let code = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| format!("bad HTTP response: {text:?}"))?;
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|x| x.1)
+            .unwrap_or("")
+            .to_string();
+        Ok((code, body))
+    }
+
+    /// One request as [`Gateway::http_request`] (over TLS when the gateway
+    /// has a certificate): the whole answer, status line and headers included.
+    pub fn http_exchange(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        json_body: Option<&str>,
+    ) -> Result<String, String> {
         let addr: SocketAddr = ([127, 0, 0, 1], self.http_port).into();
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500))
-            .map_err(|e| format!("connect {addr}: {e}"))?;
-        // Generous: an admin write hashes a password with argon2 (debug build).
-        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-        s.set_write_timeout(Some(Duration::from_secs(2))).ok();
         let mut req = format!(
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n",
             self.http_port
@@ -264,22 +285,21 @@ impl Gateway {
         } else {
             req.push_str("\r\n");
         }
+        if self.https {
+            let (mut s, _) = crate::tls::connect(addr, &[b"http/1.1"])?;
+            let buf = crate::tls::exchange(&mut s, req.as_bytes())?;
+            return Ok(String::from_utf8_lossy(&buf).into_owned());
+        }
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+            .map_err(|e| format!("connect {addr}: {e}"))?;
+        // Generous: an admin write hashes a password with argon2 (debug build).
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        s.set_write_timeout(Some(Duration::from_secs(2))).ok();
         s.write_all(req.as_bytes())
             .map_err(|e| format!("write: {e}"))?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).map_err(|e| format!("read: {e}"))?;
-        let text = String::from_utf8_lossy(&buf);
-        let code = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| format!("bad HTTP response: {text:?}"))?;
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|x| x.1)
-            .unwrap_or("")
-            .to_string();
-        Ok((code, body))
+        Ok(String::from_utf8_lossy(&buf).into_owned())
     }
 
     pub fn sip_addr(&self) -> SocketAddr {

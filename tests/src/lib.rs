@@ -12,6 +12,8 @@
 //! * [`browser`] runs headless Chromium and the node driver of agent pages;
 //!   [`flows`] makes flows dirs with fixed office hours; [`db`] reads the
 //!   embedded database with `psql`.
+//! * [`tls`] makes self-signed certificates (openssl) and is a blocking
+//!   TLS client for the HTTPS and SIP-over-TLS tests.
 //! * [`script`] builds SIPp callers that follow a script of steps (keys as
 //!   SIP INFO, caller audio, pauses, hang-up).
 
@@ -26,6 +28,7 @@ pub mod rawsip;
 pub mod rtp;
 pub mod script;
 pub mod sipp;
+pub mod tls;
 pub mod wav;
 
 pub use events::{

@@ -32,6 +32,7 @@ use crate::context::CallContext;
 use crate::core::{CallCore, CallInput, CallOutput, RecorderFor, RtpError, SipCommand};
 use crate::event::CallEventStamper;
 use crate::rtp::bind_rtp;
+use crate::srtp::{self, CallSrtp};
 
 /// Datagrams read per media tick at most (a call sends 2 per 40 ms).
 const MAX_RECV_PER_TICK: usize = 64;
@@ -78,6 +79,7 @@ pub(crate) async fn run_callback(
             payload_type: 0,
             dtmf_payload_type: None,
             direction: Direction::SendRecv,
+            srtp: None,
         },
         peer: Peer {
             transport: Transport::Udp,
@@ -119,6 +121,8 @@ struct CallShell {
     notices: Option<mpsc::Receiver<DeskNotice>>,
     leg: Option<Leg>,
     rtp: Option<Rtp>,
+    /// SRTP contexts while the caller's media has SDES keys.
+    srtp: Option<CallSrtp>,
     lookup_tx: mpsc::Sender<LookupAnswer>,
     lookup_rx: mpsc::Receiver<LookupAnswer>,
 }
@@ -143,6 +147,7 @@ impl CallShell {
             notices,
             leg: None,
             rtp: None,
+            srtp: None,
             lookup_tx,
             lookup_rx,
         }
@@ -250,6 +255,11 @@ impl CallShell {
                     return;
                 }
             };
+            // SRTP: decrypted before anything reads it; forgeries dropped.
+            let keys = self.core.caller_media().and_then(|m| m.srtp);
+            let Some(n) = srtp::incoming(&mut self.srtp, keys, &mut buf[..n]) else {
+                continue;
+            };
             let datagram = &buf[..n];
             self.forward_to_agent(datagram);
             self.input(CallInput::Rtp { from, datagram }).await;
@@ -273,7 +283,11 @@ impl CallShell {
             }
             out.clear();
             let to = self.core.media_frame(Instant::now(), Utc::now(), out);
-            if let (Some(to), Some(rtp)) = (to, &self.rtp) {
+            let keys = self.core.caller_media().and_then(|m| m.srtp);
+            if let Some(to) = to
+                && srtp::outgoing(&mut self.srtp, keys, out)
+                && let Some(rtp) = &self.rtp
+            {
                 rtp.paced.push(due, to, out);
             }
             self.drain().await;

@@ -27,6 +27,7 @@ mod event;
 mod flow;
 mod router;
 mod rtp;
+mod srtp;
 
 pub use actor::run_call;
 pub use clock::{FRAME, MediaClock};

@@ -80,6 +80,8 @@ pub struct AdminState {
     changes: Arc<watch::Sender<u64>>,
     /// Wrong bearer tokens per source address (docs/security.md, "Web").
     limiter: SharedLimiter,
+    /// Opens sealed recordings (`GET /api/calls/{id}/recording`).
+    recording_keys: Option<Arc<hotline_store::Keyring>>,
 }
 
 impl AdminState {
@@ -91,7 +93,14 @@ impl AdminState {
             live: None,
             changes: Arc::new(watch::channel(0).0),
             limiter: SharedLimiter::new(LimitPolicy::default()),
+            recording_keys: None,
         }
+    }
+
+    /// The keys that open sealed recordings (`--recording-key-file`, `--recording-keyring`).
+    pub fn with_recording_keys(mut self, keys: Option<Arc<hotline_store::Keyring>>) -> Self {
+        self.recording_keys = keys;
+        self
     }
 
     /// Another limiter for wrong tokens (tests: a fake clock).
@@ -141,6 +150,12 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AdminState) -> Router<S> 
         .route("/api/queues/{name}/members", put(set_members))
         .route("/api/callbacks", get(list_callbacks))
         .route("/api/callbacks/{id}", get(get_callback))
+        .merge(crate::recording_api::routes(
+            crate::recording_api::RecordingAccess {
+                store: state.store.clone(),
+                keys: state.recording_keys.clone(),
+            },
+        ))
         .route(
             "/api/callbacks/{id}/cancel",
             axum::routing::post(cancel_callback),

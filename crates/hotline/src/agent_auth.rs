@@ -3,7 +3,8 @@
 //! [`agent_from_cookie`] for the `/agent/ws` upgrade.
 //!
 //! The session cookie `hotline_agent` holds a random token (HttpOnly,
-//! SameSite=Strict, `Path=/agent`); the database keeps only its SHA-256.
+//! SameSite=Strict, `Path=/agent`, and `Secure` when the listener speaks
+//! HTTPS); the database keeps only its SHA-256.
 //! A wrong password and an unknown agent get the same 401 after the same
 //! argon2 work. Five failures in five minutes per source address or per
 //! agent id lock them out for 15 minutes: 429 with `Retry-After`
@@ -44,6 +45,8 @@ pub struct AgentAuthState {
     pub dispositions: Arc<Vec<String>>,
     /// Failed logins per source address and per agent id (docs/security.md, "Web").
     pub limiter: SharedLimiter,
+    /// Mark the cookie `Secure` (the listener speaks HTTPS).
+    pub secure_cookie: bool,
 }
 
 impl AgentAuthState {
@@ -54,6 +57,7 @@ impl AgentAuthState {
             session_ttl: DEFAULT_SESSION_TTL,
             dispositions: Arc::new(DEFAULT_DISPOSITIONS.iter().map(|s| s.to_string()).collect()),
             limiter: SharedLimiter::new(LimitPolicy::default()),
+            secure_cookie: false,
         }
     }
 }
@@ -117,10 +121,11 @@ fn session_token(headers: &HeaderMap) -> Option<&str> {
         .map(|(_, value)| value.trim_matches('"'))
 }
 
-fn set_cookie(value: &str, max_age: Duration) -> HeaderValue {
+fn set_cookie(value: &str, max_age: Duration, secure: bool) -> HeaderValue {
     HeaderValue::from_str(&format!(
-        "{COOKIE_NAME}={value}; HttpOnly; SameSite=Strict; Path=/agent; Max-Age={}",
-        max_age.as_secs()
+        "{COOKIE_NAME}={value}; HttpOnly; SameSite=Strict; Path=/agent; Max-Age={}{}",
+        max_age.as_secs(),
+        if secure { "; Secure" } else { "" }
     ))
     .expect("cookie is ASCII")
 }
@@ -175,8 +180,10 @@ async fn login(
         dispositions: st.dispositions.to_vec(),
     };
     let mut res = Json(body).into_response();
-    res.headers_mut()
-        .insert(header::SET_COOKIE, set_cookie(&token, st.session_ttl));
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        set_cookie(&token, st.session_ttl, st.secure_cookie),
+    );
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
@@ -197,8 +204,10 @@ async fn logout(
         st.store.delete_session(token).await?;
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
-    res.headers_mut()
-        .insert(header::SET_COOKIE, set_cookie("", Duration::ZERO));
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        set_cookie("", Duration::ZERO, st.secure_cookie),
+    );
     Ok(res)
 }
 

@@ -24,6 +24,32 @@ pub struct ServeArgs {
     /// HTTP address for health, admin and agents [default: 127.0.0.1:8080].
     #[arg(long, env = "HOTLINE_HTTP_LISTEN", value_name = "ADDR")]
     pub http_listen: Option<SocketAddr>,
+    /// HTTPS: the certificate chain (PEM, leaf first) for the HTTP listener
+    /// and `--sip-tls-listen`; with `--tls-key`. Reloaded on SIGHUP.
+    #[arg(
+        long,
+        env = "HOTLINE_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `--tls-cert`.
+    #[arg(
+        long,
+        env = "HOTLINE_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// SIP over TLS (`sips:`, RFC 3261 §26) on this TCP address, e.g.
+    /// 0.0.0.0:5061; needs `--tls-cert` [default: off].
+    #[arg(long, env = "HOTLINE_SIP_TLS_LISTEN", value_name = "ADDR")]
+    pub sip_tls_listen: Option<SocketAddr>,
+    /// Encrypted caller audio only: an INVITE (or re-offer) that is not
+    /// SDES-SRTP (`RTP/SAVP` with a usable `a=crypto`, which is only
+    /// accepted over SIP on TLS) gets 488 [default: off].
+    #[arg(long, env = "HOTLINE_REQUIRE_SRTP")]
+    pub require_srtp: bool,
     /// RTP port range, even ports used for RTP [default: 20000-29999].
     #[arg(long, env = "HOTLINE_RTP_PORTS", value_name = "LOW-HIGH")]
     pub rtp_ports: Option<String>,
@@ -127,6 +153,27 @@ pub struct ServeArgs {
     /// `drop` (nothing) [default: reply].
     #[arg(long, env = "HOTLINE_REFUSE_UNKNOWN", value_name = "reply|drop")]
     pub refuse_unknown: Option<String>,
+    /// Digest credentials a trunk's INVITEs must carry (RFC 8760 SHA-256 or
+    /// MD5), NAME=USER:PASSWORD_FILE, the password being the file's first
+    /// line; `NAME=USER:env:VAR` reads it from the environment variable VAR
+    /// instead (never from the command line). NAME of a --trunk: its
+    /// addresses must also authenticate; another NAME: any address may
+    /// call with these credentials. Repeatable (`;` in the environment).
+    #[arg(
+        long = "trunk-auth",
+        env = "HOTLINE_TRUNK_AUTH",
+        value_name = "NAME=USER:PASSWORD_FILE",
+        value_delimiter = ';'
+    )]
+    pub trunk_auth: Vec<String>,
+    /// Realm of the Digest challenges [default: hotline].
+    #[arg(long, env = "HOTLINE_SIP_AUTH_REALM", value_name = "REALM")]
+    pub sip_auth_realm: Option<String>,
+    /// Digest algorithms offered (one challenge each, in this order) and
+    /// accepted, comma-separated; put md5 first for a peer that answers
+    /// only the first challenge and knows only MD5 [default: sha256,md5].
+    #[arg(long, env = "HOTLINE_SIP_AUTH_ALGORITHMS", value_name = "LIST")]
+    pub sip_auth_algorithms: Option<String>,
     /// SIP messages per second per source address, trunks exempt; 0: no limit [default: 1000].
     #[arg(long, env = "HOTLINE_SIP_RATE", value_name = "N")]
     pub sip_rate: Option<u32>,
@@ -164,6 +211,10 @@ pub struct ServeArgs {
     /// friendly-scanner,sipvicious,sipcli,VaxSIPUserAgent,...].
     #[arg(long, env = "HOTLINE_SCANNER_USER_AGENTS", value_name = "LIST")]
     pub scanner_user_agents: Option<String>,
+
+    // ----- Retention and recordings at rest (docs/security.md) -----
+    #[command(flatten)]
+    pub retention: crate::retention::RetentionArgs,
 }
 
 /// The same keys as [`ServeArgs`], read from `hotline.toml`.
@@ -172,6 +223,10 @@ pub struct ServeArgs {
 struct FileConfig {
     sip_listen: Option<SocketAddr>,
     http_listen: Option<SocketAddr>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    sip_tls_listen: Option<SocketAddr>,
+    require_srtp: Option<bool>,
     rtp_ports: Option<String>,
     data_dir: Option<PathBuf>,
     sounds_dir: Option<PathBuf>,
@@ -196,6 +251,9 @@ struct FileConfig {
     // SIP edge policy (docs/security.md).
     trunk: Option<Vec<String>>,
     refuse_unknown: Option<String>,
+    trunk_auth: Option<Vec<String>>,
+    sip_auth_realm: Option<String>,
+    sip_auth_algorithms: Option<String>,
     sip_rate: Option<u32>,
     sip_burst: Option<u32>,
     sip_ban_after: Option<u32>,
@@ -207,6 +265,14 @@ struct FileConfig {
     sip_max_header_bytes: Option<usize>,
     sip_max_headers: Option<usize>,
     scanner_user_agents: Option<String>,
+    // Retention and recordings at rest (docs/security.md).
+    retain_recordings_days: Option<toml::Value>,
+    retain_voicemail_days: Option<toml::Value>,
+    mask_callers_after_days: Option<toml::Value>,
+    retain_queue: Option<Vec<String>>,
+    retention_interval_secs: Option<u64>,
+    recording_key_file: Option<PathBuf>,
+    recording_keyring: Option<PathBuf>,
 }
 
 /// The resolved configuration of `hotline serve`. `Debug` hides the
@@ -215,6 +281,12 @@ struct FileConfig {
 pub struct Config {
     pub sip_listen: SocketAddr,
     pub http_listen: SocketAddr,
+    /// `--tls-cert` and `--tls-key`: HTTPS (and SIP over TLS) when set.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// `--sip-tls-listen`.
+    pub sip_tls_listen: Option<SocketAddr>,
+    /// `--require-srtp`.
+    pub require_srtp: bool,
     pub rtp_ports: (u16, u16),
     pub data_dir: PathBuf,
     pub sounds_dir: PathBuf,
@@ -240,6 +312,8 @@ pub struct Config {
     pub dial_policy: hotline_desk::DialPolicy,
     /// The SIP edge policy: trunks, rate limits, caps (docs/security.md).
     pub sip_guard: hotline_sip::GuardConfig,
+    /// Retention policy and recording keys (docs/security.md).
+    pub retention: crate::retention::RetentionConfig,
 }
 
 impl Config {
@@ -270,14 +344,41 @@ impl Config {
             .or(file.http_listen)
             .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("literal address"));
         let rtp_ports = parse_port_range(&rtp)?;
+        let tls = match (
+            args.tls_cert.clone().or_else(|| file.tls_cert.clone()),
+            args.tls_key.clone().or_else(|| file.tls_key.clone()),
+        ) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => bail!("tls_cert and tls_key go together: set both or neither"),
+        };
+        let sip_tls_listen = args.sip_tls_listen.or(file.sip_tls_listen);
+        if sip_tls_listen.is_some() && tls.is_none() {
+            bail!("--sip-tls-listen needs a certificate: set --tls-cert and --tls-key");
+        }
         let dial_policy = dial_policy(&args, &file)?;
         let sip_guard = sip_guard(&args, &file, rtp_ports)?;
+        let retention = crate::retention::RetentionConfig::resolve(
+            &args.retention,
+            crate::retention::RetentionFile {
+                retain_recordings_days: file.retain_recordings_days.clone(),
+                retain_voicemail_days: file.retain_voicemail_days.clone(),
+                mask_callers_after_days: file.mask_callers_after_days.clone(),
+                retain_queue: file.retain_queue.clone(),
+                retention_interval_secs: file.retention_interval_secs,
+                recording_key_file: file.recording_key_file.clone(),
+                recording_keyring: file.recording_keyring.clone(),
+            },
+        )?;
         Ok(Self {
             sip_listen: args
                 .sip_listen
                 .or(file.sip_listen)
                 .unwrap_or_else(|| "0.0.0.0:5060".parse().expect("literal address")),
             http_listen,
+            tls,
+            sip_tls_listen,
+            require_srtp: args.require_srtp || file.require_srtp.unwrap_or(false),
             rtp_ports,
             data_dir: args
                 .data_dir
@@ -328,6 +429,7 @@ impl Config {
             force_hours: args.force_hours,
             dial_policy,
             sip_guard,
+            retention,
             allowed_origins: if !args.allowed_origin.is_empty() {
                 args.allowed_origin
             } else {
@@ -502,9 +604,43 @@ fn sip_guard(
     if rate > 0 && burst == 0 {
         bail!("--sip-burst must be at least 1 when --sip-rate is set");
     }
+    let trunk_auth = trunk_auth(args, file, &trunks)?;
+    let mut digest = d.digest.clone();
+    if let Some(realm) = args
+        .sip_auth_realm
+        .as_deref()
+        .or(file.sip_auth_realm.as_deref())
+    {
+        let realm = realm.trim();
+        if realm.is_empty() || realm.contains(['"', '\\']) || realm.chars().any(char::is_control) {
+            bail!("--sip-auth-realm {realm:?}: must be non-empty, without quotes or backslashes");
+        }
+        digest.realm = realm.to_string();
+    }
+    if let Some(list) = args
+        .sip_auth_algorithms
+        .as_deref()
+        .or(file.sip_auth_algorithms.as_deref())
+    {
+        let mut algorithms = Vec::new();
+        for a in list.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+            let a: hotline_sip::DigestAlgorithm = a
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--sip-auth-algorithms {e}"))?;
+            if !algorithms.contains(&a) {
+                algorithms.push(a);
+            }
+        }
+        if algorithms.is_empty() {
+            bail!("--sip-auth-algorithms names no algorithm");
+        }
+        digest.algorithms = algorithms;
+    }
     Ok(GuardConfig {
         trunks,
         refuse_unknown,
+        trunk_auth,
+        digest,
         rate,
         burst,
         ban_after: args
@@ -539,6 +675,71 @@ fn sip_guard(
         scanner_user_agents,
         ..d
     })
+}
+
+/// `--trunk-auth NAME=USER:PASSWORD_FILE` (or `NAME=USER:env:VAR`), from
+/// flags/environment or else the file. Error messages name the file or
+/// variable, never the password.
+fn trunk_auth(
+    args: &ServeArgs,
+    file: &FileConfig,
+    trunks: &[hotline_sip::Trunk],
+) -> anyhow::Result<Vec<hotline_sip::TrunkCredentials>> {
+    let specs: &[String] = if args.trunk_auth.is_empty() {
+        file.trunk_auth.as_deref().unwrap_or_default()
+    } else {
+        &args.trunk_auth
+    };
+    let mut out: Vec<hotline_sip::TrunkCredentials> = Vec::new();
+    for spec in specs.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        let (name, rest) = spec
+            .split_once('=')
+            .with_context(|| format!("--trunk-auth {spec:?}: expected NAME=USER:PASSWORD_FILE"))?;
+        let name = name.trim();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            bail!("--trunk-auth {spec:?}: the name must be letters, digits, '-', '_' or '.'");
+        }
+        let (user, source) = rest
+            .split_once(':')
+            .with_context(|| format!("--trunk-auth {spec:?}: expected NAME=USER:PASSWORD_FILE"))?;
+        let user = user.trim();
+        if user.is_empty() || user.contains(['"', '\\']) || user.chars().any(char::is_control) {
+            bail!(
+                "--trunk-auth {spec:?}: the user must be non-empty, without quotes or backslashes"
+            );
+        }
+        let source = source.trim();
+        let password = match source.strip_prefix("env:") {
+            Some(var) => std::env::var(var).with_context(|| {
+                format!("--trunk-auth {name}: environment variable {var} is not set")
+            })?,
+            None => std::fs::read_to_string(source).with_context(|| {
+                format!("--trunk-auth {name}: cannot read the password file {source}")
+            })?,
+        };
+        let password = password.lines().next().unwrap_or("").trim().to_owned();
+        if password.is_empty() {
+            bail!("--trunk-auth {name}: the password ({source}) is empty");
+        }
+        if out.iter().any(|c| c.trunk == name) {
+            bail!("--trunk-auth {name:?} is given twice");
+        }
+        if out
+            .iter()
+            .any(|c| c.username == user && !trunks.iter().any(|t| t.name == c.trunk))
+            && !trunks.iter().any(|t| t.name == name)
+        {
+            bail!(
+                "--trunk-auth {name}: user {user:?} is already used by another trunk without addresses"
+            );
+        }
+        out.push(hotline_sip::TrunkCredentials::new(name, user, password));
+    }
+    Ok(out)
 }
 
 fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -735,6 +936,67 @@ mod tests {
     }
 
     #[test]
+    fn trunk_auth_reads_passwords_from_files_or_the_environment() {
+        let dir = std::env::temp_dir().join(format!("hotline-cfg-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pw = dir.join("carrier.pw");
+        std::fs::write(&pw, "  s3cret pass \nignored\n").unwrap();
+        let var = format!("HOTLINE_TEST_PBX_PW_{}", std::process::id());
+        // SAFETY: a variable of this test's own, set before anything reads it.
+        unsafe { std::env::set_var(&var, "from-env") };
+        let args = |auth: Vec<String>| ServeArgs {
+            trunk: vec!["carrier=203.0.113.0/24".into()],
+            trunk_auth: auth,
+            sip_auth_algorithms: Some("md5, SHA-256".into()),
+            sip_auth_realm: Some("example.net".into()),
+            ..Default::default()
+        };
+        let g = Config::resolve(args(vec![
+            format!("carrier=gw1:{}", pw.display()),
+            format!("office=pbx7:env:{var}"),
+        ]))
+        .unwrap()
+        .sip_guard;
+        assert_eq!(g.trunk_auth.len(), 2);
+        assert_eq!(
+            g.trunk_auth[0],
+            hotline_sip::TrunkCredentials::new("carrier", "gw1", "s3cret pass")
+        );
+        assert_eq!(
+            g.trunk_auth[1],
+            hotline_sip::TrunkCredentials::new("office", "pbx7", "from-env")
+        );
+        assert!(!format!("{g:?}").contains("s3cret"), "{g:?}");
+        assert_eq!(
+            g.digest.algorithms,
+            [
+                hotline_sip::DigestAlgorithm::Md5,
+                hotline_sip::DigestAlgorithm::Sha256
+            ]
+        );
+        assert_eq!(g.digest.realm, "example.net");
+        for bad in [
+            vec!["carrier=gw1".to_string()],
+            vec![format!("carrier=:{}", pw.display())],
+            vec![format!("carrier=gw1:{}", dir.join("missing").display())],
+            vec!["carrier=gw1:env:HOTLINE_TEST_UNSET_VARIABLE".to_string()],
+            vec![
+                format!("carrier=gw1:{}", pw.display()),
+                format!("carrier=gw2:{}", pw.display()),
+            ],
+        ] {
+            let e = Config::resolve(args(bad.clone())).err();
+            assert!(e.is_some(), "{bad:?}");
+            assert!(!format!("{e:?}").contains("s3cret"), "{e:?}");
+        }
+        let mut a = args(vec![]);
+        a.sip_auth_algorithms = Some("sha1".into());
+        assert!(Config::resolve(a).is_err());
+        // SAFETY: as above.
+        unsafe { std::env::remove_var(&var) };
+    }
+
+    #[test]
     fn admin_token_from_the_file_and_never_empty() {
         let dir = std::env::temp_dir().join(format!("hotline-cfg-admin-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -754,6 +1016,26 @@ mod tests {
             Config::resolve(ServeArgs::default()).unwrap().admin_token,
             None
         );
+    }
+
+    #[test]
+    fn tls_cert_and_key_go_together_and_sip_tls_needs_them() {
+        let with = |cert: Option<&str>, key: Option<&str>, sip: Option<&str>| {
+            Config::resolve(ServeArgs {
+                tls_cert: cert.map(PathBuf::from),
+                tls_key: key.map(PathBuf::from),
+                sip_tls_listen: sip.map(|a| a.parse().unwrap()),
+                ..Default::default()
+            })
+        };
+        let cfg = with(Some("c.pem"), Some("k.pem"), Some("0.0.0.0:5061")).unwrap();
+        assert_eq!(cfg.tls, Some(("c.pem".into(), "k.pem".into())));
+        assert_eq!(cfg.sip_tls_listen, Some("0.0.0.0:5061".parse().unwrap()));
+        assert_eq!(with(None, None, None).unwrap().tls, None);
+        assert!(with(Some("c.pem"), None, None).is_err());
+        assert!(with(None, Some("k.pem"), None).is_err());
+        let e = with(None, None, Some("0.0.0.0:5061")).unwrap_err();
+        assert!(e.to_string().contains("--tls-cert"), "{e}");
     }
 
     #[test]

@@ -10,10 +10,15 @@ mod config;
 mod desk;
 mod flows_cmd;
 mod http;
+mod https;
 mod ivr;
 mod login_limit;
+mod privacy_cmd;
+mod recording_api;
 mod records;
+mod retention;
 mod serve;
+mod tls;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -48,6 +53,12 @@ enum Command {
     SeedDemo(records::DbArgs),
     /// Add, list, remove agents or set their password (same database as `migrate`).
     Agents(agents_cmd::AgentsArgs),
+    /// Erase a customer: delete their recordings and voicemail, mask their
+    /// number everywhere (records, events, event log, spool, callbacks,
+    /// customers); audited. Idempotent; --dry-run lists without changing.
+    Erase(privacy_cmd::EraseArgs),
+    /// Recordings at rest: `verify` checks every recording's sha256.
+    Recordings(privacy_cmd::RecordingsArgs),
 }
 
 fn main() -> ExitCode {
@@ -110,6 +121,8 @@ fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Flows(args) => flows_cmd::run(args),
         Command::Agents(args) => agents_cmd::run(args),
+        Command::Erase(args) => privacy_cmd::erase(args),
+        Command::Recordings(args) => privacy_cmd::recordings(args),
         Command::Migrate(args) => {
             let (url, data_dir) = args.resolve()?;
             tokio::runtime::Runtime::new()?.block_on(records::migrate(url.as_deref(), &data_dir))

@@ -168,7 +168,13 @@ impl Records {
 
     /// Opens the database and starts the writer (which first replays a spool
     /// left by a crash and closes the calls it interrupted).
-    pub async fn start(url: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
+    /// With `recording_keys`, the writer seals every recording and
+    /// voicemail with the keyring's current key (docs/security.md).
+    pub async fn start(
+        url: Option<&str>,
+        data_dir: &Path,
+        recording_keys: Option<Arc<hotline_store::Keyring>>,
+    ) -> anyhow::Result<Self> {
         let db = Database::open(url, data_dir, false, true).await?;
         let node = node_name();
         let writer = Writer::new(
@@ -177,6 +183,7 @@ impl Records {
             WriterConfig {
                 // Recovery links the WAV a crash left behind (issue 9 #10).
                 recordings_dir: Some(data_dir.join("recordings")),
+                recording_keys,
                 ..WriterConfig::new(&node)
             },
         )

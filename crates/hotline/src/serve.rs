@@ -37,7 +37,26 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     }
     // Before taking calls: the database (embedded unless DATABASE_URL), the
     // migrations, the writer (which replays a crash's spool first).
-    let mut records = Records::start(cfg.database_url.as_deref(), &cfg.data_dir).await?;
+    let mut records = Records::start(
+        cfg.database_url.as_deref(),
+        &cfg.data_dir,
+        cfg.retention.keys.clone(),
+    )
+    .await?;
+    // Retention (docs/security.md): a pass now, then every interval.
+    crate::retention::spawn(records.store(), &cfg.retention, &cfg.data_dir);
+
+    // TLS (docs/security.md, "TLS and SRTP"): one certificate for HTTPS and
+    // SIP over TLS, swapped on SIGHUP without touching the listeners.
+    let cert_files = match &cfg.tls {
+        Some((cert, key)) => {
+            let files = crate::tls::CertFiles::load(cert, key)?;
+            tracing::info!(cert = %cert.display(), sha256 = %files.fingerprint(), "TLS certificate loaded");
+            Some(files)
+        }
+        None => None,
+    };
+    crate::tls::reload_on_sighup(cert_files.clone())?;
 
     let prompts = Arc::new(PromptCache::new(cfg.sounds_dir.clone()));
     match prompts.preload_dir() {
@@ -61,7 +80,16 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     );
 
     // --- SIP edge policy (docs/security.md) ---
-    if cfg.sip_guard.trunks.is_empty() {
+    for c in &cfg.sip_guard.trunk_auth {
+        let by_address = cfg.sip_guard.trunks.iter().any(|t| t.name == c.trunk);
+        tracing::info!(
+            trunk = %c.trunk,
+            user = %c.username,
+            from = if by_address { "its --trunk addresses" } else { "any address" },
+            "SIP trunk must authenticate (Digest)"
+        );
+    }
+    if cfg.sip_guard.trunks.is_empty() && cfg.sip_guard.trunk_auth.is_empty() {
         tracing::warn!(
             "no --trunk configured: the gateway answers INVITEs from any address \
              (rate limits and caps still apply; see docs/security.md)"
@@ -70,11 +98,29 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         for t in &cfg.sip_guard.trunks {
             tracing::info!(trunk = %t, "SIP trunk allowed");
         }
-        tracing::info!(refuse_unknown = ?cfg.sip_guard.refuse_unknown, "other addresses are refused");
+        let address_free = cfg
+            .sip_guard
+            .trunk_auth
+            .iter()
+            .any(|c| !cfg.sip_guard.trunks.iter().any(|t| t.name == c.trunk));
+        if address_free {
+            tracing::info!("other addresses must authenticate (Digest) to call");
+        } else {
+            tracing::info!(refuse_unknown = ?cfg.sip_guard.refuse_unknown, "other addresses are refused");
+        }
     }
+    let sip_tls = match (cfg.sip_tls_listen, &cert_files) {
+        (Some(listen), Some(files)) => Some(hotline_sip::SipTls {
+            listen,
+            server: files.server_config(&[])?,
+        }),
+        _ => None,
+    };
     let (sip, sip_events) = SipServer::bind(SipConfig {
         listen: cfg.sip_listen,
         guard: cfg.sip_guard.clone(),
+        tls: sip_tls,
+        require_srtp: cfg.require_srtp,
         ..SipConfig::default()
     })
     .await
@@ -169,6 +215,7 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", cfg.http_listen))?;
     let admin = crate::admin::AdminState::new(records.store(), cfg.admin_token.as_deref())
+        .with_recording_keys(cfg.retention.keys.clone())
         .with_live_states(crate::desk::live_states(records.store(), &desk));
     crate::desk::follow_admin_changes(records.store(), desk.clone(), admin.changes());
     let auth_store = records.store();
@@ -182,7 +229,10 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     })
     .merge(crate::admin::routes(admin))
     .merge(crate::agent_auth::agent_auth_routes(
-        crate::agent_auth::AgentAuthState::new(records.store()),
+        crate::agent_auth::AgentAuthState {
+            secure_cookie: cert_files.is_some(),
+            ..crate::agent_auth::AgentAuthState::new(records.store())
+        },
     ))
     .merge(sip_edge_routes(sip.clone()))
     .merge(hotline_webphone::http::asset_routes())
@@ -193,16 +243,44 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         allowed_origins: Arc::new(cfg.allowed_origins.clone()),
     }));
     let app = http::with_security_headers(app);
-    tokio::spawn(async move {
-        // The peer's address for the login limits and the socket's Origin rule.
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "HTTP listener failed");
+    match &cert_files {
+        Some(files) => {
+            let listener =
+                crate::https::TlsListener::new(listener, files.server_config(&[b"http/1.1"])?)?;
+            // `tap_io` only to borrow axum's peer-address plumbing (ConnectInfo).
+            use axum::serve::ListenerExt;
+            let listener = listener.tap_io(|_| ());
+            let app = crate::https::with_hsts(app)
+                .into_make_service_with_connect_info::<std::net::SocketAddr>();
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "HTTPS listener failed");
+                }
+            });
         }
-    });
+        None => {
+            if !cfg.http_listen.ip().is_loopback() {
+                tracing::warn!(
+                    http = %cfg.http_listen,
+                    "the HTTP listener is not on a loopback address and has no certificate \
+                     (--tls-cert/--tls-key): browsers refuse the microphone to pages over \
+                     plain HTTP, so agents on other machines cannot use the softphone \
+                     (docs/operations.md, \"HTTPS\")"
+                );
+            }
+            tokio::spawn(async move {
+                // The peer's address for the login limits and the socket's Origin rule.
+                let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "HTTP listener failed");
+                }
+            });
+        }
+    }
     tracing::info!(
         sip = %sip.local_addr(),
         http = %cfg.http_listen,
+        https = cert_files.is_some(),
         flows = %cfg.flows_dir.display(),
         "hotline is taking calls"
     );

@@ -15,7 +15,9 @@
 //! no clock: the call actor owns the UDP socket and a shared 20 ms ticker
 //! and passes `now` in. It does no SIP/SDP (see `hotline-sip`), no RTCP, no
 //! jitter buffering or packet-loss concealment, no transcoding beyond
-//! G.711, no SRTP. File IO happens only in [`PromptCache`] and
+//! G.711. SRTP is a separate tool, [`srtp::SrtpContext`] (RFC 3711
+//! AES_CM_128_HMAC_SHA1_80, protect/unprotect one packet in place), which
+//! the call actor applies on the socket side of SDES-SRTP calls. File IO happens only in [`PromptCache`] and
 //! [`CallRecorder`].
 //!
 //! The hot path (one [`MediaSession::on_rtp`] per received packet, one
@@ -60,6 +62,7 @@ pub mod prompt;
 pub mod recorder;
 pub mod rtp;
 pub mod session;
+pub mod srtp;
 
 pub use dtmf::{Digit, DigitReceiver, DigitSender, DigitTransport, DtmfError, TelephoneEvent};
 pub use g711::{

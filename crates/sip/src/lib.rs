@@ -46,8 +46,17 @@
 //! dropped, caps on calls in total, per source and un-ACKed per source (503),
 //! on TCP connections per source and on header size; see `docs/security.md`.
 //! A refused message creates no transaction and no [`SipEvent`].
+//! Trunks may also have to authenticate their INVITEs with Digest
+//! credentials (RFC 3261 §22, RFC 8760 SHA-256 or MD5, `qop=auth`;
+//! [`Authenticator`]): 401 with a challenge, sent statelessly, then 403
+//! for wrong credentials or a replayed nonce-count.
 //!
-//! What it is not for: registration, authentication, TLS, proxying or DNS
+//! SIP over TLS (RFC 3261 §26, port 5061 style; [`SipTls`]): a TLS listener
+//! whose connections are framed and limited like TCP ones; responses carry
+//! the caller's `Via: SIP/2.0/TLS`, our Contact says `;transport=tls`.
+//!
+//! What it is not for: registration, authenticating ourselves to others
+//! (401/407 to our requests), opening TLS connections, proxying or DNS
 //! (RFC 3263) routing. Responses and our in-dialog requests of inbound calls
 //! (BYE, REFER) always go back over the flow the INVITE came in on (symmetric
 //! response routing, RFC 3581; flow reuse for NAT). An INVITE without SDP
@@ -90,12 +99,15 @@
 
 #![warn(missing_docs)]
 
+mod digest;
 mod endpoint;
 mod error;
 mod event;
 mod framing;
 mod guard;
+mod inspect;
 mod message;
+mod sdes;
 mod sdp;
 mod shell;
 mod transport;
@@ -103,15 +115,18 @@ mod transport;
 use std::fmt;
 use std::sync::Arc;
 
+pub use digest::{Authenticator, DigestAlgorithm, DigestConfig, DigestVerdict, TrunkCredentials};
 pub use endpoint::{Endpoint, EndpointConfig, Originate, Transmit};
 pub use error::SipError;
 pub use event::{EndReason, IncomingCall, Party, SipEvent};
 pub use guard::{
-    CallRefusal, ConnLimiter, DEFAULT_SCANNER_USER_AGENTS, EdgeCounters, EdgeStats, Guard,
-    GuardConfig, RefuseMode, RequestVerdict, Trunk, TrunkParseError,
+    AuthRefusal, CallRefusal, ConnLimiter, DEFAULT_SCANNER_USER_AGENTS, EdgeCounters, EdgeStats,
+    Guard, GuardConfig, RefuseMode, RequestVerdict, Trunk, TrunkParseError,
 };
-pub use sdp::{Codec, Direction, RemoteMedia, SdpError, negotiate};
-pub use shell::{SipConfig, SipHandle, SipServer};
+pub use inspect::{Inspected, inspect};
+pub use sdes::{SDES_SUITE, SdesCrypto, SrtpOffer, crypto_attribute, parse_crypto, srtp_offer};
+pub use sdp::{Codec, Direction, RemoteMedia, SdpError, SrtpKeys, negotiate};
+pub use shell::{SipConfig, SipHandle, SipServer, SipTls};
 pub use transport::{FramingError, Peer, TcpFramer, Transport};
 
 /// Identifies a call: its SIP Call-ID.

@@ -142,6 +142,10 @@ pub(crate) struct Request {
     pub user_agent: Option<String>,
     /// The Accept header's media ranges, lower-cased (`None`: no Accept).
     pub accept: Option<Vec<String>>,
+    /// The Request-URI as received (Digest's `uri` must equal it).
+    pub uri: String,
+    /// Every Authorization header value, in order (RFC 3261 §22.2).
+    pub authorization: Vec<String>,
     pub body: Vec<u8>,
     pub reply: ReplyHeaders,
 }
@@ -407,6 +411,22 @@ pub(crate) fn parse(data: &[u8], transport: Transport) -> Result<Inbound, Reject
     let Some(top_via) = vias.first() else {
         return Err(Rejection::Drop("no Via".into()));
     };
+    // The Contact is the Request-URI of our requests in the dialog (BYE,
+    // REFER): one we could not send (a control character, a space, an
+    // unclosed `<`) is refused now, not echoed broken later.
+    if contact.as_deref().is_some_and(|c| !usable_target(c)) {
+        return Err(fail(400, "Bad Contact header"));
+    }
+    // RFC 3261 §8.1.1.8: a request that sets the dialog's remote target
+    // carries a SIP or SIPS URI in Contact.
+    if matches!(method, Method::Invite | Method::Update)
+        && contact.as_deref().is_some_and(|c| {
+            let scheme = c.split(':').next().unwrap_or_default();
+            !(scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips"))
+        })
+    {
+        return Err(fail(400, "Contact is not a SIP URI"));
+    }
     let Some(via) = parse_via(top_via) else {
         return Err(fail(400, "Bad Via header"));
     };
@@ -419,6 +439,11 @@ pub(crate) fn parse(data: &[u8], transport: Transport) -> Result<Inbound, Reject
     let Ok(from) = name_addr(&from_raw) else {
         return Err(fail(400, "Bad From header"));
     };
+    // RFC 2543 peers may send no Contact: our requests in the dialog then go
+    // to the From URI, which must be one we can send.
+    if method == Method::Invite && contact.is_none() && !usable_target(&addr_spec(&from_raw)) {
+        return Err(fail(400, "Bad From header"));
+    }
     let Ok(to) = name_addr(&to_raw) else {
         return Err(fail(400, "Bad To header"));
     };
@@ -483,6 +508,12 @@ pub(crate) fn parse(data: &[u8], transport: Transport) -> Result<Inbound, Reject
             .find(|(n, _)| n == "user-agent")
             .map(|(_, v)| v.clone()),
         accept,
+        uri: uri.to_string(),
+        authorization: scraped
+            .iter()
+            .filter(|(n, _)| n == "authorization")
+            .map(|(_, v)| v.clone())
+            .collect(),
         body: body.to_vec(),
         reply,
     })))
@@ -536,7 +567,7 @@ fn parse_response(
     let contact = get("contact")
         .and_then(|c| split_list(c).into_iter().next())
         .map(|c| addr_spec(&c))
-        .filter(|c| !c.is_empty());
+        .filter(|c| usable_target(c));
     let record_route = scraped
         .iter()
         .filter(|(n, _)| n == "record-route")
@@ -790,6 +821,12 @@ fn name_addr(raw: &str) -> Result<NameAddr, ()> {
     })
 }
 
+/// Whether a Contact's URI can be the Request-URI of a request we send:
+/// not empty, visible ASCII only.
+fn usable_target(uri: &str) -> bool {
+    !uri.is_empty() && uri.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// The URI inside a name-addr (`"x" <uri>;p` → `uri`) or the bare addr-spec.
 pub(crate) fn addr_spec(v: &str) -> String {
     let v = v.trim();
@@ -870,6 +907,7 @@ pub(crate) fn uri_destination(uri: &str) -> Result<(SocketAddr, Transport), &'st
             transport = match value.trim().to_ascii_lowercase().as_str() {
                 "udp" => Transport::Udp,
                 "tcp" => Transport::Tcp,
+                "tls" => Transport::Tls,
                 _ => return Err("unsupported transport"),
             };
         }

@@ -89,6 +89,30 @@ pub struct RemoteMedia {
     pub dtmf_payload_type: Option<u8>,
     /// The direction as offered by the remote party.
     pub direction: Direction,
+    /// SDES-SRTP keys (RFC 4568) when the call's audio is SRTP; `None`:
+    /// plain RTP. [`negotiate`] leaves it `None`; the endpoint fills it.
+    pub srtp: Option<SrtpKeys>,
+}
+
+/// The SDES keys of an SRTP call (AES_CM_128_HMAC_SHA1_80): the offer's
+/// `a=crypto` tag and key, and the key we generated for our answer.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SrtpKeys {
+    /// The tag of the offer's `a=crypto` line, echoed in our answer.
+    pub tag: u32,
+    /// The caller's master key and salt: unprotects what it sends.
+    pub remote: [u8; 30],
+    /// Our master key and salt (OS random): protects what we send.
+    pub local: [u8; 30],
+}
+
+/// Never prints the keys.
+impl std::fmt::Debug for SrtpKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SrtpKeys")
+            .field("tag", &self.tag)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why an SDP offer cannot be used.
@@ -249,6 +273,7 @@ pub fn negotiate(body: &[u8]) -> Result<RemoteMedia, SdpError> {
         payload_type,
         dtmf_payload_type,
         direction,
+        srtp: None,
     })
 }
 
@@ -313,11 +338,17 @@ pub(crate) fn build_offer(local: &LocalSession) -> String {
     s
 }
 
-/// Builds our answer (or, for a re-INVITE without SDP, our offer).
+/// Builds our answer (or, for a re-INVITE without SDP, our offer): with
+/// [`RemoteMedia::srtp`], `RTP/SAVP` and our `a=crypto` line (RFC 4568 §5.1.2).
 pub(crate) fn build(local: &LocalSession, media: &RemoteMedia, direction: Direction) -> String {
     let pt = media.payload_type;
     let mut s = session_head(local);
-    let _ = write!(s, "m=audio {} RTP/AVP {pt}", local.rtp.port());
+    let profile = if media.srtp.is_some() {
+        "RTP/SAVP"
+    } else {
+        "RTP/AVP"
+    };
+    let _ = write!(s, "m=audio {} {profile} {pt}", local.rtp.port());
     if let Some(d) = media.dtmf_payload_type {
         let _ = write!(s, " {d}");
     }
@@ -329,6 +360,9 @@ pub(crate) fn build(local: &LocalSession, media: &RemoteMedia, direction: Direct
         );
     }
     let _ = write!(s, "a=ptime:20\r\na={}\r\n", direction.attribute());
+    if let Some(k) = &media.srtp {
+        s.push_str(&crate::sdes::crypto_attribute(k.tag, &k.local));
+    }
     s
 }
 

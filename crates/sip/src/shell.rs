@@ -1,14 +1,21 @@
-//! The thin tokio shell: owns the UDP socket and TCP listener, runs the
-//! sans-IO [`Endpoint`] in one task and turns its deadlines into sleeps.
-//! Outbound calls ([`SipHandle::originate`]) use the same UDP socket.
+//! The thin tokio shell: owns the UDP socket, the TCP listener and the
+//! optional TLS listener, runs the sans-IO [`Endpoint`] in one task and turns
+//! its deadlines into sleeps. Outbound calls ([`SipHandle::originate`]) use
+//! the same UDP socket.
+//!
+//! TCP and TLS connections are one kind of thing to the endpoint: numbered
+//! from one counter, framed by [`TcpFramer`], counted against the same
+//! per-source cap ([`ConnLimiter`]); a TLS connection's slot is taken before
+//! its handshake, so a source cannot hold more half-open handshakes than
+//! connections.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -31,7 +38,40 @@ pub struct SipConfig {
     pub t1: Duration,
     /// The edge policy: trunks, rate limits, caps (`docs/security.md`).
     pub guard: GuardConfig,
+    /// SIP over TLS on its own TCP port (e.g. 5061); `None`: off.
+    pub tls: Option<SipTls>,
+    /// Only SDES-SRTP calls (see [`EndpointConfig::require_srtp`]).
+    pub require_srtp: bool,
 }
+
+/// The SIP-over-TLS listener: its address and the TLS server settings
+/// (whose certificate resolver may swap certificates at any time).
+#[derive(Clone)]
+pub struct SipTls {
+    /// TCP address of the TLS listener.
+    pub listen: SocketAddr,
+    /// The rustls server settings shared by every connection.
+    pub server: Arc<rustls::ServerConfig>,
+}
+
+impl std::fmt::Debug for SipTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SipTls")
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for SipTls {
+    fn eq(&self, other: &Self) -> bool {
+        self.listen == other.listen && Arc::ptr_eq(&self.server, &other.server)
+    }
+}
+
+impl Eq for SipTls {}
+
+/// How long a TLS client may take over its handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for SipConfig {
     fn default() -> Self {
@@ -40,6 +80,8 @@ impl Default for SipConfig {
             user_agent: "Hotline/0.1".to_string(),
             t1: Duration::from_millis(500),
             guard: GuardConfig::default(),
+            tls: None,
+            require_srtp: false,
         }
     }
 }
@@ -94,21 +136,53 @@ impl SipServer {
             local
         };
         let conns = Arc::new(Mutex::new(ConnLimiter::new(cfg.guard.clone())));
+        let tls = match &cfg.tls {
+            Some(t) => {
+                let l = TcpListener::bind(t.listen).await?;
+                let local = l.local_addr()?;
+                Some((l, local, t.server.clone()))
+            }
+            None => None,
+        };
+        let tls_contact_addr = tls.as_ref().map(|(_, local, _)| {
+            if local.ip().is_unspecified() {
+                SocketAddr::new(contact_addr.ip(), local.port())
+            } else {
+                *local
+            }
+        });
         let ep = Endpoint::new(EndpointConfig {
             contact_addr,
+            tls_contact_addr,
             user_agent: cfg.user_agent,
             t1: cfg.t1,
             guard: cfg.guard,
+            require_srtp: cfg.require_srtp,
             ..EndpointConfig::default()
         });
         let edge = ep.edge_counters();
         let (cmd_tx, cmd_rx) = mpsc::channel(256);
         let (ev_tx, ev_rx) = mpsc::channel(EVENT_CAPACITY);
         let (tcp_tx, tcp_rx) = mpsc::channel(1024);
-        let accept = tokio::spawn(accept_loop(tcp, tcp_tx, conns, edge.clone()));
+        let conn_ids = Arc::new(AtomicU64::new(1));
+        let tls_accept = tls.map(|(listener, tls_local, server)| {
+            info!(local = %tls_local, "SIP listening on TLS");
+            tokio::spawn(tls_accept_loop(
+                listener,
+                tokio_rustls::TlsAcceptor::from(server),
+                tcp_tx.clone(),
+                conns.clone(),
+                edge.clone(),
+                conn_ids.clone(),
+            ))
+        });
+        let accept = tokio::spawn(accept_loop(tcp, tcp_tx, conns, edge.clone(), conn_ids));
         tokio::spawn(async move {
             run(ep, udp, tcp_rx, cmd_rx, ev_tx).await;
             accept.abort();
+            if let Some(t) = tls_accept {
+                t.abort();
+            }
         });
         info!(%local, %contact_addr, "SIP listening on UDP and TCP");
         Ok((
@@ -325,9 +399,9 @@ async fn run(
                         ep.handle_transport_error(Instant::now(), t.peer);
                     }
                 }
-                // We never open TCP connections: replies and BYEs reuse the
-                // caller's connection, and are dropped if it is gone.
-                Transport::Tcp => match conns.get(&t.peer.conn) {
+                // We never open TCP or TLS connections: replies and BYEs reuse
+                // the caller's connection, and are dropped if it is gone.
+                Transport::Tcp | Transport::Tls => match conns.get(&t.peer.conn) {
                     Some(w) => {
                         if w.try_send(t.data).is_err() {
                             warn!(peer = %t.peer, "TCP connection backed up or closed; message dropped");
@@ -365,8 +439,8 @@ async fn accept_loop(
     tx: mpsc::Sender<TcpEvent>,
     limiter: Arc<Mutex<ConnLimiter>>,
     edge: Arc<EdgeCounters>,
+    conn_ids: Arc<AtomicU64>,
 ) {
-    let mut next_conn = 1u64;
     loop {
         match listener.accept().await {
             Ok((stream, addr)) => {
@@ -385,8 +459,7 @@ async fn accept_loop(
                     limiter: limiter.clone(),
                     ip: addr.ip(),
                 };
-                let conn = next_conn;
-                next_conn += 1;
+                let conn = conn_ids.fetch_add(1, Ordering::Relaxed);
                 let _ = stream.set_nodelay(true);
                 let (rd, wr) = stream.into_split();
                 let (wtx, wrx) = mpsc::channel(256);
@@ -416,7 +489,73 @@ async fn accept_loop(
     }
 }
 
-async fn read_loop(mut rd: OwnedReadHalf, peer: Peer, tx: mpsc::Sender<TcpEvent>) {
+/// As [`accept_loop`] for the TLS listener: the same per-source cap, then
+/// the handshake in the connection's own task (at most
+/// [`TLS_HANDSHAKE_TIMEOUT`]), then the same framing.
+async fn tls_accept_loop(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    tx: mpsc::Sender<TcpEvent>,
+    limiter: Arc<Mutex<ConnLimiter>>,
+    edge: Arc<EdgeCounters>,
+    conn_ids: Arc<AtomicU64>,
+) {
+    loop {
+        let (stream, addr) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "TLS accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let admitted = limiter
+            .lock()
+            .map(|mut l| l.try_open(addr.ip()))
+            .unwrap_or(true);
+        if !admitted {
+            edge.count_tcp_refused();
+            debug!(%addr, "TLS connection refused: too many from this source");
+            continue;
+        }
+        let slot = ConnSlot {
+            limiter: limiter.clone(),
+            ip: addr.ip(),
+        };
+        let _ = stream.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let tx = tx.clone();
+        let conn = conn_ids.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            let tls =
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        debug!(%addr, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        debug!(%addr, "TLS handshake timed out");
+                        return;
+                    }
+                };
+            let (rd, wr) = tokio::io::split(tls);
+            let (wtx, wrx) = mpsc::channel(256);
+            if tx
+                .send(TcpEvent::Opened { conn, writer: wtx })
+                .await
+                .is_err()
+            {
+                return;
+            }
+            tokio::spawn(write_loop(wr, wrx));
+            read_loop(rd, Peer::tls(addr, conn), tx).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn read_loop(mut rd: impl AsyncRead + Unpin, peer: Peer, tx: mpsc::Sender<TcpEvent>) {
     let mut framer = TcpFramer::new();
     let mut buf = vec![0u8; 16 * 1024];
     'conn: loop {
@@ -424,7 +563,7 @@ async fn read_loop(mut rd: OwnedReadHalf, peer: Peer, tx: mpsc::Sender<TcpEvent>
             Ok(0) => break,
             Ok(n) => n,
             Err(e) => {
-                debug!(%peer, error = %e, "TCP read failed");
+                debug!(%peer, error = %e, "stream read failed");
                 break;
             }
         };
@@ -438,7 +577,7 @@ async fn read_loop(mut rd: OwnedReadHalf, peer: Peer, tx: mpsc::Sender<TcpEvent>
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    warn!(%peer, error = %e, "closing TCP connection");
+                    warn!(%peer, error = %e, "closing stream connection");
                     break 'conn;
                 }
             }
@@ -447,7 +586,7 @@ async fn read_loop(mut rd: OwnedReadHalf, peer: Peer, tx: mpsc::Sender<TcpEvent>
     let _ = tx.send(TcpEvent::Closed { conn: peer.conn }).await;
 }
 
-async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>) {
+async fn write_loop(mut wr: impl AsyncWrite + Unpin, mut rx: mpsc::Receiver<Vec<u8>>) {
     while let Some(data) = rx.recv().await {
         if wr.write_all(&data).await.is_err() {
             break;

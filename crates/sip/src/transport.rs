@@ -1,4 +1,5 @@
-//! Transport identities (UDP/TCP peers) and the sans-IO TCP stream framer.
+//! Transport identities (UDP/TCP/TLS peers) and the sans-IO stream framer
+//! (TCP and TLS streams are framed alike).
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -12,12 +13,14 @@ pub enum Transport {
     Udp,
     /// A stream; reliable, so most retransmission timers are zero.
     Tcp,
+    /// A TCP stream under TLS (RFC 3261 §26.2, `sips:`); framed like TCP.
+    Tls,
 }
 
 impl Transport {
-    /// `true` for TCP (RFC 3261 calls it a reliable transport).
+    /// `true` for TCP and TLS (RFC 3261 calls them reliable transports).
     pub fn is_reliable(self) -> bool {
-        matches!(self, Transport::Tcp)
+        matches!(self, Transport::Tcp | Transport::Tls)
     }
 
     /// The Via transport token.
@@ -25,6 +28,7 @@ impl Transport {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         }
     }
 }
@@ -64,6 +68,15 @@ impl Peer {
             conn,
         }
     }
+
+    /// A peer on TLS connection `conn` (numbered with the TCP ones).
+    pub fn tls(addr: SocketAddr, conn: u64) -> Self {
+        Peer {
+            transport: Transport::Tls,
+            addr,
+            conn,
+        }
+    }
 }
 
 impl fmt::Display for Peer {
@@ -71,6 +84,7 @@ impl fmt::Display for Peer {
         match self.transport {
             Transport::Udp => write!(f, "udp:{}", self.addr),
             Transport::Tcp => write!(f, "tcp:{}#{}", self.addr, self.conn),
+            Transport::Tls => write!(f, "tls:{}#{}", self.addr, self.conn),
         }
     }
 }

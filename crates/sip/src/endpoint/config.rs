@@ -14,6 +14,9 @@ use crate::transport::Transport;
 pub struct EndpointConfig {
     /// host:port we put in Contact and in the Via of our requests.
     pub contact_addr: SocketAddr,
+    /// host:port of the SIP-over-TLS listener, for Contact and Via on TLS
+    /// connections; `None`: no TLS listener ([`EndpointConfig::contact_addr`]).
+    pub tls_contact_addr: Option<SocketAddr>,
     /// Server / User-Agent header value, e.g. "Hotline/0.1".
     pub user_agent: String,
     /// RFC 3261 T1, the RTT estimate (500 ms).
@@ -25,6 +28,10 @@ pub struct EndpointConfig {
     /// The edge policy (allow-list, rate limits, caps); off by default
     /// here, the gateway's defaults are [`GuardConfig::default`].
     pub guard: GuardConfig,
+    /// Refuse (488) every offer that is not SDES-SRTP (`RTP/SAVP` with a
+    /// usable `a=crypto`); since SRTP is only answered over TLS, plain
+    /// UDP/TCP calls are then all refused. Off by default.
+    pub require_srtp: bool,
 }
 
 impl EndpointConfig {
@@ -41,6 +48,20 @@ impl EndpointConfig {
         match transport {
             Transport::Udp => format!("<sip:hotline@{}>", self.contact_addr),
             Transport::Tcp => format!("<sip:hotline@{};transport=tcp>", self.contact_addr),
+            // RFC 5630 §3.1.3: `sips:` says "TLS on every hop", which we
+            // cannot promise past the peer; `;transport=tls` says this hop.
+            Transport::Tls => format!(
+                "<sip:hotline@{};transport=tls>",
+                self.local_addr(Transport::Tls)
+            ),
+        }
+    }
+
+    /// Our sent-by for the Via of requests over `transport`.
+    pub(super) fn local_addr(&self, transport: Transport) -> SocketAddr {
+        match transport {
+            Transport::Tls => self.tls_contact_addr.unwrap_or(self.contact_addr),
+            Transport::Udp | Transport::Tcp => self.contact_addr,
         }
     }
 }
@@ -49,11 +70,13 @@ impl Default for EndpointConfig {
     fn default() -> Self {
         EndpointConfig {
             contact_addr: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            tls_contact_addr: None,
             user_agent: "Hotline/0.1".to_string(),
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
             t4: Duration::from_secs(5),
             guard: GuardConfig::off(),
+            require_srtp: false,
         }
     }
 }

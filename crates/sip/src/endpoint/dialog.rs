@@ -213,7 +213,8 @@ pub(super) fn dialog_request(
         "Via",
         format!(
             "SIP/2.0/{} {};branch={branch};rport",
-            hop.transport, cfg.contact_addr
+            hop.transport,
+            cfg.local_addr(hop.transport)
         ),
     )];
     headers.push(("Max-Forwards", "70".to_string()));

@@ -8,6 +8,7 @@ use tracing::{debug, info};
 
 use super::dialog::{Call, Ctx, Phase};
 use super::server_txn::InviteTx;
+use super::srtp::{random_key, sdes_answer};
 use super::uas::{reply_non_invite, reply_stateless, send_invite_2xx, send_invite_failure};
 use crate::event::{EndReason, SipEvent};
 use crate::message::{Method, Request, reason_phrase, sipfrag_status};
@@ -63,7 +64,16 @@ pub(super) fn on_reinvite(cx: &mut Ctx<'_>, c: &mut Call, peer: Peer, req: &Requ
         return;
     }
     match sdp::negotiate(&req.body) {
-        Ok(media) => {
+        Ok(mut media) => {
+            let require = cx.cfg.require_srtp;
+            match sdes_answer(require, peer.transport, &req.body, current.srtp, random_key) {
+                Ok(keys) => media.srtp = keys,
+                Err((code, reason)) => {
+                    info!(code, reason, "re-INVITE refused");
+                    send_invite_failure(cx, c, code, reason, &[]);
+                    return;
+                }
+            }
             local.version += 1;
             c.local = Some(local);
             c.remote_media = Some(media);
@@ -178,7 +188,17 @@ fn on_update(cx: &mut Ctx<'_>, c: &mut Call, peer: Peer, req: &Request) {
         return;
     };
     match sdp::negotiate(&req.body) {
-        Ok(media) => {
+        Ok(mut media) => {
+            let require = cx.cfg.require_srtp;
+            let previous = c.remote_media.and_then(|m| m.srtp);
+            match sdes_answer(require, peer.transport, &req.body, previous, random_key) {
+                Ok(keys) => media.srtp = keys,
+                Err((code, reason)) => {
+                    info!(code, reason, "UPDATE refused");
+                    reply_non_invite(cx, peer, req, code, None, &[], None);
+                    return;
+                }
+            }
             local.version += 1;
             c.local = Some(local);
             c.remote_media = Some(media);

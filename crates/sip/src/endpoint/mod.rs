@@ -25,6 +25,7 @@ mod in_dialog;
 mod originate;
 mod outbox;
 mod server_txn;
+mod srtp;
 mod timers;
 mod uac;
 mod uas;
@@ -185,6 +186,9 @@ impl Endpoint {
                         RequestVerdict::Drop => return,
                     }
                 }
+                if !self.authenticated(now, peer, &req, initial) {
+                    return;
+                }
                 self.on_request(now, peer, *req)
             }
             Ok(Inbound::Response(resp)) => self.on_response(now, *resp),
@@ -234,6 +238,46 @@ impl Endpoint {
                 } else if let Some(suppressed) = self.guard.log_allowed(now) {
                     warn!(%peer, len = data.len(), %why, suppressed, "dropping unusable message");
                 }
+            }
+        }
+    }
+
+    /// Digest authentication (the edge policy's, see [`Guard::authenticate`])
+    /// of an initial INVITE — not of a retransmission of one that became a
+    /// call — and of an OPTIONS outside our dialogs. A refusal is answered
+    /// statelessly (RFC 3261 §8.2.7: nothing is kept, a retransmission gets
+    /// the same answer with a fresh nonce, its ACK is absorbed) before any
+    /// call, RTP port or event exists. False: refused.
+    fn authenticated(&mut self, now: Instant, peer: Peer, req: &Request, initial: bool) -> bool {
+        let key = CallKey::from(req.call_id.as_str());
+        let check = match req.method {
+            Method::Invite if initial => !self.calls.get(&key).is_some_and(|e| {
+                !e.call.outbound
+                    && e.call.invite.branch == req.branch
+                    && e.call.peer.addr.ip() == peer.addr.ip()
+            }),
+            Method::Options => !self.calls.contains_key(&key),
+            _ => false,
+        };
+        if !check {
+            return true;
+        }
+        match self.guard.authenticate(
+            now,
+            peer.addr.ip(),
+            req.method.as_str(),
+            &req.uri,
+            &req.authorization,
+            &req.call_id,
+            &req.branch,
+        ) {
+            Ok(_) => true,
+            Err(r) => {
+                let mut cx = self.ctx(now);
+                uas::reply_stateless_tagged(
+                    &mut cx, peer, req, r.code, r.reason, &r.headers, &r.to_tag,
+                );
+                false
             }
         }
     }

@@ -14,6 +14,7 @@ use tracing::{debug, info, info_span, warn};
 
 use super::dialog::{Call, Ctx, Phase, random_token};
 use super::server_txn::{InviteTx, NonInviteKey};
+use super::srtp::{random_key, sdes_answer};
 use super::uac;
 use crate::CallKey;
 use crate::error::SipError;
@@ -112,14 +113,21 @@ pub(super) fn on_invite(
             vec![("Accept", "application/sdp".into())],
         ))
     } else {
-        sdp::negotiate(&req.body).map_err(|e| match e {
-            SdpError::Malformed(why) => {
-                (400, format!("Bad Request (malformed SDP: {why})"), vec![])
-            }
-            SdpError::NoAudio | SdpError::NoCommonCodec => {
-                (488, format!("Not Acceptable Here ({e})"), vec![])
-            }
-        })
+        sdp::negotiate(&req.body)
+            .map_err(|e| match e {
+                SdpError::Malformed(why) => {
+                    (400, format!("Bad Request (malformed SDP: {why})"), vec![])
+                }
+                SdpError::NoAudio | SdpError::NoCommonCodec => {
+                    (488, format!("Not Acceptable Here ({e})"), vec![])
+                }
+            })
+            .and_then(|mut media| {
+                let require = cx.cfg.require_srtp;
+                media.srtp = sdes_answer(require, peer.transport, &req.body, None, random_key)
+                    .map_err(|(code, reason)| (code, reason.to_string(), vec![]))?;
+                Ok(media)
+            })
     };
 
     let mut call = Call {
@@ -194,7 +202,8 @@ pub(super) fn on_invite(
             } else {
                 req.uri_user.clone()
             };
-            info!(%peer, caller = %caller.user, %callee, codec = ?media.codec, "incoming call");
+            let srtp = media.srtp.is_some();
+            info!(%peer, caller = %caller.user, %callee, codec = ?media.codec, srtp, "incoming call");
             cx.out.event(SipEvent::Incoming(IncomingCall {
                 call: key,
                 caller,
@@ -493,17 +502,30 @@ pub(super) fn reply_stateless_with(
     reason: &str,
     extra: &[(&str, String)],
 ) {
+    reply_stateless_tagged(cx, peer, req, code, reason, extra, &random_token(10));
+}
+
+/// [`reply_stateless_with`] with a given To tag (one that is the same for
+/// a retransmitted request, RFC 3261 §8.2.7).
+pub(super) fn reply_stateless_tagged(
+    cx: &mut Ctx<'_>,
+    peer: Peer,
+    req: &Request,
+    code: u16,
+    reason: &str,
+    extra: &[(&str, String)],
+    tag: &str,
+) {
     if req.method == Method::Ack {
         return;
     }
-    let tag = random_token(10);
     let data = build_response(
         &req.reply,
         &peer,
         &ResponseSpec {
             code,
             reason,
-            to_tag: Some(&tag),
+            to_tag: Some(tag),
             record_route: &[],
             extra,
             body: None,
