@@ -821,10 +821,10 @@ fn name_addr(raw: &str) -> Result<NameAddr, ()> {
     })
 }
 
-/// Whether a Contact's URI can be the Request-URI of a request we send:
-/// not empty, visible ASCII only.
+/// Whether a Contact's (or From's) URI can be the Request-URI of a request
+/// we send: one our own Request-URI check would accept.
 fn usable_target(uri: &str) -> bool {
-    !uri.is_empty() && uri.bytes().all(|b| b.is_ascii_graphic())
+    check_request_uri(uri).is_ok()
 }
 
 /// The URI inside a name-addr (`"x" <uri>;p` → `uri`) or the bare addr-spec.
