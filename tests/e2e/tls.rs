@@ -641,6 +641,53 @@ fn require_srtp_refuses_a_plain_offer_with_488_and_takes_an_srtp_one() {
     let certs = TempDir::new("tls_require_srtp_certs");
     make_live(certs.path(), "req");
     let (gw, port) = sip_tls_gateway("tls_require_srtp", certs.path(), &["--require-srtp"]);
+    plain_refused_srtp_answered(&gw, port);
+}
+
+#[test]
+fn a_trunk_that_requires_srtp_gets_488_for_plain_offers_while_another_trunk_calls_in_clear() {
+    let certs = TempDir::new("tls_trunk_srtp_certs");
+    make_live(certs.path(), "trunk");
+    let (gw, port) = sip_tls_gateway(
+        "tls_trunk_srtp",
+        certs.path(),
+        &[
+            "--trunk",
+            "secure=127.0.0.1",
+            "--trunk",
+            "clear=127.0.0.2",
+            "--trunk-require-srtp",
+            "secure",
+        ],
+    );
+    // The trunk that requires SRTP (the TLS client is on 127.0.0.1).
+    plain_refused_srtp_answered(&gw, port);
+    // The other trunk's plain call over UDP goes through.
+    let run = hotline_e2e::sipp::Sipp::new("uac_caller_bye.xml", &gw)
+        .var("PCAP", tone_pcap(&gw).to_str().unwrap())
+        .var("PAUSE_MS", "1000")
+        .arg("-i")
+        .arg("127.0.0.2")
+        .run();
+    run.assert_success();
+}
+
+/// A caller pcap of one second of tone for SIPp.
+fn tone_pcap(gw: &Gateway) -> std::path::PathBuf {
+    let pcap = gw.dir().join("tone.pcap");
+    hotline_e2e::rtp::write_caller_pcap(
+        &pcap,
+        &[hotline_e2e::rtp::CallerAudio::Tone {
+            hz: 440.0,
+            ms: 1000,
+        }],
+    );
+    pcap
+}
+
+/// Over TLS from 127.0.0.1: a plain RTP/AVP offer gets 488 and leaves no
+/// row; an SRTP offer on the same gateway is answered with RTP/SAVP.
+fn plain_refused_srtp_answered(gw: &Gateway, port: u16) {
     let mut c =
         SipTlsClient::connect(tls_addr(port)).unwrap_or_else(|e| panic!("{e}\n{}", gw.log_tail()));
     let media = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -701,6 +748,15 @@ fn require_srtp_refuses_a_plain_offer_with_488_and_takes_an_srtp_one() {
         (db::psql(&gw.data_dir(), &sql(&srtp_id)).pop()?[0] == "1").then_some(())
     })
     .unwrap_or_else(|| panic!("no calls row for the SRTP call:\n{}", gw.log_tail()));
+    let started = format!(
+        "SELECT e.data->>'srtp', e.data->>'transport' FROM call_events e JOIN calls c ON c.id = e.call_id \
+         WHERE c.sip_call_id = '{srtp_id}' AND e.kind = 'call_started'"
+    );
+    assert_eq!(
+        db::psql(&gw.data_dir(), &started),
+        vec![vec!["true".to_string(), "tls".to_string()]],
+        "call_started of the SRTP call"
+    );
     let none = format!("SELECT count(*) FROM calls WHERE sip_call_id = '{plain_id}'");
     assert_eq!(db::psql(&gw.data_dir(), &none), vec![vec!["0".to_string()]]);
 }

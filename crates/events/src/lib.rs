@@ -171,6 +171,9 @@ pub enum EventData {
         /// A callback leg's queue; absent when `None`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         queue: Option<String>,
+        /// The call's audio is SDES-SRTP (RFC 4568); absent when plain RTP.
+        #[serde(default, skip_serializing_if = "is_false")]
+        srtp: bool,
     },
     /// The gateway answered; its RTP address.
     Answered {
@@ -750,6 +753,11 @@ impl EventData {
             _ => Ok(Value::Null),
         }
     }
+}
+
+/// serde: leave a `false` flag out.
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[cfg(test)]

@@ -557,6 +557,7 @@ mod tests {
                     callback_of: None,
                     attempt: None,
                     queue: None,
+                    srtp: false,
                 },
             ),
             ev(

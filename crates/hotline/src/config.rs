@@ -166,6 +166,16 @@ pub struct ServeArgs {
         value_delimiter = ';'
     )]
     pub trunk_auth: Vec<String>,
+    /// Trunks (names of --trunk) whose calls must be SDES-SRTP over SIP on
+    /// TLS: a plain RTP/AVP offer from their addresses gets 488, like
+    /// --require-srtp for everyone. Repeatable or comma-separated.
+    #[arg(
+        long = "trunk-require-srtp",
+        env = "HOTLINE_TRUNK_REQUIRE_SRTP",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub trunk_require_srtp: Vec<String>,
     /// Realm of the Digest challenges [default: hotline].
     #[arg(long, env = "HOTLINE_SIP_AUTH_REALM", value_name = "REALM")]
     pub sip_auth_realm: Option<String>,
@@ -252,6 +262,7 @@ struct FileConfig {
     trunk: Option<Vec<String>>,
     refuse_unknown: Option<String>,
     trunk_auth: Option<Vec<String>>,
+    trunk_require_srtp: Option<Vec<String>>,
     sip_auth_realm: Option<String>,
     sip_auth_algorithms: Option<String>,
     sip_rate: Option<u32>,
@@ -605,6 +616,20 @@ fn sip_guard(
         bail!("--sip-burst must be at least 1 when --sip-rate is set");
     }
     let trunk_auth = trunk_auth(args, file, &trunks)?;
+    let srtp_names: &[String] = if args.trunk_require_srtp.is_empty() {
+        file.trunk_require_srtp.as_deref().unwrap_or_default()
+    } else {
+        &args.trunk_require_srtp
+    };
+    let mut srtp_trunks: Vec<String> = Vec::new();
+    for name in srtp_names.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        if !trunks.iter().any(|t| t.name == name) {
+            bail!("--trunk-require-srtp {name:?}: no --trunk of that name");
+        }
+        if !srtp_trunks.iter().any(|n| n == name) {
+            srtp_trunks.push(name.to_string());
+        }
+    }
     let mut digest = d.digest.clone();
     if let Some(realm) = args
         .sip_auth_realm
@@ -637,6 +662,7 @@ fn sip_guard(
         digest.algorithms = algorithms;
     }
     Ok(GuardConfig {
+        srtp_trunks,
         trunks,
         refuse_unknown,
         trunk_auth,
@@ -933,6 +959,28 @@ mod tests {
                 .iter()
                 .any(|s| s == "friendly-scanner")
         );
+    }
+
+    #[test]
+    fn trunk_require_srtp_names_a_trunk() {
+        let g = Config::resolve(ServeArgs {
+            trunk: vec!["carrier=203.0.113.0/24".into(), "pbx=10.0.0.1".into()],
+            trunk_require_srtp: vec!["carrier".into(), "carrier".into()],
+            ..ServeArgs::default()
+        })
+        .unwrap()
+        .sip_guard;
+        assert_eq!(g.srtp_trunks, vec!["carrier".to_string()]);
+        assert!(g.requires_srtp("203.0.113.9".parse().unwrap()));
+        assert!(!g.requires_srtp("10.0.0.1".parse().unwrap()));
+        assert!(!g.requires_srtp("198.51.100.1".parse().unwrap()));
+        let err = Config::resolve(ServeArgs {
+            trunk: vec!["carrier=203.0.113.0/24".into()],
+            trunk_require_srtp: vec!["nobody".into()],
+            ..ServeArgs::default()
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("no --trunk of that name"), "{err:#}");
     }
 
     #[test]

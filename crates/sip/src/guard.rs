@@ -190,6 +190,9 @@ pub struct GuardConfig {
     pub trunk_auth: Vec<TrunkCredentials>,
     /// Realm, algorithms, nonce lifetime of the Digest challenges.
     pub digest: DigestConfig,
+    /// Names of `trunks` whose calls must be SDES-SRTP (an `RTP/AVP` offer
+    /// from their addresses gets 488, as with a global `require_srtp`).
+    pub srtp_trunks: Vec<String>,
 }
 
 impl Default for GuardConfig {
@@ -217,6 +220,7 @@ impl Default for GuardConfig {
             max_sources: 65_536,
             trunk_auth: Vec::new(),
             digest: DigestConfig::default(),
+            srtp_trunks: Vec::new(),
         }
     }
 }
@@ -242,6 +246,7 @@ impl GuardConfig {
             max_sources: 0,
             trunk_auth: Vec::new(),
             digest: DigestConfig::default(),
+            srtp_trunks: Vec::new(),
         }
     }
 
@@ -258,6 +263,14 @@ impl GuardConfig {
         self.trunks
             .iter()
             .find(|t| t.nets.iter().any(|n| n.contains(&ip)))
+    }
+
+    /// Whether calls from `ip` must be SRTP: it is on a trunk of `srtp_trunks`.
+    pub fn requires_srtp(&self, ip: IpAddr) -> bool {
+        !self.srtp_trunks.is_empty()
+            && self
+                .trunk_of(ip)
+                .is_some_and(|t| self.srtp_trunks.iter().any(|n| *n == t.name))
     }
 }
 

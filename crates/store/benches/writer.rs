@@ -35,6 +35,7 @@ fn call_events(call_id: Uuid, t0: DateTime<Utc>) -> Vec<CallEvent> {
                 callback_of: None,
                 attempt: None,
                 queue: None,
+                srtp: false,
             },
         ),
         (

@@ -346,6 +346,7 @@ mod tests {
             callback_of: None,
             attempt: None,
             queue: None,
+            srtp: false,
         }
     }
 

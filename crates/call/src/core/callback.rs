@@ -50,6 +50,7 @@ impl CallCore {
                 callback_of: Some(job.entry.clone()),
                 attempt: Some(job.attempt),
                 queue: Some(job.queue.clone()),
+                srtp: false,
             },
             None,
         );

@@ -356,6 +356,7 @@ impl CallCore {
                 callback_of: None,
                 attempt: None,
                 queue: None,
+                srtp: core.party.offer.is_some_and(|o| o.srtp.is_some()),
             },
             None,
         );

@@ -123,7 +123,8 @@ pub(super) fn on_invite(
                 }
             })
             .and_then(|mut media| {
-                let require = cx.cfg.require_srtp;
+                let require =
+                    cx.cfg.require_srtp || cx.guard.config().requires_srtp(peer.addr.ip());
                 media.srtp = sdes_answer(require, peer.transport, &req.body, None, random_key)
                     .map_err(|(code, reason)| (code, reason.to_string(), vec![]))?;
                 Ok(media)
