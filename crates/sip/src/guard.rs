@@ -270,7 +270,7 @@ impl GuardConfig {
         !self.srtp_trunks.is_empty()
             && self
                 .trunk_of(ip)
-                .is_some_and(|t| self.srtp_trunks.iter().any(|n| *n == t.name))
+                .is_some_and(|t| self.srtp_trunks.contains(&t.name))
     }
 }
 
