@@ -232,8 +232,14 @@ impl AgentDriver {
     /// Starts the driver against the gateway at `base` (`http://127.0.0.1:PORT`)
     /// and the browser's CDP address.
     pub fn start(base: &str, browser: &Chromium) -> AgentDriver {
+        Self::start_script("agents.mjs", base, browser)
+    }
+
+    /// Another driver script of `tests/driver/` speaking the same protocol
+    /// (e.g. `flows.mjs`, the admin console's Flows pages).
+    pub fn start_script(script: &str, base: &str, browser: &Chromium) -> AgentDriver {
         let mut child = Command::new("node")
-            .arg(driver_dir().join("agents.mjs"))
+            .arg(driver_dir().join(script))
             .arg(base)
             .arg(&browser.cdp)
             .stdin(Stdio::piped())

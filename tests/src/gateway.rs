@@ -176,9 +176,11 @@ impl Gateway {
             // what the gateway stores must not depend on its working directory.
             .current_dir(dir)
             .arg("--data-dir")
-            .arg("data")
-            .arg("--sounds-dir")
-            .arg(root.join("sounds"));
+            .arg("data");
+        // The repo's prompts, unless the test brings its own (uploads).
+        if !extra_args.contains(&"--sounds-dir") {
+            cmd.arg("--sounds-dir").arg(root.join("sounds"));
+        }
         // The repo's flows, unless the test brings its own (clap refuses a flag twice).
         if !extra_args.contains(&"--flows-dir") {
             cmd.arg("--flows-dir").arg(root.join("ivr-flows"));

@@ -1,12 +1,18 @@
 //! The admin API: agents, queues, queue membership and live agent states, as
-//! JSON over HTTP behind `Authorization: Bearer <--admin-token>`.
+//! JSON over HTTP behind `Authorization: Bearer <--admin-token>` (automation)
+//! or the admin console's `hotline_admin` session cookie (people; see
+//! admin_auth.rs for sign-in and the cross-site rule). A cookie's user acts
+//! with their role: supervisors read everything and change nothing (403),
+//! agents are refused (403); the bearer token is an admin.
 //!
 //! | request | body | answer |
 //! |---|---|---|
+//! | `GET /api/me` | — | `{name, role}` |
+//! | `GET /api/audit?limit=&before=` | — | `{entries, next}` (audit.rs) |
 //! | `GET /api/agents` | — | `[Agent]` |
-//! | `POST /api/agents` | `{id, name, password, skills?, active?}` | 201 `Agent` |
+//! | `POST /api/agents` | `{id, name, password, skills?, active?, role?}` | 201 `Agent` |
 //! | `GET /api/agents/{id}` | — | `Agent` |
-//! | `PUT /api/agents/{id}` | `{name?, skills?, active?, password?}` | `Agent` |
+//! | `PUT /api/agents/{id}` | `{name?, skills?, active?, password?, role?}` | `Agent` |
 //! | `DELETE /api/agents/{id}` | — | 204 |
 //! | `GET /api/agents/states` | — | `{source: "live"/"database", agents: [AgentStateView]}` |
 //! | `GET /api/queues` | — | `[Queue]` |
@@ -23,9 +29,11 @@
 //! a queue another overflows to cannot be deleted (400, naming it).
 //! `docs/operations.md` has an example of every route.
 //!
-//! Errors are `{"error": "…"}`: 400 bad input, 401 no or wrong token, 404,
+//! Errors are `{"error": "…"}`: 400 bad input, 401 no or wrong token or
+//! session, 403 a role that may not, or a cross-site cookie request, 404,
 //! 409 duplicate, 429 (with `Retry-After`) for 15 minutes after 5 wrong
-//! tokens from one address in 5 minutes, 503 when no token is configured. Password hashes never
+//! tokens from one address in 5 minutes, 503 for a bearer token when none is
+//! configured. Every change is in the audit log (audit.rs). Password hashes never
 //! leave the store. Every change bumps [`AdminState::changes`], so the
 //! routing engine can reload agents and queues.
 //!
@@ -51,6 +59,7 @@ use sha2::Digest;
 use subtle::ConstantTimeEq;
 use tokio::sync::watch;
 
+use crate::audit::Actor;
 use crate::http::ClientIp;
 use crate::login_limit::{LimitPolicy, SharedLimiter};
 
@@ -70,6 +79,84 @@ pub struct AgentStateView {
     pub call: Option<String>,
 }
 
+/// What a signed-in caller of the API may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything, including publishing flows and managing users.
+    Admin,
+    /// Reads everything; cannot publish flows or manage users.
+    Supervisor,
+    /// The agent desk only; refused by the admin API.
+    Agent,
+}
+
+impl Role {
+    /// May publish or roll back flows, upload prompts, manage agents, queues and users.
+    pub fn can_change(self) -> bool {
+        matches!(self, Role::Admin)
+    }
+
+    /// May read the admin API (calls, recordings, flows, reports).
+    pub fn can_read(self) -> bool {
+        matches!(self, Role::Admin | Role::Supervisor)
+    }
+}
+
+/// Who made an admin API request: put into the request's extensions by the
+/// authentication layer, read by handlers with `Extension<Principal>` (for the
+/// audit log, a version's author, and role checks).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Principal {
+    /// The user's login name; `token` for the bearer admin token.
+    pub name: String,
+    pub role: Role,
+}
+
+impl Principal {
+    /// The bearer admin token (automation): an admin named `token`.
+    pub fn token() -> Self {
+        Principal {
+            name: "token".into(),
+            role: Role::Admin,
+        }
+    }
+
+    /// 403 unless the principal may change things (publish, manage users).
+    pub fn require_change(&self) -> Result<(), ApiError> {
+        if self.role.can_change() {
+            Ok(())
+        } else {
+            Err(ApiError(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "{} `{}` may not change this",
+                    role_name(self.role),
+                    self.name
+                ),
+            ))
+        }
+    }
+}
+
+impl From<hotline_store::Role> for Role {
+    fn from(r: hotline_store::Role) -> Self {
+        match r {
+            hotline_store::Role::Admin => Role::Admin,
+            hotline_store::Role::Supervisor => Role::Supervisor,
+            hotline_store::Role::Agent => Role::Agent,
+        }
+    }
+}
+
+fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Admin => "admin",
+        Role::Supervisor => "supervisor",
+        Role::Agent => "agent",
+    }
+}
+
 /// What the admin handlers need. Cheap to clone.
 #[derive(Clone)]
 pub struct AdminState {
@@ -82,6 +169,10 @@ pub struct AdminState {
     limiter: SharedLimiter,
     /// Opens sealed recordings (`GET /api/calls/{id}/recording`).
     recording_keys: Option<Arc<hotline_store::Keyring>>,
+    /// Where publishing checks prompts (`/api/flows`, flows_api.rs).
+    flow_sounds: Option<std::path::PathBuf>,
+    /// The gateway's prompt cache: an uploaded prompt is dropped from it (prompts_api.rs).
+    prompt_cache: Option<Arc<hotline_media::PromptCache>>,
 }
 
 impl AdminState {
@@ -94,7 +185,21 @@ impl AdminState {
             changes: Arc::new(watch::channel(0).0),
             limiter: SharedLimiter::new(LimitPolicy::default()),
             recording_keys: None,
+            flow_sounds: None,
+            prompt_cache: None,
         }
+    }
+
+    /// The cache calls play prompts from: an upload replaces its entry.
+    pub fn with_prompt_cache(mut self, cache: Arc<hotline_media::PromptCache>) -> Self {
+        self.prompt_cache = Some(cache);
+        self
+    }
+
+    /// The sounds dir flows are checked against when saved and published.
+    pub fn with_flow_sounds(mut self, dir: std::path::PathBuf) -> Self {
+        self.flow_sounds = Some(dir);
+        self
     }
 
     /// The keys that open sealed recordings (`--recording-key-file`, `--recording-keyring`).
@@ -136,6 +241,8 @@ fn digest(s: &str) -> [u8; 32] {
 /// The admin routes, mergeable into a router of any state.
 pub fn routes<S: Clone + Send + Sync + 'static>(state: AdminState) -> Router<S> {
     Router::new()
+        .route("/api/me", get(crate::admin_auth::me))
+        .merge(crate::audit::routes(state.store.clone()))
         .route("/api/agents", get(list_agents).post(create_agent))
         .route("/api/agents/states", get(agent_states))
         .route(
@@ -160,22 +267,60 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AdminState) -> Router<S> 
             "/api/callbacks/{id}/cancel",
             axum::routing::post(cancel_callback),
         )
+        .merge(crate::flows_api::routes(crate::flows_api::FlowsApi::new(
+            state.store.clone(),
+            state.flow_sounds.clone(),
+        )))
+        .merge(crate::calls_api::routes(state.store.clone()))
+        .merge(crate::prompts_api::routes(
+            crate::prompts_api::PromptsApi::new(
+                state.store.clone(),
+                state.flow_sounds.clone(),
+                state.prompt_cache.clone(),
+            ),
+        ))
+        .merge(crate::voicemail_api::routes(
+            crate::recording_api::RecordingAccess {
+                store: state.store.clone(),
+                keys: state.recording_keys.clone(),
+            },
+        ))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin))
         .with_state(state)
 }
 
-/// 503 without a configured token, 401 without the right one, 429 (with
-/// `Retry-After`) for a source address after too many wrong ones.
+/// Who is asking: the bearer token (when an `Authorization` header is
+/// present), else the `hotline_admin` session cookie (admin_auth.rs). The
+/// bearer side: 503 without a configured token, 401 without the right one,
+/// 429 (with `Retry-After`) for a source address after too many wrong ones.
+/// Puts the [`Principal`] into the request for the handlers.
 async fn require_admin(
     State(st): State<AdminState>,
     ClientIp(ip): ClientIp,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
+    if !req.headers().contains_key(header::AUTHORIZATION) {
+        if let Some(token) = crate::admin_auth::cookie_token(req.headers()) {
+            let who =
+                crate::admin_auth::cookie_principal(&st.store, req.method(), req.headers(), token)
+                    .await;
+            return match who {
+                Ok(principal) => {
+                    req.extensions_mut().insert(principal);
+                    next.run(req).await
+                }
+                Err(e) => e.into_response(),
+            };
+        }
+    }
     let Some(expected) = st.token else {
+        if !req.headers().contains_key(header::AUTHORIZATION) {
+            return unauthorized();
+        }
         return ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
-            "admin API disabled: set --admin-token".into(),
+            "bearer token disabled: set --admin-token (or sign in at /admin)".into(),
         )
         .into_response();
     };
@@ -198,6 +343,7 @@ async fn require_admin(
     match given {
         Some(g) if bool::from(g.ct_eq(&expected)) => {
             st.limiter.succeeded(&[&key]);
+            req.extensions_mut().insert(Principal::token());
             return next.run(req).await;
         }
         // A wrong token is a guess; no header at all is not.
@@ -207,9 +353,14 @@ async fn require_admin(
         }
         None => {}
     }
+    unauthorized()
+}
+
+/// 401 with `WWW-Authenticate: Bearer`.
+fn unauthorized() -> Response {
     let mut res = ApiError(
         StatusCode::UNAUTHORIZED,
-        "missing or wrong bearer token".into(),
+        "missing or wrong bearer token (or sign in at /admin)".into(),
     )
     .into_response();
     res.headers_mut()
@@ -272,8 +423,10 @@ async fn list_agents(State(st): State<AdminState>) -> ApiResult<Json<Vec<Agent>>
 
 async fn create_agent(
     State(st): State<AdminState>,
+    actor: Actor,
     Body(new): Body<NewAgent>,
 ) -> ApiResult<(StatusCode, Json<Agent>)> {
+    actor.require_change()?;
     if new.id == "states" {
         return Err(ApiError(
             StatusCode::BAD_REQUEST,
@@ -282,6 +435,11 @@ async fn create_agent(
     }
     let agent = st.store.create_agent(new).await?;
     st.changed();
+    let details = json!({"name": agent.name, "role": agent.role, "skills": agent.skills,
+                         "active": agent.active});
+    actor
+        .record(&st.store, "agent_create", Some(&agent.id), details)
+        .await;
     Ok((StatusCode::CREATED, Json(agent)))
 }
 
@@ -294,20 +452,50 @@ async fn get_agent(State(st): State<AdminState>, Path(id): Path<String>) -> ApiR
 
 async fn update_agent(
     State(st): State<AdminState>,
+    actor: Actor,
     Path(id): Path<String>,
     Body(up): Body<AgentUpdate>,
 ) -> ApiResult<Json<Agent>> {
+    actor.require_change()?;
+    let before = st.store.agent(&id).await?;
+    // Which fields, never the password itself.
+    let fields: Vec<&str> = [
+        ("name", up.name.is_some()),
+        ("skills", up.skills.is_some()),
+        ("active", up.active.is_some()),
+        ("password", up.password.is_some()),
+        ("role", up.role.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(f, given)| given.then_some(f))
+    .collect();
     let agent = st.store.update_agent(&id, up).await?;
     st.changed();
+    let details = json!({"fields": fields, "name": agent.name, "skills": agent.skills,
+                         "active": agent.active});
+    actor
+        .record(&st.store, "agent_update", Some(&id), details)
+        .await;
+    if let Some(old) = before.filter(|b| b.role != agent.role) {
+        let details = json!({"from": old.role, "to": agent.role});
+        actor
+            .record(&st.store, "role_change", Some(&id), details)
+            .await;
+    }
     Ok(Json(agent))
 }
 
 async fn delete_agent(
     State(st): State<AdminState>,
+    actor: Actor,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    actor.require_change()?;
     st.store.delete_agent(&id).await?;
     st.changed();
+    actor
+        .record(&st.store, "agent_delete", Some(&id), json!({}))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -389,8 +577,10 @@ async fn get_callback(
 /// drops its entry at its next look at the book. A finished one: 409.
 async fn cancel_callback(
     State(st): State<AdminState>,
+    actor: Actor,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CallbackRow>> {
+    actor.require_change()?;
     let uuid = callback_id(&id)?;
     if !st.store.cancel_callback(uuid).await? {
         return match st.store.callback(uuid).await? {
@@ -402,6 +592,9 @@ async fn cancel_callback(
         };
     }
     st.changed();
+    actor
+        .record(&st.store, "callback_cancel", Some(&id), json!({}))
+        .await;
     match st.store.callback(uuid).await? {
         Some(cb) => Ok(Json(cb)),
         None => Err(not_found("callback", id)),
@@ -414,11 +607,31 @@ async fn list_queues(State(st): State<AdminState>) -> ApiResult<Json<Vec<Queue>>
 
 async fn create_queue(
     State(st): State<AdminState>,
+    actor: Actor,
     Body(new): Body<NewQueue>,
 ) -> ApiResult<(StatusCode, Json<Queue>)> {
+    actor.require_change()?;
     let queue = st.store.create_queue(new).await?;
     st.changed();
+    actor
+        .record(
+            &st.store,
+            "queue_create",
+            Some(&queue.name),
+            queue_details(&queue),
+        )
+        .await;
     Ok((StatusCode::CREATED, Json(queue)))
+}
+
+/// A queue as the audit log keeps it after a change.
+fn queue_details(q: &Queue) -> serde_json::Value {
+    let mut v = serde_json::to_value(q).unwrap_or_default();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("name");
+        m.remove("created_at");
+    }
+    v
 }
 
 async fn get_queue(
@@ -433,30 +646,55 @@ async fn get_queue(
 
 async fn update_queue(
     State(st): State<AdminState>,
+    actor: Actor,
     Path(name): Path<String>,
     Body(up): Body<QueueUpdate>,
 ) -> ApiResult<Json<Queue>> {
+    actor.require_change()?;
     let queue = st.store.update_queue(&name, up).await?;
     st.changed();
+    actor
+        .record(
+            &st.store,
+            "queue_update",
+            Some(&name),
+            queue_details(&queue),
+        )
+        .await;
     Ok(Json(queue))
 }
 
 async fn delete_queue(
     State(st): State<AdminState>,
+    actor: Actor,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
+    actor.require_change()?;
     st.store.delete_queue(&name).await?;
     st.changed();
+    actor
+        .record(&st.store, "queue_delete", Some(&name), json!({}))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn set_members(
     State(st): State<AdminState>,
+    actor: Actor,
     Path(name): Path<String>,
     Body(members): Body<Vec<String>>,
 ) -> ApiResult<Json<Queue>> {
+    actor.require_change()?;
     let queue = st.store.set_queue_members(&name, &members).await?;
     st.changed();
+    actor
+        .record(
+            &st.store,
+            "queue_members",
+            Some(&name),
+            json!({"members": queue.members}),
+        )
+        .await;
     Ok(Json(queue))
 }
 
@@ -626,7 +864,12 @@ mod tests {
         let (app, _db, _) = app(None).await;
         let (s, v) = call(&app, Method::GET, "/api/agents", bearer(), None).await;
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(v["error"], "admin API disabled: set --admin-token");
+        assert_eq!(
+            v["error"],
+            "bearer token disabled: set --admin-token (or sign in at /admin)"
+        );
+        let (s, _) = call(&app, Method::GET, "/api/agents", None, None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
     }
 
     #[tokio::test]

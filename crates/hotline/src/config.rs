@@ -329,6 +329,12 @@ pub struct Config {
 
 impl Config {
     pub fn resolve(args: ServeArgs) -> anyhow::Result<Self> {
+        if args.admin_token.is_some() && admin_token_in_argv(std::env::args_os()) {
+            tracing::warn!(
+                "--admin-token on the command line shows in `ps` to every user of this \
+                 machine: use --admin-token-file or HOTLINE_ADMIN_TOKEN instead"
+            );
+        }
         let file = match &args.config {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
@@ -486,6 +492,15 @@ fn admin_token(
     }
 }
 
+/// Whether `--admin-token` itself (not `--admin-token-file`) is among the
+/// process's arguments, where `ps` shows it.
+fn admin_token_in_argv(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    args.into_iter().any(|a| {
+        let a = a.to_string_lossy();
+        a == "--admin-token" || a.starts_with("--admin-token=")
+    })
+}
+
 /// The token in `path`: its first line, whitespace trimmed (never quoted in errors).
 fn read_token_file(path: &Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path)
@@ -622,7 +637,11 @@ fn sip_guard(
         &args.trunk_require_srtp
     };
     let mut srtp_trunks: Vec<String> = Vec::new();
-    for name in srtp_names.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+    for name in srtp_names
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+    {
         if !trunks.iter().any(|t| t.name == name) {
             bail!("--trunk-require-srtp {name:?}: no --trunk of that name");
         }
@@ -980,7 +999,10 @@ mod tests {
             ..ServeArgs::default()
         })
         .unwrap_err();
-        assert!(format!("{err:#}").contains("no --trunk of that name"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("no --trunk of that name"),
+            "{err:#}"
+        );
     }
 
     #[test]
@@ -1084,6 +1106,17 @@ mod tests {
         assert!(with(None, Some("k.pem"), None).is_err());
         let e = with(None, None, Some("0.0.0.0:5061")).unwrap_err();
         assert!(e.to_string().contains("--tls-cert"), "{e}");
+    }
+
+    #[test]
+    fn an_admin_token_in_argv_is_noticed() {
+        let argv = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert!(admin_token_in_argv(argv(&["serve", "--admin-token", "x"])));
+        assert!(admin_token_in_argv(argv(&["serve", "--admin-token=x"])));
+        let file = argv(&["serve", "--admin-token-file", "/t"]);
+        assert!(!admin_token_in_argv(file));
+        assert!(!admin_token_in_argv(argv(&["--admin-token-file=/t"])));
+        assert!(!admin_token_in_argv(argv(&["hotline", "serve"])));
     }
 
     #[test]

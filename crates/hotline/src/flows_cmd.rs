@@ -72,6 +72,26 @@ enum FlowsCommand {
         /// A flow file, or a flow name in the flows dir.
         flow: String,
     },
+    /// Import every *.yaml of DIR into the database as new published
+    /// versions (`<name>.yaml` is flow `<name>`); unchanged files create
+    /// nothing, invalid ones are refused with every error (exit 1).
+    Import {
+        /// The directory to read [default: the flows dir].
+        dir: Option<PathBuf>,
+        /// Do not check that prompts exist under the sounds dir.
+        #[arg(long)]
+        skip_prompts: bool,
+        #[command(flatten)]
+        db: crate::records::DbArgs,
+    },
+    /// Write the published version of every flow to DIR as `<name>.yaml`,
+    /// byte for byte as saved (import then export gives the same files).
+    Export {
+        /// The directory to write (created if missing).
+        dir: PathBuf,
+        #[command(flatten)]
+        db: crate::records::DbArgs,
+    },
 }
 
 /// The prompts directory, and how it was chosen (for messages).
@@ -300,6 +320,22 @@ pub fn run(args: FlowsArgs) -> anyhow::Result<()> {
             print!("{}", transcript.render());
             Ok(())
         }
+        FlowsCommand::Import {
+            dir,
+            skip_prompts,
+            db,
+        } => {
+            let dir = dir.unwrap_or(flows_dir);
+            let sounds = (!skip_prompts).then(|| SoundsDir::resolve(args.sounds_dir, &dir));
+            if let Some(s) = sounds.as_ref().filter(|s| !s.exists) {
+                bail!("{}", s.missing());
+            }
+            let sounds_dir = sounds.map(|s| s.dir);
+            tokio::runtime::Runtime::new()?.block_on(import(&dir, sounds_dir.as_deref(), db))
+        }
+        FlowsCommand::Export { dir, db } => {
+            tokio::runtime::Runtime::new()?.block_on(export(&dir, db))
+        }
         FlowsCommand::Graph { flow } => {
             // The structure only: no sounds directory is read or needed.
             let flow = open_flow(&flow_path(&flow, &flows_dir), None).map_err(|errors| {
@@ -315,6 +351,141 @@ pub fn run(args: FlowsArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `hotline flows import DIR`: prints one line per file; exit 1 when a
+/// file was refused (the others are imported).
+async fn import(
+    dir: &Path,
+    sounds_dir: Option<&Path>,
+    db: crate::records::DbArgs,
+) -> anyhow::Result<()> {
+    let files = flow_files(&[dir.to_owned()]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if files.is_empty() {
+        bail!("no flow files (*.yaml) in {}", dir.display());
+    }
+    let (url, data_dir) = db.resolve()?;
+    let db = crate::records::Database::open(url.as_deref(), &data_dir, true, false).await?;
+    let author = crate::privacy_cmd::cli_actor();
+    let res = import_files(&db.store, &files, sounds_dir, &author).await;
+    if let Ok((_, refused)) = &res {
+        let _ = db
+            .store
+            .audit_from(
+                &author,
+                "flow_import",
+                Some(&dir.display().to_string()),
+                serde_json::json!({ "files": files.len(), "refused": refused }),
+                None,
+            )
+            .await;
+    }
+    db.close().await;
+    let (lines, refused) = res?;
+    for l in lines {
+        println!("{l}");
+    }
+    if refused > 0 {
+        eprintln!("{refused} file(s) refused");
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// Imports `files` as published versions (`Source::Cli`): what happened to
+/// each, one line per file, and how many were refused.
+async fn import_files(
+    store: &hotline_store::Store,
+    files: &[PathBuf],
+    sounds_dir: Option<&Path>,
+    author: &str,
+) -> anyhow::Result<(Vec<String>, usize)> {
+    use hotline_store::flow_versions::{Imported, Source, valid_flow_name};
+    let opts = LoadOptions {
+        sounds_dir: sounds_dir.map(Path::to_owned),
+    };
+    let mut lines = Vec::new();
+    let mut refused = 0;
+    for file in files {
+        let name = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Err(e) = valid_flow_name(&name) {
+            lines.push(format!("{}: refused: {e}", file.display()));
+            refused += 1;
+            continue;
+        }
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        match hotline_ivr::load_str(file, &text, &opts) {
+            Ok(flow) if flow.name != name => {
+                lines.push(format!(
+                    "{}: refused: the flow is called `{}`; the file name must be the flow's name",
+                    file.display(),
+                    flow.name
+                ));
+                refused += 1;
+                continue;
+            }
+            Ok(_) => {}
+            Err(errors) => {
+                lines.extend(errors.0.iter().map(ToString::to_string));
+                lines.push(format!("{}: refused", file.display()));
+                refused += 1;
+                continue;
+            }
+        }
+        let done = store
+            .import_flow_text(&name, &text, author, Source::Cli, true)
+            .await
+            .with_context(|| format!("cannot import {name}"))?;
+        lines.push(match done {
+            Imported::Unchanged => format!("{name}: unchanged"),
+            Imported::Published(v) => format!("{name}: published v{}", v.version),
+            Imported::Draft { draft, .. } => format!("{name}: saved as draft v{}", draft.version),
+        });
+    }
+    Ok((lines, refused))
+}
+
+/// `hotline flows export DIR`.
+async fn export(dir: &Path, db: crate::records::DbArgs) -> anyhow::Result<()> {
+    let (url, data_dir) = db.resolve()?;
+    let db = crate::records::Database::open(url.as_deref(), &data_dir, true, false).await?;
+    let res = export_published(&db.store, dir).await;
+    db.close().await;
+    let lines = res?;
+    if lines.is_empty() {
+        eprintln!("no published flows");
+    }
+    for l in lines {
+        println!("{l}");
+    }
+    Ok(())
+}
+
+/// Writes the published set to `dir` as `<name>.yaml`, byte for byte.
+async fn export_published(store: &hotline_store::Store, dir: &Path) -> anyhow::Result<Vec<String>> {
+    let published = store
+        .published_flows()
+        .await
+        .context("cannot read the published flows")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut lines = Vec::new();
+    for v in &published {
+        let path = dir.join(format!("{}.yaml", v.flow));
+        std::fs::write(&path, v.yaml.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        lines.push(format!(
+            "{}: v{} ({} by {})",
+            path.display(),
+            v.version,
+            v.created_at.to_rfc3339(),
+            v.author
+        ));
+    }
+    Ok(lines)
 }
 
 /// A path to a file, else `<flows_dir>/<name>.yaml`.
@@ -335,7 +506,7 @@ fn open_flow(path: &Path, sounds_dir: Option<PathBuf>) -> Result<Arc<Flow>, Vec<
 }
 
 /// RFC 3339 with or without seconds (`2026-12-25T10:00+08:00`, `…Z`).
-fn parse_at(s: &str) -> anyhow::Result<DateTime<Utc>> {
+pub(crate) fn parse_at(s: &str) -> anyhow::Result<DateTime<Utc>> {
     let t = s.trim().replace(' ', "T");
     let t = t
         .strip_suffix('Z')
@@ -372,5 +543,61 @@ mod tests {
             "2026-12-25T02:00:30+00:00"
         );
         assert!(parse_at("tomorrow").is_err());
+    }
+
+    /// `hotline flows import` then `export`: the same bytes; importing
+    /// unchanged files again creates nothing; an edit makes one version.
+    #[tokio::test]
+    async fn import_then_export_gives_identical_files() {
+        let db = hotline_store::testing::fresh_db().await;
+        db.store.migrate().await.unwrap();
+        let root = hotline_store::testing::TestCluster::shared().scratch("flows-roundtrip");
+        let (src, out) = (root.join("src"), root.join("out"));
+        std::fs::create_dir_all(&src).unwrap();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let sounds = repo.join("sounds");
+        let main = std::fs::read(repo.join("ivr-flows/main.yaml")).unwrap();
+        std::fs::write(src.join("main.yaml"), &main).unwrap();
+        // CRLF, trailing spaces, a non-ASCII comment and no final newline.
+        let odd = "# 热线 \r\nflow: odd   \r\nstart: bye\r\nnodes:\r\n  bye:\r\n    type: hangup\r\n    prompt: goodbye";
+        std::fs::write(src.join("odd.yaml"), odd).unwrap();
+        let files = flow_files(std::slice::from_ref(&src)).unwrap();
+
+        let (lines, refused) = import_files(&db.store, &files, Some(&sounds), "cli:test")
+            .await
+            .unwrap();
+        assert_eq!(refused, 0, "{lines:?}");
+        assert_eq!(lines, ["main: published v1", "odd: published v1"]);
+        let (lines, _) = import_files(&db.store, &files, Some(&sounds), "cli:test")
+            .await
+            .unwrap();
+        assert_eq!(lines, ["main: unchanged", "odd: unchanged"]);
+        assert_eq!(db.store.flow_versions("main").await.unwrap().len(), 1);
+
+        let written = export_published(&db.store, &out).await.unwrap();
+        assert_eq!(written.len(), 2, "{written:?}");
+        assert_eq!(std::fs::read(out.join("main.yaml")).unwrap(), main);
+        assert_eq!(std::fs::read(out.join("odd.yaml")).unwrap(), odd.as_bytes());
+
+        std::fs::write(src.join("odd.yaml"), odd.replace("goodbye", "thank-you")).unwrap();
+        let (lines, _) = import_files(&db.store, &files, Some(&sounds), "cli:test")
+            .await
+            .unwrap();
+        assert_eq!(lines, ["main: unchanged", "odd: published v2"]);
+        let v = db.store.published_flow("odd").await.unwrap().unwrap();
+        assert_eq!((v.author.as_str(), v.source.as_str()), ("cli:test", "cli"));
+
+        // An invalid file is refused with its position; nothing is created.
+        std::fs::write(
+            src.join("odd.yaml"),
+            "flow: odd\nstart: nowhere\nnodes: {}\n",
+        )
+        .unwrap();
+        let (lines, refused) = import_files(&db.store, &files, Some(&sounds), "cli:test")
+            .await
+            .unwrap();
+        assert_eq!(refused, 1);
+        assert!(lines.iter().any(|l| l.contains("odd.yaml:2:")), "{lines:?}");
+        assert_eq!(db.store.flow_versions("odd").await.unwrap().len(), 2);
     }
 }

@@ -2,23 +2,30 @@
 
 // Mounted into http::router by serve.rs (admin::routes, agent_auth::agent_auth_routes).
 mod admin;
+mod admin_auth;
+mod admin_pages;
 mod agent_auth;
 mod agent_ws;
 mod agents_cmd;
+mod audit;
 mod callback_book;
+mod calls_api;
 mod config;
 mod desk;
+mod flows_api;
 mod flows_cmd;
 mod http;
 mod https;
 mod ivr;
 mod login_limit;
 mod privacy_cmd;
+mod prompts_api;
 mod recording_api;
 mod records;
 mod retention;
 mod serve;
 mod tls;
+mod voicemail_api;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -49,8 +56,8 @@ enum Command {
     /// Apply the database migrations (DATABASE_URL, or the embedded cluster under --data-dir).
     Migrate(records::DbArgs),
     /// Insert demo customers, subscriptions and orders, the queues the shipped
-    /// flow uses and a demo agent (idempotent).
-    SeedDemo(records::DbArgs),
+    /// flow uses and a demo agent (idempotent); with --calls N, N made-up calls.
+    SeedDemo(records::SeedDemoArgs),
     /// Add, list, remove agents or set their password (same database as `migrate`).
     Agents(agents_cmd::AgentsArgs),
     /// Erase a customer: delete their recordings and voicemail, mask their
@@ -128,8 +135,13 @@ fn run(command: Command) -> anyhow::Result<()> {
             tokio::runtime::Runtime::new()?.block_on(records::migrate(url.as_deref(), &data_dir))
         }
         Command::SeedDemo(args) => {
-            let (url, data_dir) = args.resolve()?;
-            tokio::runtime::Runtime::new()?.block_on(records::seed_demo(url.as_deref(), &data_dir))
+            let calls = args.calls;
+            let (url, data_dir) = args.db.resolve()?;
+            tokio::runtime::Runtime::new()?.block_on(records::seed_demo(
+                url.as_deref(),
+                &data_dir,
+                calls,
+            ))
         }
         Command::Serve(args) => {
             let cfg = config::Config::resolve(args)?;

@@ -6,13 +6,18 @@
 //! before a byte is sent — a mismatch is `409 Conflict` saying so, never
 //! a silently served file. One `Range: bytes=…` is honoured (`206`, or
 //! `416` when it lies past the end); several ranges get the whole file.
+//!
+//! `?download=1` answers with `Content-Disposition: attachment`. The audit
+//! log gets `recording_download`, or `recording_listen` for a request from
+//! the start of the file (the audio element's seeks, later ranges, are not
+//! each a new listen), with who asked and from which address.
 
 use std::io::{Read, Seek, SeekFrom};
 
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -47,11 +52,24 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// `?download=1`: as an attachment.
+#[derive(serde::Deserialize)]
+struct RecordingQuery {
+    #[serde(default)]
+    download: Option<String>,
+}
+
 async fn get_recording(
     State(st): State<RecordingAccess>,
+    actor: crate::audit::Actor,
     Path(call_id): Path<String>,
+    Query(q): Query<RecordingQuery>,
     headers: HeaderMap,
 ) -> Response {
+    let download = q
+        .download
+        .as_deref()
+        .is_some_and(|d| !matches!(d, "" | "0" | "false"));
     let not_found = || {
         ApiError(
             StatusCode::NOT_FOUND,
@@ -101,6 +119,17 @@ async fn get_recording(
     let (start, end) = range.unwrap_or((0, len.saturating_sub(1)));
     let count = if len == 0 { 0 } else { end - start + 1 };
     tracing::info!(call = %id, start, count, sealed = reader.sealed(), "recording served");
+    if download || start == 0 {
+        let action = if download {
+            "recording_download"
+        } else {
+            "recording_listen"
+        };
+        let subject = format!("call {id}");
+        actor
+            .record(&st.store, action, Some(&subject), json!({"bytes": len}))
+            .await;
+    }
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
@@ -149,13 +178,16 @@ async fn get_recording(
     let mut res = res.body(Body::from_stream(stream)).unwrap_or_default();
     res.headers_mut().insert(
         "content-disposition",
-        HeaderValue::from_str(&format!("inline; filename=\"{id}.wav\""))
-            .unwrap_or(HeaderValue::from_static("inline")),
+        HeaderValue::from_str(&format!(
+            "{}; filename=\"{id}.wav\"",
+            if download { "attachment" } else { "inline" }
+        ))
+        .unwrap_or(HeaderValue::from_static("inline")),
     );
     res
 }
 
-fn recording_error(id: Uuid, e: RecordingError) -> Response {
+pub(crate) fn recording_error(id: Uuid, e: RecordingError) -> Response {
     let status = match &e {
         _ if e.is_corrupt() => StatusCode::CONFLICT,
         RecordingError::Deleted { .. } => StatusCode::GONE,
@@ -174,7 +206,7 @@ fn recording_error(id: Uuid, e: RecordingError) -> Response {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-enum Range {
+pub(crate) enum Range {
     /// Serve the whole file (no usable or several ranges).
     Ignore,
     /// First and last byte, inclusive.
@@ -184,7 +216,7 @@ enum Range {
 }
 
 /// RFC 9110 §14.1.2: `bytes=a-b`, `bytes=a-`, `bytes=-n`; one range only.
-fn parse_range(v: &str, len: u64) -> Range {
+pub(crate) fn parse_range(v: &str, len: u64) -> Range {
     let Some(spec) = v.trim().strip_prefix("bytes=") else {
         return Range::Ignore;
     };
@@ -226,6 +258,141 @@ fn parse_range(v: &str, len: u64) -> Range {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::{AdminState, routes as admin_routes};
+    use axum::extract::Request;
+    use axum::http::Method;
+    use hotline_store::testing::fresh_db;
+    use tower::ServiceExt;
+
+    /// Listening (from the start) and downloading are audited with who and
+    /// from where; the audio element's later ranges are not new listens.
+    #[tokio::test]
+    async fn listens_and_downloads_are_audited() {
+        let db = fresh_db().await;
+        db.store.migrate().await.unwrap();
+        let call = Uuid::new_v4();
+        let dir = std::env::temp_dir().join(format!("hotline-rec-audit-{call}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let wav = dir.join("call.wav");
+        let mut bytes = b"RIFF\x24\x01\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0\x40\x1f\0\0\x80\x3e\0\0\x02\0\x10\0data\0\x01\0\0".to_vec();
+        bytes.resize(44 + 256, 0);
+        std::fs::write(&wav, &bytes).unwrap();
+        let ev = |seq: u32, data: hotline_events::EventData| hotline_events::CallEvent {
+            call_id: call,
+            sip_call_id: "rec@test".into(),
+            seq,
+            at: chrono::Utc::now(),
+            node: None,
+            data,
+        };
+        let events = vec![
+            ev(
+                0,
+                hotline_events::EventData::CallStarted {
+                    caller: "13800000000".into(),
+                    caller_name: Some(None),
+                    callee: "800".into(),
+                    transport: "udp".into(),
+                    source: "127.0.0.1:5060".into(),
+                    node: None,
+                    direction: None,
+                    callback_of: None,
+                    attempt: None,
+                    queue: None,
+                    srtp: false,
+                },
+            ),
+            ev(
+                1,
+                hotline_events::EventData::Recording {
+                    path: wav.to_str().unwrap().into(),
+                    duration_ms: 16,
+                    channels: 1,
+                    sample_rate: 8000,
+                    bytes: bytes.len() as u64,
+                    sha256: None,
+                    recovered: None,
+                },
+            ),
+            ev(2, hotline_events::EventData::CallEnded {}),
+        ];
+        db.store
+            .write(&hotline_store::prepare(events.into_iter(), "gw").await)
+            .await
+            .unwrap();
+        let app: Router = admin_routes(AdminState::new(db.store.clone(), Some("t0ken-for-tests")));
+        let get = |uri: String, range: Option<&'static str>| {
+            let app = app.clone();
+            async move {
+                let mut req = Request::builder()
+                    .method(Method::GET)
+                    .uri(uri)
+                    .header(header::AUTHORIZATION, "Bearer t0ken-for-tests");
+                if let Some(r) = range {
+                    req = req.header(header::RANGE, r);
+                }
+                let mut req = req.body(Body::empty()).unwrap();
+                let peer: std::net::SocketAddr = "203.0.113.9:5000".parse().unwrap();
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                let res = app.oneshot(req).await.unwrap();
+                let (parts, body) = res.into_parts();
+                let _ = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+                parts
+            }
+        };
+        let uri = format!("/api/calls/{call}/recording");
+        let res = get(uri.clone(), None).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert!(
+            res.headers["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("inline")
+        );
+        let res = get(uri.clone(), Some("bytes=100-")).await;
+        assert_eq!(res.status, StatusCode::PARTIAL_CONTENT);
+        let res = get(format!("{uri}?download=1"), None).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert!(
+            res.headers["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment")
+        );
+        let log = db.store.audit_page(None, 10).await.unwrap();
+        let seen: Vec<(&str, &str, Option<&str>, Option<&str>)> = log
+            .iter()
+            .map(|e| {
+                (
+                    e.action.as_str(),
+                    e.actor.as_str(),
+                    e.subject.as_deref(),
+                    e.ip.as_deref(),
+                )
+            })
+            .collect();
+        let subject = format!("call {call}");
+        assert_eq!(
+            seen,
+            [
+                (
+                    "recording_download",
+                    "token",
+                    Some(subject.as_str()),
+                    Some("203.0.113.9")
+                ),
+                (
+                    "recording_listen",
+                    "token",
+                    Some(subject.as_str()),
+                    Some("203.0.113.9")
+                ),
+            ]
+        );
+        assert_eq!(log[0].details, serde_json::json!({"bytes": bytes.len()}));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn ranges() {

@@ -262,10 +262,45 @@ pub async fn migrate(url: Option<&str>, data_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `hotline seed-demo`'s flags.
+#[derive(clap::Args, Debug)]
+pub struct SeedDemoArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Also make sure N made-up finished calls exist (spread over the last
+    /// 90 days, with their events), for trying and measuring the call
+    /// search. Calls are numbered: a second run with the same N adds
+    /// nothing, a larger N adds the difference.
+    #[arg(long, value_name = "N")]
+    pub calls: Option<u64>,
+}
+
 /// `hotline seed-demo`.
-pub async fn seed_demo(url: Option<&str>, data_dir: &Path) -> anyhow::Result<()> {
+pub async fn seed_demo(
+    url: Option<&str>,
+    data_dir: &Path,
+    calls: Option<u64>,
+) -> anyhow::Result<()> {
     let db = Database::open(url, data_dir, true, false).await?;
-    let res = db.store.seed_demo().await;
+    let mut res = db.store.seed_demo().await;
+    let mut seeded = None;
+    if let (Ok(_), Some(n)) = (&res, calls) {
+        let started = std::time::Instant::now();
+        let mut last = std::time::Instant::now();
+        match db
+            .store
+            .seed_calls(n, |done, n| {
+                if last.elapsed() >= Duration::from_secs(5) {
+                    last = std::time::Instant::now();
+                    let _ = writeln!(std::io::stderr(), "calls: {done}/{n}");
+                }
+            })
+            .await
+        {
+            Ok(r) => seeded = Some((r, started.elapsed())),
+            Err(e) => res = Err(e),
+        }
+    }
     db.close().await;
     let n = res.context("cannot insert the demo data")?;
     println!(
@@ -287,5 +322,14 @@ pub async fn seed_demo(url: Option<&str>, data_dir: &Path) -> anyhow::Result<()>
         "warning: the demo agent's password is public; for demos only. \
          Remove it before real use: hotline agents remove {id}"
     );
+    if let Some((r, took)) = seeded {
+        println!(
+            "demo calls: {} inserted with {} events in {:.1} s ({} were there already)",
+            r.inserted,
+            r.events,
+            took.as_secs_f64(),
+            r.existing
+        );
+    }
     Ok(())
 }

@@ -67,12 +67,16 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     }
     let builtin = builtin_flow(cfg.digit_timeout)
         .map_err(|e| anyhow::anyhow!("the built-in flow is invalid: {e}"))?;
-    let flows = LiveFlows::open(
+    // The published flows of the database (the flows dir imported on first
+    // start and followed for edits); the files alone if it does not answer.
+    let flows = LiveFlows::open_db(
+        records.store(),
         cfg.flows_dir.clone(),
         cfg.sounds_dir.clone(),
         cfg.entry_flow.clone(),
         builtin,
-    );
+    )
+    .await;
     tokio::spawn(flows.clone().watch());
     let ports = Arc::new(
         RtpPortPool::new(cfg.rtp_ports.0, cfg.rtp_ports.1)
@@ -179,7 +183,7 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let ctx = Arc::new(CallContext {
         sip: sip.clone(),
-        prompts,
+        prompts: prompts.clone(),
         ports,
         events: EventSink::new(event_tx),
         recordings_dir: recordings,
@@ -216,8 +220,12 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen for HTTP on {}", cfg.http_listen))?;
     let admin = crate::admin::AdminState::new(records.store(), cfg.admin_token.as_deref())
         .with_recording_keys(cfg.retention.keys.clone())
+        .with_flow_sounds(cfg.sounds_dir.clone())
+        .with_prompt_cache(prompts)
         .with_live_states(crate::desk::live_states(records.store(), &desk));
     crate::desk::follow_admin_changes(records.store(), desk.clone(), admin.changes());
+    let login_limiter =
+        crate::login_limit::SharedLimiter::new(crate::login_limit::LimitPolicy::default());
     let auth_store = records.store();
     let authenticate: crate::agent_ws::Authenticate = Arc::new(move |headers| {
         let store = auth_store.clone();
@@ -231,9 +239,19 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     .merge(crate::agent_auth::agent_auth_routes(
         crate::agent_auth::AgentAuthState {
             secure_cookie: cert_files.is_some(),
+            limiter: login_limiter.clone(),
             ..crate::agent_auth::AgentAuthState::new(records.store())
         },
     ))
+    // The admin console: sign-in (one lockout shared with the desk's) and its pages.
+    .merge(crate::admin_auth::routes(
+        crate::admin_auth::AdminAuthState {
+            secure_cookie: cert_files.is_some(),
+            limiter: login_limiter,
+            ..crate::admin_auth::AdminAuthState::new(records.store())
+        },
+    ))
+    .merge(crate::admin_pages::routes())
     .merge(sip_edge_routes(sip.clone()))
     .merge(hotline_webphone::http::asset_routes())
     .merge(crate::agent_ws::routes(crate::agent_ws::AgentWs {

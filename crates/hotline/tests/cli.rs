@@ -291,3 +291,77 @@ async fn seed_demo_prints_the_demo_login_and_warns() {
     let queues = db.store.list_queues().await.unwrap();
     assert_eq!(queues.len(), 4, "{queues:?}");
 }
+
+/// The first admin comes from the command line (README, "Signing in to the
+/// admin console the first time"); roles change there too, audited.
+#[tokio::test]
+async fn the_first_admin_and_role_changes() {
+    let (db, url) = test_db().await;
+    let dir = std::env::temp_dir().join(format!("hotline-cli-admin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pw = dir.join("pw.txt");
+    std::fs::write(&pw, "boss password\n").unwrap();
+    let args: Vec<String> = [
+        "agents",
+        "add",
+        "boss",
+        "--name",
+        "The Boss",
+        "--role",
+        "admin",
+        "--password-file",
+        pw.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .into();
+    let run = |args: Vec<String>| {
+        let url = url.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                hotline(&args, "", Some(&url))
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let o = run(args).await;
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(out.contains("admin boss (The Boss) added"), "{out}");
+    let boss = db
+        .store
+        .verify_agent_password("boss", "boss password")
+        .await
+        .unwrap()
+        .expect("the file's password");
+    assert_eq!(boss.role, hotline_store::Role::Admin);
+
+    let set =
+        |id: &str, role: &str| vec!["agents".into(), "set-role".into(), id.into(), role.into()];
+    let o = run(set("boss", "supervisor")).await;
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(out.contains("boss is now supervisor"), "{out}");
+    // A usage error (clap's exit code 2), naming the choices.
+    let o = run(set("boss", "root")).await;
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("not one of admin, supervisor, agent"), "{err}");
+    let o = run(set("ghost", "admin")).await;
+    assert_user_error(&o, "\"ghost\" not found");
+    let o = run(vec!["agents".into(), "list".into()]).await;
+    let (out, _) = text(&o);
+    assert!(out.contains("ROLE"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("boss") && l.contains("supervisor")),
+        "{out}"
+    );
+    let audit = db.store.audit_page(None, 10).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["role_change", "agent_create"], "{audit:?}");
+    assert_eq!(audit[0].details["to"], "supervisor");
+    assert!(audit[0].actor.starts_with("cli:"), "{audit:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -183,6 +183,9 @@ pub struct Transcript {
     pub ended: String,
     /// Script entries never used (the call ended first).
     pub unused_input: Vec<String>,
+    /// The call's variables when the simulation stopped (`caller`, lookups
+    /// under their `into`, gathered digits …).
+    pub vars: Value,
 }
 
 impl Transcript {
@@ -599,5 +602,6 @@ pub fn simulate(flow: Arc<Flow>, opts: &SimOptions) -> Result<Transcript, String
         });
     }
     tr.unused_input = script.into_iter().map(|(tok, _)| tok).collect();
+    tr.vars = interp.vars().clone();
     Ok(tr)
 }

@@ -70,7 +70,7 @@ pub use g711::{
 };
 pub use inband::InbandDetector;
 pub use ports::{PortLease, PortRangeError, RtpPortPool};
-pub use prompt::{Prompt, PromptCache, PromptError};
+pub use prompt::{Prompt, PromptCache, PromptError, WavInfo, convert_wav, encode_wav, wav_info};
 pub use recorder::{CallRecorder, RecordError, RecordingInfo};
 pub use rtp::{RTP_HEADER_LEN, RtpError, RtpPacket, RtpSender};
 pub use session::{MediaConfig, MediaEvent, MediaEvents, MediaSession, MediaStats, TickOutput};

@@ -84,6 +84,15 @@ pub enum PromptError {
         /// What about the format is not supported.
         reason: &'static str,
     },
+    /// An upload longer than its limit (checked from the header, before
+    /// any decoding).
+    #[error("the recording is {seconds} s long; at most {max} s is accepted")]
+    TooLong {
+        /// Its length, rounded up.
+        seconds: u64,
+        /// The limit.
+        max: u64,
+    },
 }
 
 /// Loads prompts from a sounds directory on first use and keeps them.
@@ -140,6 +149,18 @@ impl PromptCache {
             return Err(PromptError::NotFound { name: key, path });
         }
         self.load(key, &path)
+    }
+
+    /// Forgets the cached copy of `name` (e.g. after its file was replaced),
+    /// so the next [`get`](Self::get) reads the file again. Calls already
+    /// holding the old `Arc<Prompt>` keep playing it. Returns whether a copy
+    /// was cached.
+    pub fn invalidate(&self, name: &str) -> bool {
+        let Ok(key) = normalise_name(name) else {
+            return false;
+        };
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        cache.remove(&key).is_some()
     }
 
     /// Decodes `path` and caches it under `key`.
@@ -234,13 +255,123 @@ fn collect_wavs(
     Ok(())
 }
 
+/// What a WAV file's header says (`GET /api/prompts` shows it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WavInfo {
+    /// Samples per second per channel.
+    pub sample_rate: u32,
+    /// Channels (1 mono, 2 stereo, ...).
+    pub channels: u16,
+    /// Bits per sample (8, 16, 24, 32).
+    pub bits_per_sample: u16,
+    /// Samples per channel.
+    pub frames: u32,
+}
+
+impl WavInfo {
+    /// How long the file plays.
+    pub fn duration(&self) -> Duration {
+        if self.sample_rate == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_micros(u64::from(self.frames) * 1_000_000 / u64::from(self.sample_rate))
+    }
+}
+
+/// Reads the header of the WAV file at `path`.
+pub fn wav_info(path: &Path) -> Result<WavInfo, PromptError> {
+    let reader = hound::WavReader::open(path).map_err(|source| PromptError::Wav {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let spec = reader.spec();
+    Ok(WavInfo {
+        sample_rate: spec.sample_rate,
+        channels: spec.channels,
+        bits_per_sample: spec.bits_per_sample,
+        frames: reader.duration(),
+    })
+}
+
+/// Reads the header of a WAV file in memory (errors name the path `upload`).
+pub fn wav_info_bytes(bytes: &[u8]) -> Result<WavInfo, PromptError> {
+    let reader =
+        hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(|source| PromptError::Wav {
+            path: PathBuf::from("upload"),
+            source,
+        })?;
+    let spec = reader.spec();
+    Ok(WavInfo {
+        sample_rate: spec.sample_rate,
+        channels: spec.channels,
+        bits_per_sample: spec.bits_per_sample,
+        frames: reader.duration(),
+    })
+}
+
+/// Converts a WAV file in memory (any rate, channels and sample format
+/// hound reads) to what the gateway plays: 8 kHz mono i16. A header that
+/// says it is longer than `max` is refused before anything is decoded, so
+/// the work is bounded. Errors name the path `upload`.
+pub fn convert_wav(bytes: &[u8], max: Duration) -> Result<Vec<i16>, PromptError> {
+    let path = Path::new("upload");
+    let reader =
+        hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(|source| PromptError::Wav {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let spec = reader.spec();
+    if spec.sample_rate > 0 {
+        let micros = u64::from(reader.duration()) * 1_000_000 / u64::from(spec.sample_rate);
+        if micros > max.as_micros() as u64 {
+            return Err(PromptError::TooLong {
+                seconds: micros.div_ceil(1_000_000),
+                max: max.as_secs(),
+            });
+        }
+    }
+    decode_wav(reader, path)
+}
+
+/// An 8 kHz mono 16-bit WAV file holding `samples`.
+pub fn encode_wav(samples: &[i16]) -> Vec<u8> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: CLOCK_RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut out = std::io::Cursor::new(Vec::with_capacity(44 + samples.len() * 2));
+    // Writing to memory cannot fail but for a file over 4 GiB, which
+    // 16-bit mono at 8 kHz reaches only after 74 hours.
+    if let Ok(mut w) = hound::WavWriter::new(&mut out, spec) {
+        for &s in samples {
+            if w.write_sample(s).is_err() {
+                break;
+            }
+        }
+        let _ = w.finalize();
+    }
+    out.into_inner()
+}
+
 /// Reads any WAV hound understands and returns 8 kHz mono i16.
 fn load_wav(path: &Path) -> Result<Vec<i16>, PromptError> {
+    let reader = hound::WavReader::open(path).map_err(|source| PromptError::Wav {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    decode_wav(reader, path)
+}
+
+fn decode_wav<R: std::io::Read>(
+    mut reader: hound::WavReader<R>,
+    path: &Path,
+) -> Result<Vec<i16>, PromptError> {
     let wav_err = |source| PromptError::Wav {
         path: path.to_path_buf(),
         source,
     };
-    let mut reader = hound::WavReader::open(path).map_err(wav_err)?;
     let spec = reader.spec();
     let channels = usize::from(spec.channels);
     if channels == 0 || spec.sample_rate == 0 {
@@ -567,6 +698,61 @@ mod tests {
         std::fs::create_dir_all(dir.join("sounds")).unwrap();
         std::fs::write(dir.join("sounds/broken.wav"), b"RIFF garbage").unwrap();
         assert!(matches!(cache.get("broken"), Err(PromptError::Wav { .. })));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A replaced file is read again only after `invalidate`; whoever holds
+    /// the old prompt keeps it.
+    #[test]
+    fn invalidate_rereads_a_replaced_file() {
+        let dir = temp_dir("inval");
+        let path = dir.join("en/hi.wav");
+        write_wav(&path, spec(1, 8000, 16, false), 800, |_, _| 0.1);
+        let cache = PromptCache::new(dir.clone());
+        let old = cache.get("en/hi").unwrap();
+        write_wav(&path, spec(1, 8000, 16, false), 1600, |_, _| 0.1);
+        assert_eq!(cache.get("en/hi").unwrap().samples.len(), 800);
+        assert!(cache.invalidate("en/hi.wav"));
+        assert!(!cache.invalidate("en/hi"));
+        assert_eq!(cache.get("en/hi").unwrap().samples.len(), 1600);
+        assert_eq!(old.samples.len(), 800);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn converts_uploads_in_memory_and_bounds_their_length() {
+        let dir = temp_dir("conv");
+        let path = dir.join("up.wav");
+        write_wav(&path, spec(2, 48000, 24, false), 24000, |_, _| 0.25);
+        let bytes = std::fs::read(&path).unwrap();
+        let samples = convert_wav(&bytes, Duration::from_secs(1)).unwrap();
+        assert_eq!(samples.len(), 4000);
+        let info = wav_info_bytes(&bytes).unwrap();
+        assert_eq!(
+            (info.sample_rate, info.channels, info.bits_per_sample),
+            (48000, 2, 24)
+        );
+        assert_eq!(info.duration(), Duration::from_millis(500));
+        assert!(matches!(
+            convert_wav(&bytes, Duration::from_millis(400)),
+            Err(PromptError::TooLong { seconds: 1, max: 0 })
+        ));
+        assert!(matches!(
+            convert_wav(b"not a wav", Duration::from_secs(1)),
+            Err(PromptError::Wav { .. })
+        ));
+        let encoded = encode_wav(&samples);
+        std::fs::write(dir.join("enc.wav"), &encoded).unwrap();
+        let back = wav_info(&dir.join("enc.wav")).unwrap();
+        assert_eq!(
+            (
+                back.sample_rate,
+                back.channels,
+                back.bits_per_sample,
+                back.frames
+            ),
+            (8000, 1, 16, 4000)
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -29,7 +29,7 @@ pub struct AgentCall {
 
 impl Store {
     /// `agent`'s calls that started at or after `since`, newest first, at
-    /// most `limit`. `calls_started_at` bounds the scan to that day.
+    /// most `limit`. `calls_agent_started` bounds the scan to their calls of that day.
     pub async fn agent_calls_since(
         &self,
         agent: &str,

@@ -48,8 +48,66 @@ pub struct Agent {
     pub skills: Vec<String>,
     /// Inactive agents cannot log in and are never offered calls.
     pub active: bool,
+    /// What the admin console allows them (the desk is the same for all).
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     /// When the agent was added.
     pub created_at: DateTime<Utc>,
+}
+
+/// What a person may do in the admin console (`/admin`, `/api`). Everyone,
+/// whatever the role, takes calls only as a queue member signed in at `/agent`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything, including publishing flows and managing users.
+    Admin,
+    /// Reads everything; changes nothing.
+    Supervisor,
+    /// The desk only; refused by the admin console.
+    #[default]
+    Agent,
+}
+
+impl Role {
+    /// Every role, as spelled in the database and the API.
+    pub const ALL: [Role; 3] = [Role::Admin, Role::Supervisor, Role::Agent];
+
+    /// `admin`, `supervisor` or `agent`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Supervisor => "supervisor",
+            Role::Agent => "agent",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                StoreError::Invalid(format!("role {s:?} is not one of admin, supervisor, agent"))
+            })
+    }
+}
+
+impl TryFrom<String> for Role {
+    type Error = StoreError;
+
+    fn try_from(s: String) -> Result<Self, StoreError> {
+        s.parse()
+    }
 }
 
 /// A new agent (`POST /api/agents`, `hotline agents add`).
@@ -69,6 +127,9 @@ pub struct NewAgent {
     /// `false` adds the agent unable to log in; `true` by default.
     #[serde(default = "yes")]
     pub active: bool,
+    /// `agent` by default; `admin` or `supervisor` may sign in at `/admin`.
+    #[serde(default)]
+    pub role: Role,
 }
 
 impl NewAgent {
@@ -84,7 +145,14 @@ impl NewAgent {
             password: password.into(),
             skills: Vec::new(),
             active: true,
+            role: Role::Agent,
         }
+    }
+
+    /// The same person with `role`.
+    pub fn with_role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
     }
 }
 
@@ -96,6 +164,7 @@ impl fmt::Debug for NewAgent {
             .field("password", &"<redacted>")
             .field("skills", &self.skills)
             .field("active", &self.active)
+            .field("role", &self.role)
             .finish()
     }
 }
@@ -113,6 +182,8 @@ pub struct AgentUpdate {
     pub active: Option<bool>,
     /// A new password (ending the agent's sessions); same rules as on creation.
     pub password: Option<String>,
+    /// A new role; open admin console sessions follow it at their next request.
+    pub role: Option<Role>,
 }
 
 impl fmt::Debug for AgentUpdate {
@@ -122,6 +193,7 @@ impl fmt::Debug for AgentUpdate {
             .field("skills", &self.skills)
             .field("active", &self.active)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("role", &self.role)
             .finish()
     }
 }
@@ -291,6 +363,9 @@ pub const AGENT_STATES: &[&str] = &[
     "wrap_up",
     "away",
 ];
+
+/// The id no person may have: who the admin bearer token acts as.
+pub const RESERVED_ID: &str = "token";
 
 /// Shortest password accepted.
 pub const MIN_PASSWORD_LEN: usize = 8;
@@ -472,7 +547,7 @@ fn dummy_hash() -> &'static str {
     })
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use fmt::Write;
     bytes
         .iter()
@@ -488,7 +563,7 @@ pub fn session_token_hash(token: &str) -> String {
 }
 
 /// Session tokens are 32 random bytes as 64 lower-case hex digits.
-fn plausible_token(token: &str) -> bool {
+pub(crate) fn plausible_token(token: &str) -> bool {
     token.len() == 64
         && token
             .bytes()
@@ -543,7 +618,7 @@ impl TryFrom<QueueRow> for Queue {
     }
 }
 
-const AGENT_COLS: &str = "id, name, skills, active, created_at";
+const AGENT_COLS: &str = "id, name, skills, active, role, created_at";
 const QUEUE_SELECT: &str = "SELECT q.name, q.strategy, q.max_wait_secs, q.overflow, \
         q.offer_timeout_secs, q.wrap_up_secs, q.on_agent_lost, q.issue_skills, q.created_at, \
         q.callback_attempts, q.callback_retry_secs, \
@@ -557,19 +632,26 @@ impl Store {
     /// Creates an agent (the password is hashed here). `Conflict` if the id is taken.
     pub async fn create_agent(&self, new: NewAgent) -> Result<Agent, StoreError> {
         check_id("agent id", &new.id)?;
+        if new.id == RESERVED_ID {
+            // The audit log's and the flows' name for the admin bearer token.
+            return Err(StoreError::Invalid(format!(
+                "agent id {RESERVED_ID:?} is reserved (it names the admin API's bearer token)"
+            )));
+        }
         let name = check_name(&new.name)?;
         let skills = check_skills(&new.skills)?;
         check_password(&new.password)?;
         let hash = hash_password(&new.password).await?;
         sqlx::query_as::<_, Agent>(&format!(
-            "INSERT INTO agents (id, name, password_hash, skills, active) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING {AGENT_COLS}"
+            "INSERT INTO agents (id, name, password_hash, skills, active, role) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {AGENT_COLS}"
         ))
         .bind(&new.id)
         .bind(&name)
         .bind(&hash)
         .bind(&skills)
         .bind(new.active)
+        .bind(new.role.as_str())
         .fetch_one(self.pool())
         .await
         .map_err(|e| db_err(e, "agent", &new.id))
@@ -609,7 +691,8 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         let agent = sqlx::query_as::<_, Agent>(&format!(
             "UPDATE agents SET name = coalesce($2, name), skills = coalesce($3, skills), \
-                    active = coalesce($4, active), password_hash = coalesce($5, password_hash) \
+                    active = coalesce($4, active), password_hash = coalesce($5, password_hash), \
+                    role = coalesce($6, role) \
               WHERE id = $1 RETURNING {AGENT_COLS}"
         ))
         .bind(id)
@@ -617,15 +700,18 @@ impl Store {
         .bind(skills)
         .bind(up.active)
         .bind(hash.as_deref())
+        .bind(up.role.map(Role::as_str))
         .fetch_optional(&mut *tx)
         .await
         .map_err(|e| db_err(e, "agent", id))?
         .ok_or_else(|| not_found("agent", id))?;
         if hash.is_some() || up.active == Some(false) {
-            sqlx::query("DELETE FROM agent_sessions WHERE agent = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            for table in ["agent_sessions", "admin_sessions"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE agent = $1"))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         tx.commit().await?;
         Ok(agent)

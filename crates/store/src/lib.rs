@@ -18,12 +18,15 @@
 
 #![warn(missing_docs)]
 
+pub mod admin_sessions;
 pub mod agent_calls;
 pub mod agents;
+pub mod call_search;
 pub mod callbacks;
 mod db;
 pub mod embedded;
 mod error;
+pub mod flow_versions;
 mod lookup;
 pub mod mask;
 pub mod privacy;
@@ -31,17 +34,21 @@ pub mod record;
 pub mod recording_file;
 pub mod sealed;
 mod seed;
+pub mod seed_calls;
 pub mod spool;
 pub mod testing;
+pub mod voicemails;
 pub mod wav_probe;
 mod writer;
 
+pub use admin_sessions::AdminSession;
 pub use agent_calls::AgentCall;
-pub use agents::{Agent, AgentUpdate, NewAgent, NewQueue, Queue, QueueUpdate};
+pub use agents::{Agent, AgentUpdate, NewAgent, NewQueue, Queue, QueueUpdate, Role};
 pub use callbacks::CallbackRow;
 pub use db::{MIGRATOR, SeedCounts, Store};
 pub use embedded::{EmbeddedOptions, EmbeddedPostgres, PgBinaries, create_database};
 pub use error::StoreError;
+pub use flow_versions::{FlowSummary, FlowVersion};
 pub use privacy::{
     AuditEntry, EraseReport, EventFiles, Keep, RetentionDays, RetentionPolicy, RetentionReport,
 };

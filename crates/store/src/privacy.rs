@@ -253,6 +253,9 @@ pub struct AuditEntry {
     pub subject: Option<String>,
     /// The rest, as JSON.
     pub details: Value,
+    /// The address the request came from (admin console, API); `None` for
+    /// the command line and the gateway's own passes.
+    pub ip: Option<String>,
 }
 
 /// How a number is named in the audit log: not the number itself (that is
@@ -275,14 +278,47 @@ impl Store {
         subject: Option<&str>,
         details: Value,
     ) -> Result<i64, StoreError> {
+        self.audit_from(actor, action, subject, details, None).await
+    }
+
+    /// Appends to the audit log what `actor` did from address `ip` (an
+    /// admin console or API request); returns the entry's id.
+    pub async fn audit_from(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: Option<&str>,
+        details: Value,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
-            "INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO audit_log (actor, action, subject, details, ip) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(actor)
         .bind(action)
         .bind(subject)
         .bind(details)
+        .bind(ip.map(|i| i.to_string()))
         .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// A page of the audit log, newest first: the `limit` entries before
+    /// entry `before` (`None`: the newest). Keyset on the primary key, so a
+    /// page costs the same however far back it is.
+    pub async fn audit_page(
+        &self,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, at, actor, action, subject, details, ip FROM audit_log \
+             WHERE $1::bigint IS NULL OR id < $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all(self.pool())
         .await?)
     }
 
@@ -293,7 +329,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT id, at, actor, action, subject, details FROM audit_log \
+            "SELECT id, at, actor, action, subject, details, ip FROM audit_log \
              WHERE $1::text IS NULL OR action = $1 ORDER BY id DESC LIMIT $2",
         )
         .bind(action)
