@@ -31,7 +31,7 @@ use hotline_store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::admin::{ApiError, Body, Principal, Role};
+use crate::api::{ApiError, Body, Principal, Role};
 use crate::audit::Actor;
 use crate::http::ClientIp;
 use crate::login_limit::{LimitPolicy, SharedLimiter};
@@ -215,7 +215,7 @@ async fn login(
     let keys = [ip_key.as_str(), user_key.as_str()];
     if let Some(wait) = st.limiter.locked(&keys) {
         tracing::warn!(user = %attempted(&req.id), ip = ?ip, "admin login locked out");
-        return Ok(crate::admin::too_many_attempts(wait));
+        return Ok(crate::api::too_many_attempts(wait));
     }
     let audit = |who: String, action: &'static str| {
         let store = st.store.clone();

@@ -23,7 +23,7 @@ use axum::{Json, Router};
 use hotline_store::Store;
 use serde::{Deserialize, Serialize};
 
-use crate::admin::{ApiError, Body};
+use crate::api::{ApiError, Body};
 use crate::http::ClientIp;
 use crate::login_limit::{LimitPolicy, SharedLimiter};
 
@@ -160,7 +160,7 @@ async fn login(
     let keys = [ip_key.as_str(), agent_key.as_str()];
     if let Some(wait) = st.limiter.locked(&keys) {
         tracing::warn!(agent = %req.agent, ip = ?ip, "agent login locked out");
-        return Ok(crate::admin::too_many_attempts(wait));
+        return Ok(crate::api::too_many_attempts(wait));
     }
     let Some(agent) = st
         .store

@@ -28,7 +28,7 @@ use hotline_store::{AuditEntry, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::admin::{ApiError, Principal};
+use crate::api::{ApiError, Principal};
 use crate::http::ClientIp;
 
 /// Who made an admin request and from where; an extractor for handlers

@@ -28,7 +28,7 @@ use hotline_store::{Store, Uuid};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::admin::ApiError;
+use crate::api::ApiError;
 
 /// Rows per page when `limit` is not given.
 const DEFAULT_PAGE: u32 = 50;

@@ -34,7 +34,7 @@ use hotline_store::{FlowVersion, Store};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::admin::{ApiError, Body, Principal};
+use crate::api::{ApiError, Body, Principal};
 use crate::http::ClientIp;
 
 /// What the flow routes need. Cheap to clone.
@@ -692,7 +692,7 @@ async fn simulate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::Role;
+    use crate::api::Role;
     use axum::body::Body as HttpBody;
     use axum::extract::Request;
     use axum::http::Method;

@@ -7,6 +7,7 @@ mod admin_pages;
 mod agent_auth;
 mod agent_ws;
 mod agents_cmd;
+mod api;
 mod audit;
 mod callback_book;
 mod calls_api;

@@ -38,7 +38,7 @@ use hotline_store::Store;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::admin::ApiError;
+use crate::api::ApiError;
 use crate::audit::Actor;
 
 /// The largest upload accepted (413 above).
@@ -444,7 +444,7 @@ fn hound_header(body: &[u8]) -> ApiResult<hotline_media::WavInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::{Principal, Role};
+    use crate::api::{Principal, Role};
     use axum::Extension;
     use axum::body::Body;
     use axum::http::{Method, Request};

@@ -39,7 +39,7 @@ use hotline_store::{RecordingReader, StoredRecording, Uuid, open_recording};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::admin::{ApiError, Body as JsonBody};
+use crate::api::{ApiError, Body as JsonBody};
 use crate::audit::Actor;
 use crate::recording_api::{Range, RecordingAccess, parse_range, recording_error};
 
