@@ -270,20 +270,26 @@ struct ValidateReq {
     yaml: String,
 }
 
+impl ValidateReq {
+    /// The name given (checked), else what the text's `flow:` key says.
+    fn flow_name(&mut self) -> Result<String, ApiError> {
+        match self.name.take() {
+            Some(n) => {
+                check_name(&n)?;
+                Ok(n)
+            }
+            None => Ok(flow_key(&self.yaml).unwrap_or_else(|| "flow".into())),
+        }
+    }
+}
+
 async fn validate(
     State(st): State<FlowsApi>,
     Extension(p): Extension<Principal>,
-    Body(req): Body<ValidateReq>,
+    Body(mut req): Body<ValidateReq>,
 ) -> ApiResult<Json<Value>> {
     require_read(&p)?;
-    let name = match req.name {
-        Some(n) => {
-            check_name(&n)?;
-            n
-        }
-        // Without a name the flow is called what its `flow:` key says.
-        None => flow_key(&req.yaml).unwrap_or_else(|| "flow".into()),
-    };
+    let name = req.flow_name()?;
     let yaml = req.yaml;
     let sounds_dir = st.sounds_dir.clone();
     let errors = tokio::task::spawn_blocking(move || {
@@ -303,16 +309,10 @@ async fn validate(
 async fn graph(
     State(st): State<FlowsApi>,
     Extension(p): Extension<Principal>,
-    Body(req): Body<ValidateReq>,
+    Body(mut req): Body<ValidateReq>,
 ) -> ApiResult<Response> {
     require_read(&p)?;
-    let name = match req.name {
-        Some(n) => {
-            check_name(&n)?;
-            n
-        }
-        None => flow_key(&req.yaml).unwrap_or_else(|| "flow".into()),
-    };
+    let name = req.flow_name()?;
     let yaml = req.yaml;
     let sounds_dir = st.sounds_dir.clone();
     let done = tokio::task::spawn_blocking(move || {
