@@ -199,8 +199,14 @@ pub fn ensure_driver() -> bool {
 
 fn install_driver() -> bool {
     let dir = driver_dir();
-    let marker = dir.join("node_modules/playwright-core/package.json");
-    if marker.exists() {
+    // playwright-core (Chromium over CDP) and puppeteer-core (Firefox over
+    // WebDriver BiDi, tests/e2e/admin_firefox.rs).
+    let markers = [
+        dir.join("node_modules/playwright-core/package.json"),
+        dir.join("node_modules/puppeteer-core/package.json"),
+    ];
+    let installed = || markers.iter().all(|m| m.exists());
+    if installed() {
         return true;
     }
     let ok = Command::new("npm")
@@ -212,11 +218,12 @@ fn install_driver() -> bool {
             "--prefer-offline",
         ])
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+        .env("PUPPETEER_SKIP_DOWNLOAD", "1")
         .current_dir(&dir)
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    ok && marker.exists()
+    ok && installed()
 }
 
 /// The node driver of agent pages (`tests/driver/agents.mjs`).
@@ -238,10 +245,15 @@ impl AgentDriver {
     /// Another driver script of `tests/driver/` speaking the same protocol
     /// (e.g. `flows.mjs`, the admin console's Flows pages).
     pub fn start_script(script: &str, base: &str, browser: &Chromium) -> AgentDriver {
+        Self::start_node(script, &[base, &browser.cdp])
+    }
+
+    /// A driver script of `tests/driver/` with its own arguments (e.g.
+    /// `firefox.mjs`, which launches its browser itself).
+    pub fn start_node(script: &str, args: &[&str]) -> AgentDriver {
         let mut child = Command::new("node")
             .arg(driver_dir().join(script))
-            .arg(base)
-            .arg(&browser.cdp)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

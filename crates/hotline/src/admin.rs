@@ -159,9 +159,21 @@ fn digest(s: &str) -> [u8; 32] {
     sha2::Sha256::digest(s.as_bytes()).into()
 }
 
-/// The admin routes, mergeable into a router of any state.
+/// The admin routes without extras, mergeable into a router of any state
+/// (the tests' mount; serve.rs uses [`routes_with`]).
+#[cfg(test)]
 pub fn routes<S: Clone + Send + Sync + 'static>(state: AdminState) -> Router<S> {
-    Router::new()
+    routes_with(state, Router::new())
+}
+
+/// [`routes`] plus `extra`, behind the same authentication: how serve.rs
+/// mounts the OpenAPI document, whose module names every handler here and
+/// so cannot be named back (no import cycles between a crate's files).
+pub fn routes_with<S: Clone + Send + Sync + 'static>(
+    state: AdminState,
+    extra: Router<AdminState>,
+) -> Router<S> {
+    extra
         .route("/api/me", get(crate::admin_auth::me))
         .merge(crate::audit::routes(state.store.clone()))
         .route("/api/agents", get(list_agents).post(create_agent))
@@ -295,10 +307,31 @@ fn not_found(what: &'static str, id: String) -> ApiError {
     StoreError::NotFound { what, id }.into()
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/agents",
+    tag = "agents",
+    summary = "List agents",
+    responses(
+        (status = 200, description = "List agents"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn list_agents(State(st): State<AdminState>) -> ApiResult<Json<Vec<Agent>>> {
     Ok(Json(st.store.list_agents().await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/agents",
+    tag = "agents",
+    summary = "Create an agent",
+    request_body = serde_json::Value,
+    responses(
+        (status = 201, description = "Create an agent"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn create_agent(
     State(st): State<AdminState>,
     actor: Actor,
@@ -321,6 +354,17 @@ async fn create_agent(
     Ok((StatusCode::CREATED, Json(agent)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/agents/{id}",
+    tag = "agents",
+    summary = "One agent",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "One agent"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn get_agent(State(st): State<AdminState>, Path(id): Path<String>) -> ApiResult<Json<Agent>> {
     match st.store.agent(&id).await? {
         Some(agent) => Ok(Json(agent)),
@@ -328,6 +372,18 @@ async fn get_agent(State(st): State<AdminState>, Path(id): Path<String>) -> ApiR
     }
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/agents/{id}",
+    tag = "agents",
+    summary = "Change an agent",
+    params(("id" = String, Path)),
+    request_body = serde_json::Value,
+    responses(
+        (status = 200, description = "Change an agent"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn update_agent(
     State(st): State<AdminState>,
     actor: Actor,
@@ -363,6 +419,17 @@ async fn update_agent(
     Ok(Json(agent))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/agents/{id}",
+    tag = "agents",
+    summary = "Delete an agent",
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Delete an agent"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn delete_agent(
     State(st): State<AdminState>,
     actor: Actor,
@@ -377,6 +444,16 @@ async fn delete_agent(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/agents/states",
+    tag = "agents",
+    summary = "Current state of every agent",
+    responses(
+        (status = 200, description = "Current state of every agent"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn agent_states(State(st): State<AdminState>) -> ApiResult<Json<serde_json::Value>> {
     if let Some(live) = &st.live {
         let agents = live.borrow().clone();
@@ -407,6 +484,16 @@ struct CallbackQuery {
     limit: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/callbacks",
+    tag = "callbacks",
+    summary = "List booked callbacks",
+    responses(
+        (status = 200, description = "List booked callbacks"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn list_callbacks(
     State(st): State<AdminState>,
     axum::extract::Query(q): axum::extract::Query<CallbackQuery>,
@@ -441,6 +528,17 @@ fn callback_id(id: &str) -> Result<hotline_store::Uuid, ApiError> {
         .map_err(|_| ApiError(StatusCode::NOT_FOUND, format!("callback `{id}` not found")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/callbacks/{id}",
+    tag = "callbacks",
+    summary = "One callback",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "One callback"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn get_callback(
     State(st): State<AdminState>,
     Path(id): Path<String>,
@@ -453,6 +551,17 @@ async fn get_callback(
 
 /// An open callback (scheduled, queued or dialing) is cancelled; the desk
 /// drops its entry at its next look at the book. A finished one: 409.
+#[utoipa::path(
+    post,
+    path = "/api/callbacks/{id}/cancel",
+    tag = "callbacks",
+    summary = "Cancel a pending callback",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Cancel a pending callback"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn cancel_callback(
     State(st): State<AdminState>,
     actor: Actor,
@@ -479,10 +588,31 @@ async fn cancel_callback(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/queues",
+    tag = "queues",
+    summary = "List queues",
+    responses(
+        (status = 200, description = "List queues"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn list_queues(State(st): State<AdminState>) -> ApiResult<Json<Vec<Queue>>> {
     Ok(Json(st.store.list_queues().await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/queues",
+    tag = "queues",
+    summary = "Create a queue",
+    request_body = serde_json::Value,
+    responses(
+        (status = 201, description = "Create a queue"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn create_queue(
     State(st): State<AdminState>,
     actor: Actor,
@@ -512,6 +642,17 @@ fn queue_details(q: &Queue) -> serde_json::Value {
     v
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/queues/{name}",
+    tag = "queues",
+    summary = "One queue",
+    params(("name" = String, Path)),
+    responses(
+        (status = 200, description = "One queue"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn get_queue(
     State(st): State<AdminState>,
     Path(name): Path<String>,
@@ -522,6 +663,18 @@ async fn get_queue(
     }
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/queues/{name}",
+    tag = "queues",
+    summary = "Change a queue",
+    params(("name" = String, Path)),
+    request_body = serde_json::Value,
+    responses(
+        (status = 200, description = "Change a queue"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn update_queue(
     State(st): State<AdminState>,
     actor: Actor,
@@ -542,6 +695,17 @@ async fn update_queue(
     Ok(Json(queue))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/queues/{name}",
+    tag = "queues",
+    summary = "Delete a queue",
+    params(("name" = String, Path)),
+    responses(
+        (status = 204, description = "Delete a queue"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn delete_queue(
     State(st): State<AdminState>,
     actor: Actor,
@@ -556,6 +720,18 @@ async fn delete_queue(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/queues/{name}/members",
+    tag = "queues",
+    summary = "Replace the members of a queue",
+    params(("name" = String, Path)),
+    request_body = serde_json::Value,
+    responses(
+        (status = 200, description = "Replace the members of a queue"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn set_members(
     State(st): State<AdminState>,
     actor: Actor,

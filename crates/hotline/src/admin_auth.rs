@@ -101,6 +101,16 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AdminAuthState) -> Router
 }
 
 /// `GET /api/me`: who the request is authenticated as (behind `require_admin`).
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    tag = "session",
+    summary = "Who is signed in (agent id and role)",
+    responses(
+        (status = 200, description = "Who is signed in (agent id and role)"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 pub async fn me(Extension(p): Extension<Principal>) -> Json<serde_json::Value> {
     Json(json!({ "name": p.name, "role": p.role }))
 }

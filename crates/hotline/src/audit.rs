@@ -112,6 +112,16 @@ pub fn routes<S: Clone + Send + Sync + 'static>(store: Store) -> Router<S> {
         .with_state(store)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/audit",
+    tag = "audit",
+    summary = "Page through the audit log (newest first)",
+    responses(
+        (status = 200, description = "Page through the audit log (newest first)"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn list(
     State(store): State<Store>,
     q: Result<Query<AuditQuery>, QueryRejection>,

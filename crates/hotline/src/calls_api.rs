@@ -52,6 +52,16 @@ struct Page {
     next: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/calls",
+    tag = "calls",
+    summary = "Search call records (paged)",
+    responses(
+        (status = 200, description = "Search call records (paged)"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn search(
     State(store): State<Store>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -136,6 +146,17 @@ fn parse_time(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/calls/{call_id}",
+    tag = "calls",
+    summary = "One call with its timeline",
+    params(("call_id" = String, Path)),
+    responses(
+        (status = 200, description = "One call with its timeline"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn detail(
     State(store): State<Store>,
     Path(call_id): Path<String>,

@@ -253,6 +253,16 @@ async fn get_version(st: &FlowsApi, name: &str, v: i32) -> ApiResult<FlowVersion
 
 // ---- handlers ----
 
+#[utoipa::path(
+    get,
+    path = "/api/flows",
+    tag = "flows",
+    summary = "List flows with their published version",
+    responses(
+        (status = 200, description = "List flows with their published version"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn list(
     State(st): State<FlowsApi>,
     Extension(p): Extension<Principal>,
@@ -283,6 +293,17 @@ impl ValidateReq {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/flows/validate",
+    tag = "flows",
+    summary = "Validate a flow text, with error positions",
+    request_body = serde_json::Value,
+    responses(
+        (status = 200, description = "Validate a flow text, with error positions"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn validate(
     State(st): State<FlowsApi>,
     Extension(p): Extension<Principal>,
@@ -306,6 +327,17 @@ async fn validate(
 /// The flow's nodes (with where each starts in the text) and its edges
 /// (labelled by key or branch, as `hotline flows graph` draws them), for
 /// the console's SVG drawing. Only a flow that validates has a graph.
+#[utoipa::path(
+    post,
+    path = "/api/flows/graph",
+    tag = "flows",
+    summary = "Nodes and edges of a flow text",
+    request_body = serde_json::Value,
+    responses(
+        (status = 200, description = "Nodes and edges of a flow text"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn graph(
     State(st): State<FlowsApi>,
     Extension(p): Extension<Principal>,
@@ -371,6 +403,17 @@ fn flow_key(text: &str) -> Option<String> {
         .filter(|n| valid_flow_name(n).is_ok())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/flows/{name}/versions",
+    tag = "flows",
+    summary = "Versions of a flow",
+    params(("name" = String, Path)),
+    responses(
+        (status = 200, description = "Versions of a flow"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn versions(
     State(st): State<FlowsApi>,
     Extension(p): Extension<Principal>,
@@ -388,6 +431,17 @@ async fn versions(
     Ok(Json(all.iter().map(meta).collect()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/flows/{name}/versions/{v}",
+    tag = "flows",
+    summary = "One version of a flow",
+    params(("name" = String, Path), ("v" = String, Path)),
+    responses(
+        (status = 200, description = "One version of a flow"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn version(
     State(st): State<FlowsApi>,
     Extension(p): Extension<Principal>,
@@ -410,6 +464,18 @@ struct SaveReq {
     based_on: Option<i32>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/flows/{name}/versions",
+    tag = "flows",
+    summary = "Save a new draft version (409 when stale)",
+    params(("name" = String, Path)),
+    request_body = serde_json::Value,
+    responses(
+        (status = 201, description = "Save a new draft version (409 when stale)"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn save(
     State(st): State<FlowsApi>,
     Extension(p): Extension<Principal>,
@@ -497,6 +563,17 @@ struct DiffQuery {
     to: Option<i32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/flows/{name}/diff",
+    tag = "flows",
+    summary = "Unified diff between two versions",
+    params(("name" = String, Path)),
+    responses(
+        (status = 200, description = "Unified diff between two versions"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn diff(
     State(st): State<FlowsApi>,
     Extension(p): Extension<Principal>,
@@ -528,6 +605,17 @@ async fn diff(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/flows/{name}/versions/{v}/publish",
+    tag = "flows",
+    summary = "Publish a version",
+    params(("name" = String, Path), ("v" = String, Path)),
+    responses(
+        (status = 200, description = "Publish a version"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn publish(
     State(st): State<FlowsApi>,
     Extension(p): Extension<Principal>,
@@ -558,6 +646,18 @@ struct RollbackReq {
     comment: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/flows/{name}/rollback",
+    tag = "flows",
+    summary = "Roll back to an earlier version",
+    params(("name" = String, Path)),
+    request_body = serde_json::Value,
+    responses(
+        (status = 201, description = "Roll back to an earlier version"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn rollback(
     State(st): State<FlowsApi>,
     Extension(p): Extension<Principal>,
@@ -611,6 +711,18 @@ struct SimulateReq {
     fixtures: Option<Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/flows/{name}/simulate",
+    tag = "flows",
+    summary = "Walk a draft, a version or the published flow",
+    params(("name" = String, Path)),
+    request_body = serde_json::Value,
+    responses(
+        (status = 200, description = "Walk a draft, a version or the published flow"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn simulate(
     State(st): State<FlowsApi>,
     Extension(p): Extension<Principal>,

@@ -19,6 +19,7 @@ mod http;
 mod https;
 mod ivr;
 mod login_limit;
+mod openapi;
 mod privacy_cmd;
 mod prompts_api;
 mod recording_api;

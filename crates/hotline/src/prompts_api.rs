@@ -232,6 +232,16 @@ fn scan(dir: &Path) -> (Vec<String>, Vec<PromptRow>) {
     (languages, rows)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/prompts",
+    tag = "prompts",
+    summary = "List prompts per language",
+    responses(
+        (status = 200, description = "List prompts per language"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn list(State(st): State<PromptsApi>) -> ApiResult<Json<Value>> {
     let dir = st.dir()?.to_owned();
     let published = st.store.published_flows().await?;
@@ -265,6 +275,17 @@ async fn list(State(st): State<PromptsApi>) -> ApiResult<Json<Value>> {
     Ok(Json(answer))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/prompts/{lang}/{name}",
+    tag = "prompts",
+    summary = "Fetch a prompt file",
+    params(("lang" = String, Path), ("name" = String, Path)),
+    responses(
+        (status = 200, description = "Fetch a prompt file"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn fetch(
     State(st): State<PromptsApi>,
     UrlPath((lang, name)): UrlPath<(String, String)>,
@@ -321,6 +342,18 @@ fn ranged(headers: &HeaderMap, bytes: Vec<u8>) -> Response {
     }
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/prompts/{lang}/{name}",
+    tag = "prompts",
+    summary = "Upload (and convert) a prompt",
+    params(("lang" = String, Path), ("name" = String, Path)),
+    request_body = serde_json::Value,
+    responses(
+        (status = 200, description = "Upload (and convert) a prompt"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn upload(
     State(st): State<PromptsApi>,
     actor: Actor,

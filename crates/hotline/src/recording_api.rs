@@ -59,6 +59,17 @@ struct RecordingQuery {
     download: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/calls/{call_id}/recording",
+    tag = "calls",
+    summary = "Listen to or download a call recording (audited)",
+    params(("call_id" = String, Path)),
+    responses(
+        (status = 200, description = "Listen to or download a call recording (audited)"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn get_recording(
     State(st): State<RecordingAccess>,
     actor: crate::audit::Actor,

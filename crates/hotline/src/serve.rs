@@ -235,7 +235,7 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         active: active.clone(),
         draining: draining_rx,
     })
-    .merge(crate::admin::routes(admin))
+    .merge(crate::admin::routes_with(admin, crate::openapi::routes()))
     .merge(crate::agent_auth::agent_auth_routes(
         crate::agent_auth::AgentAuthState {
             secure_cookie: cert_files.is_some(),

@@ -96,6 +96,17 @@ struct PeaksQuery {
     n: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/calls/{call_id}/recording/peaks",
+    tag = "calls",
+    summary = "Waveform peaks of a recording",
+    params(("call_id" = String, Path)),
+    responses(
+        (status = 200, description = "Waveform peaks of a recording"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn peaks(
     State(st): State<RecordingAccess>,
     Path(call): Path<String>,
@@ -238,6 +249,16 @@ fn voicemail_json(v: &VoicemailRow) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/voicemails",
+    tag = "voicemails",
+    summary = "List voicemails",
+    responses(
+        (status = 200, description = "List voicemails"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn list(
     State(st): State<RecordingAccess>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -296,6 +317,18 @@ struct HandledBody {
     handled: bool,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/voicemails/{call_id}/handled",
+    tag = "voicemails",
+    summary = "Mark a voicemail handled or not",
+    params(("call_id" = String, Path)),
+    request_body = serde_json::Value,
+    responses(
+        (status = 200, description = "Mark a voicemail handled or not"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn set_handled(
     State(st): State<RecordingAccess>,
     actor: Actor,
@@ -332,6 +365,17 @@ struct AudioQuery {
     download: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/voicemails/{call_id}/audio",
+    tag = "voicemails",
+    summary = "Play a voicemail (audited)",
+    params(("call_id" = String, Path)),
+    responses(
+        (status = 200, description = "Play a voicemail (audited)"),
+        (status = 401, description = "Not signed in"),
+    ),
+)]
 async fn audio(
     State(st): State<RecordingAccess>,
     actor: Actor,
