@@ -113,14 +113,15 @@ const ops = {
   },
   // What the agent hears: `ms` of the stream #remote-audio plays, taken
   // through WebAudio at 8 kHz (the call's own rate), as 16-bit samples.
-  // Fails unless the element is playing it audibly.
-  async hear({ page: name, ms = 2000 }) {
+  // Fails unless the element is playing it audibly. `audio`: another
+  // element's id (the supervisor page's `monitor-audio`).
+  async hear({ page: name, ms = 2000, audio = 'remote-audio' }) {
     const page = pageOf(name);
-    return page.evaluate(async (ms) => {
-      const el = document.getElementById('remote-audio');
+    return page.evaluate(async ([ms, audio]) => {
+      const el = document.getElementById(audio);
       const stream = el.srcObject;
       if (!stream || el.paused || el.muted || el.volume === 0) {
-        throw new Error(`#remote-audio is not playing: srcObject ${!!stream}, paused ${el.paused}, muted ${el.muted}, volume ${el.volume}`);
+        throw new Error(`#${audio} is not playing: srcObject ${!!stream}, paused ${el.paused}, muted ${el.muted}, volume ${el.volume}`);
       }
       const ac = new AudioContext({ sampleRate: 8000 });
       await ac.resume();
@@ -149,7 +150,62 @@ const ops = {
       proc.disconnect();
       await ac.close();
       return { rate: 8000, samples: Array.from(out) };
-    }, ms);
+    }, [ms, audio]);
+  },
+  // A supervisor (or admin) signs in to the admin console in a new context
+  // and opens its Supervisor page (`/admin?raw-audio#supervisor`).
+  async openSupervisor({ page: name, user, password }) {
+    const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(15000);
+    const tag = (s) => log(`[${name}] ${s}`);
+    page.on('console', (m) => tag(`CONSOLE ${m.type()} ${m.text()}`));
+    page.on('pageerror', (e) => tag(`PAGEERROR ${e.message}`));
+    page.on('response', (r) => { if (r.status() >= 400) tag(`HTTP ${r.status()} ${r.url()}`); });
+    page.on('websocket', (ws) => {
+      tag(`WS open ${ws.url()}`);
+      ws.on('framereceived', (f) => tag(`WS <- ${String(f.payload).slice(0, 200)}`));
+      ws.on('framesent', (f) => { if (!String(f.payload).includes('"ping"')) tag(`WS -> ${String(f.payload).slice(0, 200)}`); });
+    });
+    pages.set(name, { ctx, page });
+    await page.goto(`${base}/admin?raw-audio#supervisor`, { timeout: 15000 });
+    await page.fill('#login-id', user);
+    await page.fill('#login-password', password);
+    await page.click('#login-submit'); // also the first click: unlocks audio
+    await page.waitForSelector('#live-calls');
+    return {};
+  },
+  // Waits for `call` in the Supervisor page's list and clicks its `mode`
+  // button (listen, whisper, barge); then waits until the page says that
+  // mode is in force (the gateway confirmed it).
+  async monitor({ page: name, call, mode }) {
+    const page = pageOf(name);
+    const button = `#live-calls tr[data-call="${call}"] button[data-mode="${mode}"]`;
+    await page.waitForSelector(button);
+    await page.click(button);
+    await page.waitForSelector(`#monitor-status[data-state="${mode}"][data-call="${call}"]`);
+    return { status: await page.textContent('#monitor-status') };
+  },
+  // Waits until the Supervisor page's monitor is in `state` (idle, listen,
+  // whisper, barge); its status line.
+  async waitMonitor({ page: name, state }) {
+    const page = pageOf(name);
+    await page.waitForSelector(`#monitor-status[data-state="${state}"]`);
+    return { status: await page.textContent('#monitor-status') };
+  },
+  // Clicks the Supervisor page's Stop; waits until it is idle.
+  async monitorStop({ page: name }) {
+    const page = pageOf(name);
+    await page.click('#monitor-stop');
+    await page.waitForSelector('#monitor-status[data-state="idle"]');
+    return { status: await page.textContent('#monitor-status') };
+  },
+  // The Supervisor page's RTP counters (its peer connection).
+  async monitorStats({ page: name }) {
+    const page = pageOf(name);
+    const stats = await page.evaluate(() => window.hotlineMonitor.stats());
+    const playing = await page.$eval('#monitor-audio', (a) => !a.paused && !!a.srcObject);
+    return { stats, remoteAudioPlaying: playing };
   },
   // A network blip: the page's socket drops (close 4000) and reconnects.
   // The link indicator must be seen going down and then up again.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use hotline_desk::{DeskInput, DeskNotice, DialRequest, QueuedCall};
+use hotline_desk::{DeskInput, DeskNotice, DialRequest, MonitorAction, MonitorStatus, QueuedCall};
 use hotline_ivr::LookupSource;
 use hotline_media::{CallRecorder, PortLease, RtpPacket, alaw_decode, ulaw_encode};
 use hotline_sip::{
@@ -32,6 +32,7 @@ use crate::context::CallContext;
 use crate::core::{CallCore, CallInput, CallOutput, RecorderFor, RtpError, SipCommand};
 use crate::event::CallEventStamper;
 use crate::rtp::bind_rtp;
+use crate::rtp_meter::RtpMeter;
 use crate::srtp::{self, CallSrtp};
 
 /// Datagrams read per media tick at most (a call sends 2 per 40 ms).
@@ -104,6 +105,17 @@ struct Rtp {
     _lease: PortLease,
 }
 
+/// A supervisor's audio leg's channels (the core decides who hears it).
+struct MonitorLeg {
+    supervisor: String,
+    to_supervisor: AgentSender,
+    from_supervisor: mpsc::Receiver<Vec<u8>>,
+    events: mpsc::UnboundedReceiver<AgentEvent>,
+    /// The hub session, closed when the leg leaves.
+    session: String,
+    status: mpsc::UnboundedSender<MonitorStatus>,
+}
+
 /// The agent's audio leg's channels (the core knows whether it is bridged).
 struct Leg {
     to_agent: AgentSender,
@@ -120,11 +132,14 @@ struct CallShell {
     sip_open: bool,
     notices: Option<mpsc::Receiver<DeskNotice>>,
     leg: Option<Leg>,
+    monitor: Option<MonitorLeg>,
     rtp: Option<Rtp>,
     /// SRTP contexts while the caller's media has SDES keys.
     srtp: Option<CallSrtp>,
     lookup_tx: mpsc::Sender<LookupAnswer>,
     lookup_rx: mpsc::Receiver<LookupAnswer>,
+    /// The call's share of the RTP counters of `/metrics`.
+    meter: RtpMeter,
 }
 
 impl CallShell {
@@ -146,10 +161,12 @@ impl CallShell {
             sip_open: true,
             notices,
             leg: None,
+            monitor: None,
             rtp: None,
             srtp: None,
             lookup_tx,
             lookup_rx,
+            meter: RtpMeter::default(),
         }
     }
 
@@ -197,7 +214,8 @@ impl CallShell {
                 frame = next_tick(&mut clock), if talking => match frame {
                     Some(frame) => {
                         self.on_received(&mut buf).await;
-                        self.on_frames(frame, &mut last_frame, &mut out).await;
+                        let late = self.on_frames(frame, &mut last_frame, &mut out).await;
+                        self.meter.observe(self.core.media_stats(), late);
                     }
                     None => self.input(CallInput::ClockStopped).await,
                 },
@@ -209,6 +227,21 @@ impl CallShell {
                         self.leg = Some(Leg::from(leg));
                         self.input(CallInput::AgentLeg { agent }).await;
                     }
+                    Some(DeskNotice::Monitor {
+                        supervisor,
+                        action: MonitorAction::Start { mode, leg, session, status },
+                    }) => {
+                        self.replace_monitor(MonitorLeg {
+                            supervisor: supervisor.clone(),
+                            to_supervisor: leg.to_agent,
+                            from_supervisor: leg.from_agent,
+                            events: leg.events,
+                            session,
+                            status,
+                        })
+                        .await;
+                        self.input(CallInput::MonitorStart { supervisor, mode }).await;
+                    }
                     Some(n) => self.input(CallInput::Desk(n)).await,
                     None => {
                         self.notices = None;
@@ -218,6 +251,10 @@ impl CallShell {
                 from = from_agent(&mut self.leg, bridged) => match from {
                     FromAgent::Frame(frame) => self.input(CallInput::AgentAudio(&frame)).await,
                     FromAgent::Event(ev) => self.input(CallInput::AgentLegEvent(ev)).await,
+                },
+                from = from_monitor(&mut self.monitor) => match from {
+                    FromAgent::Frame(frame) => self.input(CallInput::MonitorAudio(&frame)).await,
+                    FromAgent::Event(ev) => self.input(CallInput::MonitorLegEvent(ev)).await,
                 },
                 _ = &mut sleep, if armed.is_some() => {
                     // Fired: re-arm from the next deadline on the next turn.
@@ -234,6 +271,7 @@ impl CallShell {
                 }
             }
         }
+        self.meter.flush();
     }
 
     /// Feeds one input to the core and carries out what it asks.
@@ -270,16 +308,18 @@ impl CallShell {
     }
 
     /// Produces the frames up to [`BATCH`] ticks ahead of `frame` and hands
-    /// them to the pacer, each for the tick it is due on.
-    async fn on_frames(&mut self, frame: u64, last: &mut u64, out: &mut Vec<u8>) {
+    /// them to the pacer, each for the tick it is due on. Returns the frames
+    /// owed beyond one batch: late, because the actor woke late.
+    async fn on_frames(&mut self, frame: u64, last: &mut u64, out: &mut Vec<u8>) -> u64 {
         let target = frame + BATCH;
+        let late = target.saturating_sub(*last).saturating_sub(BATCH);
         // Catch up on frames a late wake-up missed, but never more than a
         // second's worth (50 frames, `target` included).
         let first = (*last + 1).max(target.saturating_sub(49));
         *last = target.max(*last);
         for due in first..=target {
             if !self.core.is_talking() {
-                return;
+                return late;
             }
             out.clear();
             let to = self.core.media_frame(Instant::now(), Utc::now(), out);
@@ -292,12 +332,13 @@ impl CallShell {
             }
             self.drain().await;
         }
+        late
     }
 
     /// The caller's voice, to the agent: the RTP payload as it came when
     /// both sides speak PCMU (the agent leg is PCMU only); PCMA is
     /// converted per sample.
-    fn forward_to_agent(&self, datagram: &[u8]) {
+    fn forward_to_agent(&mut self, datagram: &[u8]) {
         let Some(leg) = &self.leg else { return };
         if !self.core.caller_to_agent() {
             return;
@@ -311,19 +352,51 @@ impl CallShell {
         if pkt.payload_type != offer.payload_type || pkt.payload.is_empty() {
             return;
         }
-        match offer.codec {
-            Codec::Pcmu => {
-                leg.to_agent.send(pkt.payload);
-            }
+        // Per packet: converted on the stack, not in a fresh Vec.
+        let mut converted = [0u8; 2048];
+        let pcmu = match offer.codec {
+            Codec::Pcmu => pkt.payload,
             Codec::Pcma => {
-                // Per packet: converted on the stack, not in a fresh Vec.
-                let mut converted = [0u8; 2048];
                 let n = pkt.payload.len().min(converted.len());
                 for (out, &a) in converted.iter_mut().zip(&pkt.payload[..n]) {
                     *out = ulaw_encode(alaw_decode(a));
                 }
-                leg.to_agent.send(&converted[..n]);
+                &converted[..n]
             }
+        };
+        if self.core.monitored() {
+            return self.forward_monitored(pcmu);
+        }
+        leg.to_agent.send(pcmu);
+    }
+
+    /// A caller frame while a supervisor is on: the core mixes what the
+    /// agent and the supervisor hear (core/monitor.rs).
+    fn forward_monitored(&mut self, pcmu: &[u8]) {
+        let (mut to_agent, mut to_sup) = (Vec::new(), Vec::new());
+        let route = self
+            .core
+            .route_caller_frame(pcmu, &mut to_agent, &mut to_sup);
+        if let Some(leg) = &self.leg {
+            leg.to_agent
+                .send(if route.agent_mixed { &to_agent } else { pcmu });
+        }
+        if let (true, Some(m)) = (route.supervisor, &self.monitor) {
+            m.to_supervisor.send(&to_sup);
+        }
+    }
+
+    /// A new supervisor leg replaces any other (its hub session is closed).
+    async fn replace_monitor(&mut self, leg: MonitorLeg) {
+        if let Some(old) = self.monitor.replace(leg) {
+            self.close_monitor(old).await;
+        }
+    }
+
+    async fn close_monitor(&self, m: MonitorLeg) {
+        tracing::debug!(supervisor = %m.supervisor, "supervisor leg closed");
+        if let Some(desk) = &self.ctx.desk {
+            desk.hub().close(&m.session).await;
         }
     }
 
@@ -371,6 +444,15 @@ impl CallShell {
                     self.leg = None;
                     if let (Some(session), Some(desk)) = (hub_session, &self.ctx.desk) {
                         desk.hub().close(&session).await;
+                    }
+                }
+                CallOutput::Monitor(status) => {
+                    let stopped = matches!(status, MonitorStatus::Stopped(_));
+                    if let Some(m) = &self.monitor {
+                        let _ = m.status.send(status);
+                    }
+                    if stopped && let Some(m) = self.monitor.take() {
+                        self.close_monitor(m).await;
                     }
                 }
                 CallOutput::ReleaseRtp => self.rtp = None,
@@ -467,6 +549,18 @@ async fn recv<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// The supervisor leg's next frame or event; pending while there is none.
+async fn from_monitor(leg: &mut Option<MonitorLeg>) -> FromAgent {
+    let Some(l) = leg else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        Some(frame) = l.from_supervisor.recv() => FromAgent::Frame(frame),
+        Some(ev) = l.events.recv() => FromAgent::Event(ev),
+        else => std::future::pending().await,
     }
 }
 

@@ -27,14 +27,15 @@ mod event;
 mod flow;
 mod router;
 mod rtp;
+mod rtp_meter;
 mod srtp;
 
 pub use actor::run_call;
 pub use clock::{FRAME, MediaClock};
 pub use context::{CallContext, CallSettings};
 pub use core::{
-    CallCore, CallInput, CallOutput, CoreConfig, Ending, RecorderFor, RtpError, SipCommand,
-    desk_input_name,
+    CallCore, CallInput, CallOutput, CallerRoute, CoreConfig, Ending, MIX_FIFO_SAMPLES,
+    RecorderFor, RtpError, SipCommand, desk_input_name,
 };
 pub use event::{CallEvent, CallEventStamper, EndedBy, EventData, EventLog, EventSink};
 pub use flow::{BoxFuture, FlowFactory, LookupProvider, builtin_flow};

@@ -41,6 +41,7 @@ nodes:
       4: agent
       5: missing
       6: card
+      7: rate
     on_exhausted: bye
   card:
     type: gather
@@ -75,6 +76,9 @@ nodes:
   agent:
     type: enqueue
     queue: support
+  rate:
+    type: survey
+    next: bye
   missing:
     type: play
     prompt: no-such-prompt
@@ -95,6 +99,10 @@ const PROMPTS: &[&str] = &[
     "agent-lost",
     "connecting-agent",
     "callback-confirmed",
+    "survey-rate",
+    "sorry-invalid",
+    "survey-comment",
+    "survey-thanks",
 ];
 
 /// A PCM16 8 kHz mono WAV of `samples` samples.
@@ -326,6 +334,7 @@ impl Call {
                 }
                 CallOutput::Desk(input) => self.desk.push(desk_input_name(&input)),
                 CallOutput::CloseAgentLeg { hub_session } => self.legs_closed.push(hub_session),
+                CallOutput::Monitor(_) => {}
                 CallOutput::ReleaseRtp => {}
                 CallOutput::Done => self.done = true,
             }
@@ -686,7 +695,10 @@ fn an_agent_answers_bridges_hangs_up_and_wraps_up() {
         started,
         "no prompt over the agent"
     );
-    c.notice(DeskNotice::AgentHungUp { agent: "a1".into() });
+    c.notice(DeskNotice::AgentHungUp {
+        agent: "a1".into(),
+        survey: None,
+    });
     assert_eq!(c.hangup(), (EndedBy::Agent, "agent_hangup"));
     assert_eq!(c.hangups_sent(), 1);
     assert_eq!(c.desk, ["LegConnected", "CallEnded"]);
@@ -1031,7 +1043,10 @@ fn a_busy_callback_fails_the_attempt() {
 #[test]
 fn an_agent_giving_up_while_it_rings_cancels_the_callback() {
     let mut c = callback("cb-agent-gone");
-    c.notice(DeskNotice::AgentHungUp { agent: "a1".into() });
+    c.notice(DeskNotice::AgentHungUp {
+        agent: "a1".into(),
+        survey: None,
+    });
     assert_eq!(c.hangups_sent(), 1);
     c.notice(DeskNotice::AgentLost {
         agent: "a1".into(),
@@ -1157,7 +1172,11 @@ fn random_inputs_keep_the_invariants_and_close_every_record() {
                     }),
                     _ => c.notice(DeskNotice::Mute { on: true }),
                 },
-                _ => c.notice(DeskNotice::AgentHungUp { agent: agent() }),
+                // Half the time the queue asks for a survey.
+                _ => c.notice(DeskNotice::AgentHungUp {
+                    agent: agent(),
+                    survey: (rng.below(2) == 0).then(|| "support".to_owned()),
+                }),
             }
             if let Err(e) = c.core.check_invariants() {
                 panic!("seed {seed}: {e}; events {:?}", c.kinds());
@@ -1471,4 +1490,223 @@ fn an_agent_pauses_and_resumes_the_recording() {
     let k = c.kinds();
     let last_resume = k.iter().rposition(|k| *k == "recording_resumed").unwrap();
     assert!(last_resume < k.iter().position(|k| *k == "hangup").unwrap());
+}
+
+// ---- the satisfaction survey ------------------------------------------------
+
+/// A queued call the agent answered, talked on and hung up; the queue asks
+/// for a survey, so the caller stays on the line.
+fn surveyed(name: &str) -> Call {
+    let mut c = queued(name);
+    c.notice(DeskNotice::Accepted { agent: "a1".into() });
+    c.input(CallInput::AgentLeg { agent: "a1".into() });
+    c.advance(Duration::from_secs(2));
+    c.notice(DeskNotice::AgentHungUp {
+        agent: "a1".into(),
+        survey: Some("support".into()),
+    });
+    c
+}
+
+impl Call {
+    fn survey_kinds(&self) -> Vec<&str> {
+        self.kinds()
+            .into_iter()
+            .filter(|k| k.starts_with("survey_"))
+            .collect()
+    }
+
+    fn survey_ended(&self) -> Option<&str> {
+        self.events.iter().find_map(|(e, _)| match e {
+            EventData::SurveyEnded { reason } => Some(reason.as_str()),
+            _ => None,
+        })
+    }
+
+    fn score(&self) -> Option<u8> {
+        self.events.iter().find_map(|(e, _)| match e {
+            EventData::SurveyAnswered { score } => Some(*score),
+            _ => None,
+        })
+    }
+
+    fn comment(&self) -> Option<(String, u64)> {
+        self.events.iter().find_map(|(e, _)| match e {
+            EventData::SurveyComment { path, duration_ms } => Some((path.clone(), *duration_ms)),
+            _ => None,
+        })
+    }
+
+    fn wrap_up(&mut self) {
+        self.notice(DeskNotice::WrapUpDone {
+            agent: "a1".into(),
+            disposition: Some("resolved".into()),
+            notes: String::new(),
+            seconds: 4,
+        });
+    }
+}
+
+#[test]
+fn a_queue_survey_takes_a_score_and_a_comment_then_ends_as_the_agent_did() {
+    let mut c = surveyed("survey-5");
+    // The agent is let go at once (their wrap-up starts); the caller stays.
+    assert_eq!(c.desk, ["CallEnded"]);
+    assert_eq!(c.legs_closed.len(), 1);
+    assert_eq!(c.hangups_sent(), 0);
+    assert!(c.core.is_talking() && !c.core.caller_to_agent());
+    assert!(matches!(
+        &c.events.iter().find(|(e, _)| e.kind() == "survey_started").unwrap().0,
+        EventData::SurveyStarted { via, queue: Some(q) } if via == "queue" && q == "support"
+    ));
+    assert_eq!(c.prompts_started().last(), Some(&"en/survey-rate"));
+    c.advance(Duration::from_millis(300));
+    c.digit('5');
+    assert_eq!(c.score(), Some(5));
+    let p = c.prompts_started();
+    assert_eq!(p[p.len() - 2..], ["en/survey-comment", "en/beep"]);
+    // The invitation and its tone end: the comment is recorded.
+    c.advance(Duration::from_millis(300));
+    // The agent's wrap-up comes meanwhile, and the desk lets go of the
+    // call: the wrap-up waits for the end of the call.
+    c.wrap_up();
+    c.input(CallInput::DeskGone);
+    assert_eq!(c.count("wrap_up"), 0);
+    c.advance(Duration::from_secs(2));
+    c.digit('#');
+    let (path, ms) = c.comment().expect("a survey_comment");
+    assert!(Path::new(&path).is_file(), "{path}");
+    assert!(path.ends_with("-survey-1.wav"), "{path}");
+    assert!(ms >= 1900, "{ms}");
+    assert_eq!(c.survey_ended(), Some("answered"));
+    assert_eq!(c.prompts_started().last(), Some(&"en/survey-thanks"));
+    assert_eq!(c.hangups_sent(), 0, "not before the thanks");
+    c.advance(Duration::from_millis(300));
+    assert_eq!(c.hangups_sent(), 1);
+    assert_eq!(c.hangup(), (EndedBy::Agent, "agent_hangup"));
+    assert_in_order(
+        &c.kinds(),
+        &[
+            "agent_answered",
+            "survey_started",
+            "survey_answered",
+            "survey_comment",
+            "survey_ended",
+            "hangup",
+            "recording",
+            "wrap_up",
+            "call_ended",
+        ],
+    );
+    assert_eq!(c.desk, ["CallEnded"], "the desk is told once");
+    c.assert_closed();
+}
+
+#[test]
+fn a_caller_hanging_up_during_the_comment_keeps_it_and_the_score() {
+    let mut c = surveyed("survey-bye-comment");
+    c.advance(Duration::from_millis(300));
+    c.digit('4');
+    c.advance(Duration::from_secs(1));
+    c.caller_hangs_up();
+    assert_eq!(c.score(), Some(4));
+    assert!(c.comment().is_some(), "{:?}", c.kinds());
+    assert_eq!(c.survey_ended(), Some("answered"));
+    assert_eq!(c.hangups_sent(), 0, "the caller hung up");
+    // The talk ended when the agent hung up, whoever ends the survey.
+    assert_eq!(c.hangup(), (EndedBy::Agent, "agent_hangup"));
+    assert_eq!(c.count("call_ended"), 0, "waits for the wrap-up");
+    c.wrap_up();
+    assert_eq!(c.last_kinds(2), ["wrap_up", "call_ended"]);
+    c.assert_closed();
+}
+
+#[test]
+fn a_caller_hanging_up_before_keying_a_score_is_not_a_response() {
+    let mut c = surveyed("survey-bye");
+    c.advance(Duration::from_millis(500));
+    c.caller_hangs_up();
+    assert_eq!(c.survey_kinds(), ["survey_started", "survey_ended"]);
+    assert_eq!(c.survey_ended(), Some("hangup"));
+    assert_eq!(c.score(), None);
+    c.wrap_up();
+    c.assert_closed();
+}
+
+#[test]
+fn a_wrong_key_asks_once_more_then_a_valid_one_counts() {
+    let mut c = surveyed("survey-invalid");
+    c.advance(Duration::from_millis(300));
+    c.digit('9');
+    let p = c.prompts_started();
+    assert_eq!(p[p.len() - 2..], ["en/sorry-invalid", "en/survey-rate"]);
+    assert_eq!(c.score(), None);
+    c.advance(Duration::from_millis(300));
+    c.digit('3');
+    assert_eq!(c.score(), Some(3));
+    // No comment: it ends at its limit, empty but kept.
+    c.advance(Duration::from_secs(31));
+    assert_eq!(c.survey_ended(), Some("answered"));
+    c.advance(Duration::from_millis(300));
+    assert_eq!(c.hangups_sent(), 1);
+    c.wrap_up();
+    c.assert_closed();
+}
+
+#[test]
+fn no_key_after_the_retry_ends_the_survey_without_a_score() {
+    let mut c = surveyed("survey-silent");
+    c.advance(Duration::from_secs(15));
+    let rates = c
+        .prompts_started()
+        .iter()
+        .filter(|p| **p == "en/survey-rate")
+        .count();
+    assert_eq!(rates, 2, "asked twice");
+    assert_eq!(c.survey_ended(), Some("no_input"));
+    assert_eq!(c.survey_kinds(), ["survey_started", "survey_ended"]);
+    assert_eq!(c.hangups_sent(), 1);
+    assert_eq!(c.hangup(), (EndedBy::Agent, "agent_hangup"));
+    c.wrap_up();
+    c.assert_closed();
+}
+
+#[test]
+fn without_the_queue_setting_or_when_the_caller_leaves_first_there_is_no_survey() {
+    let mut c = queued("survey-off");
+    c.notice(DeskNotice::Accepted { agent: "a1".into() });
+    c.input(CallInput::AgentLeg { agent: "a1".into() });
+    c.caller_hangs_up();
+    assert_eq!(c.hangup(), (EndedBy::Caller, "BYE"));
+    c.wrap_up();
+    assert!(c.survey_kinds().is_empty());
+    c.assert_closed();
+}
+
+#[test]
+fn a_flow_survey_node_runs_the_survey_then_goes_on() {
+    let mut c = Call::confirmed("survey-flow", false);
+    c.digit('7');
+    let (started, node) = c
+        .events
+        .iter()
+        .find(|(e, _)| e.kind() == "survey_started")
+        .expect("survey_started");
+    assert!(
+        matches!(started, EventData::SurveyStarted { via, queue: None } if via == "flow"),
+        "{started:?}"
+    );
+    assert_eq!(node.as_deref(), Some("rate"));
+    c.advance(Duration::from_millis(300));
+    c.digit('2');
+    c.advance(Duration::from_millis(300));
+    c.advance(Duration::from_secs(1));
+    c.digit('#');
+    assert_eq!(c.survey_ended(), Some("answered"));
+    // The thanks, then the flow's next node says goodbye and hangs up.
+    c.advance(Duration::from_millis(500));
+    assert_in_order(&c.prompts_started(), &["en/survey-thanks", "en/goodbye"]);
+    assert_eq!(c.hangup(), (EndedBy::Gateway, "flow_ended"));
+    assert_eq!(c.score(), Some(2));
+    c.assert_closed();
 }

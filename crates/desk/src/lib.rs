@@ -30,6 +30,7 @@ pub use core::{CoreInput, DeskCore, DeskOutput, RECONNECT_GRACE};
 pub use policy::DialPolicy;
 pub use protocol::{
     AgentSocketEvent, BookedCallback, CallInfo, CallbackProgress, DeskInput, DeskNotice,
-    DeskOverview, DialOrder, DialRequest, Dialer, QueuedCall,
+    DeskOverview, DialOrder, DialRequest, Dialer, MonitorAction, MonitorStatus, QueueDepth,
+    QueuedCall,
 };
 pub use task::{AgentDesk, DeskHandle};

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use hotline_routing::{AgentConfig, Overflow, QueueConfig};
 use hotline_webphone::AgentLeg;
+use hotline_webphone::monitor::MonitorMode;
 use hotline_webphone::protocol::{CallbackSummary, ClientMsg, QueueSummary, ServerMsg};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -122,10 +123,14 @@ pub enum DeskNotice {
         /// The WebRTC audio to bridge with the caller's RTP.
         leg: AgentLeg,
     },
-    /// The agent hung up: the actor ends the caller's side.
+    /// The agent hung up: the actor ends the caller's side, or keeps the
+    /// caller for the satisfaction survey.
     AgentHungUp {
         /// The agent who hung up.
         agent: String,
+        /// The call's queue, when its `survey` setting is on: the caller
+        /// hears the survey before the call ends.
+        survey: Option<String>,
     },
     /// The agent's page went away mid-call: back in the queue, or released.
     AgentLost {
@@ -162,6 +167,14 @@ pub enum DeskNotice {
         /// `0`–`9`, `*`, `#` or `A`–`D`.
         digit: char,
     },
+    /// A supervisor joins, switches mode on, or leaves the call (relayed
+    /// by the desk's task from `/admin/monitor/ws`, never by its core).
+    Monitor {
+        /// The supervisor's (or admin's) login.
+        supervisor: String,
+        /// What they asked for.
+        action: MonitorAction,
+    },
     /// The agent left wrap-up for this call (submitted, or the timer ran out).
     WrapUpDone {
         /// The agent who wrapped up.
@@ -189,7 +202,14 @@ impl std::fmt::Debug for DeskNotice {
             }
             DeskNotice::Accepted { agent } => write!(f, "Accepted({agent})"),
             DeskNotice::Leg { agent, .. } => write!(f, "Leg({agent})"),
-            DeskNotice::AgentHungUp { agent } => write!(f, "AgentHungUp({agent})"),
+            DeskNotice::AgentHungUp {
+                agent,
+                survey: None,
+            } => write!(f, "AgentHungUp({agent})"),
+            DeskNotice::AgentHungUp {
+                agent,
+                survey: Some(queue),
+            } => write!(f, "AgentHungUp({agent}, survey of {queue})"),
             DeskNotice::AgentLost { agent, requeued } => {
                 write!(f, "AgentLost({agent}, {requeued})")
             }
@@ -200,6 +220,9 @@ impl std::fmt::Debug for DeskNotice {
                 write!(f, "RecordingPause({agent}, {on})")
             }
             DeskNotice::Dtmf { digit } => write!(f, "Dtmf({digit})"),
+            DeskNotice::Monitor { supervisor, action } => {
+                write!(f, "Monitor({supervisor}, {action:?})")
+            }
             DeskNotice::WrapUpDone {
                 agent,
                 disposition,
@@ -209,6 +232,52 @@ impl std::fmt::Debug for DeskNotice {
                 f,
                 "WrapUpDone({agent}, {disposition:?}, {notes:?}, {seconds})"
             ),
+        }
+    }
+}
+
+/// A supervisor's request about a call they monitor.
+pub enum MonitorAction {
+    /// Join in `mode` with this audio leg (the hub session `session`);
+    /// `status` hears what became of it, ending with one
+    /// [`MonitorStatus::Stopped`] (`not_on_call` when the call has no agent
+    /// bridged or is unknown).
+    Start {
+        /// Listen, whisper or barge.
+        mode: MonitorMode,
+        /// The supervisor's WebRTC audio, on the agents' media hub.
+        leg: AgentLeg,
+        /// The hub session of `leg`, closed when the leg leaves the call.
+        session: String,
+        /// Where the call reports the leg's progress (the socket tells the page).
+        status: mpsc::UnboundedSender<MonitorStatus>,
+    },
+    /// Switch mode on the same leg.
+    Mode(MonitorMode),
+    /// Leave the call.
+    Stop,
+}
+
+/// What became of a supervisor's leg, reported by the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MonitorStatus {
+    /// The call took the leg: audio flows in this mode.
+    Started(MonitorMode),
+    /// A mode switch took effect.
+    Mode(MonitorMode),
+    /// The leg left the call (the last status): `supervisor`, `call_ended`,
+    /// `agent_lost`, `media_lost`, `replaced` or `not_on_call`.
+    Stopped(String),
+}
+
+impl std::fmt::Debug for MonitorAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MonitorAction::Start { mode, session, .. } => {
+                write!(f, "Start({}, {session})", mode.as_str())
+            }
+            MonitorAction::Mode(mode) => write!(f, "Mode({})", mode.as_str()),
+            MonitorAction::Stop => f.write_str("Stop"),
         }
     }
 }
@@ -373,6 +442,17 @@ pub enum DeskInput {
         /// Every agent, replacing the previous set.
         agents: Vec<AgentConfig>,
     },
+    /// A supervisor's monitoring request, passed on to the call's actor
+    /// as [`DeskNotice::Monitor`] (the core takes no part: monitoring is no
+    /// routing decision). An unknown call: `status` hears `not_on_call`.
+    Monitor {
+        /// The desk's id of the call.
+        call: String,
+        /// The supervisor's (or admin's) login.
+        supervisor: String,
+        /// What they asked for.
+        action: MonitorAction,
+    },
     /// What `agent`'s page shows when idle (see [`crate::DeskHandle::overview`]).
     Overview {
         /// The agent whose page asks.
@@ -380,4 +460,23 @@ pub enum DeskInput {
         /// Where the overview goes.
         reply: oneshot::Sender<DeskOverview>,
     },
+    /// Every queue's waiting calls (for `/metrics`; see
+    /// [`crate::DeskHandle::queue_depths`]).
+    QueueDepths {
+        /// Where the depths go, one per queue, by name.
+        reply: oneshot::Sender<Vec<QueueDepth>>,
+    },
+}
+
+/// One queue's load right now (a `/metrics` scrape's view).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// The queue's name.
+    pub queue: String,
+    /// Calls not yet connected to an agent, callback entries included.
+    pub waiting: usize,
+    /// How long the longest-waiting of them has waited.
+    pub longest_wait: Duration,
+    /// Members available for an offer now.
+    pub agents_available: usize,
 }

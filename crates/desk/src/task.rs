@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::core::{CoreInput, DeskCore, DeskOutput};
 use crate::protocol::{
     AgentSocketEvent, CallbackProgress, DeskInput, DeskNotice, DeskOverview, DialOrder, Dialer,
+    MonitorAction, MonitorStatus, QueueDepth,
 };
 
 /// After a dropped page, when to look at the agent's audio, and how long
@@ -52,6 +53,14 @@ impl DeskHandle {
     /// The media hub agents' WebRTC legs run on.
     pub fn hub(&self) -> &AgentMediaHub {
         &self.hub
+    }
+
+    /// Every queue's waiting calls and available members (for `/metrics`);
+    /// `None` if the desk is gone.
+    pub async fn queue_depths(&self) -> Option<Vec<QueueDepth>> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(DeskInput::QueueDepths { reply }).await.ok()?;
+        rx.await.ok()
     }
 
     /// `agent`'s queues and the callbacks in them; `None` if the desk is gone.
@@ -193,8 +202,20 @@ impl AgentDesk {
             DeskInput::Booked { due, cancelled } => CoreInput::Booked { due, cancelled },
             DeskInput::Configure { queues, agents } => CoreInput::Configure { queues, agents },
             DeskInput::SetDialPolicy(p) => CoreInput::SetDialPolicy(p),
+            DeskInput::Monitor {
+                call,
+                supervisor,
+                action,
+            } => {
+                self.monitor(call, supervisor, action);
+                return;
+            }
             DeskInput::Overview { agent, reply } => {
                 let _ = reply.send(self.core.overview(&agent, now));
+                return;
+            }
+            DeskInput::QueueDepths { reply } => {
+                let _ = reply.send(queue_depths(self.core.acd(), now));
                 return;
             }
         };
@@ -252,6 +273,24 @@ impl AgentDesk {
                     self.states.send_replace(self.core.agent_views());
                 }
             }
+        }
+    }
+
+    /// Passes a supervisor's request to the call's actor; a call the desk
+    /// has no channel to ends the request at once.
+    fn monitor(&self, call: String, supervisor: String, action: MonitorAction) {
+        let notice = DeskNotice::Monitor { supervisor, action };
+        let refused = match self.notices.get(&CallId::new(call.clone())) {
+            Some(tx) => tx.try_send(notice).err().map(|e| e.into_inner()),
+            None => Some(notice),
+        };
+        if let Some(DeskNotice::Monitor {
+            action: MonitorAction::Start { status, .. },
+            ..
+        }) = refused
+        {
+            tracing::info!(%call, "monitor refused: the desk has no such call");
+            let _ = status.send(MonitorStatus::Stopped("not_on_call".into()));
         }
     }
 
@@ -316,5 +355,74 @@ impl AgentDesk {
             let silent = since.is_some_and(|d| d >= MEDIA_SILENT);
             let _ = checks.send(CoreInput::MediaCheck { agent, silent }).await;
         });
+    }
+}
+
+/// Every queue's [`QueueDepth`] at `now`, by name.
+fn queue_depths(acd: &hotline_routing::Acd, now: Instant) -> Vec<QueueDepth> {
+    acd.queues()
+        .map(|q| QueueDepth {
+            queue: q.name.as_str().to_owned(),
+            waiting: q.waiting.len(),
+            longest_wait: q
+                .waiting
+                .iter()
+                .map(|c| now.saturating_duration_since(c.queued_at))
+                .max()
+                .unwrap_or_default(),
+            agents_available: q
+                .members
+                .iter()
+                .filter(|a| {
+                    acd.agent(a)
+                        .is_some_and(|v| matches!(v.state, hotline_routing::AgentState::Available))
+                })
+                .count(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hotline_routing::{Acd, QueueName};
+
+    #[test]
+    fn queue_depths_count_waiting_calls_and_available_members() {
+        let t0 = Instant::now();
+        let member = |q: &str, m: &[&str]| QueueConfig {
+            members: m.iter().map(|a| AgentId::new((*a).to_owned())).collect(),
+            ..QueueConfig::new(q)
+        };
+        let mut acd = Acd::new(
+            [member("sales", &["x"]), member("support", &["y", "z"])],
+            [
+                AgentConfig::new("x", "X"),
+                AgentConfig::new("y", "Y"),
+                AgentConfig::new("z", "Z"),
+            ],
+        );
+        let support = QueueName::from("support");
+        for call in ["c1", "c2"] {
+            acd.enqueue(CallId::new(call.to_owned()), &support, 0, None, t0)
+                .unwrap();
+        }
+        let x = AgentId::new("x".to_owned());
+        acd.agent_login(&x, t0).unwrap();
+        acd.set_available(&x, t0).unwrap();
+        let later = t0 + Duration::from_secs(30);
+        let depths = queue_depths(&acd, later);
+        let by_name = |n: &str| depths.iter().find(|d| d.queue == n).unwrap().clone();
+        assert_eq!(
+            by_name("support"),
+            QueueDepth {
+                queue: "support".into(),
+                waiting: 2,
+                longest_wait: Duration::from_secs(30),
+                agents_available: 0,
+            }
+        );
+        assert_eq!(by_name("sales").waiting, 0);
+        assert_eq!(by_name("sales").agents_available, 1);
     }
 }

@@ -895,3 +895,26 @@ fn the_operator_allows_other_numbers_and_caps_legs_per_hour() {
             .any(|o| matches!(o, DeskOutput::Dial(r) if r.number == "+15550100003"))
     );
 }
+
+#[test]
+fn a_queue_with_a_survey_keeps_the_caller_when_the_agent_hangs_up() {
+    let mut q = queue("support", &["ann"]);
+    q.survey = true;
+    let mut d = Desk::new(vec![q], &["ann"]);
+    d.login("ann", 1);
+    d.input(CoreInput::Enqueue(info("c1", "support", "1001")));
+    d.msg("ann", 1, answer("c1"));
+    d.take();
+    d.msg("ann", 1, ClientMsg::Hangup { call: "c1".into() });
+    let out = d.take();
+    // The call is told to run the survey; the agent goes to wrap-up at once.
+    assert_eq!(
+        Desk::notices(&out, "c1"),
+        vec!["AgentHungUp(ann, survey of support)"]
+    );
+    assert!(
+        Desk::page(&out, "ann")
+            .iter()
+            .any(|m| matches!(m, ServerMsg::WrapUp { call, .. } if call == "c1"))
+    );
+}

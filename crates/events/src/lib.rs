@@ -393,6 +393,30 @@ pub enum EventData {
         /// Why, as the media hub reported it.
         reason: String,
     },
+    /// A supervisor joined the agent's call from their browser.
+    MonitorStarted {
+        /// The supervisor's (or admin's) login.
+        supervisor_id: String,
+        /// `listen` (hears both sides, heard by nobody), `whisper` (heard by
+        /// the agent only) or `barge` (heard by both).
+        mode: String,
+    },
+    /// The supervisor switched mode on the same audio leg.
+    MonitorMode {
+        /// The supervisor's login.
+        supervisor_id: String,
+        /// The new mode: `listen`, `whisper` or `barge`.
+        mode: String,
+    },
+    /// The supervisor's leg left the call.
+    MonitorStopped {
+        /// The supervisor's login.
+        supervisor_id: String,
+        /// `supervisor` (Stop, or the page went away), `call_ended` (the
+        /// agent's call ended), `media_lost` (the supervisor's audio failed)
+        /// or `replaced` (another supervisor took over).
+        reason: String,
+    },
     /// The caller is leaving a voicemail: recording starts.
     VoicemailStarted {
         /// The WAV file being written.
@@ -408,6 +432,33 @@ pub enum EventData {
         duration_ms: u64,
         /// The file's size in bytes.
         bytes: u64,
+    },
+    /// The caller is kept on the line for the satisfaction survey: after
+    /// the agent hung up (a queue with `survey` on) or at a flow's `survey`
+    /// node.
+    SurveyStarted {
+        /// `queue` (after the agent hung up) or `flow` (a `survey` node).
+        via: String,
+        /// The queue whose setting asked for it; `null` for a flow's node.
+        queue: Option<String>,
+    },
+    /// The caller keyed a score: a response.
+    SurveyAnswered {
+        /// 1 (worst) to 5 (best).
+        score: u8,
+    },
+    /// The caller left a voice comment after the score.
+    SurveyComment {
+        /// The mono WAV of the caller.
+        path: String,
+        /// The comment's length in milliseconds.
+        duration_ms: u64,
+    },
+    /// The survey is over.
+    SurveyEnded {
+        /// `answered` (a score was keyed), `hangup` (the caller hung up
+        /// before keying one) or `no_input` (no valid key after the retry).
+        reason: String,
     },
     /// The caller booked a callback, from the flow or after a queue overflow.
     CallbackRequested {
@@ -627,8 +678,15 @@ pub const KINDS: &[&str] = &[
     "agent_mute",
     "agent_lost",
     "agent_media_lost",
+    "monitor_started",
+    "monitor_mode",
+    "monitor_stopped",
     "voicemail_started",
     "voicemail",
+    "survey_started",
+    "survey_answered",
+    "survey_comment",
+    "survey_ended",
     "callback_requested",
     "callback_refused",
     "ringing",
@@ -681,8 +739,15 @@ impl EventData {
             Self::AgentMute { .. } => "agent_mute",
             Self::AgentLost { .. } => "agent_lost",
             Self::AgentMediaLost { .. } => "agent_media_lost",
+            Self::MonitorStarted { .. } => "monitor_started",
+            Self::MonitorMode { .. } => "monitor_mode",
+            Self::MonitorStopped { .. } => "monitor_stopped",
             Self::VoicemailStarted { .. } => "voicemail_started",
             Self::Voicemail { .. } => "voicemail",
+            Self::SurveyStarted { .. } => "survey_started",
+            Self::SurveyAnswered { .. } => "survey_answered",
+            Self::SurveyComment { .. } => "survey_comment",
+            Self::SurveyEnded { .. } => "survey_ended",
             Self::CallbackRequested { .. } => "callback_requested",
             Self::CallbackRefused { .. } => "callback_refused",
             Self::Ringing { .. } => "ringing",

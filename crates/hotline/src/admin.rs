@@ -16,7 +16,7 @@
 //! | `DELETE /api/agents/{id}` | — | 204 |
 //! | `GET /api/agents/states` | — | `{source: "live"/"database", agents: [AgentStateView]}` |
 //! | `GET /api/queues` | — | `[Queue]` |
-//! | `POST /api/queues` | `{name, strategy?, max_wait_secs?, overflow?, offer_timeout_secs?, wrap_up_secs?, on_agent_lost?, issue_skills?, callback_attempts?, callback_retry_secs?, members?}` | 201 `Queue` |
+//! | `POST /api/queues` | `{name, strategy?, max_wait_secs?, overflow?, offer_timeout_secs?, wrap_up_secs?, on_agent_lost?, issue_skills?, callback_attempts?, callback_retry_secs?, survey?, members?}` | 201 `Queue` |
 //! | `GET /api/queues/{name}` | — | `Queue` |
 //! | `PUT /api/queues/{name}` | any of the `POST` fields but `name` | `Queue` |
 //! | `DELETE /api/queues/{name}` | — | 204 |
@@ -94,6 +94,8 @@ pub struct AdminState {
     flow_sounds: Option<std::path::PathBuf>,
     /// The gateway's prompt cache: an uploaded prompt is dropped from it (prompts_api.rs).
     prompt_cache: Option<Arc<hotline_media::PromptCache>>,
+    /// The reports' default time zone (`--report-tz`, reports_api.rs).
+    report_tz: String,
 }
 
 impl AdminState {
@@ -108,7 +110,14 @@ impl AdminState {
             recording_keys: None,
             flow_sounds: None,
             prompt_cache: None,
+            report_tz: "Asia/Shanghai".into(),
         }
+    }
+
+    /// The time zone reports use when a request names none.
+    pub fn with_report_tz(mut self, tz: impl Into<String>) -> Self {
+        self.report_tz = tz.into();
+        self
     }
 
     /// The cache calls play prompts from: an upload replaces its entry.
@@ -205,6 +214,10 @@ pub fn routes_with<S: Clone + Send + Sync + 'static>(
             state.flow_sounds.clone(),
         )))
         .merge(crate::calls_api::routes(state.store.clone()))
+        .merge(crate::reports_api::routes(crate::reports_api::ReportsApi {
+            store: state.store.clone(),
+            default_tz: state.report_tz.clone(),
+        }))
         .merge(crate::prompts_api::routes(
             crate::prompts_api::PromptsApi::new(
                 state.store.clone(),

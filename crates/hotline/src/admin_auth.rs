@@ -174,7 +174,7 @@ fn changes_state(method: &Method) -> bool {
 /// Whether the request's `Origin` — or, without one, its `Referer` — is an
 /// http(s) URL whose host:port is the request's `Host` (case-insensitive).
 /// Neither (or `Origin: null`) is not.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     let get = |name| headers.get(name).and_then(|v| v.to_str().ok());
     let Some(host) = get(header::HOST).map(str::trim).filter(|h| !h.is_empty()) else {
         return false;

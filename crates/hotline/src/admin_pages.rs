@@ -37,6 +37,7 @@ assets! {
     "flows.js" => "text/javascript; charset=utf-8",
     "flowgraph.js" => "text/javascript; charset=utf-8",
     "flows.css" => "text/css; charset=utf-8",
+    "supervisor.js" => "text/javascript; charset=utf-8",
 }
 
 /// `GET /admin` and `GET /admin/static/{file}`, mergeable into a router of any state.
@@ -89,6 +90,14 @@ mod tests {
                     continue;
                 };
                 let file = from.trim_matches(|c| c == '\'' || c == '"' || c == ';');
+                // The softphone's modules, shared with the supervisor page.
+                if let Some(shared) = file.strip_prefix("/agent/static/") {
+                    assert!(
+                        hotline_webphone::http::asset(shared).is_some(),
+                        "{name} imports {file}, which the softphone does not serve"
+                    );
+                    continue;
+                }
                 let file = file.trim_start_matches("./");
                 assert!(
                     ASSETS.iter().any(|(n, _, _)| *n == file),

@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// caller hears hold music before being told no one is free [default: 120].
     #[arg(long, env = "HOTLINE_QUEUE_MAX_WAIT_SECS", value_name = "SECS")]
     pub queue_max_wait_secs: Option<u64>,
+    /// The time zone reports bucket in when a request names none (IANA
+    /// name; docs/metrics.md) [default: Asia/Shanghai].
+    #[arg(long, env = "HOTLINE_REPORT_TZ", value_name = "ZONE")]
+    pub report_tz: Option<String>,
     /// Bearer token for the admin API (`/api/…`); without one it answers 503.
     #[arg(
         long,
@@ -138,6 +142,17 @@ pub struct ServeArgs {
     /// Callback legs placed in any one hour at most [default: 120].
     #[arg(long, env = "HOTLINE_DIAL_MAX_PER_HOUR", value_name = "N")]
     pub dial_max_per_hour: Option<u32>,
+
+    /// Addresses besides loopback that may read `GET /metrics`
+    /// (Prometheus), CIDR[,CIDR...] (docs/operations.md, "Metrics")
+    /// [default: loopback only].
+    #[arg(
+        long = "metrics-allow",
+        env = "HOTLINE_METRICS_ALLOW",
+        value_name = "CIDR[,CIDR...]",
+        value_delimiter = ','
+    )]
+    pub metrics_allow: Vec<String>,
 
     // ----- SIP edge policy (docs/security.md) -----
     /// A peer allowed to call, NAME=CIDR[,CIDR...]; repeatable (in the
@@ -249,6 +264,7 @@ struct FileConfig {
     digit_timeout_secs: Option<u64>,
     entry_flow: Option<String>,
     queue_max_wait_secs: Option<u64>,
+    report_tz: Option<String>,
     admin_token: Option<String>,
     admin_token_file: Option<PathBuf>,
     allowed_origin: Option<Vec<String>>,
@@ -256,6 +272,7 @@ struct FileConfig {
     callback_via: Option<SocketAddr>,
     dial_allow: Option<Vec<String>>,
     dial_max_per_hour: Option<u32>,
+    metrics_allow: Option<Vec<String>>,
     /// Present only to refuse it with a clear message (`--force-hours`).
     force_hours: Option<toml::Value>,
     // SIP edge policy (docs/security.md).
@@ -310,6 +327,8 @@ pub struct Config {
     pub digit_timeout: Duration,
     pub entry_flow: String,
     pub queue_max_wait: Duration,
+    /// `--report-tz`: the reports' default time zone.
+    pub report_tz: String,
     /// The admin API's bearer token; `None`: the admin API is disabled.
     pub admin_token: Option<String>,
     /// `--allowed-origin`: pages of these origins may open `/agent/ws` too.
@@ -325,6 +344,8 @@ pub struct Config {
     pub sip_guard: hotline_sip::GuardConfig,
     /// Retention policy and recording keys (docs/security.md).
     pub retention: crate::retention::RetentionConfig,
+    /// `--metrics-allow`: who besides loopback may read `/metrics`.
+    pub metrics_allow: crate::metrics::MetricsAllow,
 }
 
 impl Config {
@@ -438,11 +459,23 @@ impl Config {
                     .or(file.queue_max_wait_secs)
                     .unwrap_or(120),
             ),
+            report_tz: args
+                .report_tz
+                .or(file.report_tz)
+                .unwrap_or_else(|| "Asia/Shanghai".into()),
             agent_media_listen: args
                 .agent_media_listen
                 .or(file.agent_media_listen)
                 .unwrap_or_else(|| SocketAddr::new(http_listen.ip(), 0)),
             callback_via: args.callback_via.or(file.callback_via),
+            metrics_allow: if !args.metrics_allow.is_empty() {
+                crate::metrics::MetricsAllow::parse(&args.metrics_allow)
+            } else {
+                crate::metrics::MetricsAllow::parse(
+                    file.metrics_allow.as_deref().unwrap_or_default(),
+                )
+            }
+            .context("--metrics-allow")?,
             force_hours: args.force_hours,
             dial_policy,
             sip_guard,
@@ -551,6 +584,7 @@ impl std::fmt::Debug for Config {
             .field("agent_media_listen", &self.agent_media_listen)
             .field("callback_via", &self.callback_via)
             .field("force_hours", &self.force_hours)
+            .field("metrics_allow", &self.metrics_allow)
             .finish_non_exhaustive()
     }
 }
@@ -900,6 +934,37 @@ mod tests {
         })
         .unwrap();
         assert_eq!(cfg.force_hours, Some(hotline_ivr::ForcedHours::Open));
+    }
+
+    #[test]
+    fn metrics_allow_from_flag_or_file() {
+        let dir = std::env::temp_dir().join(format!("hotline-cfg-metrics-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hotline.toml");
+        std::fs::write(&file, "metrics_allow = [\"10.0.0.0/8\"]\n").unwrap();
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let from_file = Config::resolve(ServeArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(from_file.metrics_allow.permits(ip("10.9.8.7")));
+        assert!(!from_file.metrics_allow.permits(ip("192.0.2.1")));
+        let flag = Config::resolve(ServeArgs {
+            config: Some(file.clone()),
+            metrics_allow: vec!["192.0.2.0/24".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(flag.metrics_allow.permits(ip("192.0.2.1")));
+        assert!(!flag.metrics_allow.permits(ip("10.9.8.7")));
+        let err = Config::resolve(ServeArgs {
+            metrics_allow: vec!["not-an-address".into()],
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("--metrics-allow"), "{err:#}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -635,6 +635,7 @@ async fn publish(
     let published = st.store.publish_flow_version(&name, v).await?;
     audit(&st, &p, ip, "flow_publish", &published, json!({})).await;
     tracing::info!(flow = %name, version = v, by = %p.name, "flow published");
+    crate::metrics::flow_published("publish");
     Ok(Json(meta(&published)).into_response())
 }
 
@@ -693,6 +694,7 @@ async fn rollback(
     )
     .await;
     tracing::info!(flow = %name, to = req.version, version = v.version, by = %p.name, "flow rolled back");
+    crate::metrics::flow_published("rollback");
     Ok((StatusCode::CREATED, Json(meta(&v))).into_response())
 }
 

@@ -340,6 +340,7 @@ impl DbFlows {
                 Ok(Imported::Unchanged) => {}
                 Ok(Imported::Published(v)) => {
                     tracing::info!(flow = %name, version = v.version, file = %file.display(), "flow file imported and published");
+                    crate::metrics::flow_published("file");
                     // Live now; the notification makes it live elsewhere.
                     self.install(&v);
                 }

@@ -157,6 +157,9 @@ impl Database {
 pub struct Records {
     db: Database,
     writer: JoinHandle<Arc<WriterStats>>,
+    /// The writer's counters and its spool, for `/metrics`.
+    stats: Arc<WriterStats>,
+    spool_dir: PathBuf,
     tx: Option<mpsc::Sender<CallEvent>>,
 }
 
@@ -164,6 +167,11 @@ impl Records {
     /// The database, for the flows' lookups.
     pub fn store(&self) -> Store {
         self.db.store.clone()
+    }
+
+    /// The writer's counters and its spool directory (for `/metrics`).
+    pub fn writer_stats(&self) -> (Arc<WriterStats>, PathBuf) {
+        (self.stats.clone(), self.spool_dir.clone())
     }
 
     /// Opens the database and starts the writer (which first replays a spool
@@ -189,11 +197,14 @@ impl Records {
         )
         .context("cannot open the spool")?;
         let (tx, rx) = mpsc::channel(4096);
+        let stats = writer.stats();
         let writer = tokio::spawn(writer.run(rx));
         tracing::info!(node = %node, "call-record writer started");
         Ok(Self {
             db,
             writer,
+            stats,
+            spool_dir: data_dir.join("spool"),
             tx: Some(tx),
         })
     }
@@ -208,6 +219,7 @@ impl Records {
             let mut batch = Vec::with_capacity(256);
             while rx.recv_many(&mut batch, 256).await > 0 {
                 for ev in batch.drain(..) {
+                    crate::metrics::on_event(&ev);
                     let _ = to_log.send(ev.clone()).await;
                     if to_writer.send(ev).await.is_err() {
                         tracing::error!("call-record writer is gone; event not recorded");

@@ -20,6 +20,8 @@ use crate::ivr::{GatewayLookups, LiveFlows};
 use crate::records::Records;
 
 pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
+    // Before anything counts: the recorder behind `GET /metrics`.
+    let metrics = crate::metrics::install()?;
     // Every path the gateway stores (recordings, voicemail) is absolute, so
     // a record means the same file whatever directory a reader runs in.
     cfg.data_dir = std::path::absolute(&cfg.data_dir)
@@ -221,7 +223,8 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     let admin = crate::admin::AdminState::new(records.store(), cfg.admin_token.as_deref())
         .with_recording_keys(cfg.retention.keys.clone())
         .with_flow_sounds(cfg.sounds_dir.clone())
-        .with_prompt_cache(prompts)
+        .with_prompt_cache(prompts.clone())
+        .with_report_tz(cfg.report_tz.clone())
         .with_live_states(crate::desk::live_states(records.store(), &desk));
     crate::desk::follow_admin_changes(records.store(), desk.clone(), admin.changes());
     let login_limiter =
@@ -231,6 +234,8 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         let store = auth_store.clone();
         Box::pin(async move { crate::agent_auth::agent_from_cookie(&store, &headers).await })
     });
+    let metrics_prompts = prompts;
+    let (writer_stats, spool_dir) = records.writer_stats();
     let app = http::router(http::AppState {
         active: active.clone(),
         draining: draining_rx,
@@ -252,7 +257,23 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         },
     ))
     .merge(crate::admin_pages::routes())
+    // Supervisors' listen / whisper / barge (same media hub as the agents').
+    .merge(crate::monitor_ws::routes(crate::monitor_ws::MonitorWs {
+        store: records.store(),
+        desk: desk.clone(),
+    }))
     .merge(sip_edge_routes(sip.clone()))
+    .merge(crate::metrics::routes(crate::metrics::MetricsState {
+        handle: metrics,
+        allow: Arc::new(cfg.metrics_allow.clone()),
+        active: active.clone(),
+        desk: desk.clone(),
+        sip: sip.clone(),
+        prompts: metrics_prompts,
+        writer: writer_stats,
+        spool_dir,
+        queues_seen: Default::default(),
+    }))
     .merge(hotline_webphone::http::asset_routes())
     .merge(crate::agent_ws::routes(crate::agent_ws::AgentWs {
         authenticate,

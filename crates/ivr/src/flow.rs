@@ -29,6 +29,7 @@ pub use crate::nodes::menu::Menu;
 pub use crate::nodes::play::Play;
 pub use crate::nodes::say::Say;
 pub use crate::nodes::set::SetVars;
+pub use crate::nodes::survey::{PROMPTS as SURVEY_PROMPTS, Survey};
 pub use crate::nodes::transfer::Transfer;
 pub use crate::nodes::voicemail::Voicemail;
 use crate::yaml::Pos;
@@ -106,6 +107,8 @@ pub enum NodeKind {
     Transfer(Transfer),
     /// `hangup`: says goodbye and hangs up.
     Hangup(Hangup),
+    /// `survey`: the satisfaction survey, then `next` (or hang up).
+    Survey(Survey),
 }
 
 impl NodeKind {
@@ -126,6 +129,7 @@ impl NodeKind {
             NodeKind::Callback(n) => n,
             NodeKind::Transfer(n) => n,
             NodeKind::Hangup(n) => n,
+            NodeKind::Survey(n) => n,
         }
     }
 

@@ -138,6 +138,14 @@ impl Interpreter {
                     }
                 }
             }
+            Event::SurveyFinished { .. } => {
+                if self.call.step == Step::Surveying {
+                    let flow = Arc::clone(&self.flow);
+                    if let Some(NodeKind::Survey(s)) = self.kind_in(&flow) {
+                        s.finished(self, now, wall);
+                    }
+                }
+            }
             Event::RecordingFinished { duration_ms, path } => {
                 if self.call.step == Step::Recording {
                     let flow = Arc::clone(&self.flow);

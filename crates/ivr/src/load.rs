@@ -127,6 +127,7 @@ pub(crate) const KINDS: &[Syntax<NodeKind>] = &[
     kind!(callback => Callback),
     kind!(transfer => Transfer),
     kind!(hangup => Hangup),
+    kind!(survey => Survey),
 ];
 
 /// The `type:` names, for error messages.

@@ -359,6 +359,9 @@ impl Transcript {
                         queue.as_deref().unwrap_or("-"),
                         due_at.format("%Y-%m-%d %H:%M UTC")
                     )),
+                    Action::Survey => Some(format!(
+                        "{pad}  survey: rate this call from 1 to 5, then a comment after the tone"
+                    )),
                     Action::Hangup => Some(format!("{pad}  hangs up")),
                 },
             };
@@ -437,6 +440,9 @@ fn parse_script(s: &str) -> Result<VecDeque<(String, Input)>, String> {
     Ok(out)
 }
 
+/// How long a simulated survey lasts (prompt, key, comment, thanks).
+const SURVEY_SIM_LEN: Duration = Duration::from_secs(15);
+
 /// A lookup answer due at an instant: (when, lookup id, answer).
 type PendingAnswer = (Duration, u64, Result<Map<String, Value>, String>);
 
@@ -469,6 +475,8 @@ pub fn simulate(flow: Arc<Flow>, opts: &SimOptions) -> Result<Transcript, String
     let mut playing: Option<(Duration, bool)> = None;
     let mut lookup: Option<PendingAnswer> = None;
     let mut recording: Option<Duration> = None;
+    // The survey the call core would run: when it ends, with the score.
+    let mut survey: Option<(Duration, Option<u8>)> = None;
     let mut keys: VecDeque<char> = VecDeque::new();
     let mut next_key_at = Duration::ZERO;
     let mut silent = false;
@@ -501,6 +509,28 @@ pub fn simulate(flow: Arc<Flow>, opts: &SimOptions) -> Result<Transcript, String
                             FixtureAnswer::Timeout => None,
                         }
                     }
+                    Action::Survey => {
+                        // The caller's next keys answer it (the first key
+                        // 1-5 is the score); silence or no keys: no score.
+                        let score = match script.front() {
+                            Some((_, Input::Keys(k) | Input::BargeIn(k))) => {
+                                let k = k.first().copied();
+                                script.pop_front();
+                                if let Some(c) = k {
+                                    tr.steps.push((t, SimStep::Pressed(c)));
+                                }
+                                k.and_then(|c| c.to_digit(10))
+                                    .filter(|d| (1..=5).contains(d))
+                                    .map(|d| d as u8)
+                            }
+                            Some((_, Input::Silence)) => {
+                                script.pop_front();
+                                None
+                            }
+                            None => None,
+                        };
+                        survey = Some((t + SURVEY_SIM_LEN, score));
+                    }
                     Action::RecordVoicemail { max_secs, .. } => {
                         recording = Some(
                             t + Duration::from_secs(opts.voicemail_secs.min(*max_secs as u64)),
@@ -532,6 +562,9 @@ pub fn simulate(flow: Arc<Flow>, opts: &SimOptions) -> Result<Transcript, String
         }
         if let Some(at) = recording {
             cands.push((at, 2));
+        }
+        if let Some((at, _)) = survey {
+            cands.push((at, 5));
         }
         if let Some(dl) = interp.next_timeout() {
             cands.push((dl.saturating_duration_since(t0), 3));
@@ -586,6 +619,10 @@ pub fn simulate(flow: Arc<Flow>, opts: &SimOptions) -> Result<Transcript, String
                 }
             }
             3 => Event::TimerFired,
+            5 => {
+                let (_, score) = survey.take().expect("candidate exists");
+                Event::SurveyFinished { score }
+            }
             _ => {
                 if matches!(playing, Some((_, true))) && !key_stopped_prompt {
                     // The media stops a barge-in prompt and reports that before the key.

@@ -68,6 +68,12 @@ pub enum Event {
         /// The WAV file; `None` when recording failed.
         path: Option<String>,
     },
+    /// The survey asked for by `Action::Survey` is over (not sent when
+    /// the caller hangs up during it: `Event::Hangup` is).
+    SurveyFinished {
+        /// The caller's score (1–5); `None` when none was keyed.
+        score: Option<u8>,
+    },
     /// The call ended (either side).
     Hangup,
 }
@@ -120,6 +126,9 @@ pub enum Action {
         /// Whether to beep first.
         beep: bool,
     },
+    /// Run the satisfaction survey (rate 1–5, an optional comment after a
+    /// tone, thanks); answer with `Event::SurveyFinished`.
+    Survey,
     /// Book a callback: `number` (dialable) is called back by an agent of
     /// `queue` from `due_at` on.
     CallbackRequested {
@@ -176,6 +185,8 @@ pub(crate) enum Step {
         id: u64,
     },
     Recording,
+    /// The call core runs the survey (`Action::Survey`).
+    Surveying,
     Finished,
 }
 

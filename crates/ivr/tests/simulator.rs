@@ -341,3 +341,18 @@ fn flow_started_names_flow_and_version() {
     assert_eq!(d["flow"], "all-kinds");
     assert_eq!(d["version"].as_str().unwrap().len(), 12);
 }
+
+#[test]
+fn survey_node_asks_for_a_score_then_goes_on() {
+    let t = run("1 5 4", OPEN);
+    assert_eq!(t.nodes()[t.nodes().len() - 3..], ["menu", "rate", "bye"]);
+    let effects = t.effects();
+    let survey = effects.iter().position(|a| *a == Action::Survey);
+    assert!(survey.is_some(), "{}", t.render());
+    assert_eq!(effects.last(), Some(&Action::Hangup));
+    assert!(t.render().contains("caller presses 4"), "{}", t.render());
+    // No key: the survey ends without a score and the flow still goes on.
+    let t = run("1 5", OPEN);
+    assert_eq!(t.nodes().last().unwrap(), "bye");
+    assert!(t.unused_input.is_empty());
+}

@@ -57,6 +57,7 @@
 pub mod dtmf;
 pub mod g711;
 pub mod inband;
+pub mod mixer;
 pub mod ports;
 pub mod prompt;
 pub mod recorder;
@@ -69,6 +70,7 @@ pub use g711::{
     CLOCK_RATE, Codec, FRAME_SAMPLES, alaw_decode, alaw_encode, ulaw_decode, ulaw_encode,
 };
 pub use inband::InbandDetector;
+pub use mixer::{MixFifo, mix_into};
 pub use ports::{PortLease, PortRangeError, RtpPortPool};
 pub use prompt::{Prompt, PromptCache, PromptError, WavInfo, convert_wav, encode_wav, wav_info};
 pub use recorder::{CallRecorder, RecordError, RecordingInfo};

@@ -31,6 +31,9 @@ const RELATCH_PACKETS: u32 = 3;
 /// A sequence number this far behind the last one is treated as a restarted
 /// stream rather than a late packet.
 const MAX_MISORDER: i16 = 100;
+/// RFC 3550 appendix A.1: a forward jump larger than this is a restart
+/// of the sender's numbering, not loss.
+const MAX_DROPOUT: u16 = 3000;
 
 /// What the media of one call is set up with, from the SDP negotiation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,6 +175,10 @@ pub struct MediaStats {
     pub digits_sent: u64,
     /// Times the remote address moved to a new source.
     pub relatches: u64,
+    /// Audio packets missing from the received sequence: the gaps between
+    /// consecutive sequence numbers of one SSRC (RFC 3550 §6.4.1's
+    /// "expected minus received", without crediting late arrivals back).
+    pub packets_lost: u64,
 }
 
 /// A fixed-size ring of caller samples; the oldest are overwritten when full.
@@ -283,6 +290,8 @@ pub struct MediaSession {
     /// (SSRC, sequence) of the last audio packet, to drop duplicates and
     /// late packets before they reach the recording.
     last_audio: Option<(u32, u16)>,
+    /// (SSRC, highest sequence) of received audio, for `packets_lost`.
+    rx_seq: Option<(u32, u16)>,
     caller: SampleFifo,
     recorder: Option<CallRecorder>,
     /// While set, the call recording gets silence on both channels (a
@@ -329,6 +338,7 @@ impl MediaSession {
                 .is_none()
                 .then(|| Box::new(InbandDetector::new())),
             last_audio: None,
+            rx_seq: None,
             caller: SampleFifo::new(CALLER_FIFO_SAMPLES),
             recorder: None,
             recording_paused: false,
@@ -539,6 +549,7 @@ impl MediaSession {
                 self.digit_received(digit, &mut events);
             }
         } else if pkt.payload_type == self.cfg.payload_type {
+            self.count_gap(pkt.ssrc, pkt.sequence);
             if let Some(digit) = self.on_audio(&pkt) {
                 self.digit_received(digit, &mut events);
             }
@@ -547,6 +558,24 @@ impl MediaSession {
             self.stats.packets_ignored += 1;
         }
         events
+    }
+
+    /// Counts the audio packets skipped between the highest sequence number
+    /// seen and `seq` (RFC 3550 appendix A.1 style wrap-around compare; a
+    /// jump of more than [`MAX_DROPOUT`] or a new SSRC restarts the count).
+    fn count_gap(&mut self, ssrc: u32, seq: u16) {
+        if let Some((s, highest)) = self.rx_seq
+            && s == ssrc
+        {
+            let delta = seq.wrapping_sub(highest);
+            if delta == 0 || delta >= 0x8000 {
+                return; // duplicate or older: not a new highest
+            }
+            if delta <= MAX_DROPOUT {
+                self.stats.packets_lost += u64::from(delta - 1);
+            }
+        }
+        self.rx_seq = Some((ssrc, seq));
     }
 
     /// Symmetric RTP: decides whether a packet from `from` belongs to the
@@ -959,6 +988,26 @@ mod tests {
                 .write_with_timestamp(101, !end, ts, &block, &mut self.buf);
             &self.buf
         }
+    }
+
+    #[test]
+    fn gaps_in_the_callers_sequence_count_as_lost() {
+        let t0 = Instant::now();
+        let mut m = session(t0);
+        let mut far = Far::new(7);
+        let from = addr(SDP_REMOTE);
+        m.on_rtp(t0, from, far.audio(0));
+        let _ = far.audio(0);
+        let _ = far.audio(0);
+        let third = far.audio(0).to_vec();
+        m.on_rtp(t0, from, &third);
+        m.on_rtp(t0, from, &third); // a duplicate is not loss
+        assert_eq!(m.stats().packets_lost, 2);
+        assert_eq!(m.stats().packets_received, 3);
+        // A new SSRC starts its own count.
+        let mut other = Far::new(8);
+        m.on_rtp(t0, from, other.audio(0));
+        assert_eq!(m.stats().packets_lost, 2);
     }
 
     fn temp_wav(tag: &str) -> std::path::PathBuf {

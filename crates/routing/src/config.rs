@@ -76,12 +76,15 @@ pub struct QueueConfig {
     /// After a failed attempt, a callback entry keeps its place but is not
     /// offered again before this long has passed.
     pub callback_retry: Duration,
+    /// After the agent hangs up, the caller is kept on the line for the
+    /// satisfaction survey (rate 1–5, an optional comment).
+    pub survey: bool,
 }
 
 impl QueueConfig {
     /// A queue with the defaults: longest idle, no members, 2 min max wait
     /// then voicemail, 20 s offers, 30 s wrap-up, requeue on a lost agent,
-    /// callbacks tried 3 times 2 min apart.
+    /// callbacks tried 3 times 2 min apart, no survey.
     /// Use struct update syntax to change any of them.
     pub fn new(name: impl Into<QueueName>) -> Self {
         Self {
@@ -96,6 +99,7 @@ impl QueueConfig {
             on_agent_lost: AgentLostPolicy::Requeue,
             callback_attempts: 3,
             callback_retry: Duration::from_secs(120),
+            survey: false,
         }
     }
 

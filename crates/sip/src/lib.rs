@@ -107,6 +107,7 @@ mod framing;
 mod guard;
 mod inspect;
 mod message;
+pub mod metrics;
 mod sdes;
 mod sdp;
 mod shell;

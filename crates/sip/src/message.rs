@@ -1026,6 +1026,7 @@ pub(crate) fn build_response(
     peer: &Peer,
     spec: &ResponseSpec<'_>,
 ) -> Vec<u8> {
+    crate::metrics::response("out", crate::metrics::cseq_method(&reply.cseq), spec.code);
     let mut s = String::with_capacity(512);
     let reason: String = spec.reason.chars().filter(|c| !c.is_control()).collect();
     let _ = write!(s, "SIP/2.0 {} {}\r\n", spec.code, reason);
@@ -1064,6 +1065,7 @@ pub(crate) fn build_request(
     headers: &[(&str, String)],
     body: Option<(&str, &[u8])>,
 ) -> Vec<u8> {
+    crate::metrics::request("out", method);
     let mut s = String::with_capacity(512);
     let _ = write!(s, "{method} {uri} SIP/2.0\r\n");
     for (name, value) in headers {

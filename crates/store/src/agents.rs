@@ -221,6 +221,9 @@ pub struct Queue {
     pub callback_attempts: u32,
     /// Seconds between callback attempts.
     pub callback_retry_secs: u32,
+    /// After the agent hangs up, the caller rates the call (1–5) and may
+    /// leave a comment.
+    pub survey: bool,
     /// Agent ids in round-robin order.
     pub members: Vec<String>,
     /// When the queue was created.
@@ -241,6 +244,7 @@ impl From<Queue> for QueueConfig {
             on_agent_lost: q.on_agent_lost,
             callback_attempts: q.callback_attempts,
             callback_retry: Duration::from_secs(q.callback_retry_secs.into()),
+            survey: q.survey,
             ..QueueConfig::new(q.name)
         }
     }
@@ -286,6 +290,10 @@ pub struct NewQueue {
     /// Seconds between callback attempts; 120 by default.
     #[serde(default = "default_callback_retry")]
     pub callback_retry_secs: u32,
+    /// The post-call satisfaction survey after the agent hangs up; off by
+    /// default.
+    #[serde(default)]
+    pub survey: bool,
     /// Agent ids in round-robin order; none by default.
     #[serde(default)]
     pub members: Vec<String>,
@@ -305,6 +313,7 @@ impl NewQueue {
             issue_skills: BTreeMap::new(),
             callback_attempts: default_callback_attempts(),
             callback_retry_secs: default_callback_retry(),
+            survey: false,
             members: Vec::new(),
         }
     }
@@ -333,6 +342,8 @@ pub struct QueueUpdate {
     pub callback_attempts: Option<u32>,
     /// A new time between callback attempts, in seconds.
     pub callback_retry_secs: Option<u32>,
+    /// Turns the post-call survey on or off.
+    pub survey: Option<bool>,
     /// The new members, in order, replacing the old ones.
     pub members: Option<Vec<String>>,
 }
@@ -582,6 +593,7 @@ struct QueueRow {
     issue_skills: serde_json::Value,
     callback_attempts: i32,
     callback_retry_secs: i32,
+    survey: bool,
     members: Vec<String>,
     created_at: DateTime<Utc>,
 }
@@ -611,6 +623,7 @@ impl TryFrom<QueueRow> for Queue {
             wrap_up_secs: r.wrap_up_secs.max(0) as u32,
             callback_attempts: r.callback_attempts.max(1) as u32,
             callback_retry_secs: r.callback_retry_secs.max(0) as u32,
+            survey: r.survey,
             name: r.name,
             members: r.members,
             created_at: r.created_at,
@@ -621,7 +634,7 @@ impl TryFrom<QueueRow> for Queue {
 const AGENT_COLS: &str = "id, name, skills, active, role, created_at";
 const QUEUE_SELECT: &str = "SELECT q.name, q.strategy, q.max_wait_secs, q.overflow, \
         q.offer_timeout_secs, q.wrap_up_secs, q.on_agent_lost, q.issue_skills, q.created_at, \
-        q.callback_attempts, q.callback_retry_secs, \
+        q.callback_attempts, q.callback_retry_secs, q.survey, \
         coalesce((SELECT array_agg(m.agent ORDER BY m.position, m.agent) \
                     FROM queue_members m WHERE m.queue = q.name), '{}') AS members \
      FROM queues q";
@@ -891,8 +904,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO queues (name, strategy, max_wait_secs, overflow, offer_timeout_secs, \
                                  wrap_up_secs, on_agent_lost, issue_skills, \
-                                 callback_attempts, callback_retry_secs) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                                 callback_attempts, callback_retry_secs, survey) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&new.name)
         .bind(new.strategy.as_str())
@@ -908,6 +921,7 @@ impl Store {
             new.callback_retry_secs,
             0,
         )?)
+        .bind(new.survey)
         .execute(&mut *tx)
         .await
         .map_err(|e| db_err(e, "queue", &new.name))?;
@@ -959,7 +973,8 @@ impl Store {
                     on_agent_lost = coalesce($7, on_agent_lost), \
                     issue_skills = coalesce($8, issue_skills), \
                     callback_attempts = coalesce($9, callback_attempts), \
-                    callback_retry_secs = coalesce($10, callback_retry_secs) \
+                    callback_retry_secs = coalesce($10, callback_retry_secs), \
+                    survey = coalesce($11, survey) \
               WHERE name = $1",
         )
         .bind(name)
@@ -972,6 +987,7 @@ impl Store {
         .bind(skills)
         .bind(attempts)
         .bind(retry)
+        .bind(up.survey)
         .execute(&mut *tx)
         .await
         .map_err(|e| db_err(e, "queue", name))?

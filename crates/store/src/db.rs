@@ -181,6 +181,15 @@ impl Store {
         crate::callbacks::insert_booked(&mut tx, &booked).await?;
         update_calls(&mut tx, &records).await?;
         tx.commit().await?;
+        // A call counts once its `call_ended` is committed (one batch holds it).
+        let ended: Vec<Uuid> = batch
+            .iter()
+            .filter(|e| matches!(e.data, EventData::CallEnded {}))
+            .map(|e| e.call_id)
+            .collect();
+        for r in records.iter().filter(|r| ended.contains(&r.id)) {
+            crate::metrics::call_completed(r.outcome.as_deref());
+        }
         Ok(())
     }
 
@@ -298,7 +307,7 @@ impl Store {
                     started_at, answered_at, ended_at, ended_by, hangup_cause, flow, flow_version, \
                     language, issue_type, outcome, queue, queued_at, agent_id, agent_answered_at, \
                     talk_seconds, wrap_up_seconds, disposition, notes, recording_id, events, \
-                    last_seq, complete \
+                    last_seq, complete, survey_offered_at, csat_score, survey_comment_path \
              FROM calls WHERE id = $1",
         )
         .bind(id)
@@ -413,17 +422,21 @@ pub(crate) async fn update_calls(
             agent_answered_at = u.agent_answered_at, talk_seconds = u.talk_seconds, \
             recording_id = u.recording_id, events = u.events, last_seq = u.last_seq, \
             complete = u.complete, wrap_up_seconds = u.wrap_up_seconds, \
-            disposition = u.disposition, notes = u.notes \
+            disposition = u.disposition, notes = u.notes, \
+            survey_offered_at = u.survey_offered_at, csat_score = u.csat_score, \
+            survey_comment_path = u.survey_comment_path \
          FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
                      $7::text[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], \
                      $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], \
                      $17::text[], $18::text[], $19::timestamptz[], $20::text[], $21::timestamptz[], \
                      $22::float8[], $23::uuid[], $24::int4[], $25::int4[], $26::bool[], \
-                     $27::float8[], $28::text[], $29::text[]) \
+                     $27::float8[], $28::text[], $29::text[], $30::timestamptz[], \
+                     $31::int2[], $32::text[]) \
            AS u(id, node, caller, caller_name, callee, transport, source, started_at, answered_at, \
                 ended_at, ended_by, hangup_cause, flow, flow_version, language, issue_type, \
                 outcome, queue, queued_at, agent_id, agent_answered_at, talk_seconds, \
-                recording_id, events, last_seq, complete, wrap_up_seconds, disposition, notes) \
+                recording_id, events, last_seq, complete, wrap_up_seconds, disposition, notes, \
+                survey_offered_at, csat_score, survey_comment_path) \
          WHERE c.id = u.id",
     )
     .bind(recs.iter().map(|r| r.id).collect::<Vec<_>>())
@@ -455,6 +468,9 @@ pub(crate) async fn update_calls(
     .bind(recs.iter().map(|r| r.wrap_up_seconds).collect::<Vec<_>>())
     .bind(s(|r| &r.disposition))
     .bind(s(|r| &r.notes))
+    .bind(t(|r| r.survey_offered_at))
+    .bind(recs.iter().map(|r| r.csat_score).collect::<Vec<_>>())
+    .bind(s(|r| &r.survey_comment_path))
     .execute(&mut *tx)
     .await?;
     Ok(())

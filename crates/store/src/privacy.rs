@@ -619,7 +619,7 @@ pub async fn apply_retention(
         loop {
             let rows: Vec<(Uuid, String)> = sqlx::query_as(&format!(
                 "SELECT e.call_id, e.data->>'path' FROM call_events e JOIN calls c ON c.id = e.call_id \
-                 WHERE e.kind = 'voicemail' AND e.data->>'path' IS NOT NULL \
+                 WHERE e.kind IN ('voicemail', 'survey_comment') AND e.data->>'path' IS NOT NULL \
                    AND c.started_at < $1 AND {SCOPE_SQL} \
                    AND NOT EXISTS (SELECT 1 FROM deleted_files d WHERE d.path = e.data->>'path') \
                  ORDER BY c.started_at LIMIT $4"
@@ -759,7 +759,8 @@ pub async fn erase_caller(
     .await?;
     let voicemails: Vec<(Uuid, String)> = sqlx::query_as(
         "SELECT e.call_id, e.data->>'path' FROM call_events e \
-         WHERE e.call_id = ANY($1) AND e.kind = 'voicemail' AND e.data->>'path' IS NOT NULL \
+         WHERE e.call_id = ANY($1) AND e.kind IN ('voicemail', 'survey_comment') \
+           AND e.data->>'path' IS NOT NULL \
            AND NOT EXISTS (SELECT 1 FROM deleted_files d WHERE d.path = e.data->>'path')",
     )
     .bind(&party_ids)

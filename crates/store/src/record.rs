@@ -106,7 +106,8 @@ pub struct CallRecord {
     pub agent_id: Option<String>,
     /// When the agent answered.
     pub agent_answered_at: Option<DateTime<Utc>>,
-    /// From the agent's answer (else the gateway's) to the hang-up, in seconds;
+    /// From the agent's answer (else the gateway's) to the hang-up (to the
+    /// start of a queue's survey: the survey is not talk), in seconds;
     /// `None` until the call has ended.
     pub talk_seconds: Option<f64>,
     /// From the `wrap_up` event: the agent's after-call work.
@@ -115,6 +116,12 @@ pub struct CallRecord {
     pub disposition: Option<String>,
     /// The agent's wrap-up notes; `None` when empty.
     pub notes: Option<String>,
+    /// When the satisfaction survey was offered (`survey_started`).
+    pub survey_offered_at: Option<DateTime<Utc>>,
+    /// The caller's score, 1–5 (`survey_answered`); `None`: no response.
+    pub csat_score: Option<i16>,
+    /// The caller's survey comment, a mono WAV (`survey_comment`).
+    pub survey_comment_path: Option<String>,
     /// The call's `recordings` row, when it was recorded.
     pub recording_id: Option<Uuid>,
     /// How many events the row was derived from.
@@ -213,6 +220,8 @@ pub fn derive_call(id: Uuid, sip_call_id: &str, events: &[EventRow]) -> CallReco
         ..CallRecord::default()
     };
     let mut queued_unanswered = false;
+    // A queue's survey starts when the agent hung up: the talk ends there.
+    let mut talk_end = None;
     for ev in sorted {
         match &ev.data {
             EventData::CallStarted {
@@ -266,6 +275,17 @@ pub fn derive_call(id: Uuid, sip_call_id: &str, events: &[EventRow]) -> CallReco
                 r.notes = Some(notes.clone()).filter(|n| !n.is_empty());
                 r.wrap_up_seconds = Some(*seconds as f64);
             }
+            // The first survey counts (a flow may run more than one).
+            EventData::SurveyStarted { via, .. } if r.survey_offered_at.is_none() => {
+                r.survey_offered_at = Some(ev.at);
+                if via == "queue" {
+                    talk_end = Some(ev.at);
+                }
+            }
+            EventData::SurveyAnswered { score } => {
+                r.csat_score = Some(i16::from(*score)).filter(|s| (1..=5).contains(s));
+            }
+            EventData::SurveyComment { path, .. } => r.survey_comment_path = Some(path.clone()),
             EventData::Transfer { .. } => r.outcome = Some("transferred".into()),
             EventData::Outcome { outcome, .. } if OUTCOMES.contains(&outcome.as_str()) => {
                 queued_unanswered = outcome == "queued";
@@ -310,8 +330,13 @@ pub fn derive_call(id: Uuid, sip_call_id: &str, events: &[EventRow]) -> CallReco
         }
     }
     // Talk time as contact centres count it: with the agent when one
-    // answered, else with the IVR from the gateway's answer.
-    if let (Some(a), Some(e)) = (r.agent_answered_at.or(r.answered_at), r.ended_at) {
+    // answered, else with the IVR from the gateway's answer; until the
+    // agent hung up when a queue's survey followed.
+    let end = match (talk_end, r.ended_at) {
+        (Some(s), Some(e)) => Some(s.min(e)),
+        (_, e) => e,
+    };
+    if let (Some(a), Some(e)) = (r.agent_answered_at.or(r.answered_at), end) {
         r.talk_seconds = Some(((e - a).num_microseconds().unwrap_or(0).max(0)) as f64 / 1e6);
     } else if r.complete {
         r.talk_seconds = Some(0.0);
@@ -524,6 +549,75 @@ mod tests {
         assert_eq!(r.outcome.as_deref(), Some("answered"));
         assert_eq!(r.talk_seconds, Some(60.0));
         assert_eq!(r.notes, None, "empty notes are no notes");
+    }
+
+    #[test]
+    fn a_queue_survey_sets_the_csat_columns_and_is_not_talk() {
+        let id = Uuid::new_v4();
+        let mut evs = vec![
+            ev(0, 0, started()),
+            ev(1, 100, answered()),
+            ev(2, 2_000, enqueued("support", 0)),
+            ev(
+                3,
+                4_100,
+                EventData::AgentAnswered {
+                    agent_id: "a1".into(),
+                },
+            ),
+            ev(
+                4,
+                64_100,
+                EventData::SurveyStarted {
+                    via: "queue".into(),
+                    queue: Some("support".into()),
+                },
+            ),
+            ev(5, 70_000, EventData::SurveyAnswered { score: 5 }),
+            ev(
+                6,
+                80_000,
+                EventData::SurveyComment {
+                    path: "/data/voicemail/x-survey-1.wav".into(),
+                    duration_ms: 9_000,
+                },
+            ),
+            ev(
+                7,
+                80_001,
+                EventData::SurveyEnded {
+                    reason: "answered".into(),
+                },
+            ),
+            ev(8, 82_000, hangup(EndedBy::Agent, "agent_hangup")),
+            ev(9, 82_001, wrap_up("resolved", "", 5)),
+            ev(10, 82_002, EventData::CallEnded {}),
+        ];
+        let r = derive_call(id, "x", &evs);
+        assert_eq!(r.talk_seconds, Some(60.0), "the survey is not talk");
+        assert_eq!(r.csat_score, Some(5));
+        assert_eq!(r.survey_offered_at, Some(evs[4].at));
+        assert_eq!(
+            r.survey_comment_path.as_deref(),
+            Some("/data/voicemail/x-survey-1.wav")
+        );
+        assert_eq!(r.ended_at, Some(evs[8].at));
+        // The caller hung up before keying a score: offered, no response.
+        evs.drain(5..8);
+        evs.insert(
+            5,
+            ev(
+                5,
+                66_000,
+                EventData::SurveyEnded {
+                    reason: "hangup".into(),
+                },
+            ),
+        );
+        let r = derive_call(id, "x", &evs);
+        assert_eq!((r.csat_score, r.survey_comment_path), (None, None));
+        assert!(r.survey_offered_at.is_some());
+        assert_eq!(r.talk_seconds, Some(60.0));
     }
 
     #[test]

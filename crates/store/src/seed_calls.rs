@@ -5,12 +5,14 @@
 //! The calls look like the shipped flow's: spread over the last 90 days,
 //! through `main` (four versions, one after the other) or `vip`, in English
 //! or Chinese, down the subscription and purchase menus to an issue type,
-//! then served by the IVR, queued and answered by one of 24 agents (with a
-//! wrap-up code and sometimes notes), abandoned, sent to voicemail or a
+//! then served by the IVR, queued and answered by one of 24 agents (one
+//! in eight after a colleague declined or missed the offer; with a wrap-up
+//! code and sometimes notes; rated 1–5 in the subscriptions and billing
+//! queues when the agent hung up, by 7 callers in 10), abandoned, sent to voicemail or a
 //! callback, transferred or failed. Callers come from a pool of N/4 numbers
 //! (`+1555` and seven digits), a few of them frequent, so "this caller's
 //! calls" is a handful. Each call has the events the gateway would write
-//! (7 to 17, about a dozen), and its `calls` row is derived from them by
+//! (7 to 20, about a dozen), and its `calls` row is derived from them by
 //! [`crate::derive_call`], the writer's own derivation. No recordings: there
 //! is no audio to point at.
 //!
@@ -328,24 +330,73 @@ fn seeded_call(i: u64, n: u64, now: DateTime<Utc>) -> (Uuid, String, Vec<Ev>) {
                 "billing" => 2,
                 _ => 3,
             };
-            let agent = format!("agent{:02}", 1 + q * (AGENTS / 4) + rng.u64(0..AGENTS / 4));
+            let first = 1 + q * (AGENTS / 4);
+            let agent = format!("agent{:02}", first + rng.u64(0..AGENTS / 4));
+            // One call in eight was first offered to a colleague who
+            // declined it or let it ring out.
+            if rng.u8(0..8) == 0 {
+                let other = format!("agent{:02}", first + rng.u64(0..AGENTS / 4));
+                let outcome = if rng.bool() { "declined" } else { "timeout" };
+                push(
+                    after(&mut t, &mut rng, 2_000, 20_000),
+                    "offer_outcome",
+                    None,
+                    json!({"agent_id": other, "outcome": outcome}),
+                );
+            }
             push(
                 after(&mut t, &mut rng, 5_000, 240_000),
                 "agent_answered",
                 None,
                 json!({"agent_id": agent}),
             );
+            // The subscriptions and billing queues ask for a rating when
+            // the agent hangs up: 7 in 10 callers key one (mostly 4s and
+            // 5s), the others hang up.
             let by_agent = rng.bool();
-            push(
-                after(&mut t, &mut rng, 30_000, 900_000),
-                "hangup",
-                None,
-                if by_agent {
-                    hangup("agent", "agent_hangup")
+            if by_agent && matches!(queue, "subscriptions" | "billing") {
+                push(
+                    after(&mut t, &mut rng, 30_000, 900_000),
+                    "survey_started",
+                    None,
+                    json!({"via": "queue", "queue": queue}),
+                );
+                if rng.u8(0..10) < 7 {
+                    let score = [1, 2, 3, 3, 4, 4, 4, 5, 5, 5, 5, 5][rng.usize(0..12)];
+                    push(
+                        after(&mut t, &mut rng, 3_000, 9_000),
+                        "survey_answered",
+                        None,
+                        json!({ "score": score }),
+                    );
+                    push(t, "survey_ended", None, json!({"reason": "answered"}));
+                    push(
+                        after(&mut t, &mut rng, 500, 2_000),
+                        "hangup",
+                        None,
+                        hangup("gateway", "flow_ended"),
+                    );
                 } else {
-                    hangup("caller", "BYE")
-                },
-            );
+                    push(
+                        after(&mut t, &mut rng, 1_000, 6_000),
+                        "survey_ended",
+                        None,
+                        json!({"reason": "hangup"}),
+                    );
+                    push(t, "hangup", None, hangup("caller", "BYE"));
+                }
+            } else {
+                push(
+                    after(&mut t, &mut rng, 30_000, 900_000),
+                    "hangup",
+                    None,
+                    if by_agent {
+                        hangup("agent", "agent_hangup")
+                    } else {
+                        hangup("caller", "BYE")
+                    },
+                );
+            }
             let disposition =
                 (rng.u8(0..100) >= 12).then(|| DISPOSITIONS[rng.usize(0..DISPOSITIONS.len())]);
             let notes = if rng.u8(0..10) < 3 {
@@ -471,7 +522,8 @@ impl CopyText {
 const CALL_COLUMNS: &str = "id, sip_call_id, node, caller, caller_name, callee, transport, \
     source, started_at, answered_at, ended_at, ended_by, hangup_cause, flow, flow_version, \
     language, issue_type, outcome, queue, queued_at, agent_id, agent_answered_at, talk_seconds, \
-    wrap_up_seconds, disposition, notes, events, last_seq, complete";
+    wrap_up_seconds, disposition, notes, events, last_seq, complete, survey_offered_at, \
+    csat_score";
 
 fn copy_call(out: &mut CopyText, r: &CallRecord) {
     out.field(Some(&r.id.to_string()));
@@ -511,6 +563,8 @@ fn copy_call(out: &mut CopyText, r: &CallRecord) {
     out.num(Some(r.events));
     out.num(r.last_seq);
     out.field(Some(if r.complete { "t" } else { "f" }));
+    out.time(r.survey_offered_at);
+    out.num(r.csat_score);
     out.end_row();
 }
 
@@ -589,6 +643,18 @@ impl Store {
         }
         if report.inserted > 0 {
             self.analyze().await?;
+        }
+        // The reports' rollup (reports.rs): the hours just written (or
+        // left by an older version) are dirty; build them now rather than
+        // a few at a time on the first reports.
+        let mut rebuilt = 0;
+        while let n @ 1.. = self.rebuild_report_rollup(200).await? {
+            rebuilt += n;
+        }
+        if rebuilt > 0 {
+            sqlx::query("ANALYZE report_rollup, report_dirty")
+                .execute(self.pool())
+                .await?;
         }
         Ok(report)
     }

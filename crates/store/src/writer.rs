@@ -220,10 +220,17 @@ impl Writer {
     }
 
     async fn write(&self, batch: &[CallEvent]) -> Result<(), StoreError> {
-        match tokio::time::timeout(self.cfg.batch_timeout, self.store.write(batch)).await {
-            Ok(r) => r?,
-            Err(_) => return Err(StoreError::Timeout(self.cfg.batch_timeout)),
+        let started = Instant::now();
+        let written =
+            match tokio::time::timeout(self.cfg.batch_timeout, self.store.write(batch)).await {
+                Ok(r) => r,
+                Err(_) => Err(StoreError::Timeout(self.cfg.batch_timeout)),
+            };
+        crate::metrics::batch_written(started.elapsed());
+        if written.is_err() {
+            crate::metrics::db_error("write");
         }
+        written?;
         // A new database has no planner statistics until autovacuum's next
         // round, and meanwhile every batch's lookups of a call's events get
         // slower as the tables grow (measured: 2.8 ms → 13 ms a batch over

@@ -257,6 +257,7 @@ async fn queues_crud_and_ordered_members() {
     assert_eq!(q.overflow, Overflow::Queue("general".into()));
     assert_eq!(q.on_agent_lost, AgentLostPolicy::Release);
     assert_eq!(q.issue_skills["subscription.refund"], "refunds");
+    assert!(!q.survey, "no survey unless asked for");
     assert_eq!(
         (q.max_wait_secs, q.offer_timeout_secs, q.wrap_up_secs),
         (120, 20, 30)
@@ -303,6 +304,7 @@ async fn queues_crud_and_ordered_members() {
                 overflow: Some(Overflow::Callback),
                 callback_attempts: Some(5),
                 callback_retry_secs: Some(30),
+                survey: Some(true),
                 ..Default::default()
             },
         )
@@ -313,6 +315,9 @@ async fn queues_crud_and_ordered_members() {
         (Strategy::RingAll, 300, Overflow::Callback)
     );
     assert_eq!((q.callback_attempts, q.callback_retry_secs), (5, 30));
+    // The post-call survey: off by default, on once set, and in the ACD's terms.
+    assert!(q.survey);
+    assert!(hotline_routing::QueueConfig::from(q.clone()).survey);
     for bad in [0, 11] {
         assert!(matches!(
             store

@@ -9,6 +9,8 @@
 //!   frames, and the session's [`AgentEvent`]s. No transcoding, no
 //!   buffering: what the caller sends goes to the agent as it is.
 //! - [`protocol`]: the JSON messages of `/agent/ws` (docs/agent-protocol.md).
+//! - [`monitor`]: the supervisor's `/admin/monitor/ws` messages (listen,
+//!   whisper, barge on an agent's call).
 //! - [`ws::pump`]: the WebSocket transport for those messages.
 //! - [`http`]: the embedded page and its route builder.
 //!
@@ -18,6 +20,7 @@
 
 pub mod http;
 mod hub;
+pub mod monitor;
 pub mod protocol;
 pub mod ws;
 

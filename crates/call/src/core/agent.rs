@@ -60,6 +60,19 @@ impl CallCore {
             Phase::Dialing | Phase::BindingRtp if self.dial.is_some() => {
                 self.on_dial_notice(notice)
             }
+            // The desk let go of the call (its agent hung up before a
+            // survey): only the agent's wrap-up still concerns it.
+            Phase::Talking if self.agent.left => {
+                if let DeskNotice::WrapUpDone {
+                    disposition,
+                    notes,
+                    seconds,
+                    ..
+                } = notice
+                {
+                    self.agent.wrap_up = Some((disposition, notes, seconds));
+                }
+            }
             Phase::Talking => self.on_talk_notice(now, notice),
             Phase::WrapUp { .. } => {
                 if let DeskNotice::WrapUpDone {
@@ -89,7 +102,7 @@ impl CallCore {
     /// The agent's audio leg arrived.
     pub(super) fn on_agent_leg(&mut self, _now: Instant, agent: String) {
         match (&self.phase, self.dial.as_mut()) {
-            (Phase::Talking, _) => self.start_bridge(agent),
+            (Phase::Talking, _) if !self.agent.left => self.start_bridge(agent),
             (_, Some(dial)) => dial.leg = Some(agent),
             // Too late (the call is over): let the leg go.
             _ => self.push(CallOutput::CloseAgentLeg { hub_session: None }),
@@ -161,16 +174,21 @@ impl CallCore {
             }
             // The shell keeps the leg's channels and says `AgentLeg`.
             DeskNotice::Leg { agent, .. } => self.start_bridge(agent),
-            DeskNotice::AgentHungUp { agent } => {
+            DeskNotice::AgentHungUp { agent, survey } => {
                 tracing::info!(%agent, "agent hung up");
                 self.stop_bridge();
                 if let Some(media) = self.media.as_mut() {
                     media.stop_playback();
                 }
+                if let Some(queue) = survey {
+                    // The queue asks for a survey: the caller stays on.
+                    return self.survey_after_agent(now, queue);
+                }
                 self.sip(SipCommand::Hangup);
                 self.end(Ending::new(EndedBy::Agent, "agent_hangup"));
             }
             DeskNotice::AgentLost { agent, requeued } => {
+                self.stop_monitor("agent_lost");
                 self.emit(
                     EventData::AgentLost {
                         agent_id: agent,
@@ -225,6 +243,9 @@ impl CallCore {
                 {
                     tracing::warn!(%digit, error = %e, "cannot send the agent's digit");
                 }
+            }
+            DeskNotice::Monitor { supervisor, action } => {
+                self.on_monitor_notice(supervisor, action)
             }
             DeskNotice::WrapUpDone { .. } => {}
         }
@@ -282,6 +303,7 @@ impl CallCore {
     }
 
     fn stop_bridge(&mut self) {
+        self.stop_monitor("call_ended");
         if let Some(b) = self.agent.bridge.take() {
             if let Some(media) = self.media.as_mut() {
                 media.stop_bridge();
@@ -294,21 +316,32 @@ impl CallCore {
         }
     }
 
-    /// The agent's voice, into the caller's stream (and the recording).
+    /// The agent's voice, into the caller's stream (and the recording);
+    /// with a supervisor on, also to the supervisor, and in barge mixed
+    /// with the supervisor's (monitor.rs).
     pub(super) fn on_agent_audio(&mut self, frame: &[u8]) {
         let Some(b) = self.agent.bridge.as_ref() else {
             return;
         };
-        if b.muted || b.held || !self.is_talking() {
+        let (muted, held) = (b.muted, b.held);
+        let barging = self.monitor_barging();
+        if (held || muted) && !self.monitored() || !self.is_talking() || self.media.is_none() {
             return;
         }
-        let Some(media) = self.media.as_mut() else {
-            return;
-        };
-        let pcm = &mut self.agent.pcm;
+        let mut pcm = std::mem::take(&mut self.agent.pcm);
         pcm.clear();
         pcm.extend(frame.iter().map(|&c| ulaw_decode(c)));
-        media.push_bridge_audio(pcm);
+        self.monitor_agent_voice(&pcm);
+        if !held && (!muted || barging) {
+            if muted {
+                pcm.fill(0);
+            }
+            self.monitor_mix_for_caller(&mut pcm);
+            if let Some(media) = self.media.as_mut() {
+                media.push_bridge_audio(&pcm);
+            }
+        }
+        self.agent.pcm = pcm;
     }
 
     pub(super) fn on_leg_event(&mut self, ev: AgentEvent) {
@@ -343,6 +376,7 @@ impl CallCore {
                         None,
                     );
                 }
+                self.stop_monitor("agent_lost");
                 if self.agent.bridge.take().is_some() {
                     if let Some(media) = self.media.as_mut() {
                         media.stop_bridge();
@@ -353,8 +387,13 @@ impl CallCore {
         }
     }
 
-    /// The call is over: the desk lets go of it (the agent goes to wrap-up).
+    /// The call is over for the desk, which lets go of it (the agent goes
+    /// to wrap-up): when it ends, or when its agent hung up before a survey.
     pub(super) fn leave_desk(&mut self) {
+        if self.agent.left {
+            return;
+        }
+        self.agent.left = true;
         self.stop_bridge();
         // The caller left while agents rang: those offers end here, in the
         // call's own record (the desk's word on it comes too late).

@@ -59,8 +59,20 @@ impl CallCore {
                 None => {}
             }
         }
-        match (&self.agent.answered_by, self.agent.attached) {
-            (Some(agent), true) => {
+        let early = self.agent.wrap_up.take();
+        match (&self.agent.answered_by, self.agent.attached, early) {
+            // Submitted during the survey (the desk may have let go of the
+            // call since): it goes in now.
+            (Some(agent), _, Some(done)) => {
+                self.phase = Phase::WrapUp {
+                    agent: agent.clone(),
+                    since: now,
+                    deadline: now,
+                    ending,
+                };
+                self.wrap_up_done(now, Some(done));
+            }
+            (Some(agent), true, None) => {
                 self.phase = Phase::WrapUp {
                     agent: agent.clone(),
                     since: now,

@@ -42,7 +42,11 @@ impl CallCore {
             Some(Transfer::Accepted { deadline, .. }) => Some(*deadline),
             _ => None,
         };
-        [interp, vm, queue, transfer].into_iter().flatten().min()
+        let survey = self.survey_deadline();
+        [interp, vm, queue, transfer, survey]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub(super) fn flow_started(&mut self, now: Instant, wall: DateTime<Utc>) {
@@ -59,6 +63,9 @@ impl CallCore {
         if matches!(&self.flow.voicemail, Voicemail::Recording { deadline, .. } if *deadline <= now)
         {
             return self.finish_voicemail(now, wall);
+        }
+        if self.survey_timer(now, wall) {
+            return;
         }
         if let Some(q) = self.flow.queue.take_if(|q| q.deadline <= now) {
             let data = EventData::QueueTimeout {
@@ -117,6 +124,9 @@ impl CallCore {
             duration_ms,
             masked: masked.then_some(true),
         });
+        if self.in_survey() {
+            return self.survey_digit(now, wall, digit);
+        }
         match (&self.flow.stage, &self.flow.voicemail) {
             // A key ends a voicemail message ("press # when you are done").
             (_, Voicemail::Recording { .. }) => self.finish_voicemail(now, wall),
@@ -131,6 +141,9 @@ impl CallCore {
         }
         if let Some(cause) = self.flow.closing.take() {
             return self.hang_up(&cause);
+        }
+        if self.survey_prompt_finished(now, wall) {
+            return;
         }
         if let Voicemail::Beeping { max_secs } = self.flow.voicemail {
             return self.start_capture(max_secs);
@@ -160,7 +173,7 @@ impl CallCore {
 
     /// Feeds the interpreter and carries out what it asks, until it asks
     /// nothing more that needs an immediate answer.
-    fn step(&mut self, now: Instant, wall: DateTime<Utc>, event: Event) {
+    pub(super) fn step(&mut self, now: Instant, wall: DateTime<Utc>, event: Event) {
         let mut pending = VecDeque::from([event]);
         while let Some(event) = pending.pop_front() {
             let actions = self.interp.handle(now, wall, event);
@@ -235,6 +248,7 @@ impl CallCore {
                         }
                         self.emit(data, node.as_deref());
                     }
+                    Action::Survey => self.survey_from_flow(now),
                     Action::Hangup => {
                         self.flow.stage = Stage::Done;
                         return self.hang_up("flow_ended");

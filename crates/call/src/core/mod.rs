@@ -24,7 +24,10 @@
 //! transfer, closing); `agent.rs` the desk's notices, the bridge, hold and
 //! mute, position prompts and overflow; `callback.rs` the outbound leg's
 //! dialling; `finish.rs` the hang-up, the recording and the wrap-up wait;
-//! `pause.rs` silencing the recording (secure gathers, the agent's button).
+//! `pause.rs` silencing the recording (secure gathers, the agent's button);
+//! `monitor.rs` a supervisor's listen / whisper / barge (who hears whom, the
+//! mixing); `survey.rs` the satisfaction survey after the agent or at a
+//! flow's `survey` node.
 //!
 //! Guarantees: events come out in the order the call lived them, exactly
 //! one `hangup` and one `call_ended` per call, `call_ended` last; after
@@ -34,8 +37,11 @@ mod agent;
 mod callback;
 mod finish;
 mod flow;
+mod mixing;
+mod monitor;
 mod pause;
 mod state;
+mod survey;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -55,8 +61,9 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::event::{EndedBy, EventData};
-use state::{AgentSide, Dial, FlowState, Party, Phase, RecordingPauses};
+use state::{AgentSide, Dial, FlowState, Party, Phase, RecordingPauses, Survey};
 
+pub use mixing::{CallerRoute, MIX_FIFO_SAMPLES};
 pub use state::Ending;
 
 /// What a core needs to know of the gateway (read-only, per call).
@@ -102,7 +109,8 @@ pub enum RtpError {
 pub enum RecorderFor {
     /// The call's stereo recording.
     Call,
-    /// A voicemail message (mono).
+    /// A mono recording of the caller: a voicemail message or a survey
+    /// comment.
     Voicemail,
 }
 
@@ -186,6 +194,18 @@ pub enum CallInput<'a> {
     AgentAudio(&'a [u8]),
     /// News of the agent's audio leg.
     AgentLegEvent(AgentEvent),
+    /// A supervisor's audio leg arrived (the shell keeps its channels):
+    /// answered with [`CallOutput::Monitor`].
+    MonitorStart {
+        /// The supervisor's (or admin's) login.
+        supervisor: String,
+        /// Listen, whisper or barge.
+        mode: hotline_webphone::monitor::MonitorMode,
+    },
+    /// One PCMU frame of the supervisor's voice.
+    MonitorAudio(&'a [u8]),
+    /// News of the supervisor's audio leg.
+    MonitorLegEvent(AgentEvent),
     /// [`CallCore::poll_timeout`]'s instant passed.
     Timeout,
     /// The media clock stopped.
@@ -240,6 +260,9 @@ pub enum CallOutput {
         /// leg disconnected or arrived after the call ended.
         hub_session: Option<String>,
     },
+    /// What became of the supervisor's leg, for their page; after
+    /// `Stopped` the shell drops the leg and closes its hub session.
+    Monitor(hotline_desk::MonitorStatus),
     /// The media is over: drop the RTP socket, the pacer and the port.
     ReleaseRtp,
     /// The call is over; nothing more comes out.
@@ -261,6 +284,7 @@ impl std::fmt::Debug for CallOutput {
             CallOutput::CloseAgentLeg { hub_session } => {
                 write!(f, "CloseAgentLeg({hub_session:?})")
             }
+            CallOutput::Monitor(status) => f.debug_tuple("Monitor").field(status).finish(),
             CallOutput::ReleaseRtp => f.write_str("ReleaseRtp"),
             CallOutput::Done => f.write_str("Done"),
         }
@@ -294,6 +318,9 @@ pub struct CallCore {
     agent: AgentSide,
     dial: Option<Dial>,
     pauses: RecordingPauses,
+    survey: Option<Survey>,
+    /// A supervisor on the agent's call (monitor.rs).
+    monitor: Option<mixing::Monitor>,
     out: VecDeque<CallOutput>,
 }
 
@@ -325,6 +352,8 @@ impl CallCore {
             agent: AgentSide::default(),
             dial: None,
             pauses: RecordingPauses::default(),
+            survey: None,
+            monitor: None,
             out: VecDeque::with_capacity(16),
         }
     }
@@ -432,6 +461,11 @@ impl CallCore {
         self.agent.bridge.as_ref().is_some_and(|b| !b.held)
     }
 
+    /// The caller's media session's counters (for `/metrics`), while it has one.
+    pub fn media_stats(&self) -> Option<hotline_media::MediaStats> {
+        self.media.as_ref().map(MediaSession::stats)
+    }
+
     /// The caller's negotiated media (a callback's once answered).
     pub fn caller_media(&self) -> Option<&RemoteMedia> {
         self.party.offer.as_ref()
@@ -469,6 +503,9 @@ impl CallCore {
             CallInput::AgentLeg { agent } => self.on_agent_leg(now, agent),
             CallInput::AgentAudio(frame) => self.on_agent_audio(frame),
             CallInput::AgentLegEvent(ev) => self.on_leg_event(ev),
+            CallInput::MonitorStart { supervisor, mode } => self.on_monitor_start(supervisor, mode),
+            CallInput::MonitorAudio(frame) => self.on_monitor_audio(frame),
+            CallInput::MonitorLegEvent(ev) => self.on_monitor_leg_event(ev),
             CallInput::Timeout => self.on_timeout(now, wall),
             CallInput::ClockStopped => {
                 if self.is_talking() {
@@ -626,6 +663,9 @@ impl CallCore {
                 (Ok(_), None) => {}
                 (Err(e), _) => tracing::error!(error = %e, "cannot record call"),
             },
+            RecorderFor::Voicemail if self.survey_wants_recorder() => {
+                self.on_comment_recorder(now, wall, result)
+            }
             RecorderFor::Voicemail => self.on_voicemail_recorder(now, wall, result),
         }
     }
@@ -758,6 +798,7 @@ impl CallCore {
     fn settle(&mut self, now: Instant, wall: DateTime<Utc>) {
         if let Some(ending) = self.ending.take() {
             if self.is_talking() {
+                let ending = self.survey_cut_short(ending);
                 self.end_talk(now, wall);
                 self.close(now, ending);
             } else {
@@ -781,8 +822,21 @@ impl CallCore {
                 self.phase
             ));
         }
+        if self.survey.is_some() && !talking {
+            return Err(format!("a survey in {:?}", self.phase));
+        }
+        if matches!(
+            self.survey.as_ref().map(|s| &s.step),
+            Some(state::SurveyStep::Commenting { .. })
+        ) && !self.media.as_ref().is_some_and(|m| m.is_capturing())
+        {
+            return Err("a survey comment without a capture".into());
+        }
         if self.agent.bridge.is_some() && !talking {
             return Err(format!("a bridge in {:?}", self.phase));
+        }
+        if self.monitor.is_some() && self.agent.bridge.is_none() {
+            return Err("a supervisor on a call with no agent bridged".into());
         }
         if self.ending.is_some() {
             return Err("an ending left unsettled".into());

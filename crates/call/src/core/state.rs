@@ -108,6 +108,44 @@ pub(super) enum Voicemail {
     },
 }
 
+/// Who asked for the satisfaction survey.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum SurveyVia {
+    /// The queue (its `survey` setting), after its agent hung up; the talk
+    /// ended then, so the call ends as the agent ended it.
+    Queue { queue: String, talk: Ending },
+    /// A flow's `survey` node, which goes on when the survey is over.
+    Flow,
+}
+
+/// Where the survey is.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum SurveyStep {
+    /// "Rate this call from 1 to 5" plays (`deadline: None`), or the core
+    /// waits for the key until `deadline`. `retried`: the one retry is spent.
+    Rating {
+        retried: bool,
+        deadline: Option<Instant>,
+    },
+    /// The comment invitation and its tone play.
+    Inviting,
+    /// The shell is creating the comment's file.
+    Opening { path: PathBuf },
+    /// The caller's comment is recorded until `deadline` (or a key).
+    Commenting { deadline: Instant },
+    /// The thanks plays; `survey_ended` is out.
+    Thanking,
+}
+
+/// The post-call satisfaction survey in progress.
+#[derive(Debug)]
+pub(super) struct Survey {
+    pub via: SurveyVia,
+    pub step: SurveyStep,
+    /// The score keyed (a response), once keyed.
+    pub score: Option<u8>,
+}
+
 /// A queued call held with music because no agent can come.
 #[derive(Debug)]
 pub(super) struct QueueWait {
@@ -142,6 +180,8 @@ pub(super) struct FlowState {
     pub path: Vec<String>,
     /// The flow got `Started` (the ACK came).
     pub started: bool,
+    /// Surveys run so far (names each one's comment file).
+    pub surveys: u32,
 }
 
 impl FlowState {
@@ -214,6 +254,12 @@ pub(super) struct AgentSide {
     pub callback: Option<u32>,
     /// The agent's decoded voice (reused: no allocation per frame).
     pub pcm: Vec<i16>,
+    /// The desk was told the call ended (the agent left before the caller:
+    /// a survey keeps the caller on the line).
+    pub left: bool,
+    /// The agent's wrap-up, when it came before the call ended (during a
+    /// survey): (disposition, notes, seconds).
+    pub wrap_up: Option<(Option<String>, String, u64)>,
 }
 
 /// A callback leg while it rings.

@@ -115,6 +115,14 @@ impl DeskCore {
                     .calls
                     .get(&call_id)
                     .is_some_and(|c| c.callback.is_some() && !c.callback_answered);
+                // The queue the call is in now (after an overflow, the new one).
+                let survey = self
+                    .acd
+                    .call(&call_id)
+                    .map(|c| c.queue)
+                    .filter(|q| self.acd.queue_config(q).is_some_and(|c| c.survey))
+                    .filter(|_| !ringing_callback)
+                    .map(|q| q.as_str().to_owned());
                 if ringing_callback {
                     // The agent gave up while the customer's phone rang: an
                     // attempt without an answer; the entry keeps its place.
@@ -135,6 +143,7 @@ impl DeskCore {
                     &call_id,
                     DeskNotice::AgentHungUp {
                         agent: agent.as_str().to_owned(),
+                        survey,
                     },
                 );
                 Ok(())

@@ -8,8 +8,9 @@ import * as queues from './queues.js';
 import * as calls from './calls.js';
 import * as voicemail from './voicemail.js';
 import * as flows from './flows.js';
+import * as supervisor from './supervisor.js';
 
-const pages = { agents, audit, prompts, queues, flows, calls, voicemail };
+const pages = { agents, audit, prompts, queues, flows, calls, voicemail, supervisor };
 const $ = (id) => document.getElementById(id);
 
 function showLogin(message = '') {

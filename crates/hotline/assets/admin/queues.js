@@ -53,6 +53,9 @@ export async function render(main, notice = '') {
       ...['voicemail', 'callback', 'hangup', ...queues.filter((o) => !editing || o.name !== q.name).map((o) => `queue:${o.name}`)]
         .map((v) => el('option', { value: v })));
     const lost = select('queue-on-agent-lost', LOST, editing ? q.on_agent_lost : 'requeue');
+    // The post-call satisfaction survey after the agent hangs up.
+    const survey = el('input', { id: 'queue-survey', type: 'checkbox' });
+    survey.checked = editing && q.survey === true;
     const numbers = NUMBERS.map(([key, label]) => {
       const input = el('input', { id: `queue-${key.replaceAll('_', '-')}`, type: 'number', min: '0', step: '1', placeholder: 'default' });
       if (editing) input.value = String(q[key]);
@@ -92,6 +95,7 @@ export async function render(main, notice = '') {
       el('h3', {}, editing ? `Edit ${q.name}` : 'New queue'),
       field('Name', name), field('Strategy', strategy), field('Overflow', overflow), overflows,
       field('On agent lost', lost),
+      field('Satisfaction survey after the agent hangs up', survey),
       ...numbers.map(([, label, input]) => field(label, input)),
       field('Issue skills (JSON)', skills),
       el('fieldset', {}, el('legend', {}, 'Members (round-robin order)'), list, pick, ' ', add),
@@ -99,7 +103,7 @@ export async function render(main, notice = '') {
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
       error.textContent = '';
-      const body = { strategy: strategy.value, overflow: overflow.value.trim(), on_agent_lost: lost.value };
+      const body = { strategy: strategy.value, overflow: overflow.value.trim(), on_agent_lost: lost.value, survey: survey.checked };
       for (const [key, label, input] of numbers) {
         if (input.value === '') continue;
         const n = Number(input.value);
@@ -146,7 +150,7 @@ export async function render(main, notice = '') {
       el('td', {}, q.name),
       el('td', { class: 'strategy' }, q.strategy),
       el('td', {}, `${q.max_wait_secs} s → ${q.overflow}`),
-      el('td', {}, `offer ${q.offer_timeout_secs} s, wrap-up ${q.wrap_up_secs} s, lost: ${q.on_agent_lost}`),
+      el('td', {}, `offer ${q.offer_timeout_secs} s, wrap-up ${q.wrap_up_secs} s, lost: ${q.on_agent_lost}${q.survey ? ', survey' : ''}`),
       el('td', {}, `${q.callback_attempts} × ${q.callback_retry_secs} s`),
       el('td', { class: 'members' }, q.members.join(', ')),
       actions);

@@ -31,6 +31,7 @@ pub(crate) mod menu;
 pub(crate) mod play;
 pub(crate) mod say;
 pub(crate) mod set;
+pub(crate) mod survey;
 pub(crate) mod transfer;
 pub(crate) mod voicemail;
 

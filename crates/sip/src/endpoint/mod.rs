@@ -162,6 +162,7 @@ impl Endpoint {
         }
         match message::parse(data, peer.transport) {
             Ok(Inbound::Request(req)) => {
+                crate::metrics::request("in", req.method.as_str());
                 // Requests in our dialogs were admitted with their call;
                 // an initial INVITE is checked even when its Call-ID is
                 // known (it could revive a finished call's Call-ID).
@@ -191,7 +192,10 @@ impl Endpoint {
                 }
                 self.on_request(now, peer, *req)
             }
-            Ok(Inbound::Response(resp)) => self.on_response(now, *resp),
+            Ok(Inbound::Response(resp)) => {
+                crate::metrics::response("in", &resp.cseq_method, resp.code);
+                self.on_response(now, *resp)
+            }
             Err(message::Rejection::Reply {
                 code,
                 reason,

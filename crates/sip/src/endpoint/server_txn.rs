@@ -32,6 +32,9 @@ pub(super) struct InviteTx {
     /// Timer G (non-2xx) or the §13.3.1.4 2xx retransmission.
     retransmit_at: Option<Instant>,
     interval: Duration,
+    /// When an initial INVITE arrived, until its 2xx goes out (for the
+    /// INVITE→200 histogram); `None` for re-INVITEs and stand-ins.
+    pub(super) received: Option<Instant>,
     /// Timer H.
     ack_deadline: Option<Instant>,
 }
@@ -60,6 +63,7 @@ impl InviteTx {
             retransmit_at: None,
             interval: t1,
             ack_deadline: None,
+            received: None,
         }
     }
 

@@ -183,6 +183,7 @@ pub(super) fn on_invite(
             call.invite.last_response = Some(trying.clone());
             cx.out.send(peer, trying);
             call.remote_media = Some(media);
+            call.invite.received = Some(cx.now);
             call.announced = true;
             cx.out.call_announced();
             if cx.guard.call_started(cx.now, peer.addr.ip()) {
@@ -429,6 +430,9 @@ pub(super) fn invite_response(
 /// 2xx to the current INVITE, retransmitted until ACK (RFC 3261 §13.3.1.4).
 pub(super) fn send_invite_2xx(cx: &mut Ctx<'_>, call: &mut Call, sdp_body: String) {
     let data = invite_response(cx, call, 200, None, &[], Some(&sdp_body));
+    if let Some(at) = call.invite.received.take() {
+        crate::metrics::invite_answered(cx.now.saturating_duration_since(at));
+    }
     call.invite.send_final(cx.out, cx.now, cx.cfg.t1, 200, data);
 }
 
