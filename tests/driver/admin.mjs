@@ -114,6 +114,11 @@ const ops = {
   async diag({ page: name }) {
     return { diag: await diag(pageOf(name)) };
   },
+  // Another page of the console in the same signed-in context (the wallboard).
+  async goto({ page: name, path }) {
+    await pageOf(name).goto(`${base}${path}`, { timeout: 15000 });
+    return {};
+  },
 };
 
 const rl = readline.createInterface({ input: process.stdin });

@@ -16,7 +16,7 @@
 //! | `DELETE /api/agents/{id}` | — | 204 |
 //! | `GET /api/agents/states` | — | `{source: "live"/"database", agents: [AgentStateView]}` |
 //! | `GET /api/queues` | — | `[Queue]` |
-//! | `POST /api/queues` | `{name, strategy?, max_wait_secs?, overflow?, offer_timeout_secs?, wrap_up_secs?, on_agent_lost?, issue_skills?, callback_attempts?, callback_retry_secs?, survey?, members?}` | 201 `Queue` |
+//! | `POST /api/queues` | `{name, strategy?, max_wait_secs?, overflow?, offer_timeout_secs?, wrap_up_secs?, on_agent_lost?, issue_skills?, callback_attempts?, callback_retry_secs?, survey?, service_level_secs?, members?}` | 201 `Queue` |
 //! | `GET /api/queues/{name}` | — | `Queue` |
 //! | `PUT /api/queues/{name}` | any of the `POST` fields but `name` | `Queue` |
 //! | `DELETE /api/queues/{name}` | — | 204 |

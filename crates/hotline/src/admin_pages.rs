@@ -38,6 +38,9 @@ assets! {
     "flowgraph.js" => "text/javascript; charset=utf-8",
     "flows.css" => "text/css; charset=utf-8",
     "supervisor.js" => "text/javascript; charset=utf-8",
+    "wallboard.html" => "text/html; charset=utf-8",
+    "wallboard.js" => "text/javascript; charset=utf-8",
+    "wallboard.css" => "text/css; charset=utf-8",
 }
 
 /// `GET /admin` and `GET /admin/static/{file}`, mergeable into a router of any state.
@@ -45,6 +48,8 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/admin", get(|| async { serve("index.html") }))
         .route("/admin/", get(|| async { serve("index.html") }))
+        // The wallboard: a page of its own, for a TV (docs/metrics.md, "Live").
+        .route("/admin/wallboard", get(|| async { serve("wallboard.html") }))
         .route(
             "/admin/static/{file}",
             get(|axum::extract::Path(file): axum::extract::Path<String>| async move {

@@ -27,7 +27,7 @@ use chrono::{DateTime, Duration as Days, FixedOffset, Utc};
 use hotline_call::BoxFuture;
 use hotline_desk::{AgentSocketEvent, DeskHandle, DeskInput};
 use hotline_store::{AgentCall, Store};
-use hotline_webphone::protocol::{CallSummary, ClientMsg, ServerMsg};
+use hotline_webphone::protocol::{AgentToday, CallSummary, ClientMsg, ServerMsg};
 use tokio::sync::mpsc;
 
 use crate::http::ClientIp;
@@ -215,6 +215,38 @@ fn summary(c: AgentCall) -> CallSummary {
     }
 }
 
+/// `agent`'s figures from `since` to now: the reports' per-agent figures
+/// (docs/metrics.md), so the page and the reports agree.
+async fn agent_today(
+    store: &Store,
+    agent: &str,
+    since: DateTime<Utc>,
+) -> Result<AgentToday, hotline_store::StoreError> {
+    let now = Utc::now().max(since + chrono::Duration::seconds(1));
+    let mut q = hotline_store::reports::ReportQuery::new(since, now, "UTC");
+    q.granularity = hotline_store::reports::Granularity::None;
+    q.agent = Some(agent.to_owned());
+    let rows = store.report_agents(&q).await?;
+    let f = rows
+        .into_iter()
+        .find(|r| r.agent == agent)
+        .map(|r| r.figures);
+    Ok(match f {
+        Some(f) => AgentToday {
+            calls_handled: f.answered_by_agent.max(0) as u64,
+            aht_secs: f.aht_secs,
+            csat_avg: f.csat_avg,
+            csat_responses: f.csat_responses.max(0) as u64,
+        },
+        None => AgentToday {
+            calls_handled: 0,
+            aht_secs: None,
+            csat_avg: None,
+            csat_responses: 0,
+        },
+    })
+}
+
 /// Sends `agent`'s page its `overview` now and whenever it changes, until
 /// the page is gone (aborted with the socket).
 async fn keep_overview(
@@ -232,6 +264,7 @@ async fn keep_overview(
     // A wrapped-up call whose record is not complete yet, and checks left.
     let mut awaiting: Option<(String, u32)> = None;
     let mut last: Option<ServerMsg> = None;
+    let mut today: Option<AgentToday> = None;
     loop {
         tick.tick().await;
         let Some(live) = desk.overview(&agent).await else {
@@ -259,11 +292,16 @@ async fn keep_overview(
                 // Keep showing what was read last; the next check retries.
                 Err(e) => tracing::warn!(%agent, error = %e, "agent's calls today not read"),
             }
+            match agent_today(&store, &agent, since).await {
+                Ok(t) => today = Some(t),
+                Err(e) => tracing::warn!(%agent, error = %e, "agent's figures today not read"),
+            }
         }
         let msg = ServerMsg::Overview {
             queues: live.queues,
             calls_today: calls.clone(),
             callbacks: live.callbacks,
+            today: today.clone(),
         };
         if last.as_ref() != Some(&msg) {
             if page.send(msg.clone()).await.is_err() {

@@ -92,6 +92,12 @@ pub struct ServeArgs {
     /// name; docs/metrics.md) [default: Asia/Shanghai].
     #[arg(long, env = "HOTLINE_REPORT_TZ", value_name = "ZONE")]
     pub report_tz: Option<String>,
+    /// The service level the wallboard colours against, in percent: green
+    /// at or above it, amber within 10 points below, red under that
+    /// (docs/metrics.md, "Live") [default: 80].
+    #[arg(long, env = "HOTLINE_SERVICE_LEVEL_TARGET", value_name = "PERCENT",
+          value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub service_level_target: Option<u8>,
     /// Bearer token for the admin API (`/api/…`); without one it answers 503.
     #[arg(
         long,
@@ -265,6 +271,7 @@ struct FileConfig {
     entry_flow: Option<String>,
     queue_max_wait_secs: Option<u64>,
     report_tz: Option<String>,
+    service_level_target: Option<u8>,
     admin_token: Option<String>,
     admin_token_file: Option<PathBuf>,
     allowed_origin: Option<Vec<String>>,
@@ -329,6 +336,8 @@ pub struct Config {
     pub queue_max_wait: Duration,
     /// `--report-tz`: the reports' default time zone.
     pub report_tz: String,
+    /// `--service-level-target`: the wallboard's service level target, percent.
+    pub service_level_target: u8,
     /// The admin API's bearer token; `None`: the admin API is disabled.
     pub admin_token: Option<String>,
     /// `--allowed-origin`: pages of these origins may open `/agent/ws` too.
@@ -463,6 +472,11 @@ impl Config {
                 .report_tz
                 .or(file.report_tz)
                 .unwrap_or_else(|| "Asia/Shanghai".into()),
+            service_level_target: args
+                .service_level_target
+                .or(file.service_level_target)
+                .unwrap_or(80)
+                .clamp(1, 100),
             agent_media_listen: args
                 .agent_media_listen
                 .or(file.agent_media_listen)

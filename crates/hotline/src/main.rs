@@ -18,6 +18,8 @@ mod flows_cmd;
 mod http;
 mod https;
 mod ivr;
+mod live;
+mod live_board;
 mod login_limit;
 mod metrics;
 mod monitor_ws;

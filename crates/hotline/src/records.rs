@@ -212,12 +212,22 @@ impl Records {
     /// Tees call events: every event goes to the writer and to the returned
     /// receiver (the JSON-lines log). Both are bounded; a slow consumer slows
     /// the calls' event emission rather than dropping events.
-    pub fn tee(&mut self, mut rx: mpsc::Receiver<CallEvent>) -> mpsc::Receiver<CallEvent> {
+    /// `board` takes every event too (the live feed, live.rs).
+    pub fn tee(
+        &mut self,
+        mut rx: mpsc::Receiver<CallEvent>,
+        board: crate::live::SharedBoard,
+    ) -> mpsc::Receiver<CallEvent> {
         let to_writer = self.tx.take().expect("tee is called once");
         let (to_log, log_rx) = mpsc::channel(4096);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(256);
             while rx.recv_many(&mut batch, 256).await > 0 {
+                if let Ok(mut b) = board.lock() {
+                    for ev in &batch {
+                        b.on_event(ev);
+                    }
+                }
                 for ev in batch.drain(..) {
                     crate::metrics::on_event(&ev);
                     let _ = to_log.send(ev.clone()).await;

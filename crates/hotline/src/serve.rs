@@ -133,7 +133,9 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     .with_context(|| format!("cannot listen for SIP on {}", cfg.sip_listen))?;
 
     let (event_tx, event_rx) = mpsc::channel(4096);
-    let event_rx = records.tee(event_rx);
+    // Where every call stands, for the live feed (live.rs).
+    let board: crate::live::SharedBoard = Default::default();
+    let event_rx = records.tee(event_rx, board.clone());
     let event_log =
         tokio::spawn(EventLog::new(&cfg.data_dir.join("call-events.jsonl")).run(event_rx));
 
@@ -220,12 +222,13 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     let listener = http::bind(cfg.http_listen)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", cfg.http_listen))?;
+    let agent_states = crate::desk::live_states(records.store(), &desk);
     let admin = crate::admin::AdminState::new(records.store(), cfg.admin_token.as_deref())
         .with_recording_keys(cfg.retention.keys.clone())
         .with_flow_sounds(cfg.sounds_dir.clone())
         .with_prompt_cache(prompts.clone())
         .with_report_tz(cfg.report_tz.clone())
-        .with_live_states(crate::desk::live_states(records.store(), &desk));
+        .with_live_states(agent_states.clone());
     crate::desk::follow_admin_changes(records.store(), desk.clone(), admin.changes());
     let login_limiter =
         crate::login_limit::SharedLimiter::new(crate::login_limit::LimitPolicy::default());
@@ -235,12 +238,23 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         Box::pin(async move { crate::agent_auth::agent_from_cookie(&store, &headers).await })
     });
     let metrics_prompts = prompts;
+    let live_feed = crate::live::LiveFeed::start(crate::live::LiveSources {
+        board,
+        desk: desk.clone(),
+        agents: agent_states,
+        store: records.store(),
+        tz: cfg.report_tz.clone(),
+        service_level_target: cfg.service_level_target,
+    });
     let (writer_stats, spool_dir) = records.writer_stats();
     let app = http::router(http::AppState {
         active: active.clone(),
         draining: draining_rx,
     })
-    .merge(crate::admin::routes_with(admin, crate::openapi::routes()))
+    .merge(crate::admin::routes_with(
+        admin,
+        crate::openapi::routes().merge(crate::live::routes(live_feed)),
+    ))
     .merge(crate::agent_auth::agent_auth_routes(
         crate::agent_auth::AgentAuthState {
             secure_cookie: cert_files.is_some(),

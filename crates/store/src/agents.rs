@@ -224,6 +224,9 @@ pub struct Queue {
     /// After the agent hangs up, the caller rates the call (1–5) and may
     /// leave a comment.
     pub survey: bool,
+    /// Service level threshold: an agent answer within this many seconds
+    /// of queueing counts as within service level (docs/metrics.md).
+    pub service_level_secs: u32,
     /// Agent ids in round-robin order.
     pub members: Vec<String>,
     /// When the queue was created.
@@ -294,6 +297,9 @@ pub struct NewQueue {
     /// default.
     #[serde(default)]
     pub survey: bool,
+    /// Service level threshold in seconds; 20 by default.
+    #[serde(default = "default_service_level")]
+    pub service_level_secs: u32,
     /// Agent ids in round-robin order; none by default.
     #[serde(default)]
     pub members: Vec<String>,
@@ -314,6 +320,7 @@ impl NewQueue {
             callback_attempts: default_callback_attempts(),
             callback_retry_secs: default_callback_retry(),
             survey: false,
+            service_level_secs: default_service_level(),
             members: Vec::new(),
         }
     }
@@ -344,6 +351,8 @@ pub struct QueueUpdate {
     pub callback_retry_secs: Option<u32>,
     /// Turns the post-call survey on or off.
     pub survey: Option<bool>,
+    /// A new service level threshold, in seconds.
+    pub service_level_secs: Option<u32>,
     /// The new members, in order, replacing the old ones.
     pub members: Option<Vec<String>>,
 }
@@ -402,6 +411,10 @@ fn default_callback_attempts() -> u32 {
 
 fn default_callback_retry() -> u32 {
     120
+}
+
+fn default_service_level() -> u32 {
+    20
 }
 
 fn check_id(what: &str, s: &str) -> Result<(), StoreError> {
@@ -594,6 +607,7 @@ struct QueueRow {
     callback_attempts: i32,
     callback_retry_secs: i32,
     survey: bool,
+    service_level_secs: i32,
     members: Vec<String>,
     created_at: DateTime<Utc>,
 }
@@ -624,6 +638,7 @@ impl TryFrom<QueueRow> for Queue {
             callback_attempts: r.callback_attempts.max(1) as u32,
             callback_retry_secs: r.callback_retry_secs.max(0) as u32,
             survey: r.survey,
+            service_level_secs: r.service_level_secs.max(1) as u32,
             name: r.name,
             members: r.members,
             created_at: r.created_at,
@@ -634,7 +649,7 @@ impl TryFrom<QueueRow> for Queue {
 const AGENT_COLS: &str = "id, name, skills, active, role, created_at";
 const QUEUE_SELECT: &str = "SELECT q.name, q.strategy, q.max_wait_secs, q.overflow, \
         q.offer_timeout_secs, q.wrap_up_secs, q.on_agent_lost, q.issue_skills, q.created_at, \
-        q.callback_attempts, q.callback_retry_secs, q.survey, \
+        q.callback_attempts, q.callback_retry_secs, q.survey, q.service_level_secs, \
         coalesce((SELECT array_agg(m.agent ORDER BY m.position, m.agent) \
                     FROM queue_members m WHERE m.queue = q.name), '{}') AS members \
      FROM queues q";
@@ -904,8 +919,9 @@ impl Store {
         sqlx::query(
             "INSERT INTO queues (name, strategy, max_wait_secs, overflow, offer_timeout_secs, \
                                  wrap_up_secs, on_agent_lost, issue_skills, \
-                                 callback_attempts, callback_retry_secs, survey) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                                 callback_attempts, callback_retry_secs, survey, \
+                                 service_level_secs) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&new.name)
         .bind(new.strategy.as_str())
@@ -922,6 +938,7 @@ impl Store {
             0,
         )?)
         .bind(new.survey)
+        .bind(check_secs("service_level_secs", new.service_level_secs, 1)?)
         .execute(&mut *tx)
         .await
         .map_err(|e| db_err(e, "queue", &new.name))?;
@@ -955,6 +972,7 @@ impl Store {
         let wrap_up = secs("wrap_up_secs", up.wrap_up_secs, 0)?;
         let attempts = up.callback_attempts.map(check_attempts).transpose()?;
         let retry = secs("callback_retry_secs", up.callback_retry_secs, 0)?;
+        let service_level = secs("service_level_secs", up.service_level_secs, 1)?;
         let skills = up
             .issue_skills
             .as_ref()
@@ -974,7 +992,8 @@ impl Store {
                     issue_skills = coalesce($8, issue_skills), \
                     callback_attempts = coalesce($9, callback_attempts), \
                     callback_retry_secs = coalesce($10, callback_retry_secs), \
-                    survey = coalesce($11, survey) \
+                    survey = coalesce($11, survey), \
+                    service_level_secs = coalesce($12, service_level_secs) \
               WHERE name = $1",
         )
         .bind(name)
@@ -988,6 +1007,7 @@ impl Store {
         .bind(attempts)
         .bind(retry)
         .bind(up.survey)
+        .bind(service_level)
         .execute(&mut *tx)
         .await
         .map_err(|e| db_err(e, "queue", name))?

@@ -757,6 +757,18 @@ impl Store {
         Ok(t)
     }
 
+    /// The last midnight in zone `tz` (the start of "today" there), by the
+    /// database's clock; `Invalid` for an unknown zone.
+    pub async fn start_of_today(&self, tz: &str) -> Result<DateTime<Utc>, StoreError> {
+        self.check_time_zone(tz).await?;
+        let (t,): (DateTime<Utc>,) =
+            sqlx::query_as("SELECT date_trunc('day', now() AT TIME ZONE $1) AT TIME ZONE $1")
+                .bind(tz)
+                .fetch_one(self.pool())
+                .await?;
+        Ok(t)
+    }
+
     /// The zone's UTC offsets at `a` and `b`, in seconds; `Invalid` for an
     /// unknown zone.
     async fn zone_offsets(

@@ -185,6 +185,12 @@ function renderOverview(msg) {
     return tr;
   }));
   emptyNote('ov-calls-empty', !(msg.calls_today || []).length);
+  // The agent's own figures today (the reports' per-agent figures).
+  const t = msg.today;
+  $('ov-today-calls').textContent = t ? String(t.calls_handled) : '—';
+  $('ov-today-aht').textContent = t && t.aht_secs !== null && t.aht_secs !== undefined ? clock(Math.round(t.aht_secs)) : '—';
+  $('ov-today-csat').textContent = t && t.csat_avg !== null && t.csat_avg !== undefined
+    ? `${t.csat_avg.toFixed(1)} / 5 (${t.csat_responses})` : '—';
   tickOverview();
 }
 // Waits move by the second between the server's updates.

@@ -192,6 +192,10 @@ pub enum ServerMsg {
         calls_today: Vec<CallSummary>,
         /// Callback entries waiting in the agent's queues.
         callbacks: Vec<CallbackSummary>,
+        /// The agent's own figures since their midnight (the reports'
+        /// per-agent figures, docs/metrics.md); absent until first read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        today: Option<AgentToday>,
     },
 }
 
@@ -210,6 +214,21 @@ pub struct QueueSummary {
     /// Callback entries holding a place in this queue.
     #[serde(default)]
     pub callbacks: usize,
+}
+
+/// The agent's own figures today (`overview.today`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentToday {
+    /// Calls the agent answered.
+    pub calls_handled: u64,
+    /// Average handle time (talk + hold + wrap-up), seconds; `null` before
+    /// the first finished call.
+    pub aht_secs: Option<f64>,
+    /// Average satisfaction score (1–5) of the agent's calls; `null` without
+    /// a response.
+    pub csat_avg: Option<f64>,
+    /// Survey responses to the agent's calls.
+    pub csat_responses: u64,
 }
 
 /// One of the agent's calls today, from the call records.
@@ -367,6 +386,12 @@ mod tests {
                 attempts: 0,
                 position: Some(1),
             }],
+            today: Some(AgentToday {
+                calls_handled: 3,
+                aht_secs: Some(95.5),
+                csat_avg: None,
+                csat_responses: 0,
+            }),
         };
         let json = o.to_json();
         assert!(

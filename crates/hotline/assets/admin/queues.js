@@ -10,6 +10,7 @@ const NUMBERS = [
   ['wrap_up_secs', 'Wrap-up (s)'],
   ['callback_attempts', 'Callback attempts'],
   ['callback_retry_secs', 'Callback retry (s)'],
+  ['service_level_secs', 'Service level threshold (s)'],
 ];
 
 function select(id, values, value) {
