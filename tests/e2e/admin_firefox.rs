@@ -318,6 +318,8 @@ fn the_admin_console_works_in_firefox() {
         ("#queues", "#queue-new"),
         ("#audit", "#audit"),
         ("#voicemail", "#voicemail-filter"),
+        ("#reports", "#chart-outcomes rect.bar"),
+        ("#funnel", "#funnel-graph g.node.start .funnel-reached"),
     ] {
         go(&mut drv, hash);
         wait_selector(&mut drv, selector);

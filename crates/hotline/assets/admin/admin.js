@@ -9,8 +9,10 @@ import * as calls from './calls.js';
 import * as voicemail from './voicemail.js';
 import * as flows from './flows.js';
 import * as supervisor from './supervisor.js';
+import * as reports from './reports.js';
+import * as funnel from './funnel.js';
 
-const pages = { agents, audit, prompts, queues, flows, calls, voicemail, supervisor };
+const pages = { agents, audit, prompts, queues, flows, calls, voicemail, supervisor, reports, funnel };
 const $ = (id) => document.getElementById(id);
 
 function showLogin(message = '') {
