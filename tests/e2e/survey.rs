@@ -11,7 +11,8 @@
 //!   (`survey_started`, `survey_answered`, `survey_comment`,
 //!   `survey_ended`) and the `calls` rows (`csat_score`,
 //!   `survey_offered_at`, `survey_comment_path`, `talk_seconds` up to the
-//!   agent's hang-up) say so.
+//!   agent's hang-up) say so. The agent's page then shows their day: one
+//!   call handled, satisfaction 5.0 from one rating.
 //!
 //! The caller cannot see when the agent hangs up, so its keys come at fixed
 //! times well after it: the agent answers as soon as the page rings (about
@@ -329,6 +330,16 @@ fn a_caller_rates_the_call_after_the_agent_hangs_up() {
         row[6], "true",
         "the row stays open through the survey: {row:?}"
     );
+    // The agent's own day on their page: the reports' per-agent figures
+    // (one call handled, rated 5), pushed in the desk's overview.
+    for (selector, text) in [("#ov-today-calls", "1"), ("#ov-today-csat", "5.0 / 5 (1)")] {
+        drv.cmd(
+            // Re-read every 30 s at the latest (agent_ws.rs).
+            json!({"op": "waitText", "page": "a1", "selector": selector, "text": text,
+                   "timeout": 38_000}),
+            PAGE_WAIT,
+        );
+    }
 
     // 2. Hangs up HANGUP_AFTER_MS after pressing 0: during the question.
     let leaving = caller(

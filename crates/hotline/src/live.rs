@@ -15,6 +15,7 @@
 //! arrived since (a minute at most otherwise, for midnight). Nobody
 //! watching: the task builds nothing.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,68 @@ const TODAY_AT_LEAST: Duration = Duration::from_secs(60);
 
 /// The board, shared by the records' tee (writes) and the feed (reads).
 pub type SharedBoard = Arc<Mutex<LiveBoard>>;
+
+/// CPU time the live feed costs the gateway: the feed task's polls and the
+/// board's updates in the records' tee, in seconds since start (`/metrics`,
+/// a gauge set at scrape time: the exporter's counters are whole numbers;
+/// the load kit's `live` step divides its growth by the time measured).
+pub const FEED_CPU: &str = "hotline_live_feed_cpu_seconds";
+/// "Today so far" reads (the database's share of the feed's cost) …
+pub const TODAY_READS: &str = "hotline_live_today_reads_total";
+/// … and the time they took in all, in seconds (a gauge, as above).
+pub const TODAY_READ_TIME: &str = "hotline_live_today_read_seconds";
+
+static FEED_CPU_NS: AtomicU64 = AtomicU64::new(0);
+static TODAY_READ_NS: AtomicU64 = AtomicU64::new(0);
+
+/// The live feed's CPU time so far, in seconds.
+pub fn feed_cpu_seconds() -> f64 {
+    FEED_CPU_NS.load(Ordering::Relaxed) as f64 / 1e9
+}
+
+/// The time today's reads took so far, in seconds.
+pub fn today_read_seconds() -> f64 {
+    TODAY_READ_NS.load(Ordering::Relaxed) as f64 / 1e9
+}
+
+/// This thread's CPU time so far (`CLOCK_THREAD_CPUTIME_ID`).
+pub fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the call only writes it.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
+/// Adds `d` of CPU time to [`FEED_CPU`].
+pub fn count_cpu(d: Duration) {
+    FEED_CPU_NS.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+}
+
+/// A future whose every poll's CPU time is counted in [`FEED_CPU`] (a
+/// poll runs on one thread start to end, so the thread clock measures it).
+struct Metered<F>(std::pin::Pin<Box<F>>);
+
+impl<F: std::future::Future> std::future::Future for Metered<F> {
+    type Output = F::Output;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let t0 = thread_cpu();
+        let out = self.0.as_mut().poll(cx);
+        count_cpu(thread_cpu().saturating_sub(t0));
+        out
+    }
+}
 
 /// What the feed is built from.
 pub struct LiveSources {
@@ -125,7 +188,7 @@ impl LiveFeed {
     pub fn start(src: LiveSources) -> Self {
         let (tx, _) = watch::channel(Arc::<str>::from("{}"));
         let tx = Arc::new(tx);
-        tokio::spawn(run(src, tx.clone()));
+        tokio::spawn(Metered(Box::pin(run(src, tx.clone()))));
         Self(tx)
     }
 }
@@ -159,7 +222,11 @@ async fn run(mut src: LiveSources, tx: Arc<watch::Sender<Arc<str>>>) {
         });
         if due {
             today_read = Some((Instant::now(), generation));
-            match read_today(&src.store, &src.tz).await {
+            let t0 = Instant::now();
+            let read = read_today(&src.store, &src.tz).await;
+            ::metrics::counter!(TODAY_READS).increment(1);
+            TODAY_READ_NS.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            match read {
                 Ok(t) => today = Some(t),
                 Err(e) => tracing::warn!(error = %e, "live feed: today's figures not read"),
             }

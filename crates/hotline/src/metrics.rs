@@ -105,7 +105,14 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         metrics::counter!(FLOW_PUBLISHES, "kind" => k).increment(0);
     }
     metrics::counter!(hotline_store::metrics::DB_ERRORS, "op" => "write").increment(0);
-    for name in [CALLS_STARTED, RTP_RECEIVED, RTP_SENT, RTP_LOST, RTP_LATE] {
+    for name in [
+        CALLS_STARTED,
+        RTP_RECEIVED,
+        RTP_SENT,
+        RTP_LOST,
+        RTP_LATE,
+        crate::live::TODAY_READS,
+    ] {
         metrics::counter!(name).increment(0);
     }
     // Upkeep bounds the histograms' memory between scrapes.
@@ -198,6 +205,20 @@ fn describe() {
         "Size of the spool's segment files."
     );
     describe_gauge!(PROMPT_CACHE, "Prompts held in the prompt cache.");
+    describe_gauge!(
+        crate::live::FEED_CPU,
+        Unit::Seconds,
+        "CPU time the live feed (/api/live) cost: building it and keeping its board of live calls."
+    );
+    describe_counter!(
+        crate::live::TODAY_READS,
+        "Reads of today's figures for the live feed."
+    );
+    describe_gauge!(
+        crate::live::TODAY_READ_TIME,
+        Unit::Seconds,
+        "Time those reads took in all, database round trip included."
+    );
     describe_counter!(
         FLOW_PUBLISHES,
         "Flow versions made live, by kind (publish, rollback, file)."
@@ -303,6 +324,8 @@ async fn scrape(State(st): State<MetricsState>, ClientIp(ip): ClientIp) -> Respo
 async fn refresh(st: &MetricsState) {
     metrics::gauge!(CALLS_ACTIVE).set(st.active.get() as f64);
     metrics::gauge!(PROMPT_CACHE).set(st.prompts.len() as f64);
+    metrics::gauge!(crate::live::FEED_CPU).set(crate::live::feed_cpu_seconds());
+    metrics::gauge!(crate::live::TODAY_READ_TIME).set(crate::live::today_read_seconds());
 
     // The SIP edge policy's own counters (monotonic atomics), as they are.
     for (name, value) in st.sip.edge_stats().fields() {

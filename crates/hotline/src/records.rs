@@ -223,11 +223,13 @@ impl Records {
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(256);
             while rx.recv_many(&mut batch, 256).await > 0 {
+                let t0 = crate::live::thread_cpu();
                 if let Ok(mut b) = board.lock() {
                     for ev in &batch {
                         b.on_event(ev);
                     }
                 }
+                crate::live::count_cpu(crate::live::thread_cpu().saturating_sub(t0));
                 for ev in batch.drain(..) {
                     crate::metrics::on_event(&ev);
                     let _ = to_log.send(ev.clone()).await;
