@@ -7,10 +7,9 @@
 // Reads one JSON command a line on stdin ({id, op, ...}) and answers each
 // with one `REPLY {id, ok, ...}` line; other lines are diagnostics.
 import { chromium } from 'playwright-core';
-import readline from 'node:readline';
+import { log, serveCommands } from './commands.mjs';
 
 const [base, cdp] = process.argv.slice(2);
-const log = (s) => console.log(`${Date.now()} ${s}`);
 const browser = await chromium.connectOverCDP(cdp, { timeout: 15000 });
 let ctx = null;
 let page = null;
@@ -205,28 +204,7 @@ const ops = {
   },
 };
 
-const rl = readline.createInterface({ input: process.stdin });
-for await (const line of rl) {
-  if (!line.trim()) continue;
-  let cmd;
-  try {
-    cmd = JSON.parse(line);
-  } catch (e) {
-    console.log(`REPLY ${JSON.stringify({ ok: false, error: `bad command: ${e}` })}`);
-    continue;
-  }
-  log(`CMD ${line}`);
-  page?.setDefaultTimeout(cmd.timeout ?? 15000);
-  let reply;
-  try {
-    const f = ops[cmd.op];
-    if (!f) throw new Error(`unknown op ${cmd.op}`);
-    reply = { id: cmd.id, ok: true, ...(await f(cmd)) };
-  } catch (e) {
-    reply = { id: cmd.id, ok: false, error: String(e?.message ?? e), diag: await diag() };
-  }
-  console.log(`REPLY ${JSON.stringify(reply)}`);
-}
+await serveCommands(ops, { pageFor: () => page, diag: () => diag() });
 await ctx?.close().catch(() => {});
 await browser.close().catch(() => {});
 process.exit(0);

@@ -6,10 +6,9 @@
 // Reads one JSON command a line on stdin ({id, op, page, ...}) and answers
 // each with one `REPLY {id, ok, ...}` line; other lines are diagnostics.
 import { chromium } from 'playwright-core';
-import readline from 'node:readline';
+import { log, serveCommands } from './commands.mjs';
 
 const [base, cdp] = process.argv.slice(2);
-const log = (s) => console.log(`${Date.now()} ${s}`);
 const browser = await chromium.connectOverCDP(cdp, { timeout: 15000 });
 const pages = new Map(); // name -> { ctx, page }
 
@@ -144,30 +143,9 @@ const ops = {
   },
 };
 
-const rl = readline.createInterface({ input: process.stdin });
-for await (const line of rl) {
-  if (!line.trim()) continue;
-  let cmd;
-  try {
-    cmd = JSON.parse(line);
-  } catch (e) {
-    console.log(`REPLY ${JSON.stringify({ ok: false, error: `bad command: ${e}` })}`);
-    continue;
-  }
-  log(`CMD ${line}`);
-  const page = pages.get(cmd.page)?.page;
-  page?.setDefaultTimeout(cmd.timeout ?? 15000);
-  let reply;
-  try {
-    const f = ops[cmd.op];
-    if (!f) throw new Error(`unknown op ${cmd.op}`);
-    reply = { id: cmd.id, ok: true, ...(await f(cmd)) };
-  } catch (e) {
-    reply = { id: cmd.id, ok: false, error: String(e?.message ?? e) };
-    const p = pages.get(cmd.page)?.page;
-    if (p) reply.diag = await diag(p);
-  }
-  console.log(`REPLY ${JSON.stringify(reply)}`);
-}
+await serveCommands(ops, {
+  pageFor: (cmd) => pages.get(cmd.page)?.page,
+  diag: (p) => (p ? diag(p) : undefined),
+});
 await browser.close().catch(() => {});
 process.exit(0);
