@@ -296,8 +296,9 @@ fn ratio(n: i64, d: i64) -> Option<f64> {
 }
 
 impl Figures {
-    /// The calls-side figures of a row of [`AGG`] (callbacks and offers
-    /// are filled in from their own queries).
+    /// The calls-side figures of a row of [`AGG`], offers included
+    /// (callbacks are filled in from their own query; the agent table's
+    /// offers too, by the offered agent).
     fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
         let n = |c: &str| row.try_get::<i64, _>(c);
         let f = |c: &str| row.try_get::<Option<f64>, _>(c);
@@ -331,6 +332,8 @@ impl Figures {
             csat_3: n("csat_3")?,
             csat_4: n("csat_4")?,
             csat_5: n("csat_5")?,
+            offers_declined: n("offers_declined")?,
+            offers_timed_out: n("offers_timed_out")?,
             ..Figures::default()
         };
         x.fill_rates();
@@ -455,6 +458,8 @@ const ROLLUP_COLUMNS: &[(&str, bool)] = &[
     ("csat_3", false),
     ("csat_4", false),
     ("csat_5", false),
+    ("offers_declined", false),
+    ("offers_timed_out", false),
 ];
 
 /// One call's part of each rollup column, for a call `c` joined with its
@@ -495,9 +500,13 @@ const CALL_PARTS: &str = "1::int AS offered, \
     (c.csat_score = 2 IS TRUE)::int AS csat_2, \
     (c.csat_score = 3 IS TRUE)::int AS csat_3, \
     (c.csat_score = 4 IS TRUE)::int AS csat_4, \
-    (c.csat_score = 5 IS TRUE)::int AS csat_5";
+    (c.csat_score = 5 IS TRUE)::int AS csat_5, \
+    o.declined AS offers_declined, \
+    o.timed_out AS offers_timed_out";
 
-/// What [`CALL_PARTS`] reads besides `calls c`.
+/// What [`CALL_PARTS`] reads besides `calls c`: its queue, the lateral
+/// `x`, and `o`, its offers (through the `call_events` primary key: the
+/// call's own events, on a page or two).
 const CALL_FROM: &str = " LEFT JOIN queues qu ON qu.name = c.queue \
     CROSS JOIN LATERAL (SELECT \
         extract(epoch FROM c.agent_answered_at - c.queued_at)::float8 AS answer_wait, \
@@ -507,7 +516,11 @@ const CALL_FROM: &str = " LEFT JOIN queues qu ON qu.name = c.queue \
         CASE WHEN c.agent_answered_at IS NOT NULL \
                OR (c.queued_at IS NOT NULL AND c.outcome = 'abandoned') \
              THEN extract(epoch FROM coalesce(c.agent_answered_at, c.ended_at) - c.queued_at)::float8 \
-        END AS wait) x";
+        END AS wait) x \
+    CROSS JOIN LATERAL (SELECT \
+        count(*) FILTER (WHERE e.data->>'outcome' = 'declined')::int AS declined, \
+        count(*) FILTER (WHERE e.data->>'outcome' = 'timeout')::int AS timed_out \
+      FROM call_events e WHERE e.call_id = c.id AND e.kind = 'offer_outcome') o";
 
 /// The figures from rollup-shaped rows `p`.
 const AGG: &str = "sum(p.offered)::int8 AS offered, \
@@ -538,7 +551,9 @@ const AGG: &str = "sum(p.offered)::int8 AS offered, \
     sum(p.csat_2)::int8 AS csat_2, \
     sum(p.csat_3)::int8 AS csat_3, \
     sum(p.csat_4)::int8 AS csat_4, \
-    sum(p.csat_5)::int8 AS csat_5";
+    sum(p.csat_5)::int8 AS csat_5, \
+    sum(p.offers_declined)::int8 AS offers_declined, \
+    sum(p.offers_timed_out)::int8 AS offers_timed_out";
 
 /// Per call of `fc` (`id, slot, flow, issue_type, outcome, ended_by`)
 /// and node it entered (`next_node` NULL), or step it took from `node` to
@@ -922,40 +937,41 @@ impl Store {
             f.callback_failed = row.try_get("failed")?;
         }
 
-        // Offers: per call group, or (agent table) per agent offered.
-        let mut b = QueryBuilder::new("SELECT ");
+        // Offers: in the rows above (each call's offers, by the groups of
+        // its call); the agent table counts them by the agent offered
+        // instead, from the events.
         if key == Key::Agent {
-            b.push("e.data->>'agent_id' AS k, ");
-        } else {
-            push_key(&mut b, key, &q.tz, "c.started_at", "c.agent_id");
-        }
-        b.push(
-            "count(*) FILTER (WHERE e.data->>'outcome' = 'declined') AS declined, \
-                    count(*) FILTER (WHERE e.data->>'outcome' = 'timeout') AS timed_out \
-               FROM call_events e JOIN calls c ON c.id = e.call_id \
-              WHERE e.kind = 'offer_outcome' AND e.at >= ",
-        )
-        .push_bind(q.from)
-        .push(" AND e.at < ")
-        .push_bind(q.to)
-        .push(format!(" + interval '{EVENTS_SPAN}' AND c.started_at >= "))
-        .push_bind(q.from)
-        .push(" AND c.started_at < ")
-        .push_bind(q.to);
-        push_filters(&mut b, q, "c", key == Key::Agent);
-        if key == Key::Agent {
+            for f in out.values_mut() {
+                f.offers_declined = 0;
+                f.offers_timed_out = 0;
+            }
+            let mut b = QueryBuilder::new("SELECT e.data->>'agent_id' AS k, ");
+            b.push(
+                "count(*) FILTER (WHERE e.data->>'outcome' = 'declined') AS declined, \
+                        count(*) FILTER (WHERE e.data->>'outcome' = 'timeout') AS timed_out \
+                   FROM call_events e JOIN calls c ON c.id = e.call_id \
+                  WHERE e.kind = 'offer_outcome' AND e.at >= ",
+            )
+            .push_bind(q.from)
+            .push(" AND e.at < ")
+            .push_bind(q.to)
+            .push(format!(" + interval '{EVENTS_SPAN}' AND c.started_at >= "))
+            .push_bind(q.from)
+            .push(" AND c.started_at < ")
+            .push_bind(q.to);
+            push_filters(&mut b, q, "c", true);
             b.push(" AND e.data->>'agent_id' IS NOT NULL");
             if let Some(a) = &q.agent {
                 b.push(" AND e.data->>'agent_id' = ").push_bind(a.clone());
             }
-        }
-        b.push(" GROUP BY 1");
-        for row in b.build().fetch_all(&mut *tx).await? {
-            let f = out
-                .entry(key_value(&row, key)?)
-                .or_insert_with(Figures::zero);
-            f.offers_declined = row.try_get("declined")?;
-            f.offers_timed_out = row.try_get("timed_out")?;
+            b.push(" GROUP BY 1");
+            for row in b.build().fetch_all(&mut *tx).await? {
+                let f = out
+                    .entry(key_value(&row, key)?)
+                    .or_insert_with(Figures::zero);
+                f.offers_declined = row.try_get("declined")?;
+                f.offers_timed_out = row.try_get("timed_out")?;
+            }
         }
         tx.commit().await?;
         Ok(out)
