@@ -572,9 +572,30 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         "h" => n * 3600.0,
         _ => return None,
     };
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    // `try_`: a duration past `Duration::MAX` (a fuzzer's `9999…9h`) is
+    // not a duration, not a panic.
+    Duration::try_from_secs_f64(secs).ok()
 }
 
 pub(crate) fn is_var_name(s: &str) -> bool {
     crate::condition::is_variable(s)
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_parse_and_absurd_ones_are_refused_without_a_panic() {
+        assert_eq!(parse_duration("5s"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1.5 m"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        // Found by `tests/fuzz/run ivr_flow` (3.49 M executions): panicked
+        // in Duration::from_secs_f64.
+        assert_eq!(parse_duration("99999999999999999999999999h"), None);
+        assert_eq!(parse_duration("1e400"), None);
+        assert_eq!(parse_duration("-1s"), None);
+        assert_eq!(parse_duration("NaN"), None);
+    }
 }
