@@ -27,7 +27,8 @@ mod event;
 mod flow;
 mod router;
 mod rtp;
-mod rtp_meter;
+/// RTP counters of `/metrics` (their names, for the binary to describe).
+pub mod rtp_meter;
 mod srtp;
 
 pub use actor::run_call;

@@ -10,6 +10,16 @@ use hotline_media::MediaStats;
 /// two flushes: about a second.
 const FLUSH_EVERY: u32 = 25;
 
+/// RTP packets accepted from callers (the binary describes every counter
+/// here: crates/hotline/src/metrics.rs).
+pub const RTP_RECEIVED: &str = "hotline_rtp_packets_received_total";
+/// RTP packets sent to callers.
+pub const RTP_SENT: &str = "hotline_rtp_packets_sent_total";
+/// Callers' audio packets missing from the sequence numbers.
+pub const RTP_LOST: &str = "hotline_rtp_packets_lost_total";
+/// Audio frames produced late after a call task woke late.
+pub const RTP_LATE: &str = "hotline_rtp_late_frames_total";
+
 /// What one call has added so far, and what it has seen since.
 #[derive(Debug, Default)]
 pub(crate) struct RtpMeter {
@@ -47,23 +57,11 @@ impl RtpMeter {
                 metrics::counter!(name).increment(now - before);
             }
         };
-        add(
-            "hotline_rtp_packets_received_total",
-            s.packets_received,
-            f.packets_received,
-        );
-        add(
-            "hotline_rtp_packets_sent_total",
-            s.packets_sent,
-            f.packets_sent,
-        );
-        add(
-            "hotline_rtp_packets_lost_total",
-            s.packets_lost,
-            f.packets_lost,
-        );
+        add(RTP_RECEIVED, s.packets_received, f.packets_received);
+        add(RTP_SENT, s.packets_sent, f.packets_sent);
+        add(RTP_LOST, s.packets_lost, f.packets_lost);
         if self.late_frames > 0 {
-            metrics::counter!("hotline_rtp_late_frames_total").increment(self.late_frames);
+            metrics::counter!(RTP_LATE).increment(self.late_frames);
             self.late_frames = 0;
         }
         self.flushed = self.seen;

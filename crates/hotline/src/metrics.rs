@@ -53,10 +53,7 @@ const WRITER_EVENTS: &str = "hotline_writer_events_total";
 const PROMPT_CACHE: &str = "hotline_prompt_cache_prompts";
 const SIP_EDGE: &str = "hotline_sip_edge_events_total";
 const SIP_BANNED: &str = "hotline_sip_banned_sources";
-const RTP_RECEIVED: &str = "hotline_rtp_packets_received_total";
-const RTP_SENT: &str = "hotline_rtp_packets_sent_total";
-const RTP_LOST: &str = "hotline_rtp_packets_lost_total";
-const RTP_LATE: &str = "hotline_rtp_late_frames_total";
+use hotline_call::rtp_meter::{RTP_LATE, RTP_LOST, RTP_RECEIVED, RTP_SENT};
 
 /// Agent states, as `AgentState::name` spells them.
 const AGENT_STATES: [&str; 6] = [
