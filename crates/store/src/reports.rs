@@ -47,8 +47,8 @@ pub const DEFAULT_FCR_DAYS: i32 = 7;
 pub const MAX_RANGE_DAYS: i64 = 400;
 /// The most buckets a series may have.
 pub const MAX_BUCKETS: i64 = 10_000;
-/// How long after its start a call's events are looked for (offers, the
-/// funnel's nodes): calls do not last a day.
+/// How long after a call's start its callbacks are looked for: calls do
+/// not last a day.
 const EVENTS_SPAN: &str = "1 day";
 
 /// How a series is bucketed, in the report's time zone.
@@ -522,6 +522,18 @@ const CALL_FROM: &str = " LEFT JOIN queues qu ON qu.name = c.queue \
         count(*) FILTER (WHERE e.data->>'outcome' = 'timeout')::int AS timed_out \
       FROM call_events e WHERE e.call_id = c.id AND e.kind = 'offer_outcome') o";
 
+/// Per call `c` of [`OFFER_FROM`], by the agent offered (`k`): the
+/// offers they declined and let time out (aggregated: GROUP BY the key).
+const OFFER_PARTS: &str = "e.data->>'agent_id' AS k, \
+    count(*) FILTER (WHERE e.data->>'outcome' = 'declined') AS declined, \
+    count(*) FILTER (WHERE e.data->>'outcome' = 'timeout') AS timed_out";
+
+/// What [`OFFER_PARTS`] reads besides `calls c`: the call's
+/// `offer_outcome` events that name an agent (through the `call_events`
+/// primary key), and the condition that starts a `WHERE`.
+const OFFER_FROM: &str = " JOIN call_events e ON e.call_id = c.id AND e.kind = 'offer_outcome' \
+    WHERE e.data->>'agent_id' IS NOT NULL";
+
 /// The figures from rollup-shaped rows `p`.
 const AGG: &str = "sum(p.offered)::int8 AS offered, \
     sum(p.answered_by_gateway)::int8 AS answered_by_gateway, \
@@ -691,6 +703,39 @@ fn figures_query(q: &ReportQuery, key: Key, rollup: bool) -> QueryBuilder<'stati
     b
 }
 
+/// The offers of `q` by the agent offered (`k`, `declined`, `timed_out`):
+/// whole clean hours from `report_offers` when `rollup`, everything else
+/// from the calls' events, in one statement.
+fn offers_query(q: &ReportQuery, rollup: bool) -> QueryBuilder<'static, Postgres> {
+    let mut b = QueryBuilder::new("WITH ");
+    push_ranges(&mut b, q, rollup);
+    b.push(", p AS (");
+    if rollup {
+        b.push(
+            "SELECT o.agent_id AS k, o.declined, o.timed_out FROM report_offers o WHERE o.slot >= ",
+        )
+        .push_bind(q.from)
+        .push(" AND o.slot + interval '1 hour' <= ")
+        .push_bind(q.to)
+        .push(" AND NOT EXISTS (SELECT 1 FROM d WHERE d.slot = o.slot)");
+        push_filters(&mut b, q, "o", false);
+        b.push(" UNION ALL ");
+    }
+    b.push("SELECT ")
+        .push(OFFER_PARTS)
+        .push(" FROM ranges g JOIN calls c ON c.started_at >= g.lo AND c.started_at < g.hi")
+        .push(OFFER_FROM);
+    push_filters(&mut b, q, "c", true);
+    if let Some(a) = &q.agent {
+        b.push(" AND e.data->>'agent_id' = ").push_bind(a.clone());
+    }
+    b.push(
+        " GROUP BY 1) SELECT p.k, sum(p.declined)::int8 AS declined, \
+         sum(p.timed_out)::int8 AS timed_out FROM p GROUP BY p.k",
+    );
+    b
+}
+
 /// Pushes `d AS (…), ranges AS (…)`: the dirty hours of the range, and the
 /// time ranges to read from `calls` (with `rollup`: the dirty hours and
 /// the partial hours at both ends; without: the whole range).
@@ -857,13 +902,22 @@ impl Store {
                            (slot, flow, issue_type, node, next_node, reached, hung_up, self_served) \
                          SELECT slot, flow, issue_type, node, next_node, \
                                 sum(reached), sum(hung_up), sum(self_served) FROM fp \
-                          GROUP BY slot, flow, issue_type, node, next_node) \
+                          GROUP BY slot, flow, issue_type, node, next_node), \
+             gone_o AS (DELETE FROM report_offers o USING d WHERE o.slot = d.slot), \
+             fresh_o AS (INSERT INTO report_offers \
+                           (slot, flow, queue, issue_type, agent_id, declined, timed_out) \
+                         SELECT d.slot, c.flow, c.queue, c.issue_type, {offer_parts} \
+                           FROM d JOIN calls c ON c.started_at >= d.slot \
+                                              AND c.started_at < d.slot + interval '1 hour'{offer_from} \
+                          GROUP BY 1, 2, 3, 4, 5) \
              DELETE FROM report_dirty x USING d WHERE x.slot = d.slot",
             parts = CALL_PARTS.replace("{fcr}", &DEFAULT_FCR_DAYS.to_string()),
             from = CALL_FROM,
             cols = cols.join(", "),
             aggs = aggs.join(", "),
             funnel = FUNNEL_PARTS,
+            offer_parts = OFFER_PARTS,
+            offer_from = OFFER_FROM,
         );
         let mut tx = self.pool().begin().await?;
         sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
@@ -939,33 +993,13 @@ impl Store {
 
         // Offers: in the rows above (each call's offers, by the groups of
         // its call); the agent table counts them by the agent offered
-        // instead, from the events.
+        // instead (report_offers and the calls' events).
         if key == Key::Agent {
             for f in out.values_mut() {
                 f.offers_declined = 0;
                 f.offers_timed_out = 0;
             }
-            let mut b = QueryBuilder::new("SELECT e.data->>'agent_id' AS k, ");
-            b.push(
-                "count(*) FILTER (WHERE e.data->>'outcome' = 'declined') AS declined, \
-                        count(*) FILTER (WHERE e.data->>'outcome' = 'timeout') AS timed_out \
-                   FROM call_events e JOIN calls c ON c.id = e.call_id \
-                  WHERE e.kind = 'offer_outcome' AND e.at >= ",
-            )
-            .push_bind(q.from)
-            .push(" AND e.at < ")
-            .push_bind(q.to)
-            .push(format!(" + interval '{EVENTS_SPAN}' AND c.started_at >= "))
-            .push_bind(q.from)
-            .push(" AND c.started_at < ")
-            .push_bind(q.to);
-            push_filters(&mut b, q, "c", true);
-            b.push(" AND e.data->>'agent_id' IS NOT NULL");
-            if let Some(a) = &q.agent {
-                b.push(" AND e.data->>'agent_id' = ").push_bind(a.clone());
-            }
-            b.push(" GROUP BY 1");
-            for row in b.build().fetch_all(&mut *tx).await? {
+            for row in offers_query(q, rollup).build().fetch_all(&mut *tx).await? {
                 let f = out
                     .entry(key_value(&row, key)?)
                     .or_insert_with(Figures::zero);

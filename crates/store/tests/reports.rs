@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use hotline_events::{CallEvent, EventData};
-use hotline_store::reports::{Figures, Granularity, ReportQuery};
+use hotline_store::reports::{AgentFigures, Figures, Granularity, ReportQuery};
 use hotline_store::testing::{TestDb, fresh_db};
 use hotline_store::{Store, Uuid, prepare};
 use serde_json::{Value, json};
@@ -541,6 +541,39 @@ async fn the_rollup_is_exact_while_calls_arrive() {
     direct.fcr_days = 6;
     let d = db.store.report_summary(&direct).await.unwrap();
     assert_same(&d, &f);
+    // The agent table, offers counted by the agent offered: from
+    // report_offers, or from the calls' events.
+    let (offer_rows,): (i64,) = sqlx::query_as("SELECT count(*) FROM report_offers")
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+    assert!(offer_rows >= 2, "{offer_rows}");
+    let from_rollup = db.store.report_agents(&day_query()).await.unwrap();
+    let from_calls = db.store.report_agents(&direct).await.unwrap();
+    let offers = |v: &[AgentFigures]| -> Vec<(String, i64, i64)> {
+        v.iter()
+            .map(|a| {
+                (
+                    a.agent.clone(),
+                    a.figures.offers_declined,
+                    a.figures.offers_timed_out,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        offers(&from_rollup),
+        [
+            ("a1".into(), 0, 0),
+            ("a2".into(), 1, 0),
+            ("a3".into(), 0, 1)
+        ]
+    );
+    assert_eq!(from_rollup.len(), from_calls.len());
+    for (r, c) in from_rollup.iter().zip(&from_calls) {
+        assert_eq!(r.agent, c.agent);
+        assert_same(&r.figures, &c.figures);
+    }
     // The funnel too: from its rollup, or from the events.
     let mut q = day_query();
     q.flow = Some("main".into());
