@@ -117,7 +117,10 @@ fn a_menu_call_has_one_complete_record() {
 
 /// `hotline serve` on a given data dir, outside the harness (to restart on
 /// the same data dir after a SIGKILL).
-fn spawn_gateway(data_dir: &Path, log: &Path) -> (Child, u16, u16) {
+/// `node` by `--node-name`, or else by `HOTLINE_NODE` (both are the
+/// contract; neither is the host name: the records and crash recovery must
+/// agree on the node whatever it is, issue 10's node-name defect).
+fn spawn_gateway(data_dir: &Path, log: &Path, node: Node) -> (Child, u16, u16) {
     let (sip, http) = (ports::free_port(), ports::free_port());
     let rtp = ports::rtp_range();
     let root = hotline_e2e::workspace_root();
@@ -132,9 +135,14 @@ fn spawn_gateway(data_dir: &Path, log: &Path) -> (Child, u16, u16) {
         .arg("--sounds-dir")
         .arg(root.join("sounds"))
         .args(["--drain-timeout-secs", "2"])
-        // Not the host name: the records and crash recovery must agree on
-        // the node whatever it is (issue 10's node-name defect).
-        .env("HOTLINE_NODE", CRASH_NODE)
+        .args(match node {
+            Node::Flag(n) => vec!["--node-name", n],
+            Node::Env(_) => vec![],
+        })
+        .envs(match node {
+            Node::Flag(_) => vec![],
+            Node::Env(n) => vec![("HOTLINE_NODE", n)],
+        })
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -147,13 +155,21 @@ fn spawn_gateway(data_dir: &Path, log: &Path) -> (Child, u16, u16) {
     (child, sip, http)
 }
 
+/// How a test gateway is given its node name.
+#[derive(Clone, Copy)]
+enum Node {
+    Flag(&'static str),
+    Env(&'static str),
+}
+
 const CRASH_NODE: &str = "crash-test-node";
 
 #[test]
 fn a_crash_leaves_no_open_call() {
     let dir = hotline_e2e::TempDir::new("records_crash");
     let data = dir.path().join("data");
-    let (mut gw, sip, _) = spawn_gateway(&data, &dir.path().join("gw1.log"));
+    let (mut gw, sip, _) =
+        spawn_gateway(&data, &dir.path().join("gw1.log"), Node::Flag(CRASH_NODE));
     // Two calls that stay up for 20 s.
     let mut sipp = Command::new("sipp")
         .args([
@@ -190,7 +206,27 @@ fn a_crash_leaves_no_open_call() {
         "2"
     );
 
-    let (mut gw, _, _) = spawn_gateway(&data, &dir.path().join("gw2.log"));
+    // Another node on the same database (here: the same data dir) starts
+    // and recovers: the dead node's calls are not its own, it leaves them.
+    let other_log = dir.path().join("gw-other.log");
+    let (mut other, _, _) = spawn_gateway(&data, &other_log, Node::Env("other-node"));
+    let recovered = poll_until(Duration::from_secs(20), || {
+        let log = std::fs::read_to_string(&other_log).ok()?;
+        log.lines()
+            .find(|l| l.contains("start-up recovery done") && l.contains("node=other-node"))
+            .map(str::to_owned)
+    })
+    .expect("the other node logs its recovery");
+    assert!(recovered.contains("interrupted=0"), "{recovered}");
+    assert_eq!(
+        one(&data, "SELECT count(*) FROM calls WHERE NOT complete"),
+        "2",
+        "another node's recovery leaves the dead node's calls open"
+    );
+    send_signal(other.id(), "TERM");
+    assert!(other.wait().unwrap().success());
+
+    let (mut gw, _, _) = spawn_gateway(&data, &dir.path().join("gw2.log"), Node::Env(CRASH_NODE));
     let closed = poll_until(Duration::from_secs(10), || {
         let rows = psql(
             &data,
@@ -205,7 +241,7 @@ fn a_crash_leaves_no_open_call() {
     assert_eq!(
         one(&data, "SELECT string_agg(DISTINCT node, ',') FROM calls"),
         CRASH_NODE,
-        "calls are recorded under HOTLINE_NODE"
+        "calls are recorded under --node-name"
     );
     // Issue 9 #10: each interrupted call has its recordings row (the WAV the
     // crash left plays), and its talk time is the length of that audio.

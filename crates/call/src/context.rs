@@ -32,7 +32,7 @@ pub struct CallSettings {
     pub forced_hours: Option<hotline_ivr::ForcedHours>,
     /// This gateway's name in the records (`call_started`'s `node`): the
     /// same name crash recovery closes open calls under, so the binary
-    /// sets both from one place (`HOTLINE_NODE`, else the host name).
+    /// sets both from one place (`--node-name`, else the host name).
     pub node: String,
 }
 

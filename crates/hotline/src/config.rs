@@ -88,6 +88,12 @@ pub struct ServeArgs {
     /// caller hears hold music before being told no one is free [default: 120].
     #[arg(long, env = "HOTLINE_QUEUE_MAX_WAIT_SECS", value_name = "SECS")]
     pub queue_max_wait_secs: Option<u64>,
+    /// This gateway's name: in every call record (`calls.node`), and the
+    /// calls crash recovery closes at start are this name's only. Nodes
+    /// sharing a database (two on one host too) need different names:
+    /// letters, digits, `.`, `_`, `-`, at most 63 [default: the host name].
+    #[arg(long, env = "HOTLINE_NODE", value_name = "NAME")]
+    pub node_name: Option<String>,
     /// The time zone reports bucket in when a request names none (IANA
     /// name; docs/metrics.md) [default: Asia/Shanghai].
     #[arg(long, env = "HOTLINE_REPORT_TZ", value_name = "ZONE")]
@@ -270,6 +276,7 @@ struct FileConfig {
     digit_timeout_secs: Option<u64>,
     entry_flow: Option<String>,
     queue_max_wait_secs: Option<u64>,
+    node_name: Option<String>,
     report_tz: Option<String>,
     service_level_target: Option<u8>,
     admin_token: Option<String>,
@@ -334,6 +341,8 @@ pub struct Config {
     pub digit_timeout: Duration,
     pub entry_flow: String,
     pub queue_max_wait: Duration,
+    /// `--node-name`: this gateway's name in the records and in recovery.
+    pub node_name: String,
     /// `--report-tz`: the reports' default time zone.
     pub report_tz: String,
     /// `--service-level-target`: the wallboard's service level target, percent.
@@ -468,6 +477,10 @@ impl Config {
                     .or(file.queue_max_wait_secs)
                     .unwrap_or(120),
             ),
+            node_name: match args.node_name.or(file.node_name) {
+                Some(n) => check_node_name(&n)?,
+                None => default_node_name(),
+            },
             report_tz: args
                 .report_tz
                 .or(file.report_tz)
@@ -539,6 +552,32 @@ fn admin_token(
     }
 }
 
+/// `--node-name` checked: 1–63 letters, digits, `.`, `_`, `-` (it goes
+/// into records, logs and metrics labels as it is).
+fn check_node_name(name: &str) -> anyhow::Result<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !ok {
+        bail!(
+            "--node-name `{}`: use 1 to 63 letters, digits, `.`, `_` or `-`",
+            name.escape_default()
+        );
+    }
+    Ok(name.to_owned())
+}
+
+/// The host name (the default node name), else `hotline`.
+fn default_node_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .and_then(|s| check_node_name(s.trim()).ok())
+        .unwrap_or_else(|| "hotline".into())
+}
+
 /// Whether `--admin-token` itself (not `--admin-token-file`) is among the
 /// process's arguments, where `ps` shows it.
 fn admin_token_in_argv(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
@@ -593,6 +632,7 @@ impl std::fmt::Debug for Config {
             .field("database_url", &redacted(&self.database_url))
             .field("media_ip", &self.media_ip)
             .field("entry_flow", &self.entry_flow)
+            .field("node_name", &self.node_name)
             .field("admin_token", &redacted(&self.admin_token))
             .field("allowed_origins", &self.allowed_origins)
             .field("agent_media_listen", &self.agent_media_listen)
@@ -898,6 +938,40 @@ mod tests {
         })
         .unwrap_err();
         assert!(format!("{err:#}").contains("sip_listn"), "{err:#}");
+    }
+
+    /// `--node-name` beats the file's `node_name`; without either it is
+    /// the host name; a name that would not fit a label is refused.
+    #[test]
+    fn node_name_from_flag_file_or_host() {
+        let dir = std::env::temp_dir().join(format!("hotline-node-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hotline.toml");
+        std::fs::write(&file, "node_name = \"gw-b.dc1\"\n").unwrap();
+        let from_file = Config::resolve(ServeArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(from_file.node_name, "gw-b.dc1");
+        let from_flag = Config::resolve(ServeArgs {
+            config: Some(file),
+            node_name: Some("gw_a".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(from_flag.node_name, "gw_a");
+        let host = Config::resolve(ServeArgs::default()).unwrap().node_name;
+        assert!(!host.is_empty() && host.len() <= 63, "{host}");
+        for bad in ["", "gw a", "gw/a", "\u{1b}[31m", &"n".repeat(64)] {
+            let err = Config::resolve(ServeArgs {
+                node_name: Some(bad.into()),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(format!("{err:#}").contains("--node-name"), "{bad:?}: {err:#}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Callbacks dial mainland numbers unless told otherwise; a bad

@@ -176,15 +176,17 @@ impl Records {
 
     /// Opens the database and starts the writer (which first replays a spool
     /// left by a crash and closes the calls it interrupted).
+    /// `node` is this gateway's name (`--node-name`): its calls are
+    /// recorded under it and recovery closes only its calls.
     /// With `recording_keys`, the writer seals every recording and
     /// voicemail with the keyring's current key (docs/security.md).
     pub async fn start(
         url: Option<&str>,
         data_dir: &Path,
         recording_keys: Option<Arc<hotline_store::Keyring>>,
+        node: &str,
     ) -> anyhow::Result<Self> {
         let db = Database::open(url, data_dir, false, true).await?;
-        let node = node_name();
         let writer = Writer::new(
             db.store.clone(),
             &data_dir.join("spool"),
@@ -192,7 +194,7 @@ impl Records {
                 // Recovery links the WAV a crash left behind (issue 9 #10).
                 recordings_dir: Some(data_dir.join("recordings")),
                 recording_keys,
-                ..WriterConfig::new(&node)
+                ..WriterConfig::new(node)
             },
         )
         .context("cannot open the spool")?;
@@ -264,17 +266,6 @@ impl Records {
         }
         self.db.close().await;
     }
-}
-
-/// This gateway's name in the records: `HOTLINE_NODE`, else the host name.
-pub fn node_name() -> String {
-    std::env::var("HOTLINE_NODE")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "hotline".into())
 }
 
 /// `hotline migrate`.

@@ -43,6 +43,7 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         cfg.database_url.as_deref(),
         &cfg.data_dir,
         cfg.retention.keys.clone(),
+        &cfg.node_name,
     )
     .await?;
     // Retention (docs/security.md): a pass now, then every interval.
@@ -200,7 +201,7 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
             queue_max_wait: cfg.queue_max_wait,
             forced_hours: cfg.force_hours,
             // One owner: the writer's recovery uses the same name.
-            node: crate::records::node_name(),
+            node: cfg.node_name.clone(),
         },
         flows: flows.factory(),
         lookups: Arc::new(GatewayLookups {

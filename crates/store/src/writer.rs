@@ -320,9 +320,12 @@ impl Writer {
             .interrupted
             .fetch_add(closed.len() as u64, Ordering::Relaxed);
         self.recovered = true;
-        if self.recovery_warned {
-            tracing::info!("database back; start-up recovery done");
-        }
+        tracing::info!(
+            node = %self.cfg.node,
+            interrupted = closed.len(),
+            database_was_down = self.recovery_warned,
+            "start-up recovery done"
+        );
         Ok(())
     }
 
