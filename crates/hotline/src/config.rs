@@ -969,7 +969,10 @@ mod tests {
                 ..Default::default()
             })
             .unwrap_err();
-            assert!(format!("{err:#}").contains("--node-name"), "{bad:?}: {err:#}");
+            assert!(
+                format!("{err:#}").contains("--node-name"),
+                "{bad:?}: {err:#}"
+            );
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
