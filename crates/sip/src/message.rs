@@ -753,7 +753,8 @@ fn check_request_uri(uri: &str) -> Result<(), (u16, &'static str)> {
         if hostport.contains('?') {
             return Err((400, "Headers in Request-URI"));
         }
-        if hostport.split(';').next().unwrap_or_default().is_empty() {
+        let hostport = hostport.split(';').next().unwrap_or_default();
+        if hostport.is_empty() || !port_ok(hostport) {
             return Err(MALFORMED);
         }
         return Ok(());
@@ -819,6 +820,27 @@ fn name_addr(raw: &str) -> Result<NameAddr, ()> {
             .map(str::to_string)
             .or_else(|| parsed.tag().map(|t| t.value().to_string())),
     })
+}
+
+/// Whether a `host[:port]` has no port or a port of 1–5 digits that fits in
+/// 16 bits (RFC 3261 §25.1 `port = 1*DIGIT`): `host:` or `host:5o60` is
+/// refused here, before a dialog would copy it into our own requests.
+fn port_ok(hostport: &str) -> bool {
+    let port = match hostport.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((_, after)) if after.is_empty() => return true,
+            Some((_, after)) => match after.strip_prefix(':') {
+                Some(p) => p,
+                None => return false,
+            },
+            None => return false,
+        },
+        None => match hostport.rsplit_once(':') {
+            Some((_, p)) => p,
+            None => return true,
+        },
+    };
+    !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok()
 }
 
 /// Whether a Contact's (or From's) URI can be the Request-URI of a request
@@ -1253,9 +1275,33 @@ mod tests {
             "nocolon",
             "1sip:x@y",
             "sip:user@example.com?Route=%3Csip:example.com%3E",
+            // A port must be 1*DIGIT in 16 bits (found by fuzzing: a Contact
+            // of `<sip:alice@192.0.2.1:>` became the Request-URI of our BYE,
+            // which our own parser then refused).
+            "sip:alice@192.0.2.1:",
+            "sip:alice@192.0.2.1:5o60",
+            "sip:alice@192.0.2.1:65536;transport=tcp",
+            "sips:user@[2001:db8::1]:",
+            "sips:user@[2001:db8::1]x",
+            "sip:[2001:db8::1",
         ] {
             assert_eq!(check_request_uri(bad).unwrap_err().0, 400, "{bad}");
         }
+        assert_eq!(check_request_uri("sip:alice@192.0.2.1:65535;lr"), Ok(()));
+    }
+
+    #[test]
+    fn an_invite_whose_contact_has_an_empty_port_is_refused() {
+        let msg = "INVITE sip:100@192.0.2.10 SIP/2.0\r\n\
+            Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKi2;rport\r\n\
+            Max-Forwards: 70\r\nFrom: \"Alice\" <sip:alice@192.0.2.1>;tag=a1\r\n\
+            To: <sip:100@192.0.2.10>\r\nCall-ID: c2\r\nCSeq: 1 INVITE\r\n\
+            Contact: <sip:alice@192.0.2.1:>\r\nContent-Length: 0\r\n\r\n";
+        let Err(Rejection::Reply { code, reason, .. }) = parse(msg.as_bytes(), Transport::Udp)
+        else {
+            panic!("accepted a Contact with an empty port")
+        };
+        assert_eq!((code, reason.as_str()), (400, "Bad Contact header"));
     }
 
     #[test]
