@@ -690,7 +690,7 @@ fn figures_query(q: &ReportQuery, key: Key, rollup: bool) -> QueryBuilder<'stati
     b.push("SELECT ");
     push_key(&mut b, key, &q.tz, "c.started_at", "c.agent_id");
     b.push(CALL_PARTS.replace("{fcr}", &q.fcr_days.to_string()))
-        .push(" FROM ranges g JOIN calls c ON c.started_at >= g.lo AND c.started_at < g.hi")
+        .push(CALLS_IN_RANGES)
         .push(CALL_FROM)
         .push(" WHERE true");
     push_filters(&mut b, q, "c", false);
@@ -723,7 +723,7 @@ fn offers_query(q: &ReportQuery, rollup: bool) -> QueryBuilder<'static, Postgres
     }
     b.push("SELECT ")
         .push(OFFER_PARTS)
-        .push(" FROM ranges g JOIN calls c ON c.started_at >= g.lo AND c.started_at < g.hi")
+        .push(CALLS_IN_RANGES)
         .push(OFFER_FROM);
     push_filters(&mut b, q, "c", true);
     if let Some(a) = &q.agent {
@@ -735,6 +735,15 @@ fn offers_query(q: &ReportQuery, rollup: bool) -> QueryBuilder<'static, Postgres
     );
     b
 }
+
+/// The calls that started in `ranges`, as `c`: each range read through the
+/// `started_at` index. A plain join on the ranges leaves the planner
+/// guessing how many calls a range holds; with a filter on a common value
+/// (`issue_type=subscription`: 46 % of calls) it then chose to read all of
+/// `calls` (~650 ms over a million calls for a one-day range). `OFFSET 0`
+/// keeps the subquery from being flattened back into that join.
+const CALLS_IN_RANGES: &str = " FROM ranges g CROSS JOIN LATERAL (SELECT * FROM calls c0 \
+     WHERE c0.started_at >= g.lo AND c0.started_at < g.hi OFFSET 0) c";
 
 /// Pushes `d AS (…), ranges AS (…)`: the dirty hours of the range, and the
 /// time ranges to read from `calls` (with `rollup`: the dirty hours and
@@ -1158,9 +1167,10 @@ impl Store {
         push_ranges(&mut b, &fq, rollup);
         b.push(
             ", fc AS (SELECT c.id, NULL::timestamptz AS slot, c.flow, c.issue_type, c.outcome, \
-                     c.ended_by FROM ranges g JOIN calls c \
-                     ON c.started_at >= g.lo AND c.started_at < g.hi WHERE true",
-        );
+                     c.ended_by",
+        )
+        .push(CALLS_IN_RANGES)
+        .push(" WHERE true");
         push_filters(&mut b, &fq, "c", false);
         b.push("), ").push(FUNNEL_PARTS).push(
             ", allp AS (SELECT fp.node, fp.next_node, fp.reached, fp.hung_up, fp.self_served FROM fp",
