@@ -828,7 +828,7 @@ fn name_addr(raw: &str) -> Result<NameAddr, ()> {
 fn port_ok(hostport: &str) -> bool {
     let port = match hostport.strip_prefix('[') {
         Some(v6) => match v6.split_once(']') {
-            Some((_, after)) if after.is_empty() => return true,
+            Some((_, "")) => return true,
             Some((_, after)) => match after.strip_prefix(':') {
                 Some(p) => p,
                 None => return false,
