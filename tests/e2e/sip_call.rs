@@ -466,3 +466,43 @@ fn event_log_is_jsonl_with_call_ids() {
     );
     assert!(events::parse_rfc3339_micros(started.at()).is_some());
 }
+
+#[test]
+fn json_logs_carry_the_call_id() {
+    // `--log-format json`: every line the gateway writes is one JSON object
+    // (a log shipper parses the whole file), and the lines logged inside a
+    // call name its Call-ID through the `call` span.
+    let gw = Gateway::start_with("json-logs", &["--log-format", "json"]);
+    let pcap = write_pcap(&gw, "tone.pcap", &tone(1500));
+    let run = Sipp::new("uac_caller_bye.xml", &gw)
+        .var("PCAP", pcap)
+        .var("PAUSE_MS", "500")
+        .run();
+    run.assert_success();
+    gw.wait_call_ended(&run.call_id, CALL_END_WAIT);
+    let text = std::fs::read_to_string(gw.log_path()).expect("read gateway log");
+    assert!(!text.contains('\u{1b}'), "colour codes in a JSON log");
+    let mut lines = 0;
+    let mut in_call = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        for key in ["timestamp", "level", "target", "fields"] {
+            assert!(v.get(key).is_some(), "no {key} in {line}");
+        }
+        lines += 1;
+        let spans = v["spans"].as_array().cloned().unwrap_or_default();
+        if spans
+            .iter()
+            .any(|s| s["name"] == "call" && s["call_id"] == run.call_id.as_str())
+        {
+            in_call += 1;
+        }
+    }
+    assert!(lines >= 3, "hardly any log lines:\n{text}");
+    assert!(
+        in_call >= 1,
+        "no log line in the call's span (call_id {}):\n{text}",
+        run.call_id
+    );
+}

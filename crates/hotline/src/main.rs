@@ -48,8 +48,19 @@ struct Cli {
     /// `HOTLINE_LOG` (an env-filter) overrides both.
     #[arg(short, long, global = true)]
     verbose: bool,
+    /// How log lines are written to stderr: `text` (one readable line per
+    /// event) or `json` (one JSON object per line, with the event's fields
+    /// and its spans, e.g. the call's `call_id`, for log shippers).
+    #[arg(long, global = true, value_enum, env = "HOTLINE_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 // Parsed once at start: the size of `serve`'s flags does not matter.
@@ -89,19 +100,27 @@ fn main() -> ExitCode {
         (false, false) => "warn,sqlx=warn",
         (false, true) => "info,sqlx=warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HOTLINE_LOG")
-                .unwrap_or_else(|_| default_filter.into()),
-        )
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HOTLINE_LOG")
+        .unwrap_or_else(|_| default_filter.into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, not in files or pipes.
-        .with_ansi(std::io::stderr().is_terminal())
         // A log write that fails (stderr on a full disk) must cost the log
         // line, not the task: tracing-subscriber's fallback report of the
         // failure uses eprintln!, which panics when stderr fails.
-        .log_internal_errors(false)
-        .init();
+        .log_internal_errors(false);
+    match cli.log_format {
+        // Colour codes only for a person at a terminal, not in files or pipes.
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        // One object per line: timestamp, level, target, fields (message
+        // included), the innermost span and the list of spans (a call's
+        // `call` span carries its Call-ID as `call_id`).
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
