@@ -338,6 +338,12 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         flows = %cfg.flows_dir.display(),
         "hotline is taking calls"
     );
+    // systemd (Type=notify): ready once SIP, HTTP, the records and the
+    // desk are up. Without NOTIFY_SOCKET this does nothing.
+    notify_service_manager(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status("taking calls"),
+    ]);
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -348,6 +354,10 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
 
     // Drain: refuse new calls (503), let the ones in progress finish.
     tracing::info!(active = active.get(), timeout = ?cfg.drain_timeout, "draining");
+    notify_service_manager(&[
+        sd_notify::NotifyState::Stopping,
+        sd_notify::NotifyState::Status("draining: new calls get 503"),
+    ]);
     let _ = draining_tx.send(true);
     sip.set_draining(true).await;
     if !wait_idle(&active, cfg.drain_timeout).await {
@@ -370,6 +380,14 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     records.finish().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Tells the service manager (systemd's `NOTIFY_SOCKET`) our state; a
+/// failure costs a warning, never the gateway.
+fn notify_service_manager(state: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(false, state) {
+        tracing::warn!(error = %e, "could not notify the service manager (NOTIFY_SOCKET)");
+    }
 }
 
 /// `GET /sip-edge`: the SIP edge policy's counters as JSON (docs/security.md).

@@ -245,6 +245,10 @@ impl EmbeddedPostgres {
         cmd.process_group(0)
             .current_dir(&self.dir)
             .env_remove("PGDATA")
+            // Under systemd (Type=notify) the socket is the gateway's: a
+            // postgres built with systemd support would otherwise report
+            // READY=1 on it before the gateway is ready.
+            .env_remove("NOTIFY_SOCKET")
             .env("LC_ALL", "C");
         cmd
     }
