@@ -904,6 +904,45 @@ pub fn parse_port_range(s: &str) -> anyhow::Result<(u16, u16)> {
 mod tests {
     use super::*;
 
+    /// The packaged /etc/hotline/hotline.toml documents every key of the
+    /// file, and every value it shows parses.
+    #[test]
+    fn the_packaged_config_names_every_key_and_each_parses() {
+        let packaged = include_str!("../../../deploy/debian/hotline.toml");
+        let source = include_str!("config.rs");
+        let body = source
+            .split("struct FileConfig {")
+            .nth(1)
+            .and_then(|b| b.split("\n}").next())
+            .expect("FileConfig in config.rs");
+        let keys: Vec<&str> = body
+            .lines()
+            .filter_map(|l| l.trim().split_once(": Option<").map(|(k, _)| k))
+            .filter(|k| *k != "force_hours")
+            .collect();
+        assert!(keys.len() > 50, "FileConfig fields not found: {keys:?}");
+        // Uncomment every `# key = value` line (the first of a key only).
+        let mut seen = std::collections::HashSet::new();
+        let mut text = String::new();
+        for line in packaged.lines() {
+            let l = line.strip_prefix("# ").unwrap_or(line);
+            let key = l.split_once(" = ").map(|(k, _)| k.trim());
+            if let Some(k) = key
+                && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                && seen.insert(k.to_string())
+            {
+                text.push_str(l);
+                text.push('\n');
+            }
+        }
+        for k in &keys {
+            assert!(seen.contains(*k), "deploy/debian/hotline.toml lacks `{k}`");
+        }
+        if let Err(e) = toml::from_str::<FileConfig>(&text) {
+            panic!("deploy/debian/hotline.toml, every key uncommented: {e}\n{text}");
+        }
+    }
+
     #[test]
     fn port_range_parses_and_refuses_nonsense() {
         assert_eq!(parse_port_range("20000-20100").unwrap(), (20000, 20100));
