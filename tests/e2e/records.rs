@@ -121,6 +121,16 @@ fn a_menu_call_has_one_complete_record() {
 /// contract; neither is the host name: the records and crash recovery must
 /// agree on the node whatever it is, issue 10's node-name defect).
 fn spawn_gateway(data_dir: &Path, log: &Path, node: Node) -> (Child, u16, u16) {
+    spawn_gateway_with(data_dir, log, node, &[])
+}
+
+/// As [`spawn_gateway`], with more flags.
+fn spawn_gateway_with(
+    data_dir: &Path,
+    log: &Path,
+    node: Node,
+    extra: &[&str],
+) -> (Child, u16, u16) {
     let (sip, http) = (ports::free_port(), ports::free_port());
     let rtp = ports::rtp_range();
     let root = hotline_e2e::workspace_root();
@@ -135,6 +145,7 @@ fn spawn_gateway(data_dir: &Path, log: &Path, node: Node) -> (Child, u16, u16) {
         .arg("--sounds-dir")
         .arg(root.join("sounds"))
         .args(["--drain-timeout-secs", "2"])
+        .args(extra)
         .args(match node {
             Node::Flag(n) => vec!["--node-name", n],
             Node::Env(_) => vec![],
@@ -168,8 +179,14 @@ const CRASH_NODE: &str = "crash-test-node";
 fn a_crash_leaves_no_open_call() {
     let dir = hotline_e2e::TempDir::new("records_crash");
     let data = dir.path().join("data");
-    let (mut gw, sip, _) =
-        spawn_gateway(&data, &dir.path().join("gw1.log"), Node::Flag(CRASH_NODE));
+    // A lease far longer than the test: the other node below must leave
+    // these calls to the crash node's own recovery, whatever CI's pace.
+    let (mut gw, sip, _) = spawn_gateway_with(
+        &data,
+        &dir.path().join("gw1.log"),
+        Node::Flag(CRASH_NODE),
+        &["--node-lease-secs", "600"],
+    );
     // Two calls that stay up for 20 s.
     let mut sipp = Command::new("sipp")
         .args([
@@ -285,6 +302,107 @@ fn a_crash_leaves_no_open_call() {
         !data.join("pg/postmaster.pid").exists(),
         "embedded PostgreSQL stopped"
     );
+}
+
+#[test]
+fn a_dead_nodes_calls_are_closed_by_another_node_once_its_lease_expires() {
+    // Two nodes on one database (one data dir, so one embedded PostgreSQL),
+    // both with 3 s leases renewed every second.
+    let dir = hotline_e2e::TempDir::new("records_lease");
+    let data = dir.path().join("data");
+    let lease = ["--node-lease-secs", "3"];
+    let (mut a, sip_a, _) = spawn_gateway_with(
+        &data,
+        &dir.path().join("node-a.log"),
+        Node::Flag("lease-node-a"),
+        &lease,
+    );
+    let mut sipp = Command::new("sipp")
+        .args([
+            "-sn", "uac", "-m", "2", "-r", "2", "-d", "30000", "-timeout", "60", "-nostdin",
+        ])
+        .arg(format!("127.0.0.1:{sip_a}"))
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let answered = poll_until(Duration::from_secs(10), || {
+        (one(
+            &data,
+            "SELECT count(*) FROM calls WHERE answered_at IS NOT NULL AND NOT complete",
+        ) == "2")
+            .then_some(())
+    });
+    assert!(answered.is_some(), "two calls up on node A");
+    let b_log = dir.path().join("node-b.log");
+    let (mut b, _, _) = spawn_gateway_with(&data, &b_log, Node::Env("lease-node-b"), &lease);
+    let b_leased = poll_until(Duration::from_secs(20), || {
+        (one(
+            &data,
+            "SELECT count(*) FROM node_leases WHERE node = 'lease-node-b'",
+        ) == "1")
+            .then_some(())
+    });
+    assert!(b_leased.is_some(), "node B takes its lease");
+    // Nothing of a live node is touched: for twice A's lease, with B looking
+    // every second, A's calls stay open (A renews its lease).
+    let touched = poll_until(Duration::from_secs(6), || {
+        (one(&data, "SELECT count(*) FROM calls WHERE complete") != "0").then_some(())
+    });
+    assert!(touched.is_none(), "a live node's calls were closed");
+
+    send_signal(a.id(), "KILL");
+    let _ = a.wait();
+    // Within A's lease (3 s) and B's next look (1 s), with CI's slack.
+    let closed = poll_until(Duration::from_secs(20), || {
+        let rows = psql(
+            &data,
+            "SELECT node, ended_by, hangup_cause FROM calls WHERE complete ORDER BY started_at",
+        );
+        (rows.len() == 2).then_some(rows)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "node A's calls not closed by node B; B's log:\n{}",
+            hotline_e2e::file_tail(&b_log, 30)
+        )
+    });
+    for r in &closed {
+        assert_eq!(
+            (r[0].as_str(), r[1].as_str(), r[2].as_str()),
+            ("lease-node-a", "gateway", "interrupted"),
+            "{closed:?}"
+        );
+    }
+    let b_said = std::fs::read_to_string(&b_log).unwrap();
+    assert!(
+        b_said.lines().any(|l| l.contains("lease expired")
+            && l.contains("dead_node=lease-node-a")
+            && l.contains("calls=2")),
+        "node B logs the take-over:\n{b_said}"
+    );
+    assert_eq!(
+        one(&data, "SELECT string_agg(node, ',') FROM node_leases"),
+        "lease-node-b",
+        "A's lease is gone, B's stays"
+    );
+    // A clean stop gives the lease up.
+    send_signal(b.id(), "TERM");
+    assert!(b.wait().unwrap().success());
+    let _ = sipp.kill();
+    let _ = sipp.wait();
+    let (mut b2, _, _) = spawn_gateway_with(&data, &b_log, Node::Env("lease-node-c"), &lease);
+    let left = poll_until(Duration::from_secs(20), || {
+        let n = one(
+            &data,
+            "SELECT string_agg(node, ',' ORDER BY node) FROM node_leases",
+        );
+        (n == "lease-node-c").then_some(n)
+    });
+    assert!(left.is_some(), "B released its lease at its clean stop");
+    send_signal(b2.id(), "TERM");
+    assert!(b2.wait().unwrap().success());
 }
 
 #[test]

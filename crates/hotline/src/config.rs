@@ -94,6 +94,13 @@ pub struct ServeArgs {
     /// letters, digits, `.`, `_`, `-`, at most 63 [default: the host name].
     #[arg(long, env = "HOTLINE_NODE", value_name = "NAME")]
     pub node_name: Option<String>,
+    /// Seconds this node's lease lasts without renewal (renewed every third
+    /// of it). Nodes sharing a database take a node whose lease expired
+    /// for dead and close its open calls as interrupted; a node cut off
+    /// from the database for longer than this has its calls closed by
+    /// another node [default: 60; at least 3].
+    #[arg(long, env = "HOTLINE_NODE_LEASE_SECS", value_name = "SECS")]
+    pub node_lease_secs: Option<u64>,
     /// The time zone reports bucket in when a request names none (IANA
     /// name; docs/metrics.md) [default: Asia/Shanghai].
     #[arg(long, env = "HOTLINE_REPORT_TZ", value_name = "ZONE")]
@@ -277,6 +284,7 @@ struct FileConfig {
     entry_flow: Option<String>,
     queue_max_wait_secs: Option<u64>,
     node_name: Option<String>,
+    node_lease_secs: Option<u64>,
     report_tz: Option<String>,
     service_level_target: Option<u8>,
     admin_token: Option<String>,
@@ -343,6 +351,8 @@ pub struct Config {
     pub queue_max_wait: Duration,
     /// `--node-name`: this gateway's name in the records and in recovery.
     pub node_name: String,
+    /// `--node-lease-secs`: how long this node's lease lasts unrenewed.
+    pub node_lease: Duration,
     /// `--report-tz`: the reports' default time zone.
     pub report_tz: String,
     /// `--service-level-target`: the wallboard's service level target, percent.
@@ -480,6 +490,11 @@ impl Config {
             node_name: match args.node_name.or(file.node_name) {
                 Some(n) => check_node_name(&n)?,
                 None => default_node_name(),
+            },
+            node_lease: match args.node_lease_secs.or(file.node_lease_secs) {
+                Some(s) if s < 3 => bail!("--node-lease-secs {s}: at least 3 seconds"),
+                Some(s) => Duration::from_secs(s),
+                None => Duration::from_secs(60),
             },
             report_tz: args
                 .report_tz
@@ -633,6 +648,7 @@ impl std::fmt::Debug for Config {
             .field("media_ip", &self.media_ip)
             .field("entry_flow", &self.entry_flow)
             .field("node_name", &self.node_name)
+            .field("node_lease", &self.node_lease)
             .field("admin_token", &redacted(&self.admin_token))
             .field("allowed_origins", &self.allowed_origins)
             .field("agent_media_listen", &self.agent_media_listen)

@@ -268,6 +268,61 @@ impl Records {
     }
 }
 
+/// Keeps this node's lease (migration 0016) every third of `ttl`, and on
+/// every renewal closes the open calls of any node whose lease expired
+/// (docs/architecture.md, "Nodes and leases"). A renewal that fails costs a
+/// warning: past `ttl` without one, other nodes take this one for dead.
+pub fn spawn_lease(store: Store, node: String, ttl: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = (ttl / 3).max(Duration::from_secs(1));
+        // The table comes with the migrations, which the writer may still be
+        // running: wait for them (sqlx serialises concurrent runs).
+        while let Err(e) = store.migrate().await {
+            tracing::warn!(error = %e, "node lease: database not ready; retrying");
+            tokio::time::sleep(every).await;
+        }
+        let mut fresh = true;
+        let mut failing = false;
+        loop {
+            match store.renew_lease(&node, ttl, fresh).await {
+                Ok(()) => {
+                    if fresh {
+                        tracing::info!(node = %node, ttl = ?ttl, "node lease taken");
+                    } else if failing {
+                        tracing::info!(node = %node, "node lease renewed again");
+                    }
+                    fresh = false;
+                    failing = false;
+                }
+                Err(e) => {
+                    failing = true;
+                    tracing::warn!(
+                        node = %node, error = %e,
+                        "node lease not renewed: past {ttl:?} without a renewal, other nodes \
+                         take this node for dead and close its calls"
+                    );
+                }
+            }
+            loop {
+                match store.take_over_expired(&node).await {
+                    Ok(Some(t)) => tracing::warn!(
+                        dead_node = %t.node,
+                        expired_at = %t.expired_at,
+                        calls = t.calls.len(),
+                        "a node's lease expired: its open calls are closed as interrupted"
+                    ),
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "closing an expired node's calls failed; retrying");
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
 /// `hotline migrate`.
 pub async fn migrate(url: Option<&str>, data_dir: &Path) -> anyhow::Result<()> {
     let db = Database::open(url, data_dir, true, false).await?;

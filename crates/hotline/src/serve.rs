@@ -46,6 +46,8 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         &cfg.node_name,
     )
     .await?;
+    // This node's lease; nodes whose lease expired get their calls closed.
+    let lease = crate::records::spawn_lease(records.store(), cfg.node_name.clone(), cfg.node_lease);
     // Retention (docs/security.md): a pass now, then every interval.
     crate::retention::spawn(records.store(), &cfg.retention, &cfg.data_dir);
 
@@ -376,6 +378,12 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "event log failed"),
         Err(_) => tracing::warn!("event log did not finish in time"),
         _ => {}
+    }
+    // A clean stop leaves no calls behind: give the lease up, so no other
+    // node waits for it to expire.
+    lease.abort();
+    if let Err(e) = records.store().release_lease(&cfg.node_name).await {
+        tracing::warn!(error = %e, "node lease not released (it will expire)");
     }
     records.finish().await;
     tracing::info!("stopped");

@@ -27,6 +27,7 @@ mod db;
 pub mod embedded;
 mod error;
 pub mod flow_versions;
+pub mod leases;
 mod lookup;
 pub mod mask;
 pub mod metrics;
@@ -51,6 +52,7 @@ pub use db::{MIGRATOR, SeedCounts, Store};
 pub use embedded::{EmbeddedOptions, EmbeddedPostgres, PgBinaries, create_database};
 pub use error::StoreError;
 pub use flow_versions::{FlowSummary, FlowVersion};
+pub use leases::TakenOver;
 pub use privacy::{
     AuditEntry, EraseReport, EventFiles, Keep, RetentionDays, RetentionPolicy, RetentionReport,
 };
