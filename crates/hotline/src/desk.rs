@@ -32,16 +32,56 @@ pub async fn load(
     Ok((queues, agents))
 }
 
-/// Reloads the desk's queues and agents whenever the admin API changes them.
+/// Reloads the desk's queues and agents whenever they change: at once after
+/// this node's admin API changed them (`changes`), and on every
+/// `hotline_admin` notification (migration 0017), which any node's admin
+/// API and the `hotline agents` command cause: so every node's routing
+/// follows a change made anywhere within a database round trip.
 pub fn follow_admin_changes(store: Store, desk: DeskHandle, mut changes: watch::Receiver<u64>) {
+    let (s, d) = (store.clone(), desk.clone());
     tokio::spawn(async move {
         while changes.changed().await.is_ok() {
-            match load(&store).await {
-                Ok((queues, agents)) => desk.send(DeskInput::Configure { queues, agents }).await,
-                Err(e) => tracing::warn!(error = %e, "queues and agents not reloaded"),
+            reload(&s, &d).await;
+        }
+    });
+    tokio::spawn(async move {
+        loop {
+            let mut listener = match store.listen_admin_changes().await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot LISTEN for admin changes; retrying in 2 s");
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                    continue;
+                }
+            };
+            // What changed while nobody listened.
+            reload(&store, &desk).await;
+            loop {
+                match listener.next().await {
+                    Ok(Some(table)) => {
+                        tracing::debug!(table = %table, "admin change notified; reloading queues and agents");
+                        reload(&store, &desk).await;
+                    }
+                    Ok(None) => {
+                        tracing::warn!("admin change notifications interrupted; reconnecting");
+                        reload(&store, &desk).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "admin change notifications failed; reconnecting");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        break;
+                    }
+                }
             }
         }
     });
+}
+
+async fn reload(store: &Store, desk: &DeskHandle) {
+    match load(store).await {
+        Ok((queues, agents)) => desk.send(DeskInput::Configure { queues, agents }).await,
+        Err(e) => tracing::warn!(error = %e, "queues and agents not reloaded"),
+    }
 }
 
 /// Publishes live agent states for the admin API and keeps their history

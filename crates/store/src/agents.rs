@@ -1209,6 +1209,33 @@ async fn replace_members(
     Ok(())
 }
 
+/// The channel every change to agents, queues or queue membership notifies
+/// (migration 0017's statement triggers; the payload is the table's name).
+pub const ADMIN_CHANNEL: &str = "hotline_admin";
+
+/// `LISTEN hotline_admin` on a connection of its own
+/// ([`Store::listen_admin_changes`]).
+pub struct AdminListener(sqlx::postgres::PgListener);
+
+impl AdminListener {
+    /// The table of the next change. `Ok(None)`: the connection was lost
+    /// (the next call reconnects and listens again; changes in between are
+    /// not seen, so reload everything).
+    pub async fn next(&mut self) -> Result<Option<String>, StoreError> {
+        Ok(self.0.try_recv().await?.map(|n| n.payload().to_owned()))
+    }
+}
+
+impl Store {
+    /// Listens for changes to agents, queues and membership
+    /// ([`ADMIN_CHANNEL`]), made by any gateway or command.
+    pub async fn listen_admin_changes(&self) -> Result<AdminListener, StoreError> {
+        let mut l = sqlx::postgres::PgListener::connect_with(self.pool()).await?;
+        l.listen(ADMIN_CHANNEL).await?;
+        Ok(AdminListener(l))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
