@@ -505,7 +505,18 @@ async fn chromium_agent_answers_and_audio_flows_both_ways() {
     // The rest of the protocol.
     assert_eq!(seen.dtmf, vec!["5".to_string()]);
     assert!(seen.hangup);
-    assert_eq!(seen.disconnect, Some(DisconnectReason::Closed));
+    // The agent's hang-up ends the session: the test closes it on the page's
+    // `hangup` message, and the page may close its peer connection (DTLS
+    // close_notify) first — which one the hub sees first is a race (CI saw
+    // both). A timeout, an idle or failed session is a defect.
+    assert!(
+        matches!(
+            seen.disconnect,
+            Some(DisconnectReason::Closed | DisconnectReason::RemoteClosed)
+        ),
+        "the session ended by {:?}, not by the hang-up",
+        seen.disconnect
+    );
     assert_eq!(
         seen.wrap_up,
         Some(("refund".to_string(), "refunded the May renewal".to_string()))
