@@ -191,6 +191,13 @@ fn subscription_refund_path_is_queued_for_subscriptions() {
     let flows = flows_dir("ivr_refund_flows", &main_flow_with_hours("00:00-24:00"));
     let gw = ivr_gateway("ivr_refund", flows.path(), &["--queue-max-wait-secs", "3"]);
     gw.seed_demo();
+    // The demo data (customers, for the lookup) comes with the shipped
+    // flow's queues, and every change to queues reaches the desk (the
+    // `hotline_admin` notification): remove them again, so no desk knows
+    // `subscriptions`. The call reaches the queue seconds later, long
+    // after the desk has reloaded.
+    hotline_e2e::db::psql(&gw.data_dir(), "DELETE FROM queue_members");
+    hotline_e2e::db::psql(&gw.data_dir(), "DELETE FROM queues");
     // Keys over the prompts (barge-in): 1 during the hello goes to the
     // language question, then 1 (subscriptions), 3 (refund).
     let run = caller(
