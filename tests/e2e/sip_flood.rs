@@ -27,13 +27,20 @@ const STRANGER: &str = "127.0.0.3";
 /// Datagrams per second the flood aims at (the brief asks for ≥ 10,000).
 const FLOOD_RATE: u64 = 12_000;
 const FLOOD_SECS: u64 = 10;
-/// Gateway CPU over the flood window, in % of one core (debug build, 2
-/// cores). Measured here: the 100 calls alone 13 %; with the flood 15 %;
-/// the same flood with bans, rate limit and scanner check off (every
-/// datagram parsed and refused) 95 %, and before the edge policy the flood
-/// took every RTP port. 40 % leaves room for a busy CI box and still fails
-/// if the flood is handled per datagram beyond the ban lookup.
-const CPU_BOUND_PCT: f64 = 40.0;
+/// What the flood alone costs the gateway, in % of one core, measured over
+/// `FLOOD_ALONE` before the calls start (debug build, 2 cores). Measured
+/// here: 13-15 %; the same flood with bans, rate limit and scanner check
+/// off (`--sip-rate 0 --sip-ban-after 0 --scanner-user-agents none`, every
+/// datagram parsed and refused) 104 %. The bound fails if the
+/// flood is handled per datagram beyond the ban lookup, and is not a
+/// measure of the box's speed: the calls' own cost (24 % here for ~30
+/// calls with recording, debug logs) is not in it.
+const FLOOD_BOUND_PCT: f64 = 35.0;
+const FLOOD_ALONE: Duration = Duration::from_secs(4);
+/// The whole gateway over the flood window with ~30 calls: it must not be
+/// saturated (measured 34-44 % here; 111 % with the defences off; before the edge policy the flood
+/// took every RTP port).
+const CPU_BOUND_PCT: f64 = 85.0;
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
@@ -162,6 +169,10 @@ fn a_flood_from_a_stranger_costs_nothing_and_the_trunk_still_gets_through() {
         (counter(&edge(&gw), "messages") > 0).then_some(())
     })
     .expect("the flood never reached the gateway");
+    // The flood alone, before any call.
+    let (f0, ft) = (cpu_ticks(pid), Instant::now());
+    std::thread::sleep(FLOOD_ALONE);
+    let flood_pct = (cpu_ticks(pid) - f0) as f64 / tck / ft.elapsed().as_secs_f64() * 100.0;
     let cpu0 = cpu_ticks(pid);
     let t0 = Instant::now();
 
@@ -199,8 +210,9 @@ fn a_flood_from_a_stranger_costs_nothing_and_the_trunk_still_gets_through() {
     let rate = flood.sent as f64 / flood.elapsed.as_secs_f64();
     let cpu_pct = (cpu1 - cpu0) as f64 / tck / window.as_secs_f64() * 100.0;
     eprintln!(
-        "flood: {} datagrams in {:.1} s = {rate:.0}/s ({} send errors); gateway CPU over \
-         {:.1} s: {cpu_pct:.1} % of one core; SIPp exit {:?}; /sip-edge: {stats}",
+        "flood: {} datagrams in {:.1} s = {rate:.0}/s ({} send errors); gateway CPU: the \
+         flood alone {flood_pct:.1} %, flood and calls over {:.1} s {cpu_pct:.1} % of one \
+         core; SIPp exit {:?}; /sip-edge: {stats}",
         flood.sent,
         flood.elapsed.as_secs_f64(),
         flood.send_errors,
@@ -281,12 +293,16 @@ fn a_flood_from_a_stranger_costs_nothing_and_the_trunk_still_gets_through() {
         refused + counter(&stats, "from_trunks") >= counter(&stats, "messages"),
         "every message from the flood is refused: {stats}"
     );
-    // Bounded CPU: the flood is dropped after a hash lookup, so the gateway
-    // spends its time on the ~30 concurrent calls (RTP, WAV recording, debug
-    // logs) and on receiving ~12,000 datagrams per second in batches.
+    // Bounded CPU: the flood is dropped after a hash lookup (receiving
+    // ~12,000 datagrams a second in batches), and the gateway beside it
+    // spends its time on the ~30 concurrent calls, far from saturated.
+    assert!(
+        flood_pct < FLOOD_BOUND_PCT,
+        "the flood alone cost the gateway {flood_pct:.1} % of one core (bound {FLOOD_BOUND_PCT} %)"
+    );
     assert!(
         cpu_pct < CPU_BOUND_PCT,
-        "gateway CPU {cpu_pct:.1} % of one core during the flood (bound {CPU_BOUND_PCT} %)"
+        "gateway CPU {cpu_pct:.1} % of one core during flood and calls (bound {CPU_BOUND_PCT} %)"
     );
 }
 
