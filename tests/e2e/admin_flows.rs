@@ -85,31 +85,14 @@ fn add_user(gw: &Gateway, id: &str, name: &str, role: &str) {
     assert_eq!(code, 201, "create {id}: {v}");
 }
 
-/// The flows loaded after start, by the log's `flow loaded` lines: their versions.
-fn loaded_versions(gw: &Gateway) -> Vec<String> {
-    std::fs::read_to_string(gw.log_path())
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("flow loaded") && !l.contains("entry flow loaded"))
-        .filter_map(|l| {
-            l.split_whitespace()
-                .find_map(|w| w.strip_prefix("version="))
-                .map(|v| {
-                    v.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
-                        .to_owned()
-                })
-        })
-        .collect()
-}
-
 /// Runs `change` (a click in the page) and waits until the gateway has
 /// loaded `want` for new calls.
 fn until_live(gw: &Gateway, want: &str, change: impl FnOnce()) -> Duration {
-    let before = loaded_versions(gw).len();
+    let before = gw.loaded_flow_versions().len();
     let t0 = Instant::now();
     change();
     poll_until(Duration::from_secs(10), || {
-        loaded_versions(gw)[before..]
+        gw.loaded_flow_versions()[before..]
             .iter()
             .any(|v| v == want)
             .then_some(())

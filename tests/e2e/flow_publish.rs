@@ -48,23 +48,6 @@ fn api(gw: &Gateway, method: &str, path: &str, body: Option<Value>) -> (u16, Val
     (code, v)
 }
 
-/// The flows loaded after start, by the log's `flow loaded` lines: their versions.
-fn loaded_versions(gw: &Gateway) -> Vec<String> {
-    std::fs::read_to_string(gw.log_path())
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("flow loaded") && !l.contains("entry flow loaded"))
-        .filter_map(|l| {
-            l.split_whitespace()
-                .find_map(|w| w.strip_prefix("version="))
-                .map(|v| {
-                    v.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
-                        .to_owned()
-                })
-        })
-        .collect()
-}
-
 /// A call that presses 1: its events once it has ended.
 fn call_pressing_one(gw: &Gateway) -> Vec<Event> {
     let run = scripted_caller(
@@ -98,11 +81,11 @@ fn flow_version_of(gw: &Gateway, events: &[Event]) -> String {
 /// Publishes (or rolls back) and waits for the gateway to load `want`:
 /// the time from the request to the log line.
 fn until_live(gw: &Gateway, want: &str, change: impl FnOnce()) -> Duration {
-    let before = loaded_versions(gw).len();
+    let before = gw.loaded_flow_versions().len();
     let t0 = Instant::now();
     change();
     poll_until(Duration::from_secs(10), || {
-        loaded_versions(gw)[before..]
+        gw.loaded_flow_versions()[before..]
             .iter()
             .any(|v| v == want)
             .then_some(())

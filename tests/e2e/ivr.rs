@@ -166,20 +166,6 @@ fn gateway_log(gw: &Gateway) -> String {
     out
 }
 
-/// Versions reported by the reload loop's "flow loaded" lines (not the
-/// start-up "entry flow loaded").
-fn reloaded_versions(gw: &Gateway) -> Vec<String> {
-    gateway_log(gw)
-        .lines()
-        .filter(|l| l.contains("flow loaded") && !l.contains("entry flow loaded"))
-        .filter_map(|l| {
-            l.split_whitespace()
-                .find_map(|w| w.strip_prefix("version="))
-                .map(str::to_owned)
-        })
-        .collect()
-}
-
 // ---------------------------------------------------------------- tests
 
 /// English, subscriptions, refund: the flow sets `subscription.refund` and
@@ -485,10 +471,10 @@ fn editing_a_flow_mid_call_keeps_the_call_on_its_version() {
     let a_id = a.call_id().to_owned();
     let started = gw.wait_event(&a_id, "flow_started", Duration::from_secs(10));
     let version_a = started.data_str("version").to_owned();
-    let loaded_before = reloaded_versions(&gw).len();
+    let loaded_before = gw.loaded_flow_versions().len();
     write_atomically(&flow_file, &small_flow("done", "thank-you"));
     let version_b = poll_until(Duration::from_secs(5), || {
-        reloaded_versions(&gw).get(loaded_before).cloned()
+        gw.loaded_flow_versions().get(loaded_before).cloned()
     })
     .unwrap_or_else(|| {
         panic!(

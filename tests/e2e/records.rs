@@ -166,6 +166,25 @@ fn spawn_gateway_with(
     (child, sip, http)
 }
 
+/// Two SIPp calls (SIPp's built-in caller, no audio) to `127.0.0.1:sip`
+/// that hang up after `hold_ms`, in the background.
+fn two_long_calls(dir: &Path, sip: u16, hold_ms: u32, timeout_secs: u32) -> Child {
+    Command::new("sipp")
+        .args(["-sn", "uac", "-m", "2", "-r", "2", "-nostdin"])
+        .args([
+            "-d",
+            &hold_ms.to_string(),
+            "-timeout",
+            &timeout_secs.to_string(),
+        ])
+        .arg(format!("127.0.0.1:{sip}"))
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp")
+}
+
 /// How a test gateway is given its node name.
 #[derive(Clone, Copy)]
 enum Node {
@@ -188,16 +207,7 @@ fn a_crash_leaves_no_open_call() {
         &["--node-lease-secs", "600"],
     );
     // Two calls that stay up for 20 s.
-    let mut sipp = Command::new("sipp")
-        .args([
-            "-sn", "uac", "-m", "2", "-r", "2", "-d", "20000", "-timeout", "40", "-nostdin",
-        ])
-        .arg(format!("127.0.0.1:{sip}"))
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut sipp = two_long_calls(dir.path(), sip, 20000, 40);
     let answered = poll_until(Duration::from_secs(10), || {
         (one(
             &data,
@@ -317,16 +327,7 @@ fn a_dead_nodes_calls_are_closed_by_another_node_once_its_lease_expires() {
         Node::Flag("lease-node-a"),
         &lease,
     );
-    let mut sipp = Command::new("sipp")
-        .args([
-            "-sn", "uac", "-m", "2", "-r", "2", "-d", "30000", "-timeout", "60", "-nostdin",
-        ])
-        .arg(format!("127.0.0.1:{sip_a}"))
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut sipp = two_long_calls(dir.path(), sip_a, 30000, 60);
     let answered = poll_until(Duration::from_secs(10), || {
         (one(
             &data,

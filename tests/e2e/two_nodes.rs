@@ -64,23 +64,6 @@ fn routed_agents(gw: &Gateway) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Versions named in `flow loaded` lines of a gateway's log.
-fn loaded_versions(gw: &Gateway) -> Vec<String> {
-    std::fs::read_to_string(gw.log_path())
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("flow loaded") && !l.contains("entry flow loaded"))
-        .filter_map(|l| {
-            l.split_whitespace()
-                .find_map(|w| w.strip_prefix("version="))
-                .map(|v| {
-                    v.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
-                        .to_owned()
-                })
-        })
-        .collect()
-}
-
 /// Runs `change` on A and measures until `seen` holds on B.
 fn until(
     change: impl FnOnce(),
@@ -209,13 +192,13 @@ fn admin_changes_and_publishes_on_one_node_reach_the_other_within_a_second() {
         Some(json!({ "yaml": small_flow("thank-you"), "based_on": 1, "comment": "two nodes" })),
     );
     assert_eq!(code, 201, "{v2}");
-    let before = loaded_versions(&b).len();
+    let before = b.loaded_flow_versions().len();
     let took = until(
         || {
             let (code, p) = api(&a, "POST", "/api/flows/main/versions/2/publish", None);
             assert_eq!(code, 200, "{p}");
         },
-        || loaded_versions(&b)[before..].iter().any(|v| v == "v2"),
+        || b.loaded_flow_versions()[before..].iter().any(|v| v == "v2"),
         "flow published",
         &b,
     );

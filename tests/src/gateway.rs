@@ -321,6 +321,25 @@ impl Gateway {
         self.dir.path().join("gateway.log")
     }
 
+    /// The flow versions this gateway logged as loaded (`flow loaded …
+    /// version=vN`, not the start-up `entry flow loaded`), in order: a test
+    /// waits for a publish to be live by watching this list grow.
+    pub fn loaded_flow_versions(&self) -> Vec<String> {
+        std::fs::read_to_string(self.log_path())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("flow loaded") && !l.contains("entry flow loaded"))
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("version="))
+                    .map(|v| {
+                        v.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+                            .to_owned()
+                    })
+            })
+            .collect()
+    }
+
     pub fn log_tail(&self) -> String {
         file_tail(&self.log_path(), 8000)
     }
