@@ -1,4 +1,5 @@
-//! Reading the gateway's embedded database (`<data-dir>/pg`) with `psql`.
+//! Reading the gateway's embedded database (`<data-dir>/pg`), or any other,
+//! with `psql`.
 
 use std::path::Path;
 use std::process::Command;
@@ -6,13 +7,22 @@ use std::process::Command;
 /// Rows of a query on the gateway's embedded database (tab-separated fields,
 /// NULL as an empty string).
 pub fn psql(data_dir: &Path, sql: &str) -> Vec<Vec<String>> {
+    psql_url(
+        &format!(
+            "host={} user=hotline dbname=hotline",
+            data_dir.join("pg").display()
+        ),
+        sql,
+    )
+}
+
+/// Rows of a query on the database `conninfo` names (a `postgres://` URL or
+/// `key=value` pairs), as [`psql`] returns them.
+pub fn psql_url(conninfo: &str, sql: &str) -> Vec<Vec<String>> {
     let out = Command::new("timeout")
         .arg("20")
         .arg("psql")
-        .arg(format!(
-            "host={} user=hotline dbname=hotline",
-            data_dir.join("pg").display()
-        ))
+        .arg(conninfo)
         .args([
             "-X",
             "-A",
