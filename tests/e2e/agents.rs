@@ -526,6 +526,16 @@ fn answer_and_talk(label: &str, raw: bool) {
         st["packetsSent"].as_u64().unwrap_or(0) > 50,
         "outbound-rtp: {st}"
     );
+    // The caller's frames reach the browser a frame-time apart, not in
+    // pairs every 40 ms (the actor's tick): Chromium's inbound jitter was
+    // 19-20 ms with pairs; 1-2 ms paced on a quiet box, up to 4 ms beside a
+    // full test suite. The bound catches pairs without timing the box.
+    let jitter_ms = st["jitter"].as_f64().unwrap_or(f64::NAN) * 1000.0;
+    eprintln!("inbound jitter at the agent: {jitter_ms:.1} ms");
+    assert!(
+        jitter_ms < 10.0,
+        "inbound jitter {jitter_ms:.1} ms: the agent leg is not paced: {st}"
+    );
     drv.cmd(json!({"op": "hangup", "page": "a1"}), PAGE_WAIT);
     drv.cmd(
         json!({"op": "wrapUp", "page": "a1", "disposition": "refund", "notes": "refunded the May renewal"}),

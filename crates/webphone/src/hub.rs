@@ -19,6 +19,8 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig}
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::pacer::FramePacer;
+
 /// PCMU's static payload type; the only codec the hub negotiates.
 const PT_PCMU: Pt = Pt::new_with_value(0);
 /// A 20 ms PCMU frame: 160 samples at 8 kHz, one byte each.
@@ -139,7 +141,8 @@ pub enum AgentEvent {
 
 /// Sends 20 ms PCMU frames to one agent. Cheap to clone. Never blocks:
 /// frames sent before the session is connected, or when the hub is
-/// overloaded, are dropped (nothing is buffered — late audio is useless).
+/// overloaded, are dropped; the hub spaces the rest a frame-time apart and
+/// holds at most 100 ms (late audio is worse than a gap).
 #[derive(Clone)]
 pub struct AgentSender {
     session: Arc<str>,
@@ -311,6 +314,8 @@ struct Session {
     next_stats: Instant,
     /// RTP clock (8 kHz samples since ready) of the next frame to write.
     next_ts: Option<u64>,
+    /// Frames from the call, spaced a frame-time apart (pacer.rs).
+    pacer: FramePacer,
     stats: SessionStats,
     from_agent: mpsc::Sender<Vec<u8>>,
     events: mpsc::UnboundedSender<AgentEvent>,
@@ -332,7 +337,11 @@ impl HubTask {
             let next = self
                 .sessions
                 .values()
-                .map(|s| s.next_timeout)
+                .map(|s| {
+                    s.pacer
+                        .next_due()
+                        .map_or(s.next_timeout, |d| d.min(s.next_timeout))
+                })
                 .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
@@ -375,8 +384,10 @@ impl HubTask {
                 let Some(s) = self.sessions.get_mut(&session) else {
                     return;
                 };
-                s.write_frame(now, &payload);
-                self.drain(&session, now);
+                if s.pacer.push(now, payload) {
+                    s.stats.frames_dropped_out += 1;
+                }
+                self.send_due(&session, now);
             }
             Cmd::LastMedia { session, reply } => {
                 let since = self
@@ -431,6 +442,7 @@ impl HubTask {
             next_timeout: now,
             next_stats: now + self.cfg.stats_interval,
             next_ts: None,
+            pacer: FramePacer::default(),
             stats: SessionStats::default(),
             from_agent: from_tx,
             events: ev_tx,
@@ -477,8 +489,32 @@ impl HubTask {
         self.drain(&id, now);
     }
 
-    /// Timeouts and watchdogs of every session whose time has come.
+    /// Writes a session's frames whose slot has come (and sends them).
+    fn send_due(&mut self, id: &Arc<str>, now: Instant) {
+        let Some(s) = self.sessions.get_mut(id) else {
+            return;
+        };
+        let mut wrote = false;
+        while let Some(frame) = s.pacer.pop_due(now) {
+            s.write_frame(now, &frame);
+            wrote = true;
+        }
+        if wrote {
+            self.drain(id, now);
+        }
+    }
+
+    /// Frames due, timeouts and watchdogs of every session whose time has come.
     fn on_timeout(&mut self, now: Instant) {
+        let paced: Vec<Arc<str>> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.pacer.next_due().is_some_and(|d| d <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in paced {
+            self.send_due(&id, now);
+        }
         let due: Vec<Arc<str>> = self
             .sessions
             .iter()

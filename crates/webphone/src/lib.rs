@@ -6,8 +6,9 @@
 //!   or 1.3 as the browser offers). [`AgentMediaHub::accept_offer`] turns
 //!   the browser's SDP offer into an answer plus an [`AgentLeg`]: a sender
 //!   of 20 ms PCMU frames to the agent, a receiver of the agent's PCMU
-//!   frames, and the session's [`AgentEvent`]s. No transcoding, no
-//!   buffering: what the caller sends goes to the agent as it is.
+//!   frames, and the session's [`AgentEvent`]s. No transcoding: what the
+//!   caller sends goes to the agent as it is, spaced a frame-time apart
+//!   (at most 100 ms held; `pacer`).
 //! - [`protocol`]: the JSON messages of `/agent/ws` (docs/agent-protocol.md).
 //! - [`monitor`]: the supervisor's `/admin/monitor/ws` messages (listen,
 //!   whisper, barge on an agent's call).
@@ -21,6 +22,7 @@
 pub mod http;
 mod hub;
 pub mod monitor;
+mod pacer;
 pub mod protocol;
 pub mod ws;
 
