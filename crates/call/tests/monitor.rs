@@ -430,3 +430,76 @@ fn stop_and_a_lost_leg_end_the_monitor() {
         .collect();
     assert_eq!(reasons, ["supervisor", "media_lost"]);
 }
+
+/// Why the monitor stopped, in order.
+fn stop_reasons(c: &Call) -> Vec<&str> {
+    c.events
+        .iter()
+        .filter_map(|e| match e {
+            EventData::MonitorStopped { reason, .. } => Some(reason.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn agent_leg_gone(c: &mut Call, reason: hotline_webphone::DisconnectReason) {
+    c.input(CallInput::AgentLegEvent(
+        hotline_webphone::AgentEvent::Disconnected {
+            reason,
+            stats: Default::default(),
+        },
+    ));
+}
+
+#[test]
+fn an_agent_hanging_up_ends_the_monitor_as_call_ended_whichever_news_comes_first() {
+    use hotline_webphone::DisconnectReason;
+    // The page's hang-up closes its peer, and that close can reach the call
+    // before the desk's AgentHungUp (seen in tests/e2e/supervisor.rs).
+    let mut c = Call::bridged("hangup-close-first");
+    c.start(MonitorMode::Listen);
+    agent_leg_gone(&mut c, DisconnectReason::RemoteClosed);
+    assert_eq!(stop_reasons(&c), Vec::<&str>::new());
+    assert!(
+        !c.kinds().contains(&"agent_media_lost"),
+        "a page's close is not a media failure: {:?}",
+        c.kinds()
+    );
+    c.input(CallInput::Desk(DeskNotice::AgentHungUp {
+        agent: "a1".into(),
+        survey: None,
+    }));
+    assert_eq!(stop_reasons(&c), ["call_ended"]);
+    assert_eq!(
+        c.statuses.last(),
+        Some(&MonitorStatus::Stopped("call_ended".into()))
+    );
+    // The other order.
+    let mut c = Call::bridged("hangup-desk-first");
+    c.start(MonitorMode::Listen);
+    c.input(CallInput::Desk(DeskNotice::AgentHungUp {
+        agent: "a1".into(),
+        survey: None,
+    }));
+    agent_leg_gone(&mut c, DisconnectReason::RemoteClosed);
+    assert_eq!(stop_reasons(&c), ["call_ended"]);
+}
+
+#[test]
+fn a_failed_agent_leg_or_a_closed_page_ends_the_monitor_as_agent_lost() {
+    use hotline_webphone::DisconnectReason;
+    let mut c = Call::bridged("agent-media-failed");
+    c.start(MonitorMode::Whisper);
+    agent_leg_gone(&mut c, DisconnectReason::Idle);
+    assert_eq!(stop_reasons(&c), ["agent_lost"]);
+    // A page closed without a hang-up: the peer closes, then the desk
+    // (which saw the socket go) says the agent is lost.
+    let mut c = Call::bridged("agent-page-closed");
+    c.start(MonitorMode::Listen);
+    agent_leg_gone(&mut c, DisconnectReason::RemoteClosed);
+    c.input(CallInput::Desk(DeskNotice::AgentLost {
+        agent: "a1".into(),
+        requeued: true,
+    }));
+    assert_eq!(stop_reasons(&c), ["agent_lost"]);
+}

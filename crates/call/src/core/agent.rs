@@ -364,9 +364,22 @@ impl CallCore {
                 self.tell_desk(DeskInput::LegConnected { call, agent });
             }
             AgentEvent::Stats(_) => {}
+            // The page closed its peer: it hung up (and the desk's
+            // `AgentHungUp` follows, often just behind), or it went away
+            // (the desk sees the socket close and says `AgentLost`). The
+            // desk knows which; until it says, the bridge stays up with no
+            // audio on it, so a supervisor hears "call ended" or "agent
+            // lost" as the case is, not "agent lost" for every hang-up
+            // whose close came first.
+            AgentEvent::Disconnected {
+                reason: DisconnectReason::RemoteClosed,
+                ..
+            } if self.agent.bridge.is_some() => {
+                tracing::debug!("the agent's page closed its audio; waiting for the desk");
+            }
             AgentEvent::Disconnected { reason, .. } => {
                 if reason != DisconnectReason::Closed {
-                    // The desk hears of a closed page through its socket and
+                    // The desk hears of a failed page through its socket and
                     // decides (requeue or release); the audio just stops here.
                     tracing::warn!(?reason, "agent audio lost");
                     self.emit(
