@@ -89,19 +89,38 @@ impl Drop for Kamailio {
     }
 }
 
-/// `n` SIPp calls of `hold_ms` at `rate` per second to the proxy; whether
-/// all succeeded, and SIPp's screen output.
-fn sipp_calls(dir: &Path, proxy: u16, n: u32, rate: u32, hold_ms: u32) -> (bool, String) {
+/// SIPp placing `n` calls of `hold_ms` at `rate` per second through the
+/// proxy (tests/sipp/uac_via_proxy.xml), giving up after `timeout_secs`.
+fn sipp_command(
+    dir: &Path,
+    proxy: u16,
+    n: u32,
+    rate: u32,
+    hold_ms: u32,
+    timeout_secs: u32,
+) -> Command {
     let scenario = hotline_e2e::package_root().join("sipp/uac_via_proxy.xml");
-    let out = Command::new("sipp")
-        .arg("-sf")
+    let mut cmd = Command::new("sipp");
+    cmd.arg("-sf")
         .arg(scenario)
         .args(["-m", &n.to_string(), "-r", &rate.to_string()])
         .args(["-d", &hold_ms.to_string(), "-i", "127.0.0.1", "-p"])
         .arg(ports::free_port().to_string())
-        .args(["-timeout", "60", "-nostdin", "-trace_err"])
+        .args([
+            "-timeout",
+            &timeout_secs.to_string(),
+            "-nostdin",
+            "-trace_err",
+        ])
         .arg(format!("{PROXY_IP}:{proxy}"))
-        .current_dir(dir)
+        .current_dir(dir);
+    cmd
+}
+
+/// `n` SIPp calls of `hold_ms` at `rate` per second to the proxy; whether
+/// all succeeded, and SIPp's screen output.
+fn sipp_calls(dir: &Path, proxy: u16, n: u32, rate: u32, hold_ms: u32) -> (bool, String) {
+    let out = sipp_command(dir, proxy, n, rate, hold_ms, 60)
         .output()
         .expect("sipp");
     (
@@ -119,17 +138,8 @@ struct SippRun {
 
 impl SippRun {
     fn start(dir: &Path, proxy: u16, max: u32, rate: u32, hold_ms: u32) -> SippRun {
-        let scenario = hotline_e2e::package_root().join("sipp/uac_via_proxy.xml");
         let screen = dir.join("sipp-rolling.out");
-        let child = Command::new("sipp")
-            .arg("-sf")
-            .arg(scenario)
-            .args(["-m", &max.to_string(), "-r", &rate.to_string()])
-            .args(["-d", &hold_ms.to_string(), "-i", "127.0.0.1", "-p"])
-            .arg(ports::free_port().to_string())
-            .args(["-timeout", "180", "-nostdin", "-trace_err"])
-            .arg(format!("{PROXY_IP}:{proxy}"))
-            .current_dir(dir)
+        let child = sipp_command(dir, proxy, max, rate, hold_ms, 180)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&screen).unwrap())
             .stderr(Stdio::null())
