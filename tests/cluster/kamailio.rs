@@ -50,7 +50,10 @@ impl Kamailio {
         let log = dir.join("kamailio.log");
         let run = dir.join("run");
         std::fs::create_dir_all(&run).unwrap();
-        let child = Command::new("kamailio")
+        let mut cmd = Command::new("kamailio");
+        // Its own process group, so that Drop reaches the forked workers.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd
             .arg("-f")
             .arg(&cfg)
             // Foreground, logging to stderr; its own runtime dir.
@@ -83,7 +86,14 @@ impl Kamailio {
 }
 
 impl Drop for Kamailio {
+    /// Kamailio forks its workers: killing the main process alone left
+    /// them running (ten per test run), so the whole process group goes.
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
