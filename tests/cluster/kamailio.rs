@@ -201,12 +201,32 @@ fn sipp_counter(screen: &str, name: &str) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-fn count(data: &Path, sql: &str) -> u32 {
-    db::psql(data, sql)
-        .first()
+/// The first field of the first row, as a count (0 when there is none).
+fn first_count(rows: Vec<Vec<String>>) -> u32 {
+    rows.first()
         .and_then(|r| r.first())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// Seconds from `killed` (an epoch) to the first answer on node B of a
+/// call that started after it, by the call records' clock (this machine's).
+fn first_answer_on_b_sql(killed: f64) -> String {
+    format!(
+        "SELECT extract(epoch FROM min(answered_at)) - {killed} FROM calls \
+         WHERE node = 'node-b' AND started_at > to_timestamp({killed})"
+    )
+}
+
+fn first_answer_on_b(rows: Vec<Vec<String>>) -> f64 {
+    rows.first()
+        .and_then(|r| r.first())
+        .and_then(|v| v.parse().ok())
+        .expect("a call answered on B after the kill")
+}
+
+fn count(data: &Path, sql: &str) -> u32 {
+    first_count(db::psql(data, sql))
 }
 
 #[test]
@@ -261,10 +281,7 @@ fn calls_spread_over_two_nodes_and_fail_over_when_one_dies() {
 
     // Node A dies. The next calls all go to B.
     send_signal(a.pid().expect("node A runs"), "KILL");
-    let killed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
+    let killed = epoch_now();
     let _ = a.wait_exit(Duration::from_secs(5));
     let (ok, screen) = sipp_calls(dir.path(), proxy_port, 10, 2, 500);
     assert!(
@@ -290,15 +307,7 @@ fn calls_spread_over_two_nodes_and_fail_over_when_one_dies() {
     );
     // The first answer on B after the kill, by the call records' clock (the
     // same machine's): SIPp's start and the proxy's failover included.
-    let first: f64 = db::psql(
-        &data,
-        &format!(
-            "SELECT extract(epoch FROM min(answered_at)) - {killed} FROM calls \
-             WHERE node = 'node-b' AND started_at > to_timestamp({killed})"
-        ),
-    )[0][0]
-        .parse()
-        .expect("a call answered on B after the kill");
+    let first = first_answer_on_b(db::psql(&data, &first_answer_on_b_sql(killed)));
     let first = Duration::from_secs_f64(first.max(0.0));
     eprintln!("[cluster] first call answered on node B {first:?} after node A was killed");
     assert!(
@@ -326,11 +335,7 @@ impl SharedDb {
     }
 
     fn count(&self, sql: &str) -> u32 {
-        db::psql_url(&self.url(), sql)
-            .first()
-            .and_then(|r| r.first())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+        first_count(db::psql_url(&self.url(), sql))
     }
 }
 
@@ -358,26 +363,59 @@ fn epoch_now() -> f64 {
         .as_secs_f64()
 }
 
+/// Kamailio in front of nodes A and B on a [`SharedDb`], each node started
+/// with `--node-name`, the database URL and `extra`; `None` when a tool the
+/// test needs is missing and skipping is allowed.
+struct Cluster {
+    dir: TempDir,
+    pg: SharedDb,
+    a: Gateway,
+    b: Gateway,
+    kam: Kamailio,
+    proxy_port: u16,
+}
+
+impl Cluster {
+    fn start(label: &str, extra: &[&str]) -> Option<Cluster> {
+        if !require_tool("kamailio", "apt-get install kamailio", "cluster")
+            || !require_tool("sipp", "apt-get install sip-tester", "cluster")
+        {
+            return None;
+        }
+        let dir = TempDir::new(&format!("cluster_{label}"));
+        let pg = SharedDb::start();
+        let url = pg.url();
+        let node = |name: &str| {
+            let args = [&["--node-name", name, "--database-url", &url][..], extra].concat();
+            Gateway::start_with(&format!("{label}_{name}"), &args)
+        };
+        let (a, b) = (node("node-a"), node("node-b"));
+        let proxy_port = ports::free_port();
+        let kam = Kamailio::start(dir.path(), proxy_port, &[a.sip_addr(), b.sip_addr()]);
+        Some(Cluster {
+            dir,
+            pg,
+            a,
+            b,
+            kam,
+            proxy_port,
+        })
+    }
+}
+
 #[test]
 fn a_rolling_restart_under_20_cps_fails_no_call() {
-    if !require_tool("kamailio", "apt-get install kamailio", "cluster")
-        || !require_tool("sipp", "apt-get install sip-tester", "cluster")
-    {
+    let Some(Cluster {
+        dir,
+        pg,
+        mut a,
+        mut b,
+        kam,
+        proxy_port,
+    }) = Cluster::start("rolling", &[])
+    else {
         return;
-    }
-    let dir = TempDir::new("cluster_rolling");
-    let pg = SharedDb::start();
-    let url = pg.url();
-    let mut a = Gateway::start_with(
-        "rolling_a",
-        &["--node-name", "node-a", "--database-url", &url],
-    );
-    let mut b = Gateway::start_with(
-        "rolling_b",
-        &["--node-name", "node-b", "--database-url", &url],
-    );
-    let proxy_port = ports::free_port();
-    let kam = Kamailio::start(dir.path(), proxy_port, &[a.sip_addr(), b.sip_addr()]);
+    };
 
     // 20 calls a second of 2 s each (~40 at once) until both restarts are
     // done; at most 3,000 calls (150 s) in case they never are.
@@ -443,20 +481,19 @@ fn a_rolling_restart_under_20_cps_fails_no_call() {
 
 #[test]
 fn a_node_killed_under_20_cps_is_replaced_within_5_s_and_its_calls_closed() {
-    if !require_tool("kamailio", "apt-get install kamailio", "cluster")
-        || !require_tool("sipp", "apt-get install sip-tester", "cluster")
-    {
-        return;
-    }
-    let dir = TempDir::new("cluster_kill");
-    let pg = SharedDb::start();
-    let url = pg.url();
     // Short leases: node B closes a dead node's calls 3 s after its last renewal.
-    let lease = ["--node-lease-secs", "3", "--database-url", &url];
-    let mut a = Gateway::start_with("kill_a", &[&["--node-name", "node-a"][..], &lease].concat());
-    let _b = Gateway::start_with("kill_b", &[&["--node-name", "node-b"][..], &lease].concat());
-    let proxy_port = ports::free_port();
-    let kam = Kamailio::start(dir.path(), proxy_port, &[a.sip_addr(), _b.sip_addr()]);
+    let Some(Cluster {
+        dir,
+        pg,
+        mut a,
+        b: _b,
+        kam,
+        proxy_port,
+    }) = Cluster::start("kill", &["--node-lease-secs", "3"])
+    else {
+        return;
+    };
+    let url = pg.url();
 
     // 20 calls a second of 1 s (~20 at once, ~10 on each node). Node B
     // alone must hold them all plus the burst that fails over to it from A
@@ -481,15 +518,7 @@ fn a_node_killed_under_20_cps_is_replaced_within_5_s_and_its_calls_closed() {
     // New calls go to B: the first answered on B after the kill, by the
     // call records' clock, within 5 s.
     wait_taking_calls(&pg, "node-b", killed + 5.0, &kam);
-    let first: f64 = db::psql_url(
-        &url,
-        &format!(
-            "SELECT extract(epoch FROM min(answered_at)) - {killed} FROM calls \
-             WHERE node = 'node-b' AND started_at > to_timestamp({killed})"
-        ),
-    )[0][0]
-        .parse()
-        .expect("a call answered on B after the kill");
+    let first = first_answer_on_b(db::psql_url(&url, &first_answer_on_b_sql(killed)));
     let (_, screen) = sipp.finish();
     let ok = sipp_counter(&screen, "Successful call").expect("SIPp's counters");
     let failed = sipp_counter(&screen, "Failed call").expect("SIPp's counters");
@@ -515,7 +544,7 @@ fn a_node_killed_under_20_cps_is_replaced_within_5_s_and_its_calls_closed() {
     );
     eprintln!("[cluster] {interrupted} of node A's calls closed as interrupted");
     assert!(
-        interrupted as u64 >= u64::from(held).min(1) && interrupted >= held.saturating_sub(2),
+        interrupted >= held.saturating_sub(2).max(1),
         "{interrupted} interrupted rows for {held} calls open at the kill"
     );
     // Calls that were up on A when it died are SIPp's failures (their BYE
