@@ -503,3 +503,24 @@ fn a_failed_agent_leg_or_a_closed_page_ends_the_monitor_as_agent_lost() {
     }));
     assert_eq!(stop_reasons(&c), ["agent_lost"]);
 }
+
+#[test]
+fn a_supervisor_page_closing_its_leg_is_the_supervisor_leaving() {
+    use hotline_webphone::DisconnectReason;
+    // The page's Stop closes its peer too, and that close can reach the
+    // call before the desk's Stop (seen in tests/e2e/supervisor.rs).
+    let mut c = Call::bridged("monitor-close-first");
+    c.start(MonitorMode::Barge);
+    c.input(CallInput::MonitorLegEvent(
+        hotline_webphone::AgentEvent::Disconnected {
+            reason: DisconnectReason::RemoteClosed,
+            stats: Default::default(),
+        },
+    ));
+    c.action(MonitorAction::Stop);
+    assert_eq!(stop_reasons(&c), ["supervisor"]);
+    assert_eq!(
+        c.statuses.last(),
+        Some(&MonitorStatus::Stopped("supervisor".into()))
+    );
+}

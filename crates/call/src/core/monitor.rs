@@ -134,10 +134,16 @@ impl CallCore {
         }
     }
 
-    /// News of the supervisor's leg: a leg that failed leaves the call.
+    /// News of the supervisor's leg: a leg that failed leaves the call. A
+    /// leg the page closed itself (Stop, a new mode's peer, the page left)
+    /// is the supervisor leaving, whether that close or the desk's Stop
+    /// comes first.
     pub(super) fn on_monitor_leg_event(&mut self, ev: AgentEvent) {
         if let AgentEvent::Disconnected { reason, .. } = ev {
-            let why = if reason == DisconnectReason::Closed {
+            let why = if matches!(
+                reason,
+                DisconnectReason::Closed | DisconnectReason::RemoteClosed
+            ) {
                 "supervisor"
             } else {
                 "media_lost"
