@@ -96,3 +96,142 @@ fn contactless_invite_with_an_unusable_from_is_refused() {
         String::from_utf8_lossy(&reply.data)
     );
 }
+
+/// Our tag from the To of a response we sent.
+fn our_tag(resp: &[u8]) -> String {
+    let text = String::from_utf8_lossy(resp);
+    let to = text
+        .lines()
+        .find(|l| l.starts_with("To:"))
+        .expect("a To header");
+    to.split_once(";tag=")
+        .expect("our tag")
+        .1
+        .trim()
+        .to_string()
+}
+
+/// A request of the caller's in the dialog of call `c6`.
+fn in_dialog(method: &str, cseq: u32, tag: &str, sdp: bool) -> Vec<u8> {
+    let body = if sdp { SDP } else { "" };
+    let ct = if sdp {
+        "Content-Type: application/sdp\r\n"
+    } else {
+        ""
+    };
+    format!(
+        "{method} sip:100@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKd{cseq}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:alice@192.0.2.1>;tag=a1\r\nTo: <sip:100@192.0.2.10>;tag={tag}\r\n\
+         Call-ID: c6\r\nCSeq: {cseq} {method}\r\nContact: <sip:alice@192.0.2.1:5060>\r\n{ct}\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The status codes of every response sent, in order; the other events
+/// must not be `MediaChanged`.
+fn answers_and_no_media_change(ep: &mut Endpoint) -> Vec<u16> {
+    let mut codes = Vec::new();
+    while let Some(t) = ep.poll_transmit() {
+        if let Some(code) = t.data.strip_prefix(b"SIP/2.0 ") {
+            let code = std::str::from_utf8(&code[..3]).expect("a status code");
+            codes.push(code.parse().expect("a status code"));
+        }
+    }
+    while let Some(ev) = ep.poll_event() {
+        assert!(
+            !matches!(ev, SipEvent::MediaChanged { .. }),
+            "media changed on a call whose session is over: {ev:?}"
+        );
+    }
+    codes
+}
+
+/// An inbound call `c6`, answered; returns the endpoint, the 200's time
+/// and our tag.
+fn answered_call(peer: Peer) -> (Endpoint, Instant, String) {
+    let now = Instant::now();
+    let mut ep = Endpoint::new(EndpointConfig::new("192.0.2.10:5060".parse().unwrap()));
+    let invite = String::from_utf8(invite_with_contact("<sip:alice@192.0.2.1:5060>"))
+        .unwrap()
+        .replace("Call-ID: c4", "Call-ID: c6")
+        .replace("branch=z9hG4bKi4", "branch=z9hG4bKi6");
+    ep.handle_input(now, peer, invite.as_bytes());
+    let Some(SipEvent::Incoming(inc)) = ep.poll_event() else {
+        panic!("no call");
+    };
+    while ep.poll_transmit().is_some() {}
+    ep.answer(now, &inc.call, "192.0.2.10:30000".parse().unwrap())
+        .expect("answer");
+    let ok = ep.poll_transmit().expect("the 200");
+    assert!(ok.data.starts_with(b"SIP/2.0 200 "));
+    (ep, now, our_tag(&ok.data))
+}
+
+/// sip_endpoint found it (after 1.3 million runs): a caller that never
+/// ACKed our 200 is hung up at Timer H (BYE sent, `Ended` reported), yet
+/// an UPDATE with an offer in that dialog was answered 200 and reported as
+/// `MediaChanged` for a call the application had already closed. Once our
+/// BYE is sent the session is over (RFC 3261 §15.1.1): UPDATE and
+/// re-INVITE get 481.
+#[test]
+fn an_update_after_the_ack_timeout_changes_no_media() {
+    let peer = Peer::udp(SocketAddr::from(([192, 0, 2, 1], 5060)));
+    let (mut ep, start, tag) = answered_call(peer);
+    // No ACK: run the timers past Timer H (64*T1).
+    let mut now = start;
+    let mut ended = false;
+    while let Some(t) = ep
+        .poll_timeout()
+        .filter(|t| *t < start + std::time::Duration::from_secs(40))
+    {
+        now = t;
+        ep.handle_timeout(now);
+        while ep.poll_transmit().is_some() {}
+        while let Some(ev) = ep.poll_event() {
+            ended |= matches!(ev, SipEvent::Ended { .. });
+        }
+        if ended {
+            break;
+        }
+    }
+    assert!(ended, "Timer H ends the call");
+
+    ep.handle_input(now, peer, &in_dialog("UPDATE", 2, &tag, true));
+    ep.handle_input(now, peer, &in_dialog("INVITE", 3, &tag, true));
+    assert_eq!(answers_and_no_media_change(&mut ep), [481, 481]);
+}
+
+/// The same while our BYE (the application's hang-up) is in flight: the
+/// call is not yet `Ended`, but its session is.
+#[test]
+fn an_update_while_our_bye_is_in_flight_changes_no_media() {
+    let peer = Peer::udp(SocketAddr::from(([192, 0, 2, 1], 5060)));
+    let (mut ep, now, tag) = answered_call(peer);
+    ep.handle_input(now, peer, &in_dialog("ACK", 1, &tag, false));
+    let call = hotline_sip::CallKey("c6".into());
+    ep.hangup(now, &call).expect("hang up");
+    let bye = ep.poll_transmit().expect("our BYE");
+    assert!(bye.data.starts_with(b"BYE "));
+
+    ep.handle_input(now, peer, &in_dialog("UPDATE", 2, &tag, true));
+    ep.handle_input(now, peer, &in_dialog("INVITE", 3, &tag, true));
+    assert_eq!(answers_and_no_media_change(&mut ep), [481, 481]);
+
+    // Before the hang-up, the same UPDATE is a media change.
+    let (mut ep, now, tag) = answered_call(peer);
+    ep.handle_input(now, peer, &in_dialog("ACK", 1, &tag, false));
+    ep.handle_input(now, peer, &in_dialog("UPDATE", 2, &tag, true));
+    assert!(
+        ep.poll_transmit()
+            .unwrap()
+            .data
+            .starts_with(b"SIP/2.0 200 ")
+    );
+    assert!(
+        std::iter::from_fn(|| ep.poll_event())
+            .any(|ev| matches!(ev, SipEvent::MediaChanged { .. })),
+        "the UPDATE changed the media"
+    );
+}

@@ -154,6 +154,13 @@ impl Call {
         self.reap_at = Some(self.reap_at.map_or(linger, |r| r.max(linger)));
     }
 
+    /// Our BYE is sent or the call was reported ended: the session is
+    /// over (RFC 3261 §15.1.1), though the dialog may still absorb
+    /// retransmissions and finish our BYE.
+    pub(super) fn is_over(&self) -> bool {
+        self.ended || matches!(self.phase, Phase::Ending | Phase::Terminated)
+    }
+
     /// What identifies the dialog in our requests.
     pub(super) fn ids(&self) -> DialogIds<'_> {
         DialogIds {

@@ -22,7 +22,8 @@ pub(super) fn on_reinvite(cx: &mut Ctx<'_>, c: &mut Call, peer: Peer, req: &Requ
         c.invite.resend_last(cx.out);
         return;
     }
-    if !c.matches_dialog(req) || c.phase == Phase::Ending {
+    if !c.matches_dialog(req) || c.is_over() {
+        // Our BYE ended the session (RFC 3261 §15.1.1): nothing to modify.
         reply_stateless(cx, peer, req, 481);
         return;
     }
@@ -177,6 +178,12 @@ fn on_notify(cx: &mut Ctx<'_>, c: &mut Call, peer: Peer, req: &Request) {
 }
 
 fn on_update(cx: &mut Ctx<'_>, c: &mut Call, peer: Peer, req: &Request) {
+    if c.is_over() {
+        // As for a re-INVITE: once our BYE is sent (hang-up, or no ACK
+        // within Timer H) the session is gone and has no media to change.
+        reply_non_invite(cx, peer, req, 481, None, &[], None);
+        return;
+    }
     if req.body.is_empty() {
         reply_non_invite(cx, peer, req, 200, None, &[], None);
         return;
