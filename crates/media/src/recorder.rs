@@ -1,9 +1,13 @@
 //! Call recording: a stereo 8 kHz 16-bit WAV written frame by frame
 //! (caller on the left channel, what the gateway sends on the right).
 //!
-//! One of the two places in the crate that does file IO. The header is
-//! rewritten about once a second of audio, so a crash or power loss leaves a
-//! playable file that is at most ~1 s short.
+//! One of the two places in the crate that does file IO. Audio goes to the
+//! file in 16 KiB writes (every half second of stereo audio); the header's
+//! sizes are rewritten every [`HEADER_EVERY_SECS`] seconds of audio and at
+//! the end. A crash or power loss leaves a playable file whose header
+//! counts up to that much less than the data on disk; crash recovery
+//! (`hotline_store::wav_probe::repair_header`) then sets the sizes from the
+//! data itself, so at most the unwritten buffer (~0.5 s) is lost.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -15,8 +19,13 @@ use crate::g711::{CLOCK_RATE, FRAME_SAMPLES};
 
 /// Stereo: left = caller, right = gateway.
 pub const RECORDING_CHANNELS: u16 = 2;
-/// Header rewrite interval in sample frames (1 s at 8 kHz).
-const FLUSH_EVERY: u64 = CLOCK_RATE as u64;
+/// Seconds of audio between two rewrites of the header's sizes. Each
+/// rewrite costs a partial write, two seeks and two 4-byte writes, and
+/// breaks the file's sequential writing; once a second that was a third of
+/// a recording's system calls (docs/performance.md, run 14).
+pub const HEADER_EVERY_SECS: u64 = 5;
+/// Header rewrite interval in sample frames.
+const FLUSH_EVERY: u64 = HEADER_EVERY_SECS * CLOCK_RATE as u64;
 /// Write buffer per recording. 1 s of audio is 32 KB; 16 KiB means a couple
 /// of write calls per second per call while keeping 2000 recordings under
 /// 32 MiB of buffers.
@@ -186,7 +195,8 @@ impl CallRecorder {
     }
 
     /// Pushes buffered audio to the file and rewrites the header so the file
-    /// is valid as it stands. Called automatically about once a second.
+    /// is valid as it stands. Called automatically every
+    /// [`HEADER_EVERY_SECS`] seconds of audio.
     pub fn flush(&mut self) -> Result<(), RecordError> {
         self.since_flush = 0;
         self.writer.flush().map_err(|source| RecordError::Write {
@@ -259,21 +269,21 @@ mod tests {
         let mut rec = CallRecorder::create(&path).unwrap();
         let caller: Vec<i16> = (0..160).map(|i| i as i16).collect();
         let sent = vec![-7i16; 100]; // short side is padded
-        for _ in 0..60 {
+        for _ in 0..260 {
             rec.write_frame(&caller, &sent).unwrap();
         }
-        // 60 frames = 1.2 s: the automatic flush after 1 s made the file
+        // 260 frames = 5.2 s: the automatic flush after 5 s made the file
         // valid; an explicit flush makes it complete.
         {
             let r = hound::WavReader::open(&path).unwrap();
             assert_eq!(r.spec().channels, 2);
             assert_eq!(r.spec().sample_rate, 8000);
-            assert_eq!(r.duration(), 8000, "auto-flushed after 1 s");
+            assert_eq!(r.duration(), 5 * 8000, "auto-flushed after 5 s");
         }
         rec.flush().unwrap();
         {
             let mut r = hound::WavReader::open(&path).unwrap();
-            assert_eq!(r.duration(), 60 * 160);
+            assert_eq!(r.duration(), 260 * 160);
             let s: Vec<i16> = r.samples::<i16>().take(320).map(|s| s.unwrap()).collect();
             assert_eq!(&s[..6], &[0, -7, 1, -7, 2, -7]);
             assert_eq!(s[2 * 100 + 1], 0, "padding after the short side");
@@ -283,12 +293,12 @@ mod tests {
             rec.write_frame(&[], &[]).unwrap();
         }
         let info = rec.finish().unwrap();
-        assert_eq!(info.frames, 100 * 160);
-        assert_eq!(info.duration_ms, 2000);
+        assert_eq!(info.frames, 300 * 160);
+        assert_eq!(info.duration_ms, 6000);
         assert_eq!((info.channels, info.sample_rate), (2, 8000));
-        assert_eq!(info.bytes, 44 + 100 * 160 * 4);
+        assert_eq!(info.bytes, 44 + 300 * 160 * 4);
         let r = hound::WavReader::open(&path).unwrap();
-        assert_eq!(r.duration(), 16000);
+        assert_eq!(r.duration(), 48000);
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
