@@ -231,6 +231,7 @@ impl AgentMediaHub {
             cfg,
             sessions: HashMap::new(),
             cmd_tx: tx.downgrade(),
+            scratch: Vec::new(),
         };
         tokio::spawn(task.run(rx));
         tracing::info!(%local_addr, %candidate_addr, "agent media hub listening");
@@ -328,6 +329,9 @@ struct HubTask {
     cfg: HubConfig,
     sessions: HashMap<Arc<str>, Session>,
     cmd_tx: mpsc::WeakSender<Cmd>,
+    /// Session ids a timeout visits, kept between wake-ups (the hub wakes
+    /// every 20 ms per talking agent: no allocation per wake-up).
+    scratch: Vec<Arc<str>>,
 }
 
 impl HubTask {
@@ -496,7 +500,7 @@ impl HubTask {
         };
         let mut wrote = false;
         while let Some(frame) = s.pacer.pop_due(now) {
-            s.write_frame(now, &frame);
+            s.write_frame(now, frame);
             wrote = true;
         }
         if wrote {
@@ -506,28 +510,32 @@ impl HubTask {
 
     /// Frames due, timeouts and watchdogs of every session whose time has come.
     fn on_timeout(&mut self, now: Instant) {
-        let paced: Vec<Arc<str>> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.pacer.next_due().is_some_and(|d| d <= now))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in paced {
+        let mut ids = std::mem::take(&mut self.scratch);
+        ids.extend(
+            self.sessions
+                .iter()
+                .filter(|(_, s)| s.pacer.next_due().is_some_and(|d| d <= now))
+                .map(|(id, _)| id.clone()),
+        );
+        for id in ids.drain(..) {
             self.send_due(&id, now);
         }
-        let due: Vec<Arc<str>> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.next_timeout <= now)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in due {
-            let s = self.sessions.get_mut(&id).expect("listed above");
+        ids.extend(
+            self.sessions
+                .iter()
+                .filter(|(_, s)| s.next_timeout <= now)
+                .map(|(id, _)| id.clone()),
+        );
+        for id in ids.drain(..) {
+            let Some(s) = self.sessions.get_mut(&id) else {
+                continue;
+            };
             if let Err(e) = s.rtc.handle_input(Input::Timeout(now)) {
                 tracing::debug!(session = %id, error = %e, "agent media timeout failed");
             }
             self.drain(&id, now);
         }
+        self.scratch = ids;
         let cfg = &self.cfg;
         let mut lost = Vec::new();
         for (id, s) in self.sessions.iter_mut() {
@@ -663,7 +671,9 @@ impl Session {
     /// previous frame (contiguous, whatever the arrival jitter), except
     /// after a real gap (> 3 frames behind the wall clock since the session
     /// became ready), where they jump to the wall clock so a gap stays a gap.
-    fn write_frame(&mut self, now: Instant, payload: &[u8]) {
+    /// Takes the frame's buffer as it came from [`AgentSender::send`]:
+    /// str0m keeps it, so a frame costs one allocation on its way.
+    fn write_frame(&mut self, now: Instant, payload: Vec<u8>) {
         let (Some(ready), Some(mid)) = (self.ready_at, self.mid) else {
             self.stats.frames_dropped_out += 1;
             return;
@@ -682,9 +692,10 @@ impl Session {
             return;
         };
         let t = MediaTime::new(ts, Frequency::EIGHT_KHZ);
-        match writer.write(PT_PCMU, now, t, payload.to_vec()) {
+        let len = payload.len() as u64;
+        match writer.write(PT_PCMU, now, t, payload) {
             Ok(()) => {
-                self.next_ts = Some(ts + payload.len() as u64);
+                self.next_ts = Some(ts + len);
                 self.stats.frames_out += 1;
             }
             Err(e) => {
