@@ -451,24 +451,47 @@ pub fn parse_condition(text: &str) -> Result<Condition, ConditionError> {
         });
     }
     let (raw, pattern, _) = p.word_or_quoted("regular expression", "matches")?;
-    let re = Regex::new(&pattern).map_err(|e| {
-        let msg = e.to_string();
-        let last = msg
-            .lines()
-            .rfind(|l| l.starts_with("error:"))
-            .unwrap_or("invalid")
-            .trim_start_matches("error: ")
-            .to_owned();
-        ConditionError {
-            at: pattern_at,
-            message: format!(
-                "`{}` is not a valid regular expression: {last}",
-                shorten(&pattern)
-            ),
-        }
+    let re = compile_regex(&pattern).map_err(|why| ConditionError {
+        at: pattern_at,
+        message: format!(
+            "`{}` is not a valid regular expression: {why}",
+            shorten(&pattern)
+        ),
     })?;
     p.end(&raw)?;
     Ok(cond(Test::Matches(re)))
+}
+
+/// Largest compiled program a flow's regular expression may have. The
+/// patterns of an IVR (digit strings, a leading `9`) compile to a few KiB;
+/// the regex crate's default (10 MiB) lets one line of a flow file take
+/// most of a second to compile, on every load and validation.
+pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+/// Deepest nesting of groups and repetitions a flow's pattern may have.
+const REGEX_NEST_LIMIT: u32 = 50;
+
+/// Compiles a flow's regular expression within [`REGEX_SIZE_LIMIT`] and
+/// [`REGEX_NEST_LIMIT`]; on failure, the reason in one line.
+pub(crate) fn compile_regex(pattern: &str) -> Result<Regex, String> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .nest_limit(REGEX_NEST_LIMIT)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(limit) => format!(
+                "too large (it compiles to more than {} KiB; write it shorter, \
+                 e.g. `\\d{{4,16}}` rather than spelling the digits out)",
+                limit / 1024
+            ),
+            e => {
+                let msg = e.to_string();
+                msg.lines()
+                    .rfind(|l| l.starts_with("error:"))
+                    .unwrap_or("invalid")
+                    .trim_start_matches("error: ")
+                    .to_owned()
+            }
+        })
 }
 
 /// Text as a bare word when it reads back as the same text, else in quotes.

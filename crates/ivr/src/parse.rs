@@ -514,18 +514,12 @@ impl Loader {
 
     pub(crate) fn regex(&mut self, y: &Yaml, key: &str) -> Option<Regex> {
         let src = self.text(y, key)?;
-        match Regex::new(&format!("^(?:{src})$")) {
+        match crate::condition::compile_regex(&format!("^(?:{src})$")) {
             Ok(r) => Some(r),
-            Err(e) => {
-                let msg = e.to_string();
-                let last = msg
-                    .lines()
-                    .rfind(|l| l.starts_with("error:"))
-                    .unwrap_or("invalid")
-                    .trim_start_matches("error: ");
+            Err(why) => {
                 self.err(
                     y.pos,
-                    format!("`{key}` is not a valid regular expression: {last}"),
+                    format!("`{key}` is not a valid regular expression: {why}"),
                 );
                 None
             }
