@@ -30,6 +30,10 @@ pub struct CallSettings {
     pub queue_max_wait: Duration,
     /// `--force-hours`: every `hours` node answers this.
     pub forced_hours: Option<hotline_ivr::ForcedHours>,
+    /// `--dial-allow`: the numbers a flow's `callback` node may book (the
+    /// desk checks the same rule again before it dials); `None` books any
+    /// dialable number.
+    pub dial_check: Option<hotline_ivr::callback::DialCheck>,
     /// This gateway's name in the records (`call_started`'s `node`): the
     /// same name crash recovery closes open calls under, so the binary
     /// sets both from one place (`--node-name`, else the host name).
@@ -80,6 +84,7 @@ impl CallContext {
             answer_delay: s.answer_delay,
             queue_max_wait: s.queue_max_wait,
             forced_hours: s.forced_hours,
+            dial_check: s.dial_check.clone(),
             recordings_dir: self.recordings_dir.clone(),
             voicemail_dir: self.voicemail_dir.clone(),
             has_desk: self.desk.is_some(),

@@ -148,6 +148,7 @@ fn config(dir: &Path, has_desk: bool) -> CoreConfig {
         answer_delay: Duration::ZERO,
         queue_max_wait: Duration::from_secs(5),
         forced_hours: None,
+        dial_check: None,
         recordings_dir: dir.join("rec"),
         voicemail_dir: dir.join("vm"),
         has_desk,

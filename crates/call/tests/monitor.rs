@@ -89,6 +89,7 @@ impl Call {
             answer_delay: Duration::ZERO,
             queue_max_wait: Duration::from_secs(600),
             forced_hours: None,
+            dial_check: None,
             recordings_dir: dir.join("rec"),
             voicemail_dir: dir.join("vm"),
             has_desk: true,

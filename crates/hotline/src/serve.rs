@@ -202,6 +202,10 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
             media_ip: cfg.media_ip,
             queue_max_wait: cfg.queue_max_wait,
             forced_hours: cfg.force_hours,
+            dial_check: Some({
+                let policy = cfg.dial_policy.clone();
+                hotline_ivr::callback::DialCheck::new(move |n| policy.allows(n))
+            }),
             // One owner: the writer's recovery uses the same name.
             node: cfg.node_name.clone(),
         },

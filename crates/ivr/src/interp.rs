@@ -41,6 +41,9 @@ pub struct CallVars {
     /// Every `hours` node answers this instead of reading the clock
     /// (`hotline serve --force-hours`, for trying a flow at any hour).
     pub forced_hours: Option<ForcedHours>,
+    /// The operator's dial rule: a `callback` node books only numbers it
+    /// allows (`None`: any dialable number, as in the simulator).
+    pub dial_check: Option<crate::callback::DialCheck>,
 }
 
 /// Steps run without waiting before the interpreter assumes a loop and hangs up.
@@ -80,6 +83,7 @@ impl Interpreter {
             flow,
             call: Call {
                 forced_hours: call.forced_hours,
+                dial_check: call.dial_check,
                 vars,
                 language,
                 node: None,

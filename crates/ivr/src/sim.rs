@@ -146,6 +146,9 @@ pub struct SimOptions {
     pub voicemail_secs: u64,
     /// As `hotline serve --force-hours`: every `hours` node answers this.
     pub forced_hours: Option<crate::ForcedHours>,
+    /// As the gateway's `--dial-allow`: the numbers a `callback` node may
+    /// book (`None`: any dialable number).
+    pub dial_check: Option<crate::callback::DialCheck>,
 }
 
 impl Default for SimOptions {
@@ -160,6 +163,7 @@ impl Default for SimOptions {
             sounds_dir: None,
             voicemail_secs: 8,
             forced_hours: None,
+            dial_check: None,
         }
     }
 }
@@ -468,6 +472,7 @@ pub fn simulate(flow: Arc<Flow>, opts: &SimOptions) -> Result<Transcript, String
             language: opts.language.clone(),
             extra: Vec::new(),
             forced_hours: opts.forced_hours,
+            dial_check: opts.dial_check.clone(),
         },
     );
     let mut tr = Transcript::default();

@@ -254,6 +254,8 @@ pub(crate) struct Reprompt<'a> {
 /// returned. The interpreter owns one per call.
 pub(crate) struct Call {
     pub(crate) forced_hours: Option<ForcedHours>,
+    /// The operator's dial rule, if the gateway gave one.
+    pub(crate) dial_check: Option<crate::callback::DialCheck>,
     pub(crate) vars: Value,
     pub(crate) language: String,
     /// The current node's index in the flow's nodes.

@@ -301,6 +301,50 @@ fn callback_slots_are_scheduled_and_only_dialable_numbers_booked() {
     );
 }
 
+/// A dialable number the operator does not allow (`--dial-allow`; here
+/// mainland mobiles only) is not booked: the caller is not promised a
+/// callback the desk would give up; the flow goes to `on_no_number`.
+#[test]
+fn a_number_outside_the_dial_rule_is_not_promised_a_callback() {
+    let mobiles = regex::Regex::new(r"^(\+86)?1[3-9][0-9]{9}$").unwrap();
+    let check = hotline_ivr::callback::DialCheck::new(move |n| mobiles.is_match(n));
+    let opts = |caller: &str| SimOptions {
+        digits: "1 1".into(),
+        at: at(CLOSED),
+        caller: caller.into(),
+        fixtures: fixtures(),
+        dial_check: Some(check.clone()),
+        ..SimOptions::default()
+    };
+    let booked = |t: &Transcript| {
+        t.effects()
+            .iter()
+            .any(|a| matches!(a, Action::CallbackRequested { .. }))
+    };
+
+    let t = simulate(flow(), &opts("+8613800000000")).unwrap();
+    assert!(booked(&t), "a mainland mobile is booked: {:?}", t.nodes());
+    assert!(t.records("callback_refused").is_empty());
+
+    let t = simulate(flow(), &opts("+882345678901")).unwrap();
+    assert!(!booked(&t), "{:?}", t.effects());
+    let refused = t.records("callback_refused");
+    assert_eq!(refused.len(), 1, "{:?}", t.nodes());
+    assert_eq!(refused[0].1["number"], "+882345678901");
+    assert_eq!(refused[0].1["reason"], "number not allowed (--dial-allow)");
+    assert!(
+        !t.records("outcome")
+            .iter()
+            .any(|(_, d)| d["outcome"] == "callback"),
+        "no callback outcome"
+    );
+    assert!(
+        t.nodes().contains(&"voicemail".to_string()),
+        "on_no_number: {:?}",
+        t.nodes()
+    );
+}
+
 #[test]
 fn business_hours_closed_silence_goes_to_voicemail_without_beep() {
     let t = run("1", CLOSED);

@@ -83,6 +83,8 @@ pub struct CoreConfig {
     /// `--force-hours`: what every `hours` node answers; `None` reads the
     /// clock.
     pub forced_hours: Option<hotline_ivr::ForcedHours>,
+    /// The numbers the flow's `callback` nodes may book (`--dial-allow`).
+    pub dial_check: Option<hotline_ivr::callback::DialCheck>,
     /// Where the call's stereo recording is created, as `<call_id>.wav`.
     pub recordings_dir: PathBuf,
     /// Where voicemail messages are created, as `<call_id>-<n>.wav`.
@@ -337,6 +339,7 @@ impl CallCore {
                 language: None,
                 extra: Vec::new(),
                 forced_hours: cfg.forced_hours,
+                dial_check: cfg.dial_check.clone(),
             },
         );
         Self {

@@ -214,15 +214,28 @@ impl Kind for Callback {
         // Never book what cannot be dialled (a SIP user name
         // such as `caller`): the flow asks for a number instead. Nor masked
         // input: the booking is made from events, which never hold it.
+        // Nor a number the operator does not allow dialling (a premium or
+        // international number keyed in): promising a callback the desk
+        // will give up later is a broken promise to the caller.
         let masked = it.uses_masked(&self.number);
-        if masked || !crate::callback::is_dialable(&number) {
-            let (number, reason) = if masked {
-                (
-                    it.render_shown(&self.number),
-                    "masked input (from a secure gather)",
-                )
+        let refused = if masked {
+            Some("masked input (from a secure gather)")
+        } else if !crate::callback::is_dialable(&number) {
+            Some("not a dialable number")
+        } else if it
+            .dial_check
+            .as_ref()
+            .is_some_and(|check| !check.allows(&number))
+        {
+            Some("number not allowed (--dial-allow)")
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
+            let number = if masked {
+                it.render_shown(&self.number)
             } else {
-                (number, "not a dialable number")
+                number
             };
             it.record(
                 "callback_refused",
