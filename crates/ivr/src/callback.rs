@@ -6,8 +6,6 @@
 //! the opening hours (holidays skipped). Pure functions of the wall clock:
 //! the interpreter and the simulator pass it in.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 
 use crate::nodes::hours::BusinessHours;
@@ -23,32 +21,7 @@ pub fn is_dialable(number: &str) -> bool {
     (5..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// The operator's rule for which numbers the gateway may dial back
-/// (`--dial-allow`): the desk applies it before it queues and before it
-/// dials a callback; a `callback` node asks it before it promises one, so
-/// a caller whose number is outside it is asked for another number
-/// (`on_no_number`) instead of being told a callback is booked that will
-/// never be placed.
-#[derive(Clone)]
-pub struct DialCheck(Arc<dyn Fn(&str) -> bool + Send + Sync>);
-
-impl DialCheck {
-    /// A check that allows a number when `allows` says so.
-    pub fn new(allows: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
-        Self(Arc::new(allows))
-    }
-
-    /// Whether `number` may be dialled.
-    pub fn allows(&self, number: &str) -> bool {
-        (self.0)(number)
-    }
-}
-
-impl std::fmt::Debug for DialCheck {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DialCheck(..)")
-    }
-}
+pub use crate::dial::DialCheck;
 
 /// When a callback booked at `wall` for a slot at local minute `at` (or
 /// `asap` when `None`) is due. Without business hours an `asap` callback

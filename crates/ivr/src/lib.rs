@@ -64,6 +64,7 @@
 #![warn(missing_docs)]
 
 pub mod condition;
+mod dial;
 pub mod error;
 pub mod flow;
 pub mod graph;

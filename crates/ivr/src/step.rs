@@ -255,7 +255,7 @@ pub(crate) struct Reprompt<'a> {
 pub(crate) struct Call {
     pub(crate) forced_hours: Option<ForcedHours>,
     /// The operator's dial rule, if the gateway gave one.
-    pub(crate) dial_check: Option<crate::callback::DialCheck>,
+    pub(crate) dial_check: Option<crate::dial::DialCheck>,
     pub(crate) vars: Value,
     pub(crate) language: String,
     /// The current node's index in the flow's nodes.
