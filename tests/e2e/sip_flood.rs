@@ -444,3 +444,79 @@ fn without_trunks_the_gateway_warns_that_it_answers_anyone() {
     assert_eq!(status.as_deref(), Some("SIP/2.0 200 OK"));
     gw.wait_event(&cid, "call_started", Duration::from_secs(10));
 }
+
+/// An operator sees a ban and lifts it (`GET /api/edge/bans`, `DELETE
+/// /api/edge/bans/{ip}`, audited): a source banned for a scanner
+/// User-Agent is dropped without a word until the ban is lifted, then
+/// answered at once.
+#[test]
+fn an_operator_lists_and_lifts_a_ban() {
+    let _serial = serial();
+    const TOKEN: &str = "edge-t0k3n";
+    let auth = format!("Bearer {TOKEN}");
+    let gw = Gateway::start_with("sip-unban", &["--trunk", TRUNK, "--admin-token", TOKEN]);
+    let api = |method: &str, path: &str| {
+        gw.http_request(method, path, &[("Authorization", &auth)], None)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    };
+    let bans = || -> Value {
+        let (code, body) = api("GET", "/api/edge/bans");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+    };
+    assert_eq!(bans()["bans"], serde_json::json!([]));
+
+    // A scanner's INVITE: dropped, and its source banned at once.
+    let scan = flood_invite(
+        gw.sip_addr(),
+        5060,
+        &unique_token("scan"),
+        "friendly-scanner",
+    )
+    .replace(FLOOD_FROM, STRANGER);
+    assert_eq!(
+        ask(STRANGER, gw.sip_addr(), &scan, Duration::from_secs(1)),
+        None
+    );
+    let listed = poll_until(Duration::from_secs(5), || {
+        let b = bans();
+        (b["bans"].as_array().is_some_and(|a| !a.is_empty())).then_some(b)
+    })
+    .unwrap_or_else(|| panic!("no ban listed: {}", edge(&gw)));
+    assert_eq!(listed["bans"][0]["ip"], STRANGER, "{listed}");
+    let left = listed["bans"][0]["remaining_secs"].as_u64().unwrap_or(0);
+    assert!(left > 0 && left <= 600, "{listed}");
+    // Banned: even an ordinary INVITE from there gets nothing.
+    let plain = || stranger_invite(gw.sip_addr(), &unique_token("after"));
+    assert_eq!(
+        ask(STRANGER, gw.sip_addr(), &plain(), Duration::from_secs(1)),
+        None
+    );
+
+    // Not an address; not banned.
+    assert_eq!(api("DELETE", "/api/edge/bans/not-an-ip").0, 400);
+    assert_eq!(api("DELETE", "/api/edge/bans/127.0.0.9").0, 404);
+    // Lifted: answered at once (a stranger's INVITE gets 403), and listed no more.
+    let (code, body) = api("DELETE", &format!("/api/edge/bans/{STRANGER}"));
+    assert_eq!(code, 204, "{body}");
+    assert_eq!(bans()["bans"], serde_json::json!([]));
+    let status = ask(STRANGER, gw.sip_addr(), &plain(), Duration::from_secs(3));
+    assert!(
+        status
+            .as_deref()
+            .is_some_and(|s| s.starts_with("SIP/2.0 403")),
+        "{status:?}"
+    );
+    assert_eq!(
+        api("DELETE", &format!("/api/edge/bans/{STRANGER}")).0,
+        404,
+        "already lifted"
+    );
+    // Who lifted it is in the audit log.
+    let (code, body) = api("GET", "/api/audit");
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        body.contains("edge_unban") && body.contains(STRANGER),
+        "no audit entry: {body}"
+    );
+}

@@ -13,6 +13,7 @@ mod callback_book;
 mod calls_api;
 mod config;
 mod desk;
+mod edge_api;
 mod flows_api;
 mod flows_cmd;
 mod http;

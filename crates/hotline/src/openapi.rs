@@ -66,6 +66,8 @@ use utoipa::{Modify, OpenApi};
         crate::voicemail_api::list,
         crate::voicemail_api::audio,
         crate::voicemail_api::set_handled,
+        crate::edge_api::list,
+        crate::edge_api::lift,
     ),
     modifiers(&Security),
     security(("bearer" = []), ("cookie" = [])),
@@ -137,6 +139,7 @@ mod tests {
         ("prompts_api", include_str!("prompts_api.rs")),
         ("voicemail_api", include_str!("voicemail_api.rs")),
         ("recording_api", include_str!("recording_api.rs")),
+        ("edge_api", include_str!("edge_api.rs")),
     ];
 
     const METHODS: &[&str] = &["get", "post", "put", "delete", "patch"];

@@ -260,7 +260,12 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     })
     .merge(crate::admin::routes_with(
         admin,
-        crate::openapi::routes().merge(crate::live::routes(live_feed)),
+        crate::openapi::routes()
+            .merge(crate::live::routes(live_feed))
+            .merge(crate::edge_api::routes(crate::edge_api::EdgeApi {
+                sip: sip.clone(),
+                store: records.store(),
+            })),
     ))
     .merge(crate::agent_auth::agent_auth_routes(
         crate::agent_auth::AgentAuthState {

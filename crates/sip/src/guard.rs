@@ -477,6 +477,15 @@ pub struct CallRefusal {
     pub retry_after: u32,
 }
 
+/// A source the guard drops right now (`GET /api/edge/bans`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ban {
+    /// The banned address.
+    pub ip: IpAddr,
+    /// Seconds until the ban lifts by itself (rounded up).
+    pub remaining_secs: u64,
+}
+
 /// Per-source state.
 #[derive(Debug)]
 struct Source {
@@ -638,6 +647,47 @@ impl Guard {
                 .entry(ip)
                 .or_insert_with(|| Source::new(now, burst)),
         )
+    }
+
+    /// The sources banned at `now`, most recently banned first (the
+    /// longest remaining ban first).
+    pub fn bans(&self, now: Instant) -> Vec<Ban> {
+        let mut bans: Vec<Ban> = self
+            .sources
+            .iter()
+            .filter_map(|(ip, s)| {
+                let left = s.banned_until?.checked_duration_since(now)?;
+                (!left.is_zero()).then(|| Ban {
+                    ip: *ip,
+                    remaining_secs: left.as_secs() + u64::from(left.subsec_nanos() > 0),
+                })
+            })
+            .collect();
+        bans.sort_by(|a, b| {
+            b.remaining_secs
+                .cmp(&a.remaining_secs)
+                .then(a.ip.cmp(&b.ip))
+        });
+        bans
+    }
+
+    /// Lifts the ban on `ip` now, with a fresh strike count (an operator's
+    /// decision: `DELETE /api/edge/bans/{ip}`). False when it was not
+    /// banned.
+    pub fn unban(&mut self, now: Instant, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        let Some(src) = self.sources.get_mut(&ip) else {
+            return false;
+        };
+        if src.banned_until.is_none_or(|until| now >= until) {
+            return false;
+        }
+        src.banned_until = None;
+        src.strikes = 0;
+        src.window_start = now;
+        self.counters.banned_now.fetch_sub(1, Ordering::Relaxed);
+        info!(%ip, "SIP source ban lifted by an operator");
+        true
     }
 
     /// Adds strikes to a source; bans it when they reach `ban_after`.
@@ -1202,6 +1252,44 @@ mod tests {
         assert!(g.admit_message(t2, src, || (100, 5)));
         assert_eq!(g.counters().snapshot().banned_now, 0);
         assert!(g.poll_timeout().is_some());
+    }
+
+    #[test]
+    fn an_operator_lists_and_lifts_a_ban() {
+        let mut g = Guard::new(cfg());
+        let t0 = Instant::now();
+        let (src, other) = (ip("192.0.2.9"), ip("192.0.2.10"));
+        assert!(g.bans(t0).is_empty());
+        for _ in 0..25 {
+            g.admit_message(t0, src, || (100, 5));
+        }
+        let t1 = t0 + Duration::from_millis(1500);
+        assert_eq!(
+            g.bans(t1),
+            [Ban {
+                ip: src,
+                remaining_secs: 299
+            }]
+        );
+        assert!(!g.unban(t1, other), "not banned");
+        assert!(g.unban(t1, src));
+        assert!(!g.unban(t1, src), "already lifted");
+        assert!(g.bans(t1).is_empty());
+        assert_eq!(g.counters().snapshot().banned_now, 0);
+        // Admitted at once, with a fresh strike count.
+        assert!(g.admit_message(t1, src, || (100, 5)));
+        // An expired ban is not listed and cannot be lifted twice.
+        for _ in 0..45 {
+            g.admit_message(t1, src, || (100, 5));
+        }
+        let later = t1 + Duration::from_secs(300);
+        assert!(g.bans(later).is_empty());
+        assert!(!g.unban(later, src));
+        assert_eq!(
+            g.counters().snapshot().banned_now,
+            1,
+            "lifted by the next message or sweep"
+        );
     }
 
     #[test]

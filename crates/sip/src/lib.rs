@@ -121,8 +121,8 @@ pub use endpoint::{Endpoint, EndpointConfig, Originate, Transmit};
 pub use error::SipError;
 pub use event::{EndReason, IncomingCall, Party, SipEvent};
 pub use guard::{
-    AuthRefusal, CallRefusal, ConnLimiter, DEFAULT_SCANNER_USER_AGENTS, EdgeCounters, EdgeStats,
-    Guard, GuardConfig, RefuseMode, RequestVerdict, Trunk, TrunkParseError,
+    AuthRefusal, Ban, CallRefusal, ConnLimiter, DEFAULT_SCANNER_USER_AGENTS, EdgeCounters,
+    EdgeStats, Guard, GuardConfig, RefuseMode, RequestVerdict, Trunk, TrunkParseError,
 };
 pub use inspect::{Inspected, inspect};
 pub use sdes::{SDES_SUITE, SdesCrypto, SrtpOffer, crypto_attribute, parse_crypto, srtp_offer};

@@ -102,6 +102,8 @@ enum Command {
     Refer(CallKey, String, oneshot::Sender<Result<(), SipError>>),
     Originate(Box<Originate>, oneshot::Sender<Result<CallKey, SipError>>),
     Draining(bool),
+    Bans(oneshot::Sender<Vec<crate::guard::Ban>>),
+    Unban(std::net::IpAddr, oneshot::Sender<bool>),
     Shutdown,
 }
 
@@ -305,6 +307,21 @@ impl SipHandle {
         rx.await.map_err(|_| SipError::Closed)?
     }
 
+    /// The sources the edge policy drops right now (see
+    /// [`crate::Guard::bans`]).
+    pub async fn bans(&self) -> Result<Vec<crate::guard::Ban>, SipError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Bans(tx)).await;
+        rx.await.map_err(|_| SipError::Closed)
+    }
+
+    /// Lifts the ban on `ip`; false when it was not banned.
+    pub async fn unban(&self, ip: std::net::IpAddr) -> Result<bool, SipError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Unban(ip, tx)).await;
+        rx.await.map_err(|_| SipError::Closed)
+    }
+
     /// While on, new INVITEs get 503.
     pub async fn set_draining(&self, on: bool) {
         self.command(Command::Draining(on)).await;
@@ -381,6 +398,8 @@ async fn run(
                         Ok(())
                     }
                     Command::Draining(on) => { ep.set_draining(on); Ok(()) }
+                    Command::Bans(reply) => { let _ = reply.send(ep.bans(now)); Ok(()) }
+                    Command::Unban(ip, reply) => { let _ = reply.send(ep.unban(now, ip)); Ok(()) }
                     Command::Shutdown => break,
                 };
                 if let Err(e) = r {

@@ -475,6 +475,16 @@ impl Endpoint {
         }
     }
 
+    /// The sources the edge policy drops right now.
+    pub fn bans(&self, now: Instant) -> Vec<crate::guard::Ban> {
+        self.guard.bans(now)
+    }
+
+    /// Lifts the ban on `ip`; false when it was not banned.
+    pub fn unban(&mut self, now: Instant, ip: std::net::IpAddr) -> bool {
+        self.guard.unban(now, ip)
+    }
+
     /// While draining, new INVITEs get 503 Service Unavailable.
     pub fn set_draining(&mut self, draining: bool) {
         self.draining = draining;
