@@ -465,6 +465,13 @@ fn an_operator_lists_and_lifts_a_ban() {
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
     };
     assert_eq!(bans()["bans"], serde_json::json!([]));
+    // A TCP connection from the source-to-be-banned, open before the ban.
+    let mut early = tcp_from(STRANGER, gw.sip_addr());
+    let before = tcp_answer(&mut early, &stranger_options(&unique_token("early")));
+    assert!(
+        matches!(&before, TcpReply::Answer(l) if l.starts_with("SIP/2.0 ")),
+        "answered over TCP before the ban: {before:?}"
+    );
 
     // A scanner's INVITE: dropped, and its source banned at once.
     let scan = flood_invite(
@@ -486,11 +493,23 @@ fn an_operator_lists_and_lifts_a_ban() {
     assert_eq!(listed["bans"][0]["ip"], STRANGER, "{listed}");
     let left = listed["bans"][0]["remaining_secs"].as_u64().unwrap_or(0);
     assert!(left > 0 && left <= 600, "{listed}");
-    // Banned: even an ordinary INVITE from there gets nothing.
+    // Banned: even an ordinary INVITE from there gets nothing, its open
+    // TCP connection is closed at its next message, and a new one at once.
     let plain = || stranger_invite(gw.sip_addr(), &unique_token("after"));
     assert_eq!(
         ask(STRANGER, gw.sip_addr(), &plain(), Duration::from_secs(1)),
         None
+    );
+    assert_eq!(
+        tcp_answer(&mut early, &stranger_options(&unique_token("late"))),
+        TcpReply::Closed,
+        "the open connection after the ban"
+    );
+    let mut fresh = tcp_from(STRANGER, gw.sip_addr());
+    assert_eq!(
+        tcp_answer(&mut fresh, &stranger_options(&unique_token("fresh"))),
+        TcpReply::Closed,
+        "a new connection during the ban"
     );
 
     // Not an address; not banned.
@@ -507,6 +526,12 @@ fn an_operator_lists_and_lifts_a_ban() {
             .is_some_and(|s| s.starts_with("SIP/2.0 403")),
         "{status:?}"
     );
+    let mut again = tcp_from(STRANGER, gw.sip_addr());
+    let after = tcp_answer(&mut again, &stranger_options(&unique_token("again")));
+    assert!(
+        matches!(&after, TcpReply::Answer(l) if l.starts_with("SIP/2.0 ")),
+        "TCP answered again after the lift: {after:?}"
+    );
     assert_eq!(
         api("DELETE", &format!("/api/edge/bans/{STRANGER}")).0,
         404,
@@ -519,4 +544,64 @@ fn an_operator_lists_and_lifts_a_ban() {
         body.contains("edge_unban") && body.contains(STRANGER),
         "no audit entry: {body}"
     );
+}
+
+/// A TCP connection to the gateway's SIP port from the loopback address `from`.
+fn tcp_from(from: &str, gw: SocketAddr) -> std::net::TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a TCP socket");
+    let local: SocketAddr = format!("{from}:0").parse().expect("an address");
+    s.bind(&local.into()).expect("bind the loopback address");
+    s.connect_timeout(&gw.into(), Duration::from_secs(2))
+        .expect("connect to the gateway's SIP port");
+    let s: std::net::TcpStream = s.into();
+    s.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    s
+}
+
+/// An OPTIONS from `STRANGER` over TCP.
+fn stranger_options(call_id: &str) -> String {
+    format!(
+        "OPTIONS sip:probe@127.0.0.1 SIP/2.0\r\n\
+         Via: SIP/2.0/TCP {STRANGER}:5060;branch=z9hG4bK{call_id}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:probe@{STRANGER}>;tag=p1\r\n\
+         To: <sip:probe@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// What became of a message sent on a TCP connection.
+#[derive(Debug, PartialEq)]
+enum TcpReply {
+    /// The status line of the answer.
+    Answer(String),
+    /// The gateway closed the connection (end of stream or reset).
+    Closed,
+    /// Nothing within the read timeout (3 s), the connection still open.
+    Silent,
+}
+
+/// Sends `msg` on `conn` and reports what came back.
+fn tcp_answer(conn: &mut std::net::TcpStream, msg: &str) -> TcpReply {
+    use std::io::{ErrorKind, Read, Write};
+    if conn.write_all(msg.as_bytes()).is_err() {
+        return TcpReply::Closed;
+    }
+    let mut buf = vec![0u8; 8192];
+    let mut got = Vec::new();
+    loop {
+        match conn.read(&mut buf) {
+            Ok(0) => return TcpReply::Closed,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return TcpReply::Silent;
+            }
+            Err(_) => return TcpReply::Closed,
+        }
+        let text = String::from_utf8_lossy(&got);
+        if let Some(line) = text.lines().next().filter(|_| text.contains("\r\n")) {
+            return TcpReply::Answer(line.to_string());
+        }
+    }
 }

@@ -441,6 +441,11 @@ impl EdgeCounters {
     pub(crate) fn count_tcp_refused(&self) {
         bump(&self.refused_tcp);
     }
+
+    /// A banned source's connection, closed at accept or at its next message.
+    pub(crate) fn count_banned_drop(&self) {
+        bump(&self.dropped_banned);
+    }
 }
 
 /// The decision on a request outside any dialog ([`Guard::admit_request`]).
@@ -475,6 +480,35 @@ pub struct CallRefusal {
     pub reason: &'static str,
     /// Seconds for Retry-After.
     pub retry_after: u32,
+}
+
+/// The banned sources and until when, shared with the shell's TCP and TLS
+/// listeners: a banned source's new connections are closed at accept and
+/// its open ones at their next message, as its datagrams are dropped.
+#[derive(Debug, Default)]
+pub struct BanList(std::sync::RwLock<HashMap<IpAddr, Instant>>);
+
+impl BanList {
+    /// Whether `ip` is banned at `now`.
+    pub fn is_banned(&self, ip: IpAddr, now: Instant) -> bool {
+        let ip = ip.to_canonical();
+        self.0
+            .read()
+            .map(|m| m.get(&ip).is_some_and(|until| now < *until))
+            .unwrap_or(false)
+    }
+
+    fn set(&self, ip: IpAddr, until: Instant) {
+        if let Ok(mut m) = self.0.write() {
+            m.insert(ip, until);
+        }
+    }
+
+    fn remove(&self, ip: IpAddr) {
+        if let Ok(mut m) = self.0.write() {
+            m.remove(&ip);
+        }
+    }
 }
 
 /// A source the guard drops right now (`GET /api/edge/bans`).
@@ -567,6 +601,7 @@ pub struct Guard {
     auth: Option<Authenticator>,
     sources: HashMap<IpAddr, Source>,
     counters: Arc<EdgeCounters>,
+    bans: Arc<BanList>,
     log: LogLimiter,
     next_sweep: Option<Instant>,
     last_summary: Option<(Instant, EdgeStats)>,
@@ -588,6 +623,7 @@ impl Guard {
             auth,
             sources: HashMap::new(),
             counters: Arc::new(EdgeCounters::default()),
+            bans: Arc::new(BanList::default()),
             log: LogLimiter::new(),
             next_sweep: None,
             last_summary: None,
@@ -602,6 +638,11 @@ impl Guard {
     /// The counters, to share with a reporter.
     pub fn counters(&self) -> Arc<EdgeCounters> {
         self.counters.clone()
+    }
+
+    /// The banned sources, to share with the stream listeners.
+    pub fn ban_list(&self) -> Arc<BanList> {
+        self.bans.clone()
     }
 
     /// Whether the gateway takes calls from anyone (no trunk and no
@@ -685,6 +726,7 @@ impl Guard {
         src.banned_until = None;
         src.strikes = 0;
         src.window_start = now;
+        self.bans.remove(ip);
         self.counters.banned_now.fetch_sub(1, Ordering::Relaxed);
         info!(%ip, "SIP source ban lifted by an operator");
         true
@@ -707,6 +749,7 @@ impl Guard {
         src.strikes = src.strikes.saturating_add(n);
         if src.strikes >= ban_after && src.banned_until.is_none() {
             src.banned_until = Some(now + ban_for);
+            self.bans.set(ip, now + ban_for);
             bump(&self.counters.bans);
             bump(&self.counters.banned_now);
             if let Some(suppressed) = self.log.allow(now) {
@@ -761,6 +804,7 @@ impl Guard {
                 }
             }
             if lifted {
+                self.bans.remove(ip);
                 self.counters.banned_now.fetch_sub(1, Ordering::Relaxed);
                 info!(%ip, "SIP source ban lifted");
             }
@@ -1057,7 +1101,7 @@ impl Guard {
 
     fn sweep(&mut self, now: Instant) {
         let (rate, burst, window) = (self.cfg.rate, self.cfg.burst, self.cfg.ban_window);
-        let counters = &self.counters;
+        let (counters, bans) = (&self.counters, &self.bans);
         self.sources.retain(|ip, s| {
             if let Some(until) = s.banned_until {
                 if now < until {
@@ -1065,6 +1109,7 @@ impl Guard {
                 }
                 s.banned_until = None;
                 s.strikes = 0;
+                bans.remove(*ip);
                 counters.banned_now.fetch_sub(1, Ordering::Relaxed);
                 debug!(%ip, "SIP source ban lifted");
             }
@@ -1271,8 +1316,11 @@ mod tests {
                 remaining_secs: 299
             }]
         );
+        let list = g.ban_list();
+        assert!(list.is_banned(src, t1) && !list.is_banned(other, t1));
         assert!(!g.unban(t1, other), "not banned");
         assert!(g.unban(t1, src));
+        assert!(!list.is_banned(src, t1), "the listeners see the lift");
         assert!(!g.unban(t1, src), "already lifted");
         assert!(g.bans(t1).is_empty());
         assert_eq!(g.counters().snapshot().banned_now, 0);
@@ -1283,6 +1331,7 @@ mod tests {
             g.admit_message(t1, src, || (100, 5));
         }
         let later = t1 + Duration::from_secs(300);
+        assert!(list.is_banned(src, t1) && !list.is_banned(src, later));
         assert!(g.bans(later).is_empty());
         assert!(!g.unban(later, src));
         assert_eq!(

@@ -121,7 +121,7 @@ pub use endpoint::{Endpoint, EndpointConfig, Originate, Transmit};
 pub use error::SipError;
 pub use event::{EndReason, IncomingCall, Party, SipEvent};
 pub use guard::{
-    AuthRefusal, Ban, CallRefusal, ConnLimiter, DEFAULT_SCANNER_USER_AGENTS, EdgeCounters,
+    AuthRefusal, Ban, BanList, CallRefusal, ConnLimiter, DEFAULT_SCANNER_USER_AGENTS, EdgeCounters,
     EdgeStats, Guard, GuardConfig, RefuseMode, RequestVerdict, Trunk, TrunkParseError,
 };
 pub use inspect::{Inspected, inspect};

@@ -24,7 +24,7 @@ use crate::CallKey;
 use crate::endpoint::{Endpoint, EndpointConfig, Originate};
 use crate::error::SipError;
 use crate::event::SipEvent;
-use crate::guard::{ConnLimiter, EdgeCounters, EdgeStats, GuardConfig};
+use crate::guard::{BanList, ConnLimiter, EdgeCounters, EdgeStats, GuardConfig};
 use crate::transport::{Peer, TcpFramer, Transport};
 
 /// Settings of the shell.
@@ -166,19 +166,22 @@ impl SipServer {
         let (cmd_tx, cmd_rx) = mpsc::channel(256);
         let (ev_tx, ev_rx) = mpsc::channel(EVENT_CAPACITY);
         let (tcp_tx, tcp_rx) = mpsc::channel(1024);
-        let conn_ids = Arc::new(AtomicU64::new(1));
+        let gate = StreamGate {
+            limiter: conns,
+            edge: edge.clone(),
+            conn_ids: Arc::new(AtomicU64::new(1)),
+            bans: ep.ban_list(),
+        };
         let tls_accept = tls.map(|(listener, tls_local, server)| {
             info!(local = %tls_local, "SIP listening on TLS");
             tokio::spawn(tls_accept_loop(
                 listener,
                 tokio_rustls::TlsAcceptor::from(server),
                 tcp_tx.clone(),
-                conns.clone(),
-                edge.clone(),
-                conn_ids.clone(),
+                gate.clone(),
             ))
         });
-        let accept = tokio::spawn(accept_loop(tcp, tcp_tx, conns, edge.clone(), conn_ids));
+        let accept = tokio::spawn(accept_loop(tcp, tcp_tx, gate));
         tokio::spawn(async move {
             run(ep, udp, tcp_rx, cmd_rx, ev_tx).await;
             accept.abort();
@@ -453,32 +456,51 @@ impl Drop for ConnSlot {
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    tx: mpsc::Sender<TcpEvent>,
+/// Who may open a stream connection: not a banned source, and no more than
+/// the per-source cap. Shared by the TCP and TLS listeners.
+#[derive(Clone)]
+struct StreamGate {
     limiter: Arc<Mutex<ConnLimiter>>,
     edge: Arc<EdgeCounters>,
     conn_ids: Arc<AtomicU64>,
-) {
+    bans: Arc<BanList>,
+}
+
+impl StreamGate {
+    /// The connection's slot in the per-source count, or `None`: close it
+    /// at once (no reader, no writer, no endpoint state).
+    fn admit(&self, addr: SocketAddr, what: &str) -> Option<ConnSlot> {
+        if self.bans.is_banned(addr.ip(), Instant::now()) {
+            self.edge.count_banned_drop();
+            debug!(%addr, "{what} connection closed: the source is banned");
+            return None;
+        }
+        let admitted = self
+            .limiter
+            .lock()
+            .map(|mut l| l.try_open(addr.ip()))
+            .unwrap_or(true);
+        if !admitted {
+            self.edge.count_tcp_refused();
+            debug!(%addr, "{what} connection refused: too many from this source");
+            return None;
+        }
+        Some(ConnSlot {
+            limiter: self.limiter.clone(),
+            ip: addr.ip(),
+        })
+    }
+}
+
+async fn accept_loop(listener: TcpListener, tx: mpsc::Sender<TcpEvent>, gate: StreamGate) {
     loop {
         match listener.accept().await {
             Ok((stream, addr)) => {
-                let admitted = limiter
-                    .lock()
-                    .map(|mut l| l.try_open(addr.ip()))
-                    .unwrap_or(true);
-                if !admitted {
-                    // Closed at once: no reader, no writer, no endpoint state.
-                    edge.count_tcp_refused();
-                    debug!(%addr, "TCP connection refused: too many from this source");
+                let Some(slot) = gate.admit(addr, "TCP") else {
                     drop(stream);
                     continue;
-                }
-                let slot = ConnSlot {
-                    limiter: limiter.clone(),
-                    ip: addr.ip(),
                 };
-                let conn = conn_ids.fetch_add(1, Ordering::Relaxed);
+                let conn = gate.conn_ids.fetch_add(1, Ordering::Relaxed);
                 let _ = stream.set_nodelay(true);
                 let (rd, wr) = stream.into_split();
                 let (wtx, wrx) = mpsc::channel(256);
@@ -494,8 +516,9 @@ async fn accept_loop(
                 tokio::spawn(write_loop(wr, wrx));
                 let peer = Peer::tcp(addr, conn);
                 let tx = tx.clone();
+                let bans = gate.bans.clone();
                 tokio::spawn(async move {
-                    read_loop(rd, peer, tx).await;
+                    read_loop(rd, peer, tx, &bans).await;
                     drop(slot);
                 });
             }
@@ -515,9 +538,7 @@ async fn tls_accept_loop(
     listener: TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
     tx: mpsc::Sender<TcpEvent>,
-    limiter: Arc<Mutex<ConnLimiter>>,
-    edge: Arc<EdgeCounters>,
-    conn_ids: Arc<AtomicU64>,
+    gate: StreamGate,
 ) {
     loop {
         let (stream, addr) = match listener.accept().await {
@@ -528,23 +549,14 @@ async fn tls_accept_loop(
                 continue;
             }
         };
-        let admitted = limiter
-            .lock()
-            .map(|mut l| l.try_open(addr.ip()))
-            .unwrap_or(true);
-        if !admitted {
-            edge.count_tcp_refused();
-            debug!(%addr, "TLS connection refused: too many from this source");
+        let Some(slot) = gate.admit(addr, "TLS") else {
             continue;
-        }
-        let slot = ConnSlot {
-            limiter: limiter.clone(),
-            ip: addr.ip(),
         };
         let _ = stream.set_nodelay(true);
         let acceptor = acceptor.clone();
         let tx = tx.clone();
-        let conn = conn_ids.fetch_add(1, Ordering::Relaxed);
+        let conn = gate.conn_ids.fetch_add(1, Ordering::Relaxed);
+        let bans = gate.bans.clone();
         tokio::spawn(async move {
             let tls =
                 match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
@@ -568,13 +580,21 @@ async fn tls_accept_loop(
                 return;
             }
             tokio::spawn(write_loop(wr, wrx));
-            read_loop(rd, Peer::tls(addr, conn), tx).await;
+            read_loop(rd, Peer::tls(addr, conn), tx, &bans).await;
             drop(slot);
         });
     }
 }
 
-async fn read_loop(mut rd: impl AsyncRead + Unpin, peer: Peer, tx: mpsc::Sender<TcpEvent>) {
+/// Reads a stream connection's messages until it closes, breaks framing,
+/// or its source is banned (then the connection is closed at its next
+/// message: a ban drops a source's streams as it drops its datagrams).
+async fn read_loop(
+    mut rd: impl AsyncRead + Unpin,
+    peer: Peer,
+    tx: mpsc::Sender<TcpEvent>,
+    bans: &BanList,
+) {
     let mut framer = TcpFramer::new();
     let mut buf = vec![0u8; 16 * 1024];
     'conn: loop {
@@ -590,6 +610,10 @@ async fn read_loop(mut rd: impl AsyncRead + Unpin, peer: Peer, tx: mpsc::Sender<
         loop {
             match framer.pop() {
                 Ok(Some(data)) => {
+                    if bans.is_banned(peer.addr.ip(), Instant::now()) {
+                        debug!(%peer, "closing stream connection: the source is banned");
+                        break 'conn;
+                    }
                     if tx.send(TcpEvent::Message { peer, data }).await.is_err() {
                         return;
                     }

@@ -475,6 +475,11 @@ impl Endpoint {
         }
     }
 
+    /// The banned sources, for the stream listeners (see [`crate::BanList`]).
+    pub fn ban_list(&self) -> std::sync::Arc<crate::guard::BanList> {
+        self.guard.ban_list()
+    }
+
     /// The sources the edge policy drops right now.
     pub fn bans(&self, now: Instant) -> Vec<crate::guard::Ban> {
         self.guard.bans(now)
