@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod actor;
+pub mod batch_send;
 mod clock;
 mod context;
 mod core;
