@@ -10,25 +10,16 @@
 //! and the send instants follow the clock thread, not the scheduler: a call
 //! task that wakes a few milliseconds late no longer shifts its packets.
 //!
-//! The tick's sends leave in one submission to the kernel (io_uring,
-//! [`crate::batch_send`]), in the order the calls joined the pacer, and
-//! the pacer holds its streams strongly (a call's handle marks its stream
-//! closed when dropped) rather than upgrading a weak handle per call per
-//! tick.
-//!
 //! An actor that wakes late sees the index jump and produces the frames it
 //! owes (sent at the next tick), so recording lengths follow the wall
 //! clock, not the scheduler.
 
 use std::collections::VecDeque;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-
-use crate::batch_send::{BatchSender, MAX_DATAGRAM};
 
 /// The clock's tick and the audio in one RTP packet: 20 ms (160 G.711
 /// samples at 8 kHz).
@@ -39,7 +30,7 @@ pub const BATCH: u64 = 2;
 
 /// The largest datagram the pacer queues: a 20 ms G.711 frame (172 bytes)
 /// or an RFC 4733 event (16 bytes) with room for header extensions.
-const MAX_PACED: usize = MAX_DATAGRAM;
+const MAX_PACED: usize = 256;
 
 /// A frame queued for sending on the tick `due`.
 struct PacedFrame {
@@ -53,35 +44,6 @@ struct PacedFrame {
 pub struct PacedStream {
     socket: UdpSocket,
     frames: Mutex<VecDeque<PacedFrame>>,
-    /// Set when the call's [`Paced`] handle is dropped: the pacer lets the
-    /// stream (and its socket) go at the next tick.
-    closed: AtomicBool,
-}
-
-/// A call's handle on its paced stream; dropping it takes the stream out
-/// of the pacer.
-pub struct Paced {
-    stream: Arc<PacedStream>,
-    pacer: Arc<Pacer>,
-}
-
-impl std::ops::Deref for Paced {
-    type Target = PacedStream;
-    fn deref(&self) -> &PacedStream {
-        &self.stream
-    }
-}
-
-impl Drop for Paced {
-    /// Out of the pacer at once (its socket closes with the call's, so the
-    /// port is free for the next call) unless the clock thread is in a
-    /// tick; then at that thread's next tick. Never blocks.
-    fn drop(&mut self) {
-        self.stream.closed.store(true, Ordering::Release);
-        if let Ok(mut streams) = self.pacer.streams.try_lock() {
-            streams.retain(|s| !Arc::ptr_eq(s, &self.stream));
-        }
-    }
 }
 
 impl PacedStream {
@@ -112,39 +74,39 @@ impl PacedStream {
         self.frames.lock().map_or(0, |q| q.len())
     }
 
-    /// Stages every frame due by `tick` on `out`.
-    fn stage_due(&self, tick: u64, out: &mut BatchSender) {
+    /// Sends every frame due by `tick`.
+    fn flush(&self, tick: u64) {
         let Ok(mut q) = self.frames.lock() else {
             return;
         };
         while q.front().is_some_and(|f| f.due <= tick) {
             if let Some(f) = q.pop_front() {
-                out.stage(&self.socket, f.to, &f.data[..f.len]);
+                if let Err(e) = self.socket.send_to(&f.data[..f.len], f.to) {
+                    tracing::debug!(error = %e, "RTP send failed");
+                }
             }
         }
     }
 }
 
-/// The streams the clock thread paces. A stream leaves when its call drops
-/// its [`Paced`] handle.
+/// The streams the clock thread paces. A stream leaves when its call drops it.
 #[derive(Default)]
 struct Pacer {
-    streams: Mutex<Vec<Arc<PacedStream>>>,
+    streams: Mutex<Vec<Weak<PacedStream>>>,
 }
 
 impl Pacer {
-    /// Sends every stream's frames due by `tick`, in one batch.
-    fn flush(&self, tick: u64, out: &mut BatchSender) {
+    fn flush(&self, tick: u64) {
         let Ok(mut streams) = self.streams.lock() else {
             return;
         };
-        streams.retain(|s| !s.closed.load(Ordering::Acquire));
-        for s in streams.iter() {
-            s.stage_due(tick, out);
-        }
-        // Sent while the list is locked: every staged socket stays open
-        // until the kernel has taken its datagrams.
-        out.send();
+        streams.retain(|w| match w.upgrade() {
+            Some(s) => {
+                s.flush(tick);
+                true
+            }
+            None => false,
+        });
     }
 }
 
@@ -169,10 +131,6 @@ impl MediaClock {
         let spawned = std::thread::Builder::new()
             .name("media-clock".into())
             .spawn(move || {
-                let mut sender = BatchSender::new();
-                if sender.batched() {
-                    tracing::info!("media clock sends each tick's RTP in one io_uring submission");
-                }
                 if raise_priority() {
                     tracing::info!("media clock thread runs at real-time priority (SCHED_FIFO)");
                 } else {
@@ -191,7 +149,7 @@ impl MediaClock {
                     // where time really is.
                     let now = frame_index(epoch, Instant::now());
                     n = n.max(now);
-                    thread_pacer.flush(n, &mut sender);
+                    thread_pacer.flush(n);
                     if n % BATCH == 0 && tx.send(n).is_err() {
                         break;
                     }
@@ -215,21 +173,16 @@ impl MediaClock {
     }
 
     /// Paces `socket`'s sends from now on; the stream stops being paced
-    /// (and the socket is closed) at the tick after the returned handle is
-    /// dropped.
-    pub fn pace(&self, socket: UdpSocket) -> Paced {
+    /// when the returned handle is dropped.
+    pub fn pace(&self, socket: UdpSocket) -> Arc<PacedStream> {
         let stream = Arc::new(PacedStream {
             socket,
             frames: Mutex::new(VecDeque::with_capacity(8)),
-            closed: AtomicBool::new(false),
         });
         if let Ok(mut streams) = self.pacer.streams.lock() {
-            streams.push(stream.clone());
+            streams.push(Arc::downgrade(&stream));
         }
-        Paced {
-            stream,
-            pacer: self.pacer.clone(),
-        }
+        stream
     }
 }
 
@@ -287,13 +240,10 @@ mod tests {
     async fn a_dropped_stream_leaves_the_pacer() {
         let clock = MediaClock::start();
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = tx.local_addr().unwrap().port();
         let stream = clock.pace(tx);
         stream.push(u64::MAX, "127.0.0.1:9".parse().unwrap(), &[0; 12]);
         drop(stream);
         tokio::time::sleep(Duration::from_millis(60)).await;
         assert!(clock.pacer.streams.lock().unwrap().is_empty());
-        // Its socket is closed: the port is free for the next call.
-        UdpSocket::bind(("127.0.0.1", port)).expect("the port is free again");
     }
 }

@@ -20,7 +20,6 @@
 #![warn(missing_docs)]
 
 mod actor;
-pub mod batch_send;
 mod clock;
 mod context;
 mod core;
