@@ -21,8 +21,9 @@ use crate::g711::{CLOCK_RATE, FRAME_SAMPLES};
 pub const RECORDING_CHANNELS: u16 = 2;
 /// Seconds of audio between two rewrites of the header's sizes. Each
 /// rewrite costs a partial write, two seeks and two 4-byte writes, and
-/// breaks the file's sequential writing; once a second that was a third of
-/// a recording's system calls (docs/performance.md, run 14).
+/// breaks the file's sequential writing (the profile in docs/performance.md,
+/// "Where the CPU went before run 5": `write` 5 %, these rewrites with the
+/// buffer's flushes).
 pub const HEADER_EVERY_SECS: u64 = 5;
 /// Header rewrite interval in sample frames.
 const FLUSH_EVERY: u64 = HEADER_EVERY_SECS * CLOCK_RATE as u64;
