@@ -272,7 +272,9 @@ pub(crate) fn parse(data: &[u8], transport: Transport) -> Result<Inbound, Reject
             .iter()
             .filter(|(n, _)| n == name)
             .map(|(_, v)| match name {
-                "from" | "to" => split_list(v).len().max(1),
+                // `x>,` is a list too: appending our tag to it would make
+                // the From of our own BYE two headers.
+                "from" | "to" => top_level_commas(v) + 1,
                 _ => 1,
             })
             .sum();
@@ -447,6 +449,14 @@ pub(crate) fn parse(data: &[u8], transport: Transport) -> Result<Inbound, Reject
     let Ok(to) = name_addr(&to_raw) else {
         return Err(fail(400, "Bad To header"));
     };
+    // An INVITE's To becomes the From of our requests in the dialog, with
+    // our tag added: it must still parse then.
+    if method == Method::Invite
+        && to.tag.is_none()
+        && name_addr(&format!("{to_raw};tag=x")).is_err()
+    {
+        return Err(fail(400, "Bad To header"));
+    }
     let branch = match via.branch {
         Some(b) if !b.is_empty() => b,
         // RFC 3261 §17.2.3: pre-3261 peers have no usable branch; synthesize a
@@ -678,6 +688,27 @@ fn split_keep_empty(value: &str) -> Vec<&str> {
     }
     out.push(value.get(start..).unwrap_or_default().trim());
     out
+}
+
+/// Commas outside quotes and angle brackets: a From or To holding one is
+/// a list (RFC 3261 §7.3.1), even when an element is empty.
+fn top_level_commas(value: &str) -> usize {
+    let (mut quoted, mut angle, mut escaped, mut commas) = (false, 0usize, false, 0);
+    for ch in value.chars() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match ch {
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle += 1,
+            '>' if !quoted => angle = angle.saturating_sub(1),
+            ',' if !quoted && angle == 0 => commas += 1,
+            _ => {}
+        }
+    }
+    commas
 }
 
 /// What we use of one Via value.

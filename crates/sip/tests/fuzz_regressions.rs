@@ -235,3 +235,50 @@ fn an_update_while_our_bye_is_in_flight_changes_no_media() {
         "the UPDATE changed the media"
     );
 }
+
+/// An INVITE from 192.0.2.1 with the given To header.
+fn invite_with_to(to: &str) -> Vec<u8> {
+    String::from_utf8(invite_with_contact("<sip:alice@192.0.2.1:5060>"))
+        .unwrap()
+        .replace("To: <sip:100@192.0.2.10>", &format!("To: {to}"))
+        .into_bytes()
+}
+
+/// sip_endpoint found it (after 1.5 million runs): an INVITE whose To was
+/// `.0.2.10>,` became a call; the From of our BYE (their To plus our tag,
+/// `.0.2.10>,;tag=…`) was two From headers to our own parser. A From or
+/// To holding a comma is a list, trailing comma or not (RFC 3261 §7.3.1),
+/// and an INVITE's To must still parse with our tag appended: 400.
+#[test]
+fn invite_whose_to_would_not_echo_is_refused() {
+    let peer = Peer::udp(SocketAddr::from(([192, 0, 2, 1], 5060)));
+    for to in [
+        ".0.2.10>,",
+        "<sip:100@192.0.2.10>,",
+        ",<sip:100@192.0.2.10>",
+    ] {
+        let invite = invite_with_to(to);
+        assert!(
+            matches!(inspect(&invite, peer), Inspected::Refused { code: 400, .. }),
+            "{to}"
+        );
+        let mut ep = Endpoint::new(EndpointConfig::new("192.0.2.10:5060".parse().unwrap()));
+        ep.handle_input(Instant::now(), peer, &invite);
+        let reply = ep.poll_transmit().expect("an answer");
+        assert!(
+            reply.data.starts_with(b"SIP/2.0 400 "),
+            "{to}: {}",
+            String::from_utf8_lossy(&reply.data)
+        );
+        assert!(ep.poll_event().is_none(), "no call for {to}");
+    }
+    // A comma inside the URI's angle brackets or the quoted name is no list.
+    for to in ["<sip:a,b@192.0.2.10>", "\"Sales, EU\" <sip:100@192.0.2.10>"] {
+        let mut ep = Endpoint::new(EndpointConfig::new("192.0.2.10:5060".parse().unwrap()));
+        ep.handle_input(Instant::now(), peer, &invite_with_to(to));
+        assert!(
+            matches!(ep.poll_event(), Some(SipEvent::Incoming(_))),
+            "{to} is a call"
+        );
+    }
+}
