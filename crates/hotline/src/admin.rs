@@ -96,6 +96,8 @@ pub struct AdminState {
     prompt_cache: Option<Arc<hotline_media::PromptCache>>,
     /// The reports' default time zone (`--report-tz`, reports_api.rs).
     report_tz: String,
+    /// The gateway's dial rule, applied by the flow simulator.
+    dial_check: Option<hotline_ivr::callback::DialCheck>,
 }
 
 impl AdminState {
@@ -111,7 +113,15 @@ impl AdminState {
             flow_sounds: None,
             prompt_cache: None,
             report_tz: "Asia/Shanghai".into(),
+            dial_check: None,
         }
+    }
+
+    /// The numbers callbacks may dial (`--dial-allow`): the flow simulator
+    /// refuses a callback to any other, as a live call does.
+    pub fn with_dial_check(mut self, check: hotline_ivr::callback::DialCheck) -> Self {
+        self.dial_check = Some(check);
+        self
     }
 
     /// The time zone reports use when a request names none.
@@ -209,10 +219,10 @@ pub fn routes_with<S: Clone + Send + Sync + 'static>(
             "/api/callbacks/{id}/cancel",
             axum::routing::post(cancel_callback),
         )
-        .merge(crate::flows_api::routes(crate::flows_api::FlowsApi::new(
-            state.store.clone(),
-            state.flow_sounds.clone(),
-        )))
+        .merge(crate::flows_api::routes(
+            crate::flows_api::FlowsApi::new(state.store.clone(), state.flow_sounds.clone())
+                .with_dial_check(state.dial_check.clone()),
+        ))
         .merge(crate::calls_api::routes(state.store.clone()))
         .merge(crate::reports_api::routes(crate::reports_api::ReportsApi {
             store: state.store.clone(),

@@ -44,11 +44,24 @@ pub struct FlowsApi {
     /// The gateway's sounds dir: prompts must exist there in every language
     /// a flow declares (`None`: not checked, as `--skip-prompts`).
     sounds_dir: Option<PathBuf>,
+    /// The numbers the gateway may dial (`--dial-allow`): the simulator
+    /// refuses a callback to any other, as a live call does.
+    dial_check: Option<hotline_ivr::callback::DialCheck>,
 }
 
 impl FlowsApi {
     pub fn new(store: Store, sounds_dir: Option<PathBuf>) -> Self {
-        Self { store, sounds_dir }
+        Self {
+            store,
+            sounds_dir,
+            dial_check: None,
+        }
+    }
+
+    /// Simulations apply the gateway's dial rule.
+    pub fn with_dial_check(mut self, check: Option<hotline_ivr::callback::DialCheck>) -> Self {
+        self.dial_check = check;
+        self
     }
 }
 
@@ -772,6 +785,7 @@ async fn simulate(
         language: req.language,
         fixtures,
         sounds_dir: st.sounds_dir.clone(),
+        dial_check: st.dial_check.clone(),
         ..defaults
     };
     let sounds_dir = st.sounds_dir.clone();
@@ -1478,6 +1492,47 @@ mod tests {
         )
         .await;
         assert_eq!(s, StatusCode::FORBIDDEN);
+    }
+
+    /// The simulator applies the gateway's `--dial-allow` as a live call
+    /// does: a caller outside it is not shown a callback booked.
+    #[tokio::test]
+    async fn simulate_refuses_a_callback_the_dial_rule_forbids() {
+        let db = fresh_db().await;
+        db.store.migrate().await.unwrap();
+        let app = with_principal(
+            routes(
+                FlowsApi::new(db.store.clone(), Some(sounds())).with_dial_check(Some(
+                    hotline_ivr::callback::DialCheck::new(|n| {
+                        n.starts_with("+861") && n.len() == 14
+                    }),
+                )),
+            ),
+            Role::Admin,
+            "ada",
+        );
+        let yaml = "flow: main\nlanguages: [en]\nstart: cb\nnodes:\n  cb:\n    type: callback\n    prompt: callback-slots\n    slots:\n      1: asap\n    next: booked\n    on_exhausted: sorry\n    on_no_number: sorry\n  booked:\n    type: hangup\n    prompt: thank-you\n  sorry:\n    type: hangup\n    prompt: goodbye\n";
+        let sim = |caller: &str| json!({ "yaml": yaml, "digits": "1", "caller": caller, "at": "2026-12-21T10:00+08:00" });
+        let (s, t) = call(
+            &app,
+            Method::POST,
+            "/api/flows/main/simulate",
+            Some(sim("+8613800000000")),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{t}");
+        assert_eq!(t["path"], json!(["cb", "booked"]), "{t}");
+
+        let (s, t) = call(
+            &app,
+            Method::POST,
+            "/api/flows/main/simulate",
+            Some(sim("+882345678901")),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{t}");
+        assert_eq!(t["path"], json!(["cb", "sorry"]), "{t}");
+        assert_ne!(t["outcome"], "callback", "{t}");
     }
 
     #[tokio::test]

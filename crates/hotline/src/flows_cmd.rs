@@ -66,6 +66,10 @@ enum FlowsCommand {
         /// Lookup answers (YAML or JSON): subscriber_by_caller_id, order_by_number, webhook.
         #[arg(long, value_name = "FILE")]
         fixtures: Option<PathBuf>,
+        /// Numbers a callback may be booked to, as `hotline serve
+        /// --dial-allow` (repeatable) [default: the gateway's default].
+        #[arg(long = "dial-allow", value_name = "REGEX")]
+        dial_allow: Vec<String>,
     },
     /// Print a flow as a Mermaid flowchart (needs no audio).
     Graph {
@@ -269,7 +273,16 @@ pub fn run(args: FlowsArgs) -> anyhow::Result<()> {
             callee,
             language,
             fixtures,
+            dial_allow,
         } => {
+            let policy = if dial_allow.is_empty() {
+                hotline_desk::DialPolicy::default()
+            } else {
+                hotline_desk::DialPolicy::new(
+                    &dial_allow,
+                    hotline_desk::policy::DEFAULT_DIAL_MAX_PER_HOUR,
+                )?
+            };
             let path = flow_path(&flow, &flows_dir);
             let sounds = SoundsDir::resolve(args.sounds_dir, &dir_of(&path));
             if !sounds.exists {
@@ -314,6 +327,9 @@ pub fn run(args: FlowsArgs) -> anyhow::Result<()> {
                 language,
                 fixtures,
                 sounds_dir,
+                dial_check: Some(hotline_ivr::callback::DialCheck::new(move |n| {
+                    policy.allows(n)
+                })),
                 ..SimOptions::default()
             };
             let transcript = sim::simulate(flow, &opts).map_err(anyhow::Error::msg)?;

@@ -187,6 +187,11 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     desk.send(DeskInput::SetDialPolicy(cfg.dial_policy.clone()))
         .await;
 
+    // One dial rule for live calls and the admin's flow simulator.
+    let dial_check = {
+        let policy = cfg.dial_policy.clone();
+        hotline_ivr::callback::DialCheck::new(move |n| policy.allows(n))
+    };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let ctx = Arc::new(CallContext {
         sip: sip.clone(),
@@ -202,10 +207,7 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
             media_ip: cfg.media_ip,
             queue_max_wait: cfg.queue_max_wait,
             forced_hours: cfg.force_hours,
-            dial_check: Some({
-                let policy = cfg.dial_policy.clone();
-                hotline_ivr::callback::DialCheck::new(move |n| policy.allows(n))
-            }),
+            dial_check: Some(dial_check.clone()),
             // One owner: the writer's recovery uses the same name.
             node: cfg.node_name.clone(),
         },
@@ -235,6 +237,7 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         .with_flow_sounds(cfg.sounds_dir.clone())
         .with_prompt_cache(prompts.clone())
         .with_report_tz(cfg.report_tz.clone())
+        .with_dial_check(dial_check)
         .with_live_states(agent_states.clone());
     crate::desk::follow_admin_changes(records.store(), desk.clone(), admin.changes());
     let login_limiter =
