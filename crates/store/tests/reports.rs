@@ -655,3 +655,78 @@ async fn every_sql_block_of_docs_metrics_reproduces_its_figure() {
     }
     assert!(checked >= 30, "only {checked} figures checked");
 }
+
+/// The hours marked for a rebuild, oldest first.
+async fn dirty_hours(store: &Store) -> Vec<DateTime<Utc>> {
+    sqlx::query_scalar("SELECT slot FROM report_dirty ORDER BY slot")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+}
+
+/// A new call marks its own hour and the hours of its caller's calls of the
+/// same issue type in the 7 days before it (whose first-contact resolution
+/// it may change), and nothing else: not another caller's, not another
+/// issue type's, not older ones. Several calls of one caller in one batch
+/// mark the same hours as one at a time (migration 0018 groups them).
+#[tokio::test]
+async fn a_call_marks_the_hours_its_repeat_may_change() {
+    let db = db().await;
+    let s = &db.store;
+    let h = |days: i64, hours: i64| base() + Duration::days(days) + Duration::hours(hours);
+    let ended = |t: &'static str| [vec![issue(t)], hangup(10_000, "gateway", "BYE")].concat();
+    write(s, "+8613800000001", h(0, 0), ended("refund")).await; // 8 days before: too old
+    write(s, "+8613800000001", h(3, 0), ended("refund")).await; // 5 days before
+    write(s, "+8613800000001", h(6, 5), ended("billing")).await; // other issue type
+    write(s, "+8613800000002", h(6, 6), ended("refund")).await; // other caller
+    write(s, "+8613800000001", h(7, 0), ended("refund")).await; // 1 day before
+    while s.rebuild_report_rollup(1000).await.unwrap() > 0 {}
+    assert!(dirty_hours(s).await.is_empty());
+
+    write(s, "+8613800000001", h(8, 1), ended("refund")).await;
+    assert_eq!(dirty_hours(s).await, vec![h(3, 0), h(7, 0), h(8, 1)]);
+
+    // Two calls in one batch, 9 days apart: each marks its own week only.
+    while s.rebuild_report_rollup(1000).await.unwrap() > 0 {}
+    let call = |id: Uuid, at: DateTime<Utc>| {
+        [
+            (
+                0,
+                "call_started",
+                None,
+                json!({"caller": "+8613800000001", "caller_name": null,
+                "callee": "800", "transport": "udp", "source": "127.0.0.1:5060"}),
+            ),
+            (
+                3_000,
+                "issue_type",
+                Some("menu"),
+                json!({ "issue_type": "refund" }),
+            ),
+            (
+                10_000,
+                "hangup",
+                None,
+                json!({"ended_by": "gateway", "cause": "BYE"}),
+            ),
+            (10_000, "call_ended", None, json!({})),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(move |(seq, (ms, kind, node, data))| CallEvent {
+            call_id: id,
+            sip_call_id: format!("{id}@test"),
+            seq: seq as u32,
+            at: at + Duration::milliseconds(ms),
+            node: node.map(str::to_owned),
+            data: EventData::from_parts(kind, data),
+        })
+    };
+    let both = call(Uuid::new_v4(), h(1, 2)).chain(call(Uuid::new_v4(), h(10, 2)));
+    s.write(&prepare(both, "gw").await).await.unwrap();
+    assert_eq!(
+        dirty_hours(s).await,
+        vec![h(0, 0), h(1, 2), h(7, 0), h(8, 1), h(10, 2)],
+        "h(1,2) repeats h(0,0); h(10,2) repeats h(7,0) and h(8,1), not h(3,0) (7 days 2 hours before) nor h(1,2)"
+    );
+}
