@@ -102,6 +102,7 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         metrics::counter!(FLOW_PUBLISHES, "kind" => k).increment(0);
     }
     metrics::counter!(hotline_store::metrics::DB_ERRORS, "op" => "write").increment(0);
+    metrics::counter!(hotline_store::metrics::WRITER_BEHIND).increment(0);
     for name in [
         CALLS_STARTED,
         RTP_RECEIVED,
@@ -188,6 +189,10 @@ fn describe() {
         "One batch of call events written to PostgreSQL (successful or not)."
     );
     describe_counter!(store::DB_ERRORS, "Database operations that failed, by op.");
+    describe_counter!(
+        store::WRITER_BEHIND,
+        "Times the record writer spooled because the database was behind the calls."
+    );
     describe_counter!(
         WRITER_EVENTS,
         "Call events handled by the record writer: written straight, spooled, replayed from the spool."

@@ -11,6 +11,9 @@ pub const CALLS: &str = "hotline_calls_total";
 pub const WRITER_BATCH: &str = "hotline_writer_batch_seconds";
 /// Database operations that failed, by `op`.
 pub const DB_ERRORS: &str = "hotline_db_errors_total";
+/// Times the writer turned to the spool because more events waited than
+/// the database kept up with (`WriterConfig::backlog_max`).
+pub const WRITER_BEHIND: &str = "hotline_writer_behind_total";
 
 /// The `outcome` label: one of [`OUTCOMES`], `none` when no event set one,
 /// `other` otherwise (a row the schema would refuse).
@@ -33,6 +36,11 @@ pub(crate) fn call_completed(outcome: Option<&str>) {
 /// A batch write took `took` (successful or not).
 pub(crate) fn batch_written(took: Duration) {
     metrics::histogram!(WRITER_BATCH).record(took.as_secs_f64());
+}
+
+/// The writer spools a batch because the database is behind the calls.
+pub(crate) fn behind() {
+    metrics::counter!(WRITER_BEHIND).increment(1);
 }
 
 /// A database operation `op` (`write`: the writer's batches and replays)

@@ -29,6 +29,11 @@ pub struct WriterConfig {
     pub batch_max: usize,
     /// A batch not committed within this goes to the spool.
     pub batch_timeout: Duration,
+    /// Events still waiting in the channel beyond which a batch goes to
+    /// the spool rather than the database: a database slower than the
+    /// calls (but not failing) must not make the calls wait on a full
+    /// channel. The spool is replayed as fast as the database takes it.
+    pub backlog_max: usize,
     /// How often to retry the database while the spool is non-empty.
     pub retry_every: Duration,
     /// At the end (channel closed), how long to keep trying to drain the spool.
@@ -47,13 +52,15 @@ pub struct WriterConfig {
 
 impl WriterConfig {
     /// The defaults for gateway `node`: up to 500 events a batch, 2 s to commit
-    /// one before it is spooled, database retries every second, 5 s to drain
-    /// the spool at the end, no recordings directory.
+    /// one before it is spooled, spooling while more than 1,000 events wait,
+    /// database retries every second, 5 s to drain the spool at the end, no
+    /// recordings directory.
     pub fn new(node: impl Into<String>) -> Self {
         Self {
             node: node.into(),
             batch_max: 500,
             batch_timeout: Duration::from_secs(2),
+            backlog_max: 1_000,
             retry_every: Duration::from_secs(1),
             final_drain: Duration::from_secs(5),
             started_at: Utc::now(),
@@ -86,6 +93,12 @@ pub struct Writer {
     cfg: WriterConfig,
     recovered: bool,
     recovery_warned: bool,
+    /// Events are spooled because the database is behind the calls (until
+    /// the spool is replayed); how often since the last log line, and when
+    /// that was.
+    behind: bool,
+    behind_episodes: u64,
+    behind_logged_at: Option<Instant>,
     /// The segment being replayed and how many of its events are committed.
     replaying: Option<(Segment, usize)>,
     stats: Arc<WriterStats>,
@@ -112,6 +125,9 @@ impl Writer {
             cfg,
             recovered: false,
             recovery_warned: false,
+            behind: false,
+            behind_episodes: 0,
+            behind_logged_at: None,
             replaying: None,
             stats,
             committed: AtomicU64::new(0),
@@ -138,8 +154,9 @@ impl Writer {
     /// `final_drain`) to empty the spool. Never drops an event it received:
     /// what is not in the database is in the spool.
     pub async fn run(mut self, mut rx: mpsc::Receiver<CallEvent>) -> Arc<WriterStats> {
-        let mut tick = tokio::time::interval(self.cfg.retry_every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Recovery and spool replay run back to back while the database
+        // answers, and every `retry_every` while it does not.
+        let mut next_step = tokio::time::Instant::now();
         let mut buf = Vec::with_capacity(self.cfg.batch_max);
         loop {
             let pending = !self.recovered || !self.spool_is_empty();
@@ -148,16 +165,19 @@ impl Writer {
                     if n == 0 {
                         break;
                     }
+                    let behind = rx.len() > self.cfg.backlog_max;
                     let batch = prepare_sealed(
                         buf.drain(..),
                         &self.cfg.node,
                         self.cfg.recording_keys.as_deref(),
                     )
                     .await;
-                    self.submit(batch).await;
+                    self.submit_inner(batch, behind).await;
                 }
-                _ = tick.tick(), if pending => {
-                    self.step(Duration::from_millis(500)).await;
+                _ = tokio::time::sleep_until(next_step), if pending => {
+                    let answered = self.step(Duration::from_millis(500)).await;
+                    next_step = tokio::time::Instant::now()
+                        + if answered { Duration::ZERO } else { self.cfg.retry_every };
                 }
             }
         }
@@ -181,26 +201,60 @@ impl Writer {
             .unwrap_or_default()
     }
 
-    /// Recovery first, then the spool, bounded by `budget`.
-    async fn step(&mut self, budget: Duration) {
+    /// Recovery first, then the spool, bounded by `budget`. False when the
+    /// database did not answer (try again after `retry_every`).
+    async fn step(&mut self, budget: Duration) -> bool {
         if self.recovered {
-            let _ = self.drain(budget).await;
+            let drained = self.drain(budget).await;
+            if matches!(drained, Ok(true)) && self.behind {
+                tracing::debug!("call records caught up with the calls; spool replayed");
+                self.behind = false;
+            }
+            drained.is_ok()
         } else if let Err(e) = self.recover().await {
             if !self.recovery_warned {
                 tracing::warn!(error = %e, "start-up recovery postponed until the database answers");
                 self.recovery_warned = true;
             }
+            false
+        } else {
+            true
         }
     }
 
     /// Writes a batch to the database, or to the spool when the spool is not
     /// empty (order) or the database fails or is slower than `batch_timeout`.
     pub async fn submit(&mut self, batch: Vec<CallEvent>) {
+        self.submit_inner(batch, false).await
+    }
+
+    /// [`submit`](Self::submit); `behind`: more events wait than the
+    /// database keeps up with, so the batch goes to the spool.
+    async fn submit_inner(&mut self, batch: Vec<CallEvent>, behind: bool) {
         if batch.is_empty() {
             return;
         }
         let n = batch.len() as u64;
-        if self.spool_is_empty() {
+        if behind && self.spool_is_empty() {
+            // Under sustained load this comes and goes several times a
+            // second: one line a minute says how often.
+            self.behind = true;
+            self.behind_episodes += 1;
+            let now = Instant::now();
+            if self
+                .behind_logged_at
+                .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60))
+            {
+                tracing::warn!(
+                    backlog_max = self.cfg.backlog_max,
+                    episodes = self.behind_episodes,
+                    "the database is behind the calls; spooling call events until it catches up"
+                );
+                self.behind_logged_at = Some(now);
+                self.behind_episodes = 0;
+            }
+            crate::metrics::behind();
+        } else if self.spool_is_empty() {
             match self.write(&batch).await {
                 Ok(()) => {
                     self.stats.written.fetch_add(n, Ordering::Relaxed);

@@ -668,6 +668,61 @@ async fn writer_with_the_database_down_from_the_start_spools_then_recovers() {
     assert_complete(store.pool(), &ids, 14).await;
 }
 
+/// A database slower than the calls: when more events wait in the channel
+/// than `backlog_max`, the writer spools instead of making the senders
+/// (the calls) wait for the database, then replays the spool as fast as
+/// the database takes it; nothing is lost or doubled.
+#[tokio::test]
+async fn a_backlog_goes_to_the_spool_and_is_replayed() {
+    let db = fresh_db().await;
+    db.store.migrate().await.unwrap();
+    let dir = TestCluster::shared().scratch("backlog");
+    let mut cfg = WriterConfig::new("gw");
+    cfg.backlog_max = 10;
+    let writer = Writer::new(db.store.clone(), &dir.join("spool"), cfg).unwrap();
+    let (ids, events) = many_calls(50);
+    assert_eq!(events.len(), 700);
+    // 700 events wait when the writer starts: its first batch (500) leaves
+    // 200 behind it, more than backlog_max.
+    let (tx, rx) = mpsc::channel(1024);
+    for ev in events {
+        tx.send(ev).await.unwrap();
+    }
+    drop(tx);
+    let stats = writer.run(rx).await;
+    // The first 500 are spooled; the last 200 are, or (the spool already
+    // replayed when they are taken) go straight to the database.
+    let (written, spooled, replayed) = (
+        stats.written.load(Ordering::Relaxed),
+        stats.spooled.load(Ordering::Relaxed),
+        stats.replayed.load(Ordering::Relaxed),
+    );
+    assert!(spooled >= 500, "{spooled}");
+    assert_eq!((spooled, written + replayed), (replayed, 700));
+    assert!(Spool::open(&dir.join("spool")).unwrap().is_empty());
+    assert_complete(db.store.pool(), &ids, 14).await;
+
+    // Within the backlog: straight to the database.
+    let db = fresh_db().await;
+    db.store.migrate().await.unwrap();
+    let writer = Writer::new(
+        db.store.clone(),
+        &dir.join("spool2"),
+        WriterConfig::new("gw"),
+    )
+    .unwrap();
+    let (ids, events) = many_calls(50);
+    let (tx, rx) = mpsc::channel(1024);
+    for ev in events {
+        tx.send(ev).await.unwrap();
+    }
+    drop(tx);
+    let stats = writer.run(rx).await;
+    assert_eq!(stats.written.load(Ordering::Relaxed), 700);
+    assert_eq!(stats.spooled.load(Ordering::Relaxed), 0);
+    assert_complete(db.store.pool(), &ids, 14).await;
+}
+
 /// Throughput of the batch insert (run with --ignored --nocapture).
 #[tokio::test]
 #[ignore]
