@@ -10,9 +10,12 @@
 //! default: mainland China mobile and landline numbers in either form, the
 //! market the shipped flow serves) before it is queued, and again before it is
 //! dialled; and the desk places at most `--dial-max-per-hour` legs in any
-//! hour (the rest wait and are retried like a busy line).
+//! hour, and at most `--dial-max-per-number-per-hour` to any one number
+//! (the rest wait and are retried like a busy line): an allowed number is
+//! still not to be rung over and over — by a booking loop, or by someone
+//! booking callbacks with a victim's number as their caller ID.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Mainland China, international (`+86`) or national form: mobile
@@ -25,6 +28,10 @@ pub const DEFAULT_DIAL_ALLOW: &[&str] = &[
 
 /// Legs the desk places in any one hour unless configured otherwise.
 pub const DEFAULT_DIAL_MAX_PER_HOUR: u32 = 120;
+
+/// Legs to any one number in any one hour unless configured otherwise:
+/// a queue's default three attempts of one booking, and one more.
+pub const DEFAULT_DIAL_MAX_PER_NUMBER_PER_HOUR: u32 = 4;
 
 /// A pattern that is not a valid regular expression.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +49,7 @@ pub struct BadDialPattern {
 pub struct DialPolicy {
     allow: Vec<regex::Regex>,
     max_per_hour: u32,
+    max_per_number_per_hour: u32,
 }
 
 impl Default for DialPolicy {
@@ -53,6 +61,7 @@ impl Default for DialPolicy {
             Err(_) => DialPolicy {
                 allow: Vec::new(),
                 max_per_hour: 0,
+                max_per_number_per_hour: 0,
             },
         }
     }
@@ -61,7 +70,8 @@ impl Default for DialPolicy {
 impl DialPolicy {
     /// A policy allowing numbers that match any of `patterns` (each
     /// anchored by the operator; an empty list allows nothing), at most
-    /// `max_per_hour` legs an hour.
+    /// `max_per_hour` legs an hour, [`DEFAULT_DIAL_MAX_PER_NUMBER_PER_HOUR`]
+    /// to one number (see [`with_max_per_number`](Self::with_max_per_number)).
     pub fn new(patterns: &[String], max_per_hour: u32) -> Result<Self, BadDialPattern> {
         let allow = patterns
             .iter()
@@ -75,7 +85,14 @@ impl DialPolicy {
         Ok(DialPolicy {
             allow,
             max_per_hour,
+            max_per_number_per_hour: DEFAULT_DIAL_MAX_PER_NUMBER_PER_HOUR,
         })
+    }
+
+    /// At most `n` legs to any one number in any hour.
+    pub fn with_max_per_number(mut self, n: u32) -> Self {
+        self.max_per_number_per_hour = n;
+        self
     }
 
     /// Whether `number` may be dialled at all.
@@ -87,30 +104,66 @@ impl DialPolicy {
     pub fn max_per_hour(&self) -> u32 {
         self.max_per_hour
     }
+
+    /// The hourly cap per number.
+    pub fn max_per_number_per_hour(&self) -> u32 {
+        self.max_per_number_per_hour
+    }
 }
 
-/// The legs placed in the last hour, for the cap.
+/// Which cap held a leg back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DialCap {
+    /// `--dial-max-per-hour`.
+    Total,
+    /// `--dial-max-per-number-per-hour`.
+    PerNumber,
+}
+
+/// The legs placed in the last hour, in all and per number, for the caps.
 #[derive(Debug, Default)]
 pub(crate) struct DialLog {
     placed: VecDeque<Instant>,
+    /// Numbers dialled in the last hour (a number leaves when its last
+    /// leg is an hour old).
+    by_number: HashMap<String, VecDeque<Instant>>,
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn forget_older_than_an_hour(legs: &mut VecDeque<Instant>, now: Instant) {
+    while legs
+        .front()
+        .is_some_and(|t| now.saturating_duration_since(*t) >= HOUR)
+    {
+        legs.pop_front();
+    }
 }
 
 impl DialLog {
-    /// Records a leg at `now` if the cap allows one; false otherwise.
-    pub(crate) fn try_place(&mut self, now: Instant, max_per_hour: u32) -> bool {
-        const HOUR: Duration = Duration::from_secs(3600);
-        while self
-            .placed
-            .front()
-            .is_some_and(|t| now.saturating_duration_since(*t) >= HOUR)
-        {
-            self.placed.pop_front();
+    /// Records a leg to `number` at `now` if both caps allow one; else
+    /// the cap that held it back.
+    pub(crate) fn try_place(
+        &mut self,
+        now: Instant,
+        number: &str,
+        policy: &DialPolicy,
+    ) -> Result<(), DialCap> {
+        forget_older_than_an_hour(&mut self.placed, now);
+        self.by_number.retain(|_, legs| {
+            forget_older_than_an_hour(legs, now);
+            !legs.is_empty()
+        });
+        if self.placed.len() >= policy.max_per_hour as usize {
+            return Err(DialCap::Total);
         }
-        if self.placed.len() >= max_per_hour as usize {
-            return false;
+        let legs = self.by_number.entry(number.to_owned()).or_default();
+        if legs.len() >= policy.max_per_number_per_hour as usize {
+            return Err(DialCap::PerNumber);
         }
+        legs.push_back(now);
         self.placed.push_back(now);
-        true
+        Ok(())
     }
 }
 
@@ -158,12 +211,47 @@ mod tests {
 
     #[test]
     fn the_cap_counts_the_last_hour() {
+        let p = DialPolicy::new(&[".*".into()], 2).unwrap();
         let mut log = DialLog::default();
         let t0 = Instant::now();
-        assert!(log.try_place(t0, 2));
-        assert!(log.try_place(t0 + Duration::from_secs(1), 2));
-        assert!(!log.try_place(t0 + Duration::from_secs(2), 2));
-        assert!(!log.try_place(t0 + Duration::from_secs(3599), 2));
-        assert!(log.try_place(t0 + Duration::from_secs(3600), 2));
+        let s = Duration::from_secs;
+        assert_eq!(log.try_place(t0, "+1", &p), Ok(()));
+        assert_eq!(log.try_place(t0 + s(1), "+2", &p), Ok(()));
+        assert_eq!(log.try_place(t0 + s(2), "+3", &p), Err(DialCap::Total));
+        assert_eq!(log.try_place(t0 + s(3599), "+3", &p), Err(DialCap::Total));
+        assert_eq!(log.try_place(t0 + s(3600), "+3", &p), Ok(()));
+    }
+
+    /// One number gets at most its own cap in any hour, whatever the
+    /// total allows; other numbers are not held back by it, and the
+    /// number is forgotten an hour after its last leg.
+    #[test]
+    fn one_number_is_capped_on_its_own() {
+        let p = DialPolicy::new(&[".*".into()], 100)
+            .unwrap()
+            .with_max_per_number(2);
+        assert_eq!(p.max_per_number_per_hour(), 2);
+        let mut log = DialLog::default();
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        assert_eq!(log.try_place(t0, "+86138", &p), Ok(()));
+        assert_eq!(log.try_place(t0 + s(60), "+86138", &p), Ok(()));
+        assert_eq!(
+            log.try_place(t0 + s(120), "+86138", &p),
+            Err(DialCap::PerNumber)
+        );
+        assert_eq!(log.try_place(t0 + s(120), "+86139", &p), Ok(()));
+        assert_eq!(
+            log.try_place(t0 + s(3599), "+86138", &p),
+            Err(DialCap::PerNumber)
+        );
+        assert_eq!(log.try_place(t0 + s(3600), "+86138", &p), Ok(()));
+        // Past an hour with no leg, a number holds no memory.
+        assert_eq!(log.try_place(t0 + s(3 * 3600), "+1", &p), Ok(()));
+        assert_eq!(log.by_number.len(), 1);
+        assert_eq!(
+            DialPolicy::default().max_per_number_per_hour(),
+            DEFAULT_DIAL_MAX_PER_NUMBER_PER_HOUR
+        );
     }
 }

@@ -896,6 +896,68 @@ fn the_operator_allows_other_numbers_and_caps_legs_per_hour() {
     );
 }
 
+/// Two bookings to one number within the hour, with a cap of one leg per
+/// number: the second waits (its attempt fails like a busy line); a
+/// booking to another number is dialled meanwhile.
+#[test]
+fn one_number_is_not_rung_past_its_hourly_cap() {
+    let mut q = queue("support", &["ann"]);
+    q.offer_timeout = Duration::from_secs(7200);
+    let mut d = Desk::new(vec![q], &["ann"]);
+    let policy = hotline_desk::DialPolicy::new(&[r"^\+1555[0-9]{7}$".into()], 100)
+        .unwrap()
+        .with_max_per_number(1);
+    d.input(CoreInput::SetDialPolicy(policy));
+    d.login("ann", 1);
+    d.input(CoreInput::Booked {
+        due: vec![
+            booked("b1", "+15550100002"),
+            booked("b2", "+15550100002"),
+            booked("b3", "+15550100003"),
+        ],
+        cancelled: vec![],
+    });
+    d.take();
+    let wrap = |d: &mut Desk, call: &str, disposition: &str| {
+        d.msg(
+            "ann",
+            1,
+            ClientMsg::WrapUp {
+                call: call.into(),
+                disposition: disposition.into(),
+                notes: String::new(),
+            },
+        );
+        d.take();
+    };
+    d.msg("ann", 1, answer("b1"));
+    assert!(
+        d.take()
+            .iter()
+            .any(|o| matches!(o, DeskOutput::Dial(r) if r.entry == "b1"))
+    );
+    d.input(CoreInput::CallbackEnded {
+        entry: "b1".into(),
+        attempt: 1,
+        answered: true,
+    });
+    wrap(&mut d, "b1", "resolved");
+    d.msg("ann", 1, answer("b2"));
+    let out = d.take();
+    assert!(
+        !out.iter().any(|o| matches!(o, DeskOutput::Dial(_))),
+        "{out:?}"
+    );
+    assert_eq!(d.core.acd().call(&"b2".into()).map(|v| v.attempts), Some(1));
+    wrap(&mut d, "b2", "no_answer");
+    d.msg("ann", 1, answer("b3"));
+    assert!(
+        d.take()
+            .iter()
+            .any(|o| matches!(o, DeskOutput::Dial(r) if r.number == "+15550100003"))
+    );
+}
+
 #[test]
 fn a_queue_with_a_survey_keeps_the_caller_when_the_agent_hangs_up() {
     let mut q = queue("support", &["ann"]);

@@ -132,18 +132,20 @@ fn run(seed: u64) {
                 let call = format!("c{next_call}");
                 calls.push(call.clone());
                 let queue = ["support", "billing", "none"][rng.usize(..3)];
+                // A number per call (the per-number dial cap, policy.rs,
+                // is not what this test is about), or none.
                 let caller = if rng.bool() {
-                    "+8613800000000"
+                    format!("+86139{next_call:08}")
                 } else {
-                    "caller"
+                    "caller".to_owned()
                 };
                 CoreInput::Enqueue(CallInfo {
                     call,
                     queue: queue.into(),
                     priority: rng.i64(0..3),
                     issue_type: None,
-                    caller: caller.into(),
                     dialable: caller.starts_with('+'),
+                    caller,
                     reply_via: SocketAddr::from(([127, 0, 0, 1], 5070)),
                     path: vec![],
                     data: serde_json::Value::Null,
@@ -261,7 +263,9 @@ fn run(seed: u64) {
                 CoreInput::Booked {
                     due: vec![BookedCallback {
                         entry,
-                        number: "+8613800000001".into(),
+                        // One number per booking: the per-number cap
+                        // (policy.rs) is not what this test is about.
+                        number: format!("+86138{next_call:08}"),
                         queue: [None, Some("billing".into()), Some("gone".into())][rng.usize(..3)]
                             .clone(),
                         attempts: rng.u32(0..2),

@@ -161,6 +161,9 @@ pub struct ServeArgs {
     /// Callback legs placed in any one hour at most [default: 120].
     #[arg(long, env = "HOTLINE_DIAL_MAX_PER_HOUR", value_name = "N")]
     pub dial_max_per_hour: Option<u32>,
+    /// Callback legs to any one number in any one hour at most [default: 4].
+    #[arg(long, env = "HOTLINE_DIAL_MAX_PER_NUMBER_PER_HOUR", value_name = "N")]
+    pub dial_max_per_number_per_hour: Option<u32>,
 
     /// Addresses besides loopback that may read `GET /metrics`
     /// (Prometheus), CIDR[,CIDR...] (docs/operations.md, "Metrics")
@@ -294,6 +297,7 @@ struct FileConfig {
     callback_via: Option<SocketAddr>,
     dial_allow: Option<Vec<String>>,
     dial_max_per_hour: Option<u32>,
+    dial_max_per_number_per_hour: Option<u32>,
     metrics_allow: Option<Vec<String>>,
     /// Present only to refuse it with a clear message (`--force-hours`).
     force_hours: Option<toml::Value>,
@@ -675,7 +679,11 @@ fn dial_policy(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<hotline_de
         .dial_max_per_hour
         .or(file.dial_max_per_hour)
         .unwrap_or(hotline_desk::policy::DEFAULT_DIAL_MAX_PER_HOUR);
-    Ok(hotline_desk::DialPolicy::new(&patterns, max)?)
+    let per_number = args
+        .dial_max_per_number_per_hour
+        .or(file.dial_max_per_number_per_hour)
+        .unwrap_or(hotline_desk::policy::DEFAULT_DIAL_MAX_PER_NUMBER_PER_HOUR);
+    Ok(hotline_desk::DialPolicy::new(&patterns, max)?.with_max_per_number(per_number))
 }
 
 /// The SIP edge policy from flags, environment and file (docs/security.md).
@@ -1042,12 +1050,14 @@ mod tests {
         let cfg = Config::resolve(ServeArgs {
             dial_allow: vec![r"^\+1555[0-9]{7}$".into()],
             dial_max_per_hour: Some(3),
+            dial_max_per_number_per_hour: Some(2),
             ..Default::default()
         })
         .unwrap();
         assert!(cfg.dial_policy.allows("+15550100002"));
         assert!(!cfg.dial_policy.allows("+8613800138000"));
         assert_eq!(cfg.dial_policy.max_per_hour(), 3);
+        assert_eq!(cfg.dial_policy.max_per_number_per_hour(), 2);
         let err = Config::resolve(ServeArgs {
             dial_allow: vec!["^+86(".into()],
             ..Default::default()
