@@ -546,6 +546,86 @@ fn an_operator_lists_and_lifts_a_ban() {
     );
 }
 
+/// A ban outlives a restart: the gateway saves its bans (`edge_bans`) and
+/// restores them with their time left, so a deploy does not welcome a
+/// scanner back; a ban lifted by an operator stays lifted after one.
+#[test]
+fn a_ban_outlives_a_restart() {
+    let _serial = serial();
+    const TOKEN: &str = "edge-t0k3n";
+    let auth = format!("Bearer {TOKEN}");
+    let mut gw = Gateway::start_with(
+        "sip-ban-restart",
+        &["--trunk", TRUNK, "--admin-token", TOKEN],
+    );
+    let bans = |gw: &Gateway| -> Value {
+        let (code, body) = gw
+            .http_request("GET", "/api/edge/bans", &[("Authorization", &auth)], None)
+            .unwrap_or_else(|e| panic!("GET /api/edge/bans: {e}"));
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+    };
+    // What the database holds for the stranger (empty: nothing saved).
+    let saved = |gw: &Gateway| {
+        psql(
+            &gw.data_dir(),
+            &format!("SELECT ip FROM edge_bans WHERE ip = '{STRANGER}' AND until > now()"),
+        )
+    };
+    let scan = flood_invite(
+        gw.sip_addr(),
+        5060,
+        &unique_token("scan"),
+        "friendly-scanner",
+    )
+    .replace(FLOOD_FROM, STRANGER);
+    assert_eq!(
+        ask(STRANGER, gw.sip_addr(), &scan, Duration::from_secs(1)),
+        None
+    );
+    poll_until(Duration::from_secs(10), || {
+        (!saved(&gw).is_empty()).then_some(())
+    })
+    .unwrap_or_else(|| panic!("ban not saved: {}\n{}", bans(&gw), gw.log_tail()));
+
+    gw.restart();
+    let listed = bans(&gw);
+    assert_eq!(listed["bans"][0]["ip"], STRANGER, "restored: {listed}");
+    let left = listed["bans"][0]["remaining_secs"].as_u64().unwrap_or(0);
+    assert!(left > 0 && left <= 600, "{listed}");
+    let sip = gw.sip_addr();
+    let plain = || stranger_invite(sip, &unique_token("after"));
+    assert_eq!(
+        ask(STRANGER, sip, &plain(), Duration::from_secs(1)),
+        None,
+        "still banned after the restart"
+    );
+
+    // Lifted by hand, then restarted: it stays lifted.
+    let (code, body) = gw
+        .http_request(
+            "DELETE",
+            &format!("/api/edge/bans/{STRANGER}"),
+            &[("Authorization", &auth)],
+            None,
+        )
+        .unwrap_or_else(|e| panic!("DELETE: {e}"));
+    assert_eq!(code, 204, "{body}");
+    poll_until(Duration::from_secs(10), || {
+        saved(&gw).is_empty().then_some(())
+    })
+    .unwrap_or_else(|| panic!("the lift not saved:\n{}", gw.log_tail()));
+    gw.restart();
+    assert_eq!(bans(&gw)["bans"], serde_json::json!([]));
+    let status = ask(STRANGER, sip, &plain(), Duration::from_secs(3));
+    assert!(
+        status
+            .as_deref()
+            .is_some_and(|s| s.starts_with("SIP/2.0 403")),
+        "{status:?}"
+    );
+}
+
 /// A TCP connection to the gateway's SIP port from the loopback address `from`.
 fn tcp_from(from: &str, gw: SocketAddr) -> std::net::TcpStream {
     use socket2::{Domain, Socket, Type};

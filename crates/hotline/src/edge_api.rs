@@ -9,7 +9,8 @@
 //! A ban lifts by itself after `--sip-ban-secs`; lifting it by hand is for
 //! a legitimate peer (a PBX after a misconfiguration, an office behind
 //! one address) that tripped the rate limit. Bans live in the SIP
-//! endpoint's memory: a restart lifts them all.
+//! endpoint's memory and, through [`spawn_ban_keeper`], in the database
+//! (`edge_bans`): a restart restores them with their time left.
 
 use std::net::IpAddr;
 
@@ -104,4 +105,64 @@ pub(crate) async fn lift(
         .record(&st.store, "edge_unban", Some(&addr.to_string()), json!({}))
         .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Keeps this node's bans in the database (migration 0019): restores the
+/// saved ones at start (the first moment after the SIP socket is bound
+/// and before they are restored is not covered), then saves the list
+/// within a second of any change — a ban, a lift, an expiry. A SIGKILL
+/// loses at most that second.
+pub fn spawn_ban_keeper(store: Store, sip: SipHandle, node: String) -> tokio::task::JoinHandle<()> {
+    use std::time::Duration;
+    tokio::spawn(async move {
+        // The table comes with the migrations the writer may still run.
+        while let Err(e) = store.migrate().await {
+            tracing::warn!(error = %e, "SIP bans not restored yet: no database");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        match store.load_bans(&node).await {
+            Ok(saved) => {
+                let bans: Vec<(IpAddr, Duration)> = saved
+                    .into_iter()
+                    .filter_map(|(ip, left)| match ip.parse::<IpAddr>() {
+                        Ok(ip) => Some((ip, left)),
+                        Err(_) => {
+                            tracing::warn!(%ip, "saved SIP ban is not an address; skipped");
+                            None
+                        }
+                    })
+                    .collect();
+                if !bans.is_empty() {
+                    tracing::info!(bans = bans.len(), "SIP bans restored");
+                    sip.restore_bans(bans).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "saved SIP bans not read"),
+        }
+        let mut last = None;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let st = sip.edge_stats();
+            let key = (st.bans, st.banned_now);
+            if last == Some(key) {
+                continue;
+            }
+            let Ok(bans) = sip.bans().await else {
+                break; // the endpoint has stopped
+            };
+            let list: Vec<(String, Duration)> = bans
+                .iter()
+                .map(|b| (b.ip.to_string(), Duration::from_secs(b.remaining_secs)))
+                .collect();
+            match store.save_bans(&node, &list).await {
+                Ok(()) => {
+                    tracing::info!(bans = list.len(), "SIP bans saved");
+                    last = Some(key);
+                }
+                Err(e) => tracing::warn!(error = %e, "SIP bans not saved; retrying"),
+            }
+        }
+    })
 }

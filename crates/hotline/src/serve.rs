@@ -135,6 +135,9 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     .await
     .with_context(|| format!("cannot listen for SIP on {}", cfg.sip_listen))?;
 
+    // Bans outlive a restart (docs/security.md, "Scanner and flood defence").
+    crate::edge_api::spawn_ban_keeper(records.store(), sip.clone(), cfg.node_name.clone());
+
     let (event_tx, event_rx) = mpsc::channel(4096);
     // Where every call stands, for the live feed (live.rs).
     let board: crate::live::SharedBoard = Default::default();

@@ -712,6 +712,34 @@ impl Guard {
         bans
     }
 
+    /// Bans `ip` for `left` from `now` (a ban saved before a restart);
+    /// an address already banned for longer keeps its ban. False for a
+    /// zero `left`.
+    pub fn restore_ban(&mut self, now: Instant, ip: IpAddr, left: Duration) -> bool {
+        let ip = ip.to_canonical();
+        if left.is_zero() {
+            return false;
+        }
+        let until = now + left;
+        let burst = self.cfg.burst;
+        let src = self
+            .sources
+            .entry(ip)
+            .or_insert_with(|| Source::new(now, burst));
+        match src.banned_until {
+            Some(t) if t >= until => return true,
+            // Counted in `banned_now` until it is lifted, even if expired.
+            Some(_) => {}
+            None => bump(&self.counters.banned_now),
+        }
+        src.banned_until = Some(until);
+        self.bans.set(ip, until);
+        if self.next_sweep.is_none() {
+            self.next_sweep = Some(now + SWEEP_EVERY);
+        }
+        true
+    }
+
     /// Lifts the ban on `ip` now, with a fresh strike count (an operator's
     /// decision: `DELETE /api/edge/bans/{ip}`). False when it was not
     /// banned.
@@ -1355,6 +1383,38 @@ mod tests {
         assert_eq!(g.counters().snapshot().banned_now, 0);
         assert!(g.sources.is_empty(), "{:?}", g.sources);
         assert_eq!(g.poll_timeout(), None, "nothing left to sweep");
+    }
+
+    /// A ban saved before a restart holds for its time left, is listed,
+    /// and lifts when that time is up.
+    #[test]
+    fn a_restored_ban_holds_for_its_time_left() {
+        let mut g = Guard::new(cfg());
+        let now = Instant::now();
+        let scanner = ip("203.0.113.9");
+        assert!(!g.restore_ban(now, scanner, Duration::ZERO));
+        assert!(g.restore_ban(now, scanner, Duration::from_secs(120)));
+        assert!(!g.admit_message(now, scanner, || (100, 5)));
+        assert_eq!(
+            g.bans(now),
+            vec![Ban {
+                ip: scanner,
+                remaining_secs: 120
+            }]
+        );
+        assert_eq!(g.counters.snapshot().banned_now, 1);
+        // A shorter restore does not shorten it; the same ban is counted once.
+        assert!(g.restore_ban(now, scanner, Duration::from_secs(10)));
+        assert_eq!(g.bans(now)[0].remaining_secs, 120);
+        assert_eq!(g.counters.snapshot().banned_now, 1);
+        assert!(
+            g.ban_list()
+                .is_banned(scanner, now + Duration::from_secs(119))
+        );
+        let later = now + Duration::from_secs(121);
+        assert!(g.admit_message(later, scanner, || (100, 5)));
+        assert!(g.bans(later).is_empty());
+        assert_eq!(g.counters.snapshot().banned_now, 0);
     }
 
     #[test]

@@ -104,6 +104,7 @@ enum Command {
     Draining(bool),
     Bans(oneshot::Sender<Vec<crate::guard::Ban>>),
     Unban(std::net::IpAddr, oneshot::Sender<bool>),
+    RestoreBans(Vec<(std::net::IpAddr, std::time::Duration)>),
     Shutdown,
 }
 
@@ -318,6 +319,11 @@ impl SipHandle {
         rx.await.map_err(|_| SipError::Closed)
     }
 
+    /// Bans each address for its time left (bans saved before a restart).
+    pub async fn restore_bans(&self, bans: Vec<(std::net::IpAddr, std::time::Duration)>) {
+        self.command(Command::RestoreBans(bans)).await;
+    }
+
     /// Lifts the ban on `ip`; false when it was not banned.
     pub async fn unban(&self, ip: std::net::IpAddr) -> Result<bool, SipError> {
         let (tx, rx) = oneshot::channel();
@@ -403,6 +409,12 @@ async fn run(
                     Command::Draining(on) => { ep.set_draining(on); Ok(()) }
                     Command::Bans(reply) => { let _ = reply.send(ep.bans(now)); Ok(()) }
                     Command::Unban(ip, reply) => { let _ = reply.send(ep.unban(now, ip)); Ok(()) }
+                    Command::RestoreBans(bans) => {
+                        for (ip, left) in bans {
+                            ep.restore_ban(now, ip, left);
+                        }
+                        Ok(())
+                    }
                     Command::Shutdown => break,
                 };
                 if let Err(e) = r {

@@ -485,6 +485,17 @@ impl Endpoint {
         self.guard.bans(now)
     }
 
+    /// Bans `ip` for `left` (a ban saved before a restart; see
+    /// [`crate::Guard::restore_ban`]).
+    pub fn restore_ban(
+        &mut self,
+        now: Instant,
+        ip: std::net::IpAddr,
+        left: std::time::Duration,
+    ) -> bool {
+        self.guard.restore_ban(now, ip, left)
+    }
+
     /// Lifts the ban on `ip`; false when it was not banned.
     pub fn unban(&mut self, now: Instant, ip: std::net::IpAddr) -> bool {
         self.guard.unban(now, ip)
