@@ -21,8 +21,13 @@
 //!   calls up on A fail, and B closes A's open rows as interrupted once
 //!   A's lease has run out; every completed call has its complete row.
 //!
+//! - the ACD leader election: exactly one node leads (`acd_leader`,
+//!   `hotline_acd_leader`); SIGKILL it and the other leads within 5 s
+//!   with the next epoch.
+//!
 //! Not in this reduced form yet: an agent on B answering a caller on A
-//! (needs the cluster-wide ACD), the leader failover.
+//! (needs the cluster-wide ACD deciding on the leader), the leader
+//! failover with calls queued and ringing.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -560,4 +565,77 @@ fn a_node_killed_under_20_cps_is_replaced_within_5_s_and_its_calls_closed() {
         u64::from(complete) >= ok,
         "{complete} complete rows for {ok} successful calls"
     );
+}
+
+/// `hotline_acd_leader` on `gw`'s /metrics (None: not exposed or down).
+fn leads(gw: &Gateway) -> Option<bool> {
+    let (code, text) = gw.http_get("/metrics").ok()?;
+    (code == 200).then_some(())?;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("hotline_acd_leader "))?;
+    Some(line.trim_end().ends_with(" 1"))
+}
+
+/// The leader row: node and epoch.
+fn acd_leader(url: &str) -> Option<(String, i64)> {
+    let rows = db::psql_url(url, "SELECT node, epoch FROM acd_leader");
+    let row = rows.first()?;
+    Some((row.first()?.clone(), row.get(1)?.parse().ok()?))
+}
+
+#[test]
+fn the_acd_leader_fails_over_within_5_s() {
+    let Some(Cluster {
+        dir: _dir,
+        pg,
+        mut a,
+        mut b,
+        kam: _kam,
+        proxy_port: _,
+    }) = Cluster::start("leader", &[])
+    else {
+        return;
+    };
+    let url = pg.url();
+    // Exactly one leader, the one the row names, and the other knows it
+    // does not lead.
+    let (first, epoch) = poll_until(Duration::from_secs(15), || {
+        let row = acd_leader(&url)?;
+        let (la, lb) = (leads(&a)?, leads(&b)?);
+        (la != lb && (la == (row.0 == "node-a"))).then_some(row)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no single ACD leader: row {:?}, a {:?}, b {:?}",
+            acd_leader(&url),
+            leads(&a),
+            leads(&b)
+        )
+    });
+    eprintln!("[cluster] {first} leads the ACD (epoch {epoch})");
+    let (dead, survivor, next) = if first == "node-a" {
+        (&mut a, &mut b, "node-b")
+    } else {
+        (&mut b, &mut a, "node-a")
+    };
+    send_signal(dead.pid().expect("the leader runs"), "KILL");
+    let killed = Instant::now();
+    let _ = dead.wait_exit(Duration::from_secs(5));
+    let took = poll_until(Duration::from_secs(10), || {
+        let (node, e) = acd_leader(&url)?;
+        (node == next && e > epoch && leads(survivor) == Some(true)).then(|| killed.elapsed())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no takeover: row {:?}\n{}",
+            acd_leader(&url),
+            survivor.log_tail()
+        )
+    });
+    eprintln!(
+        "[cluster] {next} leads {:.2} s after {first} was killed",
+        took.as_secs_f64()
+    );
+    assert!(took <= Duration::from_secs(5), "takeover after {took:?}");
 }

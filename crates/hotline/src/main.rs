@@ -11,6 +11,7 @@ mod api;
 mod audit;
 mod callback_book;
 mod calls_api;
+mod cluster;
 mod config;
 mod desk;
 mod edge_api;

@@ -103,6 +103,7 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     }
     metrics::counter!(hotline_store::metrics::DB_ERRORS, "op" => "write").increment(0);
     metrics::counter!(hotline_store::metrics::WRITER_BEHIND).increment(0);
+    metrics::gauge!(crate::cluster::ACD_LEADER).set(0.0);
     for name in [
         CALLS_STARTED,
         RTP_RECEIVED,
@@ -128,6 +129,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
 fn describe() {
     use hotline_sip::metrics as sip;
     use hotline_store::metrics as store;
+    describe_gauge!(
+        crate::cluster::ACD_LEADER,
+        "1 while this node leads the cluster's ACD election, else 0."
+    );
     describe_gauge!(
         CALLS_ACTIVE,
         "Calls in progress (inbound calls and callback legs)."

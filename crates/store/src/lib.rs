@@ -28,6 +28,7 @@ pub mod edge_bans;
 pub mod embedded;
 mod error;
 pub mod flow_versions;
+pub mod leader;
 pub mod leases;
 mod lookup;
 pub mod mask;
