@@ -9,6 +9,11 @@
 -- batches took over a second each by the 4,000th call, the event channel
 -- filled, and live calls waited on it (docs/performance.md, run 14).
 --
+-- Issue types are matched with `=` (and a NULL with a NULL in a branch of
+-- its own) rather than `IS NOT DISTINCT FROM`, which the index
+-- calls_caller_issue_started cannot serve: each probe reads that caller
+-- and issue type within the window, not the caller's whole history.
+--
 -- The hours marked are the same: for changed calls of one caller and issue
 -- type whose start times lie within one 7-day bucket (spread under 7 days),
 -- the union of their windows [start - 7 days, start) is the one window
@@ -30,7 +35,13 @@ CREATE OR REPLACE FUNCTION report_mark_slots(changed_calls jsonb) RETURNS void L
         UNION
         SELECT date_trunc('hour', p.started_at, 'UTC')
           FROM g
-          JOIN calls p ON p.caller = g.caller AND p.issue_type IS NOT DISTINCT FROM g.issue_type
+          JOIN calls p ON p.caller = g.caller AND p.issue_type = g.issue_type
+                      AND p.started_at >= g.lo - interval '7 days'
+                      AND p.started_at < g.hi
+        UNION
+        SELECT date_trunc('hour', p.started_at, 'UTC')
+          FROM g
+          JOIN calls p ON p.caller = g.caller AND p.issue_type IS NULL AND g.issue_type IS NULL
                       AND p.started_at >= g.lo - interval '7 days'
                       AND p.started_at < g.hi
     ) x ORDER BY s

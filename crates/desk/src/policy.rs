@@ -131,6 +131,27 @@ pub(crate) struct DialLog {
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+/// The key a number is counted under for the per-number cap: one number in
+/// its forms the default patterns accept — `+86…` or `0086…` and the
+/// national form (with a landline's trunk `0`) — counts once.
+fn number_key(number: &str) -> String {
+    let international = number.starts_with('+') || number.starts_with("00");
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    let digits = if number.starts_with("00") {
+        digits.get(2..).unwrap_or_default().to_owned()
+    } else {
+        digits
+    };
+    match digits.strip_prefix("86") {
+        Some(national) if international => national.to_owned(),
+        _ => match digits.strip_prefix('0') {
+            Some(national) if !international => national.to_owned(),
+            _ if international => format!("+{digits}"),
+            _ => digits,
+        },
+    }
+}
+
 fn forget_older_than_an_hour(legs: &mut VecDeque<Instant>, now: Instant) {
     while legs
         .front()
@@ -157,7 +178,7 @@ impl DialLog {
         if self.placed.len() >= policy.max_per_hour as usize {
             return Err(DialCap::Total);
         }
-        let legs = self.by_number.entry(number.to_owned()).or_default();
+        let legs = self.by_number.entry(number_key(number)).or_default();
         if legs.len() >= policy.max_per_number_per_hour as usize {
             return Err(DialCap::PerNumber);
         }
@@ -246,6 +267,26 @@ mod tests {
             Err(DialCap::PerNumber)
         );
         assert_eq!(log.try_place(t0 + s(3600), "+86138", &p), Ok(()));
+        // One number in another form is the same number.
+        assert_eq!(log.try_place(t0 + s(3602), "+8613800138000", &p), Ok(()));
+        assert_eq!(log.try_place(t0 + s(3603), "13800138000", &p), Ok(()));
+        assert_eq!(
+            log.try_place(t0 + s(3604), "008613800138000", &p),
+            Err(DialCap::PerNumber)
+        );
+        assert_eq!(log.try_place(t0 + s(3605), "+862112345678", &p), Ok(()));
+        assert_eq!(log.try_place(t0 + s(3606), "02112345678", &p), Ok(()));
+        assert_eq!(
+            log.try_place(t0 + s(3607), "+86 21 1234 5678", &p),
+            Err(DialCap::PerNumber)
+        );
+        for (a, b) in [
+            ("+15550100002", "+15550100002"),
+            ("+8613800138000", "13800138000"),
+        ] {
+            assert_eq!(number_key(a), number_key(b));
+        }
+        assert_ne!(number_key("+15550100002"), number_key("15550100002"));
         // Past an hour with no leg, a number holds no memory.
         assert_eq!(log.try_place(t0 + s(3 * 3600), "+1", &p), Ok(()));
         assert_eq!(log.by_number.len(), 1);

@@ -867,15 +867,15 @@ fn the_operator_allows_other_numbers_and_caps_legs_per_hour() {
         },
     );
     d.take();
-    // The second leg within the hour is over the cap of 1: not placed, the
-    // attempt counts as failed and the entry waits for its retry.
+    // The second leg within the hour is over the cap of 1: not placed; the
+    // entry waits for its retry with every try left (no leg, no attempt).
     d.msg("ann", 1, answer("b2"));
     let out = d.take();
     assert!(
         !out.iter().any(|o| matches!(o, DeskOutput::Dial(_))),
         "{out:?}"
     );
-    assert_eq!(d.core.acd().call(&"b2".into()).map(|v| v.attempts), Some(1));
+    assert_eq!(d.core.acd().call(&"b2".into()).map(|v| v.attempts), Some(0));
     d.msg(
         "ann",
         1,
@@ -948,7 +948,7 @@ fn one_number_is_not_rung_past_its_hourly_cap() {
         !out.iter().any(|o| matches!(o, DeskOutput::Dial(_))),
         "{out:?}"
     );
-    assert_eq!(d.core.acd().call(&"b2".into()).map(|v| v.attempts), Some(1));
+    assert_eq!(d.core.acd().call(&"b2".into()).map(|v| v.attempts), Some(0));
     wrap(&mut d, "b2", "no_answer");
     d.msg("ann", 1, answer("b3"));
     assert!(

@@ -120,24 +120,29 @@ pub fn spawn_ban_keeper(store: Store, sip: SipHandle, node: String) -> tokio::ta
             tracing::warn!(error = %e, "SIP bans not restored yet: no database");
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
-        match store.load_bans(&node).await {
-            Ok(saved) => {
-                let bans: Vec<(IpAddr, Duration)> = saved
-                    .into_iter()
-                    .filter_map(|(ip, left)| match ip.parse::<IpAddr>() {
-                        Ok(ip) => Some((ip, left)),
-                        Err(_) => {
-                            tracing::warn!(%ip, "saved SIP ban is not an address; skipped");
-                            None
-                        }
-                    })
-                    .collect();
-                if !bans.is_empty() {
-                    tracing::info!(bans = bans.len(), "SIP bans restored");
-                    sip.restore_bans(bans).await;
+        // Saving before the saved list is read would erase it: retry the read.
+        let saved = loop {
+            match store.load_bans(&node).await {
+                Ok(saved) => break saved,
+                Err(e) => {
+                    tracing::warn!(error = %e, "saved SIP bans not read; retrying");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "saved SIP bans not read"),
+        };
+        let bans: Vec<(IpAddr, Duration)> = saved
+            .into_iter()
+            .filter_map(|(ip, left)| match ip.parse::<IpAddr>() {
+                Ok(ip) => Some((ip, left)),
+                Err(_) => {
+                    tracing::warn!(%ip, "saved SIP ban is not an address; skipped");
+                    None
+                }
+            })
+            .collect();
+        if !bans.is_empty() {
+            tracing::info!(bans = bans.len(), "SIP bans restored");
+            sip.restore_bans(bans).await;
         }
         let mut last = None;
         let mut tick = tokio::time::interval(Duration::from_secs(1));

@@ -713,11 +713,16 @@ impl Guard {
     }
 
     /// Bans `ip` for `left` from `now` (a ban saved before a restart);
-    /// an address already banned for longer keeps its ban. False for a
-    /// zero `left`.
+    /// an address already banned for longer keeps its ban. False (nothing
+    /// done) for a zero `left`, a trunk's address (a peer made a trunk
+    /// since it was banned), or when this policy bans nobody.
     pub fn restore_ban(&mut self, now: Instant, ip: IpAddr, left: Duration) -> bool {
         let ip = ip.to_canonical();
-        if left.is_zero() {
+        if left.is_zero()
+            || self.is_trunk(ip)
+            || self.cfg.ban_after == 0
+            || self.cfg.ban_for.is_zero()
+        {
             return false;
         }
         let until = now + left;
@@ -1393,6 +1398,14 @@ mod tests {
         let now = Instant::now();
         let scanner = ip("203.0.113.9");
         assert!(!g.restore_ban(now, scanner, Duration::ZERO));
+        // A peer made a trunk since its ban is not banned again.
+        let mut trunked = Guard::new(GuardConfig {
+            trunks: vec!["pbx=203.0.113.0/24".parse().unwrap()],
+            ..cfg()
+        });
+        assert!(!trunked.restore_ban(now, scanner, Duration::from_secs(120)));
+        assert!(trunked.bans(now).is_empty());
+        assert!(!trunked.ban_list().is_banned(scanner, now));
         assert!(g.restore_ban(now, scanner, Duration::from_secs(120)));
         assert!(!g.admit_message(now, scanner, || (100, 5)));
         assert_eq!(

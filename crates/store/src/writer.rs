@@ -93,6 +93,8 @@ pub struct Writer {
     cfg: WriterConfig,
     recovered: bool,
     recovery_warned: bool,
+    /// The migrations are applied (recovery's first step).
+    migrated: bool,
     /// Events are spooled because the database is behind the calls (until
     /// the spool is replayed); how often since the last log line, and when
     /// that was.
@@ -125,6 +127,7 @@ impl Writer {
             cfg,
             recovered: false,
             recovery_warned: false,
+            migrated: false,
             behind: false,
             behind_episodes: 0,
             behind_logged_at: None,
@@ -175,7 +178,10 @@ impl Writer {
                     self.submit_inner(batch, behind).await;
                 }
                 _ = tokio::time::sleep_until(next_step), if pending => {
-                    let answered = self.step(Duration::from_millis(500)).await;
+                    // What waits goes behind the spool first (it must follow
+                    // it anyway): the calls never wait on a replay.
+                    self.spool_waiting(&mut rx, &mut buf).await;
+                    let answered = self.step(Duration::ZERO).await;
                     next_step = tokio::time::Instant::now()
                         + if answered { Duration::ZERO } else { self.cfg.retry_every };
                 }
@@ -201,25 +207,67 @@ impl Writer {
             .unwrap_or_default()
     }
 
-    /// Recovery first, then the spool, bounded by `budget`. False when the
-    /// database did not answer (try again after `retry_every`).
-    async fn step(&mut self, budget: Duration) -> bool {
-        if self.recovered {
-            let drained = self.drain(budget).await;
-            if matches!(drained, Ok(true)) && self.behind {
-                tracing::debug!("call records caught up with the calls; spool replayed");
-                self.behind = false;
-            }
-            drained.is_ok()
-        } else if let Err(e) = self.recover().await {
-            if !self.recovery_warned {
-                tracing::warn!(error = %e, "start-up recovery postponed until the database answers");
-                self.recovery_warned = true;
-            }
-            false
-        } else {
-            true
+    /// While the spool holds events, moves what waits in the channel
+    /// behind them (a batch at a time, as many as are there now).
+    async fn spool_waiting(
+        &mut self,
+        rx: &mut mpsc::Receiver<CallEvent>,
+        buf: &mut Vec<CallEvent>,
+    ) {
+        if self.spool_is_empty() {
+            return;
         }
+        while !rx.is_empty() {
+            let n = rx.recv_many(buf, self.cfg.batch_max).await;
+            if n == 0 {
+                return;
+            }
+            let batch = prepare_sealed(
+                buf.drain(..),
+                &self.cfg.node,
+                self.cfg.recording_keys.as_deref(),
+            )
+            .await;
+            self.submit_inner(batch, true).await;
+        }
+    }
+
+    /// Recovery first, then the spool, bounded by `budget` (zero: one
+    /// batch). False when the database did not answer (try again after
+    /// `retry_every`).
+    async fn step(&mut self, budget: Duration) -> bool {
+        if !self.recovered {
+            return match self.recover_step(budget).await {
+                Ok(()) => true,
+                Err(e) => {
+                    if !self.recovery_warned {
+                        tracing::warn!(error = %e, "start-up recovery postponed until the database answers");
+                        self.recovery_warned = true;
+                    }
+                    false
+                }
+            };
+        }
+        let drained = self.drain(budget).await;
+        if matches!(drained, Ok(true)) && self.behind {
+            tracing::debug!("call records caught up with the calls; spool replayed");
+            self.behind = false;
+        }
+        drained.is_ok()
+    }
+
+    /// Start-up recovery a step at a time, so that events keep flowing
+    /// meanwhile: migrate, replay the spool a batch per step, then close
+    /// the interrupted calls.
+    async fn recover_step(&mut self, budget: Duration) -> Result<(), StoreError> {
+        if !self.migrated {
+            self.store.migrate().await?;
+            self.migrated = true;
+        }
+        if self.drain(budget).await? {
+            self.close_interrupted().await?;
+        }
+        Ok(())
     }
 
     /// Writes a batch to the database, or to the spool when the spool is not
@@ -354,7 +402,14 @@ impl Writer {
     /// node's calls that started before the writer and never completed.
     pub async fn recover(&mut self) -> Result<(), StoreError> {
         self.store.migrate().await?;
+        self.migrated = true;
         while !self.drain(Duration::from_secs(5)).await? {}
+        self.close_interrupted().await
+    }
+
+    /// Recovery's last part, once the spool is replayed: close this node's
+    /// calls that started before the writer and never completed.
+    async fn close_interrupted(&mut self) -> Result<(), StoreError> {
         let closed = self
             .store
             .close_interrupted_sealed(

@@ -729,4 +729,12 @@ async fn a_call_marks_the_hours_its_repeat_may_change() {
         vec![h(0, 0), h(1, 2), h(7, 0), h(8, 1), h(10, 2)],
         "h(1,2) repeats h(0,0); h(10,2) repeats h(7,0) and h(8,1), not h(3,0) (7 days 2 hours before) nor h(1,2)"
     );
+
+    // No issue type matches no issue type (and not a typed call).
+    let untyped = || hangup(10_000, "gateway", "BYE");
+    write(s, "+8613800000003", h(2, 0), untyped()).await;
+    write(s, "+8613800000003", h(2, 1), ended("refund")).await;
+    while s.rebuild_report_rollup(1000).await.unwrap() > 0 {}
+    write(s, "+8613800000003", h(4, 0), untyped()).await;
+    assert_eq!(dirty_hours(s).await, vec![h(2, 0), h(4, 0)]);
 }

@@ -165,12 +165,12 @@ impl DeskCore {
             Ok(()) => {}
             Err(crate::policy::DialCap::Total) => {
                 tracing::warn!(call = %call.as_str(), cap = self.dial_policy.max_per_hour(), "hourly cap on callback legs reached: the attempt waits");
-                self.acd.callback_failed(call, now);
+                self.acd.callback_deferred(call, now);
                 return;
             }
             Err(crate::policy::DialCap::PerNumber) => {
                 tracing::warn!(call = %call.as_str(), cap = self.dial_policy.max_per_number_per_hour(), "hourly cap on callback legs to this number reached: the attempt waits");
-                self.acd.callback_failed(call, now);
+                self.acd.callback_deferred(call, now);
                 return;
             }
         }

@@ -82,6 +82,17 @@ impl Acd {
     /// [`AcdAction::CallbackAbandoned`]. Ignored unless `call` is a callback
     /// entry connected to an agent.
     pub fn callback_failed(&mut self, call: &CallId, now: Instant) {
+        self.callback_not_placed(call, now, true);
+    }
+
+    /// The callback leg was not placed at all (a dial cap held it back):
+    /// as [`callback_failed`](Self::callback_failed), but the attempt does
+    /// not count — the entry waits `callback_retry` and keeps all its tries.
+    pub fn callback_deferred(&mut self, call: &CallId, now: Instant) {
+        self.callback_not_placed(call, now, false);
+    }
+
+    fn callback_not_placed(&mut self, call: &CallId, now: Instant, counts: bool) {
         let now = self.begin(now);
         if let Some(agent) = self.connected_callback(call) {
             let queues = &self.queues;
@@ -95,7 +106,9 @@ impl Acd {
                 let Some(cb) = c.callback.as_mut() else {
                     return false;
                 };
-                cb.attempts = cb.attempts.saturating_add(1);
+                if counts {
+                    cb.attempts = cb.attempts.saturating_add(1);
+                }
                 match policy {
                     Some((limit, retry)) if cb.attempts < limit => {
                         cb.retry_after = retry_at(now, retry);
