@@ -64,7 +64,7 @@ pub fn require_tool(tool: &str, install: &str, test: &str) -> bool {
 
 /// `/work/main/tests` (the package root), for locating `sipp/*.xml`.
 pub fn package_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(manifest_dir())
 }
 
 /// The workspace root (parent of the package root): `sounds/`, `ivr-flows/`.
@@ -156,4 +156,11 @@ pub fn send_signal(pid: u32, signal: &str) -> bool {
         .status()
         .map(|s| s.success())
         .unwrap_or(false)
+}
+
+/// The package's directory as `cargo test` gives it at run time (the
+/// compile-time one is stale when a shared target dir reuses this test
+/// binary for a checkout elsewhere).
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())
 }

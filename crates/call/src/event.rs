@@ -145,7 +145,11 @@ mod tests {
     /// shape in the log and the database.
     #[test]
     fn the_flows_records_type_and_keep_their_json() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let root = Path::new(
+            &std::env::var("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+        )
+        .join("../..");
         let fixtures = Fixtures::parse(
             r#"
 subscriber_by_caller_id:

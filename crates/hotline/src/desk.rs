@@ -267,8 +267,8 @@ nodes:
     /// `hotline seed-demo` creates exactly what the shipped flow needs.
     #[test]
     fn the_demo_seed_covers_the_shipped_flow() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ivr-flows/main.yaml");
+        let path = std::path::Path::new(&crate::test_support::manifest_dir())
+            .join("../../ivr-flows/main.yaml");
         let flow = hotline_ivr::load_file(&path, &hotline_ivr::LoadOptions::default())
             .expect("ivr-flows/main.yaml loads");
         let seeded: Vec<QueueConfig> = Store::DEMO_QUEUES

@@ -859,7 +859,7 @@ mod tests {
     }
 
     fn sounds() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sounds")
+        Path::new(&crate::test_support::manifest_dir()).join("../../sounds")
     }
 
     async fn app_as(role: Role, name: &str) -> (Router, TestDb) {

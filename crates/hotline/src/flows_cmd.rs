@@ -570,7 +570,7 @@ mod tests {
         let root = hotline_store::testing::TestCluster::shared().scratch("flows-roundtrip");
         let (src, out) = (root.join("src"), root.join("out"));
         std::fs::create_dir_all(&src).unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let repo = Path::new(&crate::test_support::manifest_dir()).join("../..");
         let sounds = repo.join("sounds");
         let main = std::fs::read(repo.join("ivr-flows/main.yaml")).unwrap();
         std::fs::write(src.join("main.yaml"), &main).unwrap();

@@ -10,6 +10,16 @@ mod agents_cmd;
 mod api;
 mod audit;
 mod callback_book;
+#[cfg(test)]
+mod test_support {
+    /// The package's directory as `cargo test` gives it at run time (the
+    /// compile-time one is stale when a shared target dir reuses this test
+    /// binary for a checkout elsewhere).
+    pub fn manifest_dir() -> String {
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())
+    }
+}
 mod calls_api;
 mod cluster;
 mod config;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(&manifest_dir()).join("../..")
 }
 
 fn hotline(args: &[&str]) -> Output {
@@ -346,4 +346,11 @@ fn check_refuses_conditions_outside_the_grammar() {
         "{}",
         stdout(&o)
     );
+}
+
+/// The package's directory as `cargo test` gives it at run time (the
+/// compile-time one is stale when a shared target dir reuses this test
+/// binary for a checkout elsewhere).
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())
 }

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use hotline_store::testing::{TestCluster, fresh_db};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(&manifest_dir()).join("../..")
 }
 
 fn hotline(url: &str, args: &[&str]) -> Output {
@@ -68,4 +68,11 @@ async fn import_then_export_round_trips_byte_for_byte() {
     let o = hotline(&url, &["flows", "export", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(std::fs::read(out.join("main.yaml")).unwrap(), main);
+}
+
+/// The package's directory as `cargo test` gives it at run time (the
+/// compile-time one is stale when a shared target dir reuses this test
+/// binary for a checkout elsewhere).
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())
 }

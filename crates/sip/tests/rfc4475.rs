@@ -107,7 +107,7 @@ const OVER_TCP: &[&str] = &[
 ];
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "rfc4475"]
+    let path: PathBuf = [manifest_dir().as_str(), "tests", "rfc4475"]
         .iter()
         .collect::<PathBuf>()
         .join(format!("{name}.dat"));
@@ -220,7 +220,7 @@ fn check(ep: &mut Endpoint, now: Instant, fed: Fed, expect: Expect) -> Result<()
 #[test]
 fn the_fixtures_are_the_rfc_messages() {
     // 49 messages (the archive's stray test.dat is not one of them).
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/rfc4475");
+    let dir = PathBuf::from(manifest_dir()).join("tests/rfc4475");
     let on_disk = std::fs::read_dir(&dir)
         .unwrap()
         .filter(|e| {
@@ -641,4 +641,11 @@ fn version_hops_and_bodies_get_their_codes() {
         &replace(&fixture("esc01"), "RTP/AVP 0 12", "RTP/AVP 9 12"),
     );
     assert_eq!(status(only(&fed)), 488);
+}
+
+/// The package's directory as `cargo test` gives it at run time (the
+/// compile-time one is stale when a shared target dir reuses this test
+/// binary for a checkout elsewhere).
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())
 }

@@ -139,7 +139,7 @@ async fn refer_with_sipp() {
         return;
     };
     let (handle, mut events) = SipServer::bind(config()).await.unwrap();
-    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp/uac_refer.xml");
+    let scenario = &format!("{}/tests/sipp/uac_refer.xml", manifest_dir());
     let free_port = || free_port().to_string();
     let dir = std::env::temp_dir().join(format!("hotline-sip-refer-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -240,9 +240,7 @@ impl SippUas {
     /// line) when `sipp` is not installed.
     fn start(scenario: &str, test: &str) -> Option<SippUas> {
         let sipp = find_sipp(test)?;
-        let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/sipp")
-            .join(scenario);
+        let scenario = Path::new(&manifest_dir()).join("tests/sipp").join(scenario);
         let dir = std::env::temp_dir().join(format!("hotline-sip-{test}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (port, media_port) = (free_port(), free_port());
@@ -399,4 +397,11 @@ async fn originate_refuses_unusable_targets() {
         "{err}"
     );
     handle.shutdown().await;
+}
+
+/// The package's directory as `cargo test` gives it at run time (the
+/// compile-time one is stale when a shared target dir reuses this test
+/// binary for a checkout elsewhere).
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())
 }

@@ -359,7 +359,7 @@ impl Drop for Browser {
 }
 
 fn driver_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/driver")
+    Path::new(&manifest_dir()).join("tests/driver")
 }
 
 /// `npm install` playwright-core (no browser download) if not there yet.
@@ -521,4 +521,11 @@ async fn chromium_agent_answers_and_audio_flows_both_ways() {
         seen.wrap_up,
         Some(("refund".to_string(), "refunded the May renewal".to_string()))
     );
+}
+
+/// The package's directory as `cargo test` gives it at run time (the
+/// compile-time one is stale when a shared target dir reuses this test
+/// binary for a checkout elsewhere).
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())
 }
