@@ -139,15 +139,14 @@ pub(crate) fn canonical_name(name: &str) -> String {
     long.to_string()
 }
 
-/// Splits a header value on commas outside quotes and angle brackets.
-pub(crate) fn split_list(value: &str) -> Vec<String> {
+/// Splits a header value on commas outside quotes and angle brackets,
+/// keeping empty elements (`a,,b` is three); untrimmed.
+pub(crate) fn split_list_raw(value: &str) -> Vec<&str> {
     let mut out = Vec::new();
-    let mut cur = String::new();
-    let (mut quoted, mut angle, mut escaped) = (false, 0usize, false);
-    for ch in value.chars() {
+    let (mut quoted, mut angle, mut escaped, mut start) = (false, 0usize, false, 0);
+    for (i, ch) in value.char_indices() {
         if escaped {
             escaped = false;
-            cur.push(ch);
             continue;
         }
         match ch {
@@ -156,22 +155,25 @@ pub(crate) fn split_list(value: &str) -> Vec<String> {
             '<' if !quoted => angle += 1,
             '>' if !quoted => angle = angle.saturating_sub(1),
             ',' if !quoted && angle == 0 => {
-                let v = cur.trim();
-                if !v.is_empty() {
-                    out.push(v.to_string());
-                }
-                cur.clear();
-                continue;
+                out.push(value.get(start..i).unwrap_or_default());
+                start = i + 1;
             }
             _ => {}
         }
-        cur.push(ch);
     }
-    let v = cur.trim();
-    if !v.is_empty() {
-        out.push(v.to_string());
-    }
+    out.push(value.get(start..).unwrap_or_default());
     out
+}
+
+/// Splits a header value on commas outside quotes and angle brackets
+/// (elements trimmed, empty ones dropped).
+pub(crate) fn split_list(value: &str) -> Vec<String> {
+    split_list_raw(value)
+        .into_iter()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 #[cfg(test)]

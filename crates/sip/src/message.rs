@@ -693,22 +693,7 @@ fn split_keep_empty(value: &str) -> Vec<&str> {
 /// Commas outside quotes and angle brackets: a From or To holding one is
 /// a list (RFC 3261 §7.3.1), even when an element is empty.
 fn top_level_commas(value: &str) -> usize {
-    let (mut quoted, mut angle, mut escaped, mut commas) = (false, 0usize, false, 0);
-    for ch in value.chars() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match ch {
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            '<' if !quoted => angle += 1,
-            '>' if !quoted => angle = angle.saturating_sub(1),
-            ',' if !quoted && angle == 0 => commas += 1,
-            _ => {}
-        }
-    }
-    commas
+    framing::split_list_raw(value).len() - 1
 }
 
 /// What we use of one Via value.

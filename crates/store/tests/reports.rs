@@ -59,8 +59,9 @@ async fn write(store: &Store, caller: &str, at: DateTime<Utc>, steps: Vec<Step>)
     id
 }
 
-async fn write_events(store: &Store, id: Uuid, at: DateTime<Utc>, steps: Vec<Step>) {
-    let events: Vec<CallEvent> = steps
+/// One call's events (ms after `at`), numbered from 0.
+fn stamped(id: Uuid, at: DateTime<Utc>, steps: Vec<Step>) -> Vec<CallEvent> {
+    steps
         .into_iter()
         .enumerate()
         .map(|(seq, (ms, kind, node, data))| CallEvent {
@@ -71,7 +72,11 @@ async fn write_events(store: &Store, id: Uuid, at: DateTime<Utc>, steps: Vec<Ste
             node: node.map(str::to_owned),
             data: EventData::from_parts(kind, data),
         })
-        .collect();
+        .collect()
+}
+
+async fn write_events(store: &Store, id: Uuid, at: DateTime<Utc>, steps: Vec<Step>) {
+    let events = stamped(id, at, steps);
     store
         .write(&prepare(events.into_iter(), "gw").await)
         .await
@@ -688,8 +693,8 @@ async fn a_call_marks_the_hours_its_repeat_may_change() {
 
     // Two calls in one batch, 9 days apart: each marks its own week only.
     while s.rebuild_report_rollup(1000).await.unwrap() > 0 {}
-    let call = |id: Uuid, at: DateTime<Utc>| {
-        [
+    let call = |at: DateTime<Utc>| {
+        let steps: Vec<Step> = vec![
             (
                 0,
                 "call_started",
@@ -697,12 +702,7 @@ async fn a_call_marks_the_hours_its_repeat_may_change() {
                 json!({"caller": "+8613800000001", "caller_name": null,
                 "callee": "800", "transport": "udp", "source": "127.0.0.1:5060"}),
             ),
-            (
-                3_000,
-                "issue_type",
-                Some("menu"),
-                json!({ "issue_type": "refund" }),
-            ),
+            issue("refund"),
             (
                 10_000,
                 "hangup",
@@ -710,19 +710,10 @@ async fn a_call_marks_the_hours_its_repeat_may_change() {
                 json!({"ended_by": "gateway", "cause": "BYE"}),
             ),
             (10_000, "call_ended", None, json!({})),
-        ]
-        .into_iter()
-        .enumerate()
-        .map(move |(seq, (ms, kind, node, data))| CallEvent {
-            call_id: id,
-            sip_call_id: format!("{id}@test"),
-            seq: seq as u32,
-            at: at + Duration::milliseconds(ms),
-            node: node.map(str::to_owned),
-            data: EventData::from_parts(kind, data),
-        })
+        ];
+        stamped(Uuid::new_v4(), at, steps)
     };
-    let both = call(Uuid::new_v4(), h(1, 2)).chain(call(Uuid::new_v4(), h(10, 2)));
+    let both = call(h(1, 2)).into_iter().chain(call(h(10, 2)));
     s.write(&prepare(both, "gw").await).await.unwrap();
     assert_eq!(
         dirty_hours(s).await,
