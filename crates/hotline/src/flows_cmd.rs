@@ -67,8 +67,14 @@ enum FlowsCommand {
         #[arg(long, value_name = "FILE")]
         fixtures: Option<PathBuf>,
         /// Numbers a callback may be booked to, as `hotline serve
-        /// --dial-allow` (repeatable) [default: the gateway's default].
-        #[arg(long = "dial-allow", value_name = "REGEX")]
+        /// --dial-allow` (repeatable; in the environment, `;` between
+        /// patterns) [default: the gateway's default].
+        #[arg(
+            long = "dial-allow",
+            env = "HOTLINE_DIAL_ALLOW",
+            value_name = "REGEX",
+            value_delimiter = ';'
+        )]
         dial_allow: Vec<String>,
     },
     /// Print a flow as a Mermaid flowchart (needs no audio).

@@ -13,6 +13,7 @@ fn hotline(args: &[&str]) -> Output {
         .current_dir(root())
         .env_remove("HOTLINE_FLOWS_DIR")
         .env_remove("HOTLINE_SOUNDS_DIR")
+        .env_remove("HOTLINE_DIAL_ALLOW")
         .output()
         .expect("run hotline")
 }
@@ -72,6 +73,43 @@ fn simulate_subscription_refund_path() {
     }
     assert!(out.contains("issue type: subscription.refund"), "{out}");
     assert!(out.contains("end: handed to a queue"), "{out}");
+}
+
+/// The simulator asks the gateway's dial rule before it books a callback:
+/// by default a +882 caller ID is refused (the flow asks for a number),
+/// and the rule from `HOTLINE_DIAL_ALLOW` (as `hotline serve` reads it)
+/// changes that.
+#[test]
+fn simulate_applies_the_dial_rule_from_the_environment() {
+    let args = [
+        "flows",
+        "simulate",
+        "main",
+        "--digits",
+        "1 2 1",
+        "--at",
+        "2026-12-21T20:00+08:00",
+        "--caller",
+        "+882345678901",
+    ];
+    let o = hotline(&args);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    assert!(out.contains("callback-enter-number (gather)"), "{out}");
+    assert!(!out.contains("outcome: callback"), "{out}");
+
+    let o = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("HOTLINE_FLOWS_DIR")
+        .env_remove("HOTLINE_SOUNDS_DIR")
+        .env("HOTLINE_DIAL_ALLOW", r"^\+86;^\+882[0-9]+$")
+        .output()
+        .expect("run hotline");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    assert!(!out.contains("callback-enter-number"), "{out}");
+    assert!(out.contains("outcome: callback"), "{out}");
 }
 
 #[test]
