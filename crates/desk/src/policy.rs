@@ -11,7 +11,8 @@
 //! market the shipped flow serves) before it is queued, and again before it is
 //! dialled; and the desk places at most `--dial-max-per-hour` legs in any
 //! hour, and at most `--dial-max-per-number-per-hour` to any one number
-//! (the rest wait and are retried like a busy line): an allowed number is
+//! (the rest wait for the queue's retry interval without using an
+//! attempt, as no leg was placed): an allowed number is
 //! still not to be rung over and over — by a booking loop, or by someone
 //! booking callbacks with a victim's number as their caller ID.
 
@@ -135,20 +136,18 @@ const HOUR: Duration = Duration::from_secs(3600);
 /// its forms the default patterns accept — `+86…` or `0086…` and the
 /// national form (with a landline's trunk `0`) — counts once.
 fn number_key(number: &str) -> String {
-    let international = number.starts_with('+') || number.starts_with("00");
     let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-    let digits = if number.starts_with("00") {
-        digits.get(2..).unwrap_or_default().to_owned()
+    // The digits after the international prefix (`+` or `00`), if any.
+    let international = if number.starts_with('+') {
+        Some(digits.as_str())
     } else {
-        digits
+        digits.strip_prefix("00")
     };
-    match digits.strip_prefix("86") {
-        Some(national) if international => national.to_owned(),
-        _ => match digits.strip_prefix('0') {
-            Some(national) if !international => national.to_owned(),
-            _ if international => format!("+{digits}"),
-            _ => digits,
-        },
+    match international {
+        Some(d) => d
+            .strip_prefix("86")
+            .map_or_else(|| format!("+{d}"), str::to_owned),
+        None => digits.strip_prefix('0').unwrap_or(&digits).to_owned(),
     }
 }
 

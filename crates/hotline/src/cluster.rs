@@ -12,20 +12,12 @@ use std::time::Duration;
 
 use hotline_store::Store;
 use hotline_store::leader::Elector;
-use tokio::sync::watch;
 
-/// `hotline_acd_leader`: 1 while this node leads the ACD, else 0.
-pub const ACD_LEADER: &str = "hotline_acd_leader";
-
-/// Runs the election for `node`; the receiver holds this node's epoch
-/// while it leads.
-pub fn spawn_elector(store: Store, node: String) -> watch::Receiver<Option<i64>> {
-    let (tx, rx) = watch::channel(None);
+/// Runs the election for `node` for as long as the process runs.
+pub fn spawn_elector(store: Store, node: String) {
     tokio::spawn(async move {
-        // The table comes with the migrations the writer may still run.
-        while store.migrate().await.is_err() {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
+        crate::records::migrated(&store, "ACD election", Duration::from_secs(2)).await;
+        let mut leading: Option<i64> = None;
         let mut elector = Elector::new(store, node);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -45,18 +37,18 @@ pub fn spawn_elector(store: Store, node: String) -> watch::Receiver<Option<i64>>
                     None
                 }
             };
-            let before = *tx.borrow();
-            if now != before {
+            if now != leading {
                 match now {
                     Some(epoch) => tracing::info!(epoch, "this node leads the ACD"),
                     None => tracing::warn!("this node no longer leads the ACD"),
                 }
-                metrics::gauge!(ACD_LEADER).set(if now.is_some() { 1.0 } else { 0.0 });
-                if tx.send(now).is_err() {
-                    break;
-                }
+                metrics::gauge!(crate::metrics::ACD_LEADER).set(if now.is_some() {
+                    1.0
+                } else {
+                    0.0
+                });
+                leading = now;
             }
         }
     });
-    rx
 }

@@ -115,11 +115,7 @@ pub(crate) async fn lift(
 pub fn spawn_ban_keeper(store: Store, sip: SipHandle, node: String) -> tokio::task::JoinHandle<()> {
     use std::time::Duration;
     tokio::spawn(async move {
-        // The table comes with the migrations the writer may still run.
-        while let Err(e) = store.migrate().await {
-            tracing::warn!(error = %e, "SIP bans not restored yet: no database");
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
+        crate::records::migrated(&store, "SIP bans", Duration::from_secs(2)).await;
         // Saving before the saved list is read would erase it: retry the read.
         let saved = loop {
             match store.load_bans(&node).await {

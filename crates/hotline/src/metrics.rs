@@ -51,6 +51,8 @@ const SPOOL_SEGMENTS: &str = "hotline_spool_segments";
 const SPOOL_BYTES: &str = "hotline_spool_bytes";
 const WRITER_EVENTS: &str = "hotline_writer_events_total";
 const PROMPT_CACHE: &str = "hotline_prompt_cache_prompts";
+/// `hotline_acd_leader`: 1 while this node leads the ACD (cluster.rs), else 0.
+pub const ACD_LEADER: &str = "hotline_acd_leader";
 const SIP_EDGE: &str = "hotline_sip_edge_events_total";
 const SIP_BANNED: &str = "hotline_sip_banned_sources";
 use hotline_call::rtp_meter::{RTP_LATE, RTP_LOST, RTP_RECEIVED, RTP_SENT};
@@ -103,7 +105,7 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     }
     metrics::counter!(hotline_store::metrics::DB_ERRORS, "op" => "write").increment(0);
     metrics::counter!(hotline_store::metrics::WRITER_BEHIND).increment(0);
-    metrics::gauge!(crate::cluster::ACD_LEADER).set(0.0);
+    metrics::gauge!(ACD_LEADER).set(0.0);
     for name in [
         CALLS_STARTED,
         RTP_RECEIVED,
@@ -130,7 +132,7 @@ fn describe() {
     use hotline_sip::metrics as sip;
     use hotline_store::metrics as store;
     describe_gauge!(
-        crate::cluster::ACD_LEADER,
+        ACD_LEADER,
         "1 while this node leads the cluster's ACD election, else 0."
     );
     describe_gauge!(

@@ -268,6 +268,16 @@ impl Records {
     }
 }
 
+/// Returns once the migrations are applied, retrying every `retry`: the
+/// tables a background task (`what`) uses come with them, and the writer
+/// may still be running them (sqlx serialises concurrent runs).
+pub(crate) async fn migrated(store: &Store, what: &str, retry: Duration) {
+    while let Err(e) = store.migrate().await {
+        tracing::warn!(error = %e, "{what}: database not ready; retrying");
+        tokio::time::sleep(retry).await;
+    }
+}
+
 /// Keeps this node's lease (migration 0016) every third of `ttl`, and on
 /// every renewal closes the open calls of any node whose lease expired
 /// (docs/architecture.md, "Nodes and leases"). A renewal that fails costs a
@@ -275,12 +285,7 @@ impl Records {
 pub fn spawn_lease(store: Store, node: String, ttl: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         let every = (ttl / 3).max(Duration::from_secs(1));
-        // The table comes with the migrations, which the writer may still be
-        // running: wait for them (sqlx serialises concurrent runs).
-        while let Err(e) = store.migrate().await {
-            tracing::warn!(error = %e, "node lease: database not ready; retrying");
-            tokio::time::sleep(every).await;
-        }
+        migrated(&store, "node lease", every).await;
         let mut fresh = true;
         let mut failing = false;
         loop {

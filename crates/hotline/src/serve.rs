@@ -137,7 +137,7 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
 
     // The cluster's ACD leader election (cluster.rs): elected and failed
     // over; the desk does not decide for other nodes yet.
-    let _acd_leader = crate::cluster::spawn_elector(records.store(), cfg.node_name.clone());
+    crate::cluster::spawn_elector(records.store(), cfg.node_name.clone());
     // Bans outlive a restart (docs/security.md, "Scanner and flood defence").
     crate::edge_api::spawn_ban_keeper(records.store(), sip.clone(), cfg.node_name.clone());
 

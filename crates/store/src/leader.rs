@@ -60,11 +60,9 @@ impl Elector {
     async fn try_round(&mut self) -> Result<Option<i64>, StoreError> {
         let conn = match &mut self.conn {
             Some(c) => c,
-            None => {
-                let c = self.store.pool().acquire().await?.detach();
-                self.epoch = None;
-                self.conn.insert(c)
-            }
+            None => self
+                .conn
+                .insert(self.store.pool().acquire().await?.detach()),
         };
         if let Some(epoch) = self.epoch {
             conn.ping().await?;

@@ -95,10 +95,8 @@ pub struct Writer {
     recovery_warned: bool,
     /// The migrations are applied (recovery's first step).
     migrated: bool,
-    /// Events are spooled because the database is behind the calls (until
-    /// the spool is replayed); how often since the last log line, and when
-    /// that was.
-    behind: bool,
+    /// Times the writer spooled because the database was behind the calls
+    /// since the last log line about it, and when that was.
     behind_episodes: u64,
     behind_logged_at: Option<Instant>,
     /// The segment being replayed and how many of its events are committed.
@@ -128,7 +126,6 @@ impl Writer {
             recovered: false,
             recovery_warned: false,
             migrated: false,
-            behind: false,
             behind_episodes: 0,
             behind_logged_at: None,
             replaying: None,
@@ -169,13 +166,7 @@ impl Writer {
                         break;
                     }
                     let behind = rx.len() > self.cfg.backlog_max;
-                    let batch = prepare_sealed(
-                        buf.drain(..),
-                        &self.cfg.node,
-                        self.cfg.recording_keys.as_deref(),
-                    )
-                    .await;
-                    self.submit_inner(batch, behind).await;
+                    self.submit_buffered(&mut buf, behind).await;
                 }
                 _ = tokio::time::sleep_until(next_step), if pending => {
                     // What waits goes behind the spool first (it must follow
@@ -218,18 +209,22 @@ impl Writer {
             return;
         }
         while !rx.is_empty() {
-            let n = rx.recv_many(buf, self.cfg.batch_max).await;
-            if n == 0 {
+            if rx.recv_many(buf, self.cfg.batch_max).await == 0 {
                 return;
             }
-            let batch = prepare_sealed(
-                buf.drain(..),
-                &self.cfg.node,
-                self.cfg.recording_keys.as_deref(),
-            )
-            .await;
-            self.submit_inner(batch, true).await;
+            self.submit_buffered(buf, true).await;
         }
+    }
+
+    /// Stamps and seals the events taken into `buf` and submits them.
+    async fn submit_buffered(&mut self, buf: &mut Vec<CallEvent>, behind: bool) {
+        let batch = prepare_sealed(
+            buf.drain(..),
+            &self.cfg.node,
+            self.cfg.recording_keys.as_deref(),
+        )
+        .await;
+        self.submit_inner(batch, behind).await;
     }
 
     /// Recovery first, then the spool, bounded by `budget` (zero: one
@@ -248,12 +243,7 @@ impl Writer {
                 }
             };
         }
-        let drained = self.drain(budget).await;
-        if matches!(drained, Ok(true)) && self.behind {
-            tracing::debug!("call records caught up with the calls; spool replayed");
-            self.behind = false;
-        }
-        drained.is_ok()
+        self.drain(budget).await.is_ok()
     }
 
     /// Start-up recovery a step at a time, so that events keep flowing
@@ -286,7 +276,6 @@ impl Writer {
         if behind && self.spool_is_empty() {
             // Under sustained load this comes and goes several times a
             // second: one line a minute says how often.
-            self.behind = true;
             self.behind_episodes += 1;
             let now = Instant::now();
             if self

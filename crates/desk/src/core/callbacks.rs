@@ -161,18 +161,17 @@ impl DeskCore {
             self.refuse_number(call, &number, now);
             return;
         }
-        match self.dial_log.try_place(now, &number, &self.dial_policy) {
-            Ok(()) => {}
-            Err(crate::policy::DialCap::Total) => {
-                tracing::warn!(call = %call.as_str(), cap = self.dial_policy.max_per_hour(), "hourly cap on callback legs reached: the attempt waits");
-                self.acd.callback_deferred(call, now);
-                return;
-            }
-            Err(crate::policy::DialCap::PerNumber) => {
-                tracing::warn!(call = %call.as_str(), cap = self.dial_policy.max_per_number_per_hour(), "hourly cap on callback legs to this number reached: the attempt waits");
-                self.acd.callback_deferred(call, now);
-                return;
-            }
+        if let Err(cap) = self.dial_log.try_place(now, &number, &self.dial_policy) {
+            let (legs, limit) = match cap {
+                crate::policy::DialCap::Total => ("callback legs", self.dial_policy.max_per_hour()),
+                crate::policy::DialCap::PerNumber => (
+                    "callback legs to this number",
+                    self.dial_policy.max_per_number_per_hour(),
+                ),
+            };
+            tracing::warn!(call = %call.as_str(), cap = limit, "hourly cap on {legs} reached: the attempt waits");
+            self.acd.callback_deferred(call, now);
+            return;
         }
         let Some(c) = self.calls.get_mut(call) else {
             return;
