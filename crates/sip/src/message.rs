@@ -860,9 +860,11 @@ fn port_ok(hostport: &str) -> bool {
 }
 
 /// Whether a Contact's (or From's) URI can be the Request-URI of a request
-/// we send: one our own Request-URI check would accept.
+/// we send: one our own Request-URI check would accept and the grammar
+/// crate reads with a host (it takes the first `?` as the start of URI
+/// headers, so `sip:?a@host` is legal userinfo to us and no host to it).
 fn usable_target(uri: &str) -> bool {
-    check_request_uri(uri).is_ok()
+    check_request_uri(uri).is_ok() && rsipstack::sip::uri::parse_uri(uri).is_ok()
 }
 
 /// The URI inside a name-addr (`"x" <uri>;p` → `uri`) or the bare addr-spec.

@@ -73,6 +73,70 @@ fn contact_that_is_no_sip_uri_is_refused() {
     assert!(ep.poll_event().is_none(), "no call for a refused INVITE");
 }
 
+/// sip_endpoint found it (2026-12-04, after 1,441,977 executions): an
+/// INVITE whose Contact was `<sip:?ali:e@192.0.2.1:5060>` became a call. A
+/// `?` in the userinfo is legal to our Request-URI check, but the grammar
+/// crate reads the first `?` as the start of URI headers, so the BYE we
+/// sent on hang-up had, to every parser built on it (ours included), an
+/// empty host. Such a Contact is now refused with 400; the same INVITE with
+/// the `?` escaped (`%3F`, RFC 3261 §25.1) is a call whose BYE parses.
+#[test]
+fn contact_whose_user_starts_headers_to_the_grammar_is_refused() {
+    let peer = Peer::udp(SocketAddr::from(([192, 0, 2, 1], 5060)));
+    let invite = invite_with_contact("<sip:?ali:e@192.0.2.1:5060>");
+    assert!(matches!(
+        inspect(&invite, peer),
+        Inspected::Refused { code: 400, .. }
+    ));
+    let mut ep = Endpoint::new(EndpointConfig::new("192.0.2.10:5060".parse().unwrap()));
+    ep.handle_input(Instant::now(), peer, &invite);
+    let reply = ep.poll_transmit().expect("an answer");
+    assert!(
+        reply
+            .data
+            .starts_with(b"SIP/2.0 400 Bad Contact header\r\n"),
+        "{}",
+        String::from_utf8_lossy(&reply.data)
+    );
+    assert!(ep.poll_event().is_none(), "no call for a refused INVITE");
+
+    let good = invite_with_contact("<sip:%3Fali:e@192.0.2.1:5060>");
+    let now = Instant::now();
+    ep.handle_input(now, peer, &good);
+    let Some(SipEvent::Incoming(inc)) = ep.poll_event() else {
+        panic!("the escaped Contact is a call");
+    };
+    while ep.poll_transmit().is_some() {}
+    ep.answer(now, &inc.call, "192.0.2.10:30000".parse().unwrap())
+        .expect("answer");
+    let mut ok = None;
+    while let Some(t) = ep.poll_transmit() {
+        if t.data.starts_with(b"SIP/2.0 200 ") {
+            ok = Some(t.data);
+        }
+    }
+    let tag = our_tag(&ok.expect("a 200"));
+    let ack = format!(
+        "ACK sip:100@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKa4\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:alice@192.0.2.1>;tag=a1\r\nTo: <sip:100@192.0.2.10>;tag={tag}\r\n\
+         Call-ID: c4\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+    );
+    ep.handle_input(now, peer, ack.as_bytes());
+    while ep.poll_transmit().is_some() {}
+    ep.hangup(now, &inc.call).expect("hang up");
+    let bye = ep.poll_transmit().expect("a BYE");
+    assert!(
+        bye.data.starts_with(b"BYE "),
+        "{}",
+        String::from_utf8_lossy(&bye.data)
+    );
+    assert!(
+        matches!(inspect(&bye.data, bye.peer), Inspected::Request { .. }),
+        "our BYE parses: {}",
+        String::from_utf8_lossy(&bye.data)
+    );
+}
+
 /// sip_endpoint found it: an INVITE without Contact (RFC 2543 style) whose
 /// From was no usable URI (`"A" @sip:...>`) became a call, and its BYE used
 /// that From as the Request-URI. Now 400.
