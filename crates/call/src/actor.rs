@@ -18,9 +18,7 @@ use chrono::Utc;
 use hotline_desk::{DeskInput, DeskNotice, DialRequest, MonitorAction, MonitorStatus, QueuedCall};
 use hotline_ivr::LookupSource;
 use hotline_media::{CallRecorder, PortLease, RtpPacket, alaw_decode, ulaw_encode};
-use hotline_sip::{
-    CallKey, Codec, Direction, IncomingCall, Party, Peer, RemoteMedia, SipEvent, Transport,
-};
+use hotline_sip::{CallKey, Codec, Direction, IncomingCall, Party, Peer, RemoteMedia, Transport};
 use hotline_webphone::{AgentEvent, AgentLeg, AgentSender};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
@@ -31,6 +29,7 @@ use crate::clock::{BATCH, MediaClock, PacedStream};
 use crate::context::CallContext;
 use crate::core::{CallCore, CallInput, CallOutput, RecorderFor, RtpError, SipCommand};
 use crate::event::CallEventStamper;
+use crate::router::CallEvents;
 use crate::rtp::bind_rtp;
 use crate::rtp_meter::RtpMeter;
 use crate::srtp::{self, CallSrtp};
@@ -38,8 +37,24 @@ use crate::srtp::{self, CallSrtp};
 /// Datagrams read per media tick at most (a call sends 2 per 40 ms).
 const MAX_RECV_PER_TICK: usize = 64;
 
+thread_local! {
+    /// The receive buffer of the calls this worker thread runs, used only
+    /// between two awaits.
+    static RECV_BUF: std::cell::RefCell<[u8; 2048]> = const { std::cell::RefCell::new([0; 2048]) };
+}
+
+/// What one read of the call's RTP socket came to.
+enum Received {
+    /// Nothing waiting (or no socket, or a socket error).
+    Nothing,
+    /// A datagram that failed SRTP authentication.
+    Dropped,
+    /// A datagram the core has taken.
+    Fed,
+}
+
 /// Runs one call to its end. Spawned by the router for each new INVITE.
-pub async fn run_call(ctx: Arc<CallContext>, incoming: IncomingCall, rx: mpsc::Receiver<SipEvent>) {
+pub async fn run_call(ctx: Arc<CallContext>, incoming: IncomingCall, rx: CallEvents) {
     let span = tracing::info_span!("call", call_id = %incoming.call);
     let call_id = Uuid::new_v4();
     let log = CallEventStamper::new(call_id, incoming.call.0.to_string(), ctx.events.clone());
@@ -60,7 +75,7 @@ pub(crate) async fn run_callback(
     ctx: Arc<CallContext>,
     key: CallKey,
     job: DialRequest,
-    rx: mpsc::Receiver<SipEvent>,
+    rx: CallEvents,
     notices: mpsc::Receiver<DeskNotice>,
 ) {
     let call_id = Uuid::new_v4();
@@ -128,16 +143,18 @@ struct CallShell {
     key: CallKey,
     core: CallCore,
     log: CallEventStamper,
-    rx: mpsc::Receiver<SipEvent>,
+    rx: CallEvents,
     sip_open: bool,
     notices: Option<mpsc::Receiver<DeskNotice>>,
     leg: Option<Leg>,
     monitor: Option<MonitorLeg>,
     rtp: Option<Rtp>,
     /// SRTP contexts while the caller's media has SDES keys.
-    srtp: Option<CallSrtp>,
-    lookup_tx: mpsc::Sender<LookupAnswer>,
-    lookup_rx: mpsc::Receiver<LookupAnswer>,
+    srtp: Option<Box<CallSrtp>>,
+    /// Made at the first lookup (most calls make none; a channel costs
+    /// ~2 KiB of slots).
+    lookup_tx: Option<mpsc::Sender<LookupAnswer>>,
+    lookup_rx: Option<mpsc::Receiver<LookupAnswer>>,
     /// The call's share of the RTP counters of `/metrics`.
     meter: RtpMeter,
 }
@@ -148,11 +165,10 @@ impl CallShell {
         key: CallKey,
         core: CallCore,
         log: CallEventStamper,
-        rx: mpsc::Receiver<SipEvent>,
+        rx: CallEvents,
         notices: Option<mpsc::Receiver<DeskNotice>>,
-    ) -> Self {
-        let (lookup_tx, lookup_rx) = mpsc::channel(4);
-        Self {
+    ) -> Box<Self> {
+        Box::new(Self {
             ctx,
             key,
             core,
@@ -164,13 +180,15 @@ impl CallShell {
             monitor: None,
             rtp: None,
             srtp: None,
-            lookup_tx,
-            lookup_rx,
+            lookup_tx: None,
+            lookup_rx: None,
             meter: RtpMeter::default(),
-        }
+        })
     }
 
-    async fn run(mut self) {
+    /// Boxed: a by-value `self` would be kept twice in the task's future
+    /// (the argument and its binding), ~7 KiB per call each.
+    async fn run(mut self: Box<Self>) {
         self.drain().await;
         // The clock is joined when the media starts (a receiver cloned then
         // sees only the ticks that follow).
@@ -178,7 +196,6 @@ impl CallShell {
         let mut last_frame = 0;
         let mut shutdown = self.ctx.shutdown.clone();
         let mut shutdown_open = true;
-        let mut buf = vec![0u8; 2048];
         let mut out = Vec::with_capacity(256);
         // One timer for the call's life, moved only when its deadline does:
         // re-arming a fresh one on every 20 ms wake-up costs more than the
@@ -205,7 +222,7 @@ impl CallShell {
             let bridged = self.core.agent_bridged();
             tokio::select! {
                 ev = self.rx.recv(), if self.sip_open => match ev {
-                    Some(ev) => self.input(CallInput::Sip(ev)).await,
+                    Some(ev) => self.input(CallInput::Sip(*ev)).await,
                     None => {
                         self.sip_open = false;
                         self.input(CallInput::SipGone).await;
@@ -213,13 +230,13 @@ impl CallShell {
                 },
                 frame = next_tick(&mut clock), if talking => match frame {
                     Some(frame) => {
-                        self.on_received(&mut buf).await;
+                        self.on_received().await;
                         let late = self.on_frames(frame, &mut last_frame, &mut out).await;
                         self.meter.observe(self.core.media_stats(), late);
                     }
                     None => self.input(CallInput::ClockStopped).await,
                 },
-                Some((id, result)) = self.lookup_rx.recv() => {
+                Some((id, result)) = recv(&mut self.lookup_rx) => {
                     self.input(CallInput::LookupResult { id, result }).await;
                 }
                 notice = recv(&mut self.notices) => match notice {
@@ -282,29 +299,49 @@ impl CallShell {
 
     /// Reads what the caller sent since the last media tick (bounded, so a
     /// flood cannot starve the call's other work).
-    async fn on_received(&mut self, buf: &mut [u8]) {
+    async fn on_received(&mut self) {
         for _ in 0..MAX_RECV_PER_TICK {
-            let Some(rtp) = &self.rtp else { return };
+            match self.receive_one() {
+                Received::Nothing => return,
+                Received::Dropped => continue,
+                Received::Fed => self.drain().await,
+            }
+            if !self.core.is_talking() {
+                return;
+            }
+        }
+    }
+
+    /// Reads one datagram into the worker thread's buffer and feeds it to
+    /// the core, all without awaiting: no call keeps a receive buffer of
+    /// its own (2 KiB each).
+    fn receive_one(&mut self) -> Received {
+        RECV_BUF.with_borrow_mut(|buf| {
+            let Some(rtp) = &self.rtp else {
+                return Received::Nothing;
+            };
             let (n, from) = match rtp.socket.recv_from(buf) {
                 Ok(r) => r,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Received::Nothing,
                 Err(e) => {
                     tracing::debug!(error = %e, "RTP receive error");
-                    return;
+                    return Received::Nothing;
                 }
             };
             // SRTP: decrypted before anything reads it; forgeries dropped.
             let keys = self.core.caller_media().and_then(|m| m.srtp);
             let Some(n) = srtp::incoming(&mut self.srtp, keys, &mut buf[..n]) else {
-                continue;
+                return Received::Dropped;
             };
             let datagram = &buf[..n];
             self.forward_to_agent(datagram);
-            self.input(CallInput::Rtp { from, datagram }).await;
-            if !self.core.is_talking() {
-                return;
-            }
-        }
+            self.core.handle(
+                Instant::now(),
+                Utc::now(),
+                CallInput::Rtp { from, datagram },
+            );
+            Received::Fed
+        })
     }
 
     /// Produces the frames up to [`BATCH`] ticks ahead of `frame` and hands
@@ -504,14 +541,21 @@ impl CallShell {
     }
 
     fn spawn_lookup(
-        &self,
+        &mut self,
         id: u64,
         source: LookupSource,
         params: Map<String, Value>,
         timeout: Duration,
     ) {
         let fut = self.ctx.lookups.lookup(source, params, timeout);
-        let tx = self.lookup_tx.clone();
+        let tx = match &self.lookup_tx {
+            Some(tx) => tx.clone(),
+            None => {
+                let (tx, rx) = mpsc::channel(4);
+                self.lookup_rx = Some(rx);
+                self.lookup_tx.insert(tx).clone()
+            }
+        };
         tokio::spawn(
             async move {
                 // The interpreter gives up on its own at `timeout`; this bound

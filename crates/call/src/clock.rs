@@ -177,7 +177,7 @@ impl MediaClock {
     pub fn pace(&self, socket: UdpSocket) -> Arc<PacedStream> {
         let stream = Arc::new(PacedStream {
             socket,
-            frames: Mutex::new(VecDeque::with_capacity(8)),
+            frames: Mutex::new(VecDeque::with_capacity(4)),
         });
         if let Ok(mut streams) = self.pacer.streams.lock() {
             streams.push(Arc::downgrade(&stream));

@@ -38,6 +38,19 @@ impl EventSink {
             tracing::error!("call event consumer is gone; event lost");
         }
     }
+
+    /// Queues an event if there is room now; gives it back when the
+    /// consumer is behind (then [`emit`](Self::emit) waits for room).
+    fn try_emit(&self, ev: CallEvent) -> Option<CallEvent> {
+        match self.tx.try_send(ev) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(ev)) => Some(ev),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!("call event consumer is gone; event lost");
+                None
+            }
+        }
+    }
 }
 
 /// Stamps events of one call with its ids and a contiguous sequence number.
@@ -74,7 +87,11 @@ impl CallEventStamper {
             data,
         };
         self.next_seq += 1;
-        self.sink.emit(ev).await;
+        // The wait, rare, is boxed: inline, the send future would sit in
+        // every call's task (~1 KiB each) for the few times it is needed.
+        if let Some(ev) = self.sink.try_emit(ev) {
+            Box::pin(self.sink.emit(ev)).await;
+        }
     }
 }
 

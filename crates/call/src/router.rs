@@ -17,6 +17,12 @@ use crate::context::CallContext;
 /// Events queued for one call before its actor falls behind (digits, re-INVITEs, BYE).
 const PER_CALL_QUEUE: usize = 32;
 
+/// A call's SIP events, boxed: tokio allocates a channel's slots 32 at a
+/// time whatever its bound, and a boxed event is 8 bytes of slot where a
+/// `SipEvent` is ~250 (a call gets a handful of events, one allocation
+/// each).
+pub(crate) type CallEvents = mpsc::Receiver<Box<SipEvent>>;
+
 /// Counts live call actors; read by the health endpoint and the drain.
 #[derive(Clone, Default)]
 pub struct ActiveCalls(Arc<AtomicUsize>);
@@ -72,7 +78,7 @@ impl CallRouter {
 
     /// Runs until the SIP event stream ends.
     pub async fn run(mut self, mut events: mpsc::Receiver<SipEvent>) {
-        let mut calls: HashMap<CallKey, mpsc::Sender<SipEvent>> = HashMap::new();
+        let mut calls: HashMap<CallKey, mpsc::Sender<Box<SipEvent>>> = HashMap::new();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<CallKey>();
         loop {
             tokio::select! {
@@ -95,7 +101,7 @@ impl CallRouter {
     fn spawn_callback(
         &self,
         dial: DialOrder,
-        calls: &mut HashMap<CallKey, mpsc::Sender<SipEvent>>,
+        calls: &mut HashMap<CallKey, mpsc::Sender<Box<SipEvent>>>,
         done_tx: &mpsc::UnboundedSender<CallKey>,
     ) {
         let key = CallKey(format!("cb-{}", uuid::Uuid::new_v4()).into());
@@ -119,7 +125,7 @@ impl CallRouter {
     async fn dispatch(
         &self,
         ev: SipEvent,
-        calls: &mut HashMap<CallKey, mpsc::Sender<SipEvent>>,
+        calls: &mut HashMap<CallKey, mpsc::Sender<Box<SipEvent>>>,
         done_tx: &mpsc::UnboundedSender<CallKey>,
     ) {
         let key = match &ev {
@@ -144,7 +150,7 @@ impl CallRouter {
         if let Some(tx) = calls.get(&key) {
             // A closed channel means the actor already finished; nothing to do.
             // A full one must not stall every other call: hand the wait to a task.
-            if let Err(mpsc::error::TrySendError::Full(ev)) = tx.try_send(ev) {
+            if let Err(mpsc::error::TrySendError::Full(ev)) = tx.try_send(Box::new(ev)) {
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let _ = tx.send(ev).await;

@@ -21,7 +21,7 @@ pub(crate) struct CallSrtp {
 impl CallSrtp {
     /// Brings `this` in line with the call's current `keys`: created,
     /// replaced per direction when a key changes, or dropped.
-    pub(crate) fn sync(this: &mut Option<CallSrtp>, keys: Option<&SrtpKeys>) {
+    pub(crate) fn sync(this: &mut Option<Box<CallSrtp>>, keys: Option<&SrtpKeys>) {
         let Some(keys) = keys else {
             *this = None;
             return;
@@ -44,12 +44,14 @@ impl CallSrtp {
             }
             None => match (ctx(&keys.remote), ctx(&keys.local)) {
                 (Ok(rx), Ok(tx)) => {
-                    *this = Some(CallSrtp {
+                    // Boxed: 3.5 KiB of cipher state that plain calls
+                    // (most) do not carry inline in their task.
+                    *this = Some(Box::new(CallSrtp {
                         keys: *keys,
                         rx,
                         tx,
                         dropped: 0,
-                    });
+                    }));
                 }
                 // Fail closed: the shell sends and takes no audio while
                 // the call has keys but no contexts.
@@ -95,7 +97,7 @@ impl Drop for CallSrtp {
 /// `keys`: decrypted in place, its RTP length returned; `None`: drop it
 /// (not authentic, or keys without contexts). Plain calls pass through.
 pub(crate) fn incoming(
-    this: &mut Option<CallSrtp>,
+    this: &mut Option<Box<CallSrtp>>,
     keys: Option<SrtpKeys>,
     datagram: &mut [u8],
 ) -> Option<usize> {
@@ -113,7 +115,7 @@ pub(crate) fn incoming(
 /// An RTP packet about to be sent, with the call's current `keys`:
 /// protected in place; `false`: do not send it.
 pub(crate) fn outgoing(
-    this: &mut Option<CallSrtp>,
+    this: &mut Option<Box<CallSrtp>>,
     keys: Option<SrtpKeys>,
     packet: &mut Vec<u8>,
 ) -> bool {

@@ -40,7 +40,17 @@ impl DeskHandle {
     /// Hands `input` to the desk's task, waiting while its queue is full;
     /// logs an error if the desk is gone.
     pub async fn send(&self, input: DeskInput) {
-        if self.tx.send(input).await.is_err() {
+        // Waiting is rare and boxed: inline, the send future would sit in
+        // every call actor's task for the few times the desk is behind.
+        let input = match self.tx.try_send(input) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(input)) => input,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!("agent desk is gone");
+                return;
+            }
+        };
+        if Box::pin(self.tx.send(input)).await.is_err() {
             tracing::error!("agent desk is gone");
         }
     }

@@ -27,10 +27,11 @@ pub const RECORDING_CHANNELS: u16 = 2;
 pub const HEADER_EVERY_SECS: u64 = 5;
 /// Header rewrite interval in sample frames.
 const FLUSH_EVERY: u64 = HEADER_EVERY_SECS * CLOCK_RATE as u64;
-/// Write buffer per recording. 1 s of audio is 32 KB; 16 KiB means a couple
-/// of write calls per second per call while keeping 2000 recordings under
-/// 32 MiB of buffers.
-const BUFFER_BYTES: usize = 16 * 1024;
+/// Write buffer per recording. 1 s of audio is 32 KB: 8 KiB is four write
+/// calls a second per call (0.25 s of audio each, still sequential) and
+/// 8 KiB of memory per call, a quarter of the gateway's whole per-call
+/// cost (docs/performance.md, "Memory per call").
+const BUFFER_BYTES: usize = 8 * 1024;
 
 /// A recording problem. Recording failures never break the call; the
 /// session stops recording and reports the error when it finishes.

@@ -357,7 +357,7 @@ impl CallCore {
             pauses: RecordingPauses::default(),
             survey: None,
             monitor: None,
-            out: VecDeque::with_capacity(16),
+            out: VecDeque::new(),
         }
     }
 
