@@ -18,7 +18,9 @@ use chrono::Utc;
 use hotline_desk::{DeskInput, DeskNotice, DialRequest, MonitorAction, MonitorStatus, QueuedCall};
 use hotline_ivr::LookupSource;
 use hotline_media::{CallRecorder, PortLease, RtpPacket, alaw_decode, ulaw_encode};
-use hotline_sip::{CallKey, Codec, Direction, IncomingCall, Party, Peer, RemoteMedia, Transport};
+use hotline_sip::{
+    CallKey, Codec, Direction, IncomingCall, Party, Peer, RemoteMedia, SipEvent, Transport,
+};
 use hotline_webphone::{AgentEvent, AgentLeg, AgentSender};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
@@ -29,10 +31,15 @@ use crate::clock::{BATCH, MediaClock, PacedStream};
 use crate::context::CallContext;
 use crate::core::{CallCore, CallInput, CallOutput, RecorderFor, RtpError, SipCommand};
 use crate::event::CallEventStamper;
-use crate::router::CallEvents;
 use crate::rtp::bind_rtp;
 use crate::rtp_meter::RtpMeter;
 use crate::srtp::{self, CallSrtp};
+
+/// A call's SIP events, boxed: tokio allocates a channel's slots 32 at a
+/// time whatever its bound, and a boxed event is 8 bytes of slot where a
+/// `SipEvent` is ~250 (a call gets a handful of events, one allocation
+/// each).
+pub(crate) type CallEvents = mpsc::Receiver<Box<SipEvent>>;
 
 /// Datagrams read per media tick at most (a call sends 2 per 40 ms).
 const MAX_RECV_PER_TICK: usize = 64;

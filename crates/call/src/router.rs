@@ -17,12 +17,6 @@ use crate::context::CallContext;
 /// Events queued for one call before its actor falls behind (digits, re-INVITEs, BYE).
 const PER_CALL_QUEUE: usize = 32;
 
-/// A call's SIP events, boxed: tokio allocates a channel's slots 32 at a
-/// time whatever its bound, and a boxed event is 8 bytes of slot where a
-/// `SipEvent` is ~250 (a call gets a handful of events, one allocation
-/// each).
-pub(crate) type CallEvents = mpsc::Receiver<Box<SipEvent>>;
-
 /// Counts live call actors; read by the health endpoint and the drain.
 #[derive(Clone, Default)]
 pub struct ActiveCalls(Arc<AtomicUsize>);
