@@ -31,6 +31,7 @@ use crate::clock::{BATCH, MediaClock, PacedStream};
 use crate::context::CallContext;
 use crate::core::{CallCore, CallInput, CallOutput, RecorderFor, RtpError, SipCommand};
 use crate::event::CallEventStamper;
+use crate::recv::{self, RecvBatch};
 use crate::rtp::bind_rtp;
 use crate::rtp_meter::RtpMeter;
 use crate::srtp::{self, CallSrtp};
@@ -45,20 +46,15 @@ pub(crate) type CallEvents = mpsc::Receiver<Box<SipEvent>>;
 const MAX_RECV_PER_TICK: usize = 64;
 
 thread_local! {
-    /// The receive buffer of the calls this worker thread runs, used only
+    /// The receive buffers of the calls this worker thread runs, used only
     /// between two awaits.
-    static RECV_BUF: std::cell::RefCell<[u8; 2048]> = const { std::cell::RefCell::new([0; 2048]) };
+    static RECV: std::cell::RefCell<RecvBatch> = const { std::cell::RefCell::new(RecvBatch::new()) };
 }
 
-/// What one read of the call's RTP socket came to.
-enum Received {
-    /// Nothing waiting (or no socket, or a socket error).
-    Nothing,
-    /// A datagram that failed SRTP authentication.
-    Dropped,
-    /// A datagram the core has taken.
-    Fed,
-}
+/// Datagrams read past one that left the core with outputs: copied out of
+/// the thread's buffers (rare: a digit, a relatch) so the outputs are
+/// carried out before the core sees them.
+type Carried = Vec<(SocketAddr, Vec<u8>)>;
 
 /// Runs one call to its end. Spawned by the router for each new INVITE.
 pub async fn run_call(ctx: Arc<CallContext>, incoming: IncomingCall, rx: CallEvents) {
@@ -305,50 +301,78 @@ impl CallShell {
     }
 
     /// Reads what the caller sent since the last media tick (bounded, so a
-    /// flood cannot starve the call's other work).
+    /// flood cannot starve the call's other work): a batch per system
+    /// call, and no further call once a batch comes back short (the
+    /// socket is empty).
     async fn on_received(&mut self) {
-        for _ in 0..MAX_RECV_PER_TICK {
-            match self.receive_one() {
-                Received::Nothing => return,
-                Received::Dropped => continue,
-                Received::Fed => self.drain().await,
+        let mut budget = MAX_RECV_PER_TICK;
+        while budget > 0 {
+            let asked = budget.min(recv::BATCH);
+            let (read, carried) = self.receive_batch(asked);
+            budget -= read.min(budget);
+            self.drain().await;
+            for (from, mut datagram) in carried {
+                if !self.core.is_talking() {
+                    return;
+                }
+                if self.feed(from, &mut datagram) {
+                    self.drain().await;
+                }
             }
-            if !self.core.is_talking() {
+            if read < asked || !self.core.is_talking() {
                 return;
             }
         }
     }
 
-    /// Reads one datagram into the worker thread's buffer and feeds it to
-    /// the core, all without awaiting: no call keeps a receive buffer of
-    /// its own (2 KiB each).
-    fn receive_one(&mut self) -> Received {
-        RECV_BUF.with_borrow_mut(|buf| {
+    /// Reads up to `max` datagrams into the worker thread's buffers and
+    /// feeds them to the core, all without awaiting (no call keeps a
+    /// receive buffer of its own). Feeding stops at the first datagram that
+    /// leaves the core with outputs; the ones after it are returned, copied,
+    /// for after those are carried out. Returns how many were read.
+    fn receive_batch(&mut self, max: usize) -> (usize, Carried) {
+        RECV.with_borrow_mut(|batch| {
+            let mut carried = Carried::new();
             let Some(rtp) = &self.rtp else {
-                return Received::Nothing;
+                return (0, carried);
             };
-            let (n, from) = match rtp.socket.recv_from(buf) {
-                Ok(r) => r,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Received::Nothing,
+            let read = match batch.recv(&rtp.socket, max) {
+                Ok(n) => n,
                 Err(e) => {
                     tracing::debug!(error = %e, "RTP receive error");
-                    return Received::Nothing;
+                    return (0, carried);
                 }
             };
-            // SRTP: decrypted before anything reads it; forgeries dropped.
-            let keys = self.core.caller_media().and_then(|m| m.srtp);
-            let Some(n) = srtp::incoming(&mut self.srtp, keys, &mut buf[..n]) else {
-                return Received::Dropped;
-            };
-            let datagram = &buf[..n];
-            self.forward_to_agent(datagram);
-            self.core.handle(
-                Instant::now(),
-                Utc::now(),
-                CallInput::Rtp { from, datagram },
-            );
-            Received::Fed
+            for i in 0..read {
+                let Some((datagram, from)) = batch.get_mut(i) else {
+                    continue;
+                };
+                if !carried.is_empty() || self.core.has_output() {
+                    carried.push((from, datagram.to_vec()));
+                } else if self.core.is_talking() {
+                    self.feed(from, datagram);
+                }
+            }
+            (read, carried)
         })
+    }
+
+    /// One datagram from the caller: SRTP-checked and decrypted in place
+    /// (forgeries dropped), forwarded to the agent, fed to the core.
+    /// Returns whether the core took it.
+    fn feed(&mut self, from: SocketAddr, datagram: &mut [u8]) -> bool {
+        let keys = self.core.caller_media().and_then(|m| m.srtp);
+        let Some(n) = srtp::incoming(&mut self.srtp, keys, datagram) else {
+            return false;
+        };
+        let datagram = &datagram[..n];
+        self.forward_to_agent(datagram);
+        self.core.handle(
+            Instant::now(),
+            Utc::now(),
+            CallInput::Rtp { from, datagram },
+        );
+        true
     }
 
     /// Produces the frames up to [`BATCH`] ticks ahead of `frame` and hands

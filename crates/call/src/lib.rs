@@ -25,6 +25,7 @@ mod context;
 mod core;
 mod event;
 mod flow;
+mod recv;
 mod router;
 mod rtp;
 /// RTP counters of `/metrics` (their names, for the binary to describe).

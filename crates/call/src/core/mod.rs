@@ -432,6 +432,11 @@ impl CallCore {
         self.out.pop_front()
     }
 
+    /// True while outputs wait to be polled.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
     /// When to call [`CallInput::Timeout`] next, if at all.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.phase {
