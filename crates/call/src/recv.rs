@@ -35,7 +35,25 @@ impl RecvBatch {
         if max == 0 {
             return Ok(0);
         }
-        let n = sys::recv_batch(socket, &mut self.bufs[..max], &mut self.got[..max])?;
+        #[cfg(target_os = "linux")]
+        return sys::recv_batch(socket, &mut self.bufs[..max], &mut self.got[..max]);
+        #[cfg(not(target_os = "linux"))]
+        return self.recv_each(socket, max);
+    }
+
+    /// Without recvmmsg: one `recv_from` per datagram.
+    #[cfg(not(target_os = "linux"))]
+    fn recv_each(&mut self, socket: &UdpSocket, max: usize) -> io::Result<usize> {
+        let mut n = 0;
+        while n < max {
+            match socket.recv_from(&mut self.bufs[n]) {
+                Ok((len, from)) => self.got[n] = (len, Some(from)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if n == 0 => return Err(e),
+                Err(_) => break,
+            }
+            n += 1;
+        }
         Ok(n)
     }
 
@@ -139,33 +157,6 @@ mod sys {
             }
             _ => None,
         }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-mod sys {
-    use std::io;
-    use std::net::{SocketAddr, UdpSocket};
-
-    use super::DATAGRAM;
-
-    /// Without recvmmsg: one `recv_from` per datagram.
-    pub(super) fn recv_batch(
-        socket: &UdpSocket,
-        bufs: &mut [[u8; DATAGRAM]],
-        got: &mut [(usize, Option<SocketAddr>)],
-    ) -> io::Result<usize> {
-        let mut n = 0;
-        for (buf, got) in bufs.iter_mut().zip(got.iter_mut()) {
-            match socket.recv_from(buf) {
-                Ok((len, from)) => *got = (len, Some(from)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if n == 0 => return Err(e),
-                Err(_) => break,
-            }
-            n += 1;
-        }
-        Ok(n)
     }
 }
 
