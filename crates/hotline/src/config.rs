@@ -899,6 +899,29 @@ fn trunk_auth(
     Ok(out)
 }
 
+/// The keys of `hotline.toml` that `hotline flows` honours (its
+/// `--config`): where flows and prompts live, and which numbers a callback
+/// may be booked to. The rest of the file is read, so a typo in it is an
+/// error here as it is for `serve`, and ignored.
+#[derive(Debug, Default)]
+pub struct FlowsFileSettings {
+    pub flows_dir: Option<PathBuf>,
+    pub sounds_dir: Option<PathBuf>,
+    pub dial_allow: Option<Vec<String>>,
+    pub dial_max_per_hour: Option<u32>,
+}
+
+/// Reads the `hotline flows` keys of a config file.
+pub fn flows_settings(path: &Path) -> anyhow::Result<FlowsFileSettings> {
+    let file = load_file(path)?;
+    Ok(FlowsFileSettings {
+        flows_dir: file.flows_dir,
+        sounds_dir: file.sounds_dir,
+        dial_allow: file.dial_allow,
+        dial_max_per_hour: file.dial_max_per_hour,
+    })
+}
+
 fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;

@@ -11,6 +11,12 @@ use hotline_ivr::{ErrorKind, Flow, FlowError, LoadOptions, SimOptions, graph, lo
 
 #[derive(Args, Debug)]
 pub struct FlowsArgs {
+    /// The gateway's TOML config file (as `hotline serve --config`): its
+    /// `flows_dir`, `sounds_dir` and `dial_allow` apply where no flag or
+    /// environment variable sets them, so a simulation books callbacks to
+    /// exactly the numbers the gateway would dial.
+    #[arg(long, env = "HOTLINE_CONFIG", value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
     /// Where flows live when named rather than given as files [default: ./ivr-flows].
     #[arg(long, env = "HOTLINE_FLOWS_DIR", value_name = "DIR", global = true)]
     flows_dir: Option<PathBuf>,
@@ -201,8 +207,16 @@ fn dir_of(p: &Path) -> PathBuf {
     }
 }
 
-pub fn run(args: FlowsArgs) -> anyhow::Result<()> {
-    let flows_dir = args.flows_dir.unwrap_or_else(|| "ivr-flows".into());
+pub fn run(mut args: FlowsArgs) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(path) => crate::config::flows_settings(path)?,
+        None => crate::config::FlowsFileSettings::default(),
+    };
+    args.sounds_dir = args.sounds_dir.or(file.sounds_dir);
+    let flows_dir = args
+        .flows_dir
+        .or(file.flows_dir)
+        .unwrap_or_else(|| "ivr-flows".into());
     match args.command {
         FlowsCommand::Check {
             paths,
@@ -281,12 +295,18 @@ pub fn run(args: FlowsArgs) -> anyhow::Result<()> {
             fixtures,
             dial_allow,
         } => {
+            let dial_allow = if dial_allow.is_empty() {
+                file.dial_allow.unwrap_or_default()
+            } else {
+                dial_allow
+            };
             let policy = if dial_allow.is_empty() {
                 hotline_desk::DialPolicy::default()
             } else {
                 hotline_desk::DialPolicy::new(
                     &dial_allow,
-                    hotline_desk::policy::DEFAULT_DIAL_MAX_PER_HOUR,
+                    file.dial_max_per_hour
+                        .unwrap_or(hotline_desk::policy::DEFAULT_DIAL_MAX_PER_HOUR),
                 )?
             };
             let path = flow_path(&flow, &flows_dir);

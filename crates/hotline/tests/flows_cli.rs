@@ -14,6 +14,7 @@ fn hotline(args: &[&str]) -> Output {
         .env_remove("HOTLINE_FLOWS_DIR")
         .env_remove("HOTLINE_SOUNDS_DIR")
         .env_remove("HOTLINE_DIAL_ALLOW")
+        .env_remove("HOTLINE_CONFIG")
         .output()
         .expect("run hotline")
 }
@@ -112,6 +113,72 @@ fn simulate_applies_the_dial_rule_from_the_environment() {
     assert!(out.contains("outcome: callback"), "{out}");
 }
 
+/// `hotline flows --config hotline.toml` reads the gateway's own settings:
+/// the flows and sounds directories and the dial rule, so an operator's
+/// simulation books callbacks to exactly the numbers `serve` would dial.
+/// A flag or the environment still wins over the file.
+#[test]
+fn simulate_reads_the_gateway_config_file() {
+    let cwd = TempDir::new("simulate-config");
+    let flows = repo_flows();
+    let sounds = root().join("sounds");
+    let config = cwd.0.join("hotline.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "# as /etc/hotline/hotline.toml\nsip_listen = \"127.0.0.1:5060\"\n\
+             flows_dir = {flows:?}\nsounds_dir = {:?}\n\
+             dial_allow = ['^\\+882[0-9]+$']\n",
+            sounds.display().to_string()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let args = [
+        "flows",
+        "--config",
+        config.as_str(),
+        "simulate",
+        "main",
+        "--digits",
+        "1 2 1",
+        "--at",
+        "2026-12-21T20:00+08:00",
+        "--caller",
+        "+882345678901",
+    ];
+    let o = hotline_in(&cwd.0, &args);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(!out.contains("callback-enter-number"), "{out}");
+    assert!(out.contains("outcome: callback"), "{out}");
+    assert!(
+        !stderr(&o).contains("no sounds directory"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(args)
+        .current_dir(&cwd.0)
+        .env_remove("HOTLINE_FLOWS_DIR")
+        .env_remove("HOTLINE_SOUNDS_DIR")
+        .env_remove("HOTLINE_CONFIG")
+        .env("HOTLINE_DIAL_ALLOW", r"^\+86")
+        .output()
+        .expect("run hotline");
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("callback-enter-number (gather)"), "{out}");
+    assert!(!out.contains("outcome: callback"), "{out}");
+
+    // A key the gateway does not know is refused here as by `serve`.
+    std::fs::write(&config, "flows_dri = \"x\"\n").unwrap();
+    let o = hotline_in(&cwd.0, &args);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stderr(&o).contains("invalid config file"), "{}", stderr(&o));
+}
+
 #[test]
 fn simulate_order_status_path_with_fixtures() {
     let fx = std::env::temp_dir().join(format!("hotline-fx-{}.yaml", std::process::id()));
@@ -167,6 +234,8 @@ fn hotline_in(cwd: &Path, args: &[&str]) -> Output {
         .current_dir(cwd)
         .env_remove("HOTLINE_FLOWS_DIR")
         .env_remove("HOTLINE_SOUNDS_DIR")
+        .env_remove("HOTLINE_DIAL_ALLOW")
+        .env_remove("HOTLINE_CONFIG")
         .output()
         .expect("run hotline")
 }
