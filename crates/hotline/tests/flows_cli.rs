@@ -76,14 +76,14 @@ fn simulate_subscription_refund_path() {
     assert!(out.contains("end: handed to a queue"), "{out}");
 }
 
-/// The simulator asks the gateway's dial rule before it books a callback:
-/// by default a +882 caller ID is refused (the flow asks for a number),
-/// and the rule from `HOTLINE_DIAL_ALLOW` (as `hotline serve` reads it)
-/// changes that.
-#[test]
-fn simulate_applies_the_dial_rule_from_the_environment() {
-    let args = [
-        "flows",
+/// Runs `hotline flows <pre…> simulate main` in `cwd` for a +882 caller
+/// who asks for a callback in the evening, with `HOTLINE_DIAL_ALLOW` set to
+/// `allow` (else unset). Returns whether the callback was booked (otherwise
+/// the flow asked for another number) and the standard error.
+fn books_a_callback_to_882(cwd: &Path, pre: &[&str], allow: Option<&str>) -> (bool, String) {
+    let mut args = vec!["flows"];
+    args.extend_from_slice(pre);
+    args.extend_from_slice(&[
         "simulate",
         "main",
         "--digits",
@@ -92,25 +92,37 @@ fn simulate_applies_the_dial_rule_from_the_environment() {
         "2026-12-21T20:00+08:00",
         "--caller",
         "+882345678901",
-    ];
-    let o = hotline(&args);
-    assert!(o.status.success());
-    let out = stdout(&o);
-    assert!(out.contains("callback-enter-number (gather)"), "{out}");
-    assert!(!out.contains("outcome: callback"), "{out}");
-
-    let o = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args(args)
-        .current_dir(root())
+    ]);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotline"));
+    cmd.args(&args)
+        .current_dir(cwd)
         .env_remove("HOTLINE_FLOWS_DIR")
         .env_remove("HOTLINE_SOUNDS_DIR")
-        .env("HOTLINE_DIAL_ALLOW", r"^\+86;^\+882[0-9]+$")
-        .output()
-        .expect("run hotline");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        .env_remove("HOTLINE_CONFIG")
+        .env_remove("HOTLINE_DIAL_ALLOW");
+    if let Some(allow) = allow {
+        cmd.env("HOTLINE_DIAL_ALLOW", allow);
+    }
+    let o = cmd.output().expect("run hotline");
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
-    assert!(!out.contains("callback-enter-number"), "{out}");
-    assert!(out.contains("outcome: callback"), "{out}");
+    let booked = out.contains("outcome: callback");
+    assert_eq!(
+        out.contains("callback-enter-number (gather)"),
+        !booked,
+        "{out}"
+    );
+    (booked, stderr(&o))
+}
+
+/// The simulator asks the gateway's dial rule before it books a callback:
+/// by default a +882 caller ID is refused (the flow asks for a number),
+/// and the rule from `HOTLINE_DIAL_ALLOW` (as `hotline serve` reads it)
+/// changes that.
+#[test]
+fn simulate_applies_the_dial_rule_from_the_environment() {
+    assert!(!books_a_callback_to_882(&root(), &[], None).0);
+    assert!(books_a_callback_to_882(&root(), &[], Some(r"^\+86;^\+882[0-9]+$")).0);
 }
 
 /// `hotline flows --config hotline.toml` reads the gateway's own settings:
@@ -134,47 +146,15 @@ fn simulate_reads_the_gateway_config_file() {
     )
     .unwrap();
     let config = config.display().to_string();
-    let args = [
-        "flows",
-        "--config",
-        config.as_str(),
-        "simulate",
-        "main",
-        "--digits",
-        "1 2 1",
-        "--at",
-        "2026-12-21T20:00+08:00",
-        "--caller",
-        "+882345678901",
-    ];
-    let o = hotline_in(&cwd.0, &args);
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    let out = stdout(&o);
-    assert!(!out.contains("callback-enter-number"), "{out}");
-    assert!(out.contains("outcome: callback"), "{out}");
-    assert!(
-        !stderr(&o).contains("no sounds directory"),
-        "{}",
-        stderr(&o)
-    );
-
-    let o = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args(args)
-        .current_dir(&cwd.0)
-        .env_remove("HOTLINE_FLOWS_DIR")
-        .env_remove("HOTLINE_SOUNDS_DIR")
-        .env_remove("HOTLINE_CONFIG")
-        .env("HOTLINE_DIAL_ALLOW", r"^\+86")
-        .output()
-        .expect("run hotline");
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    let out = stdout(&o);
-    assert!(out.contains("callback-enter-number (gather)"), "{out}");
-    assert!(!out.contains("outcome: callback"), "{out}");
+    let pre = ["--config", config.as_str()];
+    let (booked, err) = books_a_callback_to_882(&cwd.0, &pre, None);
+    assert!(booked, "{err}");
+    assert!(!err.contains("no sounds directory"), "{err}");
+    assert!(!books_a_callback_to_882(&cwd.0, &pre, Some(r"^\+86")).0);
 
     // A key the gateway does not know is refused here as by `serve`.
     std::fs::write(&config, "flows_dri = \"x\"\n").unwrap();
-    let o = hotline_in(&cwd.0, &args);
+    let o = hotline_in(&cwd.0, &["flows", "--config", &config, "graph", "main"]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stderr(&o).contains("invalid config file"), "{}", stderr(&o));
 }
