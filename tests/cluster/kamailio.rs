@@ -25,9 +25,11 @@
 //!   `hotline_acd_leader`); SIGKILL it and the other leads within 5 s
 //!   with the next epoch.
 //!
-//! Not in this reduced form yet: an agent on B answering a caller on A
-//! (needs the cluster-wide ACD deciding on the leader), the leader
-//! failover with calls queued and ringing.
+//! The cluster-wide ACD with agents in Chromium is tested beside the other
+//! agent tests (tests/e2e/agents.rs): an agent on B answering a caller on A
+//! (`an_agent_on_one_node_answers_a_caller_on_another`), and the leader
+//! killed with calls queued and ringing
+//! (`the_acd_leader_dies_with_calls_queued_and_ringing`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -36,6 +36,11 @@
 //!   caller's max wait overflows to a callback; a later caller still hears
 //!   position 2; the agent is offered the callback first, answers, and the
 //!   gateway dials the customer (a SIPp UAS) and bridges them.
+//! * Two nodes on one database (issue 15): `an_agent_on_one_node_answers_
+//!   a_caller_on_another` (the page on B, the caller on A, which leads the
+//!   ACD) and `the_acd_leader_dies_with_calls_queued_and_ringing` (A
+//!   SIGKILLed; B leads, offers the ringing call again and the queued ones
+//!   to the idle agents, one each).
 //!
 //! Numbers worth reading are printed (`--nocapture`): offer → answer →
 //! connected times, the page's RTP stats, the recording's tones.
@@ -485,17 +490,243 @@ fn agent_answers_with_the_pages_default_audio_processing() {
     }
 }
 
+/// The queue of the answer-and-talk tests.
+fn talk_queue() -> Value {
+    json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 20,
+           "wrap_up_secs": 30, "max_wait_secs": 90, "members": ["a1"]})
+}
+
 /// The body of the two tests above; `raw`: the page opened with `?raw-audio`.
 fn answer_and_talk(label: &str, raw: bool) {
-    let (gw, _flows, _chromium, mut drv) = staffed_with(
-        label,
-        &[("a1", "Ada Agent")],
-        json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 20,
-               "wrap_up_secs": 30, "max_wait_secs": 90, "members": ["a1"]}),
-        raw,
+    let (gw, _flows, _chromium, mut drv) =
+        staffed_with(label, &[("a1", "Ada Agent")], talk_queue(), raw);
+    talk(&gw, &mut drv, raw);
+}
+
+/// `hotline_acd_leader 1` on `gw`'s /metrics.
+fn leads(gw: &Gateway) -> bool {
+    gw.http_get("/metrics").ok().is_some_and(|(code, text)| {
+        code == 200 && text.lines().any(|l| l.trim_end() == "hotline_acd_leader 1")
+    })
+}
+
+/// Two nodes on one database (issue 15): A with the embedded PostgreSQL
+/// and the demo data, leading the ACD; B on A's database, its desk
+/// following A's. `extra` goes to both.
+fn two_nodes(label: &str, extra: &[&str]) -> (Gateway, Gateway, TempDir) {
+    let (a, flows) = agent_gateway_with(
+        &format!("{label}_a"),
+        &[&["--node-name", "node-a"][..], extra].concat(),
+    );
+    poll_until(Duration::from_secs(15), || leads(&a).then_some(()))
+        .unwrap_or_else(|| panic!("node A never led the ACD:\n{}", a.log_tail()));
+    let url = format!(
+        "postgres://hotline@localhost/hotline?host={}",
+        a.data_dir().join("pg").display()
+    );
+    let flows_path = flows.path().to_str().expect("utf-8 temp path").to_owned();
+    let b = Gateway::start_with(
+        &format!("{label}_b"),
+        &[
+            &[
+                "--entry-flow",
+                "main",
+                "--flows-dir",
+                &flows_path,
+                "--admin-token",
+                ADMIN_TOKEN,
+                "--node-name",
+                "node-b",
+                "--database-url",
+                &url,
+            ][..],
+            extra,
+        ]
+        .concat(),
+    );
+    poll_until(Duration::from_secs(15), || {
+        b.log_tail()
+            .contains("this node's desk follows the ACD leader")
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("node B's desk never followed A:\n{}", b.log_tail()));
+    assert!(!leads(&b), "one leader");
+    (a, b, flows)
+}
+
+/// Issue 15: an agent whose page is on node B answers a caller whose call
+/// landed on node A (which leads the ACD): B's desk forwards the page's
+/// messages to A's and carries out what A decides for the page; the
+/// agent's WebRTC audio ends on A's media hub, beside the caller's RTP.
+/// Audio both ways, one recording, one call row, the wrap-up on it.
+#[test]
+fn an_agent_on_one_node_answers_a_caller_on_another() {
+    let test = "an_agent_on_one_node_answers_a_caller_on_another";
+    let Some(_one_at_a_time) = browser::browser_test(test) else {
+        return;
+    };
+    let (a, b, _flows) = two_nodes("cluster_desk", &[]);
+    agents_and_queue(&a, &[("a1", "Ada Agent")], talk_queue());
+    // The page is B's; its state is A's to say (A decides).
+    let (_chromium, mut drv) = browser_for(&b);
+    agent_online(&a, &mut drv, "a1", true);
+    let sip_call_id = talk(&a, &mut drv, true);
+
+    // One row, A's, for the call; B made none.
+    let sip = sip_call_id.replace('\'', "''");
+    let rows = db::psql(
+        &a.data_dir(),
+        &format!("SELECT node, coalesce(agent_id, '') FROM calls WHERE sip_call_id = '{sip}'"),
+    );
+    assert_eq!(
+        rows,
+        vec![vec!["node-a".to_owned(), "a1".to_owned()]],
+        "one call row, node A's, answered by a1"
+    );
+}
+
+/// Issue 15, leader failover: node A leads the ACD; three callers wait on
+/// node B, the first ringing agent x (page on B), the other two queued
+/// (agents y and z away). SIGKILL A: within 5 s B leads; its desk starts
+/// from what B holds — the three calls in their order, x taking calls —
+/// and offers the first call to x again, and once y and z go available
+/// the two queued callers to them: each agent one call, no call two
+/// agents. x answers the fresh offer and talks to the caller.
+#[test]
+fn the_acd_leader_dies_with_calls_queued_and_ringing() {
+    let test = "the_acd_leader_dies_with_calls_queued_and_ringing";
+    let Some(_one_at_a_time) = browser::browser_test(test) else {
+        return;
+    };
+    let (mut a, b, _flows) = two_nodes("cluster_failover", &["--node-lease-secs", "3"]);
+    agents_and_queue(
+        &a,
+        &[("x", "Xu"), ("y", "Yi"), ("z", "Zhang")],
+        json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 60,
+               "wrap_up_secs": 5, "max_wait_secs": 120, "members": ["x", "y", "z"]}),
+    );
+    let (_chromium, mut drv) = browser_for(&b);
+    agent_online(&a, &mut drv, "x", true);
+    for agent in ["y", "z"] {
+        drv.cmd(
+            json!({"op": "open", "page": agent, "agent": agent, "password": PASSWORD, "raw": true}),
+            PAGE_WAIT,
+        );
+    }
+
+    // Three callers on B, in order; the first rings x.
+    let mut callers = Vec::new();
+    for name in ["first", "second", "third"] {
+        let sipp = queued_caller(&b, name, 60_000, 90_000);
+        b.wait_event(sipp.call_id(), "enqueued", Duration::from_secs(30));
+        callers.push(sipp);
+    }
+    let ids: Vec<String> = callers.iter().map(|c| c.call_id().to_owned()).collect();
+    let offer = b.wait_event(&ids[0], "agent_offered", Duration::from_secs(10));
+    assert_eq!(offer.data_str("agent_id"), "x", "{offer}");
+    drv.cmd(json!({"op": "waitOffer", "page": "x"}), PAGE_WAIT);
+    let offers_before = |id: &str| count(&b.events_for(id), "agent_offered");
+    let before: Vec<usize> = ids.iter().map(|id| offers_before(id)).collect();
+    assert_eq!(before, [1, 0, 0], "one ringing, two queued");
+
+    let killed = sigkill(&mut a);
+    let took = poll_until(Duration::from_secs(10), || {
+        leads(&b).then(|| killed.elapsed())
+    })
+    .unwrap_or_else(|| panic!("B never led after A died:\n{}", b.log_tail()));
+    eprintln!(
+        "[failover] node B leads {:.2} s after A was killed",
+        took.as_secs_f64()
+    );
+    assert!(took <= Duration::from_secs(5), "B leads after {took:?}");
+
+    // The new leader offers the ringing call again, to x.
+    let reoffered = poll_until(Duration::from_secs(10), || {
+        let evs = b.events_for(&ids[0]);
+        let offers: Vec<&Event> = evs.iter().filter(|e| e.kind() == "agent_offered").collect();
+        (offers.len() >= 2).then(|| offers[1].data_str("agent_id").to_owned())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the first call was not offered again:\n{}",
+            b.format_events(&ids[0])
+        )
+    });
+    assert_eq!(reoffered, "x", "the ringing call goes back to x");
+    eprintln!(
+        "[failover] first call offered to x again {:.2} s after the kill",
+        killed.elapsed().as_secs_f64()
     );
 
-    let sipp = queued_caller(&gw, "caller", 40_000, 50_000);
+    // y and z go available: the queued callers are offered, one each.
+    for agent in ["y", "z"] {
+        drv.cmd(json!({"op": "available", "page": agent}), PAGE_WAIT);
+    }
+    let mut offered_to = Vec::new();
+    for id in &ids[1..] {
+        let ev = b.wait_event(id, "agent_offered", Duration::from_secs(15));
+        offered_to.push(ev.data_str("agent_id").to_owned());
+    }
+    offered_to.sort();
+    assert_eq!(
+        offered_to,
+        ["y", "z"],
+        "the two queued callers, one to each idle agent"
+    );
+    eprintln!(
+        "[failover] both queued callers offered {:.2} s after the kill",
+        killed.elapsed().as_secs_f64()
+    );
+    // No agent has two calls: every offer after the kill, per agent.
+    let mut per_agent: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for id in &ids {
+        for e in b
+            .events_for(id)
+            .iter()
+            .filter(|e| e.kind() == "agent_offered")
+            .skip(usize::from(id == &ids[0]))
+        {
+            per_agent
+                .entry(e.data_str("agent_id").to_owned())
+                .or_default()
+                .push(id.clone());
+        }
+    }
+    for (agent, calls) in &per_agent {
+        assert_eq!(
+            calls.len(),
+            1,
+            "{agent} was offered {calls:?} after the failover"
+        );
+    }
+
+    // x answers the fresh offer: talking to the first caller.
+    drv.cmd(json!({"op": "answer", "page": "x"}), PAGE_WAIT);
+    wait_agent_state(&b, "x", "on_call", Duration::from_secs(10));
+    b.wait_event(&ids[0], "agent_connected", Duration::from_secs(10));
+    assert_hears(
+        &mut drv,
+        "x",
+        CALLER_HZ,
+        "the first caller, after the failover",
+    );
+}
+
+/// SIGKILLs `gw` and waits for the process to be gone; when the signal
+/// was sent.
+fn sigkill(gw: &mut Gateway) -> Instant {
+    let pid = gw.pid().expect("the gateway runs");
+    let at = Instant::now();
+    assert!(hotline_e2e::send_signal(pid, "KILL"));
+    assert!(gw.wait_exit(Duration::from_secs(5)).is_some(), "killed");
+    at
+}
+
+/// A caller on `gw` answered by `a1`'s page in `drv` (ready and
+/// available): audio both ways, the recording, the wrap-up, the record.
+/// The call's SIP Call-ID.
+fn talk(gw: &Gateway, drv: &mut AgentDriver, raw: bool) -> String {
+    let sipp = queued_caller(gw, "caller", 40_000, 50_000);
     let call_id = sipp.call_id().to_owned();
     let offer = drv.cmd(
         json!({"op": "waitOffer", "page": "a1", "timeout": 30_000}),
@@ -509,12 +740,12 @@ fn answer_and_talk(label: &str, raw: bool) {
     );
     let answer = drv.cmd(json!({"op": "answer", "page": "a1"}), PAGE_WAIT);
     eprintln!("answer: {answer}");
-    wait_agent_state(&gw, "a1", "on_call", Duration::from_secs(5));
+    wait_agent_state(gw, "a1", "on_call", Duration::from_secs(5));
     // The agent hears the caller (not hold music, not silence, not itself),
     // and still does seconds later (the browser's audio processing, when on,
     // has adapted by then; the recording covers both).
-    assert_hears(&mut drv, "a1", CALLER_HZ, "the caller");
-    assert_hears(&mut drv, "a1", CALLER_HZ, "the caller, 2 s on");
+    assert_hears(drv, "a1", CALLER_HZ, "the caller");
+    assert_hears(drv, "a1", CALLER_HZ, "the caller, 2 s on");
     let stats = drv.cmd(json!({"op": "stats", "page": "a1"}), PAGE_WAIT);
     eprintln!("page stats after listening: {stats}");
     let st = &stats["stats"];
@@ -630,7 +861,7 @@ fn answer_and_talk(label: &str, raw: bool) {
     );
     assert!(l_share >= 0.8, "caller blocks: {lb:?}");
 
-    let row = calls_row(&gw, &call_id);
+    let row = calls_row(gw, &call_id);
     eprintln!("calls row: {row:?}");
     assert_eq!(row[0], "true", "queued_at < agent_answered_at: {row:?}");
     assert_eq!(row[1], "a1", "agent_id: {row:?}");
@@ -638,7 +869,8 @@ fn answer_and_talk(label: &str, raw: bool) {
     assert_eq!(row[3], "refunded the May renewal", "notes: {row:?}");
     assert_eq!(row[4], "answered", "outcome: {row:?}");
     assert_eq!(row[5], "support", "queue: {row:?}");
-    assert_eq!(agent_state(&gw, "a1"), "available");
+    assert_eq!(agent_state(gw, "a1"), "available");
+    call_id
 }
 
 /// The agent whose state is `state` (the first one), if any.

@@ -21,11 +21,13 @@
 
 #![warn(missing_docs)]
 
+pub mod cluster;
 mod core;
 pub mod policy;
 pub mod protocol;
 mod task;
 
+pub use cluster::{ClusterInput, ClusterRole, DeskMail, Outbox};
 pub use core::{CoreInput, DeskCore, DeskOutput, RECONNECT_GRACE};
 pub use policy::DialPolicy;
 pub use protocol::{

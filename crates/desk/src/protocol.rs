@@ -53,7 +53,7 @@ pub enum AgentSocketEvent {
 }
 
 /// A call the flow hands to a queue: what the desk keeps of it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct CallInfo {
     /// The gateway's id of the call.
     pub call: String,

@@ -135,9 +135,6 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     .await
     .with_context(|| format!("cannot listen for SIP on {}", cfg.sip_listen))?;
 
-    // The cluster's ACD leader election (cluster.rs): elected and failed
-    // over; the desk does not decide for other nodes yet.
-    crate::cluster::spawn_elector(records.store(), cfg.node_name.clone());
     // Bans outlive a restart (docs/security.md, "Scanner and flood defence").
     crate::edge_api::spawn_ban_keeper(records.store(), sip.clone(), cfg.node_name.clone());
 
@@ -192,6 +189,9 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     let desk = AgentDesk::start(queues, agents, hub);
     desk.send(DeskInput::SetDialPolicy(cfg.dial_policy.clone()))
         .await;
+    // The cluster's one ACD (cluster.rs): the elected leader's desk decides
+    // for every node sharing this database; the others forward to it.
+    crate::cluster::spawn(records.store(), cfg.node_name.clone(), desk.clone());
 
     // One dial rule for live calls and the admin's flow simulator.
     let dial_check = {

@@ -50,8 +50,11 @@ impl Store {
         // until autovacuum analyses it (measured: 2.8 ms → 13 ms a batch over
         // 12k calls, commits of ~1 s under load). Plan with the real values.
         let options = options.options([("plan_cache_mode", "force_custom_plan")]);
+        // Four for the work, and one held by each LISTEN (flow publishes,
+        // admin changes, the desk's mail between nodes): a listener keeps
+        // its pool connection for as long as it listens.
         let pool = PgPoolOptions::new()
-            .max_connections(4)
+            .max_connections(7)
             .min_connections(0)
             .acquire_timeout(acquire_timeout)
             .test_before_acquire(true)

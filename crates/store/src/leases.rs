@@ -42,6 +42,15 @@ impl Store {
         Ok(())
     }
 
+    /// The nodes whose lease is current (database time).
+    pub async fn live_nodes(&self) -> Result<Vec<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT node FROM node_leases WHERE expires_at >= now()")
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
     /// Gives `node`'s lease up (a clean stop: it has no calls left).
     pub async fn release_lease(&self, node: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM node_leases WHERE node = $1")

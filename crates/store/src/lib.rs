@@ -24,6 +24,7 @@ pub mod agents;
 pub mod call_search;
 pub mod callbacks;
 mod db;
+pub mod desk_mail;
 pub mod edge_bans;
 pub mod embedded;
 mod error;

@@ -59,3 +59,50 @@ async fn one_leader_and_a_takeover_when_its_session_dies() {
     assert_eq!(leads_within(&mut a, Duration::from_secs(5)).await, Some(3));
     assert_eq!(b.round().await.unwrap(), None);
 }
+
+/// The desk's mail between nodes (crates/store/src/desk_mail.rs): the
+/// recipient is woken by name, takes its own mail in the order it was sent,
+/// and nobody else's; a restarted node drops what waited for it.
+#[tokio::test]
+async fn desk_mail_wakes_its_recipient_and_keeps_the_senders_order() {
+    use hotline_store::desk_mail::DESK_CHANNEL;
+    let db = fresh_db().await;
+    db.store.migrate().await.unwrap();
+    let mut listener = db.store.listen_desk_mail().await.unwrap();
+
+    let batch: Vec<(String, String)> = (0..50)
+        .map(|i| {
+            let to = if i % 3 == 0 { "node-b" } else { "node-a" };
+            (to.to_owned(), format!("{{\"n\":{i}}}"))
+        })
+        .collect();
+    db.store.send_desk_mail(&batch).await.unwrap();
+    // One notification per recipient of the batch, naming it.
+    let mut woken = Vec::new();
+    for _ in 0..2 {
+        let n = tokio::time::timeout(Duration::from_secs(5), listener.next())
+            .await
+            .expect("woken within 5 s")
+            .unwrap()
+            .expect("connected");
+        woken.push(n);
+    }
+    woken.sort();
+    assert_eq!(woken, ["node-a", "node-b"], "on {DESK_CHANNEL}");
+
+    let for_a = db.store.take_desk_mail("node-a").await.unwrap();
+    let want: Vec<String> = batch
+        .iter()
+        .filter(|(t, _)| t == "node-a")
+        .map(|(_, b)| b.clone())
+        .collect();
+    assert_eq!(for_a, want, "node-a's mail, in the order it was sent");
+    assert!(
+        db.store.take_desk_mail("node-a").await.unwrap().is_empty(),
+        "taken once"
+    );
+
+    // node-b restarts before reading: what waited for it is dropped.
+    assert_eq!(db.store.discard_desk_mail("node-b").await.unwrap(), 17);
+    assert!(db.store.take_desk_mail("node-b").await.unwrap().is_empty());
+}

@@ -52,7 +52,11 @@ use crate::protocol::{
 pub const RECONNECT_GRACE: Duration = Duration::from_secs(10);
 
 /// An input to the core: what the desk's task heard, stripped of channels.
-#[derive(Debug, Clone)]
+/// A follower sends its leader these (see `crate::cluster`); the
+/// configuration, due bookings and dial policy never travel (every node
+/// reads them from the database), so they fail to serialise.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "input", rename_all = "snake_case")]
 pub enum CoreInput {
     /// A call for a queue (its notice channel stays with the task).
     Enqueue(CallInfo),
@@ -119,6 +123,7 @@ pub enum CoreInput {
         attempt: u32,
     },
     /// Due bookings and lately cancelled entries (see `DeskInput::Booked`).
+    #[serde(skip)]
     Booked {
         /// Open bookings now due.
         due: Vec<BookedCallback>,
@@ -134,8 +139,10 @@ pub enum CoreInput {
         silent: bool,
     },
     /// Which numbers callbacks may dial, and how many legs an hour.
+    #[serde(skip)]
     SetDialPolicy(DialPolicy),
     /// Queue and agent configuration (at start and after admin changes).
+    #[serde(skip)]
     Configure {
         /// Every queue, replacing the previous set.
         queues: Vec<QueueConfig>,
