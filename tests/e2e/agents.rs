@@ -40,7 +40,9 @@
 //!   a_caller_on_another` (the page on B, the caller on A, which leads the
 //!   ACD) and `the_acd_leader_dies_with_calls_queued_and_ringing` (A
 //!   SIGKILLed; B leads, offers the ringing call again and the queued ones
-//!   to the idle agents, one each).
+//!   to the idle agents, one each), `a_dead_nodes_queued_callers_are_not_
+//!   offered` (B SIGKILLed with callers queued: once its lease lapses the
+//!   leader lets go of them).
 //!
 //! Numbers worth reading are printed (`--nocapture`): offer → answer →
 //! connected times, the page's RTP stats, the recording's tones.
@@ -710,6 +712,61 @@ fn the_acd_leader_dies_with_calls_queued_and_ringing() {
         CALLER_HZ,
         "the first caller, after the failover",
     );
+}
+
+/// Issue 15: the callers a node held in a queue die with it; once its
+/// lease has lapsed the leader lets go of them, so none is offered to an
+/// agent as if alive. Node B (following) holds two queued callers and is
+/// SIGKILLed; then a caller on A queues behind them and agent x (page on
+/// A) goes available: x is offered A's caller, not B's dead ones (which
+/// were ahead of it in the queue).
+#[test]
+fn a_dead_nodes_queued_callers_are_not_offered() {
+    let test = "a_dead_nodes_queued_callers_are_not_offered";
+    let Some(_one_at_a_time) = browser::browser_test(test) else {
+        return;
+    };
+    let (a, mut b, _flows) = two_nodes("cluster_dead_node", &["--node-lease-secs", "3"]);
+    agents_and_queue(
+        &a,
+        &[("x", "Xu")],
+        json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 60,
+               "wrap_up_secs": 5, "max_wait_secs": 120, "members": ["x"]}),
+    );
+    let (_chromium, mut drv) = browser_for(&a);
+    drv.cmd(
+        json!({"op": "open", "page": "x", "agent": "x", "password": PASSWORD, "raw": true}),
+        PAGE_WAIT,
+    );
+    let mut on_b = Vec::new();
+    for name in ["dead-1", "dead-2"] {
+        let sipp = queued_caller(&b, name, 60_000, 90_000);
+        b.wait_event(sipp.call_id(), "enqueued", Duration::from_secs(30));
+        on_b.push(sipp);
+    }
+    let killed = sigkill(&mut b);
+    let log = a.log_path();
+    let let_go = |log: &std::path::Path| {
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .matches("the call's node is gone; the desk lets it go")
+            .count()
+    };
+    poll_until(Duration::from_secs(15), || {
+        (let_go(&log) >= 2).then_some(())
+    })
+    .unwrap_or_else(|| panic!("A never let go of B's calls:\n{}", a.log_tail()));
+    eprintln!(
+        "[dead node] the leader let go of B's 2 queued calls {:.2} s after the kill (lease 3 s)",
+        killed.elapsed().as_secs_f64()
+    );
+
+    let live = queued_caller(&a, "live", 60_000, 90_000);
+    a.wait_event(live.call_id(), "enqueued", Duration::from_secs(30));
+    drv.cmd(json!({"op": "available", "page": "x"}), PAGE_WAIT);
+    let offer = a.wait_event(live.call_id(), "agent_offered", Duration::from_secs(10));
+    assert_eq!(offer.data_str("agent_id"), "x", "{offer}");
+    assert_eq!(let_go(&log), 2, "exactly B's two calls let go");
 }
 
 /// SIGKILLs `gw` and waits for the process to be gone; when the signal
