@@ -587,13 +587,15 @@ fn an_agent_on_one_node_answers_a_caller_on_another() {
     );
 }
 
-/// Issue 15, leader failover: node A leads the ACD; three callers wait on
-/// node B, the first ringing agent x (page on B), the other two queued
-/// (agents y and z away). SIGKILL A: within 5 s B leads; its desk starts
-/// from what B holds — the three calls in their order, x taking calls —
-/// and offers the first call to x again, and once y and z go available
-/// the two queued callers to them: each agent one call, no call two
-/// agents. x answers the fresh offer and talks to the caller.
+/// Issue 15, leader failover: node A leads the ACD; on node B agent w
+/// talks to a caller, three more callers wait, the first ringing agent x,
+/// the other two queued (agents y and z away); every page is on B.
+/// SIGKILL A: within 5 s B leads; its desk starts from what B holds — w
+/// on its call, the three waiting calls in their order, x taking calls —
+/// and offers the first waiting call to x again, and once y and z go
+/// available the two queued callers to them: each agent one call, no call
+/// two agents, nothing for w. x answers the fresh offer and hears its
+/// caller; w hangs up and wraps up as usual.
 #[test]
 fn the_acd_leader_dies_with_calls_queued_and_ringing() {
     let test = "the_acd_leader_dies_with_calls_queued_and_ringing";
@@ -603,11 +605,18 @@ fn the_acd_leader_dies_with_calls_queued_and_ringing() {
     let (mut a, b, _flows) = two_nodes("cluster_failover", &["--node-lease-secs", "3"]);
     agents_and_queue(
         &a,
-        &[("x", "Xu"), ("y", "Yi"), ("z", "Zhang")],
+        &[("w", "Wang"), ("x", "Xu"), ("y", "Yi"), ("z", "Zhang")],
         json!({"name": "support", "strategy": "longest_idle", "offer_timeout_secs": 60,
-               "wrap_up_secs": 5, "max_wait_secs": 120, "members": ["x", "y", "z"]}),
+               "wrap_up_secs": 30, "max_wait_secs": 120, "members": ["w", "x", "y", "z"]}),
     );
     let (_chromium, mut drv) = browser_for(&b);
+    // w talks to a caller on B.
+    agent_online(&a, &mut drv, "w", true);
+    let talking = queued_caller(&b, "talking", 60_000, 90_000);
+    b.wait_event(talking.call_id(), "enqueued", Duration::from_secs(30));
+    drv.cmd(json!({"op": "waitOffer", "page": "w"}), PAGE_WAIT);
+    drv.cmd(json!({"op": "answer", "page": "w"}), PAGE_WAIT);
+    wait_agent_state(&a, "w", "on_call", Duration::from_secs(10));
     agent_online(&a, &mut drv, "x", true);
     for agent in ["y", "z"] {
         drv.cmd(
@@ -617,19 +626,25 @@ fn the_acd_leader_dies_with_calls_queued_and_ringing() {
     }
 
     // Three callers on B, in order; the first rings x.
-    let mut callers = Vec::new();
+    let mut callers = vec![talking];
     for name in ["first", "second", "third"] {
         let sipp = queued_caller(&b, name, 60_000, 90_000);
         b.wait_event(sipp.call_id(), "enqueued", Duration::from_secs(30));
         callers.push(sipp);
     }
     let ids: Vec<String> = callers.iter().map(|c| c.call_id().to_owned()).collect();
-    let offer = b.wait_event(&ids[0], "agent_offered", Duration::from_secs(10));
+    let offer = b.wait_event(&ids[1], "agent_offered", Duration::from_secs(10));
     assert_eq!(offer.data_str("agent_id"), "x", "{offer}");
     drv.cmd(json!({"op": "waitOffer", "page": "x"}), PAGE_WAIT);
-    let offers_before = |id: &str| count(&b.events_for(id), "agent_offered");
-    let before: Vec<usize> = ids.iter().map(|id| offers_before(id)).collect();
-    assert_eq!(before, [1, 0, 0], "one ringing, two queued");
+    let offers = |id: &str| -> Vec<String> {
+        b.events_for(id)
+            .iter()
+            .filter(|e| e.kind() == "agent_offered")
+            .map(|e| e.data_str("agent_id").to_owned())
+            .collect()
+    };
+    let before: Vec<usize> = ids.iter().map(|id| offers(id).len()).collect();
+    assert_eq!(before, [1, 1, 0, 0], "one talking, one ringing, two queued");
 
     let killed = sigkill(&mut a);
     let took = poll_until(Duration::from_secs(10), || {
@@ -642,18 +657,16 @@ fn the_acd_leader_dies_with_calls_queued_and_ringing() {
     );
     assert!(took <= Duration::from_secs(5), "B leads after {took:?}");
 
-    // The new leader offers the ringing call again, to x.
-    let reoffered = poll_until(Duration::from_secs(10), || {
-        let evs = b.events_for(&ids[0]);
-        let offers: Vec<&Event> = evs.iter().filter(|e| e.kind() == "agent_offered").collect();
-        (offers.len() >= 2).then(|| offers[1].data_str("agent_id").to_owned())
-    })
-    .unwrap_or_else(|| {
-        panic!(
-            "the first call was not offered again:\n{}",
-            b.format_events(&ids[0])
-        )
-    });
+    // The new leader knows w is on their call, and offers the ringing
+    // call again, to x.
+    wait_agent_state(&b, "w", "on_call", Duration::from_secs(5));
+    let reoffered = poll_until(Duration::from_secs(10), || offers(&ids[1]).get(1).cloned())
+        .unwrap_or_else(|| {
+            panic!(
+                "the first call was not offered again:\n{}",
+                b.format_events(&ids[1])
+            )
+        });
     assert_eq!(reoffered, "x", "the ringing call goes back to x");
     eprintln!(
         "[failover] first call offered to x again {:.2} s after the kill",
@@ -665,7 +678,7 @@ fn the_acd_leader_dies_with_calls_queued_and_ringing() {
         drv.cmd(json!({"op": "available", "page": agent}), PAGE_WAIT);
     }
     let mut offered_to = Vec::new();
-    for id in &ids[1..] {
+    for id in &ids[2..] {
         let ev = b.wait_event(id, "agent_offered", Duration::from_secs(15));
         offered_to.push(ev.data_str("agent_id").to_owned());
     }
@@ -681,19 +694,16 @@ fn the_acd_leader_dies_with_calls_queued_and_ringing() {
     );
     // No agent has two calls: every offer after the kill, per agent.
     let mut per_agent: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for id in &ids {
-        for e in b
-            .events_for(id)
-            .iter()
-            .filter(|e| e.kind() == "agent_offered")
-            .skip(usize::from(id == &ids[0]))
-        {
-            per_agent
-                .entry(e.data_str("agent_id").to_owned())
-                .or_default()
-                .push(id.clone());
+    for (id, skip) in ids.iter().zip(&before) {
+        for agent in offers(id).into_iter().skip(*skip) {
+            per_agent.entry(agent).or_default().push(id.clone());
         }
     }
+    eprintln!("[failover] offers after the kill: {per_agent:?}");
+    assert!(
+        !per_agent.contains_key("w"),
+        "w, on a call, was offered {per_agent:?}"
+    );
     for (agent, calls) in &per_agent {
         assert_eq!(
             calls.len(),
@@ -705,13 +715,22 @@ fn the_acd_leader_dies_with_calls_queued_and_ringing() {
     // x answers the fresh offer: talking to the first caller.
     drv.cmd(json!({"op": "answer", "page": "x"}), PAGE_WAIT);
     wait_agent_state(&b, "x", "on_call", Duration::from_secs(10));
-    b.wait_event(&ids[0], "agent_connected", Duration::from_secs(10));
+    b.wait_event(&ids[1], "agent_connected", Duration::from_secs(10));
     assert_hears(
         &mut drv,
         "x",
         CALLER_HZ,
         "the first caller, after the failover",
     );
+    // w, still talking through the failover, hangs up and wraps up.
+    assert_hears(
+        &mut drv,
+        "w",
+        CALLER_HZ,
+        "their caller, across the failover",
+    );
+    drv.cmd(json!({"op": "hangup", "page": "w"}), PAGE_WAIT);
+    wait_agent_state(&b, "w", "wrap_up", Duration::from_secs(10));
 }
 
 /// Issue 15: the callers a node held in a queue die with it; once its

@@ -52,8 +52,8 @@ pub enum ClusterInput {
     },
     /// What the ACD election says about this node now.
     Role(ClusterRole),
-    /// Mail from another node's desk.
-    Mail(DeskMail),
+    /// Mail from another node's desk (boxed: it is by far the largest).
+    Mail(Box<DeskMail>),
     /// The nodes whose lease is current (sent by the leader's election
     /// round): the calls and pages of any other node are gone with it.
     LiveNodes(Vec<String>),
@@ -87,6 +87,9 @@ pub enum DeskMail {
         calls: Vec<CallInfo>,
         /// The agents' pages connected to `from`.
         pages: Vec<AnnouncedPage>,
+        /// The calls on `from` bridged to an agent: (call, agent).
+        #[serde(default)]
+        talking: Vec<(CallInfo, String)>,
     },
     /// Leader → the node that holds an agent's page or a call.
     Output {

@@ -135,6 +135,13 @@ pub struct AgentDesk {
     dial_policy: DialPolicy,
 }
 
+/// What a node tells a new leader (see [`DeskMail::Announce`]).
+struct Announcement {
+    calls: Vec<CallInfo>,
+    pages: Vec<AnnouncedPage>,
+    talking: Vec<(CallInfo, String)>,
+}
+
 /// Whether this node's desk decides.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Mode {
@@ -340,7 +347,7 @@ impl AgentDesk {
         match input {
             ClusterInput::SetCluster { node, outbox } => self.cluster = Some((node, outbox)),
             ClusterInput::Role(role) => self.on_role(now, role),
-            ClusterInput::Mail(mail) => self.on_mail(now, mail),
+            ClusterInput::Mail(mail) => self.on_mail(now, *mail),
             ClusterInput::LiveNodes(live) => self.drop_dead_nodes(now, &live),
         }
     }
@@ -390,10 +397,10 @@ impl AgentDesk {
         let (leader, epoch) = match &self.mode {
             Mode::Deciding(_) => {
                 match (&input, from) {
-                    (CoreInput::Enqueue(info), Some(node)) => {
+                    (CoreInput::Enqueue(info) | CoreInput::Restore { info, .. }, Some(node)) => {
                         self.call_node.insert(CallId::new(info.call.clone()), node);
                     }
-                    (CoreInput::Enqueue(info), None) => {
+                    (CoreInput::Enqueue(info) | CoreInput::Restore { info, .. }, None) => {
                         self.call_node.remove(&CallId::new(info.call.clone()));
                     }
                     (CoreInput::AgentConnected { agent, conn }, Some(node)) => {
@@ -473,8 +480,8 @@ impl AgentDesk {
                 if let Mode::Following { leader, .. } = was {
                     tracing::info!(epoch, previous = %leader, "this node's desk decides for the cluster");
                     self.fresh_core(now);
-                    let (calls, pages) = self.announcement();
-                    self.announced(now, None, calls, pages);
+                    let what = self.announcement();
+                    self.announced(now, None, what);
                 } else if was != self.mode {
                     tracing::info!(epoch, "this node's desk decides for the cluster");
                 }
@@ -496,7 +503,11 @@ impl AgentDesk {
                     self.fresh_core(now);
                 }
                 self.mode = now_mode;
-                let (calls, pages) = self.announcement();
+                let Announcement {
+                    calls,
+                    pages,
+                    talking,
+                } = self.announcement();
                 let from = self.node().to_owned();
                 self.mail(
                     &leader,
@@ -505,6 +516,7 @@ impl AgentDesk {
                         epoch,
                         calls,
                         pages,
+                        talking,
                     },
                 );
             }
@@ -524,14 +536,17 @@ impl AgentDesk {
         self.agent_node.clear();
     }
 
-    /// This node's waiting calls and its pages, for a new leader.
-    fn announcement(&self) -> (Vec<CallInfo>, Vec<AnnouncedPage>) {
-        let calls = self
-            .local_calls
-            .iter()
-            .filter(|c| !self.bridged.contains_key(&CallId::new(c.call.clone())))
-            .cloned()
-            .collect();
+    /// This node's waiting calls, its pages and its bridged calls, for a
+    /// new leader.
+    fn announcement(&self) -> Announcement {
+        let mut calls = Vec::new();
+        let mut talking = Vec::new();
+        for c in &self.local_calls {
+            match self.bridged.get(&CallId::new(c.call.clone())) {
+                Some(agent) => talking.push((c.clone(), agent.clone())),
+                None => calls.push(c.clone()),
+            }
+        }
         let pages = self
             .pages
             .iter()
@@ -545,48 +560,53 @@ impl AgentDesk {
                 }
             })
             .collect();
-        (calls, pages)
+        Announcement {
+            calls,
+            pages,
+            talking,
+        }
     }
 
     /// A node's announcement to this (deciding) node: its calls join their
     /// queues, its pages log in and, if they were taking calls, go available.
-    fn announced(
-        &mut self,
-        now: Instant,
-        from: Option<String>,
-        calls: Vec<CallInfo>,
-        pages: Vec<AnnouncedPage>,
-    ) {
+    fn announced(&mut self, now: Instant, from: Option<String>, what: Announcement) {
+        let Announcement {
+            calls,
+            pages,
+            talking,
+        } = what;
         tracing::info!(
             node = from.as_deref().unwrap_or(self.node()),
             calls = calls.len(),
             pages = pages.len(),
+            talking = talking.len(),
             "desk state announced"
         );
+        for page in &pages {
+            let input = CoreInput::AgentConnected {
+                agent: page.agent.clone(),
+                conn: page.conn,
+            };
+            self.dispatch(now, input, from.clone());
+        }
+        // Bridged calls before anyone goes available: their agents are
+        // offered nothing else.
+        for (info, agent) in talking {
+            self.dispatch(now, CoreInput::Restore { info, agent }, from.clone());
+        }
         for page in pages {
             let agent = page.agent.clone();
-            self.dispatch(
-                now,
-                CoreInput::AgentConnected {
-                    agent: agent.clone(),
-                    conn: page.conn,
-                },
-                from.clone(),
-            );
             if page.available == Some(true) && !page.busy {
                 let msg = ClientMsg::Available {
                     on: true,
                     reason: None,
                 };
-                self.dispatch(
-                    now,
-                    CoreInput::AgentMessage {
-                        agent: agent.clone(),
-                        conn: page.conn,
-                        msg,
-                    },
-                    from.clone(),
-                );
+                let input = CoreInput::AgentMessage {
+                    agent: agent.clone(),
+                    conn: page.conn,
+                    msg,
+                };
+                self.dispatch(now, input, from.clone());
             }
             let hello = CoreInput::AgentMessage {
                 agent,
@@ -611,10 +631,19 @@ impl AgentDesk {
                 }
             }
             DeskMail::Announce {
-                from, calls, pages, ..
+                from,
+                calls,
+                pages,
+                talking,
+                ..
             } => {
                 if matches!(self.mode, Mode::Deciding(_)) {
-                    self.announced(now, Some(from), calls, pages);
+                    let what = Announcement {
+                        calls,
+                        pages,
+                        talking,
+                    };
+                    self.announced(now, Some(from), what);
                 } else {
                     tracing::info!(%from, "desk announcement for a leader this node no longer is; dropped");
                 }

@@ -980,3 +980,56 @@ fn a_queue_with_a_survey_keeps_the_caller_when_the_agent_hangs_up() {
             .any(|m| matches!(m, ServerMsg::WrapUp { call, .. } if call == "c1"))
     );
 }
+
+/// A new cluster leader hears of a call bridged on another node
+/// (`CoreInput::Restore`): its agent's page, connecting after, is told
+/// it is on that call, the next caller goes to someone else, and when the
+/// call ends the page is told and the agent wraps it up.
+#[test]
+fn a_restored_call_keeps_its_agent_until_it_ends() {
+    let mut d = Desk::new(vec![queue("support", &["ann", "bob"])], &["ann", "bob"]);
+    d.input(CoreInput::Restore {
+        info: info("c1", "support", "1001"),
+        agent: "ann".into(),
+    });
+    d.input(CoreInput::AgentConnected {
+        agent: "ann".into(),
+        conn: 7,
+    });
+    d.take();
+    d.msg("ann", 7, ClientMsg::Hello {});
+    let out = d.take();
+    assert!(
+        Desk::page(&out, "ann").iter().any(|m| matches!(
+            m,
+            ServerMsg::State {
+                state: PageState::OnCall,
+                ..
+            }
+        )),
+        "{out:?}"
+    );
+    d.login("bob", 1);
+    d.input(CoreInput::Enqueue(info("c2", "support", "1002")));
+    let out = d.take();
+    assert!(
+        Desk::page(&out, "bob")
+            .iter()
+            .any(|m| matches!(m, ServerMsg::Offer { call, .. } if call == "c2")),
+        "the next caller rings bob: {out:?}"
+    );
+    assert!(Desk::page(&out, "ann").is_empty(), "ann talks: {out:?}");
+    d.input(CoreInput::CallEnded { call: "c1".into() });
+    let out = d.take();
+    let ann = Desk::page(&out, "ann");
+    assert!(
+        ann.iter()
+            .any(|m| matches!(m, ServerMsg::Ended { call, by } if call == "c1" && by == "caller")),
+        "{ann:?}"
+    );
+    assert!(
+        ann.iter()
+            .any(|m| matches!(m, ServerMsg::WrapUp { call, .. } if call == "c1")),
+        "{ann:?}"
+    );
+}

@@ -178,7 +178,7 @@ async fn take(store: &Store, node: &str, desk: &DeskHandle) {
     };
     for body in bodies {
         match serde_json::from_str::<DeskMail>(&body) {
-            Ok(mail) => desk.cluster(ClusterInput::Mail(mail)).await,
+            Ok(mail) => desk.cluster(ClusterInput::Mail(Box::new(mail))).await,
             Err(e) => tracing::warn!(error = %e, "desk mail not understood; dropped"),
         }
     }

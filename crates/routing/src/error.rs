@@ -46,4 +46,7 @@ pub enum AcdError {
     /// A callback was requested twice for the same call.
     #[error("call {0} is already a callback entry")]
     AlreadyCallback(CallId),
+    /// A call restored to an agent who is ringing, talking or wrapping up.
+    #[error("agent {0} is busy")]
+    AgentBusy(AgentId),
 }

@@ -689,3 +689,49 @@ fn adding_a_member_at_run_time_serves_a_waiting_call() {
     assert_eq!(view.waiting.len(), 1);
     assert_eq!(view.waiting[0].offered_to, [a("z")]);
 }
+
+/// A call already bridged elsewhere (a cluster's new ACD leader hears of
+/// it from the call's node) enters on its agent: the agent is on it, is
+/// offered nothing else, and wraps up when it ends; a busy agent refuses it.
+#[test]
+fn a_restored_call_keeps_its_agent_busy_until_it_ends() {
+    let mut b = Bench::new(vec![support(&["x", "y"])], &["x", "y"]);
+    // x's page is not back yet: restored while offline.
+    b.acd
+        .restore_on_call(c("talk"), &q("support"), 0, None, &a("x"), b.now)
+        .unwrap();
+    b.check();
+    assert_eq!(b.state("x"), AgentState::OnCall { call: c("talk") });
+    b.acd.agent_login(&a("x"), b.now).unwrap();
+    assert_eq!(
+        b.state("x"),
+        AgentState::OnCall { call: c("talk") },
+        "login keeps the call"
+    );
+    b.ready(&["y"]);
+    b.enqueue("next", "support", 0, None);
+    assert_eq!(
+        offers(&b.drain()),
+        [("next".into(), "y".into())],
+        "not x: x talks"
+    );
+    assert_eq!(
+        b.acd
+            .restore_on_call(c("other"), &q("support"), 0, None, &a("y"), b.now),
+        Err(AcdError::AgentBusy(a("y"))),
+        "y rings"
+    );
+    assert_eq!(
+        b.acd
+            .restore_on_call(c("talk"), &q("support"), 0, None, &a("y"), b.now),
+        Err(AcdError::AgentBusy(a("y")))
+    );
+    b.check();
+    b.acd.call_ended(&c("talk"), b.now);
+    assert!(
+        matches!(b.state("x"), AgentState::WrapUp { call, .. } if call == c("talk")),
+        "{:?}",
+        b.state("x")
+    );
+    b.check();
+}

@@ -60,6 +60,15 @@ pub const RECONNECT_GRACE: Duration = Duration::from_secs(10);
 pub enum CoreInput {
     /// A call for a queue (its notice channel stays with the task).
     Enqueue(CallInfo),
+    /// A call already bridged to `agent` on its node, as a new ACD leader
+    /// hears of it (`crate::cluster`): held on that agent, who is offered
+    /// nothing else until it ends.
+    Restore {
+        /// The call.
+        info: CallInfo,
+        /// The agent talking to the caller.
+        agent: String,
+    },
     /// The call is over (caller or gateway hung up).
     CallEnded {
         /// The gateway's id of the call.
@@ -365,6 +374,33 @@ impl DeskCore {
                             notice: DeskNotice::UnknownQueue,
                         });
                         self.out.push_back(DeskOutput::Forget { call });
+                    }
+                }
+            }
+            CoreInput::Restore { info, agent } => {
+                let call = CallId::new(info.call.clone());
+                let id = AgentId::new(agent.clone());
+                if self.acd.agent(&id).is_none() {
+                    self.acd
+                        .upsert_agent(AgentConfig::new(id.clone(), agent), now);
+                }
+                let queue = QueueName::new(info.queue.clone());
+                let r = self.acd.restore_on_call(
+                    call.clone(),
+                    &queue,
+                    info.priority,
+                    info.issue_type.clone(),
+                    &id,
+                    now,
+                );
+                match r {
+                    Ok(()) => {
+                        let mut held = DeskCall::new(info, None);
+                        held.agent = Some(id);
+                        self.calls.insert(call, held);
+                    }
+                    Err(e) => {
+                        tracing::warn!(call = %info.call, agent = %id.as_str(), error = %e, "bridged call not restored")
                     }
                 }
             }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::{Acd, Agent, Call, Handling, OfferClock};
 use crate::action::{AcdAction, AgentState, OfferOutcome};
 use crate::error::AcdError;
-use crate::ids::{AgentId, CallId};
+use crate::ids::{AgentId, CallId, QueueName};
 use crate::strategy::Pick;
 
 impl Acd {
@@ -44,6 +44,52 @@ impl Acd {
         });
         // Ring-all: the first accept wins, the others stop ringing.
         self.withdraw_all(call, now);
+        self.end(now);
+        Ok(())
+    }
+
+    /// `call` is already connected to `agent` (bridged on another node of
+    /// a cluster whose ACD leader changed): it enters the ACD on that
+    /// agent, as if offered and accepted now, so the agent is offered
+    /// nothing else until the call ends and their wrap-up is done. The
+    /// agent may be offline (their page is announced later). Refused,
+    /// changing nothing, if the agent rings, talks or wraps up, or the
+    /// queue or the call is wrong.
+    #[allow(clippy::too_many_arguments)]
+    pub fn restore_on_call(
+        &mut self,
+        call: CallId,
+        queue: &QueueName,
+        priority: i64,
+        issue_type: Option<String>,
+        agent: &AgentId,
+        now: Instant,
+    ) -> Result<(), AcdError> {
+        let now = self.begin(now);
+        let state = &self.agent_ref(agent)?.state;
+        if matches!(
+            state,
+            AgentState::Ringing { .. } | AgentState::OnCall { .. } | AgentState::WrapUp { .. }
+        ) {
+            return Err(AcdError::AgentBusy(agent.clone()));
+        }
+        self.insert_call(call.clone(), queue, priority, issue_type, None, now)?;
+        let wrap_up = self
+            .queues
+            .get(queue)
+            .map_or(Duration::ZERO, |q| q.config.wrap_up);
+        let c = self.calls.get_mut(&call).expect("just inserted");
+        c.agent = Some(agent.clone());
+        c.tried.insert(agent.clone());
+        let a = self.agents.get_mut(agent).expect("checked above");
+        a.offer = None;
+        a.pending_away = None;
+        a.handling = Some(Handling {
+            queue: queue.clone(),
+            connected_at: now,
+            wrap_up,
+        });
+        self.set_state(agent, AgentState::OnCall { call }, now);
         self.end(now);
         Ok(())
     }
