@@ -60,6 +60,16 @@ const CALLS_LISTED: i64 = 50;
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
+/// A socket's id: unique across the nodes of a cluster, whose leader's
+/// desk tells an agent's sockets apart by it (a page that moves from one
+/// node to another must not share an id with its old socket there): the
+/// node's random high half, and a counter.
+fn next_conn() -> u64 {
+    static BASE: std::sync::LazyLock<u64> =
+        std::sync::LazyLock::new(|| uuid::Uuid::new_v4().as_u64_pair().0 << 32);
+    *BASE | (NEXT_CONN.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff)
+}
+
 /// The `/agent/ws` route, mergeable into a router of any state.
 pub fn routes<S: Clone + Send + Sync + 'static>(ws: AgentWs) -> Router<S> {
     Router::new()
@@ -131,7 +141,7 @@ async fn upgrade(
     };
     let offset = utc_offset(uri.query().unwrap_or(""));
     up.on_upgrade(move |socket| async move {
-        let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+        let conn = next_conn();
         let (out_tx, out_rx) = mpsc::channel(64);
         let out_tx_overview = out_tx.clone();
         let (in_tx, mut in_rx) = mpsc::channel::<ClientMsg>(64);
