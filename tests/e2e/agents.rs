@@ -572,7 +572,19 @@ fn an_agent_on_one_node_answers_a_caller_on_another() {
     // The page is B's; its state is A's to say (A decides).
     let (_chromium, mut drv) = browser_for(&b);
     agent_online(&a, &mut drv, "a1", true);
+    // B's admin API shows the leader's view (within a second), not its own.
+    wait_agent_state(&b, "a1", "available", Duration::from_secs(3));
     let sip_call_id = talk(&a, &mut drv, true);
+    wait_agent_state(&b, "a1", "available", Duration::from_secs(3));
+    let history = db::psql(
+        &a.data_dir(),
+        "SELECT count(*) FROM agent_state_changes WHERE agent = 'a1' AND state = 'on_call'",
+    );
+    assert_eq!(
+        history,
+        vec![vec!["1".to_owned()]],
+        "one node (the leader) keeps the history, once"
+    );
 
     // One row, A's, for the call; B made none.
     let sip = sip_call_id.replace('\'', "''");

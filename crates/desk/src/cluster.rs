@@ -11,15 +11,16 @@
 //! (PostgreSQL: a table and NOTIFY). Which node leads comes from the
 //! election as a [`ClusterRole`].
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use hotline_routing::{Overflow, QueueName};
+use hotline_routing::{AgentId, AgentState, AgentView, CallId, Overflow, QueueName};
 use hotline_webphone::protocol::ServerMsg;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::clock::millis;
 use crate::core::CoreInput;
-use crate::protocol::{CallInfo, DeskNotice};
+use crate::protocol::{CallInfo, DeskNotice, DeskOverview, QueueDepth};
 
 /// What the election says about this node.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,25 +39,38 @@ pub enum ClusterRole {
     },
 }
 
+/// What happened in the cluster, for [`crate::NodeDesk::handle_cluster`].
+#[derive(Debug)]
+pub enum ClusterEvent {
+    /// What the ACD election says about this node now.
+    Role(ClusterRole),
+    /// Mail from another node's desk (boxed: it is by far the largest).
+    Mail(Box<DeskMail>),
+    /// The nodes whose lease was current at `as_of`: the calls and pages
+    /// of any other node not heard from since are gone with it.
+    LiveNodes {
+        /// The nodes with a current lease.
+        live: Vec<String>,
+        /// When the election round asked.
+        as_of: Instant,
+    },
+}
+
 /// What the binary tells the desk about the cluster
 /// ([`crate::DeskHandle::cluster`]).
 #[derive(Debug)]
 pub enum ClusterInput {
     /// This node's name and where its mail to other nodes' desks goes
-    /// (sent once, before the first [`ClusterInput::Role`]).
+    /// (sent once, before the first event).
     SetCluster {
         /// This node's name (`--node-name`).
         node: String,
         /// Where mail to other nodes goes.
         outbox: Outbox,
     },
-    /// What the ACD election says about this node now.
-    Role(ClusterRole),
-    /// Mail from another node's desk (boxed: it is by far the largest).
-    Mail(Box<DeskMail>),
-    /// The nodes whose lease is current (sent by the leader's election
-    /// round): the calls and pages of any other node are gone with it.
-    LiveNodes(Vec<String>),
+    /// What the election says, or mail from another node, for the node's
+    /// desk ([`crate::NodeDesk::handle_cluster`]).
+    Event(ClusterEvent),
 }
 
 /// Where a desk's mail to other nodes goes: `(to node, mail)`.
@@ -74,6 +88,10 @@ pub enum DeskMail {
         epoch: i64,
         /// What happened on `from`.
         input: CoreInput,
+        /// When it happened, Unix milliseconds by `from`'s clock: a call
+        /// queues where its arrival puts it, however late the mail came.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at_ms: Option<u64>,
     },
     /// Follower → leader after a change of leader: every queued call and
     /// every agent page the follower holds, so the new leader decides from
@@ -83,13 +101,31 @@ pub enum DeskMail {
         from: String,
         /// The leadership it is meant for.
         epoch: i64,
-        /// The calls waiting in queues on `from`, oldest first.
-        calls: Vec<CallInfo>,
+        /// The calls waiting in queues on `from`, oldest first, with how
+        /// long each has waited.
+        calls: Vec<AnnouncedCall>,
         /// The agents' pages connected to `from`.
         pages: Vec<AnnouncedPage>,
         /// The calls on `from` bridged to an agent: (call, agent).
         #[serde(default)]
         talking: Vec<(CallInfo, String)>,
+    },
+    /// Leader → every other live node, every second and soon after agent
+    /// states change: what the admin API, `/metrics` and the agents'
+    /// overviews show on that node.
+    View {
+        /// The leadership whose view it is; an older one's is dropped.
+        epoch: i64,
+        /// Every agent's live state.
+        agents: Vec<WireAgentView>,
+        /// Every queue's load.
+        depths: Vec<WireQueueDepth>,
+        /// The overview of each agent whose page is on the receiving node.
+        overviews: Vec<(String, DeskOverview)>,
+        /// Each queue's recent handle times in milliseconds, oldest first:
+        /// the next leader's wait estimates start from them.
+        #[serde(default)]
+        handle_times: Vec<(String, Vec<u64>)>,
     },
     /// Leader → the node that holds an agent's page or a call.
     Output {
@@ -98,6 +134,147 @@ pub enum DeskMail {
         /// What to carry out.
         out: RemoteOutput,
     },
+}
+
+/// A call waiting on a node, as it announces it to a new leader. On the
+/// wire, the call's own fields and `queued_at_ms` (absent from an older
+/// node's mail: the call rejoins at the back).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AnnouncedCall {
+    /// The call.
+    #[serde(flatten)]
+    pub info: CallInfo,
+    /// When it queued, Unix milliseconds by its node's clock: the leader
+    /// places it among the others by that (nodes' clocks are kept in step
+    /// by NTP; a skew of a few milliseconds can swap two callers who came
+    /// within it).
+    #[serde(default)]
+    pub queued_at_ms: Option<u64>,
+}
+
+/// An agent's live state as the leader sends it; times are relative to
+/// when the view was made (clocks of different nodes' processes do not
+/// share an origin).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireAgentView {
+    /// The agent's id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Skills.
+    pub skills: Vec<String>,
+    /// `offline`, `available`, `ringing`, `on_call`, `wrap_up` or `away`.
+    pub state: String,
+    /// Why they are away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The call they ring for, talk on or wrap up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
+    /// Milliseconds in the state when the view was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_ms: Option<u64>,
+    /// Milliseconds of wrap-up left when the view was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrap_up_left_ms: Option<u64>,
+    /// Removed by an admin while on a call.
+    #[serde(default)]
+    pub removed: bool,
+}
+
+impl WireAgentView {
+    /// The wire form of `v`, made at `now`.
+    pub fn from_view(v: &AgentView, now: Instant) -> WireAgentView {
+        let (reason, wrap_up_left_ms) = match &v.state {
+            AgentState::Away { reason } => (Some(reason.clone()), None),
+            AgentState::WrapUp { until, .. } => {
+                (None, Some(millis(until.saturating_duration_since(now))))
+            }
+            _ => (None, None),
+        };
+        WireAgentView {
+            id: v.id.as_str().to_owned(),
+            name: v.name.clone(),
+            skills: v.skills.clone(),
+            state: v.state.name().to_owned(),
+            reason,
+            call: v.call.as_ref().map(|c| c.as_str().to_owned()),
+            for_ms: v.since.map(|s| millis(now.saturating_duration_since(s))),
+            wrap_up_left_ms,
+            removed: v.removed,
+        }
+    }
+
+    /// The view on this node, received at `at`; `None` for a state this
+    /// version does not know.
+    pub fn into_view(self, at: Instant) -> Option<AgentView> {
+        let call = self.call.clone().map(CallId::new);
+        let state = match (self.state.as_str(), call.clone()) {
+            ("offline", _) => AgentState::Offline,
+            ("available", _) => AgentState::Available,
+            ("ringing", Some(call)) => AgentState::Ringing { call },
+            ("on_call", Some(call)) => AgentState::OnCall { call },
+            ("wrap_up", Some(call)) => AgentState::WrapUp {
+                call,
+                until: at + Duration::from_millis(self.wrap_up_left_ms.unwrap_or(0)),
+            },
+            ("away", _) => AgentState::Away {
+                reason: self.reason.unwrap_or_default(),
+            },
+            _ => return None,
+        };
+        Some(AgentView {
+            id: AgentId::new(self.id),
+            name: self.name,
+            skills: self.skills,
+            state,
+            since: self
+                .for_ms
+                .and_then(|d| at.checked_sub(Duration::from_millis(d))),
+            call,
+            removed: self.removed,
+        })
+    }
+}
+
+/// A queue's load as the leader sends it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireQueueDepth {
+    /// The queue.
+    pub queue: String,
+    /// Calls waiting.
+    pub waiting: usize,
+    /// The longest wait when the view was made, in milliseconds.
+    pub longest_wait_ms: u64,
+    /// Members available.
+    pub agents_available: usize,
+}
+
+impl WireQueueDepth {
+    /// The wire form of `d`.
+    pub fn from_depth(d: &QueueDepth) -> WireQueueDepth {
+        WireQueueDepth {
+            queue: d.queue.clone(),
+            waiting: d.waiting,
+            longest_wait_ms: millis(d.longest_wait),
+            agents_available: d.agents_available,
+        }
+    }
+
+    /// The depth `since` after the view was made (the longest wait grew).
+    pub fn into_depth(self, since: Duration) -> QueueDepth {
+        let longest = Duration::from_millis(self.longest_wait_ms);
+        QueueDepth {
+            queue: self.queue,
+            waiting: self.waiting,
+            longest_wait: if self.waiting > 0 {
+                longest + since
+            } else {
+                longest
+            },
+            agents_available: self.agents_available,
+        }
+    }
 }
 
 /// An agent page a follower holds, as it announces it to a new leader.
@@ -395,6 +572,47 @@ mod tests {
     }
 
     #[test]
+    fn announced_calls_carry_their_arrival_and_an_older_nodes_mail_still_reads() {
+        let info = CallInfo {
+            call: "c1".into(),
+            queue: "support".into(),
+            priority: 1,
+            issue_type: Some("refund".into()),
+            caller: "+8613900000001".into(),
+            dialable: true,
+            reply_via: "127.0.0.1:5070".parse().unwrap(),
+            path: vec!["menu".into()],
+            data: serde_json::json!({"plan": "gold"}),
+        };
+        let mail = DeskMail::Announce {
+            from: "node-a".into(),
+            epoch: 3,
+            calls: vec![AnnouncedCall {
+                info,
+                queued_at_ms: Some(1_765_000_000_123),
+            }],
+            pages: Vec::new(),
+            talking: Vec::new(),
+        };
+        let json = serde_json::to_string(&mail).unwrap();
+        let DeskMail::Announce { calls, .. } = serde_json::from_str(&json).unwrap() else {
+            panic!("{json}");
+        };
+        assert_eq!(calls[0].queued_at_ms, Some(1_765_000_000_123));
+        assert_eq!(calls[0].info.reply_via.port(), 5070);
+        assert_eq!(calls[0].info.data["plan"], "gold");
+        // A node of the previous version announces bare calls: they rejoin
+        // at the back.
+        let old = json.replace(",\"queued_at_ms\":1765000000123", "");
+        assert_ne!(old, json);
+        let DeskMail::Announce { calls, .. } = serde_json::from_str(&old).unwrap() else {
+            panic!("{old}");
+        };
+        assert_eq!(calls[0].queued_at_ms, None);
+        assert_eq!(calls[0].info.call, "c1");
+    }
+
+    #[test]
     fn an_unknown_outcome_reads_as_withdrawn() {
         let wire: WireNotice =
             serde_json::from_str(r#"{"notice":"offer_ended","agent":"a","outcome":"eaten"}"#)
@@ -412,6 +630,7 @@ mod tests {
     fn inputs_travel_and_channels_do_not() {
         let mail = DeskMail::Input {
             from: "node-b".into(),
+            at_ms: None,
             epoch: 7,
             input: CoreInput::AgentMessage {
                 agent: "a1".into(),

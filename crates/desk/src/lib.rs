@@ -21,14 +21,17 @@
 
 #![warn(missing_docs)]
 
+mod clock;
 pub mod cluster;
 mod core;
+pub mod node;
 pub mod policy;
 pub mod protocol;
 mod task;
 
-pub use cluster::{ClusterInput, ClusterRole, DeskMail, Outbox};
+pub use cluster::{ClusterEvent, ClusterInput, ClusterRole, DeskMail, Outbox};
 pub use core::{CoreInput, DeskCore, DeskOutput, RECONNECT_GRACE};
+pub use node::{NodeDesk, NodeOutput};
 pub use policy::DialPolicy;
 pub use protocol::{
     AgentSocketEvent, BookedCallback, CallInfo, CallbackProgress, DeskInput, DeskNotice,

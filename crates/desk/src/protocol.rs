@@ -350,6 +350,10 @@ pub struct BookedCallback {
     pub via: Option<SocketAddr>,
     /// What the agent's offer shows: the slot chosen.
     pub slot: String,
+    /// When the caller joined the queue, for an entry that keeps a caller's
+    /// place (a queue overflow); it goes back where that puts it (after a
+    /// restart or a change of cluster leader). `None`: at the back.
+    pub queued_since: Option<std::time::SystemTime>,
 }
 
 /// A step of a callback the desk holds, keyed by its entry (the booking
@@ -370,7 +374,7 @@ pub struct CallbackProgress {
 
 /// The live part of an agent's overview (the `/agent/ws` route adds their
 /// calls today from the records).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DeskOverview {
     /// The queues the agent is a member of, by name.
     pub queues: Vec<QueueSummary>,

@@ -581,6 +581,7 @@ fn a_booked_callback_is_retried_then_abandoned() {
         attempts: 0,
         via: None,
         slot: "tomorrow 10:00".into(),
+        queued_since: None,
     };
     d.input(CoreInput::Booked {
         due: vec![booked.clone()],
@@ -659,6 +660,7 @@ fn a_dial_that_cannot_be_placed_counts_as_a_failed_attempt() {
             attempts: 0,
             via: None,
             slot: "asap".into(),
+            queued_since: None,
         }],
         cancelled: vec![],
     });
@@ -684,6 +686,7 @@ fn an_admin_cancels_a_waiting_callback() {
             attempts: 0,
             via: None,
             slot: "asap".into(),
+            queued_since: None,
         }],
         cancelled: vec![],
     });
@@ -770,6 +773,7 @@ fn booked(entry: &str, number: &str) -> BookedCallback {
         attempts: 0,
         via: None,
         slot: "asap".into(),
+        queued_since: None,
     }
 }
 
@@ -1031,5 +1035,45 @@ fn a_restored_call_keeps_its_agent_until_it_ends() {
         ann.iter()
             .any(|m| matches!(m, ServerMsg::WrapUp { call, .. } if call == "c1")),
         "{ann:?}"
+    );
+}
+
+#[test]
+fn an_overflow_callback_read_again_goes_back_to_the_callers_place() {
+    // After a restart or a change of cluster leader, the book hands the
+    // desk an open overflow entry with when its caller queued: it
+    // goes ahead of a caller who came later, not to the back.
+    let mut d = Desk::new(vec![queue("support", &["ann"])], &["ann"]);
+    d.advance(Duration::from_secs(100));
+    d.input(CoreInput::Enqueue(info(
+        "later",
+        "support",
+        "+8613900000002",
+    )));
+    let mut kept = booked("b1", "+8613800000001");
+    kept.queued_since = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(30));
+    let mut fresh = booked("b2", "+8613800000003");
+    fresh.queued_since = None;
+    d.input(CoreInput::Booked {
+        due: vec![fresh, kept],
+        cancelled: vec![],
+    });
+    let order: Vec<String> = d
+        .core
+        .acd()
+        .queues()
+        .flat_map(|q| q.waiting)
+        .map(|c| (c.position, c.call.as_str().to_owned()))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_values()
+        .collect();
+    assert_eq!(order, ["b1", "later", "b2"]);
+    d.login("ann", 1);
+    let out = d.take();
+    assert!(
+        Desk::page(&out, "ann")
+            .iter()
+            .any(|m| matches!(m, ServerMsg::Offer { call, .. } if call == "b1")),
+        "{out:?}"
     );
 }

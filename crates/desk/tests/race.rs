@@ -271,6 +271,7 @@ fn run(seed: u64) {
                         attempts: rng.u32(0..2),
                         via: None,
                         slot: "asap".into(),
+                        queued_since: None,
                     }],
                     cancelled,
                 }

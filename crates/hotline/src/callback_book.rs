@@ -46,10 +46,13 @@ async fn read(store: &Store) -> Result<DeskInput, hotline_store::StoreError> {
     let due = rows
         .into_iter()
         .map(|r| {
-            let via = sources
-                .iter()
-                .find(|(id, _)| *id == r.call_id)
-                .and_then(|(_, s)| s.as_deref()?.parse().ok());
+            let call = sources.iter().find(|s| s.id == r.call_id);
+            let via = call.and_then(|s| s.source.as_deref()?.parse().ok());
+            // A queue overflow's entry keeps the caller's place.
+            let queued_since = call
+                .filter(|_| r.source == "queue_overflow")
+                .and_then(|s| s.queued_at)
+                .map(std::time::SystemTime::from);
             BookedCallback {
                 entry: r.call_id.to_string(),
                 number: r.number,
@@ -57,6 +60,7 @@ async fn read(store: &Store) -> Result<DeskInput, hotline_store::StoreError> {
                 attempts: u32::try_from(r.attempts).unwrap_or(0),
                 via,
                 slot: r.slot,
+                queued_since,
             }
         })
         .collect();

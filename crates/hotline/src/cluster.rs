@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use hotline_desk::{ClusterInput, ClusterRole, DeskHandle, DeskMail};
+use hotline_desk::{ClusterEvent, ClusterInput, ClusterRole, DeskHandle, DeskMail};
 use hotline_store::Store;
 use hotline_store::leader::Elector;
 use tokio::sync::mpsc;
@@ -83,17 +83,21 @@ async fn elect(store: Store, node: String, desk: DeskHandle) {
                 _ => None,
             },
         };
-        // The leader lets go of the calls and pages of nodes that died.
+        if next.is_some() && next != role {
+            if let Some(r) = &next {
+                desk.cluster(ClusterInput::Event(ClusterEvent::Role(r.clone())))
+                    .await;
+            }
+            role = next;
+        }
+        // The leader lets go of the calls and pages of nodes that died; a
+        // new leader starts deciding once every live node has announced.
+        let as_of = std::time::Instant::now();
         if now.is_some()
             && let Ok(live) = store.live_nodes().await
         {
-            desk.cluster(ClusterInput::LiveNodes(live)).await;
-        }
-        if next.is_some() && next != role {
-            if let Some(r) = &next {
-                desk.cluster(ClusterInput::Role(r.clone())).await;
-            }
-            role = next;
+            let live = ClusterEvent::LiveNodes { live, as_of };
+            desk.cluster(ClusterInput::Event(live)).await;
         }
     }
 }
@@ -178,7 +182,10 @@ async fn take(store: &Store, node: &str, desk: &DeskHandle) {
     };
     for body in bodies {
         match serde_json::from_str::<DeskMail>(&body) {
-            Ok(mail) => desk.cluster(ClusterInput::Mail(Box::new(mail))).await,
+            Ok(mail) => {
+                let mail = ClusterEvent::Mail(Box::new(mail));
+                desk.cluster(ClusterInput::Event(mail)).await
+            }
             Err(e) => tracing::warn!(error = %e, "desk mail not understood; dropped"),
         }
     }

@@ -88,6 +88,7 @@ async fn reload(store: &Store, desk: &DeskHandle) {
 /// in the database.
 pub fn live_states(store: Store, desk: &DeskHandle) -> watch::Receiver<Vec<AgentStateView>> {
     let mut rx = desk.watch_states();
+    let decides = desk.clone();
     let (tx, out) = watch::channel(Vec::new());
     let epoch = (Instant::now(), Utc::now());
     let wall = move |at: Instant| -> DateTime<Utc> {
@@ -108,7 +109,10 @@ pub fn live_states(store: Store, desk: &DeskHandle) -> watch::Receiver<Vec<Agent
                 };
                 let name = v.state.name();
                 let since = v.since.map(wall);
-                if last.insert(v.id.as_str().to_owned(), name) != Some(name) {
+                // Only the node that decides keeps the history: the others
+                // show the leader's view.
+                let changed = last.insert(v.id.as_str().to_owned(), name) != Some(name);
+                if changed && decides.decides() {
                     let at = since.unwrap_or_else(Utc::now);
                     if let Err(e) = store
                         .record_agent_state(v.id.as_str(), name, reason.as_deref(), at)

@@ -735,3 +735,47 @@ fn a_restored_call_keeps_its_agent_busy_until_it_ends() {
     );
     b.check();
 }
+
+#[test]
+fn a_rejoining_call_takes_the_place_its_wait_gives_it_and_keeps_its_deadline() {
+    let mut b = Bench::new(vec![support(&["x"])], &["x"]);
+    b.advance(secs(100));
+    b.enqueue("new", "support", 0, None);
+    // Heard of late (a new cluster leader): waited 60 s on its node.
+    b.acd
+        .rejoin(c("old"), &q("support"), 0, None, secs(60), b.now)
+        .unwrap();
+    b.check();
+    let positions = |b: &Bench| {
+        let mut p: Vec<(String, usize)> = ["old", "new"]
+            .iter()
+            .map(|id| {
+                (
+                    id.to_string(),
+                    b.acd.call(&c(id)).unwrap().position.unwrap(),
+                )
+            })
+            .collect();
+        p.sort_by_key(|(_, n)| *n);
+        p
+    };
+    assert_eq!(positions(&b), [("old".into(), 1), ("new".into(), 2)]);
+    // A higher priority still goes first, however long the other waited.
+    b.acd
+        .rejoin(c("vip"), &q("support"), 5, None, secs(1), b.now)
+        .unwrap();
+    assert_eq!(b.acd.call(&c("vip")).unwrap().position, Some(1));
+    // Max wait (120 s) counts from when it first queued: 60 s left.
+    b.drain();
+    b.advance(secs(59));
+    assert!(b.acd.call(&c("old")).is_some());
+    b.advance(secs(1));
+    assert!(b.drain().contains(&AcdAction::Overflow {
+        call: c("old"),
+        target: Overflow::Voicemail
+    }));
+    assert!(b.acd.call(&c("new")).is_some(), "the newer call waits on");
+    b.ready(&["x"]);
+    assert_eq!(b.state("x"), AgentState::Ringing { call: c("vip") });
+    b.check();
+}

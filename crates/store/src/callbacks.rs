@@ -158,6 +158,18 @@ pub(crate) async fn insert_booked(
     Ok(())
 }
 
+/// Where a call came in and when it joined its queue ([`Store::call_sources`]).
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct CallSource {
+    /// The call's id.
+    pub id: Uuid,
+    /// The trunk it came in on (`host:port`).
+    pub source: Option<String>,
+    /// When it joined its queue (`calls.queued_at`: the last `enqueued`
+    /// event, so after an overflow to another queue, that one's).
+    pub queued_at: Option<DateTime<Utc>>,
+}
+
 /// A desk step, as written to a row.
 struct Step<'a> {
     state: &'a str,
@@ -228,13 +240,11 @@ impl Store {
         self.move_callback("id", id, step).await
     }
 
-    /// The trunks (`calls.source`, `host:port`) the calls in `ids` came in on.
-    pub async fn call_sources(
-        &self,
-        ids: &[Uuid],
-    ) -> Result<Vec<(Uuid, Option<String>)>, StoreError> {
+    /// The trunks (`calls.source`, `host:port`) the calls in `ids` came in
+    /// on, and when each joined its queue (`calls.queued_at`).
+    pub async fn call_sources(&self, ids: &[Uuid]) -> Result<Vec<CallSource>, StoreError> {
         Ok(
-            sqlx::query_as("SELECT id, source FROM calls WHERE id = ANY($1)")
+            sqlx::query_as("SELECT id, source, queued_at FROM calls WHERE id = ANY($1)")
                 .bind(ids)
                 .fetch_all(self.pool())
                 .await?,

@@ -50,7 +50,7 @@ mod writer;
 pub use admin_sessions::AdminSession;
 pub use agent_calls::AgentCall;
 pub use agents::{Agent, AgentUpdate, NewAgent, NewQueue, Queue, QueueUpdate, Role};
-pub use callbacks::CallbackRow;
+pub use callbacks::{CallSource, CallbackRow};
 pub use db::{MIGRATOR, SeedCounts, Store};
 pub use embedded::{EmbeddedOptions, EmbeddedPostgres, PgBinaries, create_database};
 pub use error::StoreError;

@@ -50,6 +50,28 @@ fn call(call_id: Uuid, t0: DateTime<Utc>, number: &str, due: DateTime<Utc>) -> V
         .collect()
 }
 
+/// A writer for calls from `t0` on. Patient: on a loaded CI machine a
+/// first batch can take over the default 2 s and go to the spool; and its
+/// run began before the calls it writes (else its start-up recovery,
+/// racing the first batch, would close them as cut off by a crash).
+fn patient_writer(
+    store: &hotline_store::Store,
+    dir: &std::path::Path,
+    t0: DateTime<Utc>,
+) -> Writer {
+    Writer::new(
+        store.clone(),
+        &dir.join("spool"),
+        WriterConfig {
+            batch_timeout: Duration::from_secs(60),
+            final_drain: Duration::from_secs(60),
+            started_at: t0 - TimeDelta::hours(1),
+            ..WriterConfig::new("gw")
+        },
+    )
+    .unwrap()
+}
+
 async fn write_all(writer: Writer, events: Vec<CallEvent>) {
     let (tx, rx) = mpsc::channel(64);
     let task = tokio::spawn(writer.run(rx));
@@ -72,21 +94,7 @@ async fn a_booking_is_one_durable_row_and_moves_through_its_states() {
     let mut events = call(booked, t0, "+8613800000000", due);
     // A caller ID that is a SIP user name: no callback row, ever.
     events.extend(call(named, t0, "caller", due));
-    let w = Writer::new(
-        db.store.clone(),
-        &dir.join("spool"),
-        // Patient: on a loaded CI machine a first batch can take over the
-        // default 2 s and go to the spool; and this writer's run began
-        // before the calls it writes (else its start-up recovery, racing the
-        // first batch, would close them as cut off by a crash).
-        WriterConfig {
-            batch_timeout: Duration::from_secs(60),
-            final_drain: Duration::from_secs(60),
-            started_at: t0 - TimeDelta::hours(1),
-            ..WriterConfig::new("gw")
-        },
-    )
-    .unwrap();
+    let w = patient_writer(&db.store, &dir, t0);
     write_all(w, events.clone()).await;
     // A replay of the same events (from a spool, say) books nothing new.
     db.store
@@ -187,4 +195,55 @@ async fn a_booking_is_one_durable_row_and_moves_through_its_states() {
         "cancelled"
     );
     assert!(db.store.due_callbacks(due).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_overflow_entry_is_read_back_with_when_its_caller_queued() {
+    // What the callback book hands a new ACD leader (or a restarted node)
+    // so the entry goes back to the caller's place.
+    let cluster = TestCluster::shared();
+    let db = cluster.fresh_db().await;
+    db.store.migrate().await.unwrap();
+    let dir = cluster.scratch("callbacks-overflow");
+    let t0 = DateTime::from_timestamp_millis(Utc::now().timestamp_millis() - 60_000).unwrap();
+    let id = Uuid::new_v4();
+    let evs = [
+        (
+            "call_started",
+            json!({"caller": "+8613800000009", "caller_name": null, "callee": "800",
+                   "transport": "udp", "source": "127.0.0.1:5060"}),
+        ),
+        ("answered", json!({"rtp": "127.0.0.1:20000"})),
+        ("enqueued", json!({"queue": "support", "priority": 0})),
+        (
+            "callback_requested",
+            json!({"number": "+8613800000009", "slot": "asap", "queue": "support",
+                   "source": "queue_overflow"}),
+        ),
+        ("call_ended", json!({})),
+    ];
+    let events: Vec<CallEvent> = evs
+        .into_iter()
+        .enumerate()
+        .map(|(i, (kind, data))| CallEvent {
+            call_id: id,
+            sip_call_id: format!("{id}@sipp"),
+            seq: i as u32,
+            at: t0 + TimeDelta::seconds(10 * i as i64),
+            node: None,
+            data: EventData::from_parts(kind, data),
+        })
+        .collect();
+    let w = patient_writer(&db.store, &dir, t0);
+    write_all(w, events).await;
+    let due = db.store.due_callbacks(Utc::now()).await.unwrap();
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert_eq!(
+        (due[0].source.as_str(), due[0].state.as_str()),
+        ("queue_overflow", "queued")
+    );
+    let sources = db.store.call_sources(&[id]).await.unwrap();
+    assert_eq!(sources.len(), 1);
+    assert_eq!(sources[0].source.as_deref(), Some("127.0.0.1:5060"));
+    assert_eq!(sources[0].queued_at, Some(t0 + TimeDelta::seconds(20)));
 }

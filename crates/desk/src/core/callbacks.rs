@@ -119,10 +119,16 @@ impl DeskCore {
                     continue;
                 }
             };
-            if let Err(e) = self.acd.enqueue_callback(
+            // An overflow's entry goes back to the caller's place.
+            let waited = b.queued_since.map_or(Duration::ZERO, |t| {
+                let now_wall = crate::clock::wall_at(self.epoch, now);
+                now_wall.duration_since(t).unwrap_or_default()
+            });
+            if let Err(e) = self.acd.rejoin_callback(
                 call.clone(),
                 &QueueName::new(queue.clone()),
                 b.attempts,
+                waited,
                 now,
             ) {
                 tracing::warn!(call = %call.as_str(), %queue, error = %e, "cannot queue a due callback");

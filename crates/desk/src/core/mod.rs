@@ -32,7 +32,7 @@ mod callbacks;
 mod invariants;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use hotline_routing::{
     Acd, AcdAction, AgentConfig, AgentId, AgentState, AgentView, CallId, Overflow, QueueConfig,
@@ -68,6 +68,15 @@ pub enum CoreInput {
         info: CallInfo,
         /// The agent talking to the caller.
         agent: String,
+    },
+    /// A call that waited `waited_ms` on its node before a new ACD leader
+    /// heard of it (`crate::cluster`): it takes the place that wait gives
+    /// it, and keeps its max wait from when it first queued.
+    Rejoin {
+        /// The call.
+        info: CallInfo,
+        /// How long it has waited, in milliseconds.
+        waited_ms: u64,
     },
     /// The call is over (caller or gateway hung up).
     CallEnded {
@@ -332,6 +341,13 @@ impl DeskCore {
         &self.acd
     }
 
+    /// Starts `queue`'s wait estimates from handle times measured by
+    /// another desk (a new cluster leader takes the last one's).
+    pub fn seed_handle_times(&mut self, queue: &str, times: &[Duration]) {
+        self.acd
+            .seed_handle_times(&QueueName::new(queue.to_owned()), times);
+    }
+
     /// Whether the desk still holds `call` (queued, ringing, talking, or in
     /// its agent's wrap-up).
     pub fn holds(&self, call: &str) -> bool {
@@ -351,30 +367,40 @@ impl DeskCore {
         }
     }
 
+    /// A call joins its queue, having waited `waited` elsewhere already.
+    fn enqueue(&mut self, info: CallInfo, waited: Duration, now: Instant) {
+        let call = CallId::new(info.call.clone());
+        let queue = QueueName::new(info.queue.clone());
+        let r = self.acd.rejoin(
+            call.clone(),
+            &queue,
+            info.priority,
+            info.issue_type.clone(),
+            waited,
+            now,
+        );
+        match r {
+            Ok(()) => {
+                self.calls.insert(call, DeskCall::new(info, None));
+            }
+            Err(e) => {
+                tracing::warn!(call = %info.call, queue = %info.queue, error = %e, "cannot queue the call");
+                self.out.push_back(DeskOutput::Notify {
+                    call: call.clone(),
+                    notice: DeskNotice::UnknownQueue,
+                });
+                self.out.push_back(DeskOutput::Forget { call });
+            }
+        }
+    }
+
     pub(super) fn on_input(&mut self, input: CoreInput, now: Instant) {
         match input {
-            CoreInput::Enqueue(info) => {
-                let call = CallId::new(info.call.clone());
-                let queue = QueueName::new(info.queue.clone());
-                let r = self.acd.enqueue(
-                    call.clone(),
-                    &queue,
-                    info.priority,
-                    info.issue_type.clone(),
-                    now,
-                );
-                match r {
-                    Ok(()) => {
-                        self.calls.insert(call, DeskCall::new(info, None));
-                    }
-                    Err(e) => {
-                        tracing::warn!(call = %info.call, queue = %info.queue, error = %e, "cannot queue the call");
-                        self.out.push_back(DeskOutput::Notify {
-                            call: call.clone(),
-                            notice: DeskNotice::UnknownQueue,
-                        });
-                        self.out.push_back(DeskOutput::Forget { call });
-                    }
+            CoreInput::Enqueue(info) => self.enqueue(info, Duration::ZERO, now),
+            CoreInput::Rejoin { info, waited_ms } => {
+                // Announced twice (a leader that decided on): already in place.
+                if !self.holds(&info.call) {
+                    self.enqueue(info, Duration::from_millis(waited_ms), now)
                 }
             }
             CoreInput::Restore { info, agent } => {
@@ -568,12 +594,6 @@ impl DeskCore {
     }
 
     pub(super) fn unix_ms(&self, at: Instant) -> u64 {
-        let wall = match at.checked_duration_since(self.epoch.0) {
-            Some(d) => self.epoch.1 + d,
-            None => self.epoch.1 - self.epoch.0.duration_since(at),
-        };
-        wall.duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0)
+        crate::clock::unix_ms(crate::clock::wall_at(self.epoch, at))
     }
 }

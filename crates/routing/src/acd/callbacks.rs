@@ -22,13 +22,29 @@ impl Acd {
         attempts: u32,
         now: Instant,
     ) -> Result<(), AcdError> {
+        self.rejoin_callback(call, queue, attempts, Duration::ZERO, now)
+    }
+
+    /// A callback entry that keeps a caller's place: like
+    /// [`Acd::enqueue_callback`], but placed as if it had queued `waited`
+    /// ago (when the caller queued, before a restart or a change of
+    /// cluster leader).
+    pub fn rejoin_callback(
+        &mut self,
+        call: CallId,
+        queue: &QueueName,
+        attempts: u32,
+        waited: Duration,
+        now: Instant,
+    ) -> Result<(), AcdError> {
         let now = self.begin(now);
         let callback = Callback {
             attempts,
             retry_after: None,
             queue: queue.clone(),
         };
-        self.insert_call(call, queue, 0, None, Some(callback), now)?;
+        let since = now.checked_sub(waited).unwrap_or(now);
+        self.insert_call(call, queue, 0, None, Some(callback), since)?;
         self.end(now);
         Ok(())
     }

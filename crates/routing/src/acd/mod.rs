@@ -181,8 +181,26 @@ impl Acd {
         issue_type: Option<String>,
         now: Instant,
     ) -> Result<(), AcdError> {
+        self.rejoin(call, queue, priority, issue_type, Duration::ZERO, now)
+    }
+
+    /// A call that has waited `waited` already (on another ACD: a new
+    /// cluster leader hears of it from the caller's node) enters `queue`
+    /// where that wait puts it — behind calls of its priority that came
+    /// earlier, ahead of later ones — and keeps its max-wait deadline from
+    /// when it first queued (overdue: it overflows at once).
+    pub fn rejoin(
+        &mut self,
+        call: CallId,
+        queue: &QueueName,
+        priority: i64,
+        issue_type: Option<String>,
+        waited: Duration,
+        now: Instant,
+    ) -> Result<(), AcdError> {
         let now = self.begin(now);
-        self.insert_call(call, queue, priority, issue_type, None, now)?;
+        let since = now.checked_sub(waited).unwrap_or(now);
+        self.insert_call(call, queue, priority, issue_type, None, since)?;
         self.end(now);
         Ok(())
     }
@@ -217,7 +235,8 @@ impl Acd {
         }
     }
 
-    /// A new call (or callback entry) at the back of `queue`.
+    /// A new call (or callback entry) in `queue`, queued since `queued_at`
+    /// (`now` for a new one: at the back).
     fn insert_call(
         &mut self,
         call: CallId,
@@ -225,7 +244,7 @@ impl Acd {
         priority: i64,
         issue_type: Option<String>,
         callback: Option<Callback>,
-        now: Instant,
+        queued_at: Instant,
     ) -> Result<(), AcdError> {
         if self.calls.contains_key(&call) {
             return Err(AcdError::AlreadyQueued(call));
@@ -242,8 +261,8 @@ impl Acd {
                 queue: queue.clone(),
                 priority,
                 issue_type,
-                queued_at: now,
-                deadline: now + q.config.max_wait,
+                queued_at,
+                deadline: queued_at + q.config.max_wait,
                 seq,
                 offers: BTreeSet::new(),
                 agent: None,

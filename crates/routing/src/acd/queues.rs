@@ -17,6 +17,16 @@ use crate::ids::{AgentId, CallId, QueueName};
 const HANDLE_TIME_WINDOW: usize = 20;
 
 impl Acd {
+    /// Starts `queue` from handle times measured elsewhere, oldest first
+    /// (another ACD: a new cluster leader takes the last one's, so its
+    /// callers hear wait estimates from the first call on). Ignored for a
+    /// queue that has handle times of its own, or an unknown one.
+    pub fn seed_handle_times(&mut self, queue: &QueueName, times: &[Duration]) {
+        if let Some(q) = self.queues.get_mut(queue) {
+            q.seed_handle_times(times);
+        }
+    }
+
     // ----- admin ---------------------------------------------------------
 
     /// Adds or replaces a queue. Waiting calls keep their deadlines. If a
@@ -171,6 +181,14 @@ impl Queue {
             config,
             rr_next: 0,
             handle_times: VecDeque::new(),
+        }
+    }
+
+    pub(super) fn seed_handle_times(&mut self, times: &[Duration]) {
+        if self.handle_times.is_empty() {
+            for t in times {
+                self.record_handle_time(*t);
+            }
         }
     }
 

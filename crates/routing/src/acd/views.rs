@@ -54,6 +54,15 @@ impl Acd {
         self.queues.keys().filter_map(|name| self.queue(name))
     }
 
+    /// The queue's recent handle times (connect to end of wrap-up), oldest
+    /// first: what its wait estimates come from. Empty for an unknown name.
+    pub fn handle_times(&self, name: &QueueName) -> Vec<std::time::Duration> {
+        self.queues
+            .get(name)
+            .map(|q| q.handle_times.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// The queue's current configuration; `None` for an unknown name.
     pub fn queue_config(&self, name: &QueueName) -> Option<&QueueConfig> {
         self.queues.get(name).map(|q| &q.config)
