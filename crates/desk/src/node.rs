@@ -102,9 +102,15 @@ pub enum NodeOutput {
 /// Whether this node's core decides.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Mode {
+    /// A node of a cluster that has not heard from the election yet (it
+    /// has just started): its inputs wait, so that it decides nothing
+    /// another node's desk may be deciding, until the first word or
+    /// [`ELECTION_WAIT_MAX`].
+    Waiting,
     /// The core decides: this node leads the ACD (`Some(epoch)`), or no
-    /// other node is known to (a node alone, or before the first election
-    /// round, or while the database is away).
+    /// other node is known to (a node alone, one that heard nothing from
+    /// the election for [`ELECTION_WAIT_MAX`] after it started, or one
+    /// whose database went away).
     Deciding(Option<i64>),
     /// `leader`'s desk decides; inputs go there.
     Following { leader: String, epoch: i64 },
@@ -153,6 +159,10 @@ pub struct NodeDesk {
     /// A new leadership waiting for the announcements, at most this long.
     settling: Option<Settling>,
     settle_max: Duration,
+    /// While [`Mode::Waiting`]: this node's inputs so far, and when the
+    /// wait ends (set by the first).
+    waiting: Vec<(Instant, CoreInput)>,
+    waiting_until: Option<Instant>,
     /// While following: the leader's last view, and when it came.
     view: Option<LeaderView>,
     /// While leading: the nodes with a current lease (who get the view and
@@ -201,6 +211,12 @@ struct LeaderView {
 /// and its calls join when (if) it announces.
 pub const SETTLE_MAX: Duration = Duration::from_secs(3);
 
+/// How long a node of a cluster holds its inputs at start for the
+/// election's first word (a round takes milliseconds when the database
+/// answers) before its desk decides alone, as it does while the database
+/// is away.
+pub const ELECTION_WAIT_MAX: Duration = Duration::from_secs(3);
+
 /// How often a leader sends its view to the other nodes, and how soon
 /// after agent states change.
 const VIEW_EVERY: Duration = Duration::from_secs(1);
@@ -245,6 +261,8 @@ impl NodeDesk {
             held: VecDeque::new(),
             settling: None,
             settle_max: SETTLE_MAX,
+            waiting: Vec::new(),
+            waiting_until: None,
             view: None,
             live: Vec::new(),
             view_sent: None,
@@ -253,9 +271,14 @@ impl NodeDesk {
         }
     }
 
-    /// Names this node (before the first [`ClusterEvent::Role`]).
+    /// Names this node, a node of a cluster: until the election's first
+    /// word ([`ClusterEvent::Role`]) its inputs wait (at most
+    /// [`ELECTION_WAIT_MAX`]).
     pub fn set_node(&mut self, node: String) {
         self.node = Some(node);
+        if self.mode == Mode::Deciding(None) {
+            self.mode = Mode::Waiting;
+        }
     }
 
     /// The deciding core here (for views, and read while following: the
@@ -272,6 +295,7 @@ impl NodeDesk {
     /// The leadership this node decides in or follows (0: none known).
     pub fn epoch(&self) -> i64 {
         match &self.mode {
+            Mode::Waiting => 0,
             Mode::Deciding(e) => e.unwrap_or(0),
             Mode::Following { epoch, .. } => *epoch,
         }
@@ -284,6 +308,7 @@ impl NodeDesk {
             .into_iter()
             .chain(self.view_due())
             .chain(self.settling.as_ref().map(|s| s.until))
+            .chain(self.waiting_until)
             .min()
     }
 
@@ -297,6 +322,9 @@ impl NodeDesk {
     /// when it is due.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.core.handle_timeout(now);
+        if self.waiting_until.is_some_and(|t| t <= now) {
+            self.stop_waiting(now);
+        }
         self.try_settle(now);
         if self.view_due().is_some_and(|t| t <= now) {
             self.send_views(now);
@@ -547,6 +575,20 @@ impl NodeDesk {
             return;
         }
         let (leader, epoch) = match &self.mode {
+            Mode::Waiting => {
+                match input {
+                    CoreInput::Configure { .. } | CoreInput::SetDialPolicy(_) => {
+                        self.core.handle(now, input)
+                    }
+                    // Mail from other nodes waits in `held` (its epoch is
+                    // not heard of yet); only this node's inputs come here.
+                    input => {
+                        self.waiting_until.get_or_insert(now + ELECTION_WAIT_MAX);
+                        self.waiting.push((now, input));
+                    }
+                }
+                return;
+            }
             Mode::Deciding(_) => {
                 match (&input, from) {
                     (
@@ -628,13 +670,23 @@ impl NodeDesk {
                 self.mode = Mode::Deciding(Some(epoch));
                 // A leadership after another node's (or after one this node
                 // did not hear had ended): the core's view is stale.
+                // A node that just started may lead a cluster whose other
+                // nodes followed a leader it never heard of: it settles too.
                 let after = match &was {
                     Mode::Following { leader, .. } => Some(leader.as_str()),
                     Mode::Deciding(Some(e)) if *e != epoch => Some(self.node_name()),
                     Mode::Deciding(_) => None,
+                    Mode::Waiting => Some(""),
                 };
                 if let Some(previous) = after {
-                    tracing::info!(epoch, %previous, "this node leads the desk; waiting for every node's announcement");
+                    if previous.is_empty() {
+                        tracing::info!(
+                            epoch,
+                            "this node leads the desk from its start; waiting for every node's announcement"
+                        );
+                    } else {
+                        tracing::info!(epoch, %previous, "this node leads the desk; waiting for every node's announcement");
+                    }
                     // The previous leader is not waited for: the lock
                     // changed hands because its database session ended.
                     let previous = previous.to_owned();
@@ -686,8 +738,78 @@ impl NodeDesk {
                 self.mail(leader, mail);
             }
         }
+        if was == Mode::Waiting && self.mode != was {
+            self.waited();
+        }
         if self.mode != was {
             self.release_held(now);
+        }
+    }
+
+    /// The election's first word came: what this node holds went out with
+    /// its announcement (to the leader, or to its own settling core); the
+    /// inputs that waited and that the announcement does not carry follow
+    /// it, in order, with when they happened.
+    fn waited(&mut self) {
+        self.waiting_until = None;
+        for (at, input) in std::mem::take(&mut self.waiting) {
+            let announced = matches!(
+                input,
+                CoreInput::Enqueue(_)
+                    | CoreInput::Restore { .. }
+                    | CoreInput::Rejoin { .. }
+                    | CoreInput::CallEnded { .. }
+                    | CoreInput::AgentConnected { .. }
+                    | CoreInput::AgentDisconnected { .. }
+                    | CoreInput::AgentMessage {
+                        msg: ClientMsg::Available { .. } | ClientMsg::Hello {},
+                        ..
+                    }
+            );
+            if !announced {
+                self.dispatch(at, input, None);
+            }
+        }
+    }
+
+    /// No word from the election in [`ELECTION_WAIT_MAX`] (the database is
+    /// away): this node's desk decides alone, from what waited, as it does
+    /// when the database goes away later.
+    fn stop_waiting(&mut self, now: Instant) {
+        self.waiting_until = None;
+        if self.mode != Mode::Waiting {
+            return;
+        }
+        tracing::warn!(
+            waited = ?ELECTION_WAIT_MAX,
+            "no word from the ACD election; this node's desk decides alone until there is"
+        );
+        self.mode = Mode::Deciding(None);
+        let waiting = std::mem::take(&mut self.waiting);
+        self.replay(now, waiting.into_iter().map(|(at, i)| (at, i, None)));
+    }
+
+    /// Hands inputs that waited to the deciding core now; a call's wait
+    /// counts from when it was heard of, not from now.
+    fn replay(
+        &mut self,
+        now: Instant,
+        inputs: impl IntoIterator<Item = (Instant, CoreInput, Option<String>)>,
+    ) {
+        for (at, input, from) in inputs {
+            let late = millis(now.saturating_duration_since(at));
+            let input = match input {
+                CoreInput::Enqueue(info) => CoreInput::Rejoin {
+                    info,
+                    waited_ms: late,
+                },
+                CoreInput::Rejoin { info, waited_ms } => CoreInput::Rejoin {
+                    info,
+                    waited_ms: waited_ms.saturating_add(late),
+                },
+                input => input,
+            };
+            self.dispatch(now, input, from);
         }
     }
 
@@ -855,28 +977,14 @@ impl NodeDesk {
             .into_iter()
             .chain(settling.then)
             .chain(settling.inputs);
-        for (at, input, from) in all {
-            // A call's wait counts from when it was heard of, not from now.
-            let late = millis(now.saturating_duration_since(at));
-            let input = match input {
-                CoreInput::Enqueue(info) => CoreInput::Rejoin {
-                    info,
-                    waited_ms: late,
-                },
-                CoreInput::Rejoin { info, waited_ms } => CoreInput::Rejoin {
-                    info,
-                    waited_ms: waited_ms.saturating_add(late),
-                },
-                input => input,
-            };
-            self.dispatch(now, input, from);
-        }
+        self.replay(now, all);
     }
 
     /// Whether an input or announcement for leadership `epoch` is for this
     /// node's core now, later, or never.
     fn fate(&self, epoch: i64) -> Fate {
         match &self.mode {
+            Mode::Waiting => Fate::Hold,
             Mode::Deciding(Some(e)) if epoch == *e => Fate::Take,
             Mode::Deciding(Some(e)) if epoch < *e => Fate::Drop,
             Mode::Deciding(_) => Fate::Hold,

@@ -1080,18 +1080,7 @@ fn pass(now: Instant, from: &mut NodeDesk, to: &mut NodeDesk) -> bool {
 /// Two nodes on one clock, every agent in every queue: n1 leads
 /// (epoch 1), n2 follows it and has announced.
 fn two_nodes(start: Instant) -> (NodeDesk, NodeDesk) {
-    let mut rng = fastrand::Rng::with_seed(1);
-    let mut config = queues(&mut rng);
-    for q in &mut config {
-        q.members = AGENTS.iter().map(|a| (*a).into()).collect();
-    }
-    let clock = (start, SystemTime::UNIX_EPOCH);
-    let node = |name: &str| {
-        let mut d = NodeDesk::new(config.clone(), agents(), clock);
-        d.set_node(name.into());
-        d
-    };
-    let (mut n1, mut n2) = (node("n1"), node("n2"));
+    let (mut n1, mut n2) = (cluster_node("n1", start), cluster_node("n2", start));
     n1.handle_cluster(start, ClusterEvent::Role(ClusterRole::Leading { epoch: 1 }));
     let following = ClusterRole::Following {
         leader: "n1".into(),
@@ -1100,6 +1089,19 @@ fn two_nodes(start: Instant) -> (NodeDesk, NodeDesk) {
     n2.handle_cluster(start, ClusterEvent::Role(following));
     pump(start, &mut n1, &mut n2);
     (n1, n2)
+}
+
+/// A node of the cluster of [`two_nodes`], started at `start` (the
+/// election has not spoken to it yet), every agent in every queue.
+fn cluster_node(name: &str, start: Instant) -> NodeDesk {
+    let mut rng = fastrand::Rng::with_seed(1);
+    let mut config = queues(&mut rng);
+    for q in &mut config {
+        q.members = AGENTS.iter().map(|a| (*a).into()).collect();
+    }
+    let mut d = NodeDesk::new(config, agents(), (start, SystemTime::UNIX_EPOCH));
+    d.set_node(name.into());
+    d
 }
 
 /// A caller for the support queue.
@@ -1247,4 +1249,125 @@ fn a_new_leader_waits_for_live_nodes_not_the_dead_leader_and_not_past_its_cap() 
     n2.handle_timeout(cap);
     assert!(n2.decides_now());
     assert!(offered(&mut n2), "ann is offered c1 once the wait is over");
+}
+
+/// `agent`'s page connects to `node` (socket `conn`) and goes available.
+fn page_available(node: &mut NodeDesk, now: Instant, agent: &str, conn: u64) {
+    let agent = agent.to_owned();
+    node.handle_local(
+        now,
+        CoreInput::AgentConnected {
+            agent: agent.clone(),
+            conn,
+        },
+    );
+    let msg = ClientMsg::Available {
+        on: true,
+        reason: None,
+    };
+    node.handle_local(now, CoreInput::AgentMessage { agent, conn, msg });
+}
+
+/// (call, agent) pairs.
+type Offers = Vec<(String, String)>;
+
+/// The offers among `node`'s outputs, made there or mailed to the call's
+/// node; the mail (recipient, mail), in order.
+fn offers_and_mail(node: &mut NodeDesk) -> (Offers, Vec<(String, DeskMail)>) {
+    let mut offers = Vec::new();
+    let mut mail = Vec::new();
+    while let Some(out) = node.poll_output() {
+        match out {
+            NodeOutput::Notify {
+                call,
+                notice: DeskNotice::Offered { agent },
+            } => offers.push((call.as_str().to_owned(), agent)),
+            NodeOutput::Mail { to, mail: m } => {
+                if let DeskMail::Output {
+                    out:
+                        RemoteOutput::Notify {
+                            call,
+                            notice: WireNotice::Offered { agent },
+                        },
+                    ..
+                } = &m
+                {
+                    offers.push((call.clone(), agent.clone()));
+                }
+                mail.push((to, m));
+            }
+            _ => {}
+        }
+    }
+    (offers, mail)
+}
+
+/// A node that has just started (its page and caller come in before the
+/// election's first round reaches it) decides nothing on its own: another
+/// node's desk may already be deciding for the same agents. Its first word
+/// from the election sends what it holds to the leader, once, and the
+/// leader offers the call. A node that hears nothing for
+/// `ELECTION_WAIT_MAX` (its database away) decides alone.
+#[test]
+fn a_starting_node_decides_nothing_before_the_election_speaks() {
+    let start = Instant::now();
+    let (mut n1, mut n2) = two_nodes(start);
+    let now = start + Duration::from_secs(5);
+    let live = ["n1", "n2", "n3"].map(String::from).to_vec();
+    n1.handle_cluster(now, ClusterEvent::LiveNodes { live, as_of: now });
+    pump(now, &mut n1, &mut n2);
+    assert!(n1.decides_now());
+
+    // n3 starts: ann's page and a caller arrive before the election's word.
+    let mut n3 = cluster_node("n3", now);
+    page_available(&mut n3, now, "ann", 3);
+    n3.handle_local(now, CoreInput::Enqueue(support_caller("c3")));
+    let (offers, mail) = offers_and_mail(&mut n3);
+    assert_eq!(offers, [], "n3 offered while the election had not spoken");
+    assert!(mail.is_empty(), "{mail:?}");
+    assert!(!n3.decides_now() && !n3.deciding());
+    let later = now + Duration::from_millis(40);
+    n3.handle_timeout(later);
+    assert_eq!(offers_and_mail(&mut n3).0, []);
+
+    // It follows n1: one announcement with the call and the page, nothing
+    // sent twice; n1 offers the call to ann.
+    let following = ClusterRole::Following {
+        leader: "n1".into(),
+        epoch: 1,
+    };
+    n3.handle_cluster(later, ClusterEvent::Role(following));
+    let (offers, mail) = offers_and_mail(&mut n3);
+    assert_eq!(offers, []);
+    assert_eq!(mail.len(), 1, "one announcement and nothing else: {mail:?}");
+    let (to, announce) = mail.into_iter().next().expect("one piece of mail");
+    assert_eq!(to, "n1");
+    match &announce {
+        DeskMail::Announce { calls, pages, .. } => {
+            assert_eq!(calls.len(), 1, "{announce:?}");
+            assert_eq!(calls[0].info.call, "c3");
+            assert_eq!(pages.len(), 1, "{announce:?}");
+            assert_eq!(pages[0].available, Some(true));
+        }
+        other => panic!("not an announcement: {other:?}"),
+    }
+    n1.handle_cluster(later, ClusterEvent::Mail(Box::new(announce)));
+    let (offers, _) = offers_and_mail(&mut n1);
+    assert_eq!(offers, [("c3".to_owned(), "ann".to_owned())]);
+
+    // n4 starts with its database away: no word. It holds its caller for
+    // ELECTION_WAIT_MAX, then decides alone.
+    let mut n4 = cluster_node("n4", later);
+    page_available(&mut n4, later, "bob", 4);
+    n4.handle_local(later, CoreInput::Enqueue(support_caller("c4")));
+    let cap = n4.poll_timeout().expect("the wait has an end");
+    assert_eq!(cap, later + hotline_desk::node::ELECTION_WAIT_MAX);
+    n4.handle_timeout(cap - Duration::from_millis(1));
+    assert_eq!(offers_and_mail(&mut n4).0, []);
+    n4.handle_timeout(cap);
+    assert!(n4.decides_now());
+    assert_eq!(
+        offers_and_mail(&mut n4).0,
+        [("c4".to_owned(), "bob".to_owned())]
+    );
 }

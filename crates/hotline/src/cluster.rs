@@ -18,9 +18,17 @@ const MAIL_RETRY_FOR: Duration = Duration::from_secs(10);
 /// Mail is also looked for this often, in case a notification was missed.
 const MAIL_SWEEP: Duration = Duration::from_secs(5);
 
-/// Runs the election and the desk's mail for `node` for as long as the
+/// Makes `desk` a node of the cluster (before this node takes calls or
+/// pages: until the election's first word its desk decides nothing), then
+/// runs the election and the desk's mail for `node` for as long as the
 /// process runs.
-pub fn spawn(store: Store, node: String, desk: DeskHandle) {
+pub async fn start(store: Store, node: String, desk: DeskHandle) {
+    let (outbox, out_rx) = mpsc::unbounded_channel();
+    desk.cluster(ClusterInput::SetCluster {
+        node: node.clone(),
+        outbox,
+    })
+    .await;
     tokio::spawn(async move {
         crate::records::migrated(&store, "ACD election", Duration::from_secs(2)).await;
         // Mail for this node's previous life: its calls and pages are gone.
@@ -29,12 +37,6 @@ pub fn spawn(store: Store, node: String, desk: DeskHandle) {
             Ok(n) => tracing::info!(rows = n, "stale desk mail discarded"),
             Err(e) => tracing::warn!(error = %e, "stale desk mail not discarded"),
         }
-        let (outbox, out_rx) = mpsc::unbounded_channel();
-        desk.cluster(ClusterInput::SetCluster {
-            node: node.clone(),
-            outbox,
-        })
-        .await;
         tokio::spawn(send_mail(store.clone(), out_rx));
         tokio::spawn(receive_mail(store.clone(), node.clone(), desk.clone()));
         elect(store, node, desk).await;

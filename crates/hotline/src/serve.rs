@@ -191,7 +191,7 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         .await;
     // The cluster's one ACD (cluster.rs): the elected leader's desk decides
     // for every node sharing this database; the others forward to it.
-    crate::cluster::spawn(records.store(), cfg.node_name.clone(), desk.clone());
+    crate::cluster::start(records.store(), cfg.node_name.clone(), desk.clone()).await;
 
     // One dial rule for live calls and the admin's flow simulator.
     let dial_check = {
