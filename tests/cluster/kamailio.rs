@@ -35,81 +35,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use hotline_e2e::kamailio::{Kamailio, PROXY_IP, PROXY_SETTLE};
 use hotline_e2e::{Gateway, TempDir, db, poll_until, ports, require_tool, send_signal};
-
-/// The proxy's trunk-facing address: another loopback address than the
-/// gateways' (127.0.0.1), as a separate host would be.
-const PROXY_IP: &str = "127.0.0.2";
-
-/// The proxy's probe interval and INVITE timeout (given with -A below).
-const PROBE_SECS: u64 = 1;
-const INVITE_TIMEOUT_MS: u64 = 1500;
-/// How long after a node is back until no probe sent while it was down can
-/// still take it out.
-const PROXY_SETTLE: Duration = Duration::from_millis(PROBE_SECS * 1000 + INVITE_TIMEOUT_MS);
-
-struct Kamailio {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Kamailio {
-    fn start(dir: &Path, port: u16, gateways: &[std::net::SocketAddr]) -> Kamailio {
-        let list = dir.join("dispatcher.list");
-        let text: String = gateways.iter().map(|g| format!("1 sip:{g}\n")).collect();
-        std::fs::write(&list, text).unwrap();
-        let cfg = hotline_e2e::workspace_root().join("deploy/kamailio/kamailio.cfg");
-        let log = dir.join("kamailio.log");
-        let run = dir.join("run");
-        std::fs::create_dir_all(&run).unwrap();
-        let mut cmd = Command::new("kamailio");
-        // Its own process group, so that Drop reaches the forked workers.
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let child = cmd
-            .arg("-f")
-            .arg(&cfg)
-            // Foreground, logging to stderr; its own runtime dir.
-            .args(["-DD", "-E", "-Y"])
-            .arg(&run)
-            .args(["-A", &format!("LISTEN_UDP=udp:{PROXY_IP}:{port}")])
-            .args(["-A", &format!("LISTEN_TCP=tcp:{PROXY_IP}:{port}")])
-            .args(["-A", &format!("DISPATCHER_LIST=\"{}\"", list.display())])
-            .args(["-A", &format!("PROBE_SECS={PROBE_SECS}")])
-            .args(["-A", &format!("INVITE_TIMEOUT_MS={INVITE_TIMEOUT_MS}")])
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::options().append(true).open(&log).unwrap())
-            .spawn()
-            .expect("start kamailio");
-        let k = Kamailio { child, log };
-        let up = poll_until(Duration::from_secs(10), || {
-            std::fs::read_to_string(&k.log)
-                .ok()
-                .filter(|l| l.contains("INFO: <core>") || l.contains("Listening on"))
-                .map(|_| ())
-        });
-        assert!(up.is_some(), "kamailio did not start:\n{}", k.log_tail());
-        k
-    }
-
-    fn log_tail(&self) -> String {
-        hotline_e2e::file_tail(&self.log, 40)
-    }
-}
-
-impl Drop for Kamailio {
-    /// Kamailio forks its workers: killing the main process alone left
-    /// them running (ten per test run), so the whole process group goes.
-    fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// SIPp placing `n` calls of `hold_ms` at `rate` per second through the
 /// proxy (tests/sipp/uac_via_proxy.xml), giving up after `timeout_secs`.

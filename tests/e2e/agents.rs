@@ -37,7 +37,8 @@
 //!   position 2; the agent is offered the callback first, answers, and the
 //!   gateway dials the customer (a SIPp UAS) and bridges them.
 //! * Two nodes on one database (issue 15): `an_agent_on_one_node_answers_
-//!   a_caller_on_another` (the page on B, the caller on A, which leads the
+//!   a_caller_on_another` (Kamailio in front of both: the caller lands on
+//!   one node through the proxy, the page is on the other; A leads the
 //!   ACD) and `the_acd_leader_dies_with_calls_queued_and_ringing` (A
 //!   SIGKILLed; B leads, offers the ringing call again and the queued ones
 //!   to the idle agents, one each), `a_dead_nodes_queued_callers_are_not_
@@ -52,12 +53,14 @@
 
 use hotline_e2e::browser::{self, AgentDriver, Chromium};
 use hotline_e2e::events::{Event, assert_in_order, assert_well_formed, count, dump, find};
+use hotline_e2e::kamailio::{Kamailio, PROXY_IP};
 use hotline_e2e::rtp::{self, CallerAudio};
 use hotline_e2e::script::{Step, scripted_caller};
 use hotline_e2e::sipp::SippProcess;
-use hotline_e2e::{Gateway, TempDir, db, flows, poll_until, wav};
+use hotline_e2e::{Gateway, TempDir, db, flows, poll_until, require_tool, wav};
 use hotline_e2e::{Sipp, ports};
 use serde_json::{Value, json};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -117,6 +120,19 @@ fn caller_from_then(
     tone_ms: u32,
     then: Vec<Step>,
 ) -> SippProcess {
+    caller_via(gw, None, from, name, tone_ms, then)
+}
+
+/// As [`caller_from_then`], calling `via` (a proxy in front of the
+/// gateways) when given; `gw` holds the files.
+fn caller_via(
+    gw: &Gateway,
+    via: Option<std::net::SocketAddr>,
+    from: &str,
+    name: &str,
+    tone_ms: u32,
+    then: Vec<Step>,
+) -> SippProcess {
     let pcap: PathBuf = gw
         .dir()
         .join(format!("{}.pcap", hotline_e2e::unique_token(name)));
@@ -135,9 +151,12 @@ fn caller_from_then(
         Step::Info('0'),
     ];
     steps.extend(then);
-    scripted_caller(gw, from, &steps)
-        .timeout(SIPP_LIMIT)
-        .spawn()
+    let sipp = scripted_caller(gw, from, &steps).timeout(SIPP_LIMIT);
+    match via {
+        Some(proxy) => sipp.target(proxy),
+        None => sipp,
+    }
+    .spawn()
 }
 
 // ---------------------------------------------------------------- gateway
@@ -556,26 +575,69 @@ fn two_nodes(label: &str, extra: &[&str]) -> (Gateway, Gateway, TempDir) {
     (a, b, flows)
 }
 
-/// Issue 15: an agent whose page is on node B answers a caller whose call
-/// landed on node A (which leads the ACD): B's desk forwards the page's
-/// messages to A's and carries out what A decides for the page; the
-/// agent's WebRTC audio ends on A's media hub, beside the caller's RTP.
-/// Audio both ways, one recording, one call row, the wrap-up on it.
+/// Issue 15, with Kamailio in front: nodes A (leading the ACD, holding the
+/// database) and B behind deploy/kamailio/kamailio.cfg; the caller dials
+/// the proxy, which gives the call to one node, and the agent's page is
+/// opened on the other. The page's node forwards the page's messages to the
+/// leader and carries out what it decides for the page; the agent's WebRTC
+/// audio ends on the media hub of the caller's node, beside the caller's
+/// RTP (which goes straight between the caller and that node). The
+/// caller's in-dialog requests (ACK, INFO keys) and the gateway's BYE
+/// cross the proxy along the record-routed path. Audio both ways, one
+/// recording, one call row (the caller's node's), the wrap-up on it.
 #[test]
 fn an_agent_on_one_node_answers_a_caller_on_another() {
     let test = "an_agent_on_one_node_answers_a_caller_on_another";
     let Some(_one_at_a_time) = browser::browser_test(test) else {
         return;
     };
+    if !require_tool("kamailio", "apt-get install -y kamailio", test) {
+        return;
+    }
     let (a, b, _flows) = two_nodes("cluster_desk", &[]);
     agents_and_queue(&a, &[("a1", "Ada Agent")], talk_queue());
-    // The page is B's; its state is A's to say (A decides).
-    let (_chromium, mut drv) = browser_for(&b);
-    agent_online(&a, &mut drv, "a1", true);
-    // B's admin API shows the leader's view (within a second), not its own.
-    wait_agent_state(&b, "a1", "available", Duration::from_secs(3));
-    let sip_call_id = talk(&a, &mut drv, true);
-    wait_agent_state(&b, "a1", "available", Duration::from_secs(3));
+    let proxy_port = ports::free_port();
+    let kam = Kamailio::start(a.dir(), proxy_port, &[a.sip_addr(), b.sip_addr()]);
+    let proxy: SocketAddr = format!("{PROXY_IP}:{proxy_port}")
+        .parse()
+        .expect("proxy address");
+
+    let sipp = caller_via(
+        &a,
+        Some(proxy),
+        "sipp",
+        "caller",
+        60_000,
+        vec![Step::AwaitBye(60_000)],
+    );
+    let call_id = sipp.call_id().to_owned();
+    let on = |gw: &Gateway| !gw.events_for(&call_id).is_empty();
+    let (caller_node, page_node, caller_name) = poll_until(Duration::from_secs(20), || {
+        if on(&a) {
+            Some((&a, &b, "node-a"))
+        } else if on(&b) {
+            Some((&b, &a, "node-b"))
+        } else {
+            None
+        }
+    })
+    .unwrap_or_else(|| panic!("the call reached no node:\n{}", kam.log_tail()));
+    eprintln!("the proxy gave the call to {caller_name}; the page is on the other node");
+    caller_node.wait_event(&call_id, "enqueued", Duration::from_secs(30));
+
+    // The page is on the other node; its state is the leader's (A's) to
+    // say, and every node's admin API shows the leader's view.
+    // Available, the agent is offered the waiting caller at once.
+    let (_chromium, mut drv) = browser_for(page_node);
+    drv.cmd(
+        json!({"op": "open", "page": "a1", "agent": "a1", "password": PASSWORD, "raw": true}),
+        PAGE_WAIT,
+    );
+    drv.cmd(json!({"op": "available", "page": "a1"}), PAGE_WAIT);
+    wait_agent_state(caller_node, "a1", "ringing", Duration::from_secs(5));
+    wait_agent_state(page_node, "a1", "ringing", Duration::from_secs(3));
+    let sip_call_id = talk_to(caller_node, &a, sipp, &mut drv, true);
+    wait_agent_state(page_node, "a1", "available", Duration::from_secs(3));
     let history = db::psql(
         &a.data_dir(),
         "SELECT count(*) FROM agent_state_changes WHERE agent = 'a1' AND state = 'on_call'",
@@ -586,7 +648,7 @@ fn an_agent_on_one_node_answers_a_caller_on_another() {
         "one node (the leader) keeps the history, once"
     );
 
-    // One row, A's, for the call; B made none.
+    // One row, the caller's node's, for the call; the other made none.
     let sip = sip_call_id.replace('\'', "''");
     let rows = db::psql(
         &a.data_dir(),
@@ -594,8 +656,8 @@ fn an_agent_on_one_node_answers_a_caller_on_another() {
     );
     assert_eq!(
         rows,
-        vec![vec!["node-a".to_owned(), "a1".to_owned()]],
-        "one call row, node A's, answered by a1"
+        vec![vec![caller_name.to_owned(), "a1".to_owned()]],
+        "one call row, the caller's node's, answered by a1"
     );
 }
 
@@ -815,6 +877,19 @@ fn sigkill(gw: &mut Gateway) -> Instant {
 /// The call's SIP Call-ID.
 fn talk(gw: &Gateway, drv: &mut AgentDriver, raw: bool) -> String {
     let sipp = queued_caller(gw, "caller", 40_000, 50_000);
+    talk_to(gw, gw, sipp, drv, raw)
+}
+
+/// The body of [`talk`] for a caller already placed (`sipp`), whose call
+/// is on node `gw`; `db_node` holds the embedded database (the same node
+/// but in the cluster tests).
+fn talk_to(
+    gw: &Gateway,
+    db_node: &Gateway,
+    sipp: SippProcess,
+    drv: &mut AgentDriver,
+    raw: bool,
+) -> String {
     let call_id = sipp.call_id().to_owned();
     let offer = drv.cmd(
         json!({"op": "waitOffer", "page": "a1", "timeout": 30_000}),
@@ -949,7 +1024,7 @@ fn talk(gw: &Gateway, drv: &mut AgentDriver, raw: bool) -> String {
     );
     assert!(l_share >= 0.8, "caller blocks: {lb:?}");
 
-    let row = calls_row(gw, &call_id);
+    let row = calls_row(db_node, &call_id);
     eprintln!("calls row: {row:?}");
     assert_eq!(row[0], "true", "queued_at < agent_answered_at: {row:?}");
     assert_eq!(row[1], "a1", "agent_id: {row:?}");

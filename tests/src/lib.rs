@@ -14,6 +14,8 @@
 //!   embedded database with `psql`.
 //! * [`tls`] makes self-signed certificates (openssl) and is a blocking
 //!   TLS client for the HTTPS and SIP-over-TLS tests.
+//! * [`kamailio`] runs Kamailio (deploy/kamailio/kamailio.cfg) in front of
+//!   gateways, as tests/cluster and the cross-node agent tests use it.
 //! * [`script`] builds SIPp callers that follow a script of steps (keys as
 //!   SIP INFO, caller audio, pauses, hang-up).
 
@@ -22,6 +24,7 @@ pub mod db;
 pub mod events;
 pub mod flows;
 pub mod gateway;
+pub mod kamailio;
 pub mod pcap;
 pub mod ports;
 pub mod rawsip;

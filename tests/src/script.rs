@@ -44,12 +44,13 @@ pub fn script(caller: &str, steps: &[Step]) -> String {
                 out.push_str(&format!(
                     r#"  <send retrans="500">
     <![CDATA[
-      INFO sip:hotline@[remote_ip]:[remote_port] SIP/2.0
+      INFO [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       {from}
       To: <sip:hotline@[remote_ip]:[remote_port]>[peer_tag_param]
       Call-ID: [call_id]
       CSeq: {cseq} INFO
+      [routes]
       {contact}
       Max-Forwards: 70
       Content-Type: application/dtmf-relay
@@ -73,12 +74,13 @@ pub fn script(caller: &str, steps: &[Step]) -> String {
                 out.push_str(&format!(
                     r#"  <send retrans="500">
     <![CDATA[
-      BYE sip:hotline@[remote_ip]:[remote_port] SIP/2.0
+      BYE [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       {from}
       To: <sip:hotline@[remote_ip]:[remote_port]>[peer_tag_param]
       Call-ID: [call_id]
       CSeq: {cseq} BYE
+      [routes]
       {contact}
       Max-Forwards: 70
       Content-Length: 0

@@ -127,6 +127,7 @@ impl Drop for Capture {
 /// Builder for one SIPp run (`-m 1`: a single call).
 pub struct Sipp {
     scenario: String,
+    target_ip: String,
     target_port: u16,
     dir: PathBuf,
     transport: Transport,
@@ -147,6 +148,7 @@ impl Sipp {
     pub fn against(scenario: &str, target_port: u16, dir: &Path) -> Sipp {
         Sipp {
             scenario: scenario.to_string(),
+            target_ip: "127.0.0.1".to_owned(),
             target_port,
             dir: dir.to_path_buf(),
             transport: Transport::Udp,
@@ -156,6 +158,14 @@ impl Sipp {
             timeout: Duration::from_secs(90),
             local_port: None,
         }
+    }
+
+    /// Call `addr` instead (e.g. a proxy in front of the gateway); files
+    /// still go under the gateway's dir.
+    pub fn target(mut self, addr: std::net::SocketAddr) -> Self {
+        self.target_ip = addr.ip().to_string();
+        self.target_port = addr.port();
+        self
     }
 
     /// SIPp's own SIP port (a free one by default): for a UAS the gateway
@@ -230,7 +240,7 @@ impl Sipp {
 
         let mut cmd = Command::new(SIPP_BIN);
         cmd.current_dir(&run_dir)
-            .arg(format!("127.0.0.1:{}", self.target_port))
+            .arg(format!("{}:{}", self.target_ip, self.target_port))
             .arg("-sf")
             .arg(&scenario_path)
             .args(["-m", "1", "-l", "1", "-i", "127.0.0.1"])
