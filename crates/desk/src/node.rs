@@ -31,8 +31,8 @@ use hotline_webphone::protocol::{AgentState as PageState, ClientMsg, ServerMsg};
 
 use crate::clock::{millis, unix_ms, wall_at};
 use crate::cluster::{
-    AnnouncedCall, AnnouncedPage, ClusterEvent, ClusterRole, DeskMail, RemoteOutput, WireAgentView,
-    WireNotice, WireQueueDepth,
+    AnnouncedCall, AnnouncedPage, ClusterEvent, ClusterRole, DeskMail, MonitorReply,
+    MonitorRequest, RemoteOutput, WireAgentView, WireMonitorStatus, WireNotice, WireQueueDepth,
 };
 use crate::core::{CoreInput, DeskCore, DeskOutput};
 use crate::policy::DialPolicy;
@@ -90,6 +90,31 @@ pub enum NodeOutput {
     },
     /// Agent states changed: publish the core's agent views.
     StatesChanged,
+    /// A supervisor on node `from` monitors `call`, which is here: carry
+    /// out `request` (answer the offer with this node's hub, hand the leg
+    /// to the call) and mail what becomes of it back to `from`.
+    MonitorHere {
+        /// The console's node.
+        from: String,
+        /// The supervisor.
+        supervisor: String,
+        /// The call, on this node.
+        call: CallId,
+        /// The console's monitor session.
+        session: String,
+        /// What to do.
+        request: MonitorRequest,
+    },
+    /// What became of a monitor session of a console on this node, from
+    /// the call's node `node`.
+    MonitorReply {
+        /// The session.
+        session: String,
+        /// The node that answered.
+        node: String,
+        /// The answer.
+        reply: MonitorReply,
+    },
     /// Send `mail` to node `to`'s desk.
     Mail {
         /// The receiving node.
@@ -279,6 +304,11 @@ impl NodeDesk {
         if self.mode == Mode::Deciding(None) {
             self.mode = Mode::Waiting;
         }
+    }
+
+    /// This node's name (`None`: a node alone).
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
     }
 
     /// The deciding core here (for views, and read while following: the
@@ -494,6 +524,44 @@ impl NodeDesk {
             _ => {}
         }
         self.dispatch(now, input, None);
+    }
+
+    /// A supervisor on this node monitors `call`, which is not here: the
+    /// request goes to `to` (the call's node, known from its first reply),
+    /// else to the node this one knows holds the call (deciding), else to
+    /// the leader, who forwards it. With nowhere to send it, the session
+    /// ends at once (`not_on_call`).
+    pub fn monitor_elsewhere(
+        &mut self,
+        to: Option<String>,
+        supervisor: String,
+        call: String,
+        session: String,
+        request: MonitorRequest,
+    ) {
+        let to = to.or_else(|| match &self.mode {
+            Mode::Following { leader, .. } => Some(leader.clone()),
+            Mode::Deciding(_) => self.call_node.get(&CallId::new(call.clone())).cloned(),
+            Mode::Waiting => None,
+        });
+        let me = self.node_name().to_owned();
+        match to {
+            Some(to) if self.node.is_some() && to != me => {
+                let mail = DeskMail::Monitor {
+                    from: me,
+                    supervisor,
+                    call,
+                    session,
+                    request,
+                };
+                self.mail(to, mail);
+            }
+            _ => self.out.push_back(NodeOutput::MonitorReply {
+                session,
+                node: me,
+                reply: not_on_call(),
+            }),
+        }
     }
 
     /// What the election says, or mail from another node.
@@ -1052,6 +1120,7 @@ impl NodeDesk {
                 self.heard.insert(from.clone(), now);
                 Some(*epoch)
             }
+            DeskMail::Monitor { .. } | DeskMail::MonitorReply { .. } => None,
             DeskMail::Output { epoch, .. } | DeskMail::View { epoch, .. } => {
                 // From a leadership before the one this node follows or
                 // decides in: it has told the new leader where things are
@@ -1134,6 +1203,22 @@ impl NodeDesk {
                 });
                 self.out.push_back(NodeOutput::StatesChanged);
             }
+            DeskMail::Monitor {
+                from,
+                supervisor,
+                call,
+                session,
+                request,
+            } => self.on_monitor(from, supervisor, call, session, request),
+            DeskMail::MonitorReply {
+                session,
+                node,
+                reply,
+            } => self.out.push_back(NodeOutput::MonitorReply {
+                session,
+                node,
+                reply,
+            }),
             DeskMail::Output { out, .. } => match out {
                 RemoteOutput::ToAgent { agent, msg } => self.tell_page(AgentId::new(agent), msg),
                 RemoteOutput::Notify { call, notice } => {
@@ -1161,6 +1246,55 @@ impl NodeDesk {
                     });
                 }
             },
+        }
+    }
+
+    /// A monitor request from a console on another node: carried out here
+    /// if the call is here; forwarded to the call's node by a deciding
+    /// node that knows it; else the session ends (`not_on_call`).
+    fn on_monitor(
+        &mut self,
+        from: String,
+        supervisor: String,
+        call: String,
+        session: String,
+        request: MonitorRequest,
+    ) {
+        let id = CallId::new(call.clone());
+        if self.local_calls.iter().any(|c| c.info.call == call) {
+            self.out.push_back(NodeOutput::MonitorHere {
+                from,
+                supervisor,
+                call: id,
+                session,
+                request,
+            });
+            return;
+        }
+        let there = match self.mode {
+            Mode::Deciding(_) => self.call_node.get(&id).filter(|n| **n != from).cloned(),
+            _ => None,
+        };
+        match there {
+            Some(node) => {
+                let mail = DeskMail::Monitor {
+                    from,
+                    supervisor,
+                    call,
+                    session,
+                    request,
+                };
+                self.mail(node, mail);
+            }
+            None => {
+                let node = self.node_name().to_owned();
+                let reply = DeskMail::MonitorReply {
+                    session,
+                    node,
+                    reply: not_on_call(),
+                };
+                self.mail(from, reply);
+            }
         }
     }
 
@@ -1327,6 +1461,15 @@ fn queue_depths(acd: &hotline_routing::Acd, now: Instant) -> Vec<QueueDepth> {
                 .count(),
         })
         .collect()
+}
+
+/// The reply that ends a monitor session whose call is nowhere to be found.
+fn not_on_call() -> MonitorReply {
+    MonitorReply::Status {
+        status: WireMonitorStatus::Stopped {
+            reason: "not_on_call".into(),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -457,6 +457,34 @@ pub enum DeskInput {
         /// What they asked for.
         action: MonitorAction,
     },
+    /// Whether `call` is on this node (a supervisor's console asks before
+    /// it answers a monitor offer with this node's hub; see
+    /// [`crate::DeskHandle::call_here`]).
+    CallHere {
+        /// The desk's id of the call.
+        call: String,
+        /// The answer.
+        reply: oneshot::Sender<bool>,
+    },
+    /// A supervisor's request about a call on another node (docs:
+    /// [`crate::cluster::DeskMail::Monitor`]): it goes to `to` when the
+    /// console knows the call's node (from its first reply), else where
+    /// this node's desk knows the call is (or to the leader).
+    MonitorElsewhere {
+        /// The call's node, once known.
+        to: Option<String>,
+        /// The supervisor's (or admin's) login.
+        supervisor: String,
+        /// The desk's id of the call.
+        call: String,
+        /// The console's monitor session.
+        session: String,
+        /// What they asked for.
+        request: crate::cluster::MonitorRequest,
+        /// With a start: where the session's replies go, with the node
+        /// that sent each (the last: [`crate::cluster::MonitorReply::is_last`]).
+        replies: Option<mpsc::UnboundedSender<(String, crate::cluster::MonitorReply)>>,
+    },
     /// What `agent`'s page shows when idle (see [`crate::DeskHandle::overview`]).
     Overview {
         /// The agent whose page asks.

@@ -16,7 +16,9 @@ use hotline_webphone::AgentMediaHub;
 use hotline_webphone::protocol::ServerMsg;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::cluster::{ClusterInput, DeskMail, Outbox, RemoteOutput};
+use crate::cluster::{
+    ClusterInput, DeskMail, MonitorReply, MonitorRequest, Outbox, RemoteOutput, WireMonitorStatus,
+};
 use crate::core::CoreInput;
 use crate::node::{NodeDesk, NodeOutput};
 use crate::protocol::{
@@ -92,6 +94,19 @@ impl DeskHandle {
         rx.await.ok()
     }
 
+    /// Whether `call` is on this node (its actor listens to this desk).
+    pub async fn call_here(&self, call: &str) -> bool {
+        let (reply, rx) = oneshot::channel();
+        let input = DeskInput::CallHere {
+            call: call.to_owned(),
+            reply,
+        };
+        if self.tx.send(input).await.is_err() {
+            return false;
+        }
+        rx.await.unwrap_or(false)
+    }
+
     /// `agent`'s queues and the callbacks in them; `None` if the desk is gone.
     pub async fn overview(&self, agent: &str) -> Option<DeskOverview> {
         let (reply, rx) = oneshot::channel();
@@ -122,7 +137,13 @@ pub struct AgentDesk {
     checks_tx: mpsc::Sender<CoreInput>,
     /// Mail to other nodes' desks; `None`: a node alone.
     outbox: Option<Outbox>,
+    /// Monitor sessions of consoles on this node whose call is on another
+    /// node: where their replies go.
+    remote_monitors: HashMap<String, RemoteReplies>,
 }
+
+/// Where a remote monitor session's replies go: (answering node, reply).
+type RemoteReplies = mpsc::UnboundedSender<(String, MonitorReply)>;
 
 /// Where an agent's page is: on this node (its sender, if connected) or on another.
 enum PageAt {
@@ -171,6 +192,7 @@ impl AgentDesk {
             book: None,
             checks_tx,
             outbox: None,
+            remote_monitors: HashMap::new(),
         };
         tokio::spawn(desk.run(rx, checks_rx, cluster_rx));
         DeskHandle {
@@ -274,6 +296,26 @@ impl AgentDesk {
                 self.monitor(call, supervisor, action);
                 return;
             }
+            DeskInput::CallHere { call, reply } => {
+                let _ = reply.send(self.notices.contains_key(&CallId::new(call)));
+                return;
+            }
+            DeskInput::MonitorElsewhere {
+                to,
+                supervisor,
+                call,
+                session,
+                request,
+                replies,
+            } => {
+                if let Some(replies) = replies {
+                    self.remote_monitors.insert(session.clone(), replies);
+                }
+                self.desk
+                    .monitor_elsewhere(to, supervisor, call, session, request);
+                self.carry_out();
+                return;
+            }
             DeskInput::Overview { agent, reply } => {
                 let _ = reply.send(self.desk.overview(&agent, now));
                 return;
@@ -329,6 +371,26 @@ impl AgentDesk {
                     sdp,
                     page_node,
                 } => self.accept_sdp(agent, call, sdp, page_node),
+                NodeOutput::MonitorHere {
+                    from,
+                    supervisor,
+                    call,
+                    session,
+                    request,
+                } => self.monitor_here(from, supervisor, call, session, request),
+                NodeOutput::MonitorReply {
+                    session,
+                    node,
+                    reply,
+                } => {
+                    let last = reply.is_last();
+                    if let Some(tx) = self.remote_monitors.get(&session) {
+                        let _ = tx.send((node, reply));
+                    }
+                    if last {
+                        self.remote_monitors.remove(&session);
+                    }
+                }
                 NodeOutput::StatesChanged => {
                     self.states.send_replace(self.desk.agent_views());
                 }
@@ -387,6 +449,109 @@ impl AgentDesk {
             tracing::info!(%call, "monitor refused: the desk has no such call");
             let _ = status.send(MonitorStatus::Stopped("not_on_call".into()));
         }
+    }
+
+    /// A console on node `from` monitors `call`, here: the offer is
+    /// answered by this node's hub and the leg handed to the call, as for
+    /// a console on this node; what becomes of it goes back by mail, and
+    /// the hub session closes when the leg leaves the call.
+    fn monitor_here(
+        &self,
+        from: String,
+        supervisor: String,
+        call: CallId,
+        session: String,
+        request: MonitorRequest,
+    ) {
+        let Some(outbox) = self.outbox.clone() else {
+            return;
+        };
+        let me = self.desk.node().unwrap_or_default().to_owned();
+        let reply_session = session.clone();
+        let reply = move |reply: MonitorReply| {
+            let mail = DeskMail::MonitorReply {
+                session: session.clone(),
+                node: me.clone(),
+                reply,
+            };
+            let _ = outbox.send((from.clone(), mail));
+        };
+        let (mode, sdp) = match request {
+            MonitorRequest::Mode { mode } => {
+                self.monitor(
+                    call.as_str().to_owned(),
+                    supervisor,
+                    MonitorAction::Mode(mode),
+                );
+                return;
+            }
+            MonitorRequest::Stop => {
+                self.monitor(call.as_str().to_owned(), supervisor, MonitorAction::Stop);
+                return;
+            }
+            MonitorRequest::Start { mode, sdp } => (mode, sdp),
+        };
+        let Some(notices) = self.notices.get(&call).cloned() else {
+            reply(MonitorReply::Status {
+                status: WireMonitorStatus::Stopped {
+                    reason: "not_on_call".into(),
+                },
+            });
+            return;
+        };
+        let hub = self.hub.clone();
+        tokio::spawn(async move {
+            let leg = match hub.accept_offer(&reply_session, &sdp).await {
+                Ok(leg) => leg,
+                Err(e) => {
+                    reply(MonitorReply::Failed {
+                        message: format!("audio could not be set up: {e}"),
+                    });
+                    return;
+                }
+            };
+            reply(MonitorReply::Answer {
+                sdp: leg.answer_sdp.clone(),
+            });
+            let (status, mut statuses) = mpsc::unbounded_channel();
+            let action = MonitorAction::Start {
+                mode,
+                leg,
+                session: reply_session.clone(),
+                status,
+            };
+            let notice = DeskNotice::Monitor { supervisor, action };
+            if notices.send(notice).await.is_err() {
+                reply(MonitorReply::Status {
+                    status: WireMonitorStatus::Stopped {
+                        reason: "call_ended".into(),
+                    },
+                });
+                hub.close(&reply_session).await;
+                return;
+            }
+            loop {
+                match statuses.recv().await {
+                    Some(st) => {
+                        let stopped = matches!(st, MonitorStatus::Stopped(_));
+                        reply(MonitorReply::Status { status: st.into() });
+                        if stopped {
+                            break;
+                        }
+                    }
+                    // The call's actor is gone without a word: it is over.
+                    None => {
+                        reply(MonitorReply::Status {
+                            status: WireMonitorStatus::Stopped {
+                                reason: "call_ended".into(),
+                            },
+                        });
+                        break;
+                    }
+                }
+            }
+            hub.close(&reply_session).await;
+        });
     }
 
     fn tell_page(&self, agent: &AgentId, msg: ServerMsg) {

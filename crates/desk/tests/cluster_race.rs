@@ -457,6 +457,9 @@ impl Sim {
                     let msg: String = format!("{msg:?}").chars().take(100).collect();
                     self.note(format!("{} page {}: {msg}", NODES[n], agent.as_str()));
                 }
+                NodeOutput::MonitorHere { .. } | NodeOutput::MonitorReply { .. } => {
+                    self.fail("monitoring in a run that monitors nothing".into())
+                }
                 NodeOutput::Progress(_)
                 | NodeOutput::AcceptSdp { .. }
                 | NodeOutput::StatesChanged => {}
@@ -971,6 +974,10 @@ fn describe(mail: &DeskMail) -> String {
             from, epoch, input, ..
         } => format!("mail from {from} e{epoch}: {}", short(input)),
         DeskMail::View { epoch, agents, .. } => format!("view e{epoch}: {} agents", agents.len()),
+        DeskMail::Monitor { from, call, .. } => format!("monitor of {call} from {from}"),
+        DeskMail::MonitorReply { session, node, .. } => {
+            format!("monitor reply {session} from {node}")
+        }
         DeskMail::Output { epoch, out } => {
             let out: String = format!("{out:?}").chars().take(120).collect();
             format!("mail e{epoch}: {out}")
@@ -1369,5 +1376,130 @@ fn a_starting_node_decides_nothing_before_the_election_speaks() {
     assert_eq!(
         offers_and_mail(&mut n4).0,
         [("c4".to_owned(), "bob".to_owned())]
+    );
+}
+
+/// A supervisor's console on one node monitors a call on another: the
+/// request reaches the call's node (through the leader when the console's
+/// node does not know where the call is), and the call's node's reply comes
+/// straight back; a call nowhere ends the session at once.
+#[test]
+fn a_monitor_request_finds_the_calls_node_and_its_reply_comes_back() {
+    use hotline_desk::cluster::{MonitorReply, MonitorRequest, WireMonitorStatus};
+    use hotline_webphone::monitor::MonitorMode;
+
+    let start = Instant::now();
+    let (mut n1, mut n2) = two_nodes(start);
+    let mut n3 = cluster_node("n3", start);
+    let following = ClusterRole::Following {
+        leader: "n1".into(),
+        epoch: 1,
+    };
+    n3.handle_cluster(start, ClusterEvent::Role(following));
+    let now = start + Duration::from_secs(1);
+    let live = ["n1", "n2", "n3"].map(String::from).to_vec();
+    n1.handle_cluster(now, ClusterEvent::LiveNodes { live, as_of: now });
+    let to_n1: Vec<DeskMail> = offers_and_mail(&mut n3)
+        .1
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    for m in to_n1 {
+        n1.handle_cluster(now, ClusterEvent::Mail(Box::new(m)));
+    }
+    pump(now, &mut n1, &mut n2);
+    assert!(n1.decides_now());
+
+    // A caller queues on n3; the leader knows the call is there.
+    n3.handle_local(now, CoreInput::Enqueue(support_caller("c3")));
+    for (to, m) in offers_and_mail(&mut n3).1 {
+        assert_eq!(to, "n1");
+        n1.handle_cluster(now, ClusterEvent::Mail(Box::new(m)));
+    }
+    let _ = offers_and_mail(&mut n1);
+
+    // sue's console on n2 asks to listen to c3: n2 → n1 (the leader) → n3.
+    let start_req = MonitorRequest::Start {
+        mode: MonitorMode::Listen,
+        sdp: "v=0 offer".into(),
+    };
+    n2.monitor_elsewhere(
+        None,
+        "sue".into(),
+        "c3".into(),
+        "s1".into(),
+        start_req.clone(),
+    );
+    let (_, mail) = offers_and_mail(&mut n2);
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert_eq!(mail[0].0, "n1", "a follower asks the leader");
+    n1.handle_cluster(now, ClusterEvent::Mail(Box::new(mail[0].1.clone())));
+    let (_, mail) = offers_and_mail(&mut n1);
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert_eq!(mail[0].0, "n3", "the leader forwards to the call's node");
+    n3.handle_cluster(now, ClusterEvent::Mail(Box::new(mail[0].1.clone())));
+    let here: Vec<NodeOutput> = std::iter::from_fn(|| n3.poll_output()).collect();
+    match here.as_slice() {
+        [
+            NodeOutput::MonitorHere {
+                from,
+                supervisor,
+                call,
+                session,
+                request,
+            },
+        ] => {
+            assert_eq!(
+                (from.as_str(), supervisor.as_str(), call.as_str()),
+                ("n2", "sue", "c3")
+            );
+            assert_eq!(session, "s1");
+            assert_eq!(request, &start_req);
+        }
+        other => panic!("not carried out on n3: {other:?}"),
+    }
+
+    // n3's reply (the shell mails it) reaches the console's node as is,
+    // naming n3; later requests go to n3 directly.
+    let reply = DeskMail::MonitorReply {
+        session: "s1".into(),
+        node: "n3".into(),
+        reply: MonitorReply::Answer {
+            sdp: "v=0 answer".into(),
+        },
+    };
+    let json = serde_json::to_string(&reply).unwrap();
+    let reply: DeskMail = serde_json::from_str(&json).unwrap();
+    n2.handle_cluster(now, ClusterEvent::Mail(Box::new(reply)));
+    let back: Vec<NodeOutput> = std::iter::from_fn(|| n2.poll_output()).collect();
+    assert!(
+        matches!(back.as_slice(), [NodeOutput::MonitorReply { session, node, reply: MonitorReply::Answer { sdp } }]
+            if session == "s1" && node == "n3" && sdp == "v=0 answer"),
+        "{back:?}"
+    );
+    n2.monitor_elsewhere(
+        Some("n3".into()),
+        "sue".into(),
+        "c3".into(),
+        "s1".into(),
+        MonitorRequest::Stop,
+    );
+    let (_, mail) = offers_and_mail(&mut n2);
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0].0, "n3");
+
+    // A call no node holds: the leader ends the session.
+    n2.monitor_elsewhere(None, "sue".into(), "nope".into(), "s2".into(), start_req);
+    let (_, mail) = offers_and_mail(&mut n2);
+    n1.handle_cluster(now, ClusterEvent::Mail(Box::new(mail[0].1.clone())));
+    let (_, mail) = offers_and_mail(&mut n1);
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert_eq!(mail[0].0, "n2");
+    n2.handle_cluster(now, ClusterEvent::Mail(Box::new(mail[0].1.clone())));
+    let back: Vec<NodeOutput> = std::iter::from_fn(|| n2.poll_output()).collect();
+    assert!(
+        matches!(back.as_slice(), [NodeOutput::MonitorReply { session, reply: MonitorReply::Status { status: WireMonitorStatus::Stopped { reason } }, .. }]
+            if session == "s2" && reason == "not_on_call"),
+        "{back:?}"
     );
 }

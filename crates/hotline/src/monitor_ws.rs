@@ -13,6 +13,12 @@
 //! the leg, and this socket tells the page. A page monitors one call at a
 //! time; the socket closing stops it.
 //!
+//! A call on another node of the cluster: the offer goes there by the
+//! desks' mail (`DeskMail::Monitor`), that node's hub answers it and its
+//! call takes the leg, and the answer and the leg's statuses come back by
+//! mail (`DeskMail::MonitorReply`); the audio flows between the browser
+//! and the call's node, as an agent's does.
+//!
 //! Mount: `.merge(monitor_ws::routes(monitor_ws::MonitorWs { store, desk }))`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +30,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hotline_desk::cluster::{MonitorReply, MonitorRequest};
 use hotline_desk::{DeskHandle, DeskInput, MonitorAction, MonitorStatus};
 use hotline_store::Store;
 use hotline_webphone::monitor::{MonitorClientMsg, MonitorServerMsg};
@@ -75,7 +82,35 @@ async fn upgrade(
 struct Current {
     call: String,
     session: String,
-    status: mpsc::UnboundedReceiver<MonitorStatus>,
+    via: Via,
+}
+
+/// Where the monitored call is.
+enum Via {
+    /// On this node: the call's statuses.
+    Here(mpsc::UnboundedReceiver<MonitorStatus>),
+    /// On another node (`node`, once it answered): its replies.
+    There {
+        node: Option<String>,
+        replies: mpsc::UnboundedReceiver<(String, MonitorReply)>,
+    },
+}
+
+/// Something from the monitored call: a status from this node's call, or
+/// a reply from another node's (`None`: the channel closed).
+enum Heard {
+    Status(Option<MonitorStatus>),
+    Reply(Option<(String, MonitorReply)>),
+}
+
+/// A monitor session's name: the hub session of its leg on the call's
+/// node, unique across a cluster's nodes (the node's random part and a
+/// counter).
+fn next_session(supervisor: &str, call: &str) -> String {
+    static BASE: std::sync::LazyLock<u32> =
+        std::sync::LazyLock::new(|| uuid::Uuid::new_v4().as_u64_pair().0 as u32);
+    let n = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
+    format!("monitor:{supervisor}/{call}/{:08x}-{n}", *BASE)
 }
 
 async fn serve(ws: MonitorWs, supervisor: String, mut socket: WebSocket) {
@@ -98,7 +133,10 @@ async fn serve(ws: MonitorWs, supervisor: String, mut socket: WebSocket) {
                     Err(e) => vec![MonitorServerMsg::Error { message: format!("bad message: {e}") }],
                 }
             }
-            st = status(&mut current) => on_status(&ws, &mut current, st).await,
+            heard = heard(&mut current) => match heard {
+                Heard::Status(st) => on_status(&ws, &mut current, st).await,
+                Heard::Reply(reply) => on_reply(&mut current, reply),
+            },
             _ = keepalive.tick() => {
                 if last_heard.elapsed() > SILENT_LIMIT {
                     break;
@@ -144,8 +182,30 @@ async fn on_message(
                     reason: "supervisor".into(),
                 });
             }
-            let n = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
-            let session = format!("monitor:{supervisor}/{call}/{n}");
+            let session = next_session(supervisor, &call);
+            if !ws.desk.call_here(&call).await {
+                // Another node's call (or none): its node answers.
+                let (tx, replies) = mpsc::unbounded_channel();
+                ws.desk
+                    .send(DeskInput::MonitorElsewhere {
+                        to: None,
+                        supervisor: supervisor.to_owned(),
+                        call: call.clone(),
+                        session: session.clone(),
+                        request: MonitorRequest::Start { mode, sdp },
+                        replies: Some(tx),
+                    })
+                    .await;
+                *current = Some(Current {
+                    call,
+                    session,
+                    via: Via::There {
+                        node: None,
+                        replies,
+                    },
+                });
+                return out;
+            }
             let leg = match ws.desk.hub().accept_offer(&session, &sdp).await {
                 Ok(leg) => leg,
                 Err(e) => {
@@ -175,19 +235,28 @@ async fn on_message(
             *current = Some(Current {
                 call,
                 session,
-                status: rx,
+                via: Via::Here(rx),
             });
             out
         }
         MonitorClientMsg::MonitorMode { mode } => match current {
             Some(c) => {
-                ws.desk
-                    .send(DeskInput::Monitor {
+                let input = match &c.via {
+                    Via::Here(_) => DeskInput::Monitor {
                         call: c.call.clone(),
                         supervisor: supervisor.to_owned(),
                         action: MonitorAction::Mode(mode),
-                    })
-                    .await;
+                    },
+                    Via::There { node, .. } => DeskInput::MonitorElsewhere {
+                        to: node.clone(),
+                        supervisor: supervisor.to_owned(),
+                        call: c.call.clone(),
+                        session: c.session.clone(),
+                        request: MonitorRequest::Mode { mode },
+                        replies: None,
+                    },
+                };
+                ws.desk.send(input).await;
                 Vec::new()
             }
             None => vec![MonitorServerMsg::Error {
@@ -208,11 +277,56 @@ async fn on_message(
     }
 }
 
-/// The next status of the monitored call; pending while there is none.
-async fn status(current: &mut Option<Current>) -> Option<MonitorStatus> {
+/// The next word from the monitored call; pending while there is none.
+async fn heard(current: &mut Option<Current>) -> Heard {
     match current {
-        Some(c) => c.status.recv().await,
+        Some(Current {
+            via: Via::Here(status),
+            ..
+        }) => Heard::Status(status.recv().await),
+        Some(Current {
+            via: Via::There { replies, .. },
+            ..
+        }) => Heard::Reply(replies.recv().await),
         None => std::future::pending().await,
+    }
+}
+
+/// A reply from the node of a call monitored from here: the answer to the
+/// page's offer, or a status (its hub session is that node's to close).
+fn on_reply(
+    current: &mut Option<Current>,
+    reply: Option<(String, MonitorReply)>,
+) -> Vec<MonitorServerMsg> {
+    let Some(c) = current.as_mut() else {
+        return Vec::new();
+    };
+    let call = c.call.clone();
+    let Some((from, reply)) = reply else {
+        // The desk is gone.
+        *current = None;
+        return vec![MonitorServerMsg::MonitorStopped {
+            call,
+            reason: "call_ended".into(),
+        }];
+    };
+    if let Via::There { node, .. } = &mut c.via {
+        node.get_or_insert(from);
+    }
+    match reply {
+        MonitorReply::Answer { sdp } => vec![MonitorServerMsg::SdpAnswer { call, sdp }],
+        MonitorReply::Failed { message } => {
+            *current = None;
+            vec![MonitorServerMsg::Error { message }]
+        }
+        MonitorReply::Status { status } => match MonitorStatus::from(status) {
+            MonitorStatus::Started(mode) => vec![MonitorServerMsg::MonitorStarted { call, mode }],
+            MonitorStatus::Mode(mode) => vec![MonitorServerMsg::MonitorMode { call, mode }],
+            MonitorStatus::Stopped(reason) => {
+                *current = None;
+                vec![MonitorServerMsg::MonitorStopped { call, reason }]
+            }
+        },
     }
 }
 
@@ -252,12 +366,29 @@ async fn on_status(
 /// `supervisor`); the hub session is closed here too, in case the call is
 /// already gone.
 async fn stop(ws: &MonitorWs, supervisor: &str, c: Current) {
-    ws.desk
-        .send(DeskInput::Monitor {
-            call: c.call,
-            supervisor: supervisor.to_owned(),
-            action: MonitorAction::Stop,
-        })
-        .await;
-    ws.desk.hub().close(&c.session).await;
+    match c.via {
+        Via::Here(_) => {
+            ws.desk
+                .send(DeskInput::Monitor {
+                    call: c.call,
+                    supervisor: supervisor.to_owned(),
+                    action: MonitorAction::Stop,
+                })
+                .await;
+            ws.desk.hub().close(&c.session).await;
+        }
+        // The call's node closes its hub session when the leg leaves.
+        Via::There { node, .. } => {
+            ws.desk
+                .send(DeskInput::MonitorElsewhere {
+                    to: node,
+                    supervisor: supervisor.to_owned(),
+                    call: c.call,
+                    session: c.session,
+                    request: MonitorRequest::Stop,
+                    replies: None,
+                })
+                .await;
+        }
+    }
 }
