@@ -15,6 +15,7 @@ use hotline_routing::{AgentConfig, Overflow, QueueConfig};
 use hotline_webphone::AgentLeg;
 use hotline_webphone::monitor::MonitorMode;
 use hotline_webphone::protocol::{CallbackSummary, ClientMsg, QueueSummary, ServerMsg};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
@@ -480,10 +481,10 @@ pub enum DeskInput {
         /// The console's monitor session.
         session: String,
         /// What they asked for.
-        request: crate::cluster::MonitorRequest,
+        request: MonitorRequest,
         /// With a start: where the session's replies go, with the node
-        /// that sent each (the last: [`crate::cluster::MonitorReply::is_last`]).
-        replies: Option<mpsc::UnboundedSender<(String, crate::cluster::MonitorReply)>>,
+        /// that sent each (the last: [`MonitorReply::is_last`]).
+        replies: Option<mpsc::UnboundedSender<(String, MonitorReply)>>,
     },
     /// What `agent`'s page shows when idle (see [`crate::DeskHandle::overview`]).
     Overview {
@@ -511,4 +512,100 @@ pub struct QueueDepth {
     pub longest_wait: Duration,
     /// Members available for an offer now.
     pub agents_available: usize,
+}
+
+/// A supervisor's request about a call on another node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum MonitorRequest {
+    /// Join in `mode`; `sdp` is the console's WebRTC offer, answered by
+    /// the media hub of the call's node.
+    Start {
+        /// Listen, whisper or barge.
+        mode: MonitorMode,
+        /// The SDP offer.
+        sdp: String,
+    },
+    /// Switch mode on the same leg.
+    Mode {
+        /// The new mode.
+        mode: MonitorMode,
+    },
+    /// Leave the call.
+    Stop,
+}
+
+/// What became of a monitor request on the call's node, for the console.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum MonitorReply {
+    /// The hub there answered the offer.
+    Answer {
+        /// The SDP answer (ICE-lite, a host candidate on the call's node).
+        sdp: String,
+    },
+    /// The offer could not be answered.
+    Failed {
+        /// Why.
+        message: String,
+    },
+    /// What the call reported ([`MonitorStatus`]); `Stopped` is the last.
+    Status {
+        /// The status.
+        status: WireMonitorStatus,
+    },
+}
+
+/// [`MonitorStatus`] on the wire.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "is", rename_all = "snake_case")]
+pub enum WireMonitorStatus {
+    /// See [`MonitorStatus::Started`].
+    Started {
+        /// The mode.
+        mode: MonitorMode,
+    },
+    /// See [`MonitorStatus::Mode`].
+    Mode {
+        /// The mode.
+        mode: MonitorMode,
+    },
+    /// See [`MonitorStatus::Stopped`].
+    Stopped {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl From<MonitorStatus> for WireMonitorStatus {
+    fn from(s: MonitorStatus) -> Self {
+        match s {
+            MonitorStatus::Started(mode) => WireMonitorStatus::Started { mode },
+            MonitorStatus::Mode(mode) => WireMonitorStatus::Mode { mode },
+            MonitorStatus::Stopped(reason) => WireMonitorStatus::Stopped { reason },
+        }
+    }
+}
+
+impl From<WireMonitorStatus> for MonitorStatus {
+    fn from(s: WireMonitorStatus) -> Self {
+        match s {
+            WireMonitorStatus::Started { mode } => MonitorStatus::Started(mode),
+            WireMonitorStatus::Mode { mode } => MonitorStatus::Mode(mode),
+            WireMonitorStatus::Stopped { reason } => MonitorStatus::Stopped(reason),
+        }
+    }
+}
+
+impl MonitorReply {
+    /// The last reply of a session: nothing follows it.
+    pub fn is_last(&self) -> bool {
+        matches!(
+            self,
+            MonitorReply::Failed { .. }
+                | MonitorReply::Status {
+                    status: WireMonitorStatus::Stopped { .. }
+                }
+        )
+    }
 }
