@@ -99,14 +99,9 @@ fn write_cd_wav(path: &Path, secs: f64) {
 #[test]
 fn an_admin_manages_agents_queues_and_prompts_in_the_console() {
     let test = "an_admin_manages_agents_queues_and_prompts_in_the_console";
-    let Some(_one_at_a_time) = browser::browser_test(test) else {
+    let Some(_one_at_a_time) = browser::playwright_test(test) else {
         return;
     };
-    assert!(
-        browser::ensure_driver(),
-        "npm install of playwright-core in {}",
-        browser::driver_dir().display()
-    );
     // The gateway's own sounds dir: uploads must not touch the repo's.
     let work = TempDir::new("admin_pages_work");
     let sounds = work.path().join("sounds");

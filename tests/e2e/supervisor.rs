@@ -225,14 +225,9 @@ fn event_where<'e>(evs: &'e [Event], kind: &str, key: &str, value: &str) -> &'e 
 #[test]
 fn supervisor_listens_whispers_and_barges() {
     let test = "supervisor_listens_whispers_and_barges";
-    let Some(_one_at_a_time) = browser::browser_test(test) else {
+    let Some(_one_at_a_time) = browser::playwright_test(test) else {
         return;
     };
-    assert!(
-        browser::ensure_driver(),
-        "npm install of playwright-core in {}",
-        browser::driver_dir().display()
-    );
     let (gw, _flows) = gateway();
     staff(&gw);
     monitor_the_call(&gw, &gw);
@@ -246,14 +241,9 @@ fn supervisor_listens_whispers_and_barges() {
 #[test]
 fn a_supervisor_on_another_node_listens_whispers_and_barges() {
     let test = "a_supervisor_on_another_node_listens_whispers_and_barges";
-    let Some(_one_at_a_time) = browser::browser_test(test) else {
+    let Some(_one_at_a_time) = browser::playwright_test(test) else {
         return;
     };
-    assert!(
-        browser::ensure_driver(),
-        "npm install of playwright-core in {}",
-        browser::driver_dir().display()
-    );
     let (a, flows) = gateway();
     staff(&a);
     let url = format!(

@@ -63,6 +63,18 @@ pub fn browser_test(test: &str) -> Option<MutexGuard<'static, ()>> {
     Some(ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner))
 }
 
+/// [`browser_test`] for a test that drives Chromium through the Playwright
+/// driver: also installs the driver (npm), failing the test if it cannot.
+pub fn playwright_test(test: &str) -> Option<MutexGuard<'static, ()>> {
+    let guard = browser_test(test)?;
+    assert!(
+        ensure_driver(),
+        "npm install of playwright-core in {}",
+        driver_dir().display()
+    );
+    Some(guard)
+}
+
 /// A mono 16-bit WAV of a sine tone (48 kHz), for `--use-file-for-fake-audio-capture`.
 pub fn write_tone_wav(path: &Path, hz: f64, secs: u32, amplitude: f64) {
     let spec = hound::WavSpec {
