@@ -37,6 +37,11 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     for dir in [&recordings, &voicemail] {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
+    // SIGTERM/SIGINT are ours from here on: one that arrives while the node
+    // starts (its /healthz may already answer) waits for the start to end
+    // and is then a drain like any other, not the default action's death.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     // Before taking calls: the database (embedded unless DATABASE_URL), the
     // migrations, the writer (which replays a crash's spool first).
     let mut records = Records::start(
@@ -365,8 +370,6 @@ pub async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         sd_notify::NotifyState::Status("taking calls"),
     ]);
 
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     tokio::select! {
         _ = term.recv() => {},
         _ = int.recv() => {},
