@@ -5,9 +5,11 @@
 //!
 //! Also the small tools the load kit (`tests/load/run`) needs: `make-pcap`
 //! (caller audio for SIPp), `pcap-jitter` (RTP inter-arrival deviation from
-//! a tcpdump capture) and `check-records` (every call has its record).
+//! a tcpdump capture), `check-records` (every call has its record) and
+//! `floor` (what the kernel alone charges for N calls' datagrams).
 
 mod call;
+mod floor;
 mod pcap;
 mod records;
 mod rtp;
@@ -52,6 +54,9 @@ enum Cmd {
     PcapJitter(pcap::JitterArgs),
     /// Check the gateway's records (JSON-lines event log) for calls that walked.
     CheckRecords(records::CheckArgs),
+    /// The kernel's floor: N calls' datagrams between two bare threads, no
+    /// gateway; exits non-zero when this box cannot carry them.
+    Floor(floor::FloorArgs),
 }
 
 #[derive(Args, Clone)]
@@ -142,6 +147,7 @@ fn main() -> ExitCode {
         Some(Cmd::MakePcap(a)) => pcap::make_pcap(&a).map(|()| true),
         Some(Cmd::PcapJitter(a)) => pcap::jitter(&a),
         Some(Cmd::CheckRecords(a)) => records::check(&a),
+        Some(Cmd::Floor(a)) => floor::floor(&a),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
