@@ -137,6 +137,10 @@ struct Summary {
     rtp_deviation_ms_p99: f64,
     rtp_deviation_ms_max: f64,
     elapsed_secs: f64,
+    /// This process's CPU time (user + system) over its run, and as % of
+    /// one core averaged over `elapsed_secs`: the caller's share of the box.
+    cpu_secs: f64,
+    cpu_pct: f64,
 }
 
 fn main() -> ExitCode {
@@ -157,6 +161,17 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// This process's CPU time so far (user + system), seconds.
+fn process_cpu_secs() -> f64 {
+    // SAFETY: getrusage writes the rusage it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    secs(u.ru_utime) + secs(u.ru_stime)
 }
 
 /// Raises the soft open-file limit to the hard one (one RTP socket per call).
@@ -342,13 +357,25 @@ async fn run_async(args: RunArgs) -> anyhow::Result<bool> {
         rtp_deviation_ms_p99: hist.quantile_ms(0.99),
         rtp_deviation_ms_max: hist.max_ms(),
         elapsed_secs: elapsed,
+        cpu_secs: process_cpu_secs(),
+        cpu_pct: if elapsed > 0.0 {
+            process_cpu_secs() / elapsed * 100.0
+        } else {
+            0.0
+        },
     };
     if args.json {
         println!("{}", serde_json::to_string(&s)?);
     } else {
         println!(
-            "attempted {} answered {} walked {} failed {} (max concurrent {}, {:.1} s)",
-            s.attempted, s.answered, s.walked, s.failed, s.max_concurrent, s.elapsed_secs
+            "attempted {} answered {} walked {} failed {} (max concurrent {}, {:.1} s, caller CPU {:.1} %)",
+            s.attempted,
+            s.answered,
+            s.walked,
+            s.failed,
+            s.max_concurrent,
+            s.elapsed_secs,
+            s.cpu_pct
         );
         for (reason, n) in &s.failures {
             println!("  failure: {reason}: {n}");
