@@ -20,6 +20,39 @@ fn idle_gateway_exits_zero_on_sigterm() {
     );
 }
 
+/// A stop that comes while the gateway is still starting — here while its
+/// embedded PostgreSQL is being created, as systemd stops a node right after
+/// starting it — is a drain like any other: the start completes, the
+/// gateway exits 0 and stops the database it started (killed by the signal
+/// instead, it left the cluster running under its data dir).
+#[test]
+fn sigterm_during_startup_exits_zero_and_stops_the_embedded_database() {
+    let mut gw = Gateway::spawn_starting("sigterm-startup");
+    gw.wait_log(
+        "creating the embedded PostgreSQL cluster",
+        Duration::from_secs(30),
+    );
+    gw.sigterm();
+    let status = gw.wait_exit(Duration::from_secs(90)).unwrap_or_else(|| {
+        panic!(
+            "gateway still running 90 s after a SIGTERM during start-up; log:\n{}",
+            gw.log_tail()
+        )
+    });
+    let log = gw.log_tail();
+    assert!(status.success(), "exit status {status}; log:\n{log}");
+    assert!(
+        log.contains("embedded PostgreSQL stopped"),
+        "the embedded database was not stopped; log:\n{log}"
+    );
+    let pid_file = gw.data_dir().join("pg").join("postmaster.pid");
+    assert!(
+        !pid_file.exists(),
+        "{} is still there: a PostgreSQL outlived the gateway",
+        pid_file.display()
+    );
+}
+
 #[test]
 fn sigterm_drains_calls_in_progress() {
     let mut gw = Gateway::start("sigterm-drain");

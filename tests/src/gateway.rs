@@ -129,6 +129,57 @@ impl Gateway {
         }
     }
 
+    /// Spawns the gateway with the default arguments and no `DATABASE_URL`
+    /// (so it starts its embedded PostgreSQL in a fresh data dir) and
+    /// returns at once, before it is healthy: for tests of what happens
+    /// during start-up (with [`Gateway::wait_log`] to wait for the moment
+    /// they need).
+    pub fn spawn_starting(label: &str) -> Gateway {
+        let dir = TempDir::new(label);
+        std::fs::create_dir_all(dir.path().join("data")).expect("create data dir");
+        let log =
+            std::fs::File::create(dir.path().join("gateway.log")).expect("create gateway log");
+        let (sip_port, http_port, rtp_ports) =
+            (ports::free_port(), ports::free_port(), ports::rtp_range());
+        let child = Self::command(dir.path(), (sip_port, http_port, rtp_ports), &[], log)
+            .env_remove("DATABASE_URL")
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", hotline_bin().display()));
+        Gateway {
+            child: Some(child),
+            exit: None,
+            label: label.to_string(),
+            sip_port,
+            http_port,
+            rtp_ports,
+            dir,
+            extra: Vec::new(),
+            https: false,
+        }
+    }
+
+    /// Waits until the gateway's log holds `needle`; panics with the log's
+    /// tail when it does not within `timeout` or the gateway exits first.
+    pub fn wait_log(&mut self, needle: &str, timeout: Duration) {
+        let found = poll_until(timeout, || {
+            if std::fs::read_to_string(self.log_path()).is_ok_and(|l| l.contains(needle)) {
+                return Some(true);
+            }
+            self.try_wait().map(|_| false)
+        });
+        match found {
+            Some(true) => {}
+            Some(false) => panic!(
+                "gateway exited before its log said `{needle}`; log:\n{}",
+                self.log_tail()
+            ),
+            None => panic!(
+                "gateway's log did not say `{needle}` within {timeout:?}; log:\n{}",
+                self.log_tail()
+            ),
+        }
+    }
+
     /// Stops the gateway (SIGTERM, drained) and starts it again on the same
     /// ports, data dir and arguments; its log goes on in the same file.
     pub fn restart(&mut self) {
@@ -158,10 +209,23 @@ impl Gateway {
 
     fn spawn(
         dir: &Path,
-        (sip_port, http_port, rtp_ports): (u16, u16, (u16, u16)),
+        ports: (u16, u16, (u16, u16)),
         extra_args: &[&str],
         log: std::fs::File,
     ) -> Child {
+        let bin = hotline_bin();
+        Self::command(dir, ports, extra_args, log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()))
+    }
+
+    /// The gateway's command line as the tests start it.
+    fn command(
+        dir: &Path,
+        (sip_port, http_port, rtp_ports): (u16, u16, (u16, u16)),
+        extra_args: &[&str],
+        log: std::fs::File,
+    ) -> Command {
         let bin = hotline_bin();
         let root = workspace_root();
         let mut cmd = Command::new(&bin);
@@ -199,8 +263,7 @@ impl Gateway {
                 "info,hotline_sip=debug,rsipstack=warn,sqlx=warn",
             );
         }
-        cmd.spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()))
+        cmd
     }
 
     fn wait_healthy(&mut self, timeout: Duration) {
