@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::clock::{BATCH, MediaClock, PacedStream};
+use crate::clock::{BATCH, MediaClock, Paced};
 use crate::context::CallContext;
 use crate::core::{CallCore, CallInput, CallOutput, RecorderFor, RtpError, SipCommand};
 use crate::event::CallEventStamper;
@@ -119,7 +119,7 @@ type LookupAnswer = (u64, Result<Map<String, Value>, String>);
 /// The call's RTP socket, shared with the pacer, on a leased port.
 struct Rtp {
     socket: StdUdpSocket,
-    paced: Arc<PacedStream>,
+    paced: Paced,
     _lease: PortLease,
 }
 

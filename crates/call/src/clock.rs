@@ -16,7 +16,8 @@
 
 use std::collections::VecDeque;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -44,6 +45,28 @@ struct PacedFrame {
 pub struct PacedStream {
     socket: UdpSocket,
     frames: Mutex<VecDeque<PacedFrame>>,
+    /// Set when the call drops its [`Paced`] handle: the clock thread lets
+    /// the stream (and its socket) go on its next tick.
+    closed: AtomicBool,
+}
+
+/// A call's handle on its paced stream. The clock thread holds the stream
+/// strongly (no weak handle to upgrade per stream per tick); dropping this
+/// handle marks the stream closed and the next tick removes it.
+pub struct Paced(Arc<PacedStream>);
+
+impl std::ops::Deref for Paced {
+    type Target = PacedStream;
+
+    fn deref(&self) -> &PacedStream {
+        &self.0
+    }
+}
+
+impl Drop for Paced {
+    fn drop(&mut self) {
+        self.0.closed.store(true, Ordering::Release);
+    }
 }
 
 impl PacedStream {
@@ -89,10 +112,11 @@ impl PacedStream {
     }
 }
 
-/// The streams the clock thread paces. A stream leaves when its call drops it.
+/// The streams the clock thread paces. A stream leaves on the first tick
+/// after its call dropped its [`Paced`] handle.
 #[derive(Default)]
 struct Pacer {
-    streams: Mutex<Vec<Weak<PacedStream>>>,
+    streams: Mutex<Vec<Arc<PacedStream>>>,
 }
 
 impl Pacer {
@@ -100,12 +124,12 @@ impl Pacer {
         let Ok(mut streams) = self.streams.lock() else {
             return;
         };
-        streams.retain(|w| match w.upgrade() {
-            Some(s) => {
-                s.flush(tick);
-                true
+        streams.retain(|s| {
+            if s.closed.load(Ordering::Acquire) {
+                return false;
             }
-            None => false,
+            s.flush(tick);
+            true
         });
     }
 }
@@ -174,15 +198,16 @@ impl MediaClock {
 
     /// Paces `socket`'s sends from now on; the stream stops being paced
     /// when the returned handle is dropped.
-    pub fn pace(&self, socket: UdpSocket) -> Arc<PacedStream> {
+    pub fn pace(&self, socket: UdpSocket) -> Paced {
         let stream = Arc::new(PacedStream {
             socket,
             frames: Mutex::new(VecDeque::with_capacity(4)),
+            closed: AtomicBool::new(false),
         });
         if let Ok(mut streams) = self.pacer.streams.lock() {
-            streams.push(Arc::downgrade(&stream));
+            streams.push(Arc::clone(&stream));
         }
-        stream
+        Paced(stream)
     }
 }
 
@@ -242,8 +267,14 @@ mod tests {
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let stream = clock.pace(tx);
         stream.push(u64::MAX, "127.0.0.1:9".parse().unwrap(), &[0; 12]);
+        let weak = Arc::downgrade(&stream.0);
         drop(stream);
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        // Gone from the pacer, and its socket closed, within a few ticks.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while weak.strong_count() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(weak.strong_count(), 0, "the pacer still holds the stream");
         assert!(clock.pacer.streams.lock().unwrap().is_empty());
     }
 }
