@@ -92,17 +92,13 @@ impl Gateway {
                 extra_args,
                 log,
             );
-            let mut gw = Gateway {
-                child: Some(child),
-                exit: None,
-                label: label.to_string(),
-                sip_port,
-                http_port,
-                rtp_ports,
+            let mut gw = Self::running(
+                label,
                 dir,
-                extra: extra_args.iter().map(|a| (*a).to_owned()).collect(),
-                https: extra_args.contains(&"--tls-cert"),
-            };
+                (sip_port, http_port, rtp_ports),
+                child,
+                extra_args,
+            );
             // Generous: a first start runs initdb, and CI has two busy cores.
             match gw.try_healthy(Duration::from_secs(45)) {
                 Ok(()) => return gw,
@@ -145,6 +141,17 @@ impl Gateway {
             .env_remove("DATABASE_URL")
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", hotline_bin().display()));
+        Self::running(label, dir, (sip_port, http_port, rtp_ports), child, &[])
+    }
+
+    /// The handle on a gateway just spawned.
+    fn running(
+        label: &str,
+        dir: TempDir,
+        (sip_port, http_port, rtp_ports): (u16, u16, (u16, u16)),
+        child: Child,
+        extra_args: &[&str],
+    ) -> Gateway {
         Gateway {
             child: Some(child),
             exit: None,
@@ -153,8 +160,8 @@ impl Gateway {
             http_port,
             rtp_ports,
             dir,
-            extra: Vec::new(),
-            https: false,
+            extra: extra_args.iter().map(|a| (*a).to_owned()).collect(),
+            https: extra_args.contains(&"--tls-cert"),
         }
     }
 

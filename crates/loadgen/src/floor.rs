@@ -16,7 +16,6 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,13 +23,13 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 
+use crate::mmsg::{BATCH, Batch};
 use crate::stats::Histogram;
 
 /// A PCMU frame (20 ms at 8 kHz) and its RTP header.
 const DATAGRAM: usize = 172;
 const SEND_EVERY: Duration = Duration::from_millis(20);
 const READ_EVERY: Duration = Duration::from_millis(40);
-const BATCH: usize = 8;
 
 #[derive(Args, Clone)]
 pub struct FloorArgs {
@@ -240,9 +239,8 @@ fn send_end(
 ) -> anyhow::Result<SendStats> {
     raise_priority();
     let datagram = [0x80u8; DATAGRAM];
-    let mut next = start;
     let mut last_sent: Vec<Option<Instant>> = vec![None; socks.len()];
-    let mut st = SendStats {
+    let new_stats = || SendStats {
         cpu: 0.0,
         sent: 0,
         ticks: 0,
@@ -250,25 +248,10 @@ fn send_end(
         dev: Histogram::new(),
         late: Histogram::new(),
     };
-    let mut in_window = false;
-    let mut cpu0 = 0.0;
-    loop {
-        sleep_until(next.min(end));
-        let now = Instant::now();
-        if now >= end {
-            break;
-        }
-        if !in_window && now >= measure_from {
-            in_window = true;
-            cpu0 = thread_cpu_secs();
-            st = SendStats {
-                cpu: 0.0,
-                sent: 0,
-                ticks: 0,
-                skipped: 0,
-                dev: Histogram::new(),
-                late: Histogram::new(),
-            };
+    let mut st = new_stats();
+    let (cpu, skipped) = every(SEND_EVERY, start, measure_from, end, |t| {
+        if t.window_begins {
+            st = new_stats();
         }
         for (s, last) in socks.iter().zip(last_sent.iter_mut()) {
             send(s, &datagram)?;
@@ -280,19 +263,13 @@ fn send_end(
                     .record((gap - SEND_EVERY.as_micros() as i64).unsigned_abs());
             }
         }
-        st.late.record(next.elapsed().as_micros() as u64);
+        st.late.record(t.due.elapsed().as_micros() as u64);
         st.ticks += 1;
-        next += SEND_EVERY;
-        // A tick that ran past the next one's time: the missed ones are
-        // skipped (owed, never sent), as a pacer that keeps time does —
-        // and the thread always sleeps before its next tick.
-        while next <= Instant::now() {
-            next += SEND_EVERY;
-            st.skipped += 1;
-            st.ticks += 1;
-        }
-    }
-    st.cpu = thread_cpu_secs() - cpu0;
+        Ok(())
+    })?;
+    st.skipped = skipped;
+    st.ticks += skipped;
+    st.cpu = cpu;
     Ok(st)
 }
 
@@ -303,31 +280,67 @@ fn read_end(
     measure_from: Instant,
     end: Instant,
 ) -> anyhow::Result<(u64, f64)> {
-    let mut reader = Reader::new();
-    let mut next = start;
+    let mut batch = Batch::new();
     let mut received = 0u64;
+    let (cpu, _) = every(READ_EVERY, start, measure_from, end, |t| {
+        if t.window_begins {
+            received = 0;
+        }
+        for s in socks {
+            received += read_all(&mut batch, s)?;
+        }
+        Ok(())
+    })?;
+    Ok((received, cpu))
+}
+
+/// One tick of [`every`].
+struct Tick {
+    /// When it was due.
+    due: Instant,
+    /// The first tick of the measured window: counting starts afresh.
+    window_begins: bool,
+}
+
+/// Runs `tick` every `period` from `start` until `end`, sleeping between
+/// ticks. Ticks a slow one ran past are skipped, as a pacer that keeps time
+/// does, so the thread always sleeps before its next tick. Returns, from
+/// the window's start, the calling thread's CPU seconds and the ticks
+/// skipped.
+fn every(
+    period: Duration,
+    start: Instant,
+    measure_from: Instant,
+    end: Instant,
+    mut tick: impl FnMut(Tick) -> io::Result<()>,
+) -> io::Result<(f64, u64)> {
+    let mut next = start;
     let mut in_window = false;
-    let mut cpu0 = 0.0;
+    let mut cpu0 = thread_cpu_secs();
+    let mut skipped = 0u64;
     loop {
         sleep_until(next.min(end));
         let now = Instant::now();
         if now >= end {
             break;
         }
-        if !in_window && now >= measure_from {
+        let window_begins = !in_window && now >= measure_from;
+        if window_begins {
             in_window = true;
             cpu0 = thread_cpu_secs();
-            received = 0;
+            skipped = 0;
         }
-        for s in socks {
-            received += reader.read_all(s)?;
-        }
-        next += READ_EVERY;
+        tick(Tick {
+            due: next,
+            window_begins,
+        })?;
+        next += period;
         while next <= Instant::now() {
-            next += READ_EVERY;
+            next += period;
+            skipped += 1;
         }
     }
-    Ok((received, thread_cpu_secs() - cpu0))
+    Ok((thread_cpu_secs() - cpu0, skipped))
 }
 
 /// Best effort, as the gateway's media clock thread does: SCHED_FIFO 10
@@ -342,70 +355,22 @@ fn raise_priority() -> bool {
 fn send(s: &UdpSocket, datagram: &[u8]) -> io::Result<()> {
     match s.send(datagram) {
         Ok(_) => Ok(()),
-        // A full receive queue on the other end refuses nothing on
-        // loopback; ECONNREFUSED would mean the other end is gone.
+        // A full send buffer drops this datagram, as a full queue on the
+        // wire would; ECONNREFUSED would mean the other end is gone.
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
         Err(e) => Err(e),
     }
 }
 
-/// `recvmmsg` buffers, set up once per end.
-struct Reader {
-    bufs: Box<[[u8; 256]; BATCH]>,
-    iovs: Box<[libc::iovec; BATCH]>,
-    msgs: Box<[libc::mmsghdr; BATCH]>,
-}
-
-impl Reader {
-    fn new() -> Self {
-        let mut r = Reader {
-            bufs: Box::new([[0u8; 256]; BATCH]),
-            iovs: Box::new(
-                [libc::iovec {
-                    iov_base: std::ptr::null_mut(),
-                    iov_len: 0,
-                }; BATCH],
-            ),
-            // SAFETY: mmsghdr is plain data; all-zero is a valid empty value.
-            msgs: Box::new(unsafe { std::mem::zeroed() }),
-        };
-        for i in 0..BATCH {
-            r.iovs[i].iov_base = r.bufs[i].as_mut_ptr().cast();
-            r.iovs[i].iov_len = r.bufs[i].len();
-            r.msgs[i].msg_hdr.msg_iov = &mut r.iovs[i];
-            r.msgs[i].msg_hdr.msg_iovlen = 1;
-        }
-        r
-    }
-
-    /// Reads what waits on `s`, `BATCH` at a time, until a batch comes
-    /// back short.
-    fn read_all(&mut self, s: &UdpSocket) -> io::Result<u64> {
-        let mut total = 0u64;
-        loop {
-            // SAFETY: every header points at a live iovec over a live
-            // buffer (boxed: they do not move); no address or control
-            // buffers.
-            let n = unsafe {
-                libc::recvmmsg(
-                    s.as_raw_fd(),
-                    self.msgs.as_mut_ptr(),
-                    BATCH as u32,
-                    libc::MSG_DONTWAIT,
-                    std::ptr::null_mut(),
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                return match e.kind() {
-                    io::ErrorKind::WouldBlock => Ok(total),
-                    _ => Err(e),
-                };
-            }
-            total += n as u64;
-            if (n as usize) < BATCH {
-                return Ok(total);
-            }
+/// Reads what waits on `s`, `BATCH` at a time, until a batch comes back
+/// short.
+fn read_all(batch: &mut Batch, s: &UdpSocket) -> io::Result<u64> {
+    let mut total = 0u64;
+    loop {
+        let n = batch.recv(s)?;
+        total += n as u64;
+        if n < BATCH {
+            return Ok(total);
         }
     }
 }

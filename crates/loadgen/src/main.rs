@@ -10,6 +10,7 @@
 
 mod call;
 mod floor;
+mod mmsg;
 mod pcap;
 mod records;
 mod rtp;

@@ -19,6 +19,7 @@ use hotline_testpeer::g711::ulaw_encode;
 pub use hotline_testpeer::rtp::dtmf_event;
 use hotline_testpeer::rtp::{PT_EVENT, PT_PCMU, RtpHeader, SAMPLES_PER_PACKET, event_payload};
 
+use crate::mmsg::{BATCH, Batch};
 use crate::stats::Histogram;
 
 pub const FRAME: Duration = Duration::from_millis(20);
@@ -204,131 +205,21 @@ fn realtime_ns() -> i64 {
     d.as_nanos() as i64
 }
 
-/// Receives one datagram without blocking, with its kernel arrival time
-/// (CLOCK_REALTIME, ns). `Ok(None)` when the queue is empty.
-/// Datagrams `recvmmsg` takes from one socket at a time: two ticks' worth
-/// and room for an RFC 4733 event's repeats.
-const BATCH: usize = 8;
-
-/// Buffers for `recvmmsg` with each datagram's kernel timestamp, set up
-/// once for the media thread.
-struct Batch {
-    bufs: Box<[[u8; 256]; BATCH]>,
-    iovs: Box<[libc::iovec; BATCH]>,
-    cmsgs: Box<[[u64; 8]; BATCH]>,
-    msgs: Box<[libc::mmsghdr; BATCH]>,
-}
-
-impl Batch {
-    fn new() -> Self {
-        let mut b = Batch {
-            bufs: Box::new([[0u8; 256]; BATCH]),
-            iovs: Box::new(
-                [libc::iovec {
-                    iov_base: std::ptr::null_mut(),
-                    iov_len: 0,
-                }; BATCH],
-            ),
-            cmsgs: Box::new([[0u64; 8]; BATCH]),
-            // SAFETY: mmsghdr is plain data; all-zero is a valid empty value.
-            msgs: Box::new(unsafe { std::mem::zeroed() }),
-        };
-        for i in 0..BATCH {
-            b.iovs[i].iov_base = b.bufs[i].as_mut_ptr().cast();
-            b.iovs[i].iov_len = b.bufs[i].len();
-            b.msgs[i].msg_hdr.msg_iov = &mut b.iovs[i];
-            b.msgs[i].msg_hdr.msg_iovlen = 1;
-            b.msgs[i].msg_hdr.msg_control = b.cmsgs[i].as_mut_ptr().cast();
-        }
-        b
-    }
-
-    /// Reads up to `BATCH` waiting datagrams; how many came.
-    fn recv(&mut self, sock: &UdpSocket) -> io::Result<usize> {
-        for m in self.msgs.iter_mut() {
-            // The kernel shrinks these to what it wrote: reset them.
-            m.msg_hdr.msg_controllen = std::mem::size_of::<[u64; 8]>() as _;
-            m.msg_hdr.msg_flags = 0;
-        }
-        // SAFETY: every header points at a live iovec over a live buffer
-        // and a live control buffer of the length given (boxed: they do not
-        // move); no address buffers.
-        let n = unsafe {
-            libc::recvmmsg(
-                sock.as_raw_fd(),
-                self.msgs.as_mut_ptr(),
-                BATCH as u32,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::WouldBlock {
-                Ok(0)
-            } else {
-                Err(e)
-            };
-        }
-        Ok(n as usize)
-    }
-
-    /// Datagram `i` of the last `recv` and its kernel arrival time (ns).
-    fn get(&self, i: usize) -> (&[u8], i64) {
-        let m = &self.msgs[i];
-        let len = (m.msg_len as usize).min(self.bufs[i].len());
-        (
-            &self.bufs[i][..len],
-            stamp(&m.msg_hdr).unwrap_or_else(realtime_ns),
-        )
-    }
-}
-
-/// The SCM_TIMESTAMPNS control message of a received datagram, in ns.
-fn stamp(msg: &libc::msghdr) -> Option<i64> {
-    let mut at = None;
-    // SAFETY: walking the control messages the kernel just wrote into the
-    // header's control buffer, with the libc CMSG macros; the data is read
-    // unaligned.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
-                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                at = Some(ts.tv_sec * 1_000_000_000 + ts.tv_nsec);
-            }
-            c = libc::CMSG_NXTHDR(msg, c);
-        }
-    }
-    at
-}
-
-fn recv_stamped(sock: &UdpSocket, buf: &mut [u8]) -> io::Result<Option<(usize, i64)>> {
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let mut cbuf = [0u64; 16];
-    // SAFETY: msghdr is plain data; all-zero is a valid empty value.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&cbuf) as _;
-    // SAFETY: msg points at live iovec and control buffers for the call.
-    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::WouldBlock {
-            Ok(None)
-        } else {
-            Err(e)
-        };
-    }
-    Ok(Some((n as usize, stamp(&msg).unwrap_or_else(realtime_ns))))
-}
-
 impl Call {
+    /// Reads everything waiting on the socket, `recvmmsg` by `recvmmsg`.
+    fn drain(&mut self, batch: &mut Batch, hist: &mut Histogram) {
+        loop {
+            let n = batch.recv(&self.socket).unwrap_or(0);
+            for i in 0..n {
+                let (data, at) = batch.get(i);
+                self.on_packet(data, at.unwrap_or_else(realtime_ns), hist);
+            }
+            if n < BATCH {
+                return;
+            }
+        }
+    }
+
     fn on_packet(&mut self, data: &[u8], at_ns: i64, hist: &mut Histogram) {
         let Some(header) = RtpHeader::parse(data) else {
             return;
@@ -374,7 +265,6 @@ pub fn run(rx: mpsc::Receiver<Cmd>) {
     let mut hist = Histogram::new();
     let mut finish: Option<tokio::sync::oneshot::Sender<Histogram>> = None;
     let mut out = Vec::with_capacity(200);
-    let mut buf = vec![0u8; 2048];
     let mut batch = Batch::new();
     let start = Instant::now();
     let mut tick: u64 = 0;
@@ -414,9 +304,7 @@ pub fn run(rx: mpsc::Receiver<Cmd>) {
                 Ok(Cmd::Remove { id, reply }) => {
                     if let Some(mut c) = calls.remove(&id) {
                         // Take what is still queued before closing.
-                        while let Ok(Some((len, at))) = recv_stamped(&c.socket, &mut buf) {
-                            c.on_packet(&buf[..len], at, &mut hist);
-                        }
+                        c.drain(&mut batch, &mut hist);
                         let _ = reply.send(c.finish());
                     } else {
                         let _ = reply.send(MediaReport::default());
@@ -476,16 +364,7 @@ pub fn run(rx: mpsc::Receiver<Cmd>) {
             // for the two frames the gateway sent since (timestamps are the
             // kernel's, so reading later changes no measurement).
             if (tick + c.start_tick) % 2 == 0 {
-                loop {
-                    let n = batch.recv(&c.socket).unwrap_or(0);
-                    for i in 0..n {
-                        let (data, at) = batch.get(i);
-                        c.on_packet(data, at, &mut hist);
-                    }
-                    if n < BATCH {
-                        break;
-                    }
-                }
+                c.drain(&mut batch, &mut hist);
             }
         }
         tick += 1;
