@@ -10,7 +10,7 @@
 //! datagrams) — the cheapest shape a socket-per-call media path can take,
 //! the one the gateway's shell has.
 //! Nothing is parsed, encoded or recorded. What it reports (each end's CPU,
-//! datagrams sent against datagrams owed, how late each tick's sends ran)
+//! datagrams sent against datagrams owed, the send pacing)
 //! is the floor under any gateway and caller on this box: when the two
 //! threads cannot keep up, neither can a real pair.
 
@@ -47,7 +47,8 @@ pub struct FloorArgs {
 /// One end's figures.
 #[derive(Serialize, Debug)]
 pub struct EndReport {
-    /// CPU time of the end's thread over the measured window, % of a core.
+    /// CPU time of the end's two threads (sender and reader) over the
+    /// measured window, % of a core.
     pub cpu_pct: f64,
     /// Datagrams sent in the window, and what N calls owe in it.
     pub sent: u64,
@@ -71,7 +72,9 @@ pub struct EndReport {
 pub struct FloorReport {
     pub calls: usize,
     pub secs: f64,
-    /// The whole machine's busy CPU over the window (/proc/stat), % of one core.
+    /// The whole machine's busy CPU over the window (/proc/stat), % of one
+    /// core. Sampled by the kernel's tick, so it undercounts threads that
+    /// run briefly between ticks (a light load); the ends' own CPU is exact.
     pub box_busy_pct: f64,
     pub cores: usize,
     pub a: EndReport,
@@ -174,7 +177,7 @@ pub fn measure(n: usize, window: Duration) -> anyhow::Result<FloorReport> {
         .sum();
     Ok(FloorReport {
         calls: n,
-        secs: window.as_secs_f64(),
+        secs,
         box_busy_pct,
         cores: std::thread::available_parallelism().map_or(1, |c| c.get()),
         a,

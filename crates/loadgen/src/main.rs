@@ -324,6 +324,7 @@ async fn run_async(args: RunArgs) -> anyhow::Result<bool> {
             *failures.entry(key).or_insert(0) += 1;
         }
     }
+    let cpu_secs = process_cpu_secs();
     let s = Summary {
         attempted: results.len() as u64,
         answered: results.iter().filter(|r| r.answered).count() as u64,
@@ -358,9 +359,9 @@ async fn run_async(args: RunArgs) -> anyhow::Result<bool> {
         rtp_deviation_ms_p99: hist.quantile_ms(0.99),
         rtp_deviation_ms_max: hist.max_ms(),
         elapsed_secs: elapsed,
-        cpu_secs: process_cpu_secs(),
+        cpu_secs,
         cpu_pct: if elapsed > 0.0 {
-            process_cpu_secs() / elapsed * 100.0
+            cpu_secs / elapsed * 100.0
         } else {
             0.0
         },
